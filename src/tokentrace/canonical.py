@@ -1,0 +1,145 @@
+"""The canonical span: the one row shape every part of tokentrace shares.
+
+Every convention is normalized into these fields (ARCHITECTURE.md, "The canonical span").
+The stores, the REST API and `tokentrace export` use exactly these names and this order.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+_NS = pa.timestamp("ns")
+
+#: (name, Arrow type) in canonical order.
+FIELDS: tuple[tuple[str, pa.DataType], ...] = (
+    ("project_id", pa.string()),
+    ("trace_id", pa.string()),
+    ("span_id", pa.string()),
+    ("parent_span_id", pa.string()),
+    ("name", pa.string()),
+    ("kind", pa.string()),
+    ("operation", pa.string()),
+    ("start_time", _NS),
+    ("end_time", _NS),
+    ("duration_ms", pa.float64()),
+    ("status", pa.string()),
+    ("status_message", pa.string()),
+    ("error_type", pa.string()),
+    ("service_name", pa.string()),
+    ("service_version", pa.string()),
+    ("environment", pa.string()),
+    ("provider", pa.string()),
+    ("request_model", pa.string()),
+    ("response_model", pa.string()),
+    ("input_tokens", pa.int64()),
+    ("output_tokens", pa.int64()),
+    ("total_tokens", pa.int64()),
+    ("cache_read_tokens", pa.int64()),
+    ("cache_write_tokens", pa.int64()),
+    ("reasoning_tokens", pa.int64()),
+    ("cost_usd", pa.float64()),
+    ("cost_known", pa.bool_()),
+    ("finish_reason", pa.string()),
+    ("temperature", pa.float64()),
+    ("max_tokens", pa.int64()),
+    ("top_p", pa.float64()),
+    ("seed", pa.int64()),
+    ("streaming", pa.bool_()),
+    ("ttft_ms", pa.float64()),
+    ("tpot_ms", pa.float64()),
+    ("user_id", pa.string()),
+    ("session_id", pa.string()),
+    ("tenant_id", pa.string()),
+    ("feature", pa.string()),
+    ("prompt_template", pa.string()),
+    ("prompt_version", pa.string()),
+    ("request_id", pa.string()),
+    ("retry_attempt", pa.int64()),
+    ("duplicate_of", pa.string()),
+    ("tool_name", pa.string()),
+    ("agent_name", pa.string()),
+    ("data_source", pa.string()),
+    ("attributes", pa.string()),  # JSON object
+    ("resource", pa.string()),  # JSON object
+)
+
+FIELD_NAMES: tuple[str, ...] = tuple(name for name, _ in FIELDS)
+SPAN_SCHEMA = pa.schema(FIELDS)
+
+#: Message content, stored apart from the span row (never scanned by analytics).
+CONTENT_SCHEMA = pa.schema(
+    [
+        ("project_id", pa.string()),
+        ("trace_id", pa.string()),
+        ("span_id", pa.string()),
+        ("start_time", _NS),
+        ("system_instructions", pa.string()),  # JSON
+        ("input_messages", pa.string()),  # JSON
+        ("output_messages", pa.string()),  # JSON
+        ("events", pa.string()),  # JSON list of {name, time_unix_nano, attributes}
+    ]
+)
+CONTENT_FIELD_NAMES: tuple[str, ...] = tuple(CONTENT_SCHEMA.names)
+
+OPERATIONS = (
+    "chat",
+    "text_completion",
+    "embeddings",
+    "execute_tool",
+    "invoke_agent",
+    "retrieval",
+    "other",
+)
+ERROR_TYPES = (
+    "rate_limit",
+    "context_length",
+    "timeout",
+    "server_error",
+    "auth",
+    "content_filter",
+    "bad_request",
+    "other",
+)
+FINISH_REASONS = ("stop", "length", "tool_calls", "content_filter", "error", "other")
+
+#: The attribution tags: inherited from ancestors, filterable, groupable.
+TAG_FIELDS = (
+    "user_id",
+    "session_id",
+    "tenant_id",
+    "feature",
+    "prompt_template",
+    "prompt_version",
+)
+TOKEN_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+)
+
+#: Fields a rollup may group by: low-cardinality descriptive columns.
+GROUPABLE_FIELDS = frozenset(
+    {
+        "name",
+        "kind",
+        "operation",
+        "status",
+        "error_type",
+        "service_name",
+        "service_version",
+        "environment",
+        "provider",
+        "request_model",
+        "response_model",
+        "finish_reason",
+        "streaming",
+        "tool_name",
+        "agent_name",
+        "data_source",
+        "trace_id",
+        *TAG_FIELDS,
+    }
+)

@@ -1,0 +1,282 @@
+"""The `tokentrace` command line."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from tokentrace.client import ApiClient, ApiError
+
+console = Console()
+
+_server_option = click.option(
+    "--server", default=None, help="tokentrace URL [default: $TOKENTRACE_SERVER or http://127.0.0.1:4318]"
+)
+_key_option = click.option("--api-key", default=None, help="project API key [default: $TOKENTRACE_API_KEY]")
+
+
+def _client(server: str | None, api_key: str | None) -> ApiClient:
+    return ApiClient(server, api_key)
+
+
+def _run(call):
+    try:
+        return call()
+    except ApiError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _usd(value: Any) -> str:
+    return "—" if value is None else f"${value:,.4f}"
+
+
+@click.group()
+@click.version_option(package_name="tokentrace")
+def main() -> None:
+    """tokentrace: trace, count, price and explain every LLM call."""
+
+
+@main.command()
+@click.option("--data-dir", type=click.Path(path_type=Path), default=Path(".tokentrace"), show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=4318, show_default=True, help="OTLP/HTTP, REST API and UI")
+@click.option("--grpc-port", type=int, default=4317, show_default=True, help="OTLP/gRPC; 0 disables it")
+@click.option(
+    "--prices",
+    "prices_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="TOML price overrides (custom models, discounts)",
+)
+@click.option(
+    "--max-body-mb", type=float, default=16, show_default=True, help="largest OTLP body, decompressed"
+)
+@click.option("--require-key", is_flag=True, help="refuse requests without an API key, even on loopback")
+@click.option("--admin-token", envvar="TOKENTRACE_ADMIN_TOKEN", default=None, help="token for project admin")
+def serve(
+    data_dir: Path,
+    host: str,
+    port: int,
+    grpc_port: int,
+    prices_file: Path | None,
+    max_body_mb: float,
+    require_key: bool,
+    admin_token: str | None,
+) -> None:
+    """Run the server: OTLP in (HTTP and gRPC), REST API out, one DuckDB file."""
+    from tokentrace.pricing.overrides import OverridesError
+    from tokentrace.server.config import ServerConfig
+    from tokentrace.server.runner import serve as run_server
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = ServerConfig(
+        data_dir=data_dir,
+        host=host,
+        port=port,
+        grpc_port=grpc_port or None,
+        prices_file=prices_file,
+        max_body_bytes=int(max_body_mb * 1024 * 1024),
+        require_key=require_key,
+        admin_token=admin_token,
+    )
+    try:
+        run_server(config)
+    except OverridesError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@main.group()
+def projects() -> None:
+    """Projects and their API keys."""
+
+
+@projects.command("create")
+@click.argument("name")
+@_server_option
+@click.option("--admin-token", envvar="TOKENTRACE_ADMIN_TOKEN", default=None)
+def projects_create(name: str, server: str | None, admin_token: str | None) -> None:
+    """Create a project; its API key is printed alone on the last line (shown once)."""
+    created = _run(lambda: _client(server, admin_token).post("/api/v1/projects", {"name": name}))
+    click.echo(f"Created project {created['project_id']}. Its API key (shown once):", err=True)
+    click.echo(created["api_key"])
+
+
+@projects.command("list")
+@_server_option
+@click.option("--admin-token", envvar="TOKENTRACE_ADMIN_TOKEN", default=None)
+def projects_list(server: str | None, admin_token: str | None) -> None:
+    """List projects."""
+    listing = _run(lambda: _client(server, admin_token).get("/api/v1/projects"))
+    table = Table("project", "created")
+    for p in listing["projects"]:
+        table.add_row(p["project_id"], p["created_at"])
+    console.print(table)
+
+
+@main.command()
+@click.option(
+    "--by",
+    "group_by",
+    default="tenant_id",
+    show_default=True,
+    help="comma-separated fields, e.g. tenant_id,model",
+)
+@click.option("--since", default="24h", show_default=True, help="ISO 8601 instant or duration (15m, 24h, 7d)")
+@click.option("--until", default=None)
+@_server_option
+@_key_option
+def cost(group_by: str, since: str, until: str | None, server: str | None, api_key: str | None) -> None:
+    """Cost, tokens and requests grouped by any tag."""
+    result = _run(
+        lambda: _client(server, api_key).get(
+            "/api/v1/rollups", {"group_by": group_by, "since": since, "until": until}
+        )
+    )
+    fields = result["group_by"]
+    table = Table(
+        *fields,
+        "requests",
+        "input tok",
+        "output tok",
+        "cached tok",
+        "cost",
+        "errors",
+        "unpriced",
+        title=f"Cost by {', '.join(fields)} since {since}",
+    )
+    total = 0.0
+    for row in result["rows"]:
+        total += row["cost_usd"] or 0
+        table.add_row(
+            *[str(row[f]) if row[f] is not None else "—" for f in fields],
+            f"{row['requests']:,}",
+            f"{row['input_tokens']:,}",
+            f"{row['output_tokens']:,}",
+            f"{row['cache_read_tokens']:,}",
+            _usd(row["cost_usd"]),
+            f"{row['errors']:,}",
+            f"{row['unpriced_spans']:,}",
+        )
+    console.print(table)
+    console.print(f"Total: {_usd(total)}")
+
+
+@main.command()
+@click.option("--since", default="1h", show_default=True)
+@click.option("--until", default=None)
+@click.option("--user", default=None)
+@click.option("--tenant", default=None)
+@click.option("--session", default=None)
+@click.option("--model", default=None)
+@click.option("--status", default=None, type=click.Choice(["ok", "error", "unset"]))
+@click.option("--min-cost", type=float, default=None)
+@click.option("--limit", type=int, default=50, show_default=True)
+@_server_option
+@_key_option
+def traces(
+    since: str,
+    until: str | None,
+    user: str | None,
+    tenant: str | None,
+    session: str | None,
+    model: str | None,
+    status: str | None,
+    min_cost: float | None,
+    limit: int,
+    server: str | None,
+    api_key: str | None,
+) -> None:
+    """Recent traces, newest first."""
+    page = _run(
+        lambda: _client(server, api_key).get(
+            "/api/v1/traces",
+            {
+                "since": since,
+                "until": until,
+                "user_id": user,
+                "tenant_id": tenant,
+                "session_id": session,
+                "request_model": model,
+                "status": status,
+                "min_cost": min_cost,
+                "limit": limit,
+            },
+        )
+    )
+    table = Table("start", "trace", "root", "spans", "ms", "tokens", "cost", "models", "user", "status")
+    for t in page["traces"]:
+        table.add_row(
+            t["start_time"][:23],
+            t["trace_id"],
+            t["root_name"] or "",
+            str(t["spans"]),
+            f"{t['duration_ms']:,.0f}",
+            f"{t['total_tokens'] or 0:,}",
+            _usd(t["cost_usd"]),
+            ", ".join(t["models"] or []),
+            t["user_id"] or "",
+            "[red]error[/red]" if t["status"] == "error" else "ok",
+        )
+    console.print(table)
+    if page["has_more"]:
+        console.print(f"(more than {limit}; use --limit or narrow the range)")
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "parquet"]), default="jsonl", show_default=True)
+@click.option("--since", default=None, help="default: everything")
+@click.option("--until", default=None)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@_server_option
+@_key_option
+def export(
+    fmt: str, since: str | None, until: str | None, output: Path, server: str | None, api_key: str | None
+) -> None:
+    """Export canonical spans to a file (JSON Lines or Parquet)."""
+    client = _client(server, api_key)
+    params = {"format": fmt, "since": since, "until": until}
+
+    def download() -> int:
+        size = 0
+        with output.open("wb") as f:
+            for chunk in client.stream("/api/v1/spans/export", params):
+                f.write(chunk)
+                size += len(chunk)
+        return size
+
+    size = _run(download)
+    click.echo(f"wrote {size:,} bytes to {output}", err=True)
+
+
+@main.command()
+@click.option("--since", default="30d", show_default=True)
+@click.option("--until", default=None)
+@_server_option
+@_key_option
+def reprice(since: str, until: str | None, server: str | None, api_key: str | None) -> None:
+    """Re-price stored spans with the current prices and overrides; report the difference."""
+    report = _run(
+        lambda: _client(server, api_key).post("/api/v1/reprice", params={"since": since, "until": until})
+    )
+    table = Table(
+        "spans checked", "changed", "before", "after", "difference", "newly priced", "newly unpriced"
+    )
+    table.add_row(
+        f"{report['spans_checked']:,}",
+        f"{report['spans_changed']:,}",
+        _usd(report["cost_before_usd"]),
+        _usd(report["cost_after_usd"]),
+        f"{report['difference_usd']:+,.4f}",
+        str(report["newly_priced"]),
+        str(report["newly_unpriced"]),
+    )
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Ingest: OTLP decode → normalize → price → durable spool → batch writer."""

@@ -1,0 +1,167 @@
+"""Fields every span has, whatever its convention: identity, timing, status, resource, tags."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from tokentrace import semconv
+from tokentrace.canonical import FIELD_NAMES
+from tokentrace.ingest.normalize import vocab
+from tokentrace.ingest.raw import SPAN_KINDS, STATUS_CODES, RawSpan, SpanRejected
+
+_HEX = frozenset("0123456789abcdef")
+_EMPTY_ROW = dict.fromkeys(FIELD_NAMES)
+
+_TAGS = (
+    ("user_id", semconv.USER_ID),
+    ("session_id", semconv.SESSION_ID),
+    ("tenant_id", semconv.TENANT_ID),
+    ("feature", semconv.FEATURE),
+    ("prompt_template", semconv.PROMPT_TEMPLATE),
+    ("prompt_version", semconv.PROMPT_VERSION),
+)
+
+
+def _check_id(value: str, length: int, what: str, allow_empty: bool = False) -> str:
+    if not value and allow_empty:
+        return ""
+    if len(value) != length or not _HEX.issuperset(value):
+        raise SpanRejected(f"{what} {value!r} must be {length} lowercase hex digits")
+    if value.count("0") == length:
+        raise SpanRejected(f"{what} must not be all zeros")
+    return value
+
+
+def take(attrs: dict[str, Any], keys: tuple[str, ...] | str) -> Any:
+    """Remove every spelling of a concept from `attrs`; return the first one present."""
+    if isinstance(keys, str):
+        return attrs.pop(keys, None)
+    found = None
+    for key in keys:
+        value = attrs.pop(key, None)
+        if found is None and value is not None:
+            found = value
+    return found
+
+
+def first(attrs: dict[str, Any], keys: tuple[str, ...] | str) -> Any:
+    """The first spelling of a concept present in `attrs`, leaving it in place."""
+    if isinstance(keys, str):
+        return attrs.get(keys)
+    for key in keys:
+        value = attrs.get(key)
+        if value is not None:
+            return value
+    return None
+
+
+def text(value: Any) -> str | None:
+    """A tag or name as text; empty strings count as absent."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | int | float):
+        return str(value)
+    return None
+
+
+def token_count(value: Any, key: str) -> int | None:
+    """A provider-reported token count; rejects the span if it is negative or not a count."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise SpanRejected(f"{key} must be a non-negative integer, got {value!r}")
+    if isinstance(value, int):
+        count = value
+    elif (isinstance(value, float) and math.isfinite(value) and value.is_integer()) or (
+        isinstance(value, str) and value.strip().isdigit()
+    ):
+        count = int(value)
+    else:
+        raise SpanRejected(f"{key} must be a non-negative integer, got {value!r}")
+    if count < 0:
+        raise SpanRejected(f"{key} must be a non-negative integer, got {count}")
+    return count
+
+
+def number(value: Any) -> float | None:
+    """A request parameter as a float, or None when it is not a finite number."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def integer(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    return None
+
+
+def base_row(span: RawSpan, project_id: str) -> dict[str, Any]:
+    """The canonical row with every convention-independent field filled in."""
+    trace_id = _check_id(span.trace_id, 32, "trace id")
+    span_id = _check_id(span.span_id, 16, "span id")
+    parent = _check_id(span.parent_span_id, 16, "parent span id", allow_empty=True)
+    start, end = span.start_unix_nano, span.end_unix_nano
+    if start <= 0:
+        raise SpanRejected("start time is missing")
+    if end < start:
+        raise SpanRejected(f"end time {end} is before start time {start}")
+    if end >= 2**63:
+        raise SpanRejected("end time is out of range")
+    row = _EMPTY_ROW.copy()
+    row["project_id"] = project_id
+    row["trace_id"] = trace_id
+    row["span_id"] = span_id
+    row["parent_span_id"] = parent
+    row["name"] = span.name
+    row["kind"] = SPAN_KINDS[span.kind] if 0 <= span.kind < len(SPAN_KINDS) else "unspecified"
+    row["start_time"] = start
+    row["end_time"] = end
+    row["duration_ms"] = (end - start) / 1e6
+    row["status"] = STATUS_CODES[span.status_code] if 0 <= span.status_code < 3 else "unset"
+    row["status_message"] = span.status_message or None
+    row["operation"] = "other"
+    row["retry_attempt"] = 0
+
+    resource = span.resource
+    row["service_name"] = text(resource.get(semconv.SERVICE_NAME))
+    row["service_version"] = text(resource.get(semconv.SERVICE_VERSION))
+    row["environment"] = text(first(resource, semconv.ENVIRONMENT))
+
+    attrs = span.attributes
+    for field, keys in _TAGS:
+        # span attribute, then resource attribute, then a baggage-stamped copy
+        value = text(take(attrs, keys)) or text(first(resource, keys))
+        if value is None:
+            value = text(first(attrs, tuple(f"baggage.{k}" for k in keys)))
+        row[field] = value
+    if row["session_id"] is None:
+        row["session_id"] = text(attrs.get(semconv.CONVERSATION_ID))
+
+    row["request_id"] = text(take(attrs, semconv.REQUEST_ID))
+    attempt = integer(take(attrs, semconv.RETRY_ATTEMPT))
+    if attempt is not None and attempt >= 0:
+        row["retry_attempt"] = attempt
+
+    if row["status"] == "error" or semconv.ERROR_TYPE in attrs:
+        exception_type = next(
+            (e.attributes.get("exception.type") for e in span.events if e.name == "exception"), None
+        )
+        status = integer(first(attrs, semconv.HTTP_STATUS))
+        row["error_type"] = vocab.error_type(
+            attrs.get(semconv.ERROR_TYPE), exception_type, span.status_message, http_status=status
+        )
+        if row["error_type"] == "bad_request" and span.status_message:
+            # A 400 whose message names the context window is a context-length error.
+            refined = vocab.error_type(span.status_message)
+            if refined == "context_length":
+                row["error_type"] = refined
+    return row

@@ -1,0 +1,81 @@
+"""Decode OTLP protobuf (ExportTraceServiceRequest) into RawSpans.
+
+Parsing is upb's (C); the walk below is the Python cost, so it touches each field once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf.message import DecodeError as ProtobufDecodeError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from tokentrace.ingest.raw import DecodeError, RawEvent, RawSpan
+
+
+def any_value(value: Any) -> Any:
+    """An OTLP AnyValue as a plain Python value (bytes become lowercase hex)."""
+    kind = value.WhichOneof("value")
+    if kind == "string_value":
+        return value.string_value
+    if kind == "int_value":
+        return value.int_value
+    if kind == "double_value":
+        return value.double_value
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "array_value":
+        return [any_value(v) for v in value.array_value.values]
+    if kind == "kvlist_value":
+        return {kv.key: any_value(kv.value) for kv in value.kvlist_value.values}
+    if kind == "bytes_value":
+        return value.bytes_value.hex()
+    return None
+
+
+def key_values(pairs: Any) -> dict[str, Any]:
+    """A repeated KeyValue as a dict (a repeated key keeps its last value)."""
+    return {kv.key: any_value(kv.value) for kv in pairs}
+
+
+def decode_traces(body: bytes) -> list[RawSpan]:
+    """Decode a protobuf ExportTraceServiceRequest; DecodeError if it is not one."""
+    request = ExportTraceServiceRequest()
+    try:
+        request.ParseFromString(body)
+    except (ProtobufDecodeError, RecursionError, ValueError) as exc:
+        raise DecodeError(f"body is not a valid OTLP protobuf ExportTraceServiceRequest: {exc}") from exc
+    return spans_of(request)
+
+
+def spans_of(request: ExportTraceServiceRequest) -> list[RawSpan]:
+    """Walk a parsed request into RawSpans."""
+    spans: list[RawSpan] = []
+    append = spans.append
+    for resource_spans in request.resource_spans:
+        resource = key_values(resource_spans.resource.attributes)
+        for scope_spans in resource_spans.scope_spans:
+            scope = scope_spans.scope
+            scope_name, scope_version = scope.name, scope.version
+            for span in scope_spans.spans:
+                status = span.status
+                events = [RawEvent(e.name, e.time_unix_nano, key_values(e.attributes)) for e in span.events]
+                append(
+                    RawSpan(
+                        trace_id=span.trace_id.hex(),
+                        span_id=span.span_id.hex(),
+                        parent_span_id=span.parent_span_id.hex(),
+                        name=span.name,
+                        kind=span.kind,
+                        start_unix_nano=span.start_time_unix_nano,
+                        end_unix_nano=span.end_time_unix_nano,
+                        status_code=status.code,
+                        status_message=status.message,
+                        attributes=key_values(span.attributes),
+                        resource=resource,
+                        scope_name=scope_name,
+                        scope_version=scope_version,
+                        events=events,
+                    )
+                )
+    return spans

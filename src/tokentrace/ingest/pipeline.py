@@ -1,0 +1,169 @@
+"""The ingest pipeline: decode → normalize → price → spool (ack) → batch writer → store."""
+
+from __future__ import annotations
+
+import logging
+import struct
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from tokentrace import semconv
+from tokentrace.ingest import otlp_json, otlp_proto
+from tokentrace.ingest.columns import content_table, span_table
+from tokentrace.ingest.normalize import normalize
+from tokentrace.ingest.raw import RawSpan
+from tokentrace.ingest.spool import Position, Spool
+from tokentrace.ingest.writer import BatchWriter
+from tokentrace.pricing import PriceBook
+from tokentrace.store.base import Store
+
+log = logging.getLogger(__name__)
+
+_LEN = struct.Struct("<I")
+_IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
+
+
+class Overloaded(Exception):
+    """More is acked than the store has caught up with: the client should retry later."""
+
+    def __init__(self, message: str, retry_after_s: int = 2) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+@dataclass
+class Prepared:
+    """A normalized, priced export: what is spooled and what the client is told."""
+
+    spans: pa.Table
+    content: pa.Table
+    rejected: int
+    errors: list[str]
+
+    @property
+    def accepted(self) -> int:
+        return self.spans.num_rows
+
+    def error_message(self) -> str:
+        """OTLP partial_success.error_message: the first few reasons, and how many more."""
+        if not self.errors:
+            return ""
+        shown = "; ".join(self.errors[:5])
+        more = len(self.errors) - 5
+        return shown + (f"; and {more} more" if more > 0 else "")
+
+
+def _ipc(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema, options=_IPC_OPTIONS) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def encode_record(spans: pa.Table, content: pa.Table) -> bytes:
+    """A spool record: the priced canonical spans and their content, as Arrow IPC."""
+    first = _ipc(spans)
+    return _LEN.pack(len(first)) + first + _ipc(content)
+
+
+def decode_record(payload: bytes) -> tuple[pa.Table, pa.Table]:
+    (length,) = _LEN.unpack_from(payload)
+    spans = pa.ipc.open_stream(payload[4 : 4 + length]).read_all()
+    content = pa.ipc.open_stream(payload[4 + length :]).read_all()
+    return spans, content
+
+
+def price_rows(book: PriceBook, rows: list[dict[str, Any]]) -> None:
+    """Cost each canonical row in place and record which price it used."""
+    costs, known, used = book.price_columns(
+        [r["provider"] for r in rows],
+        [r["response_model"] or r["request_model"] for r in rows],
+        [r["start_time"] for r in rows],
+        [r["input_tokens"] for r in rows],
+        [r["output_tokens"] for r in rows],
+        [r["cache_read_tokens"] for r in rows],
+        [r["cache_write_tokens"] for r in rows],
+    )
+    for row, cost, is_known, rates in zip(rows, costs, known, used, strict=True):
+        row["cost_usd"] = cost
+        row["cost_known"] = is_known
+        if rates is not None:
+            attrs = row["attributes"]
+            attrs[semconv.PRICE_MODEL] = rates.model
+            attrs[semconv.PRICE_PROVIDER] = rates.provider
+            attrs[semconv.PRICE_SOURCE] = rates.source
+
+
+class Pipeline:
+    """Owns the spool and the writer; the server hands it request bodies."""
+
+    def __init__(
+        self,
+        store: Store,
+        prices: PriceBook,
+        spool_dir: Path,
+        *,
+        max_pending_rows: int = 1_000_000,
+        batch_rows: int = 10_000,
+        batch_delay_s: float = 1.0,
+        fsync: bool = True,
+    ) -> None:
+        self.store = store
+        self.prices = prices
+        self.max_pending_rows = max_pending_rows
+        self.writer = BatchWriter(store, self._committed, batch_rows, batch_delay_s)
+        self.spool = Spool(spool_dir, self._durable, fsync=fsync)
+        self.replayed = self._replay()
+
+    def _replay(self) -> int:
+        stored = self.store.spool_position()
+        after = Position(*stored) if stored else None
+        rows = 0
+        for payload, position in self.spool.replay(after):
+            spans, content = decode_record(payload)
+            self.writer.put(spans, content, position)
+            rows += spans.num_rows
+        if rows:
+            log.info("replayed %d spooled spans into the store", rows)
+        return rows
+
+    def _durable(self, item: object, position: Position) -> None:
+        spans, content = item  # type: ignore[misc]
+        self.writer.put(spans, content, position)
+
+    def _committed(self, position: Position) -> None:
+        self.spool.release(position)
+
+    # --- the request path ------------------------------------------------------------
+    def prepare(self, project_id: str, spans: list[RawSpan], decode_errors: list[str]) -> Prepared:
+        """Normalize and price decoded spans; invalid ones are rejected with their reason."""
+        batch = normalize(spans, project_id)
+        price_rows(self.prices, batch.rows)
+        errors = decode_errors + batch.errors
+        return Prepared(span_table(batch.rows), content_table(batch.content), len(errors), errors)
+
+    def prepare_protobuf(self, project_id: str, body: bytes) -> Prepared:
+        return self.prepare(project_id, otlp_proto.decode_traces(body), [])
+
+    def prepare_json(self, project_id: str, body: bytes) -> Prepared:
+        spans, errors = otlp_json.decode_traces(body)
+        return self.prepare(project_id, spans, errors)
+
+    def check_capacity(self) -> None:
+        """Raise Overloaded when the store is too far behind to take more."""
+        if self.writer.pending_rows >= self.max_pending_rows:
+            raise Overloaded(f"{self.writer.pending_rows} spans are waiting for the store; retry later")
+
+    def submit(self, prepared: Prepared) -> Future:
+        """Spool a prepared export; the Future resolves once it is fsynced (then ack)."""
+        return self.spool.append(
+            encode_record(prepared.spans, prepared.content), (prepared.spans, prepared.content)
+        )
+
+    def close(self) -> None:
+        self.spool.close()
+        self.writer.close()

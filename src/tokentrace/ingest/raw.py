@@ -1,0 +1,42 @@
+"""The decoded OTLP span, before normalization: what both wire formats decode into."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+SPAN_KINDS = ("unspecified", "internal", "server", "client", "producer", "consumer")
+STATUS_CODES = ("unset", "ok", "error")
+
+
+class DecodeError(ValueError):
+    """The whole request body cannot be read (answered 400)."""
+
+
+class SpanRejected(ValueError):
+    """One span is invalid; it is rejected alone (OTLP partial success)."""
+
+
+@dataclass(slots=True)
+class RawEvent:
+    name: str
+    time_unix_nano: int
+    attributes: dict[str, Any]
+
+
+@dataclass(slots=True)
+class RawSpan:
+    trace_id: str  # lowercase hex as received; validated by the normalizer
+    span_id: str
+    parent_span_id: str
+    name: str
+    kind: int
+    start_unix_nano: int
+    end_unix_nano: int
+    status_code: int
+    status_message: str
+    attributes: dict[str, Any]
+    resource: dict[str, Any]
+    scope_name: str = ""
+    scope_version: str = ""
+    events: list[RawEvent] = field(default_factory=list)

@@ -1,0 +1,157 @@
+"""User price overrides: self-hosted and custom models, negotiated discounts (TOML).
+
+```toml
+[[models]]
+model = "llama-3.1-70b-internal"   # fnmatch pattern on the span's model
+provider = "vllm"                  # optional: only spans of this provider
+input_mtok = 0.50                  # USD per million tokens
+output_mtok = 1.00
+cache_read_mtok = 0.10             # optional, default: input_mtok
+cache_write_mtok = 0.60            # optional, default: input_mtok
+valid_from = 2026-01-01T00:00:00Z  # optional: in force from this instant
+
+[[discounts]]
+provider = "openai"
+model = "gpt-4o*"                  # optional, default every model
+multiplier = 0.8                   # 20% negotiated discount
+```
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import tomllib
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+
+from tokentrace.pricing.rates import Rates, UnitPrice, flat
+
+
+class OverridesError(ValueError):
+    """The overrides file is not valid; the message says where."""
+
+
+@dataclass(frozen=True)
+class ModelOverride:
+    pattern: str
+    provider: str | None
+    rates: Rates
+    valid_from_ns: int
+
+
+@dataclass(frozen=True)
+class Discount:
+    pattern: str
+    provider: str | None
+    multiplier: float
+    valid_from_ns: int
+
+
+@dataclass(frozen=True)
+class Overrides:
+    models: tuple[ModelOverride, ...] = ()
+    discounts: tuple[Discount, ...] = ()
+    source: str = ""
+
+    def model_rates(self, provider: str, model: str, at_ns: int) -> Rates | None:
+        """The override in force at `at_ns` for this model; the latest valid_from wins."""
+        best: ModelOverride | None = None
+        for entry in self.models:
+            if entry.provider and entry.provider != provider:
+                continue
+            if entry.valid_from_ns > at_ns or not fnmatch.fnmatchcase(model, entry.pattern):
+                continue
+            if best is None or entry.valid_from_ns >= best.valid_from_ns:
+                best = entry
+        return best.rates if best else None
+
+    def multiplier(self, provider: str, model: str, at_ns: int) -> float:
+        """The discount multiplier in force; 1.0 when none applies."""
+        best: Discount | None = None
+        for entry in self.discounts:
+            if entry.provider and entry.provider != provider:
+                continue
+            if entry.valid_from_ns > at_ns or not fnmatch.fnmatchcase(model, entry.pattern):
+                continue
+            if best is None or entry.valid_from_ns >= best.valid_from_ns:
+                best = entry
+        return best.multiplier if best else 1.0
+
+
+def _instant_ns(value: object, where: str) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+    elif isinstance(value, date):
+        moment = datetime.combine(value, time(), tzinfo=UTC)
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise OverridesError(f"{where}: valid_from {value!r} is not an ISO 8601 instant") from exc
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+    else:
+        raise OverridesError(f"{where}: valid_from must be a date or datetime")
+    return int(moment.timestamp() * 1_000_000) * 1000
+
+
+def _price(entry: dict, key: str, where: str, required: bool) -> UnitPrice | None:
+    value = entry.get(key)
+    if value is None:
+        if required:
+            raise OverridesError(f"{where}: {key} is required")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise OverridesError(f"{where}: {key} must be a non-negative number, got {value!r}")
+    return flat(float(value))
+
+
+def parse_overrides(text: str, source: str) -> Overrides:
+    """Parse overrides TOML text; raises OverridesError naming the bad entry."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise OverridesError(f"{source}: {exc}") from exc
+    models = []
+    for i, entry in enumerate(data.get("models", [])):
+        where = f"{source}: models[{i}]"
+        pattern = entry.get("model")
+        if not isinstance(pattern, str) or not pattern:
+            raise OverridesError(f"{where}: model is required")
+        provider = entry.get("provider")
+        rates = Rates(
+            model=pattern,
+            provider=provider or "",
+            source=source,
+            input=_price(entry, "input_mtok", where, True),  # type: ignore[arg-type]
+            output=_price(entry, "output_mtok", where, True),  # type: ignore[arg-type]
+            cache_read=_price(entry, "cache_read_mtok", where, False),
+            cache_write=_price(entry, "cache_write_mtok", where, False),
+        )
+        models.append(ModelOverride(pattern, provider, rates, _instant_ns(entry.get("valid_from"), where)))
+    discounts = []
+    for i, entry in enumerate(data.get("discounts", [])):
+        where = f"{source}: discounts[{i}]"
+        multiplier = entry.get("multiplier")
+        if isinstance(multiplier, bool) or not isinstance(multiplier, int | float) or multiplier < 0:
+            raise OverridesError(f"{where}: multiplier must be a non-negative number")
+        discounts.append(
+            Discount(
+                entry.get("model", "*"),
+                entry.get("provider"),
+                float(multiplier),
+                _instant_ns(entry.get("valid_from"), where),
+            )
+        )
+    return Overrides(tuple(models), tuple(discounts), source)
+
+
+def load_overrides(path: str | Path) -> Overrides:
+    """Read an overrides file; its source label carries a content hash so reprices are traceable."""
+    raw = Path(path).read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()[:8]
+    return parse_overrides(raw.decode("utf-8"), f"overrides {Path(path).name}@{digest}")

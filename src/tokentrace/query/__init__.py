@@ -1,0 +1,1 @@
+"""Analytics used by the API, UI, CLI and alerts: one implementation for all of them."""

@@ -1,0 +1,89 @@
+"""Request parameters → store filters, with the short aliases the CLI and API accept."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from tokentrace.canonical import GROUPABLE_FIELDS
+from tokentrace.query.timerange import parse_range
+from tokentrace.store.base import SpanFilter, TraceFilter
+
+#: Friendly names → canonical fields (`--by tenant,model`, `?user=u42`).
+ALIASES = {
+    "model": "request_model",
+    "user": "user_id",
+    "tenant": "tenant_id",
+    "session": "session_id",
+    "template": "prompt_template",
+    "prompt": "prompt_template",
+    "version": "prompt_version",
+    "service": "service_name",
+    "env": "environment",
+}
+_NOT_EQUALITY = {
+    "since",
+    "until",
+    "limit",
+    "offset",
+    "group_by",
+    "bucket",
+    "name",
+    "q",
+    "min_cost",
+    "min_cost_usd",
+    "min_duration",
+    "min_duration_ms",
+    "errors",
+    "format",
+}
+
+
+class FilterError(ValueError):
+    """A parameter names no filterable field or has a bad value."""
+
+
+def canonical_field(name: str) -> str:
+    """A group-by or filter name (canonical or alias) as its canonical field."""
+    field = ALIASES.get(name, name)
+    if field not in GROUPABLE_FIELDS:
+        allowed = ", ".join(sorted(GROUPABLE_FIELDS | set(ALIASES)))
+        raise FilterError(f"{name!r} is not a field you can filter or group by; use one of: {allowed}")
+    return field
+
+
+def group_fields(text: str | None) -> tuple[str, ...]:
+    """`tenant_id,model` → ("tenant_id", "request_model")."""
+    if not text:
+        return ()
+    return tuple(canonical_field(part.strip()) for part in text.split(",") if part.strip())
+
+
+def _float(params: Mapping[str, str], *names: str) -> float | None:
+    for name in names:
+        if params.get(name) not in (None, ""):
+            try:
+                return float(params[name])
+            except ValueError as exc:
+                raise FilterError(f"{name} must be a number") from exc
+    return None
+
+
+def span_filter(project_id: str, params: Mapping[str, str]) -> SpanFilter:
+    """since/until plus equality on any groupable field (or alias); `name` matches by substring."""
+    since, until = parse_range(params.get("since"), params.get("until"))
+    equals = {}
+    for name, value in params.items():
+        if name in _NOT_EQUALITY or value in (None, ""):
+            continue
+        equals[canonical_field(name)] = value
+    return SpanFilter(project_id, since, until, equals, params.get("name") or params.get("q") or None)
+
+
+def trace_filter(project_id: str, params: Mapping[str, str]) -> TraceFilter:
+    """Span filters plus trace totals: min_cost (USD), min_duration_ms, errors=true."""
+    return TraceFilter(
+        span_filter(project_id, params),
+        min_cost_usd=_float(params, "min_cost", "min_cost_usd"),
+        min_duration_ms=_float(params, "min_duration_ms", "min_duration"),
+        errors_only=params.get("errors", "").lower() in ("1", "true", "yes"),
+    )

@@ -1,0 +1,33 @@
+"""Arrow results → JSON-ready records (nanosecond timestamps as ISO 8601 text)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+
+
+def iso_ns(ns: int | None) -> str | None:
+    """Nanoseconds since the epoch → `2026-11-22T10:00:00.123456789Z` (full precision)."""
+    if ns is None:
+        return None
+    seconds, frac = divmod(ns, 1_000_000_000)
+    stamp = datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{stamp}.{frac:09d}Z"
+
+
+def _plain(table: pa.Table) -> pa.Table:
+    columns = []
+    for field, column in zip(table.schema, table.columns, strict=True):
+        if pa.types.is_timestamp(field.type):
+            ints = column.cast(pa.timestamp("ns")).cast(pa.int64())
+            columns.append(pa.array([iso_ns(v) for v in ints.to_pylist()], pa.string()))
+        else:
+            columns.append(column)
+    return pa.Table.from_arrays(columns, names=table.column_names)
+
+
+def records(table: pa.Table) -> list[dict[str, Any]]:
+    """Rows as dicts with timestamps rendered as ISO 8601 UTC strings."""
+    return _plain(table).to_pylist()

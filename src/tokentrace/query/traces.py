@@ -1,0 +1,77 @@
+"""Trace lists, trace trees and span detail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from tokentrace.canonical import TOKEN_FIELDS
+from tokentrace.query.records import records
+from tokentrace.store.base import Store, TraceFilter
+
+_ROLLED_UP = (*TOKEN_FIELDS, "cost_usd")
+
+
+def list_traces(store: Store, f: TraceFilter, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+    """A page of traces, newest first, with `has_more` for pagination."""
+    limit = max(1, min(limit, 1000))
+    rows = records(store.trace_summaries(f, limit + 1, max(offset, 0)))
+    return {"traces": rows[:limit], "has_more": len(rows) > limit, "limit": limit, "offset": offset}
+
+
+def _span_record(row: dict[str, Any]) -> dict[str, Any]:
+    row["attributes"] = orjson.loads(row["attributes"]) if row["attributes"] else {}
+    row["resource"] = orjson.loads(row["resource"]) if row["resource"] else {}
+    return row
+
+
+def trace_tree(store: Store, project_id: str, trace_id: str) -> dict[str, Any] | None:
+    """The trace as a tree: each span with its children and its subtree's tokens and cost.
+
+    Spans whose parent never arrived are shown as roots (an incomplete trace is still a
+    trace). Duplicates (duplicate_of set) stay in the tree but never add to totals.
+    """
+    rows = [_span_record(r) for r in records(store.trace_spans(project_id, trace_id.lower()))]
+    if not rows:
+        return None
+    by_id = {r["span_id"]: r for r in rows}
+    roots = []
+    for row in rows:
+        row["children"] = []
+    for row in rows:
+        parent = by_id.get(row["parent_span_id"])
+        (parent["children"] if parent is not None else roots).append(row)
+
+    def roll(node: dict[str, Any]) -> dict[str, float]:
+        own = node["duplicate_of"] is None
+        totals = {k: (node[k] or 0) if own else 0 for k in _ROLLED_UP}
+        for child in node["children"]:
+            for k, v in roll(child).items():
+                totals[k] += v
+        node["subtree"] = totals
+        return totals
+
+    total = {k: 0 for k in _ROLLED_UP}
+    for root in roots:
+        for k, v in roll(root).items():
+            total[k] += v
+    return {
+        "trace_id": trace_id.lower(),
+        "span_count": len(rows),
+        "start_time": rows[0]["start_time"],
+        "end_time": max(r["end_time"] for r in rows),
+        "totals": total,
+        "roots": roots,
+    }
+
+
+def span_detail(store: Store, project_id: str, trace_id: str, span_id: str) -> dict[str, Any] | None:
+    """One span's canonical fields with its message content (None when absent)."""
+    trace_id, span_id = trace_id.lower(), span_id.lower()
+    for row in records(store.trace_spans(project_id, trace_id)):
+        if row["span_id"] == span_id:
+            span = _span_record(row)
+            span["content"] = store.content(project_id, trace_id, span_id)
+            return span
+    return None

@@ -1,0 +1,70 @@
+"""Attribute names tokentrace reads and emits (gen_ai.* and tokentrace.*).
+
+Where a concept has had several spellings across semantic-convention releases, the
+tuple lists them newest first; the first one present on a span wins.
+"""
+
+from __future__ import annotations
+
+# --- OpenTelemetry GenAI conventions -------------------------------------------------
+PROVIDER = ("gen_ai.provider.name", "gen_ai.system")
+OPERATION = "gen_ai.operation.name"
+REQUEST_MODEL = "gen_ai.request.model"
+RESPONSE_MODEL = "gen_ai.response.model"
+RESPONSE_ID = "gen_ai.response.id"
+INPUT_TOKENS = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")
+OUTPUT_TOKENS = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens")
+TOTAL_TOKENS = ("gen_ai.usage.total_tokens", "llm.usage.total_tokens")
+CACHE_READ_TOKENS = (
+    "gen_ai.usage.cache_read.input_tokens",
+    "gen_ai.usage.cache_read_input_tokens",
+    "gen_ai.usage.input_tokens.cached",
+)
+CACHE_WRITE_TOKENS = (
+    "gen_ai.usage.cache_creation.input_tokens",
+    "gen_ai.usage.cache_write.input_tokens",
+    "gen_ai.usage.cache_creation_input_tokens",
+    "gen_ai.usage.input_tokens.cache_write",
+)
+REASONING_TOKENS = (
+    "gen_ai.usage.reasoning.output_tokens",
+    "gen_ai.usage.reasoning_tokens",
+    "gen_ai.usage.output_tokens.reasoning",
+)
+FINISH_REASONS = "gen_ai.response.finish_reasons"
+TEMPERATURE = "gen_ai.request.temperature"
+MAX_TOKENS = "gen_ai.request.max_tokens"
+TOP_P = "gen_ai.request.top_p"
+SEED = "gen_ai.request.seed"
+STREAM = ("gen_ai.request.stream", "gen_ai.is_streaming")
+TTFT_SECONDS = ("gen_ai.response.time_to_first_chunk", "gen_ai.server.time_to_first_token")
+CONVERSATION_ID = "gen_ai.conversation.id"
+TOOL_NAME = "gen_ai.tool.name"
+AGENT_NAME = "gen_ai.agent.name"
+DATA_SOURCE = "gen_ai.data_source.id"
+INPUT_MESSAGES = "gen_ai.input.messages"
+OUTPUT_MESSAGES = "gen_ai.output.messages"
+SYSTEM_INSTRUCTIONS = "gen_ai.system_instructions"
+ERROR_TYPE = "error.type"
+HTTP_STATUS = ("http.response.status_code", "http.status_code")
+
+# --- Resource -----------------------------------------------------------------------
+SERVICE_NAME = "service.name"
+SERVICE_VERSION = "service.version"
+ENVIRONMENT = ("deployment.environment.name", "deployment.environment")
+
+# --- Attribution tags (span, then resource, then baggage-stamped) ------------------------
+USER_ID = ("user.id", "tokentrace.user_id", "user_id", "enduser.id")
+SESSION_ID = ("session.id", "tokentrace.session_id", "session_id")
+TENANT_ID = ("tenant.id", "tokentrace.tenant_id", "tenant_id")
+FEATURE = ("tokentrace.feature", "feature")
+PROMPT_TEMPLATE = ("tokentrace.prompt.template", "prompt_template", "prompt.template")
+PROMPT_VERSION = ("tokentrace.prompt.version", "prompt_version", "prompt.version")
+
+# --- tokentrace's own -----------------------------------------------------------------
+REQUEST_ID = ("tokentrace.request_id", "gen_ai.request.id", "http.request.header.x-request-id")
+RETRY_ATTEMPT = ("tokentrace.retry_attempt", "http.request.resend_count")
+TTFT_MS = "tokentrace.ttft_ms"
+PRICE_MODEL = "tokentrace.price.model"
+PRICE_PROVIDER = "tokentrace.price.provider"
+PRICE_SOURCE = "tokentrace.price.source"

@@ -1,0 +1,1 @@
+"""The server: OTLP receivers, REST API (and later UI, /metrics) over one store."""

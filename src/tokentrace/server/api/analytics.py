@@ -1,0 +1,49 @@
+"""GET /api/v1/rollups, /api/v1/latency, /api/v1/stats."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from tokentrace.query import analytics, filters
+from tokentrace.query.timerange import parse_duration
+from tokentrace.server.api.common import BadParameter, project_route
+from tokentrace.server.responses import JSON
+from tokentrace.server.state import ServerState
+
+
+def _params(request: Request) -> dict[str, str]:
+    return dict(request.query_params)
+
+
+@project_route
+def rollups(request: Request, state: ServerState, project: str) -> Response:
+    params = _params(request)
+    group_by = filters.group_fields(params.get("group_by"))
+    bucket = params.get("bucket")
+    bucket_seconds = int(parse_duration(bucket).total_seconds()) if bucket else None
+    if bucket_seconds is not None and bucket_seconds < 1:
+        raise BadParameter("bucket must be at least 1s")
+    rows = analytics.rollup(state.store, filters.span_filter(project, params), group_by, bucket_seconds)
+    return JSON({"group_by": list(group_by), "bucket_seconds": bucket_seconds, "rows": rows})
+
+
+@project_route
+def latency(request: Request, state: ServerState, project: str) -> Response:
+    params = _params(request)
+    group_by = filters.group_fields(params.get("group_by"))
+    rows = analytics.latency(state.store, filters.span_filter(project, params), group_by)
+    return JSON({"group_by": list(group_by), "rows": rows})
+
+
+@project_route
+def stats(request: Request, state: ServerState, project: str) -> Response:
+    return JSON(analytics.stats(state.store, project, state.pipeline.writer.pending_rows))
+
+
+routes = [
+    Route("/api/v1/rollups", rollups),
+    Route("/api/v1/latency", latency),
+    Route("/api/v1/stats", stats),
+]

@@ -1,0 +1,53 @@
+"""What every API route does first: find the project, turn bad parameters into 400s."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import wraps
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tokentrace.query.filters import FilterError
+from tokentrace.query.timerange import TimeRangeError
+from tokentrace.server.auth import Unauthorized, project_for
+from tokentrace.server.responses import error
+from tokentrace.server.state import ServerState
+
+Handler = Callable[[Request, ServerState, str], Response]
+
+
+class BadParameter(ValueError):
+    """A query parameter with a bad value (answered 400)."""
+
+
+def project_route(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """Authenticate, then run the (blocking, store-reading) handler in the threadpool."""
+
+    @wraps(handler)
+    async def route(request: Request) -> Response:
+        state: ServerState = request.app.state.tt
+        try:
+            project = project_for(state, request.headers.get("authorization"))
+        except Unauthorized as exc:
+            return error(401, str(exc))
+        try:
+            return await run_in_threadpool(handler, request, state, project)
+        except (FilterError, TimeRangeError, BadParameter) as exc:
+            return error(400, str(exc))
+
+    return route
+
+
+def int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise BadParameter(f"{name} must be an integer") from exc
+    if not low <= value <= high:
+        raise BadParameter(f"{name} must be between {low} and {high}")
+    return value

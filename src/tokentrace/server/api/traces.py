@@ -1,0 +1,49 @@
+"""GET /api/v1/traces, /api/v1/traces/{trace_id}, /api/v1/traces/{trace_id}/spans/{span_id}."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from tokentrace.query import filters
+from tokentrace.query.traces import list_traces, span_detail, trace_tree
+from tokentrace.server.api.common import int_param, project_route
+from tokentrace.server.responses import JSON, error
+from tokentrace.server.state import ServerState
+
+
+@project_route
+def traces(request: Request, state: ServerState, project: str) -> Response:
+    params = dict(request.query_params)
+    f = filters.trace_filter(project, params)
+    page = list_traces(
+        state.store,
+        f,
+        limit=int_param(request, "limit", 50, 1, 1000),
+        offset=int_param(request, "offset", 0, 0, 10_000_000),
+    )
+    return JSON(page)
+
+
+@project_route
+def trace(request: Request, state: ServerState, project: str) -> Response:
+    tree = trace_tree(state.store, project, request.path_params["trace_id"])
+    if tree is None:
+        return error(404, "no such trace in this project")
+    return JSON(tree)
+
+
+@project_route
+def span(request: Request, state: ServerState, project: str) -> Response:
+    found = span_detail(state.store, project, request.path_params["trace_id"], request.path_params["span_id"])
+    if found is None:
+        return error(404, "no such span in this project")
+    return JSON(found)
+
+
+routes = [
+    Route("/api/v1/traces", traces),
+    Route("/api/v1/traces/{trace_id}", trace),
+    Route("/api/v1/traces/{trace_id}/spans/{span_id}", span),
+]

@@ -1,0 +1,24 @@
+"""The ASGI application: routes from each resource module over one ServerState."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+
+from tokentrace.server import health, otlp
+from tokentrace.server.api import analytics, export, projects, traces
+from tokentrace.server.state import ServerState
+
+
+def create_app(state: ServerState) -> Starlette:
+    app = Starlette(
+        routes=[
+            *health.routes,
+            *otlp.routes,
+            *traces.routes,
+            *analytics.routes,
+            *export.routes,
+            *projects.routes,
+        ]
+    )
+    app.state.tt = state
+    return app

@@ -1,0 +1,41 @@
+"""Server settings, from the command line."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    data_dir: Path = Path(".tokentrace")
+    host: str = "127.0.0.1"
+    port: int = 4318
+    grpc_port: int | None = 4317  # None: no gRPC receiver
+    prices_file: Path | None = None
+    max_body_bytes: int = 16 * 1024 * 1024  # after decompression
+    max_pending_spans: int = 1_000_000
+    require_key: bool = False
+    admin_token: str | None = None
+    fsync: bool = True
+
+    @property
+    def loopback_only(self) -> bool:
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return self.host == "localhost"
+
+    @property
+    def anonymous_allowed(self) -> bool:
+        """Requests without a key go to `default` only on a loopback-bound server."""
+        return self.loopback_only and not self.require_key
+
+    @property
+    def store_path(self) -> Path:
+        return self.data_dir / "tokentrace.duckdb"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.data_dir / "spool"

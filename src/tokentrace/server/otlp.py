@@ -1,0 +1,153 @@
+"""OTLP/HTTP receiver: POST /v1/traces (protobuf or JSON, gzip or deflate), as the spec says.
+
+The answer comes only after the accepted spans are fsynced to the spool. Rejected spans
+are reported through partial_success; the rest of their batch is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+
+import orjson
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTracePartialSuccess,
+    ExportTraceServiceResponse,
+)
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from tokentrace.ingest.pipeline import Overloaded, Prepared
+from tokentrace.ingest.raw import DecodeError
+from tokentrace.server.auth import Unauthorized, project_for
+from tokentrace.server.state import ServerState
+
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+_PROTOBUF_TYPES = {PROTOBUF, "application/protobuf"}
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _status_protobuf(code: int, message: str) -> bytes:
+    """google.rpc.Status{code, message}, encoded by hand (two scalar fields)."""
+    text = message.encode()
+    return b"\x08" + _varint(code) + b"\x12" + _varint(len(text)) + text
+
+
+def _failure(status: int, message: str, is_protobuf: bool, headers: dict | None = None) -> Response:
+    # google.rpc.Code for the HTTP status, as OTLP/HTTP asks for the body.
+    code = {400: 3, 401: 16, 413: 3, 415: 3, 429: 8, 503: 14}.get(status, 2)
+    if is_protobuf:
+        body, media = _status_protobuf(code, message), PROTOBUF
+    else:
+        body, media = orjson.dumps({"code": code, "message": message}), JSON
+    return Response(body, status_code=status, media_type=media, headers=headers)
+
+
+def _success(prepared: Prepared, is_protobuf: bool) -> Response:
+    if is_protobuf:
+        response = ExportTraceServiceResponse()
+        if prepared.rejected:
+            response.partial_success.CopyFrom(
+                ExportTracePartialSuccess(
+                    rejected_spans=prepared.rejected, error_message=prepared.error_message()
+                )
+            )
+        return Response(response.SerializeToString(), media_type=PROTOBUF)
+    body = {}
+    if prepared.rejected:
+        body["partialSuccess"] = {
+            "rejectedSpans": str(prepared.rejected),
+            "errorMessage": prepared.error_message(),
+        }
+    return Response(orjson.dumps(body), media_type=JSON)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding not in ("gzip", "deflate"):
+        raise DecodeError(f"unsupported Content-Encoding {encoding!r}: use gzip, deflate or none")
+    wbits = 16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS
+    decoder = zlib.decompressobj(wbits)
+    try:
+        out = decoder.decompress(body, limit + 1)  # bounded: a gzip bomb stops here
+    except zlib.error as exc:
+        raise DecodeError(f"body is not valid {encoding}: {exc}") from exc
+    if len(out) > limit:
+        raise BodyTooLarge
+    return out
+
+
+async def export_traces(request: Request) -> Response:
+    state: ServerState = request.app.state.tt
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    is_protobuf = media in _PROTOBUF_TYPES
+    if not is_protobuf and media != JSON:
+        return _failure(
+            415, f"unsupported Content-Type {media or '(none)'!r}: use {PROTOBUF} or {JSON}", False
+        )
+    try:
+        project = project_for(state, request.headers.get("authorization"))
+    except Unauthorized as exc:
+        return _failure(401, str(exc), is_protobuf)
+    limit = state.config.max_body_bytes
+    try:
+        body = _decompress(
+            await _read_body(request, limit), request.headers.get("content-encoding", ""), limit
+        )
+        state.pipeline.check_capacity()
+        pipeline = state.pipeline
+        if is_protobuf:
+            prepared = pipeline.prepare_protobuf(project, body)
+        else:
+            prepared = pipeline.prepare_json(project, body)
+        if prepared.accepted:
+            await asyncio.wrap_future(pipeline.submit(prepared))
+    except BodyTooLarge:
+        return _failure(413, f"body larger than the limit of {limit} bytes", is_protobuf)
+    except DecodeError as exc:
+        return _failure(400, str(exc), is_protobuf)
+    except Overloaded as exc:
+        headers = {"Retry-After": str(exc.retry_after_s)}
+        return _failure(503, str(exc), is_protobuf, headers)
+    except OSError as exc:  # the spool could not write: nothing is acked
+        return _failure(503, f"cannot store spans right now: {exc}", is_protobuf, {"Retry-After": "5"})
+    return _success(prepared, is_protobuf)
+
+
+routes = [
+    Route("/v1/traces", export_traces, methods=["POST"]),
+    # Langfuse's exporter posts here (gzip, Basic auth).
+    Route("/api/public/otel/v1/traces", export_traces, methods=["POST"]),
+]

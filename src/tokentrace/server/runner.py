@@ -1,0 +1,65 @@
+"""`tokentrace serve`: open the store, replay the spool, serve HTTP and gRPC until stopped."""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from tokentrace.ingest.pipeline import Pipeline
+from tokentrace.pricing import PriceBook
+from tokentrace.pricing.overrides import load_overrides
+from tokentrace.server.app import create_app
+from tokentrace.server.config import ServerConfig
+from tokentrace.server.grpc import start_grpc
+from tokentrace.server.state import ServerState
+from tokentrace.store.duckdb import DuckDBStore
+
+log = logging.getLogger("tokentrace")
+
+
+def open_state(config: ServerConfig) -> ServerState:
+    """Everything the server holds: store (migrated), prices, pipeline (spool replayed)."""
+    overrides = load_overrides(config.prices_file) if config.prices_file else None
+    store = DuckDBStore(config.store_path)
+    prices = PriceBook(overrides)
+    pipeline = Pipeline(
+        store,
+        prices,
+        config.spool_dir,
+        max_pending_rows=config.max_pending_spans,
+        fsync=config.fsync,
+    )
+    return ServerState(config, store, pipeline, prices)
+
+
+def serve(config: ServerConfig) -> None:
+    """Run until SIGINT/SIGTERM; on the way out, write what is pending and close cleanly."""
+    state = open_state(config)
+    grpc_server = None
+    try:
+        if config.grpc_port is not None:
+            grpc_server = start_grpc(state, config.host, config.grpc_port)
+        app = create_app(state)
+        log.info(
+            "tokentrace listening on http://%s:%d (OTLP/HTTP, API)%s; data in %s",
+            config.host,
+            config.port,
+            f" and grpc {config.host}:{config.grpc_port}" if grpc_server else "",
+            config.data_dir,
+        )
+        uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host=config.host,
+                port=config.port,
+                log_level="warning",
+                access_log=False,
+                timeout_graceful_shutdown=10,
+            )
+        ).run()
+    finally:
+        if grpc_server is not None:
+            grpc_server.stop(grace=5).wait()
+        state.pipeline.close()
+        state.store.close()

@@ -1,0 +1,18 @@
+"""What every route needs: the store, the pipeline, the price book and the config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tokentrace.ingest.pipeline import Pipeline
+from tokentrace.pricing import PriceBook
+from tokentrace.server.config import ServerConfig
+from tokentrace.store.base import Store
+
+
+@dataclass
+class ServerState:
+    config: ServerConfig
+    store: Store
+    pipeline: Pipeline
+    prices: PriceBook

@@ -1,0 +1,347 @@
+"""The embedded store: one DuckDB file, written by one batch writer, read through cursors.
+
+One process owns the file (DuckDB allows no second process, even read-only), so ingest
+and queries share it: writes are serialized under a lock, each read uses its own cursor.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+import pyarrow as pa
+
+from tokentrace.canonical import CONTENT_FIELD_NAMES, FIELD_NAMES, GROUPABLE_FIELDS
+from tokentrace.store.base import Project, SpanFilter, TraceFilter
+from tokentrace.store.migrations import migrations
+
+LLM_OPERATIONS = "('chat', 'text_completion', 'embeddings')"
+_SPAN_COLUMNS = ", ".join(FIELD_NAMES)
+_CONTENT_COLUMNS = ", ".join(CONTENT_FIELD_NAMES)
+_MEASURES = frozenset({"duration_ms", "ttft_ms", "tpot_ms"})
+
+
+def _column(name: str, allowed: frozenset[str] | tuple[str, ...]) -> str:
+    """A column name that may be inlined in SQL: only canonical names pass."""
+    if name not in allowed:
+        raise ValueError(f"{name!r} is not allowed here")
+    return name
+
+
+def _where(f: SpanFilter, alias: str = "") -> tuple[str, list[Any]]:
+    p = f"{alias}." if alias else ""
+    clauses = [f"{p}project_id = ?"]
+    params: list[Any] = [f.project_id]
+    if f.since is not None:
+        clauses.append(f"{p}start_time >= ?")
+        params.append(f.since.astimezone(UTC).replace(tzinfo=None))
+    if f.until is not None:
+        clauses.append(f"{p}start_time < ?")
+        params.append(f.until.astimezone(UTC).replace(tzinfo=None))
+    for name, value in f.equals.items():
+        column = _column(name, FIELD_NAMES)
+        if value is None:
+            clauses.append(f"{p}{column} IS NULL")
+        else:
+            clauses.append(f"{p}{column} = ?")
+            params.append(value)
+    if f.name_contains:
+        escaped = f.name_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        clauses.append(f"{p}name ILIKE ? ESCAPE '\\'")
+        params.append(f"%{escaped}%")
+    return " AND ".join(clauses), params
+
+
+class DuckDBStore:
+    """Store implementation over one DuckDB file."""
+
+    def __init__(self, path: Path, memory_limit: str | None = None) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        config = {"wal_autocheckpoint": "256MB", "preserve_insertion_order": "false"}
+        if memory_limit:
+            config["memory_limit"] = memory_limit
+        self.path = path
+        self._conn = duckdb.connect(str(path), config=config)
+        self._lock = threading.Lock()
+        self._writer = self._conn.cursor()
+        self._migrate()
+
+    # --- lifecycle -------------------------------------------------------------------
+    def _migrate(self) -> None:
+        cur = self._writer
+        cur.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)"
+        )
+        applied = {row[0] for row in cur.execute("SELECT version FROM schema_migrations").fetchall()}
+        for version, name, sql in migrations("duckdb"):
+            if version in applied:
+                continue
+            cur.execute("BEGIN")
+            try:
+                cur.execute(sql)
+                cur.execute("INSERT INTO schema_migrations VALUES (?, ?, now()::TIMESTAMP)", [version, name])
+                cur.execute("COMMIT")
+            except Exception:
+                cur.execute("ROLLBACK")
+                raise
+
+    def schema_version(self) -> int:
+        with self._conn.cursor() as cur:
+            return cur.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._writer.close()
+            self._conn.close()
+
+    # --- writes ------------------------------------------------------------------------
+    def spool_position(self) -> tuple[int, int] | None:
+        with self._conn.cursor() as cur:
+            row = cur.execute('SELECT segment, "offset" FROM spool_state WHERE id = 1').fetchone()
+        return (row[0], row[1]) if row else None
+
+    def write_batch(self, spans: pa.Table, content: pa.Table, spool_position: tuple[int, int] | None) -> int:
+        with self._lock:
+            cur = self._writer
+            cur.execute("BEGIN")
+            try:
+                cur.register("batch_spans", spans)
+                new = cur.execute(
+                    f"INSERT OR IGNORE INTO spans SELECT "
+                    f"md5_number(project_id || ':' || trace_id || span_id), {_SPAN_COLUMNS} "
+                    f"FROM batch_spans"
+                ).fetchone()[0]
+                cur.unregister("batch_spans")
+                if content.num_rows:
+                    cur.register("batch_content", content)
+                    cur.execute(
+                        f"INSERT OR IGNORE INTO content SELECT "
+                        f"md5_number(project_id || ':' || trace_id || span_id), {_CONTENT_COLUMNS} "
+                        f"FROM batch_content"
+                    )
+                    cur.unregister("batch_content")
+                if spool_position is not None:
+                    cur.execute("INSERT OR REPLACE INTO spool_state VALUES (1, ?, ?)", list(spool_position))
+                cur.execute("COMMIT")
+            except Exception:
+                cur.execute("ROLLBACK")
+                raise
+        return int(new)
+
+    def update_costs(self, project_id: str, costs: pa.Table) -> int:
+        with self._lock:
+            cur = self._writer
+            cur.register("new_costs", costs)
+            try:
+                changed = cur.execute(
+                    "UPDATE spans SET cost_usd = c.cost_usd, cost_known = c.cost_known, "
+                    "attributes = c.attributes "
+                    "FROM new_costs c WHERE spans.project_id = ? "
+                    "AND spans.trace_id = c.trace_id AND spans.span_id = c.span_id",
+                    [project_id],
+                ).fetchone()[0]
+            finally:
+                cur.unregister("new_costs")
+        return int(changed)
+
+    # --- projects ----------------------------------------------------------------------
+    def create_project(self, project_id: str, key_hash: str) -> None:
+        now = datetime.now(UTC).replace(tzinfo=None)
+        with self._lock:
+            cur = self._writer
+            cur.execute("BEGIN")
+            try:
+                cur.execute("INSERT INTO projects VALUES (?, ?)", [project_id, now])
+                cur.execute("INSERT INTO api_keys VALUES (?, ?, ?)", [key_hash, project_id, now])
+                cur.execute("COMMIT")
+            except Exception:
+                cur.execute("ROLLBACK")
+                raise
+
+    def add_key(self, project_id: str, key_hash: str) -> None:
+        now = datetime.now(UTC).replace(tzinfo=None)
+        with self._lock:
+            self._writer.execute("INSERT INTO api_keys VALUES (?, ?, ?)", [key_hash, project_id, now])
+
+    def project_for_key(self, key_hash: str) -> str | None:
+        with self._conn.cursor() as cur:
+            row = cur.execute("SELECT project_id FROM api_keys WHERE key_hash = ?", [key_hash]).fetchone()
+        return row[0] if row else None
+
+    def projects(self) -> list[Project]:
+        with self._conn.cursor() as cur:
+            rows = cur.execute("SELECT project_id, created_at FROM projects ORDER BY 1").fetchall()
+        return [Project(project_id, created.replace(tzinfo=UTC)) for project_id, created in rows]
+
+    # --- reads -------------------------------------------------------------------------
+    def _arrow(self, sql: str, params: list[Any]) -> pa.Table:
+        with self._conn.cursor() as cur:
+            return cur.sql(sql, params=params).to_arrow_table()
+
+    def spans(self, f: SpanFilter, columns: tuple[str, ...], limit: int | None = None) -> pa.Table:
+        cols = ", ".join(_column(c, FIELD_NAMES) for c in columns)
+        where, params = _where(f)
+        sql = f"SELECT {cols} FROM spans WHERE {where} ORDER BY start_time"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return self._arrow(sql, params)
+
+    def trace_spans(self, project_id: str, trace_id: str) -> pa.Table:
+        return self._arrow(
+            f"SELECT {_SPAN_COLUMNS} FROM spans WHERE trace_id = ? AND project_id = ? "
+            "ORDER BY start_time, span_id",
+            [trace_id, project_id],
+        )
+
+    def content(self, project_id: str, trace_id: str, span_id: str) -> dict[str, Any] | None:
+        with self._conn.cursor() as cur:
+            row = cur.execute(
+                "SELECT system_instructions, input_messages, output_messages, events FROM content "
+                "WHERE content_key = md5_number(? || ':' || ? || ?)",
+                [project_id, trace_id, span_id],
+            ).fetchone()
+        if row is None:
+            return None
+        names = ("system_instructions", "input_messages", "output_messages", "events")
+        return {name: orjson.loads(value) if value else None for name, value in zip(names, row, strict=True)}
+
+    def trace_summaries(self, f: TraceFilter, limit: int, offset: int) -> pa.Table:
+        where, params = _where(f.spans)
+        post = []
+        post_params: list[Any] = []
+        if f.min_cost_usd is not None:
+            post.append("cost_usd >= ?")
+            post_params.append(f.min_cost_usd)
+        if f.min_duration_ms is not None:
+            post.append("duration_ms >= ?")
+            post_params.append(f.min_duration_ms)
+        if f.errors_only:
+            post.append("status = 'error'")
+        having = ("WHERE " + " AND ".join(post)) if post else ""
+        counted = "s.duplicate_of IS NULL"
+        sql = f"""
+        WITH hits AS (SELECT DISTINCT trace_id FROM spans WHERE {where}),
+        t AS (
+            SELECT s.trace_id,
+                min(s.start_time) AS start_time,
+                max(s.end_time) AS end_time,
+                (epoch_ns(max(s.end_time)) - epoch_ns(min(s.start_time))) / 1e6 AS duration_ms,
+                count(*) AS spans,
+                coalesce(arg_min(s.name, s.start_time) FILTER (WHERE s.parent_span_id = ''),
+                         arg_min(s.name, s.start_time)) AS root_name,
+                CASE WHEN bool_or(s.status = 'error') THEN 'error' ELSE 'ok' END AS status,
+                list(DISTINCT s.error_type) FILTER (WHERE s.error_type IS NOT NULL) AS error_types,
+                list(DISTINCT coalesce(s.response_model, s.request_model))
+                    FILTER (WHERE coalesce(s.response_model, s.request_model) IS NOT NULL) AS models,
+                count(*) FILTER (WHERE s.operation IN {LLM_OPERATIONS} AND {counted}) AS llm_calls,
+                sum(s.input_tokens) FILTER (WHERE {counted})::BIGINT AS input_tokens,
+                sum(s.output_tokens) FILTER (WHERE {counted})::BIGINT AS output_tokens,
+                sum(s.total_tokens) FILTER (WHERE {counted})::BIGINT AS total_tokens,
+                sum(s.cost_usd) FILTER (WHERE {counted}) AS cost_usd,
+                count(*) FILTER (WHERE s.cost_known = false AND {counted}) AS unpriced_spans,
+                arg_min(s.user_id, s.start_time) FILTER (WHERE s.user_id IS NOT NULL) AS user_id,
+                arg_min(s.session_id, s.start_time) FILTER (WHERE s.session_id IS NOT NULL) AS session_id,
+                arg_min(s.tenant_id, s.start_time) FILTER (WHERE s.tenant_id IS NOT NULL) AS tenant_id,
+                arg_min(s.feature, s.start_time) FILTER (WHERE s.feature IS NOT NULL) AS feature,
+                arg_min(s.service_name, s.start_time) AS service_name
+            FROM spans s JOIN hits USING (trace_id)
+            WHERE s.project_id = ?
+            GROUP BY s.trace_id
+        )
+        SELECT * FROM t {having}
+        ORDER BY start_time DESC, trace_id
+        LIMIT {int(limit)} OFFSET {int(offset)}
+        """
+        return self._arrow(sql, [*params, f.spans.project_id, *post_params])
+
+    def aggregate(self, f: SpanFilter, group_by: tuple[str, ...], bucket_seconds: int | None) -> pa.Table:
+        groups = [_column(g, GROUPABLE_FIELDS) for g in group_by]
+        if bucket_seconds is not None:
+            groups.insert(
+                0,
+                f"time_bucket(INTERVAL '{int(bucket_seconds)} seconds', start_time::TIMESTAMP) AS bucket",
+            )
+        where, params = _where(f)
+        select = ", ".join([*groups, ""]) if groups else ""
+        llm = f"operation IN {LLM_OPERATIONS}"
+        sql = f"""
+        SELECT {select}
+            count(*) FILTER (WHERE {llm}) AS requests,
+            count(*) AS spans,
+            count(DISTINCT trace_id) AS traces,
+            coalesce(sum(input_tokens), 0)::BIGINT AS input_tokens,
+            coalesce(sum(output_tokens), 0)::BIGINT AS output_tokens,
+            coalesce(sum(total_tokens), 0)::BIGINT AS total_tokens,
+            coalesce(sum(cache_read_tokens), 0)::BIGINT AS cache_read_tokens,
+            coalesce(sum(cache_write_tokens), 0)::BIGINT AS cache_write_tokens,
+            coalesce(sum(reasoning_tokens), 0)::BIGINT AS reasoning_tokens,
+            coalesce(sum(cost_usd), 0)::DOUBLE AS cost_usd,
+            count(*) FILTER (WHERE {llm} AND status = 'error') AS errors,
+            count(*) FILTER (WHERE cost_known = false) AS unpriced_spans,
+            count(*) FILTER (WHERE {llm} AND retry_attempt > 0) AS retries
+        FROM spans
+        WHERE {where} AND duplicate_of IS NULL
+        {"GROUP BY ALL" if groups else ""}
+        ORDER BY {"1" if bucket_seconds is not None else "cost_usd DESC"}
+        """
+        return self._arrow(sql, params)
+
+    def quantiles(
+        self,
+        f: SpanFilter,
+        group_by: tuple[str, ...],
+        measures: tuple[str, ...],
+        quantiles: tuple[float, ...],
+    ) -> pa.Table:
+        groups = [_column(g, GROUPABLE_FIELDS) for g in group_by]
+        qs = "[" + ", ".join(repr(float(q)) for q in quantiles if 0 <= q <= 1) + "]"
+        parts = []
+        for m in measures:
+            column = _column(m, _MEASURES)
+            parts.append(f"quantile_cont({column}, {qs}) AS {column}")
+            parts.append(f"count({column}) AS {column}_count")
+        where, params = _where(f)
+        select = ", ".join([*groups, "count(*) AS requests", *parts])
+        sql = (
+            f"SELECT {select} FROM spans WHERE {where} AND operation IN {LLM_OPERATIONS} "
+            f"AND duplicate_of IS NULL {'GROUP BY ALL' if groups else ''} ORDER BY requests DESC"
+        )
+        return self._arrow(sql, params)
+
+    def totals(self, project_id: str) -> dict[str, Any]:
+        with self._conn.cursor() as cur:
+            row = cur.execute(
+                """
+                SELECT count(*), count(DISTINCT trace_id),
+                       coalesce(sum(total_tokens) FILTER (WHERE duplicate_of IS NULL), 0),
+                       coalesce(sum(cost_usd) FILTER (WHERE duplicate_of IS NULL), 0),
+                       count(*) FILTER (WHERE cost_known = false AND duplicate_of IS NULL),
+                       max(end_time)
+                FROM spans WHERE project_id = ?
+                """,
+                [project_id],
+            ).fetchone()
+        last = row[5]
+        return {
+            "spans": row[0],
+            "traces": row[1],
+            "total_tokens": int(row[2]),
+            "cost_usd": float(row[3]),
+            "unpriced_spans": row[4],
+            "last_span_end": last.replace(tzinfo=UTC).isoformat() if last else None,
+        }
+
+    def export(self, f: SpanFilter, batch_rows: int = 10_000) -> Iterator[pa.RecordBatch]:
+        where, params = _where(f)
+        with self._conn.cursor() as cur:
+            reader = cur.sql(
+                f"SELECT {_SPAN_COLUMNS} FROM spans WHERE {where} ORDER BY start_time, span_id",
+                params=params,
+            ).to_arrow_reader(batch_rows)
+            yield from reader

@@ -1,0 +1,134 @@
+"""Shared fixtures: a real `tokentrace serve` process on free loopback ports."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """`tokentrace serve` in a subprocess, with helpers to talk to it."""
+
+    def __init__(self, data_dir: Path, *extra: str) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.grpc_port = free_port()
+        self.extra = extra
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 30) -> ServerProcess:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tokentrace.cli",
+                "serve",
+                "--data-dir",
+                str(self.data_dir),
+                "--port",
+                str(self.port),
+                "--grpc-port",
+                str(self.grpc_port),
+                *self.extra,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited {self.proc.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not become healthy:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait()
+
+    def client(self, key: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+    def get(self, path: str, key: str | None = None, **params: Any) -> Any:
+        with self.client(key) as c:
+            response = c.get(path, params=params)
+            response.raise_for_status()
+            return response.json()
+
+    def post_traces(
+        self,
+        body: bytes,
+        key: str | None = None,
+        content_type: str = "application/x-protobuf",
+        **headers: str,
+    ) -> httpx.Response:
+        with self.client(key) as c:
+            return c.post("/v1/traces", content=body, headers={"Content-Type": content_type, **headers})
+
+    def wait_for_spans(self, count: int, key: str | None = None, timeout: float = 20) -> dict[str, Any]:
+        """Poll /api/v1/stats until `count` spans are queryable and nothing is pending."""
+        deadline = time.monotonic() + timeout
+        stats: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            stats = self.get("/api/v1/stats", key)
+            if stats["spans"] >= count and stats["pending_spans"] == 0:
+                return stats
+            time.sleep(0.1)
+        raise AssertionError(f"expected {count} spans, stats: {stats}\n{self.log()}")
+
+
+@pytest.fixture
+def server(tmp_path: Path):
+    proc = ServerProcess(tmp_path / "data").start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def start_server(tmp_path: Path):
+    """Factory for servers with extra flags; all are stopped at teardown."""
+    started: list[ServerProcess] = []
+
+    def start(*extra: str, data_dir: Path | None = None) -> ServerProcess:
+        proc = ServerProcess(data_dir or tmp_path / f"data{len(started)}", *extra).start()
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()

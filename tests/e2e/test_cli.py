@@ -1,0 +1,111 @@
+"""The CLI against a running server: cost, traces, export, reprice, projects."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import orjson
+import pyarrow.parquet as pq
+import pytest
+
+from tests.otlp_builders import chat, new_trace_id, protobuf, span
+from tokentrace.canonical import FIELD_NAMES
+
+
+def cli(*args: str, server=None, check: bool = True) -> subprocess.CompletedProcess:
+    full = [sys.executable, "-m", "tokentrace.cli", *args]
+    if server is not None:
+        full += ["--server", server.url]
+    result = subprocess.run(full, capture_output=True, text=True, env={"COLUMNS": "200", "PATH": ""})
+    if check and result.returncode != 0:
+        raise AssertionError(result.stderr)
+    return result
+
+
+def _fill(server) -> list[str]:
+    trace_ids = []
+    spans = []
+    for tenant, model, tokens in [
+        ("acme", "gpt-4o", 1000),
+        ("acme", "gpt-4o-mini", 2000),
+        ("globex", "gpt-4o", 500),
+    ]:
+        trace_id = new_trace_id()
+        trace_ids.append(trace_id)
+        root = span(trace_id, name="request", attributes={"user.id": f"user-{tenant}"})
+        llm = chat(trace_id, parent=root["span_id"], model=model, input_tokens=tokens, output_tokens=10)
+        llm["attributes"]["tenant.id"] = tenant
+        spans += [root, llm]
+    assert server.post_traces(protobuf(spans)).status_code == 200
+    server.wait_for_spans(len(spans))
+    return trace_ids
+
+
+def test_cost_and_traces_tables(server):
+    trace_ids = _fill(server)
+    out = cli("cost", "--by", "tenant_id,model", "--since", "1h", server=server).stdout
+    assert "acme" in out and "globex" in out and "gpt-4o-mini" in out and "Total: $" in out
+    out = cli("traces", "--since", "1h", "--user", "user-globex", server=server).stdout
+    assert trace_ids[2] in out and trace_ids[0] not in out
+
+
+def test_export_jsonl_and_parquet_use_canonical_names(server, tmp_path):
+    _fill(server)
+    jsonl = tmp_path / "spans.jsonl"
+    cli("export", "--format", "jsonl", "--since", "7d", "-o", str(jsonl), server=server)
+    rows = [orjson.loads(line) for line in jsonl.read_bytes().splitlines()]
+    assert len(rows) == 6 and list(rows[0]) == list(FIELD_NAMES)
+    assert rows[0]["start_time"].endswith("Z") and isinstance(rows[0]["attributes"], dict)
+
+    parquet = tmp_path / "spans.parquet"
+    cli("export", "--format", "parquet", "-o", str(parquet), server=server)
+    table = pq.read_table(parquet)
+    assert table.num_rows == 6 and table.schema.names == list(FIELD_NAMES)
+    assert str(table.schema.field("start_time").type) == "timestamp[ns, tz=UTC]"
+    assert sum(v or 0 for v in table.column("input_tokens").to_pylist()) == 3500
+
+
+def test_reprice_applies_a_new_override_and_reports_the_difference(start_server, tmp_path):
+    prices = tmp_path / "prices.toml"
+    prices.write_text("# no overrides yet\n")
+    srv = start_server("--prices", str(prices))
+    trace_id = new_trace_id()
+    srv.post_traces(
+        protobuf(
+            [
+                chat(
+                    trace_id,
+                    model="acme-llama-70b",
+                    provider="vllm",
+                    input_tokens=2_000_000,
+                    output_tokens=1_000_000,
+                )
+            ]
+        )
+    )
+    assert srv.wait_for_spans(1)["unpriced_spans"] == 1
+
+    prices.write_text('[[models]]\nmodel = "acme-llama-*"\ninput_mtok = 0.5\noutput_mtok = 1.5\n')
+    out = cli("reprice", "--since", "30d", server=srv).stdout
+    assert "+2.5000" in out  # 2M at $0.5 + 1M at $1.5
+    stats = srv.get("/api/v1/stats")
+    assert stats["unpriced_spans"] == 0 and stats["cost_usd"] == pytest.approx(2.5)
+    [llm] = srv.get(f"/api/v1/traces/{trace_id}")["roots"]
+    assert llm["attributes"]["tokentrace.price.source"].startswith("overrides prices.toml@")
+
+    again = srv.get("/api/v1/stats")
+    with srv.client() as c:
+        report = c.post("/api/v1/reprice", params={"since": "30d"}).json()
+    assert report["spans_changed"] == 0 and report["difference_usd"] == 0  # idempotent
+    assert srv.get("/api/v1/stats") == again
+
+    prices.write_text("[[models]]\nbroken")
+    with srv.client() as c:
+        bad = c.post("/api/v1/reprice")
+    assert bad.status_code == 400 and "prices file" in bad.json()["error"]
+
+
+def test_cli_errors_are_clear(tmp_path):
+    result = cli("traces", "--server", "http://127.0.0.1:9", check=False)
+    assert result.returncode == 1 and "cannot reach tokentrace" in result.stderr

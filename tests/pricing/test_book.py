@@ -1,0 +1,116 @@
+"""Prices: our cached, column-wise costing agrees with genai-prices' own calculation."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import pytest
+from genai_prices import Usage, calc_price
+
+from tokentrace.pricing import PriceBook
+from tokentrace.pricing.overrides import OverridesError, parse_overrides
+
+NOW = time.time_ns()
+
+
+@pytest.mark.parametrize(
+    "provider,model,catalog_provider",
+    [
+        ("openai", "gpt-4o", "openai"),
+        ("openai", "gpt-4o-mini-2024-07-18", "openai"),
+        ("anthropic", "claude-sonnet-4-5", "anthropic"),
+        ("anthropic", "claude-3-5-haiku-20241022", "anthropic"),
+        ("gemini", "gemini-2.5-pro", "google"),
+        ("openai", "text-embedding-3-small", "openai"),
+    ],
+)
+@pytest.mark.parametrize(
+    "usage",
+    [
+        dict(input_tokens=1000, output_tokens=50),
+        dict(input_tokens=1000, cache_read_tokens=600, cache_write_tokens=100, output_tokens=50),
+        dict(input_tokens=250_000, cache_read_tokens=10_000, output_tokens=2_000),  # past 200k tiers
+    ],
+)
+def test_cost_matches_genai_prices(provider, model, catalog_provider, usage):
+    expected = calc_price(
+        Usage(**usage),
+        model,
+        provider_id=catalog_provider,
+        genai_request_timestamp=datetime.fromtimestamp(NOW / 1e9, UTC),
+    ).total_price
+    rates = PriceBook().rates(provider, model, NOW)
+    got = rates.cost(
+        usage["input_tokens"],
+        usage["output_tokens"],
+        usage.get("cache_read_tokens"),
+        usage.get("cache_write_tokens"),
+    )
+    assert got == pytest.approx(float(expected), rel=1e-12, abs=1e-15)
+
+
+def test_unknown_model_has_no_price():
+    book = PriceBook()
+    assert book.rates("vllm", "my-finetune", NOW) is None
+    costs, known, used = book.price_columns(
+        ["vllm", "openai"], ["my-finetune", None], [NOW, NOW], [10, 10], [1, 1], [None, None], [None, None]
+    )
+    assert costs == [None, None] and known == [False, False] and used == [None, None]
+
+
+def test_spans_without_usage_are_not_priced():
+    costs, known, _ = PriceBook().price_columns(["openai"], ["gpt-4o"], [NOW], [None], [None], [None], [None])
+    assert costs == [None] and known == [None]
+
+
+OVERRIDES = """
+[[models]]
+model = "acme-llama-*"
+provider = "vllm"
+input_mtok = 0.5
+output_mtok = 1.5
+cache_read_mtok = 0.1
+
+[[models]]
+model = "acme-llama-*"
+provider = "vllm"
+input_mtok = 0.25
+output_mtok = 0.75
+valid_from = 2030-01-01
+
+[[discounts]]
+provider = "openai"
+model = "gpt-4o*"
+multiplier = 0.8
+"""
+
+
+def test_overrides_price_custom_models_and_apply_discounts():
+    book = PriceBook(parse_overrides(OVERRIDES, "test.toml"))
+    rates = book.rates("vllm", "acme-llama-70b", NOW)
+    assert rates.source == "test.toml"
+    assert rates.cost(1_000_000, 1_000_000, 500_000, None) == pytest.approx(0.25 + 0.05 + 1.5)
+    future = int(datetime(2030, 6, 1, tzinfo=UTC).timestamp() * 1e9)
+    assert book.rates("vllm", "acme-llama-70b", future).cost(1_000_000, 0, 0, 0) == pytest.approx(0.25)
+    assert book.rates("other", "acme-llama-70b", NOW) is None  # provider-scoped
+
+    plain = PriceBook().rates("openai", "gpt-4o", NOW).cost(1000, 100, 0, 0)
+    assert book.rates("openai", "gpt-4o", NOW).cost(1000, 100, 0, 0) == pytest.approx(plain * 0.8)
+    assert book.rates("openai", "gpt-4o", NOW).model == "gpt-4o"  # the catalog price, discounted
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("[[models]]\ninput_mtok = 1\noutput_mtok = 1", "model is required"),
+        ('[[models]]\nmodel = "x"\noutput_mtok = 1', "input_mtok is required"),
+        ('[[models]]\nmodel = "x"\ninput_mtok = -1\noutput_mtok = 1', "non-negative"),
+        ('[[models]]\nmodel = "x"\ninput_mtok = 1\noutput_mtok = 1\nvalid_from = "soon"', "ISO 8601"),
+        ("[[discounts]]\nmultiplier = 'lots'", "multiplier"),
+        ("this is not toml", "prices.toml"),
+    ],
+)
+def test_bad_overrides_name_the_entry(text, message):
+    with pytest.raises(OverridesError, match=message):
+        parse_overrides(text, "prices.toml")

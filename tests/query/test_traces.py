@@ -1,0 +1,103 @@
+"""Trace trees and rollups over a real DuckDB store."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tokentrace.canonical import CONTENT_SCHEMA
+from tokentrace.ingest.columns import span_table
+from tokentrace.ingest.normalize import normalize
+from tokentrace.ingest.pipeline import price_rows
+from tokentrace.ingest.raw import RawSpan
+from tokentrace.pricing import PriceBook
+from tokentrace.query import analytics, filters
+from tokentrace.query.traces import trace_tree
+from tokentrace.store.base import SpanFilter
+from tokentrace.store.duckdb import DuckDBStore
+
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+def _write(store: DuckDBStore, spans: list[RawSpan]) -> None:
+    batch = normalize(spans, "default")
+    price_rows(PriceBook(), batch.rows)
+    store.write_batch(span_table(batch.rows), CONTENT_SCHEMA.empty_table(), None)
+
+
+def _span(span_id: str, parent: str = "", tokens: int | None = None, offset_ms: int = 0, **attrs) -> RawSpan:
+    start = time.time_ns() + offset_ms * 1_000_000
+    if tokens is not None:
+        attrs |= {
+            "gen_ai.request.model": "gpt-4o",
+            "gen_ai.provider.name": "openai",
+            "gen_ai.usage.input_tokens": tokens,
+            "gen_ai.usage.output_tokens": 1,
+        }
+    return RawSpan(
+        TRACE,
+        span_id,
+        parent,
+        f"span {span_id[-1]}",
+        1,
+        start,
+        start + 5_000_000,
+        0,
+        "",
+        attrs,
+        {"service.name": "svc"},
+    )
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = DuckDBStore(tmp_path / "q.duckdb")
+    yield s
+    s.close()
+
+
+def test_children_arriving_before_their_root_still_form_one_tree(store):
+    _write(store, [_span("00000000000000b2", parent="00000000000000a1", tokens=100, offset_ms=1)])
+    _write(store, [_span("00000000000000c3", parent="00000000000000b2", tokens=50, offset_ms=2)])
+    assert [r["span_id"] for r in trace_tree(store, "default", TRACE)["roots"]] == ["00000000000000b2"]
+    _write(store, [_span("00000000000000a1")])  # the root arrives last
+
+    tree = trace_tree(store, "default", TRACE.upper())
+    [root] = tree["roots"]
+    assert root["span_id"] == "00000000000000a1"
+    [child] = root["children"]
+    assert child["children"][0]["span_id"] == "00000000000000c3"
+    assert root["subtree"]["input_tokens"] == 150 and tree["totals"]["input_tokens"] == 150
+    assert root["subtree"]["cost_usd"] == pytest.approx(child["cost_usd"] + child["children"][0]["cost_usd"])
+
+
+def test_spans_whose_parent_never_arrives_are_shown_as_roots(store):
+    _write(store, [_span("00000000000000a1"), _span("00000000000000d4", parent="00000000000000ff")])
+    assert len(trace_tree(store, "default", TRACE)["roots"]) == 2
+    assert trace_tree(store, "default", "f" * 32) is None
+
+
+def test_rollup_groups_and_rates(store):
+    _write(
+        store,
+        [
+            _span("00000000000000a1", tokens=100, **{"tenant.id": "a"}),
+            _span("00000000000000b2", tokens=300, **{"tenant.id": "b"}),
+            _span("00000000000000c3", tokens=100, **{"tenant.id": "b"}),
+        ],
+    )
+    rows = analytics.rollup(store, SpanFilter("default"), filters.group_fields("tenant"))
+    by_tenant = {r["tenant_id"]: r for r in rows}
+    assert by_tenant["b"]["requests"] == 2 and by_tenant["b"]["input_tokens"] == 400
+    assert rows[0]["tenant_id"] == "b"  # most expensive first
+    assert by_tenant["a"]["cost_per_request"] == pytest.approx(by_tenant["a"]["cost_usd"])
+    [bucketed] = analytics.rollup(store, SpanFilter("default"), (), bucket_seconds=3600)
+    assert bucketed["requests"] == 3 and bucketed["bucket"].endswith("Z")
+    [lat] = analytics.latency(store, SpanFilter("default"), ("request_model",))
+    assert lat["requests"] == 3 and lat["duration_ms"]["p50"] == pytest.approx(5.0)
+
+
+def test_unknown_group_field_is_a_clear_error():
+    with pytest.raises(filters.FilterError, match="not a field you can filter or group by"):
+        filters.group_fields("tenant,attributes")

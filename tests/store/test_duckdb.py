@@ -1,0 +1,76 @@
+"""The DuckDB store: migrations, identity dedup, the spool position committed with the data."""
+
+from __future__ import annotations
+
+import time
+
+import pyarrow as pa
+
+from tokentrace.canonical import CONTENT_SCHEMA, SPAN_SCHEMA
+from tokentrace.ingest.columns import span_table
+from tokentrace.ingest.normalize import normalize
+from tokentrace.ingest.raw import RawSpan
+from tokentrace.store.base import SpanFilter
+from tokentrace.store.duckdb import DuckDBStore
+
+
+def _spans(n: int, trace_id: str = "0af7651916cd43dd8448eb211c80319c", project: str = "default") -> pa.Table:
+    now = time.time_ns()
+    raws = [
+        RawSpan(
+            trace_id,
+            f"{i + 1:016x}",
+            "",
+            f"s{i}",
+            1,
+            now,
+            now + 1000,
+            0,
+            "",
+            {"gen_ai.request.model": "m", "gen_ai.usage.input_tokens": 10},
+            {},
+        )
+        for i in range(n)
+    ]
+    return span_table(normalize(raws, project).rows)
+
+
+def test_migrations_apply_once_and_reopen_cleanly(tmp_path):
+    store = DuckDBStore(tmp_path / "t.duckdb")
+    version = store.schema_version()
+    store.close()
+    reopened = DuckDBStore(tmp_path / "t.duckdb")
+    assert reopened.schema_version() == version >= 1
+    assert [p.project_id for p in reopened.projects()] == ["default"]
+    reopened.close()
+
+
+def test_identity_dedup_and_spool_position(tmp_path):
+    store = DuckDBStore(tmp_path / "t.duckdb")
+    empty_content = CONTENT_SCHEMA.empty_table()
+    assert store.write_batch(_spans(3), empty_content, (1, 100)) == 3
+    assert store.write_batch(_spans(5), empty_content, (1, 200)) == 2  # 3 already there
+    # the same ids in another project are other spans
+    assert store.write_batch(_spans(2, project="other"), empty_content, (2, 10)) == 2
+    assert store.spool_position() == (2, 10)
+    assert store.totals("default")["spans"] == 5 and store.totals("other")["spans"] == 2
+    store.close()
+
+
+def test_filters_are_parameters_not_sql(tmp_path):
+    store = DuckDBStore(tmp_path / "t.duckdb")
+    store.write_batch(_spans(2), CONTENT_SCHEMA.empty_table(), None)
+    hostile = "x' OR '1'='1"
+    assert store.spans(SpanFilter("default", equals={"user_id": hostile}), ("span_id",)).num_rows == 0
+    assert store.spans(SpanFilter(hostile), ("span_id",)).num_rows == 0
+    assert store.spans(SpanFilter("default", name_contains="%"), ("span_id",)).num_rows == 0
+    assert store.spans(SpanFilter("default", name_contains="s1"), ("span_id",)).num_rows == 1
+    store.close()
+
+
+def test_schema_matches_the_canonical_span(tmp_path):
+    store = DuckDBStore(tmp_path / "t.duckdb")
+    store.write_batch(_spans(1), CONTENT_SCHEMA.empty_table(), None)
+    exported = pa.Table.from_batches(list(store.export(SpanFilter("default"))))
+    assert exported.schema.names == SPAN_SCHEMA.names
+    store.close()
