@@ -179,6 +179,7 @@ def main() -> None:
     parser.add_argument("--senders", type=int, default=3)
     parser.add_argument("--spans", type=int, default=300_000)
     parser.add_argument("--batch", type=int, default=512, help="spans per export request")
+    parser.add_argument("--port", type=int, default=None, help="use a running server (e.g. under a profiler)")
     args = parser.parse_args()
 
     per_sender = args.spans // args.senders
@@ -188,24 +189,17 @@ def main() -> None:
     total = sum(n for _, n in generated)
     content_bytes = sum(len(b) for bodies, _ in generated for b in bodies)
 
-    data_dir = Path(tempfile.mkdtemp(prefix="tt-bench-"))
-    port = _free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tokentrace.cli",
-            "serve",
-            "--data-dir",
-            str(data_dir),
-            "--port",
-            str(port),
-            "--grpc-port",
-            "0",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = None
+    port = args.port
+    if port is None:
+        data_dir = Path(tempfile.mkdtemp(prefix="tt-bench-"))
+        port = _free_port()
+        command = [sys.executable, "-m", "tokentrace.cli", "serve", "--data-dir", str(data_dir)]
+        server = subprocess.Popen(
+            [*command, "--port", str(port), "--grpc-port", "0"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     try:
         for _ in range(300):
             try:
@@ -213,6 +207,8 @@ def main() -> None:
                     break
             except httpx.TransportError:
                 time.sleep(0.1)
+        stats_url = f"http://127.0.0.1:{port}/api/v1/stats"
+        base_spans = httpx.get(stats_url, timeout=60).json()["spans"]
         start, results = mp.Event(), mp.Queue()
         senders = [mp.Process(target=_sender, args=(port, bodies, start, results)) for bodies, _ in generated]
         for p in senders:
@@ -225,15 +221,16 @@ def main() -> None:
         retries = sum(results.get() for _ in senders)
         while True:
             stats = httpx.get(f"http://127.0.0.1:{port}/api/v1/stats", timeout=60).json()
-            if stats["spans"] >= total and stats["pending_spans"] == 0:
+            if stats["spans"] - base_spans >= total and stats["pending_spans"] == 0:
                 break
             time.sleep(0.05)
         queryable = time.perf_counter() - t0
-        rss = _peak_rss_mb(server.pid)
-        assert stats["spans"] == total, stats
+        rss = _peak_rss_mb(server.pid) if server else float("nan")
+        assert stats["spans"] - base_spans == total, stats
     finally:
-        server.terminate()
-        server.wait(60)
+        if server:
+            server.terminate()
+            server.wait(60)
 
     print()
     print("| metric | value |")

@@ -118,8 +118,8 @@ class BatchWriter:
             batch = self._take()
             if not batch:
                 return
-            spans = pa.concat_tables([b[0] for b in batch]).combine_chunks()
-            content = pa.concat_tables([b[1] for b in batch]).combine_chunks()
+            spans = pa.concat_tables([b[0] for b in batch])
+            content = pa.concat_tables([b[1] for b in batch])
             positions = [b[2] for b in batch if b[2] is not None]
             position = max(positions) if positions else None
             self._write(spans, content, position)

@@ -21,16 +21,11 @@ from tokentrace.ingest.jsontext import dumps
 from tokentrace.ingest.normalize.base import base_row, take
 from tokentrace.ingest.raw import RawSpan, SpanRejected
 
-_NOT_FAMILIES = {"base", "vocab"}
-
-
 def _discover() -> list[ModuleType]:
-    modules = [
-        importlib.import_module(f"{__name__}.{info.name}")
-        for info in pkgutil.iter_modules(__path__)
-        if info.name not in _NOT_FAMILIES
-    ]
-    return sorted(modules, key=lambda module: module.PRIORITY)
+    modules = [importlib.import_module(f"{__name__}.{info.name}") for info in pkgutil.iter_modules(__path__)]
+    # A family module is one that can apply itself; helpers (base, vocab, attrmap) cannot.
+    families = [module for module in modules if hasattr(module, "apply")]
+    return sorted(families, key=lambda module: module.PRIORITY)
 
 
 FAMILIES = _discover()

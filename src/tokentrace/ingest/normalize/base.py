@@ -8,6 +8,7 @@ from typing import Any
 from tokentrace import semconv
 from tokentrace.canonical import FIELD_NAMES
 from tokentrace.ingest.normalize import vocab
+from tokentrace.ingest.normalize.attrmap import AttributeMap
 from tokentrace.ingest.raw import SPAN_KINDS, STATUS_CODES, RawSpan, SpanRejected
 
 _HEX = frozenset("0123456789abcdef")
@@ -20,6 +21,25 @@ _TAGS = (
     ("feature", semconv.FEATURE),
     ("prompt_template", semconv.PROMPT_TEMPLATE),
     ("prompt_version", semconv.PROMPT_VERSION),
+)
+TAG_NAMES = tuple(field for field, _ in _TAGS)
+_BAGGAGE = tuple((field, f"baggage:{field}") for field in TAG_NAMES)
+
+# Span attributes first, then baggage-stamped copies (the resource sits between them).
+_SPAN_MAP = AttributeMap(
+    {
+        **{field: keys for field, keys in _TAGS},
+        **{f"baggage:{field}": tuple(f"baggage.{k}" for k in keys) for field, keys in _TAGS},
+        "request_id": semconv.REQUEST_ID,
+        "retry_attempt": semconv.RETRY_ATTEMPT,
+        "conversation_id": (semconv.CONVERSATION_ID,),
+        "error.type": (semconv.ERROR_TYPE,),
+        "http_status": semconv.HTTP_STATUS,
+    },
+    keep=frozenset(
+        {semconv.CONVERSATION_ID, semconv.ERROR_TYPE, *semconv.HTTP_STATUS}
+        | {f"baggage.{k}" for _, keys in _TAGS for k in keys}
+    ),
 )
 
 
@@ -104,6 +124,30 @@ def integer(value: Any) -> int | None:
     return None
 
 
+_RESOURCE_CACHE: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+
+
+def resource_fields(resource: dict[str, Any]) -> dict[str, Any]:
+    """Service, environment and tags of a resource, computed once per resource object.
+
+    Every span of an export shares its resource dict, so this runs once per resource.
+    """
+    cached = _RESOURCE_CACHE.get(id(resource))
+    if cached is not None and cached[0] is resource:
+        return cached[1]
+    fields = {
+        "service_name": text(resource.get(semconv.SERVICE_NAME)),
+        "service_version": text(resource.get(semconv.SERVICE_VERSION)),
+        "environment": text(first(resource, semconv.ENVIRONMENT)),
+    }
+    for field, keys in _TAGS:
+        fields[field] = text(first(resource, keys))
+    if len(_RESOURCE_CACHE) > 1024:
+        _RESOURCE_CACHE.clear()
+    _RESOURCE_CACHE[id(resource)] = (resource, fields)
+    return fields
+
+
 def base_row(span: RawSpan, project_id: str) -> dict[str, Any]:
     """The canonical row with every convention-independent field filled in."""
     trace_id = _check_id(span.trace_id, 32, "trace id")
@@ -131,33 +175,30 @@ def base_row(span: RawSpan, project_id: str) -> dict[str, Any]:
     row["operation"] = "other"
     row["retry_attempt"] = 0
 
-    resource = span.resource
-    row["service_name"] = text(resource.get(semconv.SERVICE_NAME))
-    row["service_version"] = text(resource.get(semconv.SERVICE_VERSION))
-    row["environment"] = text(first(resource, semconv.ENVIRONMENT))
-
-    attrs = span.attributes
-    for field, keys in _TAGS:
-        # span attribute, then resource attribute, then a baggage-stamped copy
-        value = text(take(attrs, keys)) or text(first(resource, keys))
-        if value is None:
-            value = text(first(attrs, tuple(f"baggage.{k}" for k in keys)))
-        row[field] = value
+    found = _SPAN_MAP.extract(span.attributes)
+    resource = resource_fields(span.resource)
+    row["service_name"] = resource["service_name"]
+    row["service_version"] = resource["service_version"]
+    row["environment"] = resource["environment"]
+    for field, baggage in _BAGGAGE:
+        row[field] = text(found.get(field)) or resource[field] or text(found.get(baggage))
     if row["session_id"] is None:
-        row["session_id"] = text(attrs.get(semconv.CONVERSATION_ID))
+        row["session_id"] = text(found.get("conversation_id"))
 
-    row["request_id"] = text(take(attrs, semconv.REQUEST_ID))
-    attempt = integer(take(attrs, semconv.RETRY_ATTEMPT))
+    row["request_id"] = text(found.get("request_id"))
+    attempt = integer(found.get("retry_attempt"))
     if attempt is not None and attempt >= 0:
         row["retry_attempt"] = attempt
 
-    if row["status"] == "error" or semconv.ERROR_TYPE in attrs:
+    if row["status"] == "error" or "error.type" in found:
         exception_type = next(
             (e.attributes.get("exception.type") for e in span.events if e.name == "exception"), None
         )
-        status = integer(first(attrs, semconv.HTTP_STATUS))
         row["error_type"] = vocab.error_type(
-            attrs.get(semconv.ERROR_TYPE), exception_type, span.status_message, http_status=status
+            found.get("error.type"),
+            exception_type,
+            span.status_message,
+            http_status=integer(found.get("http_status")),
         )
         if row["error_type"] == "bad_request" and span.status_message:
             # A 400 whose message names the context window is a context-length error.

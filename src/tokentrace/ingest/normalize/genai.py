@@ -11,10 +11,56 @@ import orjson
 
 from tokentrace import semconv
 from tokentrace.ingest.normalize import vocab
-from tokentrace.ingest.normalize.base import first, integer, number, take, text, token_count
+from tokentrace.ingest.normalize.attrmap import AttributeMap
+from tokentrace.ingest.normalize.base import integer, number, text, token_count
 from tokentrace.ingest.raw import RawSpan
 
 PRIORITY = 1000  # last: the generic reading
+
+_TOKENS = (
+    ("input_tokens", semconv.INPUT_TOKENS),
+    ("output_tokens", semconv.OUTPUT_TOKENS),
+    ("total_tokens", semconv.TOTAL_TOKENS),
+    ("cache_read_tokens", semconv.CACHE_READ_TOKENS),
+    ("cache_write_tokens", semconv.CACHE_WRITE_TOKENS),
+    ("reasoning_tokens", semconv.REASONING_TOKENS),
+)
+
+# Vocabulary-normalized values keep their raw spelling in `attributes`.
+_KEEP = frozenset(
+    {
+        *semconv.PROVIDER,
+        semconv.OPERATION,
+        semconv.FINISH_REASONS,
+        semconv.TOOL_NAME,
+        semconv.AGENT_NAME,
+        semconv.DATA_SOURCE,
+        "db.system",
+        "db.system.name",
+    }
+)
+_MAP = AttributeMap(
+    {
+        "provider": semconv.PROVIDER,
+        "operation": (semconv.OPERATION,),
+        "request_model": (semconv.REQUEST_MODEL,),
+        "response_model": (semconv.RESPONSE_MODEL,),
+        **dict(_TOKENS),
+        "finish_reasons": (semconv.FINISH_REASONS,),
+        "temperature": (semconv.TEMPERATURE,),
+        "top_p": (semconv.TOP_P,),
+        "max_tokens": (semconv.MAX_TOKENS,),
+        "seed": (semconv.SEED,),
+        "streaming": semconv.STREAM,
+        "ttft_ms": (semconv.TTFT_MS,),
+        "ttft_s": semconv.TTFT_SECONDS,
+        "tool_name": (semconv.TOOL_NAME,),
+        "agent_name": (semconv.AGENT_NAME,),
+        "data_source": (semconv.DATA_SOURCE,),
+        "db_system": ("db.system.name", "db.system"),
+    },
+    keep=_KEEP,
+)
 
 
 def matches(span: RawSpan) -> bool:
@@ -31,48 +77,42 @@ def _finish_reasons(value: Any) -> Any:
     return value
 
 
-def _infer_operation(row: dict[str, Any], attrs: dict[str, Any]) -> str:
+def _infer_operation(row: dict[str, Any], found: dict[str, Any]) -> str:
     if row["input_tokens"] is not None or row["output_tokens"] is not None or row["request_model"]:
         return "chat"
     if row["tool_name"]:
         return "execute_tool"
     if row["agent_name"]:
         return "invoke_agent"
-    if row["data_source"] or attrs.get("db.system") or attrs.get("db.system.name"):
+    if row["data_source"] or found.get("db_system"):
         return "retrieval"
     return "other"
 
 
 def apply(span: RawSpan, row: dict[str, Any]) -> None:
     """Fill the gen_ai.* fields of `row` from the span's attributes (consuming what it maps)."""
-    attrs = span.attributes
-    row["provider"] = vocab.provider(first(attrs, semconv.PROVIDER))
-    row["request_model"] = text(take(attrs, semconv.REQUEST_MODEL))
-    row["response_model"] = text(take(attrs, semconv.RESPONSE_MODEL))
+    found = _MAP.extract(span.attributes)
+    get = found.get
+    row["provider"] = vocab.provider(get("provider"))
+    row["request_model"] = text(get("request_model"))
+    row["response_model"] = text(get("response_model"))
 
-    for field, keys in (
-        ("input_tokens", semconv.INPUT_TOKENS),
-        ("output_tokens", semconv.OUTPUT_TOKENS),
-        ("total_tokens", semconv.TOTAL_TOKENS),
-        ("cache_read_tokens", semconv.CACHE_READ_TOKENS),
-        ("cache_write_tokens", semconv.CACHE_WRITE_TOKENS),
-        ("reasoning_tokens", semconv.REASONING_TOKENS),
-    ):
-        row[field] = token_count(take(attrs, keys), keys[0])
+    for field, keys in _TOKENS:
+        row[field] = token_count(get(field), keys[0])
     if row["total_tokens"] is None and row["input_tokens"] is not None and row["output_tokens"] is not None:
         row["total_tokens"] = row["input_tokens"] + row["output_tokens"]
 
-    row["finish_reason"] = vocab.finish_reason(_finish_reasons(attrs.get(semconv.FINISH_REASONS)))
-    row["temperature"] = number(take(attrs, semconv.TEMPERATURE))
-    row["top_p"] = number(take(attrs, semconv.TOP_P))
-    row["max_tokens"] = integer(take(attrs, semconv.MAX_TOKENS))
-    row["seed"] = integer(take(attrs, semconv.SEED))
+    row["finish_reason"] = vocab.finish_reason(_finish_reasons(get("finish_reasons")))
+    row["temperature"] = number(get("temperature"))
+    row["top_p"] = number(get("top_p"))
+    row["max_tokens"] = integer(get("max_tokens"))
+    row["seed"] = integer(get("seed"))
 
-    stream = take(attrs, semconv.STREAM)
+    stream = get("streaming")
     row["streaming"] = stream if isinstance(stream, bool) else None
-    ttft_ms = number(take(attrs, semconv.TTFT_MS))
+    ttft_ms = number(get("ttft_ms"))
     if ttft_ms is None:
-        seconds = number(take(attrs, semconv.TTFT_SECONDS))
+        seconds = number(get("ttft_s"))
         ttft_ms = seconds * 1000 if seconds is not None else None
     row["ttft_ms"] = ttft_ms
     if ttft_ms is not None and row["streaming"] is None:
@@ -81,7 +121,7 @@ def apply(span: RawSpan, row: dict[str, Any]) -> None:
     if ttft_ms is not None and output and output > 1:
         row["tpot_ms"] = max(row["duration_ms"] - ttft_ms, 0.0) / (output - 1)
 
-    row["tool_name"] = text(first(attrs, semconv.TOOL_NAME))
-    row["agent_name"] = text(first(attrs, semconv.AGENT_NAME))
-    row["data_source"] = text(first(attrs, semconv.DATA_SOURCE))
-    row["operation"] = vocab.operation(attrs.get(semconv.OPERATION)) or _infer_operation(row, attrs)
+    row["tool_name"] = text(get("tool_name"))
+    row["agent_name"] = text(get("agent_name"))
+    row["data_source"] = text(get("data_source"))
+    row["operation"] = vocab.operation(get("operation")) or _infer_operation(row, found)
