@@ -21,6 +21,7 @@ from tokentrace.ingest.jsontext import dumps
 from tokentrace.ingest.normalize.base import base_row, take
 from tokentrace.ingest.raw import RawSpan, SpanRejected
 
+
 def _discover() -> list[ModuleType]:
     modules = [importlib.import_module(f"{__name__}.{info.name}") for info in pkgutil.iter_modules(__path__)]
     # A family module is one that can apply itself; helpers (base, vocab, attrmap) cannot.
