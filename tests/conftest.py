@@ -132,3 +132,29 @@ def start_server(tmp_path: Path):
     yield start
     for proc in started:
         proc.stop()
+
+
+@pytest.fixture(scope="session")
+def provider_url(tmp_path_factory):
+    """The simulated LLM provider (`tokentrace simulate provider`) as its own process."""
+    port = free_port()
+    log = (tmp_path_factory.mktemp("provider") / "provider.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tokentrace.cli", "simulate", "provider", "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        raise RuntimeError("simulated provider did not start")
+    yield url
+    proc.terminate()
+    proc.wait(10)

@@ -278,5 +278,26 @@ def reprice(since: str, until: str | None, server: str | None, api_key: str | No
     console.print(table)
 
 
+@main.group()
+def simulate() -> None:
+    """The simulated LLM provider (and, later, traffic) for demos and tests."""
+
+
+@simulate.command("provider")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8300, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="same seed, same answers")
+@click.option("--realistic-latency", is_flag=True, help="pace answers like the real models (TTFT, TPOT)")
+def simulate_provider(host: str, port: int, seed: int, realistic_latency: bool) -> None:
+    """Serve OpenAI- and Anthropic-compatible APIs with deterministic answers and usage.
+
+    Point an SDK at it: OpenAI(base_url="http://HOST:PORT/v1"), Anthropic(base_url="http://HOST:PORT").
+    Faults per request with the x-simulate header (error=429, fail_first=2, ttft_ms=800, ...).
+    """
+    from tokentrace.simulate.provider import run
+
+    run(host, port, seed, realistic_latency)
+
+
 if __name__ == "__main__":
     main()

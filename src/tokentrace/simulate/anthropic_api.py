@@ -1,0 +1,185 @@
+"""Anthropic-compatible endpoint: POST /v1/messages (plain, streamed, tools, prompt caching).
+
+Usage follows the real API: `input_tokens` excludes cache reads and cache writes, which are
+reported apart (`cache_read_input_tokens`, `cache_creation_input_tokens`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from tokentrace.simulate import faults
+from tokentrace.simulate.models import profile
+from tokentrace.simulate.state import ProviderState, pause
+from tokentrace.simulate.tokens import answer_length, content_text, count_text, generate_words, rng_for
+
+_ERRORS = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    429: "rate_limit_error",
+    500: "api_error",
+    529: "overloaded_error",
+}
+
+
+def error(status: int, message: str = "", retry_after_ms: int = 20) -> Response:
+    kind = _ERRORS.get(status, "api_error")
+    headers = {"retry-after-ms": str(retry_after_ms)} if status in (429, 529) else None
+    body = {"type": "error", "error": {"type": kind, "message": message or kind.replace("_", " ")}}
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+def _blocks(content: Any) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    return [b for b in content or [] if isinstance(b, dict)]
+
+
+def _block_tokens(block: dict[str, Any]) -> int:
+    return count_text(content_text([block]))
+
+
+def _prompt(body: dict[str, Any]) -> tuple[int, int, list[Any]]:
+    """(total input tokens, tokens up to the last cache breakpoint, that cacheable prefix)."""
+    total, cacheable, prefix = 3, 0, []
+    pieces: list[tuple[int, dict[str, Any]]] = []
+    if body.get("tools"):
+        pieces.append((count_text(orjson.dumps(body["tools"]).decode()), body["tools"][-1]))
+    for block in _blocks(body.get("system")):
+        pieces.append((_block_tokens(block), block))
+    for message in body.get("messages", []):
+        blocks = _blocks(message.get("content"))
+        for i, block in enumerate(blocks):
+            pieces.append((_block_tokens(block) + (4 if i == 0 else 0), block))
+    cut = 0
+    for tokens, block in pieces:
+        total += tokens
+        prefix.append(block)
+        if isinstance(block, dict) and block.get("cache_control"):
+            cacheable, cut = total, len(prefix)
+    return total, cacheable, prefix[:cut]
+
+
+def _tool_use(rng, tools: list[dict[str, Any]], choice: Any) -> dict[str, Any] | None:
+    if not tools or (isinstance(choice, dict) and choice.get("type") == "none"):
+        return None
+    tool = tools[0]
+    if isinstance(choice, dict) and choice.get("type") == "tool":
+        tool = next((t for t in tools if t.get("name") == choice.get("name")), tool)
+    schema = tool.get("input_schema") or {}
+    arguments = {name: f"{name}-{rng.randint(1000, 9999)}" for name in schema.get("required", [])}
+    return {
+        "type": "tool_use",
+        "id": f"toolu_{rng.getrandbits(64):016x}",
+        "name": tool.get("name", "tool"),
+        "input": arguments,
+    }
+
+
+async def messages(request: Request) -> Response:
+    state: ProviderState = request.app.state.sim
+    raw = await request.body()
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return error(400, "request body is not valid JSON")
+    if not isinstance(body, dict) or not body.get("model") or not isinstance(body.get("messages"), list):
+        return error(400, "model and messages are required")
+    if not isinstance(body.get("max_tokens"), int):
+        return error(400, "max_tokens: Field required")
+    directives = faults.parse(request.headers.get("x-simulate"))
+    forced = state.forced_error(directives, raw)
+    if forced is not None:
+        return error(forced, retry_after_ms=directives.retry_after_ms)
+    model = body["model"]
+    spec = profile(model)
+    total, cacheable, prefix = _prompt(body)
+    if total > spec.context_window:
+        return error(400, f"prompt is too long: {total} tokens > {spec.context_window} maximum")
+    cache_read = cache_write = 0
+    if cacheable >= 1024:
+        if state.seen_before(("anthropic", model, prefix)):
+            cache_read = cacheable
+        else:
+            cache_write = cacheable
+    rng = rng_for(state.seed, model, body.get("system"), body["messages"])
+    tool = _tool_use(rng, body.get("tools") or [], body.get("tool_choice"))
+    if tool:
+        output, truncated, words = count_text(orjson.dumps(tool["input"]).decode()) + 10, False, []
+    else:
+        output, truncated = answer_length(rng, body["max_tokens"], high=directives.max_output or 160)
+        words = generate_words(rng, output)
+    stop = "tool_use" if tool else ("max_tokens" if truncated else "end_turn")
+    usage = {
+        "input_tokens": total - cache_read - cache_write,
+        "cache_creation_input_tokens": cache_write,
+        "cache_read_input_tokens": cache_read,
+        "cache_creation": {"ephemeral_5m_input_tokens": cache_write, "ephemeral_1h_input_tokens": 0},
+        "output_tokens": output,
+        "service_tier": "standard",
+    }
+    ident = f"msg_{rng.getrandbits(96):024x}"
+    content = [tool] if tool else [{"type": "text", "text": " ".join(words)}]
+    message = {
+        "id": ident,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": stop,
+        "stop_sequence": None,
+        "usage": usage,
+    }
+    first_delay = state.first_token_delay_s(directives, spec, total)
+    token_delay = state.token_delay_s(directives, spec)
+    if not body.get("stream"):
+        await pause(first_delay + token_delay * output)
+        return Response(orjson.dumps(message), media_type="application/json")
+
+    def sse(kind: str, **fields: Any) -> bytes:
+        return f"event: {kind}\n".encode() + b"data: " + orjson.dumps({"type": kind, **fields}) + b"\n\n"
+
+    async def events() -> AsyncIterator[bytes]:
+        start_usage = {**usage, "output_tokens": 1}
+        yield sse(
+            "message_start", message={**message, "content": [], "stop_reason": None, "usage": start_usage}
+        )
+        await pause(first_delay)
+        if tool:
+            yield sse("content_block_start", index=0, content_block={**tool, "input": {}})
+            arguments = orjson.dumps(tool["input"]).decode()
+            for i in range(0, len(arguments), 8):
+                yield sse(
+                    "content_block_delta",
+                    index=0,
+                    delta={"type": "input_json_delta", "partial_json": arguments[i : i + 8]},
+                )
+        else:
+            yield sse("content_block_start", index=0, content_block={"type": "text", "text": ""})
+            yield sse("ping")
+            for i, word in enumerate(words):
+                if i:
+                    await pause(token_delay)
+                yield sse(
+                    "content_block_delta",
+                    index=0,
+                    delta={"type": "text_delta", "text": word if i == 0 else " " + word},
+                )
+        yield sse("content_block_stop", index=0)
+        yield sse(
+            "message_delta",
+            delta={"stop_reason": stop, "stop_sequence": None},
+            usage={"output_tokens": output},
+        )
+        yield sse("message_stop")
+
+    return StreamingResponse(events(), media_type="text/event-stream")
+
+
+routes = [Route("/v1/messages", messages, methods=["POST"])]

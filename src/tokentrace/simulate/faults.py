@@ -1,0 +1,43 @@
+"""Per-request behaviour chosen by the caller with the `x-simulate` header.
+
+x-simulate: error=429; retry_after_ms=50      always answer 429 (or 500, 503, 400, 401, 529)
+x-simulate: fail_first=2                      the first 2 attempts of this exact request 429
+x-simulate: ttft_ms=800; tpot_ms=20           slow first token, then per-token pacing
+x-simulate: max_output=40                     natural answer length of 40 tokens
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Directives:
+    error: int | None = None
+    retry_after_ms: int = 20
+    fail_first: int = 0
+    ttft_ms: float | None = None
+    tpot_ms: float | None = None
+    max_output: int | None = None
+
+
+def parse(header: str | None) -> Directives:
+    """Read the header; unknown or malformed entries are ignored (the request still runs)."""
+    if not header:
+        return Directives()
+    values: dict[str, float] = {}
+    for item in header.split(";"):
+        key, _, raw = item.partition("=")
+        try:
+            values[key.strip()] = float(raw.strip())
+        except ValueError:
+            continue
+    error = values.get("error")
+    return Directives(
+        error=int(error) if error is not None else None,
+        retry_after_ms=int(values.get("retry_after_ms", 20)),
+        fail_first=int(values.get("fail_first", 0)),
+        ttft_ms=values.get("ttft_ms"),
+        tpot_ms=values.get("tpot_ms"),
+        max_output=int(values["max_output"]) if "max_output" in values else None,
+    )

@@ -1,0 +1,456 @@
+"""OpenAI-compatible endpoints: chat completions, embeddings, responses, models."""
+
+from __future__ import annotations
+
+import base64
+import struct
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from tokentrace.simulate import faults
+from tokentrace.simulate.models import profile
+from tokentrace.simulate.state import ProviderState, pause
+from tokentrace.simulate.tokens import (
+    answer_length,
+    content_text,
+    count_message,
+    count_text,
+    count_tools,
+    generate_words,
+    rng_for,
+)
+
+#: Like the real API, an alias answers with a dated snapshot.
+RESPONSE_MODELS = {"gpt-4o": "gpt-4o-2024-08-06", "gpt-4o-mini": "gpt-4o-mini-2024-07-18"}
+_ERRORS = {
+    400: ("invalid_request_error", None, "Invalid request."),
+    401: ("invalid_request_error", "invalid_api_key", "Incorrect API key provided."),
+    429: ("requests", "rate_limit_exceeded", "Rate limit reached for requests. Please try again later."),
+    500: ("server_error", None, "The server had an error while processing your request."),
+    503: ("server_error", None, "The engine is currently overloaded, please try again later."),
+}
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json", headers=headers)
+
+
+def error(
+    status: int, message: str | None = None, code: str | None = None, retry_after_ms: int = 20
+) -> Response:
+    kind, default_code, default_message = _ERRORS.get(status, ("server_error", None, "Error."))
+    headers = {}
+    if status == 429:
+        headers = {"retry-after-ms": str(retry_after_ms), "retry-after": str(max(retry_after_ms // 1000, 0))}
+    body = {
+        "error": {
+            "message": message or default_message,
+            "type": kind,
+            "param": None,
+            "code": code or default_code,
+        }
+    }
+    return _json(body, status, headers)
+
+
+async def _body(request: Request) -> tuple[bytes, dict[str, Any] | None]:
+    raw = await request.body()
+    try:
+        parsed = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw, None
+    return raw, parsed if isinstance(parsed, dict) else None
+
+
+def _sse(event: dict[str, Any], name: str | None = None) -> bytes:
+    head = f"event: {name}\n".encode() if name else b""
+    return head + b"data: " + orjson.dumps(event) + b"\n\n"
+
+
+def _tool_call(rng, tools: list[dict[str, Any]], choice: Any) -> dict[str, Any] | None:
+    """The tool the simulated model calls, with arguments built from the schema's required fields."""
+    if not tools or choice == "none":
+        return None
+    functions = [t.get("function", t) for t in tools]
+    if isinstance(choice, dict):
+        wanted = choice.get("function", {}).get("name") or choice.get("name")
+        functions = [f for f in functions if f.get("name") == wanted] or functions
+    function = functions[0]
+    schema = function.get("parameters") or {}
+    arguments = {}
+    for name in schema.get("required", []):
+        kind = schema.get("properties", {}).get(name, {}).get("type")
+        arguments[name] = {"integer": rng.randint(1, 99), "number": 1.5, "boolean": True}.get(
+            kind, f"{name}-{rng.randint(1000, 9999)}"
+        )
+    return {
+        "id": f"call_{rng.getrandbits(64):016x}",
+        "name": function.get("name", "tool"),
+        "arguments": orjson.dumps(arguments).decode(),
+    }
+
+
+def _prompt_tokens(messages: list[dict[str, Any]], tools: Any) -> int:
+    return 3 + sum(count_message(m) for m in messages) + count_tools(tools)
+
+
+def _cached(state: ProviderState, model: str, messages: list[dict[str, Any]], tools: Any) -> int:
+    """Automatic prompt caching: a repeated prefix of ≥ 1024 tokens is read in 128-token blocks."""
+    prefix = messages[:-1]
+    prefix_tokens = _prompt_tokens(prefix, tools) if prefix else 0
+    if prefix_tokens < 1024:
+        return 0
+    if not state.seen_before(("openai", model, prefix, tools)):
+        return 0
+    return prefix_tokens // 128 * 128
+
+
+async def chat_completions(request: Request) -> Response:
+    state: ProviderState = request.app.state.sim
+    raw, body = await _body(request)
+    if body is None or not isinstance(body.get("messages"), list) or not body.get("model"):
+        return error(400, "you must provide a model and a list of messages")
+    directives = faults.parse(request.headers.get("x-simulate"))
+    forced = state.forced_error(directives, raw)
+    if forced is not None:
+        return error(forced, retry_after_ms=directives.retry_after_ms)
+    model, messages = body["model"], body["messages"]
+    spec = profile(model)
+    prompt = _prompt_tokens(messages, body.get("tools"))
+    if prompt > spec.context_window:
+        return error(
+            400,
+            f"This model's maximum context length is {spec.context_window} tokens. However, "
+            f"your messages resulted in {prompt} tokens. Please reduce the length of the messages.",
+            code="context_length_exceeded",
+        )
+    cached = _cached(state, model, messages, body.get("tools"))
+    rng = rng_for(state.seed, model, messages)
+    call = _tool_call(rng, body.get("tools") or [], body.get("tool_choice"))
+    limit = body.get("max_completion_tokens") or body.get("max_tokens")
+    if call:
+        words, truncated = [], False
+        output = count_text(call["name"]) + count_text(call["arguments"])
+    else:
+        output, truncated = answer_length(rng, limit, high=directives.max_output or 160)
+        words = generate_words(rng, output)
+    reasoning = rng.randint(64, 512) if spec.reasoning else 0
+    finish = "tool_calls" if call else ("length" if truncated else "stop")
+    usage = {
+        "prompt_tokens": prompt,
+        "completion_tokens": output + reasoning,
+        "total_tokens": prompt + output + reasoning,
+        "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": reasoning,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
+    }
+    ident = f"chatcmpl-{rng.getrandbits(96):024x}"
+    served = RESPONSE_MODELS.get(model, model)
+    created = int(time.time())
+    first_delay = state.first_token_delay_s(directives, spec, prompt)
+    token_delay = state.token_delay_s(directives, spec)
+    tool_calls = (
+        [
+            {
+                "id": call["id"],
+                "type": "function",
+                "function": {"name": call["name"], "arguments": call["arguments"]},
+            }
+        ]
+        if call
+        else None
+    )
+    if not body.get("stream"):
+        await pause(first_delay + token_delay * output)
+        message = {"role": "assistant", "content": None if call else " ".join(words), "refusal": None}
+        if tool_calls:
+            message["tool_calls"] = tool_calls
+        return _json(
+            {
+                "id": ident,
+                "object": "chat.completion",
+                "created": created,
+                "model": served,
+                "system_fingerprint": "fp_simulated",
+                "service_tier": "default",
+                "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
+                "usage": usage,
+            }
+        )
+
+    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+
+    async def chunks() -> AsyncIterator[bytes]:
+        def chunk(delta: dict[str, Any], reason: str | None = None) -> bytes:
+            event = {
+                "id": ident,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": served,
+                "system_fingerprint": "fp_simulated",
+                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": reason}],
+            }
+            if include_usage:
+                event["usage"] = None
+            return _sse(event)
+
+        await pause(first_delay)
+        yield chunk({"role": "assistant", "content": "" if not call else None, "refusal": None})
+        if call:
+            yield chunk(
+                {
+                    "tool_calls": [
+                        {
+                            "index": 0,
+                            "id": call["id"],
+                            "type": "function",
+                            "function": {"name": call["name"], "arguments": ""},
+                        }
+                    ]
+                }
+            )
+            arguments = call["arguments"]
+            for i in range(0, len(arguments), 8):
+                await pause(token_delay)
+                yield chunk({"tool_calls": [{"index": 0, "function": {"arguments": arguments[i : i + 8]}}]})
+        else:
+            for i, word in enumerate(words):
+                if i:
+                    await pause(token_delay)
+                yield chunk({"content": word if i == 0 else " " + word})
+        yield chunk({}, finish)
+        if include_usage:
+            yield _sse(
+                {
+                    "id": ident,
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": served,
+                    "system_fingerprint": "fp_simulated",
+                    "choices": [],
+                    "usage": usage,
+                }
+            )
+        yield b"data: [DONE]\n\n"
+
+    return StreamingResponse(chunks(), media_type="text/event-stream")
+
+
+async def embeddings(request: Request) -> Response:
+    state: ProviderState = request.app.state.sim
+    raw, body = await _body(request)
+    if body is None or "input" not in body or not body.get("model"):
+        return error(400, "you must provide a model and an input")
+    directives = faults.parse(request.headers.get("x-simulate"))
+    forced = state.forced_error(directives, raw)
+    if forced is not None:
+        return error(forced, retry_after_ms=directives.retry_after_ms)
+    inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+    model = body["model"]
+    dims = int(body.get("dimensions") or profile(model).embedding_dims or 1536)
+    data, tokens = [], 0
+    for i, item in enumerate(inputs):
+        tokens += len(item) if isinstance(item, list) else count_text(str(item))
+        rng = rng_for(state.seed, model, item)
+        vector = [rng.uniform(-1, 1) for _ in range(dims)]
+        if body.get("encoding_format") == "base64":
+            embedding: Any = base64.b64encode(struct.pack(f"<{dims}f", *vector)).decode()
+        else:
+            embedding = vector
+        data.append({"object": "embedding", "index": i, "embedding": embedding})
+    await pause(state.first_token_delay_s(directives, profile(model), tokens))
+    return _json(
+        {
+            "object": "list",
+            "data": data,
+            "model": model,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+    )
+
+
+def _response_input_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
+    items = body.get("input")
+    messages = []
+    if body.get("instructions"):
+        messages.append({"role": "system", "content": body["instructions"]})
+    if isinstance(items, str):
+        messages.append({"role": "user", "content": items})
+    elif isinstance(items, list):
+        for item in items:
+            if isinstance(item, dict):
+                messages.append(
+                    {"role": item.get("role", "user"), "content": content_text(item.get("content"))}
+                )
+    return messages
+
+
+async def responses(request: Request) -> Response:
+    state: ProviderState = request.app.state.sim
+    raw, body = await _body(request)
+    if body is None or not body.get("model") or body.get("input") is None:
+        return error(400, "you must provide a model and an input")
+    directives = faults.parse(request.headers.get("x-simulate"))
+    forced = state.forced_error(directives, raw)
+    if forced is not None:
+        return error(forced, retry_after_ms=directives.retry_after_ms)
+    model = body["model"]
+    spec = profile(model)
+    messages = _response_input_messages(body)
+    prompt = _prompt_tokens(messages, body.get("tools"))
+    if prompt > spec.context_window:
+        return error(
+            400,
+            f"Your input exceeds the context window of this model ({spec.context_window} tokens).",
+            code="context_length_exceeded",
+        )
+    cached = _cached(state, model, messages, body.get("tools"))
+    rng = rng_for(state.seed, "responses", model, messages)
+    output, truncated = answer_length(rng, body.get("max_output_tokens"), high=directives.max_output or 160)
+    words = generate_words(rng, output)
+    reasoning = rng.randint(64, 512) if spec.reasoning else 0
+    text = " ".join(words)
+    ident = f"resp_{rng.getrandbits(96):024x}"
+    message_id = f"msg_{rng.getrandbits(96):024x}"
+    usage = {
+        "input_tokens": prompt,
+        "input_tokens_details": {"cached_tokens": cached},
+        "output_tokens": output + reasoning,
+        "output_tokens_details": {"reasoning_tokens": reasoning},
+        "total_tokens": prompt + output + reasoning,
+    }
+
+    def response(status: str, content: list[dict[str, Any]], with_usage: bool) -> dict[str, Any]:
+        return {
+            "id": ident,
+            "object": "response",
+            "created_at": time.time(),
+            "status": status,
+            "model": RESPONSE_MODELS.get(model, model),
+            "error": None,
+            "incomplete_details": {"reason": "max_output_tokens"}
+            if truncated and status != "in_progress"
+            else None,
+            "instructions": body.get("instructions"),
+            "max_output_tokens": body.get("max_output_tokens"),
+            "metadata": {},
+            "parallel_tool_calls": True,
+            "temperature": body.get("temperature", 1.0),
+            "tool_choice": "auto",
+            "tools": [],
+            "top_p": body.get("top_p", 1.0),
+            "output": [
+                {
+                    "type": "message",
+                    "id": message_id,
+                    "status": "completed",
+                    "role": "assistant",
+                    "content": content,
+                }
+            ]
+            if content
+            else [],
+            "usage": usage if with_usage else None,
+        }
+
+    final_status = "incomplete" if truncated else "completed"
+    part = {"type": "output_text", "text": text, "annotations": []}
+    first_delay = state.first_token_delay_s(directives, spec, prompt)
+    token_delay = state.token_delay_s(directives, spec)
+    if not body.get("stream"):
+        await pause(first_delay + token_delay * output)
+        return _json(response(final_status, [part], True))
+
+    async def events() -> AsyncIterator[bytes]:
+        sequence = 0
+
+        def event(kind: str, **fields: Any) -> bytes:
+            nonlocal sequence
+            sequence += 1
+            return _sse({"type": kind, "sequence_number": sequence, **fields}, kind)
+
+        yield event("response.created", response=response("in_progress", [], False))
+        await pause(first_delay)
+        item = {
+            "type": "message",
+            "id": message_id,
+            "status": "in_progress",
+            "role": "assistant",
+            "content": [],
+        }
+        yield event("response.output_item.added", output_index=0, item=item)
+        yield event(
+            "response.content_part.added",
+            item_id=message_id,
+            output_index=0,
+            content_index=0,
+            part={"type": "output_text", "text": "", "annotations": []},
+        )
+        for i, word in enumerate(words):
+            if i:
+                await pause(token_delay)
+            yield event(
+                "response.output_text.delta",
+                item_id=message_id,
+                output_index=0,
+                content_index=0,
+                delta=word if i == 0 else " " + word,
+                logprobs=[],
+            )
+        yield event(
+            "response.output_text.done",
+            item_id=message_id,
+            output_index=0,
+            content_index=0,
+            text=text,
+            logprobs=[],
+        )
+        yield event(
+            "response.content_part.done", item_id=message_id, output_index=0, content_index=0, part=part
+        )
+        yield event(
+            "response.output_item.done",
+            output_index=0,
+            item={**item, "status": "completed", "content": [part]},
+        )
+        yield event(f"response.{final_status}", response=response(final_status, [part], True))
+
+    return StreamingResponse(events(), media_type="text/event-stream")
+
+
+async def models(request: Request) -> Response:
+    names = [
+        "gpt-4o",
+        "gpt-4o-mini",
+        "gpt-4.1",
+        "gpt-4.1-nano",
+        "o4-mini",
+        "text-embedding-3-small",
+        "text-embedding-3-large",
+    ]
+    return _json(
+        {
+            "object": "list",
+            "data": [
+                {"id": n, "object": "model", "created": 1700000000, "owned_by": "simulated"} for n in names
+            ],
+        }
+    )
+
+
+routes = [
+    Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+    Route("/v1/embeddings", embeddings, methods=["POST"]),
+    Route("/v1/responses", responses, methods=["POST"]),
+    Route("/v1/models", models, methods=["GET"]),
+]

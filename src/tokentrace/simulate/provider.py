@@ -1,0 +1,28 @@
+"""The simulated provider app: OpenAI- and Anthropic-compatible routes over one ProviderState."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from tokentrace.simulate import anthropic_api, openai_api
+from tokentrace.simulate.state import ProviderState
+
+
+async def healthz(request: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+def create_app(state: ProviderState | None = None) -> Starlette:
+    app = Starlette(routes=[Route("/healthz", healthz), *openai_api.routes, *anthropic_api.routes])
+    app.state.sim = state or ProviderState()
+    return app
+
+
+def run(host: str = "127.0.0.1", port: int = 8300, seed: int = 0, realistic_latency: bool = False) -> None:
+    import uvicorn
+
+    app = create_app(ProviderState(seed=seed, realistic_latency=realistic_latency))
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

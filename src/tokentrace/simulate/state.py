@@ -1,0 +1,61 @@
+"""The simulated provider's memory: prompt prefixes seen (for caching) and attempts (for retries)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+from dataclasses import dataclass, field
+
+import orjson
+
+from tokentrace.simulate import faults
+from tokentrace.simulate.models import ModelProfile
+
+
+@dataclass
+class ProviderState:
+    seed: int = 0
+    realistic_latency: bool = False  # off: answers as fast as possible (tests, benchmarks)
+    _prefixes: set[str] = field(default_factory=set)
+    _attempts: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def seen_before(self, prefix: object) -> bool:
+        """Record a cacheable prefix; True if an earlier request already wrote it to the cache."""
+        key = hashlib.sha256(orjson.dumps(prefix, option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()
+        with self._lock:
+            if key in self._prefixes:
+                return True
+            self._prefixes.add(key)
+            return False
+
+    def forced_error(self, directives: faults.Directives, body: bytes) -> int | None:
+        """The HTTP status this attempt must fail with, if any."""
+        if directives.error is not None:
+            return directives.error
+        if directives.fail_first:
+            key = hashlib.sha256(body).hexdigest()
+            with self._lock:
+                attempt = self._attempts.get(key, 0) + 1
+                self._attempts[key] = attempt
+            if attempt <= directives.fail_first:
+                return 429
+        return None
+
+    def first_token_delay_s(self, d: faults.Directives, model: ModelProfile, input_tokens: int) -> float:
+        if d.ttft_ms is not None:
+            return d.ttft_ms / 1000
+        if not self.realistic_latency:
+            return 0.0
+        return (model.ttft_ms + model.per_input_ms * input_tokens) / 1000
+
+    def token_delay_s(self, d: faults.Directives, model: ModelProfile) -> float:
+        if d.tpot_ms is not None:
+            return d.tpot_ms / 1000
+        return model.per_output_ms / 1000 if self.realistic_latency else 0.0
+
+
+async def pause(seconds: float) -> None:
+    if seconds > 0:
+        await asyncio.sleep(seconds)

@@ -1,0 +1,208 @@
+"""The simulated provider through the real openai and anthropic SDKs: every shape the
+instrumentations and the gateway must handle, with usage the tests can predict."""
+
+from __future__ import annotations
+
+import anthropic
+import openai
+import pytest
+
+from tokentrace.simulate.tokens import count_message, count_text
+
+LONG = "Our refund policy: " + "items can be returned within thirty days of delivery. " * 90  # > 1024 tokens
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "lookup_order",
+            "description": "Find an order",
+            "parameters": {
+                "type": "object",
+                "properties": {"order_id": {"type": "string"}},
+                "required": ["order_id"],
+            },
+        },
+    }
+]
+
+
+@pytest.fixture
+def oai(provider_url):
+    with openai.OpenAI(base_url=f"{provider_url}/v1", api_key="sk-sim", max_retries=0) as client:
+        yield client
+
+
+@pytest.fixture
+def claude(provider_url):
+    with anthropic.Anthropic(base_url=provider_url, api_key="sk-ant-sim", max_retries=0) as client:
+        yield client
+
+
+def test_chat_usage_is_deterministic_and_predictable(oai):
+    messages = [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "Where is my order?"},
+    ]
+    first = oai.chat.completions.create(model="gpt-4o", messages=messages)
+    second = oai.chat.completions.create(model="gpt-4o", messages=messages)
+    assert first.choices[0].message.content == second.choices[0].message.content
+    assert first.usage.prompt_tokens == 3 + sum(count_message(m) for m in messages)
+    assert first.usage.completion_tokens == len(first.choices[0].message.content.split())
+    assert first.model == "gpt-4o-2024-08-06" and first.choices[0].finish_reason == "stop"
+
+
+def test_max_tokens_truncates_with_length(oai):
+    reply = oai.chat.completions.create(
+        model="gpt-4o-mini", max_tokens=5, messages=[{"role": "user", "content": "Tell me everything."}]
+    )
+    assert reply.usage.completion_tokens == 5 and reply.choices[0].finish_reason == "length"
+
+
+def test_stream_with_usage_chunk(oai):
+    stream = oai.chat.completions.create(
+        model="gpt-4o",
+        stream=True,
+        stream_options={"include_usage": True},
+        messages=[{"role": "user", "content": "hello"}],
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    usage = chunks[-1].usage
+    assert chunks[-1].choices == [] and usage.completion_tokens == len(text.split())
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+
+
+def test_tool_call_plain_and_streamed(oai):
+    messages = [{"role": "user", "content": "Where is order 42?"}]
+    reply = oai.chat.completions.create(model="gpt-4o", messages=messages, tools=TOOLS)
+    [call] = reply.choices[0].message.tool_calls
+    assert call.function.name == "lookup_order" and "order_id" in call.function.arguments
+    assert reply.choices[0].finish_reason == "tool_calls"
+    streamed = oai.chat.completions.create(model="gpt-4o", messages=messages, tools=TOOLS, stream=True)
+    arguments = "".join(
+        c.choices[0].delta.tool_calls[0].function.arguments or ""
+        for c in streamed
+        if c.choices and c.choices[0].delta.tool_calls
+    )
+    assert arguments == call.function.arguments
+
+
+def test_prompt_caching_and_reasoning_tokens(oai):
+    messages = [{"role": "system", "content": LONG}, {"role": "user", "content": "Can I return shoes?"}]
+    first = oai.chat.completions.create(model="gpt-4o", messages=messages)
+    second = oai.chat.completions.create(
+        model="gpt-4o", messages=[*messages[:1], {"role": "user", "content": "And a hat?"}]
+    )
+    assert first.usage.prompt_tokens_details.cached_tokens == 0
+    prefix = 3 + count_message(messages[0])
+    assert second.usage.prompt_tokens_details.cached_tokens == prefix // 128 * 128 > 1024
+    reasoning = oai.chat.completions.create(model="o4-mini", messages=[{"role": "user", "content": "Think."}])
+    details = reasoning.usage.completion_tokens_details
+    assert details.reasoning_tokens > 0
+    assert reasoning.usage.completion_tokens == details.reasoning_tokens + len(
+        reasoning.choices[0].message.content.split()
+    )
+
+
+def test_embeddings_and_responses_api(oai):
+    embedded = oai.embeddings.create(model="text-embedding-3-small", input=["refund policy", "shipping"])
+    assert len(embedded.data) == 2 and len(embedded.data[0].embedding) == 1536
+    assert embedded.usage.prompt_tokens == count_text("refund policy") + count_text("shipping")
+
+    response = oai.responses.create(model="gpt-4o", input="Summarize my order", instructions="Be brief.")
+    assert response.output_text and response.usage.output_tokens == len(response.output_text.split())
+    with oai.responses.stream(model="gpt-4o", input="Summarize my order", instructions="Be brief.") as stream:
+        final = stream.get_final_response()
+    assert (
+        final.output_text == response.output_text and final.usage.total_tokens == response.usage.total_tokens
+    )
+
+
+def test_errors_with_the_real_bodies(oai, provider_url):
+    with pytest.raises(openai.RateLimitError) as limited:
+        oai.chat.completions.create(
+            model="gpt-4o",
+            messages=[{"role": "user", "content": "x"}],
+            extra_headers={"x-simulate": "error=429"},
+        )
+    assert limited.value.code == "rate_limit_exceeded"
+    with pytest.raises(openai.InternalServerError):
+        oai.chat.completions.create(
+            model="gpt-4o",
+            messages=[{"role": "user", "content": "x"}],
+            extra_headers={"x-simulate": "error=500"},
+        )
+    with pytest.raises(openai.BadRequestError) as too_long:
+        oai.chat.completions.create(
+            model="gpt-3.5-turbo", messages=[{"role": "user", "content": "word " * 20_000}]
+        )
+    assert too_long.value.code == "context_length_exceeded"
+
+
+def test_the_sdk_retry_loop_gets_through_after_failures(provider_url):
+    client = openai.OpenAI(base_url=f"{provider_url}/v1", api_key="sk-sim", max_retries=2)
+    reply = client.chat.completions.with_raw_response.create(
+        model="gpt-4o",
+        messages=[{"role": "user", "content": "retry me"}],
+        extra_headers={"x-simulate": "fail_first=2; retry_after_ms=1"},
+    )
+    assert reply.retries_taken == 2 and reply.parse().choices[0].message.content
+
+
+def test_anthropic_plain_stream_tools_and_cache(claude):
+    system = [{"type": "text", "text": LONG, "cache_control": {"type": "ephemeral"}}]
+    first = claude.messages.create(
+        model="claude-sonnet-4-6",
+        max_tokens=200,
+        system=system,
+        messages=[{"role": "user", "content": "Can I return shoes?"}],
+    )
+    second = claude.messages.create(
+        model="claude-sonnet-4-6",
+        max_tokens=200,
+        system=system,
+        messages=[{"role": "user", "content": "And a hat?"}],
+    )
+    assert first.usage.cache_creation_input_tokens > 1024 and first.usage.cache_read_input_tokens == 0
+    assert second.usage.cache_read_input_tokens == first.usage.cache_creation_input_tokens
+    assert second.usage.cache_creation_input_tokens == 0
+    # raw Anthropic semantics: input_tokens excludes what the cache served
+    assert second.usage.input_tokens < 40 and first.stop_reason == "end_turn"
+
+    with claude.messages.stream(
+        model="claude-sonnet-4-6", max_tokens=200, messages=[{"role": "user", "content": "hello"}]
+    ) as stream:
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    assert final.usage.output_tokens == len(text.split()) and final.stop_reason == "end_turn"
+
+    tool = claude.messages.create(
+        model="claude-sonnet-4-6",
+        max_tokens=200,
+        tools=[
+            {
+                "name": "lookup_order",
+                "input_schema": {
+                    "type": "object",
+                    "properties": {"order_id": {"type": "string"}},
+                    "required": ["order_id"],
+                },
+            }
+        ],
+        messages=[{"role": "user", "content": "Where is order 42?"}],
+    )
+    assert tool.stop_reason == "tool_use" and tool.content[0].name == "lookup_order"
+
+    with pytest.raises(anthropic.RateLimitError):
+        claude.messages.create(
+            model="claude-sonnet-4-6",
+            max_tokens=10,
+            messages=[{"role": "user", "content": "x"}],
+            extra_headers={"x-simulate": "error=429"},
+        )
+    with pytest.raises(anthropic.BadRequestError, match="prompt is too long"):
+        claude.messages.create(
+            model="claude-sonnet-4-6",
+            max_tokens=10,
+            messages=[{"role": "user", "content": "word " * 200_000}],
+        )
