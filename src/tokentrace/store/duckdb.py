@@ -16,7 +16,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from tokentrace.canonical import CONTENT_FIELD_NAMES, FIELD_NAMES, GROUPABLE_FIELDS
+from tokentrace.canonical import CONTENT_FIELD_NAMES, FIELD_NAMES, GROUPABLE_FIELDS, TAG_FIELDS
 from tokentrace.store.base import Project, SpanFilter, TraceFilter
 from tokentrace.store.migrations import migrations
 
@@ -24,6 +24,43 @@ LLM_OPERATIONS = "('chat', 'text_completion', 'embeddings')"
 _SPAN_COLUMNS = ", ".join(FIELD_NAMES)
 _CONTENT_COLUMNS = ", ".join(CONTENT_FIELD_NAMES)
 _MEASURES = frozenset({"duration_ms", "ttft_ms", "tpot_ms"})
+_TAGS = ", ".join(TAG_FIELDS)
+_ANY_TAG_MISSING = " OR ".join(f"{t} IS NULL" for t in TAG_FIELDS)
+
+# A span inherits each attribution tag it lacks from its nearest ancestor that has it,
+# whatever order the spans arrive in. Run after each insert over the traces the batch
+# touched: walk up from every span missing a tag, keeping the first value met (coalesce).
+# An inherited value is final: a span inherits only through a complete chain of ancestors.
+_INHERIT_TAGS = f"""
+UPDATE spans SET {", ".join(f"{t} = found.{t}" for t in TAG_FIELDS)}
+FROM (
+    WITH RECURSIVE
+    touched AS (SELECT DISTINCT project_id, trace_id FROM batch_spans),
+    trace_spans AS (
+        SELECT s.span_key, s.project_id, s.trace_id, s.span_id, s.parent_span_id,
+               {", ".join(f"s.{t}" for t in TAG_FIELDS)}
+        FROM spans s SEMI JOIN touched USING (project_id, trace_id)
+        -- long agent runs aside, ancestors start within days of their descendants; the bound
+        -- lets zone maps skip old row groups
+        WHERE s.start_time >= (SELECT min(start_time) FROM batch_spans) - INTERVAL 7 DAY
+    ),
+    walk AS (
+        SELECT span_key, project_id, trace_id, parent_span_id AS next_id, 0 AS depth, {_TAGS}
+        FROM trace_spans WHERE parent_span_id <> '' AND ({_ANY_TAG_MISSING})
+        UNION ALL
+        SELECT w.span_key, w.project_id, w.trace_id, p.parent_span_id, w.depth + 1,
+               {", ".join(f"coalesce(w.{t}, p.{t})" for t in TAG_FIELDS)}
+        FROM walk w
+        JOIN trace_spans p ON p.project_id = w.project_id AND p.trace_id = w.trace_id
+                          AND p.span_id = w.next_id
+        WHERE w.depth < 256  -- a parent cycle in bad data ends here
+    )
+    SELECT span_key, {_TAGS} FROM walk
+    QUALIFY row_number() OVER (PARTITION BY span_key ORDER BY depth DESC) = 1
+) AS found
+WHERE spans.span_key = found.span_key
+  AND ({" OR ".join(f"spans.{t} IS DISTINCT FROM found.{t}" for t in TAG_FIELDS)})
+"""
 
 
 def _column(name: str, allowed: frozenset[str] | tuple[str, ...]) -> str:
@@ -117,6 +154,7 @@ class DuckDBStore:
                     f"md5_number(project_id || ':' || trace_id || span_id), {_SPAN_COLUMNS} "
                     f"FROM batch_spans"
                 ).fetchone()[0]
+                cur.execute(_INHERIT_TAGS)
                 cur.unregister("batch_spans")
                 if content.num_rows:
                     cur.register("batch_content", content)

@@ -1,0 +1,106 @@
+"""A span inherits each attribution tag from its nearest ancestor that has it, in any arrival order."""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import pytest
+
+from tokentrace.canonical import CONTENT_SCHEMA
+from tokentrace.ingest.columns import span_table
+from tokentrace.ingest.normalize import normalize
+from tokentrace.ingest.raw import RawSpan
+from tokentrace.query import analytics
+from tokentrace.store.base import SpanFilter
+from tokentrace.store.duckdb import DuckDBStore
+
+TRACE = "5b8efff798038103d269b633813fc60c"
+NOW = time.time_ns()
+
+#   root (tenant=acme, user=u1, session=s1)
+#   └── agent (tenant=globex: an override)
+#       └── llm (no tags) ── tool (no tags, feature=lookup)
+#   └── retrieval (no tags)
+SPANS = {
+    "root": ("00000000000000a1", "", {"tenant.id": "acme", "user.id": "u1", "session.id": "s1"}),
+    "agent": ("00000000000000b2", "00000000000000a1", {"tenant.id": "globex"}),
+    "llm": (
+        "00000000000000c3",
+        "00000000000000b2",
+        {
+            "gen_ai.request.model": "gpt-4o",
+            "gen_ai.provider.name": "openai",
+            "gen_ai.usage.input_tokens": 100,
+            "gen_ai.usage.output_tokens": 10,
+        },
+    ),
+    "tool": ("00000000000000d4", "00000000000000c3", {"tokentrace.feature": "lookup"}),
+    "retrieval": ("00000000000000e5", "00000000000000a1", {}),
+}
+
+
+def _raw(name: str) -> RawSpan:
+    span_id, parent, attrs = SPANS[name]
+    return RawSpan(TRACE, span_id, parent, name, 1, NOW, NOW + 1000, 0, "", dict(attrs), {})
+
+
+def _tags(store: DuckDBStore) -> dict[str, tuple]:
+    table = store.trace_spans("default", TRACE).select(
+        ["name", "tenant_id", "user_id", "session_id", "feature"]
+    )
+    return {
+        r["name"]: (r["tenant_id"], r["user_id"], r["session_id"], r["feature"]) for r in table.to_pylist()
+    }
+
+
+EXPECTED = {
+    "root": ("acme", "u1", "s1", None),
+    "agent": ("globex", "u1", "s1", None),
+    "llm": ("globex", "u1", "s1", None),
+    "tool": ("globex", "u1", "s1", "lookup"),
+    "retrieval": ("acme", "u1", "s1", None),
+}
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        ("root", "agent", "llm", "tool", "retrieval"),
+        ("tool", "llm", "agent", "retrieval", "root"),  # children first, root last
+        ("llm", "root", "tool", "retrieval", "agent"),  # the overriding middle span last
+    ],
+)
+def test_nearest_ancestor_wins_in_any_arrival_order(tmp_path, order):
+    store = DuckDBStore(tmp_path / "t.duckdb")
+    for name in order:  # one batch per span: the worst case for arrival order
+        store.write_batch(
+            span_table(normalize([_raw(name)], "default").rows), CONTENT_SCHEMA.empty_table(), None
+        )
+    assert _tags(store) == EXPECTED
+    # rollups see the inherited tags: the LLM's cost counts for globex, not acme
+    by_tenant = {r["tenant_id"]: r for r in analytics.rollup(store, SpanFilter("default"), ("tenant_id",))}
+    assert by_tenant["globex"]["requests"] == 1 and by_tenant["acme"]["requests"] == 0
+    store.close()
+
+
+def test_one_batch_with_everything_and_every_order_agree(tmp_path):
+    results = set()
+    for i, order in enumerate(itertools.islice(itertools.permutations(SPANS), 0, 120, 17)):
+        store = DuckDBStore(tmp_path / f"t{i}.duckdb")
+        half = len(order) // 2
+        for part in (order[:half], order[half:]):
+            rows = normalize([_raw(n) for n in part], "default").rows
+            store.write_batch(span_table(rows), CONTENT_SCHEMA.empty_table(), None)
+        results.add(tuple(sorted(_tags(store).items())))
+        store.close()
+    assert results == {tuple(sorted(EXPECTED.items()))}
+
+
+def test_a_parent_cycle_in_bad_data_terminates(tmp_path):
+    store = DuckDBStore(tmp_path / "t.duckdb")
+    a = RawSpan(TRACE, "00000000000000f1", "00000000000000f2", "a", 1, NOW, NOW + 1, 0, "", {}, {})
+    b = RawSpan(TRACE, "00000000000000f2", "00000000000000f1", "b", 1, NOW, NOW + 1, 0, "", {}, {})
+    store.write_batch(span_table(normalize([a, b], "default").rows), CONTENT_SCHEMA.empty_table(), None)
+    assert store.totals("default")["spans"] == 2
+    store.close()
