@@ -1,0 +1,10 @@
+"""The tokentrace SDK: one line to instrument openai and anthropic, tags that follow every span.
+
+It speaks OTLP only and never imports the server. Install with `pip install tokentrace[sdk]`.
+"""
+
+from tokentrace.sdk.observe import observe
+from tokentrace.sdk.tags import context
+from tokentrace.sdk.tracing import flush, init, shutdown
+
+__all__ = ["context", "flush", "init", "observe", "shutdown"]

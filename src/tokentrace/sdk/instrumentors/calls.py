@@ -1,0 +1,146 @@
+"""What every instrumented LLM call shares: its span, its errors, its attempts."""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+_tracer = trace.get_tracer("tokentrace.sdk")
+
+
+@dataclass
+class Attempt:
+    start_ns: int
+    end_ns: int = 0
+    status_code: int | None = None
+    error: BaseException | None = None
+
+
+@dataclass
+class Call:
+    """One logical LLM call: its span and every HTTP attempt the SDK's retry loop made."""
+
+    span: Span
+    attempts: list[Attempt] = field(default_factory=list)
+    first_token_ns: int | None = None
+    ended: bool = False
+
+
+#: The call in progress in this context: the HTTP layer records its attempts here.
+current_call: contextvars.ContextVar[Call | None] = contextvars.ContextVar("tokentrace_call", default=None)
+
+
+def start_call(operation: str, provider: str, model: str | None, attributes: dict[str, Any]) -> Call:
+    attrs = {"gen_ai.operation.name": operation, "gen_ai.provider.name": provider}
+    if model:
+        attrs["gen_ai.request.model"] = model
+    attrs.update({k: v for k, v in attributes.items() if v is not None})
+    span = _tracer.start_span(f"{operation} {model or ''}".strip(), kind=SpanKind.CLIENT, attributes=attrs)
+    return Call(span)
+
+
+def error_type(exc: BaseException) -> str:
+    """The canonical error type of an SDK exception (class, status code and error code read)."""
+    name = type(exc).__name__
+    status = getattr(exc, "status_code", None)
+    code = str(getattr(exc, "code", "") or "")
+    message = str(exc).lower()
+    if "ratelimit" in name.lower() or status == 429:
+        return "rate_limit"
+    if "timeout" in name.lower():
+        return "timeout"
+    if code == "context_length_exceeded" or "context length" in message or "prompt is too long" in message:
+        return "context_length"
+    if code == "content_filter" or "content_filter" in message:
+        return "content_filter"
+    if status in (401, 403) or "authentication" in name.lower() or "permission" in name.lower():
+        return "auth"
+    if (
+        (status is not None and status >= 500)
+        or "internalserver" in name.lower()
+        or "overloaded" in name.lower()
+    ):
+        return "server_error"
+    if status is not None and 400 <= status < 500:
+        return "bad_request"
+    return "other"
+
+
+def _emit_attempts(call: Call) -> None:
+    """One child span per attempt, only when the SDK retried (a first-try success adds none)."""
+    if len(call.attempts) < 2:
+        return
+    call.span.set_attribute("tokentrace.attempts", len(call.attempts))
+    parent = trace.set_span_in_context(call.span)
+    for number, attempt in enumerate(call.attempts):
+        span = _tracer.start_span(
+            f"attempt {number + 1}",
+            context=parent,
+            kind=SpanKind.CLIENT,
+            start_time=attempt.start_ns,
+            attributes={"http.request.resend_count": number},
+        )
+        if attempt.status_code is not None:
+            span.set_attribute("http.response.status_code", attempt.status_code)
+        failed = attempt.error is not None or (attempt.status_code or 0) >= 400
+        if failed:
+            kind = error_type(attempt.error) if attempt.error else _status_type(attempt.status_code)
+            span.set_attribute("error.type", kind)
+            span.set_status(Status(StatusCode.ERROR, kind))
+        span.end(end_time=attempt.end_ns or time.time_ns())
+
+
+def _status_type(status: int | None) -> str:
+    if status == 429:
+        return "rate_limit"
+    if status is not None and status >= 500:
+        return "server_error"
+    if status in (401, 403):
+        return "auth"
+    return "bad_request"
+
+
+def fail_call(call: Call, exc: BaseException) -> None:
+    if call.ended:
+        return
+    kind = error_type(exc)
+    call.span.record_exception(exc)
+    call.span.set_attribute("error.type", kind)
+    status = getattr(exc, "status_code", None)
+    if status is not None:
+        call.span.set_attribute("http.response.status_code", status)
+    call.span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"[:500]))
+    end_call(call)
+
+
+def end_call(call: Call) -> None:
+    if call.ended:
+        return
+    call.ended = True
+    if call.first_token_ns is not None:
+        start = getattr(call.span, "start_time", None)
+        if start:
+            call.span.set_attribute("tokentrace.ttft_ms", (call.first_token_ns - start) / 1e6)
+    _emit_attempts(call)
+    call.span.end()
+
+
+def record_attempt_start() -> Attempt | None:
+    call = current_call.get()
+    if call is None:
+        return None
+    attempt = Attempt(time.time_ns())
+    call.attempts.append(attempt)
+    return attempt
+
+
+def record_attempt_end(attempt: Attempt | None, status_code: int | None, error: BaseException | None) -> None:
+    if attempt is not None:
+        attempt.end_ns = time.time_ns()
+        attempt.status_code = status_code
+        attempt.error = error

@@ -1,0 +1,105 @@
+"""`@tokentrace.observe`: a span around any function (sync, async, generator), as a tool,
+retrieval, agent step or plain span."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from opentelemetry import trace
+from opentelemetry.trace import Span, Status, StatusCode
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_KINDS = {
+    "tool": ("execute_tool", "gen_ai.tool.name"),
+    "retrieval": ("retrieval", "gen_ai.data_source.id"),
+    "agent": ("invoke_agent", "gen_ai.agent.name"),
+}
+
+
+def _tracer() -> trace.Tracer:
+    return trace.get_tracer("tokentrace.sdk")
+
+
+def _failed(span: Span, exc: BaseException) -> None:
+    span.record_exception(exc)
+    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+    span.set_attribute("error.type", type(exc).__qualname__)
+
+
+def observe(fn: F | None = None, *, name: str | None = None, kind: str | None = None) -> Any:
+    """Trace each call of the decorated function.
+
+    kind="tool" | "retrieval" | "agent" marks the span with the gen_ai operation (and the
+    tool, data source or agent name); without it the span is a plain step of the trace.
+    """
+    if kind is not None and kind not in _KINDS:
+        raise ValueError(f"kind must be one of {sorted(_KINDS)} or None")
+
+    def decorate(func: F) -> F:
+        label = name or func.__qualname__.rsplit("<locals>.", 1)[-1]
+        attributes: dict[str, str] = {}
+        span_name = label
+        if kind is not None:
+            operation, key = _KINDS[kind]
+            attributes = {"gen_ai.operation.name": operation, key: label}
+            span_name = f"{operation} {label}"
+
+        def start() -> Any:
+            return _tracer().start_as_current_span(
+                span_name, attributes=attributes, record_exception=False, set_status_on_exception=False
+            )
+
+        if inspect.isasyncgenfunction(func):
+
+            @functools.wraps(func)
+            async def agen_wrapper(*args: Any, **kwargs: Any) -> Any:
+                with start() as span:
+                    try:
+                        async for item in func(*args, **kwargs):
+                            yield item
+                    except BaseException as exc:
+                        _failed(span, exc)
+                        raise
+
+            return agen_wrapper  # type: ignore[return-value]
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                with start() as span:
+                    try:
+                        return await func(*args, **kwargs)
+                    except BaseException as exc:
+                        _failed(span, exc)
+                        raise
+
+            return async_wrapper  # type: ignore[return-value]
+        if inspect.isgeneratorfunction(func):
+
+            @functools.wraps(func)
+            def gen_wrapper(*args: Any, **kwargs: Any) -> Any:
+                with start() as span:
+                    try:
+                        yield from func(*args, **kwargs)
+                    except BaseException as exc:
+                        _failed(span, exc)
+                        raise
+
+            return gen_wrapper  # type: ignore[return-value]
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with start() as span:
+                try:
+                    return func(*args, **kwargs)
+                except BaseException as exc:
+                    _failed(span, exc)
+                    raise
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate(fn) if fn is not None else decorate

@@ -1,0 +1,51 @@
+"""`tokentrace.context(...)`: attribution tags in OTel baggage, stamped on every span started inside."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from opentelemetry import baggage
+from opentelemetry.context import Context, attach, detach, get_current
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+
+#: context() keyword → the attribute (and baggage key) the server reads.
+TAG_KEYS = {
+    "tenant_id": "tenant.id",
+    "user_id": "user.id",
+    "session_id": "session.id",
+    "feature": "tokentrace.feature",
+    "prompt_template": "tokentrace.prompt.template",
+    "prompt_version": "tokentrace.prompt.version",
+}
+_STAMPED = frozenset(TAG_KEYS.values())
+
+
+@contextmanager
+def context(**tags: str | int | None) -> Iterator[None]:
+    """Tag every span started inside (threads and asyncio tasks included); inner contexts
+    override per key, and a None value leaves the outer one in place."""
+    unknown = set(tags) - set(TAG_KEYS)
+    if unknown:
+        raise TypeError(f"unknown tags {sorted(unknown)}; use {sorted(TAG_KEYS)}")
+    ctx = get_current()
+    for name, value in tags.items():
+        if value is not None:
+            ctx = baggage.set_baggage(TAG_KEYS[name], str(value), ctx)
+    token = attach(ctx)
+    try:
+        yield
+    finally:
+        detach(token)
+
+
+class TagSpanProcessor(SpanProcessor):
+    """Copies tokentrace's tags from baggage onto each span when it starts."""
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        for key, value in baggage.get_all(parent_context).items():
+            if key in _STAMPED:
+                span.set_attribute(key, str(value))
+
+    def on_end(self, span: ReadableSpan) -> None:
+        pass

@@ -1,0 +1,119 @@
+"""`tokentrace.init()`: set up (or join) the OTel tracer provider that exports to tokentrace."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from urllib.parse import urlsplit
+
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+
+from tokentrace.sdk.tags import TagSpanProcessor
+from tokentrace.sdk.threads import propagate_to_threads
+
+log = logging.getLogger("tokentrace")
+DEFAULT_ENDPOINT = "http://127.0.0.1:4318"
+_provider: TracerProvider | None = None
+
+
+def _traces_endpoint(endpoint: str | None) -> str:
+    if endpoint:
+        return endpoint.rstrip("/") + ("" if endpoint.rstrip("/").endswith("/v1/traces") else "/v1/traces")
+    specific = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    if specific:
+        return specific
+    base = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or DEFAULT_ENDPOINT
+    return base.rstrip("/") + "/v1/traces"
+
+
+def _warn_if_unreachable(endpoint: str) -> None:
+    """Warn once, clearly, when nothing listens at the endpoint; never block the app."""
+    parts = urlsplit(endpoint)
+    host = parts.hostname or "127.0.0.1"
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+
+    def check() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=3):
+                return
+        except OSError as exc:
+            log.warning(
+                "tokentrace: nothing answers at %s (%s). Spans are kept in memory and retried for a "
+                "while, then dropped. Start `tokentrace serve` or set OTEL_EXPORTER_OTLP_ENDPOINT.",
+                endpoint,
+                exc,
+            )
+
+    threading.Thread(target=check, name="tokentrace-endpoint-check", daemon=True).start()
+
+
+def init(
+    service_name: str | None = None,
+    *,
+    endpoint: str | None = None,
+    api_key: str | None = None,
+    service_version: str | None = None,
+    environment: str | None = None,
+    instrument: tuple[str, ...] = ("openai",),
+    exporter: SpanExporter | None = None,
+) -> TracerProvider:
+    """Start tracing to tokentrace. Idempotent: a second call returns the same provider.
+
+    The endpoint defaults to OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT, then http://127.0.0.1:4318.
+    An app that already set an SDK TracerProvider keeps it: tokentrace adds its processors.
+    The openai SDK is instrumented here; anthropic ≥ 2 emits its own gen_ai spans once a
+    tracer provider is set, and those are exported (and tagged) like any other.
+    """
+    global _provider
+    if _provider is not None:
+        return _provider
+    traces_endpoint = _traces_endpoint(endpoint)
+    key = api_key or os.environ.get("TOKENTRACE_API_KEY")
+    headers = {"Authorization": f"Bearer {key}"} if key else None
+
+    existing = trace.get_tracer_provider()
+    if isinstance(existing, TracerProvider):
+        provider = existing
+    else:
+        attributes = {"service.name": service_name or os.environ.get("OTEL_SERVICE_NAME", "unknown_service")}
+        if service_version or os.environ.get("TOKENTRACE_SERVICE_VERSION"):
+            attributes["service.version"] = service_version or os.environ["TOKENTRACE_SERVICE_VERSION"]
+        env = environment or os.environ.get("TOKENTRACE_ENVIRONMENT")
+        if env:
+            attributes["deployment.environment.name"] = env
+        provider = TracerProvider(resource=Resource.create(attributes))
+        trace.set_tracer_provider(provider)
+    provider.add_span_processor(TagSpanProcessor())
+    provider.add_span_processor(
+        BatchSpanProcessor(exporter or OTLPSpanExporter(endpoint=traces_endpoint, headers=headers))
+    )
+    if exporter is None:
+        _warn_if_unreachable(traces_endpoint)
+    propagate_to_threads()
+
+    from tokentrace.sdk.instrumentors import instrument as install
+
+    install(instrument)
+    _provider = provider
+    return provider
+
+
+def flush(timeout_s: float = 30) -> bool:
+    """Export what is pending now (also done at exit)."""
+    provider = _provider or trace.get_tracer_provider()
+    force = getattr(provider, "force_flush", None)
+    return bool(force(int(timeout_s * 1000))) if force else True
+
+
+def shutdown() -> None:
+    """Flush and stop exporting."""
+    global _provider
+    if _provider is not None:
+        _provider.shutdown()
+        _provider = None

@@ -1,0 +1,198 @@
+"""A small application instrumented with the tokentrace SDK, one scenario per run.
+
+    python -m tests.sdk.app SCENARIO PROVIDER_URL TOKENTRACE_URL
+
+It prints one JSON line of facts (trace ids, what the provider answered) for the test to
+check against what the server stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import openai
+import orjson
+from opentelemetry import trace
+
+import tokentrace
+
+
+def _trace_id() -> str:
+    return format(trace.get_current_span().get_span_context().trace_id, "032x")
+
+
+def agent(client: openai.OpenAI) -> dict:
+    @tokentrace.observe(kind="retrieval", name="kb")
+    def search(query: str) -> list[str]:
+        return ["refunds take 5 days"]
+
+    @tokentrace.observe(kind="tool")
+    def lookup_order(order_id: str) -> dict:
+        return {"id": order_id, "status": "shipped"}
+
+    @tokentrace.observe(kind="agent", name="support")
+    def handle(question: str) -> dict:
+        docs = search(question)
+        reply = client.chat.completions.create(
+            model="gpt-4o",
+            temperature=0.2,
+            max_tokens=300,
+            messages=[{"role": "system", "content": "; ".join(docs)}, {"role": "user", "content": question}],
+        )
+        lookup_order("A-1")
+        return {"trace_id": _trace_id(), "usage": reply.usage.model_dump(), "model": reply.model}
+
+    with tokentrace.context(
+        tenant_id="acme",
+        user_id="u42",
+        feature="refund-chat",
+        session_id="s-9",
+        prompt_template="refund",
+        prompt_version="v3",
+    ):
+        return handle("Where is my refund?")
+
+
+def streams(client: openai.OpenAI) -> dict:
+    facts = {}
+
+    @tokentrace.observe(name="streams")
+    def run() -> None:
+        facts["trace_id"] = _trace_id()
+        chunks = list(
+            client.chat.completions.create(
+                model="gpt-4o-mini",
+                stream=True,
+                stream_options={"include_usage": True},
+                messages=[{"role": "user", "content": "stream with usage"}],
+            )
+        )
+        facts["with_usage"] = chunks[-1].usage.model_dump()
+        with client.chat.completions.create(
+            model="gpt-4o-mini", stream=True, messages=[{"role": "user", "content": "no usage asked"}]
+        ) as s:
+            facts["without_usage_chunks"] = sum(1 for _ in s)
+        response_events = list(
+            client.responses.create(model="gpt-4o", input="stream a response", stream=True)
+        )
+        facts["responses_usage"] = response_events[-1].response.usage.model_dump()
+        facts["embedding_tokens"] = client.embeddings.create(
+            model="text-embedding-3-small", input="refund policy"
+        ).usage.prompt_tokens
+
+    run()
+    return facts
+
+
+def asynchronous(provider: str) -> dict:
+    facts = {}
+
+    async def main() -> None:
+        client = openai.AsyncOpenAI(base_url=f"{provider}/v1", api_key="sk-sim", max_retries=0)
+
+        @tokentrace.observe(name="async-root")
+        async def root() -> None:
+            facts["trace_id"] = _trace_id()
+
+            async def tenant_call(tenant: str) -> None:
+                with tokentrace.context(tenant_id=tenant):
+                    await client.chat.completions.create(
+                        model="gpt-4o", messages=[{"role": "user", "content": f"hello from {tenant}"}]
+                    )
+
+            with tokentrace.context(user_id="u-async", tenant_id="outer"):
+                await asyncio.gather(tenant_call("t1"), tenant_call("t2"), tenant_call(None))
+                stream = await client.chat.completions.create(
+                    model="gpt-4o",
+                    stream=True,
+                    stream_options={"include_usage": True},
+                    messages=[{"role": "user", "content": "async stream"}],
+                )
+                facts["stream_usage"] = [c async for c in stream][-1].usage.model_dump()
+
+        await root()
+        await client.close()
+
+    asyncio.run(main())
+    return facts
+
+
+def threads(client: openai.OpenAI) -> dict:
+    facts = {}
+
+    @tokentrace.observe(name="thread-root")
+    def run() -> None:
+        facts["trace_id"] = _trace_id()
+        with tokentrace.context(tenant_id="threaded", user_id="u-t"), ThreadPoolExecutor(2) as pool:
+            list(
+                pool.map(
+                    lambda i: client.chat.completions.create(
+                        model="gpt-4o", messages=[{"role": "user", "content": f"thread {i}"}]
+                    ),
+                    range(3),
+                )
+            )
+
+    run()
+    return facts
+
+
+def failures(client: openai.OpenAI, provider: str) -> dict:
+    facts = {}
+    retrying = openai.OpenAI(base_url=f"{provider}/v1", api_key="sk-sim", max_retries=3)
+
+    @tokentrace.observe(name="failures")
+    def run() -> None:
+        facts["trace_id"] = _trace_id()
+        retrying.chat.completions.create(
+            model="gpt-4o",
+            messages=[{"role": "user", "content": "flaky"}],
+            extra_headers={"x-simulate": "fail_first=2; retry_after_ms=1"},
+        )
+        for header, key in (("error=429", "rate_limit"), ("error=500", "server_error")):
+            with contextlib.suppress(openai.APIError):
+                client.chat.completions.create(
+                    model="gpt-4o",
+                    messages=[{"role": "user", "content": key}],
+                    extra_headers={"x-simulate": header},
+                )
+        with contextlib.suppress(openai.BadRequestError):
+            client.chat.completions.create(
+                model="gpt-3.5-turbo", messages=[{"role": "user", "content": "w " * 40000}]
+            )
+
+    run()
+    return facts
+
+
+def main() -> None:
+    scenario, provider, server = sys.argv[1:4]
+    tokentrace.init(service_name="sdk-test-app", endpoint=server, environment="test")
+    client = openai.OpenAI(base_url=f"{provider}/v1", api_key="sk-sim", max_retries=0)
+    if scenario == "agent":
+        facts = agent(client)
+    elif scenario == "streams":
+        facts = streams(client)
+    elif scenario == "async":
+        facts = asynchronous(provider)
+    elif scenario == "threads":
+        facts = threads(client)
+    elif scenario == "failures":
+        facts = failures(client, provider)
+    elif scenario == "backend-down":
+        facts = agent(client)
+        print(orjson.dumps(facts).decode(), flush=True)
+        sys.stdin.readline()  # the test starts the server, then lets us flush
+        tokentrace.flush()
+        return
+    else:
+        raise SystemExit(f"unknown scenario {scenario}")
+    tokentrace.flush()
+    print(orjson.dumps(facts).decode(), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,181 @@
+"""The SDK in a real application process: openai calls through the real SDK to the simulated
+provider, exported over OTLP to a real `tokentrace serve`, checked through the API."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pytest
+from genai_prices import Usage, calc_price
+
+from tests.conftest import ServerProcess
+
+ROOT = Path(__file__).parents[2]
+TAGS = {
+    "tenant_id": "acme",
+    "user_id": "u42",
+    "feature": "refund-chat",
+    "session_id": "s-9",
+    "prompt_template": "refund",
+    "prompt_version": "v3",
+}
+
+
+def run_app(scenario: str, provider_url: str, server: ServerProcess) -> dict:
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.sdk.app", scenario, provider_url, server.url],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return orjson.loads(result.stdout.strip().splitlines()[-1])
+
+
+def spans_of(server: ServerProcess, trace_id: str, count: int) -> list[dict]:
+    server.wait_for_spans(count)
+    tree = server.get(f"/api/v1/traces/{trace_id}")
+    flat, stack = [], list(tree["roots"])
+    while stack:
+        node = stack.pop()
+        flat.append(node)
+        stack.extend(node["children"])
+    return flat
+
+
+def test_agent_trace_with_tags_tokens_and_cost(server, provider_url):
+    facts = run_app("agent", provider_url, server)
+    spans = {s["name"]: s for s in spans_of(server, facts["trace_id"], 4)}
+    assert set(spans) == {"invoke_agent support", "retrieval kb", "chat gpt-4o", "execute_tool lookup_order"}
+    for span in spans.values():
+        assert {k: span[k] for k in TAGS} == TAGS, span["name"]
+        assert span["service_name"] == "sdk-test-app" and span["environment"] == "test"
+    root = spans["invoke_agent support"]
+    assert (
+        root["operation"] == "invoke_agent"
+        and root["agent_name"] == "support"
+        and root["parent_span_id"] == ""
+    )
+    assert spans["retrieval kb"]["operation"] == "retrieval" and spans["retrieval kb"]["data_source"] == "kb"
+    tool = spans["execute_tool lookup_order"]
+    assert tool["operation"] == "execute_tool" and tool["tool_name"].endswith("lookup_order")
+
+    chat = spans["chat gpt-4o"]
+    usage = facts["usage"]
+    assert chat["parent_span_id"] == root["span_id"] and chat["kind"] == "client"
+    assert (chat["provider"], chat["request_model"], chat["response_model"]) == (
+        "openai",
+        "gpt-4o",
+        facts["model"],
+    )
+    assert (
+        chat["input_tokens"] == usage["prompt_tokens"] and chat["output_tokens"] == usage["completion_tokens"]
+    )
+    assert chat["cache_read_tokens"] == 0 and chat["reasoning_tokens"] == 0  # the provider said 0
+    assert (chat["temperature"], chat["max_tokens"], chat["finish_reason"], chat["streaming"]) == (
+        0.2,
+        300,
+        "stop",
+        False,
+    )
+    expected = calc_price(
+        Usage(input_tokens=usage["prompt_tokens"], output_tokens=usage["completion_tokens"]),
+        facts["model"],
+        provider_id="openai",
+        genai_request_timestamp=datetime.now(UTC),
+    )
+    assert chat["cost_usd"] == pytest.approx(float(expected.total_price), abs=1e-12)
+
+
+def test_streams_responses_and_embeddings(server, provider_url):
+    facts = run_app("streams", provider_url, server)
+    spans = spans_of(server, facts["trace_id"], 5)
+    chats = sorted((s for s in spans if s["name"] == "chat gpt-4o-mini"), key=lambda s: s["start_time"])
+    with_usage, without = chats
+    assert with_usage["streaming"] is True and with_usage["ttft_ms"] > 0 and with_usage["tpot_ms"] is not None
+    assert with_usage["input_tokens"] == facts["with_usage"]["prompt_tokens"]
+    assert with_usage["output_tokens"] == facts["with_usage"]["completion_tokens"]
+    assert with_usage["finish_reason"] == "stop"
+    # no usage was asked for, so none is reported (never estimated), yet the call is traced
+    assert without["input_tokens"] is None and without["output_tokens"] is None
+    assert without["streaming"] is True and without["finish_reason"] == "stop"
+
+    [response] = [s for s in spans if s["name"] == "chat gpt-4o"]
+    assert response["input_tokens"] == facts["responses_usage"]["input_tokens"]
+    assert response["output_tokens"] == facts["responses_usage"]["output_tokens"]
+    assert response["finish_reason"] == "stop" and response["ttft_ms"] > 0
+
+    [embedding] = [s for s in spans if s["operation"] == "embeddings"]
+    assert embedding["input_tokens"] == facts["embedding_tokens"] and embedding["cost_known"] is True
+
+
+def test_tags_follow_asyncio_tasks_and_nested_contexts(server, provider_url):
+    facts = run_app("async", provider_url, server)
+    spans = [s for s in spans_of(server, facts["trace_id"], 5) if s["operation"] == "chat"]
+    tenants = sorted(s["tenant_id"] for s in spans)
+    assert tenants == ["outer", "outer", "t1", "t2"]  # context(tenant_id=None) keeps the outer one
+    assert {s["user_id"] for s in spans} == {"u-async"}
+    [stream] = [s for s in spans if s["streaming"]]
+    assert stream["output_tokens"] == facts["stream_usage"]["completion_tokens"]
+
+
+def test_tags_and_parents_follow_threads(server, provider_url):
+    facts = run_app("threads", provider_url, server)
+    spans = spans_of(server, facts["trace_id"], 4)
+    [root] = [s for s in spans if s["name"] == "thread-root"]
+    chats = [s for s in spans if s["operation"] == "chat"]
+    assert len(chats) == 3
+    assert all(c["parent_span_id"] == root["span_id"] and c["tenant_id"] == "threaded" for c in chats)
+
+
+def test_retry_attempts_are_child_spans_and_errors_are_typed(server, provider_url):
+    facts = run_app("failures", provider_url, server)
+    spans = spans_of(server, facts["trace_id"], 8)
+    calls = [s for s in spans if s["operation"] == "chat"]
+    flaky = next(c for c in calls if c["status"] != "error")
+    assert flaky["attributes"]["tokentrace.attempts"] == 3 and flaky["output_tokens"] > 0
+    attempts = sorted(flaky["children"], key=lambda s: s["retry_attempt"])
+    assert [a["retry_attempt"] for a in attempts] == [0, 1, 2]
+    assert [a["error_type"] for a in attempts] == ["rate_limit", "rate_limit", None]
+    assert all(
+        a["operation"] == "other" and a["input_tokens"] is None for a in attempts
+    )  # never counted twice
+    errors = sorted(c["error_type"] for c in calls if c["status"] == "error")
+    assert errors == ["context_length", "rate_limit", "server_error"]
+    rollup = server.get("/api/v1/rollups", group_by="error_type")["rows"]
+    assert sum(r["requests"] for r in rollup) == 4
+
+
+def test_the_app_keeps_working_while_the_backend_is_down_and_loses_nothing(tmp_path, provider_url):
+    server = ServerProcess(tmp_path / "data")  # not started: nothing listens on its port yet
+    app = subprocess.Popen(
+        [sys.executable, "-m", "tests.sdk.app", "backend-down", provider_url, server.url],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        facts = orjson.loads(app.stdout.readline())  # the app's calls all succeeded
+        assert facts["usage"]["prompt_tokens"] > 0
+        # Stay down past the batch processor's 5 s schedule, so an export really fails first
+        # and only the exporter's retries can deliver it.
+        time.sleep(6)
+        server.start()
+        app.stdin.write("\n")
+        app.stdin.flush()
+        _, stderr = app.communicate(timeout=60)
+        assert app.returncode == 0, stderr
+        assert "nothing answers at" in stderr  # the one clear warning
+        spans = spans_of(server, facts["trace_id"], 4)
+        assert len(spans) == 4
+    finally:
+        app.kill()
+        server.stop()
