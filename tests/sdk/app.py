@@ -168,6 +168,71 @@ def failures(client: openai.OpenAI, provider: str) -> dict:
     return facts
 
 
+def claude(provider: str) -> dict:
+    import anthropic
+
+    client = anthropic.Anthropic(base_url=provider, api_key="sk-ant-sim", max_retries=2)
+    system = [
+        {
+            "type": "text",
+            "text": "Refund policy: " + "returns accepted within 30 days. " * 150,
+            "cache_control": {"type": "ephemeral"},
+        }
+    ]
+    facts: dict = {}
+
+    async def async_calls() -> dict:
+        async with anthropic.AsyncAnthropic(base_url=provider, api_key="sk", max_retries=0) as aclient:
+            reply = await aclient.messages.create(
+                model="claude-haiku-4-5", max_tokens=30, messages=[{"role": "user", "content": "async"}]
+            )
+            async with aclient.messages.stream(
+                model="claude-haiku-4-5",
+                max_tokens=30,
+                messages=[{"role": "user", "content": "async helper"}],
+            ) as stream:
+                await stream.get_final_message()
+            return reply.usage.model_dump()
+
+    @tokentrace.observe(name="claude-root")
+    def run() -> None:
+        facts["trace_id"] = _trace_id()
+        with tokentrace.context(tenant_id="acme"):
+            first = client.messages.create(
+                model="claude-sonnet-4-6",
+                max_tokens=200,
+                system=system,
+                messages=[{"role": "user", "content": "Can I return shoes?"}],
+            )
+            second = client.messages.create(
+                model="claude-sonnet-4-6",
+                max_tokens=200,
+                system=system,
+                messages=[{"role": "user", "content": "And a hat?"}],
+                extra_headers={"x-simulate": "fail_first=1; retry_after_ms=1"},
+            )
+            facts["first"], facts["second"] = first.usage.model_dump(), second.usage.model_dump()
+            events = list(
+                client.messages.create(
+                    model="claude-haiku-4-5",
+                    max_tokens=50,
+                    stream=True,
+                    messages=[{"role": "user", "content": "stream"}],
+                )
+            )
+            facts["raw_stream_output"] = events[-2].usage.output_tokens
+            with client.messages.stream(
+                model="claude-haiku-4-5", max_tokens=50, messages=[{"role": "user", "content": "helper"}]
+            ) as stream:
+                text = "".join(stream.text_stream)
+                facts["helper_usage"] = stream.get_final_message().usage.model_dump()
+            facts["helper_words"] = len(text.split())
+            facts["async_usage"] = asyncio.run(async_calls())
+
+    run()
+    return facts
+
+
 def main() -> None:
     scenario, provider, server = sys.argv[1:4]
     tokentrace.init(service_name="sdk-test-app", endpoint=server, environment="test")
@@ -180,6 +245,8 @@ def main() -> None:
         facts = asynchronous(provider)
     elif scenario == "threads":
         facts = threads(client)
+    elif scenario == "anthropic":
+        facts = claude(provider)
     elif scenario == "failures":
         facts = failures(client, provider)
     elif scenario == "backend-down":

@@ -179,3 +179,30 @@ def test_the_app_keeps_working_while_the_backend_is_down_and_loses_nothing(tmp_p
     finally:
         app.kill()
         server.stop()
+
+
+def test_anthropic_calls_count_once_with_cache_tokens_in_the_otel_meaning(server, provider_url):
+    facts = run_app("anthropic", provider_url, server)
+    spans = spans_of(server, facts["trace_id"], 9)
+    calls = sorted((s for s in spans if s["operation"] == "chat"), key=lambda s: s["start_time"])
+    assert len(calls) == 6  # one span per call: anthropic's own span is off
+    assert not [s for s in spans if s["name"].startswith("anthropic.")]
+    assert all(c["provider"] == "anthropic" and c["tenant_id"] == "acme" for c in calls)
+
+    first, second, raw_stream, helper, async_plain, async_helper = calls
+    usage = facts["first"]
+    assert first["cache_write_tokens"] == usage["cache_creation_input_tokens"] > 1024
+    assert first["input_tokens"] == usage["input_tokens"] + usage["cache_creation_input_tokens"]
+    usage = facts["second"]
+    assert second["cache_read_tokens"] == usage["cache_read_input_tokens"] > 1024
+    assert second["input_tokens"] == usage["input_tokens"] + usage["cache_read_input_tokens"]
+    assert second["attributes"]["tokentrace.attempts"] == 2 and len(second["children"]) == 2
+    assert first["finish_reason"] == "stop" and first["cost_known"] is True
+    assert first["cost_usd"] > second["cost_usd"]  # a cache write costs more than a cache read
+
+    assert raw_stream["streaming"] is True and raw_stream["output_tokens"] == facts["raw_stream_output"]
+    assert raw_stream["ttft_ms"] > 0
+    assert helper["output_tokens"] == facts["helper_usage"]["output_tokens"] == facts["helper_words"]
+    assert helper["streaming"] is True and helper["ttft_ms"] > 0
+    assert async_plain["output_tokens"] == facts["async_usage"]["output_tokens"]
+    assert async_helper["streaming"] is True and async_helper["output_tokens"] > 0

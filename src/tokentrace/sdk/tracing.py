@@ -60,15 +60,15 @@ def init(
     api_key: str | None = None,
     service_version: str | None = None,
     environment: str | None = None,
-    instrument: tuple[str, ...] = ("openai",),
+    instrument: tuple[str, ...] = ("openai", "anthropic"),
     exporter: SpanExporter | None = None,
 ) -> TracerProvider:
     """Start tracing to tokentrace. Idempotent: a second call returns the same provider.
 
     The endpoint defaults to OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT, then http://127.0.0.1:4318.
     An app that already set an SDK TracerProvider keeps it: tokentrace adds its processors.
-    The openai SDK is instrumented here; anthropic ≥ 2 emits its own gen_ai spans once a
-    tracer provider is set, and those are exported (and tagged) like any other.
+    The openai and anthropic SDKs are instrumented (anthropic's own built-in span is turned
+    off for clients made afterwards, so one call is one span).
     """
     global _provider
     if _provider is not None:

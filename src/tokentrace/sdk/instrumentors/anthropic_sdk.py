@@ -1,0 +1,224 @@
+"""Instrument the official `anthropic` SDK: messages.create (plain and stream=True) and the
+messages.stream() helper, sync and async; every HTTP attempt of its retry loop is recorded.
+
+anthropic ≥ 2 has its own OTel span per call; with tokentrace's instrumentation on, that span
+would count the same call twice, so `instrument()` turns it off for clients made afterwards
+(unless ANTHROPIC_OPEN_TELEMETRY is set explicitly).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import wrapt
+from opentelemetry import trace
+
+from tokentrace.sdk.instrumentors.calls import (
+    Call,
+    current_call,
+    end_call,
+    fail_call,
+    record_attempt_end,
+    record_attempt_start,
+    start_call,
+)
+from tokentrace.sdk.instrumentors.streams import AsyncTracedStream, TracedStream
+
+_installed = False
+
+
+def _given(value: Any) -> Any:
+    return value if isinstance(value, str | int | float | bool) else None
+
+
+def _request(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "gen_ai.request.temperature": _given(kwargs.get("temperature")),
+        "gen_ai.request.top_p": _given(kwargs.get("top_p")),
+        "gen_ai.request.max_tokens": _given(kwargs.get("max_tokens")),
+        "gen_ai.request.stream": kwargs.get("stream") is True,
+    }
+
+
+def _set_usage(span: Any, usage: Any, output_tokens: int | None = None) -> None:
+    """OTel meaning: input tokens include cache reads and writes (Anthropic reports them apart)."""
+    if usage is None:
+        return
+    raw_input = getattr(usage, "input_tokens", None)
+    read = getattr(usage, "cache_read_input_tokens", None)
+    written = getattr(usage, "cache_creation_input_tokens", None)
+    if isinstance(raw_input, int):
+        span.set_attribute("gen_ai.usage.input_tokens", raw_input + (read or 0) + (written or 0))
+    if isinstance(read, int):
+        span.set_attribute("gen_ai.usage.cache_read.input_tokens", read)
+    if isinstance(written, int):
+        span.set_attribute("gen_ai.usage.cache_creation.input_tokens", written)
+    output = output_tokens if output_tokens is not None else getattr(usage, "output_tokens", None)
+    if isinstance(output, int):
+        span.set_attribute("gen_ai.usage.output_tokens", output)
+
+
+def _set_identity(span: Any, model: Any, ident: Any, stop_reason: Any) -> None:
+    if isinstance(model, str):
+        span.set_attribute("gen_ai.response.model", model)
+    if isinstance(ident, str):
+        span.set_attribute("gen_ai.response.id", ident)
+    if isinstance(stop_reason, str):
+        span.set_attribute("gen_ai.response.finish_reasons", [stop_reason])
+
+
+def _response(call: Call, result: Any) -> None:
+    parse = getattr(result, "parse", None)
+    message = parse() if callable(parse) and not hasattr(result, "model_dump") else result
+    _set_identity(
+        call.span,
+        getattr(message, "model", None),
+        getattr(message, "id", None),
+        getattr(message, "stop_reason", None),
+    )
+    _set_usage(call.span, getattr(message, "usage", None))
+
+
+class _EventStream:
+    """Raw stream events: usage starts in message_start, output tokens end in message_delta."""
+
+    def __init__(self) -> None:
+        self.start: Any = None
+        self.output_tokens: int | None = None
+        self.stop_reason: str | None = None
+
+    def item(self, call: Call, event: Any) -> None:
+        kind = getattr(event, "type", "")
+        if kind == "message_start":
+            self.start = event.message
+        elif kind == "message_delta":
+            self.output_tokens = getattr(event.usage, "output_tokens", self.output_tokens)
+            self.stop_reason = getattr(event.delta, "stop_reason", None) or self.stop_reason
+
+    def finish(self, call: Call) -> None:
+        if self.start is None:
+            return
+        _set_identity(call.span, self.start.model, self.start.id, self.stop_reason)
+        _set_usage(call.span, self.start.usage, self.output_tokens)
+
+
+def _create(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    call = start_call("chat", "anthropic", _given(kwargs.get("model")), _request(kwargs))
+    token = current_call.set(call)
+    try:
+        with trace.use_span(call.span, end_on_exit=False):
+            result = wrapped(*args, **kwargs)
+    except BaseException as exc:
+        fail_call(call, exc)
+        raise
+    finally:
+        current_call.reset(token)
+    if kwargs.get("stream") is True and not hasattr(result, "parse"):
+        return TracedStream(result, call, _EventStream())
+    _response(call, result)
+    end_call(call)
+    return result
+
+
+async def _create_async(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    call = start_call("chat", "anthropic", _given(kwargs.get("model")), _request(kwargs))
+    token = current_call.set(call)
+    try:
+        with trace.use_span(call.span, end_on_exit=False):
+            result = await wrapped(*args, **kwargs)
+    except BaseException as exc:
+        fail_call(call, exc)
+        raise
+    finally:
+        current_call.reset(token)
+    if kwargs.get("stream") is True and not hasattr(result, "parse"):
+        return AsyncTracedStream(result, call, _EventStream())
+    _response(call, result)
+    end_call(call)
+    return result
+
+
+def _stream_helper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    # messages.stream() sends nothing yet: the request goes out when the manager is entered.
+    manager = wrapped(*args, **kwargs)
+    manager._tokentrace_call = start_call(
+        "chat", "anthropic", _given(kwargs.get("model")), {**_request(kwargs), "gen_ai.request.stream": True}
+    )
+    return manager
+
+
+def _enter(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    call: Call | None = getattr(instance, "_tokentrace_call", None)
+    if call is None:
+        return wrapped(*args, **kwargs)
+    token = current_call.set(call)
+    try:
+        with trace.use_span(call.span, end_on_exit=False):
+            stream = wrapped(*args, **kwargs)
+    except BaseException as exc:
+        fail_call(call, exc)
+        raise
+    finally:
+        current_call.reset(token)
+    # MessageStream reads its raw stream lazily, so the traced one is the one it iterates.
+    stream._raw_stream = TracedStream(stream._raw_stream, call, _EventStream())
+    return stream
+
+
+async def _aenter(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    call: Call | None = getattr(instance, "_tokentrace_call", None)
+    if call is None:
+        return await wrapped(*args, **kwargs)
+    token = current_call.set(call)
+    try:
+        with trace.use_span(call.span, end_on_exit=False):
+            stream = await wrapped(*args, **kwargs)
+    except BaseException as exc:
+        fail_call(call, exc)
+        raise
+    finally:
+        current_call.reset(token)
+    stream._raw_stream = AsyncTracedStream(stream._raw_stream, call, _EventStream())
+    return stream
+
+
+def _send(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    attempt = record_attempt_start()
+    try:
+        response = wrapped(*args, **kwargs)
+    except BaseException as exc:
+        record_attempt_end(attempt, None, exc)
+        raise
+    record_attempt_end(attempt, response.status_code, None)
+    return response
+
+
+async def _send_async(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    attempt = record_attempt_start()
+    try:
+        response = await wrapped(*args, **kwargs)
+    except BaseException as exc:
+        record_attempt_end(attempt, None, exc)
+        raise
+    record_attempt_end(attempt, response.status_code, None)
+    return response
+
+
+def instrument() -> None:
+    """Patch the anthropic SDK classes once."""
+    global _installed
+    if _installed:
+        return
+    os.environ.setdefault("ANTHROPIC_OPEN_TELEMETRY", "false")
+    messages = "anthropic.resources.messages.messages"
+    wrapt.wrap_function_wrapper(messages, "Messages.create", _create)
+    wrapt.wrap_function_wrapper(messages, "AsyncMessages.create", _create_async)
+    wrapt.wrap_function_wrapper(messages, "Messages.stream", _stream_helper)
+    wrapt.wrap_function_wrapper(messages, "AsyncMessages.stream", _stream_helper)
+    streaming = "anthropic.lib.streaming._messages"
+    wrapt.wrap_function_wrapper(streaming, "MessageStreamManager.__enter__", _enter)
+    wrapt.wrap_function_wrapper(streaming, "AsyncMessageStreamManager.__aenter__", _aenter)
+    wrapt.wrap_function_wrapper("anthropic._base_client", "SyncHttpxClientWrapper.send", _send)
+    wrapt.wrap_function_wrapper("anthropic._base_client", "AsyncHttpxClientWrapper.send", _send_async)
+    _installed = True
