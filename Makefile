@@ -1,6 +1,6 @@
 # tokentrace — the three entry points of the repo's contract.
 #   make install   .venv with the package and every extra the tests use (pinned by uv.lock)
-#   make demo      install, then run the server (UI and API at http://127.0.0.1:4318)
+#   make demo      install, run the server (API at http://127.0.0.1:4318) and send simulated traffic
 #   make test      install, then lint and run the whole test suite
 
 PYTHON ?= python3
@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml uv.lock $(UV)
 	touch $@
 
 demo: install
-	$(BIN)/tokentrace serve --data-dir .tokentrace
+	$(BIN)/tokentrace demo --serve --data-dir .tokentrace
 
 lint: install
 	$(BIN)/ruff check src tests bench

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,8 @@ from rich.table import Table
 
 from tokentrace.client import ApiClient, ApiError
 
-console = Console()
+# Piped output (files, CI logs) gets wide tables instead of rich's 80-column default.
+console = Console(width=None if sys.stdout.isatty() else 160)
 
 _server_option = click.option(
     "--server", default=None, help="tokentrace URL [default: $TOKENTRACE_SERVER or http://127.0.0.1:4318]"
@@ -276,6 +278,113 @@ def reprice(since: str, until: str | None, server: str | None, api_key: str | No
         str(report["newly_unpriced"]),
     )
     console.print(table)
+
+
+@main.command()
+@click.option(
+    "--scenario",
+    type=click.Choice(["retry-storm", "expensive-model", "tenant-loop", "cache-miss"]),
+    default="retry-storm",
+    show_default=True,
+    help="the incident planted in the last 10 minutes",
+)
+@click.option("--requests", "request_count", type=int, default=600, show_default=True)
+@click.option("--workers", type=int, default=32, show_default=True)
+@click.option("--fast", is_flag=True, help="no simulated model latency (tests)")
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--serve", "serve_too", is_flag=True, help="also run `tokentrace serve` and keep it running")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=Path(".tokentrace"),
+    show_default=True,
+    help="with --serve",
+)
+@click.option("--port", type=int, default=4318, show_default=True, help="with --serve")
+@_server_option
+@_key_option
+def demo(
+    scenario: str,
+    request_count: int,
+    workers: int,
+    fast: bool,
+    seed: int,
+    serve_too: bool,
+    data_dir: Path,
+    port: int,
+    server: str | None,
+    api_key: str | None,
+) -> None:
+    """Send an hour of compressed traffic from a simulated SaaS, then plant an incident."""
+    import subprocess
+    import time
+
+    import httpx
+
+    from tokentrace.simulate.demo import run_demo
+    from tokentrace.simulate.incidents import INCIDENTS
+
+    server_process = None
+    if serve_too:
+        server = f"http://127.0.0.1:{port}"
+        server_process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tokentrace.cli",
+                "serve",
+                "--data-dir",
+                str(data_dir),
+                "--port",
+                str(port),
+            ]
+        )
+    url = ApiClient(server, api_key).server
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline or (server_process and server_process.poll() is not None):
+            raise click.ClickException(
+                f"no tokentrace server answers at {url}; start one with `tokentrace serve`"
+            )
+        time.sleep(0.2)
+
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        provider_port = s.getsockname()[1]
+    click.echo(f"Sending {request_count} requests of simulated traffic to {url} ...", err=True)
+    outcomes = run_demo(
+        url,
+        scenario=scenario,
+        requests=request_count,
+        workers=workers,
+        realistic_latency=not fast,
+        seed=seed,
+        provider_port=provider_port,
+        api_key=api_key,
+    )
+    for phase, counts in outcomes.items():
+        detail = ", ".join(f"{name} {n}" for name, n in counts.most_common())
+        click.echo(f"  {phase}: {sum(counts.values())} requests ({detail})")
+    incident = INCIDENTS[scenario]
+    click.echo(f"\nIncident planted in the last 10 minutes ({scenario}): {incident.story}")
+    click.echo("Where to look:")
+    for command in incident.where_to_look:
+        click.echo(f"  {command}")
+    click.echo(f"  {url}/api/v1/rollups?group_by=feature,prompt_version,request_model&bucket=5m&since=75m")
+    if server_process is not None:
+        click.echo(f"\ntokentrace is running at {url} (Ctrl-C to stop).")
+        try:
+            server_process.wait()
+        except KeyboardInterrupt:
+            server_process.terminate()
+            server_process.wait(30)
 
 
 @main.group()

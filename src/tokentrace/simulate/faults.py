@@ -19,6 +19,7 @@ class Directives:
     ttft_ms: float | None = None
     tpot_ms: float | None = None
     max_output: int | None = None
+    rate_limit_rate: float = 0.0
 
 
 def parse(header: str | None) -> Directives:
@@ -40,4 +41,5 @@ def parse(header: str | None) -> Directives:
         ttft_ms=values.get("ttft_ms"),
         tpot_ms=values.get("tpot_ms"),
         max_output=int(values["max_output"]) if "max_output" in values else None,
+        rate_limit_rate=min(max(values.get("rate_limit_rate", 0.0), 0.0), 1.0),
     )

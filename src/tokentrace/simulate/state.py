@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import random
 import threading
 from dataclasses import dataclass, field
 
@@ -20,6 +21,7 @@ class ProviderState:
     _prefixes: set[str] = field(default_factory=set)
     _attempts: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _rng: random.Random = field(default_factory=lambda: random.Random(0))
 
     def seen_before(self, prefix: object) -> bool:
         """Record a cacheable prefix; True if an earlier request already wrote it to the cache."""
@@ -34,6 +36,10 @@ class ProviderState:
         """The HTTP status this attempt must fail with, if any."""
         if directives.error is not None:
             return directives.error
+        if directives.rate_limit_rate:
+            with self._lock:
+                if self._rng.random() < directives.rate_limit_rate:
+                    return 429
         if directives.fail_first:
             key = hashlib.sha256(body).hexdigest()
             with self._lock:

@@ -26,9 +26,16 @@ class Call:
     """One logical LLM call: its span and every HTTP attempt the SDK's retry loop made."""
 
     span: Span
+    # Wall time at the start; TTFT and attempt times are measured from it, so
+    # they hold whatever clock stamps the span itself.
+    started_ns: int = field(default_factory=time.time_ns)
     attempts: list[Attempt] = field(default_factory=list)
     first_token_ns: int | None = None
     ended: bool = False
+
+    def span_time(self, wall_ns: int) -> int:
+        """A wall-clock instant of this call on the span's own clock."""
+        return (getattr(self.span, "start_time", None) or self.started_ns) + (wall_ns - self.started_ns)
 
 
 #: The call in progress in this context: the HTTP layer records its attempts here.
@@ -92,7 +99,7 @@ def _emit_attempts(call: Call) -> None:
             kind = error_type(attempt.error) if attempt.error else _status_type(attempt.status_code)
             span.set_attribute("error.type", kind)
             span.set_status(Status(StatusCode.ERROR, kind))
-        span.end(end_time=attempt.end_ns or time.time_ns())
+        span.end(end_time=call.span_time(attempt.end_ns or time.time_ns()))
 
 
 def _status_type(status: int | None) -> str:
@@ -123,9 +130,7 @@ def end_call(call: Call) -> None:
         return
     call.ended = True
     if call.first_token_ns is not None:
-        start = getattr(call.span, "start_time", None)
-        if start:
-            call.span.set_attribute("tokentrace.ttft_ms", (call.first_token_ns - start) / 1e6)
+        call.span.set_attribute("tokentrace.ttft_ms", (call.first_token_ns - call.started_ns) / 1e6)
     _emit_attempts(call)
     call.span.end()
 

@@ -1,0 +1,151 @@
+"""The simulated SaaS's application code: real openai and anthropic clients, the tokentrace SDK.
+
+This is what a customer's support product looks like from tokentrace's side: an agent with
+retrieval and a tool, a streamed summarizer, a drafting feature on Anthropic with a cached
+system prompt, a cheap classifier. Incidents change how it behaves (world.Conditions).
+"""
+
+from __future__ import annotations
+
+import time
+
+import anthropic
+import openai
+import orjson
+
+import tokentrace
+from tokentrace.simulate.world import Conditions, Request, system_prompt
+
+LOOKUP_ORDER = [
+    {
+        "type": "function",
+        "function": {
+            "name": "lookup_order",
+            "description": "Look an order up by id",
+            "parameters": {
+                "type": "object",
+                "properties": {"order_id": {"type": "string"}},
+                "required": ["order_id"],
+            },
+        },
+    }
+]
+
+
+class SupportApp:
+    def __init__(self, provider_url: str) -> None:
+        self.openai = openai.OpenAI(base_url=f"{provider_url}/v1", api_key="sk-demo", max_retries=2)
+        self.anthropic = anthropic.Anthropic(base_url=provider_url, api_key="sk-ant-demo", max_retries=2)
+
+    def handle(self, request: Request, conditions: Conditions) -> str:
+        """Serve one user request; returns "ok" or the error type the user saw."""
+        feature = request.feature
+        handler = {
+            "refund-chat": self.refund_agent,
+            "search-summarize": self.search_summarize,
+            "email-draft": self.email_draft,
+            "classify-ticket": self.classify_ticket,
+        }[feature.name]
+        with tokentrace.context(
+            tenant_id=request.tenant,
+            user_id=request.user,
+            session_id=request.session,
+            feature=feature.name,
+            prompt_template=feature.template,
+            prompt_version=feature.version,
+        ):
+            try:
+                handler(request, conditions)
+            except (openai.APIError, anthropic.APIError) as exc:
+                return type(exc).__name__
+        return "ok"
+
+    # --- features ----------------------------------------------------------------------
+    @tokentrace.observe(kind="agent", name="refund-agent")
+    def refund_agent(self, request: Request, conditions: Conditions) -> None:
+        docs = self.search_policies(request.question)
+        messages = [
+            {"role": "system", "content": system_prompt(request.feature) + " " + docs},
+            {"role": "user", "content": request.question},
+        ]
+        reply = self._chat(request, conditions, messages, tools=LOOKUP_ORDER)
+        calls = reply.choices[0].message.tool_calls or []
+        if calls:
+            messages.append(reply.choices[0].message.model_dump(exclude_none=True))
+            for call in calls:
+                result = self.lookup_order(orjson.loads(call.function.arguments).get("order_id", ""))
+                messages.append(
+                    {"role": "tool", "tool_call_id": call.id, "content": orjson.dumps(result).decode()}
+                )
+            self._chat(request, conditions, messages)
+
+    @tokentrace.observe(kind="retrieval", name="policy-kb")
+    def search_policies(self, question: str) -> str:
+        self.openai.embeddings.create(model="text-embedding-3-small", input=question)
+        return "Policy 4.2: refunds within five business days."
+
+    @tokentrace.observe(kind="tool", name="lookup_order")
+    def lookup_order(self, order_id: str) -> dict:
+        return {"order_id": order_id, "status": "in transit", "carrier": "UPS"}
+
+    @tokentrace.observe(name="search-summarize")
+    def search_summarize(self, request: Request, conditions: Conditions) -> None:
+        docs = self.search_policies(request.question)
+        stream = self.openai.chat.completions.create(
+            model=request.feature.model,
+            stream=True,
+            stream_options={"include_usage": True},
+            messages=[
+                {"role": "system", "content": system_prompt(request.feature) + " " + docs},
+                {"role": "user", "content": request.question},
+            ],
+        )
+        for _ in stream:
+            pass
+
+    @tokentrace.observe(name="email-draft")
+    def email_draft(self, request: Request, conditions: Conditions) -> None:
+        prompt = system_prompt(request.feature)
+        if conditions.cache_busting:  # a "helpful" timestamp at the top invalidates the cached prefix
+            prompt = f"Current time: {time.time_ns()}. " + prompt
+        with self.anthropic.messages.stream(
+            model=request.feature.model,
+            max_tokens=400,
+            system=[{"type": "text", "text": prompt, "cache_control": {"type": "ephemeral"}}],
+            messages=[{"role": "user", "content": request.question}],
+        ) as stream:
+            for _ in stream.text_stream:
+                pass
+
+    @tokentrace.observe(name="classify-ticket")
+    def classify_ticket(self, request: Request, conditions: Conditions) -> None:
+        self.openai.chat.completions.create(
+            model=request.feature.model,
+            max_tokens=24,
+            messages=[
+                {"role": "system", "content": system_prompt(request.feature)},
+                {"role": "user", "content": f"Classify: {request.question}"},
+            ],
+        )
+
+    # --- the app's own retry loop ----------------------------------------------------------
+    def _chat(self, request: Request, conditions: Conditions, messages: list[dict], tools=None):
+        kwargs = {"model": request.feature.model, "messages": messages, "temperature": 0.3}
+        if tools:
+            kwargs["tools"] = tools
+        if conditions.retry_storm_feature != request.feature.name:
+            return self.openai.chat.completions.create(**kwargs)
+        # The incident: on a 429 this code retries at once (its backoff was reset by a
+        # refactor) and re-sends the whole conversation plus a nudge, so every retry costs more.
+        client = self.openai.with_options(max_retries=0)
+        headers = {"x-simulate": f"rate_limit_rate={conditions.rate_limit_rate}"}
+        for _ in range(8):
+            try:
+                return client.chat.completions.create(**kwargs, extra_headers=headers)
+            except openai.RateLimitError:
+                messages = [
+                    *messages,
+                    {"role": "user", "content": "Please answer again: " + request.question},
+                ]
+                kwargs["messages"] = messages
+        return client.chat.completions.create(**kwargs)

@@ -1,0 +1,73 @@
+"""`tokentrace demo`: an hour of compressed traffic from the simulated SaaS, then an incident."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+
+import uvicorn
+
+import tokentrace
+from tokentrace.simulate import traffic
+from tokentrace.simulate.incidents import INCIDENTS
+from tokentrace.simulate.provider import create_app
+from tokentrace.simulate.state import ProviderState
+from tokentrace.simulate.world import Conditions
+
+_MINUTE_NS = 60 * 1_000_000_000
+
+
+def start_provider(port: int, seed: int, realistic_latency: bool) -> uvicorn.Server:
+    """The simulated provider in a background thread of this process."""
+    app = create_app(ProviderState(seed=seed, realistic_latency=realistic_latency))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    )
+    threading.Thread(target=server.run, name="tokentrace-sim-provider", daemon=True).start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the simulated provider did not start")
+        time.sleep(0.05)
+    return server
+
+
+def run_demo(
+    server_url: str,
+    *,
+    scenario: str,
+    requests: int,
+    workers: int,
+    realistic_latency: bool,
+    seed: int,
+    provider_port: int,
+    api_key: str | None = None,
+) -> dict[str, Counter]:
+    """Baseline traffic over the hour before the last 10 minutes, the incident in those minutes."""
+    incident = INCIDENTS[scenario]
+    provider = start_provider(provider_port, seed, realistic_latency)
+    tokentrace.init(
+        service_name="support-bot",
+        endpoint=server_url,
+        api_key=api_key,
+        service_version="2.14.0",
+        environment="production",
+    )
+    now = time.time_ns()
+    incident_requests = max(requests // 6, 1)
+    phases = [
+        traffic.Phase(
+            "baseline",
+            now - 70 * _MINUTE_NS,
+            now - 10 * _MINUTE_NS,
+            requests - incident_requests,
+            Conditions(),
+        ),
+        traffic.Phase(scenario, now - 10 * _MINUTE_NS, now, incident_requests, incident.conditions),
+    ]
+    try:
+        return traffic.run(f"http://127.0.0.1:{provider_port}", phases, seed=seed, workers=workers)
+    finally:
+        tokentrace.flush()
+        provider.should_exit = True

@@ -1,0 +1,50 @@
+"""Incidents planted by `tokentrace demo`, modelled on real post-mortems."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tokentrace.simulate.world import Conditions
+
+
+@dataclass(frozen=True)
+class Incident:
+    conditions: Conditions
+    story: str
+    where_to_look: tuple[str, ...]
+
+
+INCIDENTS = {
+    "retry-storm": Incident(
+        Conditions(
+            name="retry-storm",
+            retry_storm_feature="refund-chat",
+            rate_limit_rate=0.6,
+            version_override={"refund-chat": ("v4", 900)},
+        ),
+        "refund-chat shipped prompt v4 (twice the system prompt) and, hitting 429s, its own retry "
+        "loop resends the growing conversation at once: tokens and errors climb with flat traffic.",
+        (
+            "tokentrace cost --by feature,prompt_version --since 15m",
+            "tokentrace cost --by feature,error_type --since 15m",
+            "tokentrace traces --since 15m --status error",
+        ),
+    ),
+    "expensive-model": Incident(
+        Conditions(
+            name="expensive-model", model_override={"search-summarize": "gpt-4o", "classify-ticket": "gpt-4o"}
+        ),
+        "a config change moved search-summarize and classify-ticket from gpt-4o-mini to gpt-4o.",
+        ("tokentrace cost --by feature,model --since 15m",),
+    ),
+    "tenant-loop": Incident(
+        Conditions(name="tenant-loop", looping_tenant="initech"),
+        "one of initech's scripts loops, sending the same prompt again and again.",
+        ("tokentrace cost --by tenant_id,user_id --since 15m",),
+    ),
+    "cache-miss": Incident(
+        Conditions(name="cache-miss", cache_busting=True),
+        "a timestamp added at the top of email-draft's system prompt invalidates its cached prefix.",
+        ("tokentrace cost --by feature,model --since 15m",),
+    ),
+}

@@ -1,0 +1,100 @@
+"""The simulated SaaS: tenants, users, features, prompt templates, and the requests they make."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field, replace
+
+TENANTS = (("acme", 0.35), ("globex", 0.25), ("initech", 0.20), ("umbrella", 0.12), ("hooli", 0.08))
+USERS = tuple(f"user-{i:02d}" for i in range(50))
+_POLICY = (
+    "Refunds are issued to the original payment method within five business days of the "
+    "returned item reaching our warehouse. Items must be unused and in original packaging. "
+)
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    provider: str  # openai | anthropic
+    model: str
+    template: str
+    version: str
+    system_words: int  # size of the template's system prompt
+    weight: float
+
+
+FEATURES = (
+    Feature("refund-chat", "openai", "gpt-4o", "refund", "v3", 450, 0.35),
+    Feature("search-summarize", "openai", "gpt-4o-mini", "summarize", "v2", 250, 0.30),
+    Feature("email-draft", "anthropic", "claude-sonnet-4-6", "draft", "v5", 1400, 0.20),
+    Feature("classify-ticket", "openai", "gpt-4o-mini", "summarize", "v2", 80, 0.15),
+)
+QUESTIONS = (
+    "Where is my refund for order {n}?",
+    "Can I return the shoes I bought last week (order {n})?",
+    "My package {n} arrived damaged, what now?",
+    "Summarize the tickets about order {n}.",
+    "Draft a reply to the customer about invoice {n}.",
+)
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """How the app behaves at a moment: normal, or during a planted incident."""
+
+    name: str = "normal"
+    version_override: dict[str, tuple[str, int]] = field(default_factory=dict)  # feature → (version, words)
+    model_override: dict[str, str] = field(default_factory=dict)  # feature → model
+    retry_storm_feature: str | None = None  # app-level retries that resend a growing conversation
+    rate_limit_rate: float = 0.0  # share of provider calls answered 429 (for the storm's feature)
+    looping_tenant: str | None = None  # one tenant's script sends the same prompt again and again
+    cache_busting: bool = False  # a per-request timestamp at the start of the system prompt
+
+    def feature(self, base: Feature) -> Feature:
+        changed = base
+        if base.name in self.version_override:
+            version, words = self.version_override[base.name]
+            changed = replace(changed, version=version, system_words=words)
+        if base.name in self.model_override:
+            changed = replace(changed, model=self.model_override[base.name])
+        return changed
+
+
+@dataclass(frozen=True)
+class Request:
+    at_ns: int  # virtual arrival time
+    tenant: str
+    user: str
+    session: str
+    feature: Feature
+    question: str
+
+
+def system_prompt(feature: Feature) -> str:
+    words = (_POLICY * (feature.system_words // len(_POLICY.split()) + 1)).split()[: feature.system_words]
+    return f"You are the {feature.name} assistant ({feature.template} {feature.version}). " + " ".join(words)
+
+
+def _user_tenant(user: str) -> str:
+    rng = random.Random(user)
+    return rng.choices([t for t, _ in TENANTS], [w for _, w in TENANTS])[0]
+
+
+def requests(seed: int, start_ns: int, end_ns: int, count: int, conditions: Conditions) -> list[Request]:
+    """`count` requests spread over [start, end), deterministic for a seed."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(count):
+        at = rng.randrange(start_ns, end_ns)
+        if conditions.looping_tenant and rng.random() < 0.5:
+            tenant, user, question = conditions.looping_tenant, "script-bot", QUESTIONS[0].format(n=1001)
+            feature = FEATURES[1]
+        else:
+            user = rng.choice(USERS)
+            tenant = _user_tenant(user)
+            feature = rng.choices(FEATURES, [f.weight for f in FEATURES])[0]
+            question = rng.choice(QUESTIONS).format(n=rng.randint(1000, 9999))
+        session = f"{user}-s{rng.randint(1, 6)}"
+        out.append(Request(at, tenant, user, session, conditions.feature(feature), question))
+    return sorted(out, key=lambda r: r.at_ns)
