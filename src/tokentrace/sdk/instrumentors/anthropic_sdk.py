@@ -19,8 +19,8 @@ from tokentrace.sdk.instrumentors.calls import (
     current_call,
     end_call,
     fail_call,
-    record_attempt_end,
-    record_attempt_start,
+    send_async_wrapper,
+    send_wrapper,
     start_call,
 )
 from tokentrace.sdk.instrumentors.streams import AsyncTracedStream, TracedStream
@@ -183,28 +183,6 @@ async def _aenter(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any
     return stream
 
 
-def _send(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    attempt = record_attempt_start()
-    try:
-        response = wrapped(*args, **kwargs)
-    except BaseException as exc:
-        record_attempt_end(attempt, None, exc)
-        raise
-    record_attempt_end(attempt, response.status_code, None)
-    return response
-
-
-async def _send_async(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    attempt = record_attempt_start()
-    try:
-        response = await wrapped(*args, **kwargs)
-    except BaseException as exc:
-        record_attempt_end(attempt, None, exc)
-        raise
-    record_attempt_end(attempt, response.status_code, None)
-    return response
-
-
 def instrument() -> None:
     """Patch the anthropic SDK classes once."""
     global _installed
@@ -219,6 +197,6 @@ def instrument() -> None:
     streaming = "anthropic.lib.streaming._messages"
     wrapt.wrap_function_wrapper(streaming, "MessageStreamManager.__enter__", _enter)
     wrapt.wrap_function_wrapper(streaming, "AsyncMessageStreamManager.__aenter__", _aenter)
-    wrapt.wrap_function_wrapper("anthropic._base_client", "SyncHttpxClientWrapper.send", _send)
-    wrapt.wrap_function_wrapper("anthropic._base_client", "AsyncHttpxClientWrapper.send", _send_async)
+    wrapt.wrap_function_wrapper("anthropic._base_client", "SyncHttpxClientWrapper.send", send_wrapper)
+    wrapt.wrap_function_wrapper("anthropic._base_client", "AsyncHttpxClientWrapper.send", send_async_wrapper)
     _installed = True

@@ -149,3 +149,27 @@ def record_attempt_end(attempt: Attempt | None, status_code: int | None, error: 
         attempt.end_ns = time.time_ns()
         attempt.status_code = status_code
         attempt.error = error
+
+
+def send_wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    """Wraps an SDK's one-HTTP-attempt method: records the attempt in the current call."""
+    attempt = record_attempt_start()
+    try:
+        response = wrapped(*args, **kwargs)
+    except BaseException as exc:
+        record_attempt_end(attempt, None, exc)
+        raise
+    record_attempt_end(attempt, response.status_code, None)
+    return response
+
+
+async def send_async_wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    """The async twin of send_wrapper."""
+    attempt = record_attempt_start()
+    try:
+        response = await wrapped(*args, **kwargs)
+    except BaseException as exc:
+        record_attempt_end(attempt, None, exc)
+        raise
+    record_attempt_end(attempt, response.status_code, None)
+    return response

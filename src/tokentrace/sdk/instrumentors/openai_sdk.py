@@ -13,8 +13,8 @@ from tokentrace.sdk.instrumentors.calls import (
     current_call,
     end_call,
     fail_call,
-    record_attempt_end,
-    record_attempt_start,
+    send_async_wrapper,
+    send_wrapper,
     start_call,
 )
 from tokentrace.sdk.instrumentors.streams import AsyncTracedStream, TracedStream
@@ -207,28 +207,6 @@ def _wrappers(operation: str, request, response, stream_observer):
     return sync_wrapper, async_wrapper
 
 
-def _send(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    attempt = record_attempt_start()
-    try:
-        response = wrapped(*args, **kwargs)
-    except BaseException as exc:
-        record_attempt_end(attempt, None, exc)
-        raise
-    record_attempt_end(attempt, response.status_code, None)
-    return response
-
-
-async def _send_async(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    attempt = record_attempt_start()
-    try:
-        response = await wrapped(*args, **kwargs)
-    except BaseException as exc:
-        record_attempt_end(attempt, None, exc)
-        raise
-    record_attempt_end(attempt, response.status_code, None)
-    return response
-
-
 def instrument() -> None:
     """Patch the openai SDK classes once; clients made before or after are traced alike."""
     global _installed
@@ -257,6 +235,6 @@ def instrument() -> None:
     for module, sync_cls, async_cls, (sync_wrapper, async_wrapper) in targets:
         wrapt.wrap_function_wrapper(module, f"{sync_cls}.create", sync_wrapper)
         wrapt.wrap_function_wrapper(module, f"{async_cls}.create", async_wrapper)
-    wrapt.wrap_function_wrapper("openai._base_client", "SyncAPIClient._send_request", _send)
-    wrapt.wrap_function_wrapper("openai._base_client", "AsyncAPIClient._send_request", _send_async)
+    wrapt.wrap_function_wrapper("openai._base_client", "SyncAPIClient._send_request", send_wrapper)
+    wrapt.wrap_function_wrapper("openai._base_client", "AsyncAPIClient._send_request", send_async_wrapper)
     _installed = True
