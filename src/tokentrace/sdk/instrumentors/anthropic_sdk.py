@@ -12,13 +12,12 @@ import os
 from typing import Any
 
 import wrapt
-from opentelemetry import trace
 
 from tokentrace.sdk.instrumentors.calls import (
     Call,
-    current_call,
+    calling,
     end_call,
-    fail_call,
+    given,
     send_async_wrapper,
     send_wrapper,
     start_call,
@@ -28,15 +27,11 @@ from tokentrace.sdk.instrumentors.streams import AsyncTracedStream, TracedStream
 _installed = False
 
 
-def _given(value: Any) -> Any:
-    return value if isinstance(value, str | int | float | bool) else None
-
-
 def _request(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {
-        "gen_ai.request.temperature": _given(kwargs.get("temperature")),
-        "gen_ai.request.top_p": _given(kwargs.get("top_p")),
-        "gen_ai.request.max_tokens": _given(kwargs.get("max_tokens")),
+        "gen_ai.request.temperature": given(kwargs.get("temperature")),
+        "gen_ai.request.top_p": given(kwargs.get("top_p")),
+        "gen_ai.request.max_tokens": given(kwargs.get("max_tokens")),
         "gen_ai.request.stream": kwargs.get("stream") is True,
     }
 
@@ -104,16 +99,9 @@ class _EventStream:
 
 
 def _create(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    call = start_call("chat", "anthropic", _given(kwargs.get("model")), _request(kwargs))
-    token = current_call.set(call)
-    try:
-        with trace.use_span(call.span, end_on_exit=False):
-            result = wrapped(*args, **kwargs)
-    except BaseException as exc:
-        fail_call(call, exc)
-        raise
-    finally:
-        current_call.reset(token)
+    call = start_call("chat", "anthropic", given(kwargs.get("model")), _request(kwargs))
+    with calling(call):
+        result = wrapped(*args, **kwargs)
     if kwargs.get("stream") is True and not hasattr(result, "parse"):
         return TracedStream(result, call, _EventStream())
     _response(call, result)
@@ -122,16 +110,9 @@ def _create(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
 
 
 async def _create_async(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    call = start_call("chat", "anthropic", _given(kwargs.get("model")), _request(kwargs))
-    token = current_call.set(call)
-    try:
-        with trace.use_span(call.span, end_on_exit=False):
-            result = await wrapped(*args, **kwargs)
-    except BaseException as exc:
-        fail_call(call, exc)
-        raise
-    finally:
-        current_call.reset(token)
+    call = start_call("chat", "anthropic", given(kwargs.get("model")), _request(kwargs))
+    with calling(call):
+        result = await wrapped(*args, **kwargs)
     if kwargs.get("stream") is True and not hasattr(result, "parse"):
         return AsyncTracedStream(result, call, _EventStream())
     _response(call, result)
@@ -143,7 +124,7 @@ def _stream_helper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> An
     # messages.stream() sends nothing yet: the request goes out when the manager is entered.
     manager = wrapped(*args, **kwargs)
     manager._tokentrace_call = start_call(
-        "chat", "anthropic", _given(kwargs.get("model")), {**_request(kwargs), "gen_ai.request.stream": True}
+        "chat", "anthropic", given(kwargs.get("model")), {**_request(kwargs), "gen_ai.request.stream": True}
     )
     return manager
 
@@ -152,15 +133,8 @@ def _enter(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
     call: Call | None = getattr(instance, "_tokentrace_call", None)
     if call is None:
         return wrapped(*args, **kwargs)
-    token = current_call.set(call)
-    try:
-        with trace.use_span(call.span, end_on_exit=False):
-            stream = wrapped(*args, **kwargs)
-    except BaseException as exc:
-        fail_call(call, exc)
-        raise
-    finally:
-        current_call.reset(token)
+    with calling(call):
+        stream = wrapped(*args, **kwargs)
     # MessageStream reads its raw stream lazily, so the traced one is the one it iterates.
     stream._raw_stream = TracedStream(stream._raw_stream, call, _EventStream())
     return stream
@@ -170,15 +144,8 @@ async def _aenter(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any
     call: Call | None = getattr(instance, "_tokentrace_call", None)
     if call is None:
         return await wrapped(*args, **kwargs)
-    token = current_call.set(call)
-    try:
-        with trace.use_span(call.span, end_on_exit=False):
-            stream = await wrapped(*args, **kwargs)
-    except BaseException as exc:
-        fail_call(call, exc)
-        raise
-    finally:
-        current_call.reset(token)
+    with calling(call):
+        stream = await wrapped(*args, **kwargs)
     stream._raw_stream = AsyncTracedStream(stream._raw_stream, call, _EventStream())
     return stream
 

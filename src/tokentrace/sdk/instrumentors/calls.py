@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextvars
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -173,3 +175,23 @@ async def send_async_wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: d
         raise
     record_attempt_end(attempt, response.status_code, None)
     return response
+
+
+def given(value: Any) -> Any:
+    """A request argument as a plain value; the SDKs' NOT_GIVEN / Omit sentinels become None."""
+    return value if isinstance(value, str | int | float | bool) else None
+
+
+@contextmanager
+def calling(call: Call) -> Iterator[None]:
+    """Run the SDK's request as `call`: its span is active, its attempts are recorded, and an
+    exception ends the span as failed."""
+    token = current_call.set(call)
+    try:
+        with trace.use_span(call.span, end_on_exit=False):
+            yield
+    except BaseException as exc:
+        fail_call(call, exc)
+        raise
+    finally:
+        current_call.reset(token)

@@ -6,13 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import wrapt
-from opentelemetry import trace
 
 from tokentrace.sdk.instrumentors.calls import (
     Call,
-    current_call,
+    calling,
     end_call,
-    fail_call,
+    given,
     send_async_wrapper,
     send_wrapper,
     start_call,
@@ -25,11 +24,6 @@ _installed = False
 def _provider(resource: Any) -> str:
     client = getattr(resource, "_client", None)
     return "azure.ai.openai" if "Azure" in type(client).__name__ else "openai"
-
-
-def _given(value: Any) -> Any:
-    # The SDK's NOT_GIVEN / Omit sentinels are falsy objects of their own types.
-    return value if isinstance(value, str | int | float | bool) else None
 
 
 def _parsed(result: Any) -> Any:
@@ -82,11 +76,11 @@ def _response_identity(span: Any, model: Any, ident: Any) -> None:
 # --- chat completions --------------------------------------------------------------------
 def _chat_request(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {
-        "gen_ai.request.temperature": _given(kwargs.get("temperature")),
-        "gen_ai.request.top_p": _given(kwargs.get("top_p")),
-        "gen_ai.request.max_tokens": _given(kwargs.get("max_completion_tokens"))
-        or _given(kwargs.get("max_tokens")),
-        "gen_ai.request.seed": _given(kwargs.get("seed")),
+        "gen_ai.request.temperature": given(kwargs.get("temperature")),
+        "gen_ai.request.top_p": given(kwargs.get("top_p")),
+        "gen_ai.request.max_tokens": given(kwargs.get("max_completion_tokens"))
+        or given(kwargs.get("max_tokens")),
+        "gen_ai.request.seed": given(kwargs.get("seed")),
         "gen_ai.request.stream": kwargs.get("stream") is True,
     }
 
@@ -129,9 +123,9 @@ class _ChatStream:
 # --- responses ---------------------------------------------------------------------------
 def _responses_request(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {
-        "gen_ai.request.temperature": _given(kwargs.get("temperature")),
-        "gen_ai.request.top_p": _given(kwargs.get("top_p")),
-        "gen_ai.request.max_tokens": _given(kwargs.get("max_output_tokens")),
+        "gen_ai.request.temperature": given(kwargs.get("temperature")),
+        "gen_ai.request.top_p": given(kwargs.get("top_p")),
+        "gen_ai.request.max_tokens": given(kwargs.get("max_output_tokens")),
         "gen_ai.request.stream": kwargs.get("stream") is True,
     }
 
@@ -171,16 +165,9 @@ def _embeddings_response(call: Call, result: Any) -> None:
 # --- wrapping ------------------------------------------------------------------------------
 def _wrappers(operation: str, request, response, stream_observer):
     def sync_wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-        call = start_call(operation, _provider(instance), _given(kwargs.get("model")), request(kwargs))
-        token = current_call.set(call)
-        try:
-            with trace.use_span(call.span, end_on_exit=False):
-                result = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            fail_call(call, exc)
-            raise
-        finally:
-            current_call.reset(token)
+        call = start_call(operation, _provider(instance), given(kwargs.get("model")), request(kwargs))
+        with calling(call):
+            result = wrapped(*args, **kwargs)
         if kwargs.get("stream") is True and stream_observer is not None and not hasattr(result, "parse"):
             return TracedStream(result, call, stream_observer())
         response(call, result)
@@ -188,16 +175,9 @@ def _wrappers(operation: str, request, response, stream_observer):
         return result
 
     async def async_wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-        call = start_call(operation, _provider(instance), _given(kwargs.get("model")), request(kwargs))
-        token = current_call.set(call)
-        try:
-            with trace.use_span(call.span, end_on_exit=False):
-                result = await wrapped(*args, **kwargs)
-        except BaseException as exc:
-            fail_call(call, exc)
-            raise
-        finally:
-            current_call.reset(token)
+        call = start_call(operation, _provider(instance), given(kwargs.get("model")), request(kwargs))
+        with calling(call):
+            result = await wrapped(*args, **kwargs)
         if kwargs.get("stream") is True and stream_observer is not None and not hasattr(result, "parse"):
             return AsyncTracedStream(result, call, stream_observer())
         response(call, result)
