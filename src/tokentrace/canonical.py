@@ -6,6 +6,8 @@ The stores, the REST API and `tokentrace export` use exactly these names and thi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pyarrow as pa
 
 _NS = pa.timestamp("ns")
@@ -80,6 +82,49 @@ CONTENT_SCHEMA = pa.schema(
     ]
 )
 CONTENT_FIELD_NAMES: tuple[str, ...] = tuple(CONTENT_SCHEMA.names)
+
+#: Scores (human feedback, evaluator verdicts, ingest rule checks), keyed like content.
+#: A trace-level score has an empty span_id. Identity is (project_id, score_id): a score
+#: sent again with the same id replaces the old one.
+SCORE_SCHEMA = pa.schema(
+    [
+        ("project_id", pa.string()),
+        ("score_id", pa.string()),
+        ("trace_id", pa.string()),
+        ("span_id", pa.string()),
+        ("name", pa.string()),
+        ("data_type", pa.string()),  # numeric, boolean, categorical
+        ("value", pa.float64()),  # numeric value; 1/0 for boolean; optional for categorical
+        ("string_value", pa.string()),  # the label of a categorical score, "true"/"false" for boolean
+        ("comment", pa.string()),
+        ("source", pa.string()),  # api, sdk, eval, rule
+        ("created_at", _NS),
+    ]
+)
+SCORE_FIELD_NAMES: tuple[str, ...] = tuple(SCORE_SCHEMA.names)
+SCORE_DATA_TYPES = ("numeric", "boolean", "categorical")
+
+
+@dataclass(frozen=True)
+class Tables:
+    """What one ingest request adds to the store: canonical spans, their content, scores."""
+
+    spans: pa.Table
+    content: pa.Table
+    scores: pa.Table
+
+    @property
+    def rows(self) -> int:
+        return self.spans.num_rows + self.content.num_rows + self.scores.num_rows
+
+    @staticmethod
+    def concat(parts: list[Tables]) -> Tables:
+        return Tables(
+            pa.concat_tables([p.spans for p in parts]),
+            pa.concat_tables([p.content for p in parts]),
+            pa.concat_tables([p.scores for p in parts]),
+        )
+
 
 OPERATIONS = (
     "chat",

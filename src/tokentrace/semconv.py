@@ -68,3 +68,16 @@ TTFT_MS = "tokentrace.ttft_ms"
 PRICE_MODEL = "tokentrace.price.model"
 PRICE_PROVIDER = "tokentrace.price.provider"
 PRICE_SOURCE = "tokentrace.price.source"
+OUTPUT_TYPE = "gen_ai.output.type"  # text, json, image, speech: what the request asked for
+REFUSAL = "tokentrace.refusal"  # the provider's refusal field was set
+JSON_VALID = "tokentrace.output.json_valid"  # checked by the SDK when JSON output was asked
+
+# --- Evaluation results (scores) -------------------------------------------------------
+EVALUATION_EVENT = "gen_ai.evaluation.result"
+EVALUATION_NAME = "gen_ai.evaluation.name"
+EVALUATION_SCORE = "gen_ai.evaluation.score.value"
+EVALUATION_LABEL = "gen_ai.evaluation.score.label"
+EVALUATION_EXPLANATION = "gen_ai.evaluation.explanation"
+SCORE_ID = "tokentrace.score.id"
+SCORE_DATA_TYPE = "tokentrace.score.data_type"
+SCORE_SOURCE = "tokentrace.score.source"

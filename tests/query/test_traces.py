@@ -6,8 +6,7 @@ import time
 
 import pytest
 
-from tokentrace.canonical import CONTENT_SCHEMA
-from tokentrace.ingest.columns import span_table
+from tokentrace.ingest.columns import tables
 from tokentrace.ingest.normalize import normalize
 from tokentrace.ingest.pipeline import price_rows
 from tokentrace.ingest.raw import RawSpan
@@ -23,7 +22,7 @@ TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 def _write(store: DuckDBStore, spans: list[RawSpan]) -> None:
     batch = normalize(spans, "default")
     price_rows(PriceBook(), batch.rows)
-    store.write_batch(span_table(batch.rows), CONTENT_SCHEMA.empty_table(), None)
+    store.write_batch(tables(batch.rows), None)
 
 
 def _span(span_id: str, parent: str = "", tokens: int | None = None, offset_ms: int = 0, **attrs) -> RawSpan:

@@ -233,9 +233,114 @@ def claude(provider: str) -> dict:
     return facts
 
 
+SECRETS = "I am jane.doe@example.com, card 4111 1111 1111 1111, key sk-proj-ABCDEFGHIJKLMNOPQRSTUVWX"
+
+
+def content(client: openai.OpenAI, provider: str) -> dict:
+    """Prompts with secrets in them, tool calls, streams, JSON mode, a refusal, and scores."""
+    import anthropic
+
+    facts: dict = {}
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "lookup_order",
+                "parameters": {
+                    "type": "object",
+                    "properties": {"order_id": {"type": "string"}},
+                    "required": ["order_id"],
+                },
+            },
+        }
+    ]
+
+    @tokentrace.observe(name="content-root")
+    def run() -> None:
+        facts["trace_id"] = _trace_id()
+        messages = [
+            {"role": "system", "content": "You are a support agent."},
+            {"role": "user", "content": SECRETS},
+        ]
+        plain = client.chat.completions.create(model="gpt-4o-mini", messages=messages)
+        facts["plain_answer"] = plain.choices[0].message.content
+        tool = client.chat.completions.create(
+            model="gpt-4o-mini", messages=messages, tools=tools, tool_choice="required"
+        )
+        tool_call = tool.choices[0].message.tool_calls[0]
+        facts["tool_call"] = {
+            "id": tool_call.id,
+            "name": tool_call.function.name,
+            "arguments": tool_call.function.arguments,
+        }
+        followup = [
+            *messages,
+            tool.choices[0].message.model_dump(exclude_none=True),
+            {"role": "tool", "tool_call_id": tool_call.id, "content": '{"status": "shipped"}'},
+        ]
+        stream = client.chat.completions.create(model="gpt-4o-mini", messages=followup, stream=True)
+        facts["streamed_answer"] = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        json_messages = [{"role": "user", "content": "Answer in JSON."}]
+        good = client.chat.completions.create(
+            model="gpt-4o-mini", messages=json_messages, response_format={"type": "json_object"}
+        )
+        facts["json_answer"] = good.choices[0].message.content
+        client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=json_messages,
+            response_format={"type": "json_object"},
+            extra_headers={"x-simulate": "malformed_json=1"},
+        )
+        refused = client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "Help me"}],
+            extra_headers={"x-simulate": "refuse=1"},
+        )
+        facts["refusal"] = refused.choices[0].message.refusal
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "x" * 5000}]
+        )
+        client.responses.create(model="gpt-4o-mini", instructions="Be brief.", input="Where is my parcel?")
+        claude = anthropic.Anthropic(base_url=provider, api_key="sk-ant-sim", max_retries=0)
+        with claude.messages.stream(
+            model="claude-haiku-4-5",
+            max_tokens=60,
+            system="Refund policy applies.",
+            messages=[
+                {"role": "user", "content": "Order 7?"},
+                {
+                    "role": "assistant",
+                    "content": [
+                        {"type": "tool_use", "id": "tu_1", "name": "lookup_order", "input": {"order_id": "7"}}
+                    ],
+                },
+                {
+                    "role": "user",
+                    "content": [{"type": "tool_result", "tool_use_id": "tu_1", "content": "shipped"}],
+                },
+            ],
+        ) as claude_stream:
+            facts["claude_answer"] = "".join(claude_stream.text_stream)
+        facts["helpful_id"] = tokentrace.score("helpful", True, comment="thumbs up")
+
+    run()
+    facts["quality_id"] = tokentrace.score("quality", 0.8, trace_id=facts["trace_id"], data_type="numeric")
+    with contextlib.suppress(ValueError):
+        tokentrace.score("orphan", 1)  # outside any trace: refused in the app, nothing sent
+        facts["orphan"] = "sent"
+    return facts
+
+
 def main() -> None:
     scenario, provider, server = sys.argv[1:4]
-    tokentrace.init(service_name="sdk-test-app", endpoint=server, environment="test")
+    capture = scenario == "content"
+    tokentrace.init(
+        service_name="sdk-test-app",
+        endpoint=server,
+        environment="test",
+        capture_content=capture or None,
+        max_content_chars=2000,
+    )
     client = openai.OpenAI(base_url=f"{provider}/v1", api_key="sk-sim", max_retries=0)
     if scenario == "agent":
         facts = agent(client)
@@ -249,6 +354,8 @@ def main() -> None:
         facts = claude(provider)
     elif scenario == "failures":
         facts = failures(client, provider)
+    elif scenario == "content":
+        facts = content(client, provider)
     elif scenario == "backend-down":
         facts = agent(client)
         print(orjson.dumps(facts).decode(), flush=True)

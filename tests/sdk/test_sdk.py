@@ -206,3 +206,89 @@ def test_anthropic_calls_count_once_with_cache_tokens_in_the_otel_meaning(server
     assert helper["streaming"] is True and helper["ttft_ms"] > 0
     assert async_plain["output_tokens"] == facts["async_usage"]["output_tokens"]
     assert async_helper["streaming"] is True and async_helper["output_tokens"] > 0
+
+
+def _detail(server: ServerProcess, trace_id: str, span: dict) -> dict:
+    return server.get(f"/api/v1/traces/{trace_id}/spans/{span['span_id']}")
+
+
+def _texts(messages: list[dict]) -> str:
+    return " ".join(p.get("content") or "" for m in messages for p in m["parts"] if p["type"] == "text")
+
+
+def test_content_capture_redacts_caps_and_records_every_shape(server, provider_url):
+    facts = run_app("content", provider_url, server)
+    spans = spans_of(server, facts["trace_id"], 10)
+    calls = sorted((s for s in spans if s["operation"] == "chat"), key=lambda s: s["start_time"])
+    assert len(calls) == 9
+    plain, tool, stream, good_json, bad_json, refused, long, responses, claude = (
+        _detail(server, facts["trace_id"], c)["content"] for c in calls
+    )
+    # secrets never left the app; the rest of the prompt did
+    sent = _texts(plain["input_messages"])
+    assert "jane.doe@example.com" not in sent and "4111" not in sent and "sk-proj-" not in sent
+    assert "I am [EMAIL], card [CARD], key [API_KEY]" in sent
+    assert plain["input_messages"][0] == {
+        "role": "system",
+        "parts": [{"type": "text", "content": "You are a support agent."}],
+    }
+    assert _texts(plain["output_messages"]) == facts["plain_answer"]
+    assert plain["output_messages"][0]["finish_reason"] == "stop"
+    # a tool call out, then its result back in, then a streamed answer gathered from deltas
+    [call_part] = tool["output_messages"][0]["parts"]
+    assert call_part == {"type": "tool_call", **facts["tool_call"]}
+    assert stream["input_messages"][-1] == {
+        "role": "tool",
+        "parts": [
+            {
+                "type": "tool_call_response",
+                "id": facts["tool_call"]["id"],
+                "response": '{"status": "shipped"}',
+            }
+        ],
+    }
+    assert stream["input_messages"][-2]["parts"][0]["type"] == "tool_call"
+    assert _texts(stream["output_messages"]) == facts["streamed_answer"]
+    assert _texts(good_json["output_messages"]) == facts["json_answer"]
+    assert _texts(bad_json["output_messages"]).startswith('{"answer"')  # cut short by the model
+    assert refused["output_messages"][0]["parts"] == [{"type": "text", "content": facts["refusal"]}]
+    # the size cap
+    [long_text] = long["input_messages"][0]["parts"]
+    assert long_text["content"].startswith("x" * 2000) and long_text["content"].endswith(
+        "[3000 more characters not recorded]"
+    )
+    assert responses["system_instructions"] == [{"type": "text", "content": "Be brief."}]
+    assert _texts(responses["input_messages"]) == "Where is my parcel?"
+    assert claude["system_instructions"] == [{"type": "text", "content": "Refund policy applies."}]
+    assert [m["role"] for m in claude["input_messages"]] == ["user", "assistant", "tool"]
+    assert claude["input_messages"][2]["parts"] == [
+        {"type": "tool_call_response", "id": "tu_1", "response": "shipped"}
+    ]
+    assert _texts(claude["output_messages"]) == facts["claude_answer"]
+
+    # the rule checks and the SDK's own scores, all on the one trace
+    scores = server.get(f"/api/v1/traces/{facts['trace_id']}")["scores"]
+    by_name = {}
+    for s in scores:
+        by_name.setdefault(s["name"], []).append(s)
+    assert [s["span_id"] for s in by_name["invalid_json"]] == [calls[4]["span_id"]]
+    assert [s["span_id"] for s in by_name["refusal"]] == [calls[5]["span_id"]]
+    assert calls[3]["attributes"]["tokentrace.output.json_valid"] is True
+    [helpful] = by_name["helpful"]
+    assert (
+        helpful["score_id"] == facts["helpful_id"] and helpful["value"] == 1.0 and helpful["source"] == "sdk"
+    )
+    assert helpful["comment"] == "thumbs up" and helpful["span_id"] == next(
+        s["span_id"] for s in spans if s["name"] == "content-root"
+    )
+    [quality] = by_name["quality"]
+    assert quality["score_id"] == facts["quality_id"] and quality["value"] == 0.8 and quality["span_id"] == ""
+    assert "orphan" not in facts and "orphan" not in by_name
+
+
+def test_content_is_not_recorded_unless_asked(server, provider_url):
+    facts = run_app("agent", provider_url, server)
+    spans = spans_of(server, facts["trace_id"], 4)
+    [chat] = [s for s in spans if s["operation"] == "chat"]
+    assert _detail(server, facts["trace_id"], chat)["content"] is None
+    assert not any(k.startswith("gen_ai.input") for k in chat["attributes"])

@@ -6,15 +6,15 @@ import time
 
 import pyarrow as pa
 
-from tokentrace.canonical import CONTENT_SCHEMA, SPAN_SCHEMA
-from tokentrace.ingest.columns import span_table
+from tokentrace.canonical import SPAN_SCHEMA, Tables
+from tokentrace.ingest.columns import tables
 from tokentrace.ingest.normalize import normalize
 from tokentrace.ingest.raw import RawSpan
 from tokentrace.store.base import SpanFilter
 from tokentrace.store.duckdb import DuckDBStore
 
 
-def _spans(n: int, trace_id: str = "0af7651916cd43dd8448eb211c80319c", project: str = "default") -> pa.Table:
+def _spans(n: int, trace_id: str = "0af7651916cd43dd8448eb211c80319c", project: str = "default") -> Tables:
     now = time.time_ns()
     raws = [
         RawSpan(
@@ -32,7 +32,7 @@ def _spans(n: int, trace_id: str = "0af7651916cd43dd8448eb211c80319c", project: 
         )
         for i in range(n)
     ]
-    return span_table(normalize(raws, project).rows)
+    return tables(normalize(raws, project).rows)
 
 
 def test_migrations_apply_once_and_reopen_cleanly(tmp_path):
@@ -47,11 +47,10 @@ def test_migrations_apply_once_and_reopen_cleanly(tmp_path):
 
 def test_identity_dedup_and_spool_position(tmp_path):
     store = DuckDBStore(tmp_path / "t.duckdb")
-    empty_content = CONTENT_SCHEMA.empty_table()
-    assert store.write_batch(_spans(3), empty_content, (1, 100)) == 3
-    assert store.write_batch(_spans(5), empty_content, (1, 200)) == 2  # 3 already there
+    assert store.write_batch(_spans(3), (1, 100)) == 3
+    assert store.write_batch(_spans(5), (1, 200)) == 2  # 3 already there
     # the same ids in another project are other spans
-    assert store.write_batch(_spans(2, project="other"), empty_content, (2, 10)) == 2
+    assert store.write_batch(_spans(2, project="other"), (2, 10)) == 2
     assert store.spool_position() == (2, 10)
     assert store.totals("default")["spans"] == 5 and store.totals("other")["spans"] == 2
     store.close()
@@ -59,7 +58,7 @@ def test_identity_dedup_and_spool_position(tmp_path):
 
 def test_filters_are_parameters_not_sql(tmp_path):
     store = DuckDBStore(tmp_path / "t.duckdb")
-    store.write_batch(_spans(2), CONTENT_SCHEMA.empty_table(), None)
+    store.write_batch(_spans(2), None)
     hostile = "x' OR '1'='1"
     assert store.spans(SpanFilter("default", equals={"user_id": hostile}), ("span_id",)).num_rows == 0
     assert store.spans(SpanFilter(hostile), ("span_id",)).num_rows == 0
@@ -70,7 +69,7 @@ def test_filters_are_parameters_not_sql(tmp_path):
 
 def test_schema_matches_the_canonical_span(tmp_path):
     store = DuckDBStore(tmp_path / "t.duckdb")
-    store.write_batch(_spans(1), CONTENT_SCHEMA.empty_table(), None)
+    store.write_batch(_spans(1), None)
     exported = pa.Table.from_batches(list(store.export(SpanFilter("default"))))
     assert exported.schema.names == SPAN_SCHEMA.names
     store.close()

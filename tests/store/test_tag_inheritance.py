@@ -7,8 +7,7 @@ import time
 
 import pytest
 
-from tokentrace.canonical import CONTENT_SCHEMA
-from tokentrace.ingest.columns import span_table
+from tokentrace.ingest.columns import tables
 from tokentrace.ingest.normalize import normalize
 from tokentrace.ingest.raw import RawSpan
 from tokentrace.query import analytics
@@ -74,9 +73,7 @@ EXPECTED = {
 def test_nearest_ancestor_wins_in_any_arrival_order(tmp_path, order):
     store = DuckDBStore(tmp_path / "t.duckdb")
     for name in order:  # one batch per span: the worst case for arrival order
-        store.write_batch(
-            span_table(normalize([_raw(name)], "default").rows), CONTENT_SCHEMA.empty_table(), None
-        )
+        store.write_batch(tables(normalize([_raw(name)], "default").rows), None)
     assert _tags(store) == EXPECTED
     # rollups see the inherited tags: the LLM's cost counts for globex, not acme
     by_tenant = {r["tenant_id"]: r for r in analytics.rollup(store, SpanFilter("default"), ("tenant_id",))}
@@ -91,7 +88,7 @@ def test_one_batch_with_everything_and_every_order_agree(tmp_path):
         half = len(order) // 2
         for part in (order[:half], order[half:]):
             rows = normalize([_raw(n) for n in part], "default").rows
-            store.write_batch(span_table(rows), CONTENT_SCHEMA.empty_table(), None)
+            store.write_batch(tables(rows), None)
         results.add(tuple(sorted(_tags(store).items())))
         store.close()
     assert results == {tuple(sorted(EXPECTED.items()))}
@@ -101,6 +98,6 @@ def test_a_parent_cycle_in_bad_data_terminates(tmp_path):
     store = DuckDBStore(tmp_path / "t.duckdb")
     a = RawSpan(TRACE, "00000000000000f1", "00000000000000f2", "a", 1, NOW, NOW + 1, 0, "", {}, {})
     b = RawSpan(TRACE, "00000000000000f2", "00000000000000f1", "b", 1, NOW, NOW + 1, 0, "", {}, {})
-    store.write_batch(span_table(normalize([a, b], "default").rows), CONTENT_SCHEMA.empty_table(), None)
+    store.write_batch(tables(normalize([a, b], "default").rows), None)
     assert store.totals("default")["spans"] == 2
     store.close()

@@ -6,7 +6,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from tokentrace.canonical import CONTENT_SCHEMA, SPAN_SCHEMA
+from tokentrace.canonical import CONTENT_SCHEMA, SCORE_SCHEMA, SPAN_SCHEMA, Tables
 from tokentrace.ingest.jsontext import dumps
 
 
@@ -32,9 +32,26 @@ def span_table(rows: list[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=SPAN_SCHEMA)
 
 
+def _table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+    return pa.Table.from_arrays(
+        [pa.array([r[f.name] for r in rows], type=f.type) for f in schema], schema=schema
+    )
+
+
 def content_table(rows: list[dict[str, Any]]) -> pa.Table:
     """Content rows → a table of CONTENT_SCHEMA."""
-    return pa.Table.from_arrays(
-        [pa.array([r[f.name] for r in rows], type=f.type) for f in CONTENT_SCHEMA],
-        schema=CONTENT_SCHEMA,
-    )
+    return _table(rows, CONTENT_SCHEMA)
+
+
+def score_table(rows: list[dict[str, Any]]) -> pa.Table:
+    """Score rows → a table of SCORE_SCHEMA."""
+    return _table(rows, SCORE_SCHEMA)
+
+
+def tables(
+    spans: list[dict[str, Any]] | None = None,
+    content: list[dict[str, Any]] | None = None,
+    scores: list[dict[str, Any]] | None = None,
+) -> Tables:
+    """Canonical rows of each kind → the Tables of one write."""
+    return Tables(span_table(spans or []), content_table(content or []), score_table(scores or []))

@@ -1,4 +1,4 @@
-"""Decode OTLP/JSON (the protobuf JSON mapping) into RawSpans.
+"""Decode OTLP/JSON (the protobuf JSON mapping) into RawSpans and RawLogRecords.
 
 Per the OTLP spec, trace and span ids are hex strings (not base64), enums are integers,
 and 64-bit integers may be strings. Keys are lowerCamelCase; snake_case is accepted too,
@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from tokentrace.ingest.raw import DecodeError, RawEvent, RawSpan, SpanRejected
+from tokentrace.ingest.raw import DecodeError, RawEvent, RawLogRecord, RawSpan, SpanRejected
 
 _VALUE_KEYS = (
     ("stringValue", "string_value"),
@@ -147,14 +147,19 @@ def _span(obj: Any, resource: dict[str, Any], scope_name: str, scope_version: st
     )
 
 
-def decode_traces(body: bytes) -> tuple[list[RawSpan], list[str]]:
-    """Decode an OTLP/JSON export: (spans, one error message per rejected span)."""
+def _document(body: bytes, top: str) -> dict[str, Any]:
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise DecodeError(f"body is not valid JSON: {exc}") from exc
     if not isinstance(doc, dict):
-        raise DecodeError("body must be a JSON object with resourceSpans")
+        raise DecodeError(f"body must be a JSON object with {top}")
+    return doc
+
+
+def decode_traces(body: bytes) -> tuple[list[RawSpan], list[str]]:
+    """Decode an OTLP/JSON export: (spans, one error message per rejected span)."""
+    doc = _document(body, "resourceSpans")
     resource_spans = _get(doc, "resourceSpans", "resource_spans", [])
     if not isinstance(resource_spans, list):
         raise DecodeError("resourceSpans must be a list")
@@ -188,3 +193,65 @@ def decode_traces(body: bytes) -> tuple[list[RawSpan], list[str]]:
                 except SpanRejected as exc:
                     errors.append(str(exc))
     return spans, errors
+
+
+def _log_record(obj: Any, resource: dict[str, Any], scope_name: str) -> RawLogRecord:
+    if not isinstance(obj, dict):
+        raise SpanRejected("log record must be an object")
+    ids = []
+    for camel, snake in (("traceId", "trace_id"), ("spanId", "span_id")):
+        value = _get(obj, camel, snake, "")
+        if not isinstance(value, str):
+            raise SpanRejected(f"{camel} must be a hex string")
+        ids.append(value.lower())
+    event_name = _get(obj, "eventName", "event_name", "")
+    body = obj.get("body")
+    return RawLogRecord(
+        trace_id=ids[0],
+        span_id=ids[1],
+        time_unix_nano=_int(_get(obj, "timeUnixNano", "time_unix_nano", 0), "timeUnixNano"),
+        observed_time_unix_nano=_int(
+            _get(obj, "observedTimeUnixNano", "observed_time_unix_nano", 0), "observedTimeUnixNano"
+        ),
+        event_name=event_name if isinstance(event_name, str) else "",
+        body=any_value(body) if body is not None else None,
+        attributes=key_values(obj.get("attributes") or []),
+        resource=resource,
+        scope_name=scope_name,
+    )
+
+
+def decode_logs(body: bytes) -> tuple[list[RawLogRecord], list[str]]:
+    """Decode an OTLP/JSON logs export: (records, one error message per rejected record)."""
+    doc = _document(body, "resourceLogs")
+    resource_logs = _get(doc, "resourceLogs", "resource_logs", [])
+    if not isinstance(resource_logs, list):
+        raise DecodeError("resourceLogs must be a list")
+    records: list[RawLogRecord] = []
+    errors: list[str] = []
+    for rl in resource_logs:
+        if not isinstance(rl, dict):
+            raise DecodeError("each resourceLogs entry must be an object")
+        scope_logs = _get(rl, "scopeLogs", "scope_logs", [])
+        if not isinstance(scope_logs, list):
+            raise DecodeError("scopeLogs must be a list")
+        try:
+            resource = key_values((rl.get("resource") or {}).get("attributes") or [])
+        except (SpanRejected, AttributeError) as exc:
+            count = sum(len(sl.get("logRecords") or []) for sl in scope_logs if isinstance(sl, dict))
+            errors.extend([f"resource: {exc}"] * count)
+            continue
+        for sl in scope_logs:
+            if not isinstance(sl, dict):
+                raise DecodeError("each scopeLogs entry must be an object")
+            scope = sl.get("scope") or {}
+            scope_name = str(scope.get("name", "")) if isinstance(scope, dict) else ""
+            items = _get(sl, "logRecords", "log_records", [])
+            if not isinstance(items, list):
+                raise DecodeError("logRecords must be a list")
+            for obj in items:
+                try:
+                    records.append(_log_record(obj, resource, scope_name))
+                except SpanRejected as exc:
+                    errors.append(str(exc))
+    return records, errors

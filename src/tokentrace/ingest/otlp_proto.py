@@ -1,4 +1,4 @@
-"""Decode OTLP protobuf (ExportTraceServiceRequest) into RawSpans.
+"""Decode OTLP protobuf (ExportTraceServiceRequest, ExportLogsServiceRequest) into raw records.
 
 Parsing is upb's (C); the walk below is the Python cost, so it touches each field once.
 """
@@ -8,9 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from google.protobuf.message import DecodeError as ProtobufDecodeError
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from tokentrace.ingest.raw import DecodeError, RawEvent, RawSpan
+from tokentrace.ingest.raw import DecodeError, RawEvent, RawLogRecord, RawSpan
 
 
 def any_value(value: Any) -> Any:
@@ -79,3 +80,37 @@ def spans_of(request: ExportTraceServiceRequest) -> list[RawSpan]:
                     )
                 )
     return spans
+
+
+def decode_logs(body: bytes) -> list[RawLogRecord]:
+    """Decode a protobuf ExportLogsServiceRequest; DecodeError if it is not one."""
+    request = ExportLogsServiceRequest()
+    try:
+        request.ParseFromString(body)
+    except (ProtobufDecodeError, RecursionError, ValueError) as exc:
+        raise DecodeError(f"body is not a valid OTLP protobuf ExportLogsServiceRequest: {exc}") from exc
+    return log_records_of(request)
+
+
+def log_records_of(request: ExportLogsServiceRequest) -> list[RawLogRecord]:
+    """Walk a parsed logs request into RawLogRecords."""
+    records: list[RawLogRecord] = []
+    for resource_logs in request.resource_logs:
+        resource = key_values(resource_logs.resource.attributes)
+        for scope_logs in resource_logs.scope_logs:
+            scope_name = scope_logs.scope.name
+            for record in scope_logs.log_records:
+                records.append(
+                    RawLogRecord(
+                        trace_id=record.trace_id.hex(),
+                        span_id=record.span_id.hex(),
+                        time_unix_nano=record.time_unix_nano,
+                        observed_time_unix_nano=record.observed_time_unix_nano,
+                        event_name=record.event_name,
+                        body=any_value(record.body) if record.HasField("body") else None,
+                        attributes=key_values(record.attributes),
+                        resource=resource,
+                        scope_name=scope_name,
+                    )
+                )
+    return records

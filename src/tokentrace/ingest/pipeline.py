@@ -12,10 +12,12 @@ from typing import Any
 import pyarrow as pa
 
 from tokentrace import semconv
-from tokentrace.ingest import otlp_json, otlp_proto
-from tokentrace.ingest.columns import content_table, span_table
+from tokentrace.canonical import SCORE_SCHEMA, Tables
+from tokentrace.ingest import otlp_json, otlp_proto, scores
+from tokentrace.ingest.columns import tables
+from tokentrace.ingest.logs import from_logs
 from tokentrace.ingest.normalize import normalize
-from tokentrace.ingest.raw import RawSpan
+from tokentrace.ingest.raw import RawLogRecord, RawSpan
 from tokentrace.ingest.spool import Position, Spool
 from tokentrace.ingest.writer import BatchWriter
 from tokentrace.pricing import PriceBook
@@ -25,6 +27,7 @@ log = logging.getLogger(__name__)
 
 _LEN = struct.Struct("<I")
 _IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
+_RECORD_V2 = b"TTR2"
 
 
 class Overloaded(Exception):
@@ -39,14 +42,13 @@ class Overloaded(Exception):
 class Prepared:
     """A normalized, priced export: what is spooled and what the client is told."""
 
-    spans: pa.Table
-    content: pa.Table
+    tables: Tables
     rejected: int
     errors: list[str]
 
     @property
     def accepted(self) -> int:
-        return self.spans.num_rows
+        return self.tables.rows
 
     def error_message(self) -> str:
         """OTLP partial_success.error_message: the first few reasons, and how many more."""
@@ -64,17 +66,29 @@ def _ipc(table: pa.Table) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def encode_record(spans: pa.Table, content: pa.Table) -> bytes:
-    """A spool record: the priced canonical spans and their content, as Arrow IPC."""
-    first = _ipc(spans)
-    return _LEN.pack(len(first)) + first + _ipc(content)
+def encode_record(tables: Tables) -> bytes:
+    """A spool record: the priced canonical spans, content and scores, as Arrow IPC streams."""
+    parts = [_RECORD_V2]
+    for table in (tables.spans, tables.content, tables.scores):
+        data = _ipc(table)
+        parts += [_LEN.pack(len(data)), data]
+    return b"".join(parts)
 
 
-def decode_record(payload: bytes) -> tuple[pa.Table, pa.Table]:
-    (length,) = _LEN.unpack_from(payload)
-    spans = pa.ipc.open_stream(payload[4 : 4 + length]).read_all()
-    content = pa.ipc.open_stream(payload[4 + length :]).read_all()
-    return spans, content
+def decode_record(payload: bytes) -> Tables:
+    if not payload.startswith(_RECORD_V2):
+        # A record spooled by a version without scores: spans, then content to the end.
+        (length,) = _LEN.unpack_from(payload)
+        spans = pa.ipc.open_stream(payload[4 : 4 + length]).read_all()
+        content = pa.ipc.open_stream(payload[4 + length :]).read_all()
+        return Tables(spans, content, SCORE_SCHEMA.empty_table())
+    tables = []
+    at = len(_RECORD_V2)
+    for _ in range(3):
+        (length,) = _LEN.unpack_from(payload, at)
+        tables.append(pa.ipc.open_stream(payload[at + 4 : at + 4 + length]).read_all())
+        at += 4 + length
+    return Tables(*tables)
 
 
 def price_rows(book: PriceBook, rows: list[dict[str, Any]]) -> None:
@@ -124,16 +138,15 @@ class Pipeline:
         after = Position(*stored) if stored else None
         rows = 0
         for payload, position in self.spool.replay(after):
-            spans, content = decode_record(payload)
-            self.writer.put(spans, content, position)
-            rows += spans.num_rows
+            tables = decode_record(payload)
+            self.writer.put(tables, position)
+            rows += tables.rows
         if rows:
-            log.info("replayed %d spooled spans into the store", rows)
+            log.info("replayed %d spooled rows into the store", rows)
         return rows
 
     def _durable(self, item: object, position: Position) -> None:
-        spans, content = item  # type: ignore[misc]
-        self.writer.put(spans, content, position)
+        self.writer.put(item, position)  # type: ignore[arg-type]
 
     def _committed(self, position: Position) -> None:
         self.spool.release(position)
@@ -144,7 +157,7 @@ class Pipeline:
         batch = normalize(spans, project_id)
         price_rows(self.prices, batch.rows)
         errors = decode_errors + batch.errors
-        return Prepared(span_table(batch.rows), content_table(batch.content), len(errors), errors)
+        return Prepared(tables(batch.rows, batch.content, batch.scores), len(errors), errors)
 
     def prepare_protobuf(self, project_id: str, body: bytes) -> Prepared:
         return self.prepare(project_id, otlp_proto.decode_traces(body), [])
@@ -153,6 +166,26 @@ class Pipeline:
         spans, errors = otlp_json.decode_traces(body)
         return self.prepare(project_id, spans, errors)
 
+    def prepare_logs(
+        self, project_id: str, records: list[RawLogRecord], decode_errors: list[str]
+    ) -> Prepared:
+        """Content and scores of decoded OTLP log records; bad records are rejected alone."""
+        batch = from_logs(records, project_id)
+        errors = decode_errors + batch.errors
+        return Prepared(tables(content=batch.content, scores=batch.scores), len(errors), errors)
+
+    def prepare_logs_protobuf(self, project_id: str, body: bytes) -> Prepared:
+        return self.prepare_logs(project_id, otlp_proto.decode_logs(body), [])
+
+    def prepare_logs_json(self, project_id: str, body: bytes) -> Prepared:
+        records, errors = otlp_json.decode_logs(body)
+        return self.prepare_logs(project_id, records, errors)
+
+    def prepare_scores(self, project_id: str, payload: Any) -> Prepared:
+        """Scores of a REST request body; bad ones are rejected alone."""
+        rows, errors = scores.from_request(project_id, payload)
+        return Prepared(tables(scores=rows), len(errors), errors)
+
     def check_capacity(self) -> None:
         """Raise Overloaded when the store is too far behind to take more."""
         if self.writer.pending_rows >= self.max_pending_rows:
@@ -160,9 +193,7 @@ class Pipeline:
 
     def submit(self, prepared: Prepared) -> Future:
         """Spool a prepared export; the Future resolves once it is fsynced (then ack)."""
-        return self.spool.append(
-            encode_record(prepared.spans, prepared.content), (prepared.spans, prepared.content)
-        )
+        return self.spool.append(encode_record(prepared.tables), prepared.tables)
 
     def close(self) -> None:
         self.spool.close()

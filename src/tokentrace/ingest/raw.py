@@ -40,3 +40,18 @@ class RawSpan:
     scope_name: str = ""
     scope_version: str = ""
     events: list[RawEvent] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class RawLogRecord:
+    """A decoded OTLP log record (an event when it has an event name)."""
+
+    trace_id: str  # lowercase hex, "" when the record has no span context
+    span_id: str
+    time_unix_nano: int
+    observed_time_unix_nano: int
+    event_name: str
+    body: Any
+    attributes: dict[str, Any]
+    resource: dict[str, Any]
+    scope_name: str = ""

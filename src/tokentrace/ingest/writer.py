@@ -13,8 +13,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-import pyarrow as pa
-
+from tokentrace.canonical import Tables
 from tokentrace.ingest.spool import Position
 from tokentrace.store.base import Store
 
@@ -35,7 +34,7 @@ class BatchWriter:
         self._on_committed = on_committed
         self._max_rows = max_rows
         self._max_delay_s = max_delay_s
-        self._pending: deque[tuple[pa.Table, pa.Table, Position | None]] = deque()
+        self._pending: deque[tuple[Tables, Position | None]] = deque()
         self._pending_rows = 0
         self._cond = threading.Condition()
         self._closing = False
@@ -48,14 +47,14 @@ class BatchWriter:
 
     @property
     def pending_rows(self) -> int:
-        """Spans acked (spooled) but not yet in the store."""
+        """Rows (spans, content, scores) acked (spooled) but not yet in the store."""
         return self._pending_rows
 
-    def put(self, spans: pa.Table, content: pa.Table, position: Position | None) -> None:
+    def put(self, tables: Tables, position: Position | None) -> None:
         with self._cond:
             was_empty = not self._pending
-            self._pending.append((spans, content, position))
-            self._pending_rows += spans.num_rows
+            self._pending.append((tables, position))
+            self._pending_rows += tables.rows
             # Wake the writer to start its delay clock, or to write a full batch now.
             if was_empty or self._pending_rows >= self._max_rows:
                 self._cond.notify_all()
@@ -81,7 +80,7 @@ class BatchWriter:
             self._cond.notify_all()
         self._thread.join(timeout)
 
-    def _take(self) -> list[tuple[pa.Table, pa.Table, Position | None]]:
+    def _take(self) -> list[tuple[Tables, Position | None]]:
         """Wait for a full batch, the delay, a flush or close; take up to 4 batches' rows."""
         with self._cond:
             deadline = None
@@ -106,7 +105,7 @@ class BatchWriter:
             rows = 0
             while self._pending and rows < self._max_rows * 4:
                 item = self._pending.popleft()
-                rows += item[0].num_rows
+                rows += item[0].rows
                 taken.append(item)
             if not self._pending:
                 self._flush_requested = False
@@ -118,25 +117,22 @@ class BatchWriter:
             batch = self._take()
             if not batch:
                 return
-            spans = pa.concat_tables([b[0] for b in batch])
-            content = pa.concat_tables([b[1] for b in batch])
-            positions = [b[2] for b in batch if b[2] is not None]
+            tables = Tables.concat([b[0] for b in batch])
+            positions = [b[1] for b in batch if b[1] is not None]
             position = max(positions) if positions else None
-            self._write(spans, content, position)
+            self._write(tables, position)
             with self._cond:
-                self._pending_rows -= spans.num_rows
+                self._pending_rows -= tables.rows
                 self._writing = False
                 self._cond.notify_all()
 
-    def _write(self, spans: pa.Table, content: pa.Table, position: Position | None) -> None:
+    def _write(self, tables: Tables, position: Position | None) -> None:
         delay = 0.1
         while True:
             try:
-                self._store.write_batch(
-                    spans, content, (position.segment, position.offset) if position else None
-                )
+                self._store.write_batch(tables, (position.segment, position.offset) if position else None)
                 self.last_error = None
-                self.rows_written += spans.num_rows
+                self.rows_written += tables.rows
                 break
             except Exception as exc:  # the store failed: keep the batch, retry
                 self.last_error = f"{type(exc).__name__}: {exc}"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 
 from tokentrace.canonical import GROUPABLE_FIELDS
 from tokentrace.query.timerange import parse_range
-from tokentrace.store.base import SpanFilter, TraceFilter
+from tokentrace.store.base import ScoreCondition, SpanFilter, TraceFilter
 
 #: Friendly names → canonical fields (`--by tenant,model`, `?user=u42`).
 ALIASES = {
@@ -35,7 +36,10 @@ _NOT_EQUALITY = {
     "min_duration_ms",
     "errors",
     "format",
+    "score",
+    "score_name",
 }
+_SCORE = re.compile(r"^\s*(?P<name>[^<>=!]+?)\s*(?P<op>!=|<=|>=|=|<|>)\s*(?P<value>.+?)\s*$")
 
 
 class FilterError(ValueError):
@@ -79,11 +83,33 @@ def span_filter(project_id: str, params: Mapping[str, str]) -> SpanFilter:
     return SpanFilter(project_id, since, until, equals, params.get("name") or params.get("q") or None)
 
 
-def trace_filter(project_id: str, params: Mapping[str, str]) -> TraceFilter:
-    """Span filters plus trace totals: min_cost (USD), min_duration_ms, errors=true."""
+def score_condition(text: str) -> ScoreCondition:
+    """`helpful=0`, `quality>=0.8`, `verdict!=bad`, `refusal=true` → a ScoreCondition."""
+    match = _SCORE.match(text)
+    if not match:
+        raise FilterError(f"score filter {text!r} must look like name=value, name<0.5 or name!=label")
+    raw = match["value"]
+    value: float | str
+    if raw.lower() in ("true", "false"):
+        value = 1.0 if raw.lower() == "true" else 0.0
+    else:
+        try:
+            value = float(raw)
+        except ValueError:
+            value = raw
+    try:
+        return ScoreCondition(match["name"], match["op"], value)
+    except ValueError as exc:
+        raise FilterError(str(exc)) from exc
+
+
+def trace_filter(project_id: str, params: Mapping[str, str], scores: Sequence[str] = ()) -> TraceFilter:
+    """Span filters plus trace totals (min_cost in USD, min_duration_ms, errors=true) and
+    score conditions (each `score=name<op>value`; a trace must meet all)."""
     return TraceFilter(
         span_filter(project_id, params),
         min_cost_usd=_float(params, "min_cost", "min_cost_usd"),
         min_duration_ms=_float(params, "min_duration_ms", "min_duration"),
         errors_only=params.get("errors", "").lower() in ("1", "true", "yes"),
+        scores=tuple(score_condition(text) for text in scores if text),
     )

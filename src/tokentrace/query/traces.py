@@ -7,7 +7,9 @@ from typing import Any
 import orjson
 
 from tokentrace.canonical import TOKEN_FIELDS
+from tokentrace.query.conversation import conversation
 from tokentrace.query.records import records
+from tokentrace.query.scores import trace_scores
 from tokentrace.store.base import Store, TraceFilter
 
 _ROLLED_UP = (*TOKEN_FIELDS, "cost_usd")
@@ -62,6 +64,7 @@ def trace_tree(store: Store, project_id: str, trace_id: str) -> dict[str, Any] |
         "start_time": rows[0]["start_time"],
         "end_time": max(r["end_time"] for r in rows),
         "totals": total,
+        "scores": trace_scores(store, project_id, trace_id),
         "roots": roots,
     }
 
@@ -72,6 +75,7 @@ def span_detail(store: Store, project_id: str, trace_id: str, span_id: str) -> d
     for row in records(store.trace_spans(project_id, trace_id)):
         if row["span_id"] == span_id:
             span = _span_record(row)
-            span["content"] = store.content(project_id, trace_id, span_id)
+            span["content"] = conversation(store.content(project_id, trace_id, span_id))
+            span["scores"] = [s for s in trace_scores(store, project_id, trace_id) if s["span_id"] == span_id]
             return span
     return None

@@ -4,7 +4,9 @@ It speaks OTLP only and never imports the server. Install with `pip install toke
 """
 
 from tokentrace.sdk.observe import observe
+from tokentrace.sdk.redaction import redact_defaults
+from tokentrace.sdk.scores import score
 from tokentrace.sdk.tags import context
 from tokentrace.sdk.tracing import flush, init, shutdown
 
-__all__ = ["context", "flush", "init", "observe", "shutdown"]
+__all__ = ["context", "flush", "init", "observe", "redact_defaults", "score", "shutdown"]

@@ -6,30 +6,42 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
+from tokentrace.sdk import content
+from tokentrace.sdk.content import DEFAULT_MAX_CHARS
+from tokentrace.sdk.redaction import redact_defaults
+from tokentrace.sdk.scores import use_logger_provider
 from tokentrace.sdk.tags import TagSpanProcessor
 from tokentrace.sdk.threads import propagate_to_threads
 
 log = logging.getLogger("tokentrace")
 DEFAULT_ENDPOINT = "http://127.0.0.1:4318"
 _provider: TracerProvider | None = None
+_logs: LoggerProvider | None = None
 
 
-def _traces_endpoint(endpoint: str | None) -> str:
+def _signal_endpoint(signal: str, endpoint: str | None) -> str:
+    """Where to send `signal` (traces, logs): the OTel environment variables' rules."""
+    suffix = f"/v1/{signal}"
     if endpoint:
-        return endpoint.rstrip("/") + ("" if endpoint.rstrip("/").endswith("/v1/traces") else "/v1/traces")
-    specific = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        base = endpoint.rstrip("/").removesuffix("/v1/traces")
+        return base + suffix
+    specific = os.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT")
     if specific:
         return specific
     base = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or DEFAULT_ENDPOINT
-    return base.rstrip("/") + "/v1/traces"
+    return base.rstrip("/") + suffix
 
 
 def _warn_if_unreachable(endpoint: str) -> None:
@@ -61,6 +73,9 @@ def init(
     service_version: str | None = None,
     environment: str | None = None,
     instrument: tuple[str, ...] = ("openai", "anthropic"),
+    capture_content: bool | None = None,
+    redact: Callable[[str], str] | None = redact_defaults,
+    max_content_chars: int = DEFAULT_MAX_CHARS,
     exporter: SpanExporter | None = None,
 ) -> TracerProvider:
     """Start tracing to tokentrace. Idempotent: a second call returns the same provider.
@@ -69,11 +84,18 @@ def init(
     An app that already set an SDK TracerProvider keeps it: tokentrace adds its processors.
     The openai and anthropic SDKs are instrumented (anthropic's own built-in span is turned
     off for clients made afterwards, so one call is one span).
+
+    Prompts and completions are recorded only with `capture_content=True` (or
+    OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true); every text then goes through
+    `redact` (by default: emails, API keys, card numbers; None sends text as is) and is cut
+    to `max_content_chars`.
     """
-    global _provider
+    global _provider, _logs
     if _provider is not None:
         return _provider
-    traces_endpoint = _traces_endpoint(endpoint)
+    enabled = capture_content if capture_content is not None else content.enabled_by_env()
+    content.configure(content.ContentPolicy(enabled, redact, max_content_chars))
+    traces_endpoint = _signal_endpoint("traces", endpoint)
     key = api_key or os.environ.get("TOKENTRACE_API_KEY")
     headers = {"Authorization": f"Bearer {key}"} if key else None
 
@@ -93,6 +115,11 @@ def init(
     provider.add_span_processor(
         BatchSpanProcessor(exporter or OTLPSpanExporter(endpoint=traces_endpoint, headers=headers))
     )
+    # Scores travel as OTLP log records (evaluation events), to the same server.
+    _logs = LoggerProvider(resource=provider.resource)
+    log_exporter = OTLPLogExporter(endpoint=_signal_endpoint("logs", endpoint), headers=headers)
+    _logs.add_log_record_processor(BatchLogRecordProcessor(log_exporter))
+    use_logger_provider(_logs)
     if exporter is None:
         _warn_if_unreachable(traces_endpoint)
     propagate_to_threads()
@@ -108,12 +135,19 @@ def flush(timeout_s: float = 30) -> bool:
     """Export what is pending now (also done at exit)."""
     provider = _provider or trace.get_tracer_provider()
     force = getattr(provider, "force_flush", None)
-    return bool(force(int(timeout_s * 1000))) if force else True
+    done = bool(force(int(timeout_s * 1000))) if force else True
+    if _logs is not None:
+        done = _logs.force_flush(int(timeout_s * 1000)) and done
+    return done
 
 
 def shutdown() -> None:
     """Flush and stop exporting."""
-    global _provider
+    global _provider, _logs
     if _provider is not None:
         _provider.shutdown()
         _provider = None
+    if _logs is not None:
+        _logs.shutdown()
+        _logs = None
+        use_logger_provider(None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.applications import Starlette
 
 from tokentrace.server import health, otlp
-from tokentrace.server.api import analytics, export, projects, traces
+from tokentrace.server.api import analytics, export, projects, scores, traces
 from tokentrace.server.state import ServerState
 
 
@@ -18,6 +18,7 @@ def create_app(state: ServerState) -> Starlette:
             *analytics.routes,
             *export.routes,
             *projects.routes,
+            *scores.routes,
         ]
     )
     app.state.tt = state

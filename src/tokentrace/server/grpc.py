@@ -1,22 +1,42 @@
-"""OTLP/gRPC receiver: the TraceService on its own port, sharing the HTTP server's pipeline."""
+"""OTLP/gRPC receiver: the TraceService and LogsService on their own port, sharing the HTTP
+server's pipeline."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent import futures
 
 import grpc
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTracePartialSuccess,
-    ExportTraceServiceResponse,
-)
 
-from tokentrace.ingest.otlp_proto import spans_of
-from tokentrace.ingest.pipeline import Overloaded
+from tokentrace.ingest.otlp_proto import log_records_of, spans_of
+from tokentrace.ingest.pipeline import Overloaded, Pipeline, Prepared
 from tokentrace.server.auth import Unauthorized, project_for
+from tokentrace.server.otlp import logs_response, traces_response
 from tokentrace.server.state import ServerState
 
 _MAX_MESSAGE = 64 * 1024 * 1024
+
+
+def _export(state: ServerState, context, prepare: Callable[[Pipeline, str], Prepared]) -> Prepared:
+    metadata = dict(context.invocation_metadata())
+    try:
+        project = project_for(state, metadata.get("authorization"))
+    except Unauthorized as exc:
+        context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
+    pipeline = state.pipeline
+    try:
+        pipeline.check_capacity()
+    except Overloaded as exc:
+        context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+    prepared = prepare(pipeline, project)
+    if prepared.accepted:
+        try:
+            pipeline.submit(prepared).result(timeout=60)
+        except OSError as exc:
+            context.abort(grpc.StatusCode.UNAVAILABLE, f"cannot store data right now: {exc}")
+    return prepared
 
 
 class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
@@ -24,30 +44,23 @@ class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
         self.state = state
 
     def Export(self, request, context):
-        metadata = dict(context.invocation_metadata())
-        try:
-            project = project_for(self.state, metadata.get("authorization"))
-        except Unauthorized as exc:
-            context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
-        pipeline = self.state.pipeline
-        try:
-            pipeline.check_capacity()
-        except Overloaded as exc:
-            context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
-        prepared = pipeline.prepare(project, spans_of(request), [])
-        if prepared.accepted:
-            try:
-                pipeline.submit(prepared).result(timeout=60)
-            except OSError as exc:
-                context.abort(grpc.StatusCode.UNAVAILABLE, f"cannot store spans right now: {exc}")
-        response = ExportTraceServiceResponse()
-        if prepared.rejected:
-            response.partial_success.CopyFrom(
-                ExportTracePartialSuccess(
-                    rejected_spans=prepared.rejected, error_message=prepared.error_message()
-                )
-            )
-        return response
+        prepared = _export(
+            self.state, context, lambda pipeline, project: pipeline.prepare(project, spans_of(request), [])
+        )
+        return traces_response(prepared)
+
+
+class LogsService(logs_service_pb2_grpc.LogsServiceServicer):
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+
+    def Export(self, request, context):
+        prepared = _export(
+            self.state,
+            context,
+            lambda pipeline, project: pipeline.prepare_logs(project, log_records_of(request), []),
+        )
+        return logs_response(prepared)
 
 
 def start_grpc(state: ServerState, host: str, port: int) -> grpc.Server:
@@ -60,6 +73,7 @@ def start_grpc(state: ServerState, host: str, port: int) -> grpc.Server:
         ],
     )
     trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceService(state), server)
+    logs_service_pb2_grpc.add_LogsServiceServicer_to_server(LogsService(state), server)
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
         raise OSError(f"cannot listen for OTLP/gRPC on {host}:{port}")

@@ -1,15 +1,21 @@
-"""OTLP/HTTP receiver: POST /v1/traces (protobuf or JSON, gzip or deflate), as the spec says.
+"""OTLP/HTTP receiver: POST /v1/traces and /v1/logs (protobuf or JSON, gzip or deflate).
 
-The answer comes only after the accepted spans are fsynced to the spool. Rejected spans
-are reported through partial_success; the rest of their batch is kept.
+The answer comes only after what was accepted is fsynced to the spool. Rejected spans or
+log records are reported through partial_success; the rest of their batch is kept.
 """
 
 from __future__ import annotations
 
 import asyncio
 import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import orjson
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsPartialSuccess,
+    ExportLogsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTracePartialSuccess,
     ExportTraceServiceResponse,
@@ -18,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tokentrace.ingest.pipeline import Overloaded, Prepared
+from tokentrace.ingest.pipeline import Overloaded, Pipeline, Prepared
 from tokentrace.ingest.raw import DecodeError
 from tokentrace.server.auth import Unauthorized, project_for
 from tokentrace.server.state import ServerState
@@ -60,20 +66,49 @@ def _failure(status: int, message: str, is_protobuf: bool, headers: dict | None 
     return Response(body, status_code=status, media_type=media, headers=headers)
 
 
-def _success(prepared: Prepared, is_protobuf: bool) -> Response:
-    if is_protobuf:
-        response = ExportTraceServiceResponse()
-        if prepared.rejected:
-            response.partial_success.CopyFrom(
-                ExportTracePartialSuccess(
-                    rejected_spans=prepared.rejected, error_message=prepared.error_message()
-                )
+def traces_response(prepared: Prepared) -> ExportTraceServiceResponse:
+    response = ExportTraceServiceResponse()
+    if prepared.rejected:
+        response.partial_success.CopyFrom(
+            ExportTracePartialSuccess(
+                rejected_spans=prepared.rejected, error_message=prepared.error_message()
             )
-        return Response(response.SerializeToString(), media_type=PROTOBUF)
+        )
+    return response
+
+
+def logs_response(prepared: Prepared) -> ExportLogsServiceResponse:
+    response = ExportLogsServiceResponse()
+    if prepared.rejected:
+        response.partial_success.CopyFrom(
+            ExportLogsPartialSuccess(
+                rejected_log_records=prepared.rejected, error_message=prepared.error_message()
+            )
+        )
+    return response
+
+
+@dataclass(frozen=True)
+class Signal:
+    """What differs between the OTLP signals tokentrace receives."""
+
+    prepare_protobuf: Callable[[Pipeline, str, bytes], Prepared]
+    prepare_json: Callable[[Pipeline, str, bytes], Prepared]
+    response: Callable[[Prepared], object]
+    rejected_key: str  # the partialSuccess count field in the JSON mapping
+
+
+TRACES = Signal(Pipeline.prepare_protobuf, Pipeline.prepare_json, traces_response, "rejectedSpans")
+LOGS = Signal(Pipeline.prepare_logs_protobuf, Pipeline.prepare_logs_json, logs_response, "rejectedLogRecords")
+
+
+def _success(signal: Signal, prepared: Prepared, is_protobuf: bool) -> Response:
+    if is_protobuf:
+        return Response(signal.response(prepared).SerializeToString(), media_type=PROTOBUF)
     body = {}
     if prepared.rejected:
         body["partialSuccess"] = {
-            "rejectedSpans": str(prepared.rejected),
+            signal.rejected_key: str(prepared.rejected),
             "errorMessage": prepared.error_message(),
         }
     return Response(orjson.dumps(body), media_type=JSON)
@@ -109,7 +144,7 @@ def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
     return out
 
 
-async def export_traces(request: Request) -> Response:
+async def _export(request: Request, signal: Signal) -> Response:
     state: ServerState = request.app.state.tt
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     is_protobuf = media in _PROTOBUF_TYPES
@@ -128,10 +163,8 @@ async def export_traces(request: Request) -> Response:
         )
         state.pipeline.check_capacity()
         pipeline = state.pipeline
-        if is_protobuf:
-            prepared = pipeline.prepare_protobuf(project, body)
-        else:
-            prepared = pipeline.prepare_json(project, body)
+        prepare = signal.prepare_protobuf if is_protobuf else signal.prepare_json
+        prepared = prepare(pipeline, project, body)
         if prepared.accepted:
             await asyncio.wrap_future(pipeline.submit(prepared))
     except BodyTooLarge:
@@ -142,12 +175,21 @@ async def export_traces(request: Request) -> Response:
         headers = {"Retry-After": str(exc.retry_after_s)}
         return _failure(503, str(exc), is_protobuf, headers)
     except OSError as exc:  # the spool could not write: nothing is acked
-        return _failure(503, f"cannot store spans right now: {exc}", is_protobuf, {"Retry-After": "5"})
-    return _success(prepared, is_protobuf)
+        return _failure(503, f"cannot store data right now: {exc}", is_protobuf, {"Retry-After": "5"})
+    return _success(signal, prepared, is_protobuf)
+
+
+async def export_traces(request: Request) -> Response:
+    return await _export(request, TRACES)
+
+
+async def export_logs(request: Request) -> Response:
+    return await _export(request, LOGS)
 
 
 routes = [
     Route("/v1/traces", export_traces, methods=["POST"]),
     # Langfuse's exporter posts here (gzip, Basic auth).
     Route("/api/public/otel/v1/traces", export_traces, methods=["POST"]),
+    Route("/v1/logs", export_logs, methods=["POST"]),
 ]

@@ -116,6 +116,9 @@ async def messages(request: Request) -> Response:
         output, truncated = answer_length(rng, body["max_tokens"], high=directives.max_output or 160)
         words = generate_words(rng, output)
     stop = "tool_use" if tool else ("max_tokens" if truncated else "end_turn")
+    if directives.refuse and not tool:
+        words = ["I", "can't", "help", "with", "that."]
+        output, stop = count_text(" ".join(words)), "refusal"
     usage = {
         "input_tokens": total - cache_read - cache_write,
         "cache_creation_input_tokens": cache_write,

@@ -4,6 +4,8 @@ x-simulate: error=429; retry_after_ms=50      always answer 429 (or 500, 503, 40
 x-simulate: fail_first=2                      the first 2 attempts of this exact request 429
 x-simulate: ttft_ms=800; tpot_ms=20           slow first token, then per-token pacing
 x-simulate: max_output=40                     natural answer length of 40 tokens
+x-simulate: refuse=1                          the model refuses (OpenAI `refusal`, Anthropic stop_reason)
+x-simulate: malformed_json=1                  asked for JSON, the model answers broken JSON
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ class Directives:
     tpot_ms: float | None = None
     max_output: int | None = None
     rate_limit_rate: float = 0.0
+    refuse: bool = False
+    malformed_json: bool = False
 
 
 def parse(header: str | None) -> Directives:
@@ -42,4 +46,6 @@ def parse(header: str | None) -> Directives:
         tpot_ms=values.get("tpot_ms"),
         max_output=int(values["max_output"]) if "max_output" in values else None,
         rate_limit_rate=min(max(values.get("rate_limit_rate", 0.0), 0.0), 1.0),
+        refuse=values.get("refuse", 0) > 0,
+        malformed_json=values.get("malformed_json", 0) > 0,
     )

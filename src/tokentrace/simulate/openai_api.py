@@ -73,6 +73,9 @@ def _sse(event: dict[str, Any], name: str | None = None) -> bytes:
     return head + b"data: " + orjson.dumps(event) + b"\n\n"
 
 
+REFUSAL = "I'm sorry, but I can't help with that."
+
+
 def _tool_call(rng, tools: list[dict[str, Any]], choice: Any) -> dict[str, Any] | None:
     """The tool the simulated model calls, with arguments built from the schema's required fields."""
     if not tools or choice == "none":
@@ -140,6 +143,12 @@ async def chat_completions(request: Request) -> Response:
     else:
         output, truncated = answer_length(rng, limit, high=directives.max_output or 160)
         words = generate_words(rng, output)
+        if (body.get("response_format") or {}).get("type") in ("json_object", "json_schema"):
+            text = orjson.dumps({"answer": " ".join(words)}).decode()
+            words = (text[:-2] if directives.malformed_json or truncated else text).split(" ")
+    refusal = REFUSAL if directives.refuse and not call else None
+    if refusal:
+        words, output, truncated = [], count_text(REFUSAL), False
     reasoning = rng.randint(64, 512) if spec.reasoning else 0
     finish = "tool_calls" if call else ("length" if truncated else "stop")
     usage = {
@@ -172,7 +181,8 @@ async def chat_completions(request: Request) -> Response:
     )
     if not body.get("stream"):
         await pause(first_delay + token_delay * output)
-        message = {"role": "assistant", "content": None if call else " ".join(words), "refusal": None}
+        text = None if call or refusal else " ".join(words)
+        message = {"role": "assistant", "content": text, "refusal": refusal}
         if tool_calls:
             message["tool_calls"] = tool_calls
         return _json(
@@ -206,7 +216,9 @@ async def chat_completions(request: Request) -> Response:
 
         await pause(first_delay)
         yield chunk({"role": "assistant", "content": "" if not call else None, "refusal": None})
-        if call:
+        if refusal:
+            yield chunk({"refusal": refusal})
+        elif call:
             yield chunk(
                 {
                     "tool_calls": [

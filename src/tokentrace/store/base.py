@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from tokentrace.canonical import FIELD_NAMES
+from tokentrace.canonical import FIELD_NAMES, Tables
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,27 @@ class SpanFilter:
             raise ValueError(f"not canonical fields: {sorted(unknown)}")
 
 
+SCORE_OPERATORS = ("=", "!=", "<", "<=", ">", ">=")
+
+
+@dataclass(frozen=True)
+class ScoreCondition:
+    """A trace qualifies when it has a score `name` whose value satisfies `op value`.
+
+    A numeric value compares with numeric and boolean scores (true is 1); a text value
+    matches a categorical label (or "true"/"false")."""
+
+    name: str
+    op: str
+    value: float | str
+
+    def __post_init__(self) -> None:
+        if self.op not in SCORE_OPERATORS:
+            raise ValueError(f"score operator must be one of {SCORE_OPERATORS}, got {self.op!r}")
+        if isinstance(self.value, str) and self.op not in ("=", "!="):
+            raise ValueError("a text score value can only be compared with = or !=")
+
+
 @dataclass(frozen=True)
 class TraceFilter:
     """Trace-list filters: a trace qualifies when its spans match `spans` and its totals pass."""
@@ -41,6 +62,7 @@ class TraceFilter:
     min_cost_usd: float | None = None
     min_duration_ms: float | None = None
     errors_only: bool = False
+    scores: tuple[ScoreCondition, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -56,9 +78,10 @@ class Store(Protocol):
     def spool_position(self) -> tuple[int, int] | None:
         """The spool position covered by the last committed write, or None."""
 
-    def write_batch(self, spans: pa.Table, content: pa.Table, spool_position: tuple[int, int] | None) -> int:
-        """Insert spans and content (a repeated identity is ignored) and record the spool
-        position, atomically. Returns how many spans were new."""
+    def write_batch(self, tables: Tables, spool_position: tuple[int, int] | None) -> int:
+        """Insert spans (a repeated identity is ignored), merge content (parts of one span's
+        content may arrive apart), upsert scores and record the spool position, atomically.
+        Returns how many spans were new."""
 
     def update_costs(self, project_id: str, costs: pa.Table) -> int:
         """Set cost_usd, cost_known and attributes of the spans named by (trace_id, span_id)."""
@@ -86,6 +109,14 @@ class Store(Protocol):
     def trace_summaries(self, f: TraceFilter, limit: int, offset: int) -> pa.Table:
         """One row per qualifying trace, newest first: trace_id, start_time, end_time,
         duration_ms, spans, root_name, status, error_types, models, tokens, cost, tags."""
+
+    def scores(self, project_id: str, trace_id: str) -> pa.Table:
+        """Every score of a trace and of its spans, oldest first."""
+
+    def score_summary(self, f: SpanFilter, group_by: tuple[str, ...], name: str | None) -> pa.Table:
+        """Per score name, data type and group (tags of the scored span, or of the trace's root
+        span for a trace-level score): count, mean, min and max of the value, and the count of
+        each label. Scores are placed in time by the span they score."""
 
     def aggregate(self, f: SpanFilter, group_by: tuple[str, ...], bucket_seconds: int | None) -> pa.Table:
         """Requests, spans, traces, tokens by kind, cost, errors and unpriced calls per group

@@ -16,13 +16,18 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from tokentrace.canonical import CONTENT_FIELD_NAMES, FIELD_NAMES, GROUPABLE_FIELDS, TAG_FIELDS
-from tokentrace.store.base import Project, SpanFilter, TraceFilter
+from tokentrace.canonical import (
+    FIELD_NAMES,
+    GROUPABLE_FIELDS,
+    SCORE_FIELD_NAMES,
+    TAG_FIELDS,
+    Tables,
+)
+from tokentrace.store.base import SCORE_OPERATORS, Project, ScoreCondition, SpanFilter, TraceFilter
 from tokentrace.store.migrations import migrations
 
 LLM_OPERATIONS = "('chat', 'text_completion', 'embeddings')"
 _SPAN_COLUMNS = ", ".join(FIELD_NAMES)
-_CONTENT_COLUMNS = ", ".join(CONTENT_FIELD_NAMES)
 _MEASURES = frozenset({"duration_ms", "ttft_ms", "tpot_ms"})
 _TAGS = ", ".join(TAG_FIELDS)
 _ANY_TAG_MISSING = " OR ".join(f"{t} IS NULL" for t in TAG_FIELDS)
@@ -63,11 +68,47 @@ WHERE spans.span_key = found.span_key
 """
 
 
+# Content of one span may come in parts: with the span, and as OTLP log records before or
+# after it. Message lists keep the first complete value; events accumulate, and a part sent
+# again (an exporter retry) is recognized by its text and not added twice.
+_JOIN_EVENTS = """CASE WHEN {old} IS NULL THEN {new}
+    WHEN {new} IS NULL OR contains({old}, trim({new}, '[]')) THEN {old}
+    ELSE rtrim({old}, ']') || ',' || ltrim({new}, '[') END"""
+_MERGE_CONTENT = f"""
+INSERT INTO content
+SELECT md5_number(project_id || ':' || trace_id || span_id) AS content_key,
+       any_value(project_id), any_value(trace_id), any_value(span_id), min(start_time),
+       first(system_instructions) FILTER (WHERE system_instructions IS NOT NULL),
+       first(input_messages) FILTER (WHERE input_messages IS NOT NULL),
+       first(output_messages) FILTER (WHERE output_messages IS NOT NULL),
+       '[' || string_agg(DISTINCT trim(events, '[]'), ',') || ']'
+FROM batch_content GROUP BY content_key
+ON CONFLICT (content_key) DO UPDATE SET
+    start_time = least(content.start_time, excluded.start_time),
+    system_instructions = coalesce(content.system_instructions, excluded.system_instructions),
+    input_messages = coalesce(content.input_messages, excluded.input_messages),
+    output_messages = coalesce(content.output_messages, excluded.output_messages),
+    events = {_JOIN_EVENTS.format(old="content.events", new="excluded.events")}
+"""
+_UPSERT_SCORES = f"""
+INSERT OR REPLACE INTO scores
+SELECT md5_number(project_id || ':' || score_id), {", ".join(SCORE_FIELD_NAMES)} FROM batch_scores
+QUALIFY row_number() OVER (PARTITION BY project_id, score_id ORDER BY created_at DESC) = 1
+"""
+
+
 def _column(name: str, allowed: frozenset[str] | tuple[str, ...]) -> str:
     """A column name that may be inlined in SQL: only canonical names pass."""
     if name not in allowed:
         raise ValueError(f"{name!r} is not allowed here")
     return name
+
+
+def _score_condition(condition: ScoreCondition) -> tuple[str, list[Any]]:
+    op = condition.op if condition.op in SCORE_OPERATORS else "="
+    if isinstance(condition.value, str):
+        return f"name = ? AND string_value {op} ?", [condition.name, condition.value]
+    return f"name = ? AND value {op} ?", [condition.name, float(condition.value)]
 
 
 def _where(f: SpanFilter, alias: str = "") -> tuple[str, list[Any]]:
@@ -143,27 +184,29 @@ class DuckDBStore:
             row = cur.execute('SELECT segment, "offset" FROM spool_state WHERE id = 1').fetchone()
         return (row[0], row[1]) if row else None
 
-    def write_batch(self, spans: pa.Table, content: pa.Table, spool_position: tuple[int, int] | None) -> int:
+    def write_batch(self, tables: Tables, spool_position: tuple[int, int] | None) -> int:
         with self._lock:
             cur = self._writer
             cur.execute("BEGIN")
             try:
-                cur.register("batch_spans", spans)
-                new = cur.execute(
-                    f"INSERT OR IGNORE INTO spans SELECT "
-                    f"md5_number(project_id || ':' || trace_id || span_id), {_SPAN_COLUMNS} "
-                    f"FROM batch_spans"
-                ).fetchone()[0]
-                cur.execute(_INHERIT_TAGS)
-                cur.unregister("batch_spans")
-                if content.num_rows:
-                    cur.register("batch_content", content)
-                    cur.execute(
-                        f"INSERT OR IGNORE INTO content SELECT "
-                        f"md5_number(project_id || ':' || trace_id || span_id), {_CONTENT_COLUMNS} "
-                        f"FROM batch_content"
-                    )
+                new = 0
+                if tables.spans.num_rows:
+                    cur.register("batch_spans", tables.spans)
+                    new = cur.execute(
+                        f"INSERT OR IGNORE INTO spans SELECT "
+                        f"md5_number(project_id || ':' || trace_id || span_id), {_SPAN_COLUMNS} "
+                        f"FROM batch_spans"
+                    ).fetchone()[0]
+                    cur.execute(_INHERIT_TAGS)
+                    cur.unregister("batch_spans")
+                if tables.content.num_rows:
+                    cur.register("batch_content", tables.content)
+                    cur.execute(_MERGE_CONTENT)
                     cur.unregister("batch_content")
+                if tables.scores.num_rows:
+                    cur.register("batch_scores", tables.scores)
+                    cur.execute(_UPSERT_SCORES)
+                    cur.unregister("batch_scores")
                 if spool_position is not None:
                     cur.execute("INSERT OR REPLACE INTO spool_state VALUES (1, ?, ?)", list(spool_position))
                 cur.execute("COMMIT")
@@ -262,6 +305,10 @@ class DuckDBStore:
         if f.errors_only:
             post.append("status = 'error'")
         having = ("WHERE " + " AND ".join(post)) if post else ""
+        for condition in f.scores:
+            scored, scored_params = _score_condition(condition)
+            where += f" AND trace_id IN (SELECT trace_id FROM scores WHERE project_id = ? AND {scored})"
+            params += [f.spans.project_id, *scored_params]
         counted = "s.duplicate_of IS NULL"
         sql = f"""
         WITH hits AS (SELECT DISTINCT trace_id FROM spans WHERE {where}),
@@ -297,6 +344,38 @@ class DuckDBStore:
         LIMIT {int(limit)} OFFSET {int(offset)}
         """
         return self._arrow(sql, [*params, f.spans.project_id, *post_params])
+
+    def scores(self, project_id: str, trace_id: str) -> pa.Table:
+        return self._arrow(
+            f"SELECT {', '.join(SCORE_FIELD_NAMES)} FROM scores WHERE trace_id = ? AND project_id = ? "
+            "ORDER BY created_at, score_id",
+            [trace_id, project_id],
+        )
+
+    def score_summary(self, f: SpanFilter, group_by: tuple[str, ...], name: str | None) -> pa.Table:
+        groups = [f"sp.{_column(g, GROUPABLE_FIELDS)} AS {g}" for g in group_by]
+        where, params = _where(f, "sp")
+        sc_params: list[Any] = [f.project_id]
+        named = ""
+        if name is not None:
+            named = "AND sc.name = ?"
+            sc_params.append(name)
+        # The scored span, or for a trace-level score the trace's root span, carries the tags
+        # (inherited ones included) and the time.
+        sql = f"""
+        SELECT sc.name, sc.data_type, {", ".join([*groups, ""])}
+            count(*) AS scores,
+            avg(sc.value) AS mean,
+            min(sc.value) AS min,
+            max(sc.value) AS max,
+            histogram(sc.string_value) FILTER (WHERE sc.string_value IS NOT NULL) AS labels
+        FROM scores sc
+        JOIN spans sp ON sp.project_id = sc.project_id AND sp.trace_id = sc.trace_id
+            AND (sp.span_id = sc.span_id OR (sc.span_id = '' AND sp.parent_span_id = ''))
+        WHERE sc.project_id = ? {named} AND {where}
+        GROUP BY ALL ORDER BY sc.name, scores DESC
+        """
+        return self._arrow(sql, [*sc_params, *params])
 
     def aggregate(self, f: SpanFilter, group_by: tuple[str, ...], bucket_seconds: int | None) -> pa.Table:
         groups = [_column(g, GROUPABLE_FIELDS) for g in group_by]

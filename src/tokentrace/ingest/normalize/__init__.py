@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from tokentrace import semconv
+from tokentrace.ingest import rules
 from tokentrace.ingest.jsontext import dumps
 from tokentrace.ingest.normalize.base import base_row, take
 from tokentrace.ingest.raw import RawSpan, SpanRejected
@@ -34,14 +35,17 @@ FAMILIES = _discover()
 
 @dataclass
 class NormalizedBatch:
-    """Canonical rows (attributes still dicts, so pricing can add to them) and content rows."""
+    """Canonical rows (attributes still dicts, so pricing can add to them), content rows and
+    the scores of the ingest rules."""
 
     rows: list[dict[str, Any]] = field(default_factory=list)
     content: list[dict[str, Any]] = field(default_factory=list)
+    scores: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
 
-def _json_text(value: Any) -> str | None:
+def json_text(value: Any) -> str | None:
+    """A content value as JSON text; JSON that arrived as a string is kept as sent."""
     if value is None:
         return None
     if isinstance(value, str) and value[:1] in ("[", "{"):
@@ -68,10 +72,10 @@ def _content(span: RawSpan, row: dict[str, Any]) -> dict[str, Any] | None:
         "trace_id": row["trace_id"],
         "span_id": row["span_id"],
         "start_time": row["start_time"],
-        "system_instructions": _json_text(system),
-        "input_messages": _json_text(inputs),
-        "output_messages": _json_text(outputs),
-        "events": _json_text(events) if events else None,
+        "system_instructions": json_text(system),
+        "input_messages": json_text(inputs),
+        "output_messages": json_text(outputs),
+        "events": json_text(events) if events else None,
     }
 
 
@@ -99,4 +103,5 @@ def normalize(spans: list[RawSpan], project_id: str) -> NormalizedBatch:
         batch.rows.append(row)
         if content is not None:
             batch.content.append(content)
+        batch.scores.extend(rules.check(row, attrs, content))
     return batch

@@ -13,6 +13,8 @@ from typing import Any
 
 import wrapt
 
+from tokentrace.sdk import content
+from tokentrace.sdk.content import text_part, tool_call_part, tool_response_part
 from tokentrace.sdk.instrumentors.calls import (
     Call,
     calling,
@@ -34,6 +36,53 @@ def _request(kwargs: dict[str, Any]) -> dict[str, Any]:
         "gen_ai.request.max_tokens": given(kwargs.get("max_tokens")),
         "gen_ai.request.stream": kwargs.get("stream") is True,
     }
+
+
+def _field(block: Any, name: str) -> Any:
+    return block.get(name) if isinstance(block, dict) else getattr(block, name, None)
+
+
+def _parts(value: Any) -> list[dict[str, Any]]:
+    """Anthropic content (a string or content blocks) in the conventions' parts format; media
+    is recorded by kind only."""
+    if isinstance(value, str):
+        return [text_part(value)]
+    parts = []
+    for block in value if isinstance(value, list | tuple) else ():
+        kind = _field(block, "type")
+        if kind == "text":
+            parts.append(text_part(_field(block, "text") or ""))
+        elif kind == "tool_use":
+            parts.append(tool_call_part(_field(block, "id"), _field(block, "name"), _field(block, "input")))
+        elif kind == "tool_result":
+            result = _field(block, "content")
+            if isinstance(result, list):
+                result = "".join(p["content"] for p in _parts(result) if p.get("type") == "text")
+            parts.append(tool_response_part(_field(block, "tool_use_id"), result))
+        elif kind:
+            parts.append({"type": kind})
+    return parts
+
+
+def _record_request(call: Call, kwargs: dict[str, Any]) -> None:
+    if not content.capturing():
+        return
+    inputs = []
+    for message in kwargs.get("messages") or ():
+        role = _field(message, "role")
+        parts = _parts(_field(message, "content"))
+        # A user turn that only returns tool results is the tool speaking, as in the conventions.
+        if role == "user" and parts and all(p["type"] == "tool_call_response" for p in parts):
+            role = "tool"
+        inputs.append({"role": role, "parts": parts})
+    system = kwargs.get("system")
+    content.record(call.span, system=_parts(system) if system else None, inputs=inputs)
+
+
+def _record_response(call: Call, blocks: Any, stop_reason: Any) -> None:
+    if content.capturing():
+        outputs = [{"role": "assistant", "parts": _parts(blocks), "finish_reason": stop_reason}]
+        content.record(call.span, outputs=outputs)
 
 
 def _set_usage(span: Any, usage: Any, output_tokens: int | None = None) -> None:
@@ -73,15 +122,35 @@ def _response(call: Call, result: Any) -> None:
         getattr(message, "stop_reason", None),
     )
     _set_usage(call.span, getattr(message, "usage", None))
+    _record_response(call, getattr(message, "content", None), getattr(message, "stop_reason", None))
 
 
 class _EventStream:
-    """Raw stream events: usage starts in message_start, output tokens end in message_delta."""
+    """Raw stream events: usage starts in message_start, output tokens end in message_delta;
+    content blocks are gathered from their start and delta events when capture is on."""
 
     def __init__(self) -> None:
         self.start: Any = None
         self.output_tokens: int | None = None
         self.stop_reason: str | None = None
+        self.gather = content.capturing()
+        self.blocks: dict[int, dict[str, Any]] = {}
+
+    def _block(self, event: Any) -> None:
+        kind = getattr(event, "type", "")
+        if kind == "content_block_start":
+            block = event.content_block
+            self.blocks[event.index] = {
+                "type": block.type,
+                "text": [getattr(block, "text", "") or ""],
+                "id": getattr(block, "id", None),
+                "name": getattr(block, "name", None),
+            }
+        elif kind == "content_block_delta" and event.index in self.blocks:
+            delta = event.delta
+            piece = getattr(delta, "text", None) or getattr(delta, "partial_json", None)
+            if piece:
+                self.blocks[event.index]["text"].append(piece)
 
     def item(self, call: Call, event: Any) -> None:
         kind = getattr(event, "type", "")
@@ -90,16 +159,39 @@ class _EventStream:
         elif kind == "message_delta":
             self.output_tokens = getattr(event.usage, "output_tokens", self.output_tokens)
             self.stop_reason = getattr(event.delta, "stop_reason", None) or self.stop_reason
+        elif self.gather:
+            self._block(event)
 
     def finish(self, call: Call) -> None:
         if self.start is None:
             return
         _set_identity(call.span, self.start.model, self.start.id, self.stop_reason)
         _set_usage(call.span, self.start.usage, self.output_tokens)
+        if self.gather:
+            blocks = []
+            for index in sorted(self.blocks):
+                block = self.blocks[index]
+                text = "".join(block["text"])
+                if block["type"] == "tool_use":
+                    blocks.append(
+                        {"type": "tool_use", "id": block["id"], "name": block["name"], "input": text}
+                    )
+                else:
+                    blocks.append({"type": block["type"], "text": text})
+            _record_response(call, blocks, self.stop_reason)
+
+
+def _start(kwargs: dict[str, Any], stream: bool = False) -> Call:
+    attributes = _request(kwargs)
+    if stream:
+        attributes["gen_ai.request.stream"] = True
+    call = start_call("chat", "anthropic", given(kwargs.get("model")), attributes)
+    _record_request(call, kwargs)
+    return call
 
 
 def _create(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    call = start_call("chat", "anthropic", given(kwargs.get("model")), _request(kwargs))
+    call = _start(kwargs)
     with calling(call):
         result = wrapped(*args, **kwargs)
     if kwargs.get("stream") is True and not hasattr(result, "parse"):
@@ -110,7 +202,7 @@ def _create(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
 
 
 async def _create_async(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    call = start_call("chat", "anthropic", given(kwargs.get("model")), _request(kwargs))
+    call = _start(kwargs)
     with calling(call):
         result = await wrapped(*args, **kwargs)
     if kwargs.get("stream") is True and not hasattr(result, "parse"):
@@ -123,9 +215,7 @@ async def _create_async(wrapped: Any, instance: Any, args: tuple, kwargs: dict) 
 def _stream_helper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
     # messages.stream() sends nothing yet: the request goes out when the manager is entered.
     manager = wrapped(*args, **kwargs)
-    manager._tokentrace_call = start_call(
-        "chat", "anthropic", given(kwargs.get("model")), {**_request(kwargs), "gen_ai.request.stream": True}
-    )
+    manager._tokentrace_call = _start(kwargs, stream=True)
     return manager
 
 

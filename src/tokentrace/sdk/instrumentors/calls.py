@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,6 +35,7 @@ class Call:
     attempts: list[Attempt] = field(default_factory=list)
     first_token_ns: int | None = None
     ended: bool = False
+    wants_json: bool = False  # the request asked for JSON output: the SDK checks the answer
 
     def span_time(self, wall_ns: int) -> int:
         """A wall-clock instant of this call on the span's own clock."""
@@ -51,6 +53,21 @@ def start_call(operation: str, provider: str, model: str | None, attributes: dic
     attrs.update({k: v for k, v in attributes.items() if v is not None})
     span = _tracer.start_span(f"{operation} {model or ''}".strip(), kind=SpanKind.CLIENT, attributes=attrs)
     return Call(span)
+
+
+def check_output(call: Call, texts: list[str], refused: bool = False) -> None:
+    """Facts about the answer that need its text but not its recording: a refusal, and
+    whether JSON output, when asked for, parses."""
+    if refused:
+        call.span.set_attribute("tokentrace.refusal", True)
+    if call.wants_json and texts:
+        try:
+            for text in texts:
+                json.loads(text)
+            valid = True
+        except ValueError:
+            valid = False
+        call.span.set_attribute("tokentrace.output.json_valid", valid)
 
 
 def error_type(exc: BaseException) -> str:

@@ -7,9 +7,12 @@ from typing import Any
 
 import wrapt
 
+from tokentrace.sdk import content
+from tokentrace.sdk.content import text_part, tool_call_part, tool_response_part
 from tokentrace.sdk.instrumentors.calls import (
     Call,
     calling,
+    check_output,
     end_call,
     given,
     send_async_wrapper,
@@ -73,7 +76,61 @@ def _response_identity(span: Any, model: Any, ident: Any) -> None:
         span.set_attribute("gen_ai.response.id", ident)
 
 
+def _plain(item: Any) -> dict[str, Any]:
+    """A request item as a dict (the SDK takes TypedDicts and, from some callers, models)."""
+    if isinstance(item, dict):
+        return item
+    dump = getattr(item, "model_dump", None)
+    return dump() if callable(dump) else {}
+
+
+def _content_parts(value: Any) -> list[dict[str, Any]]:
+    """Message content (a string or content parts) in the conventions' parts format; media
+    is recorded by kind only, never its data."""
+    if isinstance(value, str):
+        return [text_part(value)]
+    parts = []
+    for part in value if isinstance(value, list) else ():
+        part = _plain(part)
+        kind = part.get("type")
+        if kind in ("text", "input_text", "output_text") and isinstance(part.get("text"), str):
+            parts.append(text_part(part["text"]))
+        elif kind == "refusal":
+            parts.append(text_part(part.get("refusal") or ""))
+        elif kind:
+            parts.append({"type": kind})
+    return parts
+
+
+def _json_format(fmt: Any) -> bool:
+    return _plain(fmt).get("type") in ("json_object", "json_schema")
+
+
 # --- chat completions --------------------------------------------------------------------
+def _chat_inputs(messages: Any) -> list[dict[str, Any]]:
+    inputs = []
+    for message in messages if isinstance(messages, list | tuple) else ():
+        message = _plain(message)
+        role = message.get("role")
+        if role == "tool":
+            parts = [tool_response_part(message.get("tool_call_id"), message.get("content"))]
+        else:
+            parts = _content_parts(message.get("content"))
+        for tool_call in message.get("tool_calls") or ():
+            tool_call = _plain(tool_call)
+            function = tool_call.get("function") or {}
+            parts.append(tool_call_part(tool_call.get("id"), function.get("name"), function.get("arguments")))
+        inputs.append({"role": role, "parts": parts})
+    return inputs
+
+
+def _chat_start(call: Call, kwargs: dict[str, Any]) -> None:
+    call.wants_json = _json_format(kwargs.get("response_format"))
+    if call.wants_json:
+        call.span.set_attribute("gen_ai.output.type", "json")
+    content.record(call.span, inputs=_chat_inputs(kwargs.get("messages")))
+
+
 def _chat_request(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {
         "gen_ai.request.temperature": given(kwargs.get("temperature")),
@@ -89,18 +146,57 @@ def _chat_response(call: Call, result: Any) -> None:
     response = _parsed(result)
     span = call.span
     _response_identity(span, getattr(response, "model", None), getattr(response, "id", None))
-    reasons = [c.finish_reason for c in getattr(response, "choices", None) or [] if c.finish_reason]
+    choices = getattr(response, "choices", None) or []
+    reasons = [c.finish_reason for c in choices if c.finish_reason]
     if reasons:
         span.set_attribute("gen_ai.response.finish_reasons", reasons)
     _set_chat_usage(span, getattr(response, "usage", None))
+    outputs = []
+    for choice in choices:
+        message = choice.message
+        parts = [text_part(message.content)] if message.content else []
+        if getattr(message, "refusal", None):
+            parts.append(text_part(message.refusal))
+        for tool_call in getattr(message, "tool_calls", None) or []:
+            function = getattr(tool_call, "function", None)
+            parts.append(
+                tool_call_part(
+                    tool_call.id, getattr(function, "name", None), getattr(function, "arguments", None)
+                )
+            )
+        outputs.append({"role": "assistant", "parts": parts, "finish_reason": choice.finish_reason})
+    texts = [c.message.content for c in choices[:1] if c.message.content]
+    check_output(call, texts, refused=any(getattr(c.message, "refusal", None) for c in choices))
+    content.record(span, outputs=outputs)
 
 
 class _ChatStream:
-    def __init__(self) -> None:
+    def __init__(self, call: Call) -> None:
         self.reasons: dict[int, str] = {}
         self.usage: Any = None
         self.model: Any = None
         self.ident: Any = None
+        # Text is gathered only when something needs it (capture, a JSON check).
+        self.gather = content.capturing() or call.wants_json
+        self.texts: dict[int, list[str]] = {}
+        self.tool_calls: dict[int, dict[int, dict[str, Any]]] = {}
+        self.refused = False
+
+    def _delta(self, index: int, delta: Any) -> None:
+        if delta.content:
+            self.texts.setdefault(index, []).append(delta.content)
+        if getattr(delta, "refusal", None):
+            self.refused = True
+            self.texts.setdefault(index, []).append(delta.refusal)
+        for tool_call in getattr(delta, "tool_calls", None) or []:
+            calls = self.tool_calls.setdefault(index, {})
+            entry = calls.setdefault(tool_call.index, {"id": None, "name": None, "arguments": []})
+            entry["id"] = tool_call.id or entry["id"]
+            function = tool_call.function
+            if function is not None:
+                entry["name"] = function.name or entry["name"]
+                if function.arguments:
+                    entry["arguments"].append(function.arguments)
 
     def item(self, call: Call, chunk: Any) -> None:
         self.model = getattr(chunk, "model", None) or self.model
@@ -108,6 +204,8 @@ class _ChatStream:
         for choice in getattr(chunk, "choices", None) or []:
             if choice.finish_reason:
                 self.reasons[choice.index] = choice.finish_reason
+            if self.gather and choice.delta is not None:
+                self._delta(choice.index, choice.delta)
         if getattr(chunk, "usage", None) is not None:
             self.usage = chunk.usage
 
@@ -118,6 +216,18 @@ class _ChatStream:
                 "gen_ai.response.finish_reasons", [self.reasons[i] for i in sorted(self.reasons)]
             )
         _set_chat_usage(call.span, self.usage)  # present when stream_options.include_usage was asked
+        if not self.gather:
+            return
+        outputs = []
+        for index in sorted(set(self.texts) | set(self.tool_calls) | set(self.reasons)):
+            text = "".join(self.texts.get(index, ()))
+            parts = [text_part(text)] if text else []
+            for entry in (self.tool_calls.get(index) or {}).values():
+                parts.append(tool_call_part(entry["id"], entry["name"], "".join(entry["arguments"])))
+            outputs.append({"role": "assistant", "parts": parts, "finish_reason": self.reasons.get(index)})
+        first = "".join(self.texts.get(min(self.texts), ())) if self.texts and not self.refused else ""
+        check_output(call, [first] if first else [], refused=self.refused)
+        content.record(call.span, outputs=outputs)
 
 
 # --- responses ---------------------------------------------------------------------------
@@ -130,6 +240,33 @@ def _responses_request(kwargs: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _responses_start(call: Call, kwargs: dict[str, Any]) -> None:
+    call.wants_json = _json_format(_plain(kwargs.get("text")).get("format"))
+    if call.wants_json:
+        call.span.set_attribute("gen_ai.output.type", "json")
+    if not content.capturing():
+        return
+    given_input = kwargs.get("input")
+    inputs = []
+    if isinstance(given_input, str):
+        inputs.append({"role": "user", "parts": [text_part(given_input)]})
+    for item in given_input if isinstance(given_input, list) else ():
+        item = _plain(item)
+        kind = item.get("type")
+        if kind == "function_call_output":
+            inputs.append(
+                {"role": "tool", "parts": [tool_response_part(item.get("call_id"), item.get("output"))]}
+            )
+        elif kind == "function_call":
+            part = tool_call_part(item.get("call_id"), item.get("name"), item.get("arguments"))
+            inputs.append({"role": "assistant", "parts": [part]})
+        else:
+            inputs.append({"role": item.get("role"), "parts": _content_parts(item.get("content"))})
+    instructions = kwargs.get("instructions")
+    system = [text_part(instructions)] if isinstance(instructions, str) else None
+    content.record(call.span, system=system, inputs=inputs)
+
+
 def _responses_response(call: Call, result: Any) -> None:
     response = _parsed(result)
     _response_identity(call.span, getattr(response, "model", None), getattr(response, "id", None))
@@ -137,10 +274,25 @@ def _responses_response(call: Call, result: Any) -> None:
     if isinstance(status, str):
         call.span.set_attribute("gen_ai.response.finish_reasons", [status])
     _set_responses_usage(call.span, getattr(response, "usage", None))
+    parts, texts, refused = [], [], False
+    for item in getattr(response, "output", None) or []:
+        kind = getattr(item, "type", None)
+        if kind == "message":
+            for part in item.content or []:
+                if getattr(part, "type", None) == "refusal":
+                    refused = True
+                    parts.append(text_part(part.refusal))
+                elif isinstance(getattr(part, "text", None), str):
+                    texts.append(part.text)
+                    parts.append(text_part(part.text))
+        elif kind == "function_call":
+            parts.append(tool_call_part(item.call_id, item.name, item.arguments))
+    check_output(call, ["".join(texts)] if texts else [], refused=refused)
+    content.record(call.span, outputs=[{"role": "assistant", "parts": parts, "finish_reason": status}])
 
 
 class _ResponsesStream:
-    def __init__(self) -> None:
+    def __init__(self, call: Call) -> None:
         self.final: Any = None
 
     def item(self, call: Call, event: Any) -> None:
@@ -163,23 +315,29 @@ def _embeddings_response(call: Call, result: Any) -> None:
 
 
 # --- wrapping ------------------------------------------------------------------------------
-def _wrappers(operation: str, request, response, stream_observer):
-    def sync_wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+def _wrappers(operation: str, request, start, response, stream_observer):
+    def begin(instance: Any, kwargs: dict) -> Call:
         call = start_call(operation, _provider(instance), given(kwargs.get("model")), request(kwargs))
+        if start is not None:
+            start(call, kwargs)
+        return call
+
+    def sync_wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+        call = begin(instance, kwargs)
         with calling(call):
             result = wrapped(*args, **kwargs)
         if kwargs.get("stream") is True and stream_observer is not None and not hasattr(result, "parse"):
-            return TracedStream(result, call, stream_observer())
+            return TracedStream(result, call, stream_observer(call))
         response(call, result)
         end_call(call)
         return result
 
     async def async_wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-        call = start_call(operation, _provider(instance), given(kwargs.get("model")), request(kwargs))
+        call = begin(instance, kwargs)
         with calling(call):
             result = await wrapped(*args, **kwargs)
         if kwargs.get("stream") is True and stream_observer is not None and not hasattr(result, "parse"):
-            return AsyncTracedStream(result, call, stream_observer())
+            return AsyncTracedStream(result, call, stream_observer(call))
         response(call, result)
         end_call(call)
         return result
@@ -197,19 +355,19 @@ def instrument() -> None:
             "openai.resources.chat.completions.completions",
             "Completions",
             "AsyncCompletions",
-            _wrappers("chat", _chat_request, _chat_response, _ChatStream),
+            _wrappers("chat", _chat_request, _chat_start, _chat_response, _ChatStream),
         ),
         (
             "openai.resources.responses.responses",
             "Responses",
             "AsyncResponses",
-            _wrappers("chat", _responses_request, _responses_response, _ResponsesStream),
+            _wrappers("chat", _responses_request, _responses_start, _responses_response, _ResponsesStream),
         ),
         (
             "openai.resources.embeddings",
             "Embeddings",
             "AsyncEmbeddings",
-            _wrappers("embeddings", lambda kwargs: {}, _embeddings_response, None),
+            _wrappers("embeddings", lambda kwargs: {}, None, _embeddings_response, None),
         ),
     ]
     for module, sync_cls, async_cls, (sync_wrapper, async_wrapper) in targets:

@@ -16,7 +16,7 @@ from tokentrace.server.state import ServerState
 @project_route
 def traces(request: Request, state: ServerState, project: str) -> Response:
     params = dict(request.query_params)
-    f = filters.trace_filter(project, params)
+    f = filters.trace_filter(project, params, request.query_params.getlist("score"))
     page = list_traces(
         state.store,
         f,

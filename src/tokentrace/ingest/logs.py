@@ -1,0 +1,103 @@
+"""OTLP log records → content and scores, joined to their span by trace and span id.
+
+GenAI instrumentations send message content as events (log records) apart from the span:
+the latest conventions as one `gen_ai.client.inference.operation.details` event carrying
+gen_ai.input.messages / output.messages / system_instructions, the v1.36-and-earlier ones
+as one event per message (gen_ai.user.message, gen_ai.choice, ...). Either may arrive
+before or after its span; the store merges the parts by (project, trace, span).
+`gen_ai.evaluation.result` events become scores. A record outside any span has nothing to
+join and is rejected with its reason.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from tokentrace import semconv
+from tokentrace.ingest.jsontext import dumps
+from tokentrace.ingest.normalize import json_text
+from tokentrace.ingest.raw import RawLogRecord, SpanRejected
+from tokentrace.ingest.scores import score_row
+
+_HEX = frozenset("0123456789abcdef")
+
+
+@dataclass
+class LogBatch:
+    content: list[dict[str, Any]] = field(default_factory=list)
+    scores: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def _valid(value: str, length: int) -> bool:
+    return len(value) == length and _HEX.issuperset(value) and value.count("0") != length
+
+
+def _event_name(record: RawLogRecord) -> str:
+    # Before OTLP had a field for it, the SDKs put the event name in an attribute.
+    return record.event_name or str(record.attributes.pop("event.name", "") or "")
+
+
+def _score(record: RawLogRecord, project_id: str, when: int) -> dict[str, Any]:
+    attrs = record.attributes
+    name = attrs.get(semconv.EVALUATION_NAME)
+    trace_id = record.trace_id
+    span_id = record.span_id if _valid(record.span_id, 16) else ""
+    return score_row(
+        project_id,
+        trace_id=trace_id,
+        span_id=span_id,
+        name=name,
+        value=attrs.get(semconv.EVALUATION_SCORE),
+        label=attrs.get(semconv.EVALUATION_LABEL),
+        data_type=attrs.get(semconv.SCORE_DATA_TYPE),
+        comment=attrs.get(semconv.EVALUATION_EXPLANATION),
+        # An evaluator that names no id is identified by what it scored and when, so an
+        # exporter retry does not score twice.
+        score_id=attrs.get(semconv.SCORE_ID) or f"eval:{trace_id}:{span_id}:{name}:{when}",
+        source=str(attrs.get(semconv.SCORE_SOURCE) or "eval"),
+        created_at_ns=when,
+    )
+
+
+def _content(record: RawLogRecord, project_id: str, name: str, when: int) -> dict[str, Any]:
+    attrs = record.attributes
+    system = attrs.pop(semconv.SYSTEM_INSTRUCTIONS, None)
+    inputs = attrs.pop(semconv.INPUT_MESSAGES, None)
+    outputs = attrs.pop(semconv.OUTPUT_MESSAGES, None)
+    event: dict[str, Any] = {"name": name, "time_unix_nano": when, "attributes": attrs}
+    if record.body is not None:
+        event["body"] = record.body
+    return {
+        "project_id": project_id,
+        "trace_id": record.trace_id,
+        "span_id": record.span_id,
+        "start_time": when,
+        "system_instructions": json_text(system),
+        "input_messages": json_text(inputs),
+        "output_messages": json_text(outputs),
+        "events": dumps([event]),
+    }
+
+
+def from_logs(records: list[RawLogRecord], project_id: str) -> LogBatch:
+    """Content rows and scores of a decoded logs export; each bad record rejected alone."""
+    batch = LogBatch()
+    now = time.time_ns()
+    for index, record in enumerate(records):
+        try:
+            if not _valid(record.trace_id, 32):
+                raise SpanRejected("has no trace id: only log records of a trace are kept")
+            name = _event_name(record)
+            when = record.time_unix_nano or record.observed_time_unix_nano or now
+            if name == semconv.EVALUATION_EVENT:
+                batch.scores.append(_score(record, project_id, when))
+                continue
+            if not _valid(record.span_id, 16):
+                raise SpanRejected("has no span id: only log records of a span are kept")
+            batch.content.append(_content(record, project_id, name, when))
+        except SpanRejected as exc:
+            batch.errors.append(f"log record {index}: {exc}")
+    return batch

@@ -1,0 +1,56 @@
+"""Spool records: what is acked must decode exactly, including records of older versions."""
+
+from __future__ import annotations
+
+import struct
+
+import pyarrow as pa
+
+from tokentrace.canonical import SCORE_SCHEMA
+from tokentrace.ingest.columns import tables
+from tokentrace.ingest.normalize import normalize
+from tokentrace.ingest.pipeline import _ipc, decode_record, encode_record
+from tokentrace.ingest.raw import RawSpan
+from tokentrace.ingest.scores import score_row
+
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+def _written() -> tuple:
+    raw = RawSpan(TRACE, "00f067aa0ba902b7", "", "chat", 3, 10**18, 10**18 + 5, 0, "", {}, {})
+    batch = normalize([raw], "default")
+    content = [
+        {
+            "project_id": "default",
+            "trace_id": TRACE,
+            "span_id": "00f067aa0ba902b7",
+            "start_time": 10**18,
+            "system_instructions": None,
+            "input_messages": '[{"role":"user"}]',
+            "output_messages": None,
+            "events": None,
+        }
+    ]
+    scores = [score_row("default", trace_id=TRACE, name="helpful", value=True, score_id="s1")]
+    return batch.rows, content, scores
+
+
+def test_a_record_round_trips_spans_content_and_scores():
+    rows, content, scores = _written()
+    original = tables(rows, content, scores)
+    decoded = decode_record(encode_record(original))
+    assert decoded.spans.equals(original.spans)
+    assert decoded.content.equals(original.content)
+    assert decoded.scores.equals(original.scores)
+    assert decoded.scores.column("name").to_pylist() == ["helpful"]
+
+
+def test_a_record_spooled_before_scores_existed_still_decodes():
+    rows, content, _ = _written()
+    original = tables(rows, content)
+    first = _ipc(original.spans)
+    old = struct.pack("<I", len(first)) + first + _ipc(original.content)  # the version-1 layout
+    decoded = decode_record(old)
+    assert decoded.spans.equals(original.spans) and decoded.content.equals(original.content)
+    assert decoded.scores.schema == SCORE_SCHEMA and decoded.scores.num_rows == 0
+    assert isinstance(decoded.scores, pa.Table)
