@@ -10,7 +10,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench bench-sdk clean
 
 install: $(VENV)/.installed
 
@@ -35,5 +35,14 @@ test: lint
 bench: install
 	$(BIN)/python bench/ingest.py
 
+# The SDK overhead beside other instrumentations, each in its own venv (their pins clash).
+BENCH_VENVS := .bench-venvs
+$(BENCH_VENVS)/%/bin/python: bench/venvs/%.txt $(UV)
+	$(UV) venv --quiet --python $(PYTHON) $(BENCH_VENVS)/$*
+	$(UV) pip install --quiet --python $(BENCH_VENVS)/$*/bin/python -r $<
+
+bench-sdk: install $(BENCH_VENVS)/openai-v2/bin/python $(BENCH_VENVS)/openllmetry/bin/python $(BENCH_VENVS)/openlit/bin/python
+	$(BIN)/python bench/sdk_overhead.py
+
 clean:
-	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) $(BENCH_VENVS) .pytest_cache .ruff_cache

@@ -297,6 +297,17 @@ def content(client: openai.OpenAI, provider: str) -> dict:
             extra_headers={"x-simulate": "refuse=1"},
         )
         facts["refusal"] = refused.choices[0].message.refusal
+        from pydantic import BaseModel
+
+        class Answer(BaseModel):
+            answer: str
+
+        parsed = client.chat.completions.parse(
+            model="gpt-4o-mini", messages=json_messages, response_format=Answer
+        )
+        facts["parsed"] = parsed.choices[0].message.parsed.answer
+        with client.chat.completions.stream(model="gpt-4o-mini", messages=json_messages) as helper:
+            facts["helper_answer"] = "".join(e.delta for e in helper if e.type == "content.delta")
         client.chat.completions.create(
             model="gpt-4o-mini", messages=[{"role": "user", "content": "x" * 5000}]
         )

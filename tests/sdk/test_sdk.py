@@ -218,10 +218,10 @@ def _texts(messages: list[dict]) -> str:
 
 def test_content_capture_redacts_caps_and_records_every_shape(server, provider_url):
     facts = run_app("content", provider_url, server)
-    spans = spans_of(server, facts["trace_id"], 10)
+    spans = spans_of(server, facts["trace_id"], 12)
     calls = sorted((s for s in spans if s["operation"] == "chat"), key=lambda s: s["start_time"])
-    assert len(calls) == 9
-    plain, tool, stream, good_json, bad_json, refused, long, responses, claude = (
+    assert len(calls) == 11
+    plain, tool, stream, good_json, bad_json, refused, parsed, helper, long, responses, claude = (
         _detail(server, facts["trace_id"], c)["content"] for c in calls
     )
     # secrets never left the app; the rest of the prompt did
@@ -252,6 +252,12 @@ def test_content_capture_redacts_caps_and_records_every_shape(server, provider_u
     assert _texts(good_json["output_messages"]) == facts["json_answer"]
     assert _texts(bad_json["output_messages"]).startswith('{"answer"')  # cut short by the model
     assert refused["output_messages"][0]["parts"] == [{"type": "text", "content": facts["refusal"]}]
+    # the parse() and stream() helpers
+    assert calls[6]["attributes"]["gen_ai.output.type"] == "json"
+    assert calls[6]["attributes"]["tokentrace.output.json_valid"] is True
+    assert facts["parsed"] in _texts(parsed["output_messages"])
+    assert calls[7]["streaming"] is True and calls[7]["ttft_ms"] is not None
+    assert _texts(helper["output_messages"]) == facts["helper_answer"]
     # the size cap
     [long_text] = long["input_messages"][0]["parts"]
     assert long_text["content"].startswith("x" * 2000) and long_text["content"].endswith(

@@ -49,9 +49,8 @@ def _set_usage(span: Any, usage: Any, inp: str, out: str, cached_in: str, reason
             getattr(usage, reasoning_in, None), "reasoning_tokens", None
         ),
     }
-    for key, value in values.items():
-        if isinstance(value, int):
-            span.set_attribute(key, value)
+    # One set_attributes call: the SDK takes its span lock once, not once per attribute.
+    span.set_attributes({key: value for key, value in values.items() if isinstance(value, int)})
 
 
 def _set_chat_usage(span: Any, usage: Any) -> None:
@@ -69,17 +68,23 @@ def _set_responses_usage(span: Any, usage: Any) -> None:
     _set_usage(span, usage, "input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details")
 
 
-def _response_identity(span: Any, model: Any, ident: Any) -> None:
+def _response_identity(span: Any, model: Any, ident: Any, reasons: list[str] | None = None) -> None:
+    attributes: dict[str, Any] = {}
     if isinstance(model, str):
-        span.set_attribute("gen_ai.response.model", model)
+        attributes["gen_ai.response.model"] = model
     if isinstance(ident, str):
-        span.set_attribute("gen_ai.response.id", ident)
+        attributes["gen_ai.response.id"] = ident
+    if reasons:
+        attributes["gen_ai.response.finish_reasons"] = reasons
+    span.set_attributes(attributes)
 
 
 def _plain(item: Any) -> dict[str, Any]:
     """A request item as a dict (the SDK takes TypedDicts and, from some callers, models)."""
     if isinstance(item, dict):
         return item
+    if isinstance(item, type):  # a pydantic model given as response_format
+        return {}
     dump = getattr(item, "model_dump", None)
     return dump() if callable(dump) else {}
 
@@ -103,7 +108,8 @@ def _content_parts(value: Any) -> list[dict[str, Any]]:
 
 
 def _json_format(fmt: Any) -> bool:
-    return _plain(fmt).get("type") in ("json_object", "json_schema")
+    # A pydantic model class (the parse() helpers) asks for a JSON schema too.
+    return isinstance(fmt, type) or _plain(fmt).get("type") in ("json_object", "json_schema")
 
 
 # --- chat completions --------------------------------------------------------------------
@@ -128,7 +134,8 @@ def _chat_start(call: Call, kwargs: dict[str, Any]) -> None:
     call.wants_json = _json_format(kwargs.get("response_format"))
     if call.wants_json:
         call.span.set_attribute("gen_ai.output.type", "json")
-    content.record(call.span, inputs=_chat_inputs(kwargs.get("messages")))
+    if content.capturing():
+        content.record(call.span, inputs=_chat_inputs(kwargs.get("messages")))
 
 
 def _chat_request(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -145,12 +152,17 @@ def _chat_request(kwargs: dict[str, Any]) -> dict[str, Any]:
 def _chat_response(call: Call, result: Any) -> None:
     response = _parsed(result)
     span = call.span
-    _response_identity(span, getattr(response, "model", None), getattr(response, "id", None))
     choices = getattr(response, "choices", None) or []
     reasons = [c.finish_reason for c in choices if c.finish_reason]
-    if reasons:
-        span.set_attribute("gen_ai.response.finish_reasons", reasons)
+    _response_identity(span, getattr(response, "model", None), getattr(response, "id", None), reasons)
     _set_chat_usage(span, getattr(response, "usage", None))
+    texts = [c.message.content for c in choices[:1] if c.message.content]
+    check_output(call, texts, refused=any(getattr(c.message, "refusal", None) for c in choices))
+    if content.capturing():
+        content.record(span, outputs=_chat_outputs(choices))
+
+
+def _chat_outputs(choices: list[Any]) -> list[dict[str, Any]]:
     outputs = []
     for choice in choices:
         message = choice.message
@@ -165,9 +177,7 @@ def _chat_response(call: Call, result: Any) -> None:
                 )
             )
         outputs.append({"role": "assistant", "parts": parts, "finish_reason": choice.finish_reason})
-    texts = [c.message.content for c in choices[:1] if c.message.content]
-    check_output(call, texts, refused=any(getattr(c.message, "refusal", None) for c in choices))
-    content.record(span, outputs=outputs)
+    return outputs
 
 
 class _ChatStream:
@@ -210,11 +220,8 @@ class _ChatStream:
             self.usage = chunk.usage
 
     def finish(self, call: Call) -> None:
-        _response_identity(call.span, self.model, self.ident)
-        if self.reasons:
-            call.span.set_attribute(
-                "gen_ai.response.finish_reasons", [self.reasons[i] for i in sorted(self.reasons)]
-            )
+        reasons = [self.reasons[i] for i in sorted(self.reasons)]
+        _response_identity(call.span, self.model, self.ident, reasons)
         _set_chat_usage(call.span, self.usage)  # present when stream_options.include_usage was asked
         if not self.gather:
             return
@@ -269,10 +276,9 @@ def _responses_start(call: Call, kwargs: dict[str, Any]) -> None:
 
 def _responses_response(call: Call, result: Any) -> None:
     response = _parsed(result)
-    _response_identity(call.span, getattr(response, "model", None), getattr(response, "id", None))
     status = getattr(response, "status", None)
-    if isinstance(status, str):
-        call.span.set_attribute("gen_ai.response.finish_reasons", [status])
+    reasons = [status] if isinstance(status, str) else None
+    _response_identity(call.span, getattr(response, "model", None), getattr(response, "id", None), reasons)
     _set_responses_usage(call.span, getattr(response, "usage", None))
     parts, texts, refused = [], [], False
     for item in getattr(response, "output", None) or []:
@@ -373,6 +379,10 @@ def instrument() -> None:
     for module, sync_cls, async_cls, (sync_wrapper, async_wrapper) in targets:
         wrapt.wrap_function_wrapper(module, f"{sync_cls}.create", sync_wrapper)
         wrapt.wrap_function_wrapper(module, f"{async_cls}.create", async_wrapper)
+        # parse() posts by itself; stream() helpers call create() and are traced through it.
+        if module != "openai.resources.embeddings":
+            wrapt.wrap_function_wrapper(module, f"{sync_cls}.parse", sync_wrapper)
+            wrapt.wrap_function_wrapper(module, f"{async_cls}.parse", async_wrapper)
     wrapt.wrap_function_wrapper("openai._base_client", "SyncAPIClient._send_request", send_wrapper)
     wrapt.wrap_function_wrapper("openai._base_client", "AsyncAPIClient._send_request", send_async_wrapper)
     _installed = True
