@@ -259,13 +259,36 @@ def test_scores_api_types_rejections_replacement_filters_and_summaries(server):
     ]
 
 
-def test_scores_reach_only_their_own_project(start_server):
-    server = start_server("--require-key")
-    with server.client() as c:
+def test_scores_reach_only_their_own_project(server, start_server):
+    locked = start_server("--require-key")
+    with locked.client() as c:
         assert (
             c.post("/api/v1/scores", json={"trace_id": new_trace_id(), "name": "x", "value": 1}).status_code
             == 401
         )
+
+    with server.client() as c:  # loopback: the admin may create projects
+        key_a, key_b = (
+            c.post("/api/v1/projects", json={"name": n}).json()["api_key"] for n in ("alpha", "beta")
+        )
+    trace_id = new_trace_id()
+    server.post_traces(protobuf([span(trace_id, name="request", attributes={"tenant.id": "acme"})]), key_a)
+    assert (
+        _post_scores(server, {"trace_id": trace_id, "name": "helpful", "value": True}, key_a).status_code
+        == 200
+    )
+    # beta scoring alpha's trace id writes into beta only
+    assert (
+        _post_scores(server, {"trace_id": trace_id, "name": "helpful", "value": False}, key_b).status_code
+        == 200
+    )
+    server.wait_for_spans(1, key=key_a)
+    server.wait_for_spans(0, key=key_b)
+    assert [s["value"] for s in server.get(f"/api/v1/traces/{trace_id}", key_a)["scores"]] == [1.0]
+    assert server.get("/api/v1/scores", key_b)["scores"] == []  # no span of beta's to place it by
+    assert [r["mean"] for r in server.get("/api/v1/scores", key_a, group_by="tenant")["scores"]] == [1.0]
+    assert server.get("/api/v1/traces", key_b, score="helpful=1")["traces"] == []
+    assert server.get("/api/v1/scores")["scores"] == []  # the default project saw nothing
 
 
 def _llm(trace_id: str, **attrs):

@@ -18,10 +18,9 @@ from typing import Any
 from tokentrace import semconv
 from tokentrace.ingest.jsontext import dumps
 from tokentrace.ingest.normalize import json_text
+from tokentrace.ingest.normalize.base import is_id
 from tokentrace.ingest.raw import RawLogRecord, SpanRejected
 from tokentrace.ingest.scores import score_row
-
-_HEX = frozenset("0123456789abcdef")
 
 
 @dataclass
@@ -29,10 +28,6 @@ class LogBatch:
     content: list[dict[str, Any]] = field(default_factory=list)
     scores: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-
-
-def _valid(value: str, length: int) -> bool:
-    return len(value) == length and _HEX.issuperset(value) and value.count("0") != length
 
 
 def _event_name(record: RawLogRecord) -> str:
@@ -44,7 +39,7 @@ def _score(record: RawLogRecord, project_id: str, when: int) -> dict[str, Any]:
     attrs = record.attributes
     name = attrs.get(semconv.EVALUATION_NAME)
     trace_id = record.trace_id
-    span_id = record.span_id if _valid(record.span_id, 16) else ""
+    span_id = record.span_id if is_id(record.span_id, 16) else ""
     return score_row(
         project_id,
         trace_id=trace_id,
@@ -88,14 +83,14 @@ def from_logs(records: list[RawLogRecord], project_id: str) -> LogBatch:
     now = time.time_ns()
     for index, record in enumerate(records):
         try:
-            if not _valid(record.trace_id, 32):
+            if not is_id(record.trace_id, 32):
                 raise SpanRejected("has no trace id: only log records of a trace are kept")
             name = _event_name(record)
             when = record.time_unix_nano or record.observed_time_unix_nano or now
             if name == semconv.EVALUATION_EVENT:
                 batch.scores.append(_score(record, project_id, when))
                 continue
-            if not _valid(record.span_id, 16):
+            if not is_id(record.span_id, 16):
                 raise SpanRejected("has no span id: only log records of a span are kept")
             batch.content.append(_content(record, project_id, name, when))
         except SpanRejected as exc:

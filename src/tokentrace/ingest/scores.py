@@ -13,9 +13,9 @@ import uuid
 from typing import Any
 
 from tokentrace.canonical import SCORE_DATA_TYPES
+from tokentrace.ingest.normalize.base import check_id
 from tokentrace.ingest.raw import SpanRejected
 
-_HEX = frozenset("0123456789abcdef")
 MAX_NAME = 200
 MAX_COMMENT = 10_000
 MAX_ID = 200
@@ -27,14 +27,11 @@ class ScoreRejected(SpanRejected):
 
 
 def _hex_id(value: Any, length: int, what: str, optional: bool = False) -> str:
-    if optional and value in (None, ""):
+    if optional and value is None:
         return ""
     if not isinstance(value, str):
         raise ScoreRejected(f"{what} must be {length} hex digits")
-    value = value.lower()
-    if len(value) != length or not _HEX.issuperset(value) or value.count("0") == length:
-        raise ScoreRejected(f"{what} {value[:40]!r} must be {length} hex digits, not all zeros")
-    return value
+    return check_id(value.lower(), length, what, allow_empty=optional)
 
 
 def _typed(value: Any, data_type: str | None) -> tuple[str, float | None, str | None]:
@@ -136,6 +133,6 @@ def from_request(project_id: str, payload: Any) -> tuple[list[dict[str, Any]], l
                     score_id=item.get("id"),
                 )
             )
-        except ScoreRejected as exc:
+        except SpanRejected as exc:  # ScoreRejected, or a bad id
             errors.append(f"score {index}: {exc}")
     return rows, errors

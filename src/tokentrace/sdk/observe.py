@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from opentelemetry import trace
@@ -48,57 +49,49 @@ def observe(fn: F | None = None, *, name: str | None = None, kind: str | None = 
             attributes = {"gen_ai.operation.name": operation, key: label}
             span_name = f"{operation} {label}"
 
-        def start() -> Any:
-            return _tracer().start_as_current_span(
+        @contextmanager
+        def traced() -> Iterator[None]:
+            with _tracer().start_as_current_span(
                 span_name, attributes=attributes, record_exception=False, set_status_on_exception=False
-            )
+            ) as span:
+                try:
+                    yield
+                except GeneratorExit:  # a generator closed early by its consumer did not fail
+                    raise
+                except BaseException as exc:
+                    _failed(span, exc)
+                    raise
 
         if inspect.isasyncgenfunction(func):
 
             @functools.wraps(func)
             async def agen_wrapper(*args: Any, **kwargs: Any) -> Any:
-                with start() as span:
-                    try:
-                        async for item in func(*args, **kwargs):
-                            yield item
-                    except BaseException as exc:
-                        _failed(span, exc)
-                        raise
+                with traced():
+                    async for item in func(*args, **kwargs):
+                        yield item
 
             return agen_wrapper  # type: ignore[return-value]
         if inspect.iscoroutinefunction(func):
 
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                with start() as span:
-                    try:
-                        return await func(*args, **kwargs)
-                    except BaseException as exc:
-                        _failed(span, exc)
-                        raise
+                with traced():
+                    return await func(*args, **kwargs)
 
             return async_wrapper  # type: ignore[return-value]
         if inspect.isgeneratorfunction(func):
 
             @functools.wraps(func)
             def gen_wrapper(*args: Any, **kwargs: Any) -> Any:
-                with start() as span:
-                    try:
-                        yield from func(*args, **kwargs)
-                    except BaseException as exc:
-                        _failed(span, exc)
-                        raise
+                with traced():
+                    yield from func(*args, **kwargs)
 
             return gen_wrapper  # type: ignore[return-value]
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with start() as span:
-                try:
-                    return func(*args, **kwargs)
-                except BaseException as exc:
-                    _failed(span, exc)
-                    raise
+            with traced():
+                return func(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
 

@@ -7,20 +7,65 @@ SDK keeps speaking OTLP only; the server stores it with the trace's other scores
 from __future__ import annotations
 
 import math
+import threading
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 _DATA_TYPES = ("numeric", "boolean", "categorical")
+
+
+@dataclass(frozen=True)
+class Destination:
+    endpoint: str  # the OTLP/HTTP logs URL
+    headers: dict[str, str] | None
+    resource: Resource
+
+
+_destination: Destination | None = None
 _logs: LoggerProvider | None = None
+_lock = threading.Lock()
 
 
-def use_logger_provider(provider: LoggerProvider | None) -> None:
+def configure(destination: Destination | None) -> None:
+    """Where scores go (set by init()); nothing starts until the first score."""
+    global _destination
+    _destination = destination
+
+
+def _logger_provider() -> LoggerProvider:
+    # Made on first use: an app that never scores pays no exporter thread for it.
     global _logs
-    _logs = provider
+    with _lock:
+        if _logs is None:
+            if _destination is None:
+                raise RuntimeError("call tokentrace.init() before tokentrace.score()")
+            from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+            from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+
+            provider = LoggerProvider(resource=_destination.resource)
+            exporter = OTLPLogExporter(endpoint=_destination.endpoint, headers=_destination.headers)
+            provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
+            _logs = provider
+        return _logs
+
+
+def flush(timeout_ms: int) -> bool:
+    """Export pending scores; True when there were none or all went out."""
+    return _logs.force_flush(timeout_ms) if _logs is not None else True
+
+
+def shutdown() -> None:
+    global _logs, _destination
+    with _lock:
+        if _logs is not None:
+            _logs.shutdown()
+        _logs, _destination = None, None
 
 
 def _attributes(name: str, value: Any, data_type: str | None) -> dict[str, Any]:
@@ -76,12 +121,11 @@ def score(
     attrs["tokentrace.score.source"] = "sdk"
     if comment is not None:
         attrs["gen_ai.evaluation.explanation"] = comment
-    if _logs is None:
-        raise RuntimeError("call tokentrace.init() before tokentrace.score()")
+    logs = _logger_provider()
     scored = SpanContext(
         trace_number, span_number, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED)
     )
-    _logs.get_logger("tokentrace.sdk").emit(
+    logs.get_logger("tokentrace.sdk").emit(
         event_name="gen_ai.evaluation.result",
         attributes=attrs,
         context=trace.set_span_in_context(NonRecordingSpan(scored)),

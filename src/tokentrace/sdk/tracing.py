@@ -10,25 +10,20 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from opentelemetry import trace
-from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
-from tokentrace.sdk import content
+from tokentrace.sdk import content, scores
 from tokentrace.sdk.content import DEFAULT_MAX_CHARS
 from tokentrace.sdk.redaction import redact_defaults
-from tokentrace.sdk.scores import use_logger_provider
 from tokentrace.sdk.tags import TagSpanProcessor
 from tokentrace.sdk.threads import propagate_to_threads
 
 log = logging.getLogger("tokentrace")
 DEFAULT_ENDPOINT = "http://127.0.0.1:4318"
 _provider: TracerProvider | None = None
-_logs: LoggerProvider | None = None
 
 
 def _signal_endpoint(signal: str, endpoint: str | None) -> str:
@@ -90,7 +85,7 @@ def init(
     `redact` (by default: emails, API keys, card numbers; None sends text as is) and is cut
     to `max_content_chars`.
     """
-    global _provider, _logs
+    global _provider
     if _provider is not None:
         return _provider
     enabled = capture_content if capture_content is not None else content.enabled_by_env()
@@ -116,10 +111,7 @@ def init(
         BatchSpanProcessor(exporter or OTLPSpanExporter(endpoint=traces_endpoint, headers=headers))
     )
     # Scores travel as OTLP log records (evaluation events), to the same server.
-    _logs = LoggerProvider(resource=provider.resource)
-    log_exporter = OTLPLogExporter(endpoint=_signal_endpoint("logs", endpoint), headers=headers)
-    _logs.add_log_record_processor(BatchLogRecordProcessor(log_exporter))
-    use_logger_provider(_logs)
+    scores.configure(scores.Destination(_signal_endpoint("logs", endpoint), headers, provider.resource))
     if exporter is None:
         _warn_if_unreachable(traces_endpoint)
     propagate_to_threads()
@@ -136,18 +128,13 @@ def flush(timeout_s: float = 30) -> bool:
     provider = _provider or trace.get_tracer_provider()
     force = getattr(provider, "force_flush", None)
     done = bool(force(int(timeout_s * 1000))) if force else True
-    if _logs is not None:
-        done = _logs.force_flush(int(timeout_s * 1000)) and done
-    return done
+    return scores.flush(int(timeout_s * 1000)) and done
 
 
 def shutdown() -> None:
     """Flush and stop exporting."""
-    global _provider, _logs
+    global _provider
     if _provider is not None:
         _provider.shutdown()
         _provider = None
-    if _logs is not None:
-        _logs.shutdown()
-        _logs = None
-        use_logger_provider(None)
+    scores.shutdown()

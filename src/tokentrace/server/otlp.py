@@ -27,15 +27,12 @@ from starlette.routing import Route
 from tokentrace.ingest.pipeline import Overloaded, Pipeline, Prepared
 from tokentrace.ingest.raw import DecodeError
 from tokentrace.server.auth import Unauthorized, project_for
+from tokentrace.server.body import BodyTooLarge, read_body
 from tokentrace.server.state import ServerState
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 _PROTOBUF_TYPES = {PROTOBUF, "application/protobuf"}
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 def _varint(n: int) -> bytes:
@@ -114,19 +111,6 @@ def _success(signal: Signal, prepared: Prepared, is_protobuf: bool) -> Response:
     return Response(orjson.dumps(body), media_type=JSON)
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
     encoding = encoding.strip().lower()
     if encoding in ("", "identity"):
@@ -159,7 +143,7 @@ async def _export(request: Request, signal: Signal) -> Response:
     limit = state.config.max_body_bytes
     try:
         body = _decompress(
-            await _read_body(request, limit), request.headers.get("content-encoding", ""), limit
+            await read_body(request, limit), request.headers.get("content-encoding", ""), limit
         )
         state.pipeline.check_capacity()
         pipeline = state.pipeline

@@ -43,11 +43,17 @@ _SPAN_MAP = AttributeMap(
 )
 
 
-def _check_id(value: str, length: int, what: str, allow_empty: bool = False) -> str:
+def is_id(value: str, length: int) -> bool:
+    """A valid trace (32) or span (16) id: lowercase hex, not all zeros."""
+    return len(value) == length and _HEX.issuperset(value) and value.count("0") != length
+
+
+def check_id(value: str, length: int, what: str, allow_empty: bool = False) -> str:
+    """`value` if it is a valid id (or empty, when allowed); SpanRejected says why not."""
     if not value and allow_empty:
         return ""
     if len(value) != length or not _HEX.issuperset(value):
-        raise SpanRejected(f"{what} {value!r} must be {length} lowercase hex digits")
+        raise SpanRejected(f"{what} {value[:40]!r} must be {length} lowercase hex digits")
     if value.count("0") == length:
         raise SpanRejected(f"{what} must not be all zeros")
     return value
@@ -150,9 +156,9 @@ def resource_fields(resource: dict[str, Any]) -> dict[str, Any]:
 
 def base_row(span: RawSpan, project_id: str) -> dict[str, Any]:
     """The canonical row with every convention-independent field filled in."""
-    trace_id = _check_id(span.trace_id, 32, "trace id")
-    span_id = _check_id(span.span_id, 16, "span id")
-    parent = _check_id(span.parent_span_id, 16, "parent span id", allow_empty=True)
+    trace_id = check_id(span.trace_id, 32, "trace id")
+    span_id = check_id(span.span_id, 16, "span id")
+    parent = check_id(span.parent_span_id, 16, "parent span id", allow_empty=True)
     start, end = span.start_unix_nano, span.end_unix_nano
     if start <= 0:
         raise SpanRejected("start time is missing")

@@ -18,13 +18,15 @@ from tokentrace.sdk.content import text_part, tool_call_part, tool_response_part
 from tokentrace.sdk.instrumentors.calls import (
     Call,
     calling,
-    end_call,
     given,
+    parsed_response,
     send_async_wrapper,
     send_wrapper,
+    set_response_identity,
     start_call,
 )
 from tokentrace.sdk.instrumentors.streams import AsyncTracedStream, TracedStream
+from tokentrace.sdk.instrumentors.wrappers import create_wrappers
 
 _installed = False
 
@@ -92,44 +94,37 @@ def _set_usage(span: Any, usage: Any, output_tokens: int | None = None) -> None:
     raw_input = getattr(usage, "input_tokens", None)
     read = getattr(usage, "cache_read_input_tokens", None)
     written = getattr(usage, "cache_creation_input_tokens", None)
-    if isinstance(raw_input, int):
-        span.set_attribute("gen_ai.usage.input_tokens", raw_input + (read or 0) + (written or 0))
-    if isinstance(read, int):
-        span.set_attribute("gen_ai.usage.cache_read.input_tokens", read)
-    if isinstance(written, int):
-        span.set_attribute("gen_ai.usage.cache_creation.input_tokens", written)
     output = output_tokens if output_tokens is not None else getattr(usage, "output_tokens", None)
-    if isinstance(output, int):
-        span.set_attribute("gen_ai.usage.output_tokens", output)
+    values = {
+        "gen_ai.usage.input_tokens": raw_input + (read or 0) + (written or 0)
+        if isinstance(raw_input, int)
+        else None,
+        "gen_ai.usage.cache_read.input_tokens": read,
+        "gen_ai.usage.cache_creation.input_tokens": written,
+        "gen_ai.usage.output_tokens": output,
+    }
+    span.set_attributes({key: value for key, value in values.items() if isinstance(value, int)})
 
 
-def _set_identity(span: Any, model: Any, ident: Any, stop_reason: Any) -> None:
-    if isinstance(model, str):
-        span.set_attribute("gen_ai.response.model", model)
-    if isinstance(ident, str):
-        span.set_attribute("gen_ai.response.id", ident)
-    if isinstance(stop_reason, str):
-        span.set_attribute("gen_ai.response.finish_reasons", [stop_reason])
+def _reasons(stop_reason: Any) -> list[str] | None:
+    return [stop_reason] if isinstance(stop_reason, str) else None
 
 
 def _response(call: Call, result: Any) -> None:
-    parse = getattr(result, "parse", None)
-    message = parse() if callable(parse) and not hasattr(result, "model_dump") else result
-    _set_identity(
-        call.span,
-        getattr(message, "model", None),
-        getattr(message, "id", None),
-        getattr(message, "stop_reason", None),
+    message = parsed_response(result)
+    stop_reason = getattr(message, "stop_reason", None)
+    set_response_identity(
+        call.span, getattr(message, "model", None), getattr(message, "id", None), _reasons(stop_reason)
     )
     _set_usage(call.span, getattr(message, "usage", None))
-    _record_response(call, getattr(message, "content", None), getattr(message, "stop_reason", None))
+    _record_response(call, getattr(message, "content", None), stop_reason)
 
 
 class _EventStream:
     """Raw stream events: usage starts in message_start, output tokens end in message_delta;
     content blocks are gathered from their start and delta events when capture is on."""
 
-    def __init__(self) -> None:
+    def __init__(self, call: Call) -> None:
         self.start: Any = None
         self.output_tokens: int | None = None
         self.stop_reason: str | None = None
@@ -165,7 +160,7 @@ class _EventStream:
     def finish(self, call: Call) -> None:
         if self.start is None:
             return
-        _set_identity(call.span, self.start.model, self.start.id, self.stop_reason)
+        set_response_identity(call.span, self.start.model, self.start.id, _reasons(self.stop_reason))
         _set_usage(call.span, self.start.usage, self.output_tokens)
         if self.gather:
             blocks = []
@@ -190,26 +185,7 @@ def _start(kwargs: dict[str, Any], stream: bool = False) -> Call:
     return call
 
 
-def _create(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    call = _start(kwargs)
-    with calling(call):
-        result = wrapped(*args, **kwargs)
-    if kwargs.get("stream") is True and not hasattr(result, "parse"):
-        return TracedStream(result, call, _EventStream())
-    _response(call, result)
-    end_call(call)
-    return result
-
-
-async def _create_async(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    call = _start(kwargs)
-    with calling(call):
-        result = await wrapped(*args, **kwargs)
-    if kwargs.get("stream") is True and not hasattr(result, "parse"):
-        return AsyncTracedStream(result, call, _EventStream())
-    _response(call, result)
-    end_call(call)
-    return result
+_create, _create_async = create_wrappers(lambda instance, kwargs: _start(kwargs), _response, _EventStream)
 
 
 def _stream_helper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
@@ -226,7 +202,7 @@ def _enter(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
     with calling(call):
         stream = wrapped(*args, **kwargs)
     # MessageStream reads its raw stream lazily, so the traced one is the one it iterates.
-    stream._raw_stream = TracedStream(stream._raw_stream, call, _EventStream())
+    stream._raw_stream = TracedStream(stream._raw_stream, call, _EventStream(call))
     return stream
 
 
@@ -236,7 +212,7 @@ async def _aenter(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any
         return await wrapped(*args, **kwargs)
     with calling(call):
         stream = await wrapped(*args, **kwargs)
-    stream._raw_stream = AsyncTracedStream(stream._raw_stream, call, _EventStream())
+    stream._raw_stream = AsyncTracedStream(stream._raw_stream, call, _EventStream(call))
     return stream
 
 

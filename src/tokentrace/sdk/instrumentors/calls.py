@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import contextvars
-import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
@@ -55,6 +55,24 @@ def start_call(operation: str, provider: str, model: str | None, attributes: dic
     return Call(span)
 
 
+def parsed_response(result: Any) -> Any:
+    """The response model, also behind `with_raw_response` (which caches its parse)."""
+    parse = getattr(result, "parse", None)
+    return parse() if callable(parse) and not hasattr(result, "model_dump") else result
+
+
+def set_response_identity(span: Span, model: Any, ident: Any, reasons: list[str] | None = None) -> None:
+    """Response model, id and finish reasons, in one set_attributes call (one span lock)."""
+    attributes: dict[str, Any] = {}
+    if isinstance(model, str):
+        attributes["gen_ai.response.model"] = model
+    if isinstance(ident, str):
+        attributes["gen_ai.response.id"] = ident
+    if reasons:
+        attributes["gen_ai.response.finish_reasons"] = reasons
+    span.set_attributes(attributes)
+
+
 def check_output(call: Call, texts: list[str], refused: bool = False) -> None:
     """Facts about the answer that need its text but not its recording: a refusal, and
     whether JSON output, when asked for, parses."""
@@ -63,7 +81,7 @@ def check_output(call: Call, texts: list[str], refused: bool = False) -> None:
     if call.wants_json and texts:
         try:
             for text in texts:
-                json.loads(text)
+                orjson.loads(text)
             valid = True
         except ValueError:
             valid = False

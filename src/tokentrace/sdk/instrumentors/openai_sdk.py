@@ -11,15 +11,15 @@ from tokentrace.sdk import content
 from tokentrace.sdk.content import text_part, tool_call_part, tool_response_part
 from tokentrace.sdk.instrumentors.calls import (
     Call,
-    calling,
     check_output,
-    end_call,
     given,
+    parsed_response,
     send_async_wrapper,
     send_wrapper,
+    set_response_identity,
     start_call,
 )
-from tokentrace.sdk.instrumentors.streams import AsyncTracedStream, TracedStream
+from tokentrace.sdk.instrumentors.wrappers import create_wrappers
 
 _installed = False
 
@@ -27,12 +27,6 @@ _installed = False
 def _provider(resource: Any) -> str:
     client = getattr(resource, "_client", None)
     return "azure.ai.openai" if "Azure" in type(client).__name__ else "openai"
-
-
-def _parsed(result: Any) -> Any:
-    """The response model, also behind `with_raw_response` (which caches its parse)."""
-    parse = getattr(result, "parse", None)
-    return parse() if callable(parse) and not hasattr(result, "model_dump") else result
 
 
 def _set_usage(span: Any, usage: Any, inp: str, out: str, cached_in: str, reasoning_in: str) -> None:
@@ -68,17 +62,6 @@ def _set_responses_usage(span: Any, usage: Any) -> None:
     _set_usage(span, usage, "input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details")
 
 
-def _response_identity(span: Any, model: Any, ident: Any, reasons: list[str] | None = None) -> None:
-    attributes: dict[str, Any] = {}
-    if isinstance(model, str):
-        attributes["gen_ai.response.model"] = model
-    if isinstance(ident, str):
-        attributes["gen_ai.response.id"] = ident
-    if reasons:
-        attributes["gen_ai.response.finish_reasons"] = reasons
-    span.set_attributes(attributes)
-
-
 def _plain(item: Any) -> dict[str, Any]:
     """A request item as a dict (the SDK takes TypedDicts and, from some callers, models)."""
     if isinstance(item, dict):
@@ -107,9 +90,11 @@ def _content_parts(value: Any) -> list[dict[str, Any]]:
     return parts
 
 
-def _json_format(fmt: Any) -> bool:
-    # A pydantic model class (the parse() helpers) asks for a JSON schema too.
-    return isinstance(fmt, type) or _plain(fmt).get("type") in ("json_object", "json_schema")
+def _expect_json(call: Call, fmt: Any) -> None:
+    """Note a request for JSON output (a JSON format, or a pydantic model given to parse())."""
+    call.wants_json = isinstance(fmt, type) or _plain(fmt).get("type") in ("json_object", "json_schema")
+    if call.wants_json:
+        call.span.set_attribute("gen_ai.output.type", "json")
 
 
 # --- chat completions --------------------------------------------------------------------
@@ -131,9 +116,7 @@ def _chat_inputs(messages: Any) -> list[dict[str, Any]]:
 
 
 def _chat_start(call: Call, kwargs: dict[str, Any]) -> None:
-    call.wants_json = _json_format(kwargs.get("response_format"))
-    if call.wants_json:
-        call.span.set_attribute("gen_ai.output.type", "json")
+    _expect_json(call, kwargs.get("response_format"))
     if content.capturing():
         content.record(call.span, inputs=_chat_inputs(kwargs.get("messages")))
 
@@ -150,11 +133,11 @@ def _chat_request(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _chat_response(call: Call, result: Any) -> None:
-    response = _parsed(result)
+    response = parsed_response(result)
     span = call.span
     choices = getattr(response, "choices", None) or []
     reasons = [c.finish_reason for c in choices if c.finish_reason]
-    _response_identity(span, getattr(response, "model", None), getattr(response, "id", None), reasons)
+    set_response_identity(span, getattr(response, "model", None), getattr(response, "id", None), reasons)
     _set_chat_usage(span, getattr(response, "usage", None))
     texts = [c.message.content for c in choices[:1] if c.message.content]
     check_output(call, texts, refused=any(getattr(c.message, "refusal", None) for c in choices))
@@ -221,7 +204,7 @@ class _ChatStream:
 
     def finish(self, call: Call) -> None:
         reasons = [self.reasons[i] for i in sorted(self.reasons)]
-        _response_identity(call.span, self.model, self.ident, reasons)
+        set_response_identity(call.span, self.model, self.ident, reasons)
         _set_chat_usage(call.span, self.usage)  # present when stream_options.include_usage was asked
         if not self.gather:
             return
@@ -248,9 +231,7 @@ def _responses_request(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _responses_start(call: Call, kwargs: dict[str, Any]) -> None:
-    call.wants_json = _json_format(_plain(kwargs.get("text")).get("format"))
-    if call.wants_json:
-        call.span.set_attribute("gen_ai.output.type", "json")
+    _expect_json(call, _plain(kwargs.get("text")).get("format"))
     if not content.capturing():
         return
     given_input = kwargs.get("input")
@@ -275,10 +256,10 @@ def _responses_start(call: Call, kwargs: dict[str, Any]) -> None:
 
 
 def _responses_response(call: Call, result: Any) -> None:
-    response = _parsed(result)
+    response = parsed_response(result)
     status = getattr(response, "status", None)
     reasons = [status] if isinstance(status, str) else None
-    _response_identity(call.span, getattr(response, "model", None), getattr(response, "id", None), reasons)
+    set_response_identity(call.span, getattr(response, "model", None), getattr(response, "id", None), reasons)
     _set_responses_usage(call.span, getattr(response, "usage", None))
     parts, texts, refused = [], [], False
     for item in getattr(response, "output", None) or []:
@@ -312,7 +293,7 @@ class _ResponsesStream:
 
 # --- embeddings ----------------------------------------------------------------------------
 def _embeddings_response(call: Call, result: Any) -> None:
-    response = _parsed(result)
+    response = parsed_response(result)
     if isinstance(getattr(response, "model", None), str):
         call.span.set_attribute("gen_ai.response.model", response.model)
     usage = getattr(response, "usage", None)
@@ -328,27 +309,7 @@ def _wrappers(operation: str, request, start, response, stream_observer):
             start(call, kwargs)
         return call
 
-    def sync_wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-        call = begin(instance, kwargs)
-        with calling(call):
-            result = wrapped(*args, **kwargs)
-        if kwargs.get("stream") is True and stream_observer is not None and not hasattr(result, "parse"):
-            return TracedStream(result, call, stream_observer(call))
-        response(call, result)
-        end_call(call)
-        return result
-
-    async def async_wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-        call = begin(instance, kwargs)
-        with calling(call):
-            result = await wrapped(*args, **kwargs)
-        if kwargs.get("stream") is True and stream_observer is not None and not hasattr(result, "parse"):
-            return AsyncTracedStream(result, call, stream_observer(call))
-        response(call, result)
-        end_call(call)
-        return result
-
-    return sync_wrapper, async_wrapper
+    return create_wrappers(begin, response, stream_observer)
 
 
 def instrument() -> None:

@@ -32,6 +32,11 @@ def _done(call: Call, observer: StreamObserver, error: BaseException | None = No
     end_call(call)
 
 
+def _failure(exc_info: tuple) -> Exception | None:
+    """The error a `with` block over a stream ended with, if it failed."""
+    return exc_info[1] if isinstance(exc_info[1], Exception) else None
+
+
 class TracedStream(wrapt.ObjectProxy):
     """A sync stream (iterator, context manager) that reports to its call's span."""
 
@@ -63,11 +68,7 @@ class TracedStream(wrapt.ObjectProxy):
         try:
             return self.__wrapped__.__exit__(*exc_info)
         finally:
-            _done(
-                self._self_call,
-                self._self_observer,
-                exc_info[1] if isinstance(exc_info[1], Exception) else None,
-            )
+            _done(self._self_call, self._self_observer, _failure(exc_info))
 
     def close(self) -> None:
         try:
@@ -107,11 +108,7 @@ class AsyncTracedStream(wrapt.ObjectProxy):
         try:
             return await self.__wrapped__.__aexit__(*exc_info)
         finally:
-            _done(
-                self._self_call,
-                self._self_observer,
-                exc_info[1] if isinstance(exc_info[1], Exception) else None,
-            )
+            _done(self._self_call, self._self_observer, _failure(exc_info))
 
     async def close(self) -> None:
         try:

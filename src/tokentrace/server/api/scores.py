@@ -14,10 +14,9 @@ from tokentrace.query import filters
 from tokentrace.query.scores import summary
 from tokentrace.server.api.common import project_route
 from tokentrace.server.auth import Unauthorized, project_for
+from tokentrace.server.body import BodyTooLarge, read_body
 from tokentrace.server.responses import JSON, error
 from tokentrace.server.state import ServerState
-
-_MAX_BODY = 4 * 1024 * 1024
 
 
 async def post_scores(request: Request) -> Response:
@@ -28,9 +27,11 @@ async def post_scores(request: Request) -> Response:
         project = project_for(state, request.headers.get("authorization"))
     except Unauthorized as exc:
         return error(401, str(exc))
-    body = await request.body()
-    if len(body) > _MAX_BODY:
-        return error(413, f"body larger than {_MAX_BODY} bytes")
+    limit = state.config.max_body_bytes
+    try:
+        body = await read_body(request, limit)
+    except BodyTooLarge:
+        return error(413, f"body larger than the limit of {limit} bytes")
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -55,7 +56,7 @@ def get_scores(request: Request, state: ServerState, project: str) -> Response:
     """Score summaries per name (and per group_by tags) over the spans the filters select."""
     params = dict(request.query_params)
     group_by = filters.group_fields(params.get("group_by"))
-    name = params.pop("score_name", None) or None
+    name = params.get("score_name") or None
     return JSON({"scores": summary(state.store, filters.span_filter(project, params), group_by, name)})
 
 
