@@ -10,7 +10,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint bench bench-sdk clean
+.PHONY: install demo test lint bench bench-sdk family-venvs family-locks fixtures clean
 
 install: $(VENV)/.installed
 
@@ -29,8 +29,31 @@ lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 
-test: lint
+test: lint family-venvs
 	$(BIN)/pytest
+
+# Other libraries' instrumentations, each in its own venv (their pins clash: OpenLIT needs
+# openai < 3), pinned by tests/ingest/families/requirements/NAME.txt (make family-locks).
+FAMILY_REQS := tests/ingest/families/requirements
+FAMILY_VENVS := .family-venvs
+FAMILY_NAMES := otel openinference openlit traceloop langfuse logfire
+
+family-venvs: $(foreach f,$(FAMILY_NAMES),$(FAMILY_VENVS)/$(f)/.installed)
+
+$(FAMILY_VENVS)/%/.installed: $(FAMILY_REQS)/%.txt $(UV)
+	rm -rf $(FAMILY_VENVS)/$*
+	$(UV) venv --quiet --python $(PYTHON) $(FAMILY_VENVS)/$*
+	$(UV) pip install --quiet --python $(FAMILY_VENVS)/$*/bin/python -r $<
+	touch $@
+
+family-locks: $(UV)
+	for f in $(FAMILY_NAMES); do \
+		$(UV) pip compile --quiet --python-version 3.11 $(FAMILY_REQS)/$$f.in -o $(FAMILY_REQS)/$$f.txt || exit 1; \
+	done
+
+# Re-record what each family exports (after a version bump in requirements/*.in).
+fixtures: install family-venvs
+	$(BIN)/python -m tests.ingest.families.record otel otel-latest openinference openlit traceloop langfuse logfire
 
 bench: install
 	$(BIN)/python bench/ingest.py
@@ -45,4 +68,4 @@ bench-sdk: install $(BENCH_VENVS)/openai-v2/bin/python $(BENCH_VENVS)/openllmetr
 	$(BIN)/python bench/sdk_overhead.py
 
 clean:
-	rm -rf $(VENV) $(TOOLS) $(BENCH_VENVS) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) $(BENCH_VENVS) $(FAMILY_VENVS) .pytest_cache .ruff_cache

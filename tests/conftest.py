@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -134,27 +136,36 @@ def start_server(tmp_path: Path):
         proc.stop()
 
 
-@pytest.fixture(scope="session")
-def provider_url(tmp_path_factory):
-    """The simulated LLM provider (`tokentrace simulate provider`) as its own process."""
+@contextlib.contextmanager
+def simulated_provider(log_path: Path | None = None) -> Iterator[str]:
+    """The simulated LLM provider (`tokentrace simulate provider`) as its own process; yields its URL."""
     port = free_port()
-    log = (tmp_path_factory.mktemp("provider") / "provider.log").open("wb")
+    log = log_path.open("wb") if log_path else subprocess.DEVNULL
     proc = subprocess.Popen(
         [sys.executable, "-m", "tokentrace.cli", "simulate", "provider", "--port", str(port)],
         stdout=log,
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("simulated provider did not start")
             time.sleep(0.1)
-    else:
-        proc.kill()
-        raise RuntimeError("simulated provider did not start")
-    yield url
-    proc.terminate()
-    proc.wait(10)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def provider_url(tmp_path_factory):
+    """The simulated provider, shared by the whole session."""
+    with simulated_provider(tmp_path_factory.mktemp("provider") / "provider.log") as url:
+        yield url

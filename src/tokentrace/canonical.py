@@ -56,6 +56,7 @@ FIELDS: tuple[tuple[str, pa.DataType], ...] = (
     ("prompt_template", pa.string()),
     ("prompt_version", pa.string()),
     ("request_id", pa.string()),
+    ("response_id", pa.string()),  # the provider's id of its answer: how duplicates are recognized
     ("retry_attempt", pa.int64()),
     ("duplicate_of", pa.string()),
     ("tool_name", pa.string()),

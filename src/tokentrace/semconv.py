@@ -71,6 +71,9 @@ PRICE_SOURCE = "tokentrace.price.source"
 OUTPUT_TYPE = "gen_ai.output.type"  # text, json, image, speech: what the request asked for
 REFUSAL = "tokentrace.refusal"  # the provider's refusal field was set
 JSON_VALID = "tokentrace.output.json_valid"  # checked by the SDK when JSON output was asked
+# Set by a normalizer on a span that only reports the usage of its request sibling (Logfire's
+# stream log-span); the store pairs the two as one call (store/duplicates.py).
+USAGE_REPORT = "tokentrace.usage_report"
 
 # --- Evaluation results (scores) -------------------------------------------------------
 EVALUATION_EVENT = "gen_ai.evaluation.result"

@@ -168,6 +168,16 @@ def test_anthropic_plain_stream_tools_and_cache(claude):
     assert second.usage.cache_creation_input_tokens == 0
     # raw Anthropic semantics: input_tokens excludes what the cache served
     assert second.usage.input_tokens < 40 and first.stop_reason == "end_turn"
+    # a second breakpoint after the cached one: the first prefix is read, the rest written
+    extended = [*system, {"type": "text", "text": LONG + " more", "cache_control": {"type": "ephemeral"}}]
+    third = claude.messages.create(
+        model="claude-sonnet-4-6",
+        max_tokens=200,
+        system=extended,
+        messages=[{"role": "user", "content": "And socks?"}],
+    )
+    assert third.usage.cache_read_input_tokens == first.usage.cache_creation_input_tokens
+    assert third.usage.cache_creation_input_tokens > 1024
 
     with claude.messages.stream(
         model="claude-sonnet-4-6", max_tokens=200, messages=[{"role": "user", "content": "hello"}]

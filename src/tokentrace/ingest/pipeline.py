@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 
 from tokentrace import semconv
-from tokentrace.canonical import SCORE_SCHEMA, Tables
+from tokentrace.canonical import SCORE_SCHEMA, SPAN_SCHEMA, Tables
 from tokentrace.ingest import otlp_json, otlp_proto, scores
 from tokentrace.ingest.columns import tables
 from tokentrace.ingest.logs import from_logs
@@ -75,20 +75,32 @@ def encode_record(tables: Tables) -> bytes:
     return b"".join(parts)
 
 
+def _current_spans(spans: pa.Table) -> pa.Table:
+    """Spans spooled by an older version, with the canonical fields added since as nulls."""
+    if spans.schema.names == list(SPAN_SCHEMA.names):
+        return spans
+    columns = [
+        spans.column(f.name) if f.name in spans.schema.names else pa.nulls(spans.num_rows, f.type)
+        for f in SPAN_SCHEMA
+    ]
+    return pa.Table.from_arrays(columns, schema=SPAN_SCHEMA)
+
+
 def decode_record(payload: bytes) -> Tables:
     if not payload.startswith(_RECORD_V2):
         # A record spooled by a version without scores: spans, then content to the end.
         (length,) = _LEN.unpack_from(payload)
         spans = pa.ipc.open_stream(payload[4 : 4 + length]).read_all()
         content = pa.ipc.open_stream(payload[4 + length :]).read_all()
-        return Tables(spans, content, SCORE_SCHEMA.empty_table())
+        return Tables(_current_spans(spans), content, SCORE_SCHEMA.empty_table())
     tables = []
     at = len(_RECORD_V2)
     for _ in range(3):
         (length,) = _LEN.unpack_from(payload, at)
         tables.append(pa.ipc.open_stream(payload[at + 4 : at + 4 + length]).read_all())
         at += 4 + length
-    return Tables(*tables)
+    spans, content, scores = tables
+    return Tables(_current_spans(spans), content, scores)
 
 
 def price_rows(book: PriceBook, rows: list[dict[str, Any]]) -> None:

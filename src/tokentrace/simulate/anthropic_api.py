@@ -19,6 +19,7 @@ from tokentrace.simulate.models import profile
 from tokentrace.simulate.state import ProviderState, pause
 from tokentrace.simulate.tokens import answer_length, content_text, count_text, generate_words, rng_for
 
+_MIN_CACHEABLE = 1024  # the shortest prefix Anthropic caches (Sonnet, Opus)
 _ERRORS = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -45,9 +46,9 @@ def _block_tokens(block: dict[str, Any]) -> int:
     return count_text(content_text([block]))
 
 
-def _prompt(body: dict[str, Any]) -> tuple[int, int, list[Any]]:
-    """(total input tokens, tokens up to the last cache breakpoint, that cacheable prefix)."""
-    total, cacheable, prefix = 3, 0, []
+def _prompt(body: dict[str, Any]) -> tuple[int, list[tuple[int, list[Any]]]]:
+    """(total input tokens, [(tokens up to a cache breakpoint, the prefix it closes)] in order)."""
+    total, prefix, breakpoints = 3, [], []
     pieces: list[tuple[int, dict[str, Any]]] = []
     if body.get("tools"):
         pieces.append((count_text(orjson.dumps(body["tools"]).decode()), body["tools"][-1]))
@@ -57,13 +58,25 @@ def _prompt(body: dict[str, Any]) -> tuple[int, int, list[Any]]:
         blocks = _blocks(message.get("content"))
         for i, block in enumerate(blocks):
             pieces.append((_block_tokens(block) + (4 if i == 0 else 0), block))
-    cut = 0
     for tokens, block in pieces:
         total += tokens
         prefix.append(block)
         if isinstance(block, dict) and block.get("cache_control"):
-            cacheable, cut = total, len(prefix)
-    return total, cacheable, prefix[:cut]
+            breakpoints.append((total, list(prefix)))
+    return total, breakpoints
+
+
+def _cache(state: ProviderState, model: str, breakpoints: list[tuple[int, list[Any]]]) -> tuple[int, int]:
+    """(cache read, cache write) tokens, as Anthropic counts them: the longest prefix an
+    earlier request cached is read; the rest, up to the last breakpoint, is written."""
+    read = written = 0
+    for tokens, prefix in breakpoints:
+        if tokens < _MIN_CACHEABLE:
+            continue
+        if state.seen_before(("anthropic", model, prefix)):
+            read = tokens
+        written = tokens
+    return read, max(written - read, 0)
 
 
 def _tool_use(rng, tools: list[dict[str, Any]], choice: Any) -> dict[str, Any] | None:
@@ -99,15 +112,10 @@ async def messages(request: Request) -> Response:
         return error(forced, retry_after_ms=directives.retry_after_ms)
     model = body["model"]
     spec = profile(model)
-    total, cacheable, prefix = _prompt(body)
+    total, breakpoints = _prompt(body)
     if total > spec.context_window:
         return error(400, f"prompt is too long: {total} tokens > {spec.context_window} maximum")
-    cache_read = cache_write = 0
-    if cacheable >= 1024:
-        if state.seen_before(("anthropic", model, prefix)):
-            cache_read = cacheable
-        else:
-            cache_write = cacheable
+    cache_read, cache_write = _cache(state, model, breakpoints)
     rng = rng_for(state.seed, model, body.get("system"), body["messages"])
     tool = _tool_use(rng, body.get("tools") or [], body.get("tool_choice"))
     if tool:

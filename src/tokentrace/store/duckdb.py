@@ -16,6 +16,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
+from tokentrace import semconv
 from tokentrace.canonical import (
     FIELD_NAMES,
     GROUPABLE_FIELDS,
@@ -23,6 +24,7 @@ from tokentrace.canonical import (
     TAG_FIELDS,
     Tables,
 )
+from tokentrace.store import duplicates
 from tokentrace.store.base import SCORE_OPERATORS, Project, ScoreCondition, SpanFilter, TraceFilter
 from tokentrace.store.migrations import migrations
 
@@ -67,6 +69,48 @@ WHERE spans.span_key = found.span_key
   AND ({" OR ".join(f"spans.{t} IS DISTINCT FROM found.{t}" for t in TAG_FIELDS)})
 """
 
+
+# LLM spans that may record the same provider call as a span of this batch (store/duplicates.py
+# decides): those of touched traces that have another LLM span, and those sharing a response id.
+_LLM = "operation IN ('chat', 'text_completion', 'embeddings') AND provider IS NOT NULL"
+_USAGE_FIELDS = " + ".join(
+    f"({c} IS NOT NULL)::INT"
+    for c in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
+)
+_DUPLICATE_CANDIDATES = f"""
+WITH bounds AS (SELECT min(start_time) - INTERVAL 1 DAY AS lo, max(start_time) + INTERVAL 1 DAY AS hi
+                FROM batch_spans),
+touched AS (SELECT DISTINCT project_id, trace_id FROM batch_spans WHERE {_LLM}),
+answered AS (
+    SELECT DISTINCT project_id, response_id FROM batch_spans WHERE {_LLM} AND response_id IS NOT NULL
+),
+in_traces AS (
+    SELECT s.* FROM spans s SEMI JOIN touched USING (project_id, trace_id)
+    WHERE s.{_LLM} AND s.start_time BETWEEN (SELECT lo FROM bounds) AND (SELECT hi FROM bounds)
+    QUALIFY count(*) OVER (PARTITION BY s.project_id, s.trace_id) > 1
+),
+by_answer AS (
+    SELECT s.* FROM spans s SEMI JOIN answered USING (project_id, response_id)
+    WHERE s.{_LLM} AND s.start_time BETWEEN (SELECT lo FROM bounds) AND (SELECT hi FROM bounds)
+    QUALIFY count(*) OVER (PARTITION BY s.project_id, s.response_id) > 1
+)
+SELECT span_key::VARCHAR, project_id, trace_id, span_id, parent_span_id, provider, request_model,
+       response_id, epoch_ns(start_time), epoch_ns(end_time), {_USAGE_FIELDS},
+       (response_id IS NOT NULL)::INT + (response_model IS NOT NULL)::INT + (finish_reason IS NOT NULL)::INT,
+       coalesce(json_extract(attributes, '$."{semconv.USAGE_REPORT}"')::BOOLEAN, false),
+       duplicate_of
+FROM (SELECT * FROM in_traces UNION SELECT * FROM by_answer)
+"""
+_LEND_TAGS = f"""
+UPDATE spans SET {", ".join(f"{t} = coalesce(spans.{t}, lent.{t})" for t in TAG_FIELDS)}
+FROM (
+    SELECT p.counted::UHUGEINT AS span_key,
+           {", ".join(f"first(d.{t}) FILTER (WHERE d.{t} IS NOT NULL) AS {t}" for t in TAG_FIELDS)}
+    FROM duplicate_pairs p JOIN spans d ON d.span_key = p.duplicate::UHUGEINT
+    GROUP BY ALL
+) AS lent
+WHERE spans.span_key = lent.span_key AND ({" OR ".join(f"spans.{t} IS NULL" for t in TAG_FIELDS)})
+"""
 
 # Content of one span may come in parts: with the span, and as OTLP log records before or
 # after it. Message lists keep the first complete value; events accumulate, and a part sent
@@ -193,11 +237,12 @@ class DuckDBStore:
                 if tables.spans.num_rows:
                     cur.register("batch_spans", tables.spans)
                     new = cur.execute(
-                        f"INSERT OR IGNORE INTO spans SELECT "
+                        f"INSERT OR IGNORE INTO spans (span_key, {_SPAN_COLUMNS}) SELECT "
                         f"md5_number(project_id || ':' || trace_id || span_id), {_SPAN_COLUMNS} "
                         f"FROM batch_spans"
                     ).fetchone()[0]
                     cur.execute(_INHERIT_TAGS)
+                    self._mark_duplicates(cur)
                     cur.unregister("batch_spans")
                 if tables.content.num_rows:
                     cur.register("batch_content", tables.content)
@@ -214,6 +259,36 @@ class DuckDBStore:
                 cur.execute("ROLLBACK")
                 raise
         return int(new)
+
+    def _mark_duplicates(self, cur: duckdb.DuckDBPyConnection) -> None:
+        """Set duplicate_of on the LLM spans that record a provider call another span counts,
+        and give the counted span the attribution tags only its duplicates carry."""
+        rows = cur.execute(_DUPLICATE_CANDIDATES).fetchall()
+        if len(rows) < 2:
+            return
+        resolution = duplicates.resolve([duplicates.Candidate(*row) for row in rows])
+        if resolution.changes:
+            changes = pa.table(
+                {"span_key": list(resolution.changes), "duplicate_of": list(resolution.changes.values())},
+                schema=pa.schema([("span_key", pa.string()), ("duplicate_of", pa.string())]),
+            )
+            cur.register("duplicate_changes", changes)
+            try:
+                cur.execute(
+                    "UPDATE spans SET duplicate_of = c.duplicate_of FROM duplicate_changes c "
+                    "WHERE spans.span_key = c.span_key::UHUGEINT"
+                )
+            finally:
+                cur.unregister("duplicate_changes")
+        if resolution.counted_by:
+            pairs = pa.table(
+                {"duplicate": list(resolution.counted_by), "counted": list(resolution.counted_by.values())}
+            )
+            cur.register("duplicate_pairs", pairs)
+            try:
+                cur.execute(_LEND_TAGS)
+            finally:
+                cur.unregister("duplicate_pairs")
 
     def update_costs(self, project_id: str, costs: pa.Table) -> int:
         with self._lock:

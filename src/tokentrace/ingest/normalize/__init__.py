@@ -19,7 +19,7 @@ import orjson
 from tokentrace import semconv
 from tokentrace.ingest import rules
 from tokentrace.ingest.jsontext import dumps
-from tokentrace.ingest.normalize.base import base_row, take
+from tokentrace.ingest.normalize.base import base_row, complete_total, take
 from tokentrace.ingest.raw import RawSpan, SpanRejected
 
 
@@ -89,6 +89,7 @@ def normalize(spans: list[RawSpan], project_id: str) -> NormalizedBatch:
                 if family.matches(span):
                     family.apply(span, row)
                     break
+            complete_total(row)
             content = _content(span, row)
         except SpanRejected as exc:
             batch.errors.append(f"span {span.span_id or '?'}: {exc}")

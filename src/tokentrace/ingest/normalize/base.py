@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import orjson
+
 from tokentrace import semconv
 from tokentrace.canonical import FIELD_NAMES
 from tokentrace.ingest.normalize import vocab
@@ -212,3 +214,50 @@ def base_row(span: RawSpan, project_id: str) -> dict[str, Any]:
             if refined == "context_length":
                 row["error_type"] = refined
     return row
+
+
+def fill_tags(row: dict[str, Any], values: dict[str, Any]) -> None:
+    """Fill the attribution tags `row` still lacks from a family's own tag map (metadata,
+    association properties…), read with the same spellings as span attributes."""
+    for field, keys in _TAGS:
+        if row[field] is None:
+            row[field] = text(first(values, keys))
+
+
+def json_object(value: Any) -> Any:
+    """A value that may arrive as JSON text (a dict, list or quoted scalar) as Python; else as is."""
+    if isinstance(value, str) and value[:1] in ("{", "[", '"'):
+        try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return value
+    return value
+
+
+def dig(value: Any, *path: str) -> Any:
+    """value[path[0]][path[1]]…, or None where a step is missing or not a mapping."""
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def add_cache_to_input(row: dict[str, Any]) -> None:
+    """For sources that pass Anthropic's raw input count through (cache reads and writes
+    excluded): make input_tokens the canonical total, cache included."""
+    if row["input_tokens"] is None:
+        return
+    row["input_tokens"] += (row["cache_read_tokens"] or 0) + (row["cache_write_tokens"] or 0)
+    if row["output_tokens"] is not None:
+        row["total_tokens"] = row["input_tokens"] + row["output_tokens"]
+
+
+def complete_total(row: dict[str, Any]) -> None:
+    """total_tokens when the source gave its parts only (an embedding has no output tokens)."""
+    if row["total_tokens"] is not None or row["input_tokens"] is None:
+        return
+    if row["output_tokens"] is not None:
+        row["total_tokens"] = row["input_tokens"] + row["output_tokens"]
+    elif row["operation"] == "embeddings":
+        row["total_tokens"] = row["input_tokens"]

@@ -32,6 +32,7 @@ _KEEP = frozenset(
         *semconv.PROVIDER,
         semconv.OPERATION,
         semconv.FINISH_REASONS,
+        "anthropic.message.stop_reason",
         semconv.TOOL_NAME,
         semconv.AGENT_NAME,
         semconv.DATA_SOURCE,
@@ -45,8 +46,9 @@ _MAP = AttributeMap(
         "operation": (semconv.OPERATION,),
         "request_model": (semconv.REQUEST_MODEL,),
         "response_model": (semconv.RESPONSE_MODEL,),
+        "response_id": (semconv.RESPONSE_ID,),
         **dict(_TOKENS),
-        "finish_reasons": (semconv.FINISH_REASONS,),
+        "finish_reasons": (semconv.FINISH_REASONS, "anthropic.message.stop_reason"),
         "temperature": (semconv.TEMPERATURE,),
         "top_p": (semconv.TOP_P,),
         "max_tokens": (semconv.MAX_TOKENS,),
@@ -96,11 +98,10 @@ def apply(span: RawSpan, row: dict[str, Any]) -> None:
     row["provider"] = vocab.provider(get("provider"))
     row["request_model"] = text(get("request_model"))
     row["response_model"] = text(get("response_model"))
+    row["response_id"] = text(get("response_id"))
 
     for field, keys in _TOKENS:
         row[field] = token_count(get(field), keys[0])
-    if row["total_tokens"] is None and row["input_tokens"] is not None and row["output_tokens"] is not None:
-        row["total_tokens"] = row["input_tokens"] + row["output_tokens"]
 
     row["finish_reason"] = vocab.finish_reason(_finish_reasons(get("finish_reasons")))
     row["temperature"] = number(get("temperature"))
@@ -114,6 +115,8 @@ def apply(span: RawSpan, row: dict[str, Any]) -> None:
     if ttft_ms is None:
         seconds = number(get("ttft_s"))
         ttft_ms = seconds * 1000 if seconds is not None else None
+    if row["streaming"] is False:
+        ttft_ms = None  # some libraries time the "first token" of a whole answer: that is latency
     row["ttft_ms"] = ttft_ms
     if ttft_ms is not None and row["streaming"] is None:
         row["streaming"] = True

@@ -1,0 +1,74 @@
+"""Pydantic Logfire: gen_ai.* with Logfire's own shapes.
+
+- Span names are message templates; `logfire.msg` is the formatted name, shown instead.
+- Cached and reasoning tokens exist only inside the raw usage JSON `gen_ai.usage.raw`.
+- A stream's usage arrives on a second, zero-duration "log" span whose `duration` attribute
+  is the stream's real length: its interval is rebuilt from it, so that the request span and
+  this one are seen as one provider call (the request span, without usage, then defers).
+- Its scrubber replaces values whose key looks sensitive (`session_id`!) with a
+  "[Scrubbed due to …]" marker: a marker is no tag.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tokentrace import semconv
+from tokentrace.canonical import TAG_FIELDS
+from tokentrace.ingest.normalize import genai
+from tokentrace.ingest.normalize.base import dig, json_object, number, text, token_count
+from tokentrace.ingest.raw import RawSpan
+
+PRIORITY = 40
+
+_SCRUBBED = "[Scrubbed due to"
+
+
+def matches(span: RawSpan) -> bool:
+    return span.scope_name.startswith("logfire") or "logfire.span_type" in span.attributes
+
+
+def _present(*values: Any) -> Any:
+    # the first value reported, zeros included (a reported zero is still a report)
+    return next((v for v in values if v is not None), None)
+
+
+def _raw_usage(row: dict[str, Any], raw: Any) -> None:
+    """Cached, cache-write and reasoning tokens from the provider's raw usage object."""
+    if not isinstance(raw, dict):
+        return
+    fills = {
+        "cache_read_tokens": _present(
+            dig(raw, "prompt_tokens_details", "cached_tokens"),
+            dig(raw, "input_tokens_details", "cached_tokens"),
+            raw.get("cache_read_input_tokens"),
+        ),
+        "cache_write_tokens": raw.get("cache_creation_input_tokens"),
+        "reasoning_tokens": _present(
+            dig(raw, "completion_tokens_details", "reasoning_tokens"),
+            dig(raw, "output_tokens_details", "reasoning_tokens"),
+        ),
+        "total_tokens": raw.get("total_tokens"),
+    }
+    for field, value in fills.items():
+        if row[field] is None:
+            row[field] = token_count(value, f"gen_ai.usage.raw {field}")
+
+
+def apply(span: RawSpan, row: dict[str, Any]) -> None:
+    """gen_ai.* fields, then Logfire's shapes."""
+    attrs = span.attributes
+    genai.apply(span, row)
+    _raw_usage(row, json_object(attrs.get("gen_ai.usage.raw")))
+    message = text(attrs.get("logfire.msg"))
+    if message:
+        row["name"] = message
+    for field in TAG_FIELDS:
+        if isinstance(row[field], str) and row[field].startswith(_SCRUBBED):
+            row[field] = None
+    duration = number(attrs.get("duration"))
+    if attrs.get("logfire.span_type") == "log" and duration is not None and row["operation"] != "other":
+        row["start_time"] = row["end_time"] - int(duration * 1e9)
+        row["duration_ms"] = duration * 1000
+        row["streaming"] = True
+        attrs[semconv.USAGE_REPORT] = True

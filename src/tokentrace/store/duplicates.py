@@ -1,0 +1,140 @@
+"""Which LLM spans record the same provider call (stacked instrumentations), and which one counts.
+
+Two instrumentations around one call each emit an LLM span: the anthropic SDK's own span plus
+OpenInference's, Traceloop's or Logfire's; Logfire's streams add a usage-carrying log span
+beside the request span. Tokens and cost must count once. Spans of one call:
+
+- share a provider response id (in any trace: an instrumentation that does not make its span
+  current starts a second trace), or
+- in one trace, with the same provider and no conflicting response id or request model, are
+  parent and child overlapping in time, or are a request span without usage and the sibling
+  that reports its usage (`tokentrace.usage_report`, set by a family such as Logfire's streams)
+  within `ADJACENT_NS` of it (each pairs with its nearest such partner, and that one with it:
+  parallel calls stay apart).
+
+In each group the span with the most complete usage counts (then the one with more details;
+then the shorter one, nearer the wire; then the larger span id, to be deterministic); the
+others name it in `duplicate_of`, and lend it the attribution tags it lacks (a library may
+put the user on its own span only). The decision depends only on the spans, never on their
+arrival order.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+ADJACENT_NS = 50_000_000  # 50 ms
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    key: str  # the store's row key, as text
+    project_id: str
+    trace_id: str
+    span_id: str
+    parent_span_id: str
+    provider: str
+    request_model: str | None
+    response_id: str | None
+    start_ns: int
+    end_ns: int
+    usage_fields: int  # how many token kinds the span reports
+    details: int  # how many of response id, response model and finish reason it reports
+    usage_report: bool  # a span that only reports the usage of its request sibling
+    duplicate_of: str | None  # as stored now
+
+
+class _Groups:
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+
+    def find(self, key: str) -> str:
+        root = key
+        while self.parent.get(root, root) != root:
+            root = self.parent[root]
+        while key != root:  # path compression
+            key, self.parent[key] = self.parent.get(key, key), root
+        return root
+
+    def union(self, a: str, b: str) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def _compatible(a: Candidate, b: Candidate) -> bool:
+    if a.provider != b.provider:
+        return False
+    if a.response_id and b.response_id and a.response_id != b.response_id:
+        return False
+    return not (a.request_model and b.request_model and a.request_model != b.request_model)
+
+
+def _reports_for(a: Candidate, b: Candidate) -> bool:
+    """One of the two is a usage report and the other a request span without usage."""
+    return (a.usage_report and not b.usage_report and b.usage_fields == 0) or (
+        b.usage_report and not a.usage_report and a.usage_fields == 0
+    )
+
+
+def _gap(a: Candidate, b: Candidate) -> int:
+    """Nanoseconds between two intervals; 0 when they overlap."""
+    return max(a.start_ns - b.end_ns, b.start_ns - a.end_ns, 0)
+
+
+@dataclass
+class Resolution:
+    changes: dict[str, str | None] = field(default_factory=dict)  # key → new duplicate_of
+    counted_by: dict[str, str] = field(default_factory=dict)  # duplicate's key → counted span's key
+
+
+def resolve(candidates: list[Candidate]) -> Resolution:
+    """The duplicate_of values that must change, and which span counts for each duplicate."""
+    groups = _Groups()
+    by_response: dict[tuple[str, str, str], list[Candidate]] = defaultdict(list)
+    by_trace: dict[tuple[str, str], list[Candidate]] = defaultdict(list)
+    for c in candidates:
+        if c.response_id:
+            by_response[(c.project_id, c.provider, c.response_id)].append(c)
+        by_trace[(c.project_id, c.trace_id)].append(c)
+    for same in by_response.values():
+        for other in same[1:]:
+            groups.union(same[0].key, other.key)
+
+    for spans in by_trace.values():
+        nearest: dict[str, tuple[int, str]] = {}  # key → (gap, partner key), usage-less ↔ usage
+        for i, a in enumerate(spans):
+            for b in spans[i + 1 :]:
+                if not _compatible(a, b):
+                    continue
+                if a.parent_span_id == b.span_id or b.parent_span_id == a.span_id:
+                    if _gap(a, b) == 0:
+                        groups.union(a.key, b.key)
+                elif a.parent_span_id == b.parent_span_id and _reports_for(a, b):
+                    gap = _gap(a, b)
+                    if gap <= ADJACENT_NS:
+                        for x, y in ((a, b), (b, a)):
+                            if x.key not in nearest or gap < nearest[x.key][0]:
+                                nearest[x.key] = (gap, y.key)
+        for key, (_, partner) in nearest.items():
+            if nearest.get(partner, (0, None))[1] == key:
+                groups.union(key, partner)
+
+    members: dict[str, list[Candidate]] = defaultdict(list)
+    for c in candidates:
+        members[groups.find(c.key)].append(c)
+    resolution = Resolution()
+    for group in members.values():
+        if len(group) == 1:
+            if group[0].duplicate_of is not None:
+                resolution.changes[group[0].key] = None
+            continue
+        winner = max(group, key=lambda c: (c.usage_fields, c.details, c.start_ns - c.end_ns, c.span_id))
+        for c in group:
+            wanted = None if c is winner else winner.span_id
+            if wanted != c.duplicate_of:
+                resolution.changes[c.key] = wanted
+            if c is not winner:
+                resolution.counted_by[c.key] = winner.key
+    return resolution
