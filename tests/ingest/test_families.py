@@ -186,6 +186,10 @@ def check_family(server: ServerProcess, family: str, facts: dict[str, Any], key:
                 ok = span[field] == expected
             if not ok:
                 failures.append(f"{scenario}.{field}: {span[field]!r} != {expected!r}")
+        # Time to first token: only on streams (where the family measures it), within the call.
+        ttft = span["ttft_ms"]
+        if ttft is not None and (scenario not in STREAMS or not 0 <= ttft <= span["duration_ms"]):
+            failures.append(f"{scenario}.ttft_ms: {ttft} (duration {span['duration_ms']})")
         # One call counts once: the trace's totals are the counted span's, duplicates aside.
         if tree["totals"]["input_tokens"] != (span["input_tokens"] or 0):
             failures.append(f"{scenario}: trace input tokens {tree['totals']['input_tokens']} double-counted")

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from tokentrace import semconv
 from tokentrace.canonical import (
@@ -77,36 +78,53 @@ _USAGE_FIELDS = " + ".join(
     f"({c} IS NOT NULL)::INT"
     for c in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
 )
+# The key as md5_number's input text: reading UHUGEINT keys into Python costs ~60 µs a row.
+_CANDIDATE_COLUMNS = f"""project_id || ':' || trace_id || span_id AS span_key,
+    project_id, trace_id, span_id, parent_span_id,
+    provider, request_model, response_id, epoch_ns(start_time) AS start_ns, epoch_ns(end_time) AS end_ns,
+    {_USAGE_FIELDS} AS usage_fields,
+    (response_id IS NOT NULL)::INT + (response_model IS NOT NULL)::INT + (finish_reason IS NOT NULL)::INT
+        AS details,
+    coalesce(streaming AND contains(attributes, '"{semconv.USAGE_REPORT}":true'), false) AS usage_report,
+    duplicate_of"""
+# Only spans with a possible partner go to Python: an LLM parent or child of the same provider,
+# a usage report and its usage-less siblings, or a response id seen twice. Most traces (one
+# call per step, under non-LLM parents) yield none.
 _DUPLICATE_CANDIDATES = f"""
-WITH bounds AS (SELECT min(start_time) - INTERVAL 1 DAY AS lo, max(start_time) + INTERVAL 1 DAY AS hi
-                FROM batch_spans),
-touched AS (SELECT DISTINCT project_id, trace_id FROM batch_spans WHERE {_LLM}),
+WITH touched AS (SELECT DISTINCT project_id, trace_id FROM batch_spans WHERE {_LLM}),
 answered AS (
     SELECT DISTINCT project_id, response_id FROM batch_spans WHERE {_LLM} AND response_id IS NOT NULL
 ),
-in_traces AS (
-    SELECT s.* FROM spans s SEMI JOIN touched USING (project_id, trace_id)
-    WHERE s.{_LLM} AND s.start_time BETWEEN (SELECT lo FROM bounds) AND (SELECT hi FROM bounds)
-    QUALIFY count(*) OVER (PARTITION BY s.project_id, s.trace_id) > 1
+llm AS (
+    SELECT {_CANDIDATE_COLUMNS} FROM spans SEMI JOIN touched USING (project_id, trace_id)
+    WHERE {_LLM} AND start_time BETWEEN $lo AND $hi
 ),
+related AS (
+    SELECT c.span_key AS a, p.span_key AS b FROM llm c JOIN llm p
+        ON p.project_id = c.project_id AND p.trace_id = c.trace_id AND p.span_id = c.parent_span_id
+       AND p.provider = c.provider
+    UNION ALL
+    SELECT r.span_key, s.span_key FROM llm r JOIN llm s
+        ON s.project_id = r.project_id AND s.trace_id = r.trace_id AND s.parent_span_id = r.parent_span_id
+       AND s.provider = r.provider AND s.span_key <> r.span_key
+    WHERE r.usage_report AND s.usage_fields = 0
+),
+keys AS (SELECT a AS span_key FROM related UNION SELECT b FROM related),
 by_answer AS (
-    SELECT s.* FROM spans s SEMI JOIN answered USING (project_id, response_id)
-    WHERE s.{_LLM} AND s.start_time BETWEEN (SELECT lo FROM bounds) AND (SELECT hi FROM bounds)
-    QUALIFY count(*) OVER (PARTITION BY s.project_id, s.response_id) > 1
+    SELECT {_CANDIDATE_COLUMNS} FROM spans SEMI JOIN answered USING (project_id, response_id)
+    WHERE {_LLM} AND start_time BETWEEN $lo AND $hi
+    QUALIFY count(*) OVER (PARTITION BY project_id, response_id) > 1
 )
-SELECT span_key::VARCHAR, project_id, trace_id, span_id, parent_span_id, provider, request_model,
-       response_id, epoch_ns(start_time), epoch_ns(end_time), {_USAGE_FIELDS},
-       (response_id IS NOT NULL)::INT + (response_model IS NOT NULL)::INT + (finish_reason IS NOT NULL)::INT,
-       coalesce(json_extract(attributes, '$."{semconv.USAGE_REPORT}"')::BOOLEAN, false),
-       duplicate_of
-FROM (SELECT * FROM in_traces UNION SELECT * FROM by_answer)
+SELECT * FROM llm SEMI JOIN keys USING (span_key)
+UNION
+SELECT * FROM by_answer
 """
 _LEND_TAGS = f"""
 UPDATE spans SET {", ".join(f"{t} = coalesce(spans.{t}, lent.{t})" for t in TAG_FIELDS)}
 FROM (
-    SELECT p.counted::UHUGEINT AS span_key,
+    SELECT md5_number(p.counted) AS span_key,
            {", ".join(f"first(d.{t}) FILTER (WHERE d.{t} IS NOT NULL) AS {t}" for t in TAG_FIELDS)}
-    FROM duplicate_pairs p JOIN spans d ON d.span_key = p.duplicate::UHUGEINT
+    FROM duplicate_pairs p JOIN spans d ON d.span_key = md5_number(p.duplicate)
     GROUP BY ALL
 ) AS lent
 WHERE spans.span_key = lent.span_key AND ({" OR ".join(f"spans.{t} IS NULL" for t in TAG_FIELDS)})
@@ -242,7 +260,7 @@ class DuckDBStore:
                         f"FROM batch_spans"
                     ).fetchone()[0]
                     cur.execute(_INHERIT_TAGS)
-                    self._mark_duplicates(cur)
+                    self._mark_duplicates(cur, tables.spans)
                     cur.unregister("batch_spans")
                 if tables.content.num_rows:
                     cur.register("batch_content", tables.content)
@@ -260,10 +278,16 @@ class DuckDBStore:
                 raise
         return int(new)
 
-    def _mark_duplicates(self, cur: duckdb.DuckDBPyConnection) -> None:
+    def _mark_duplicates(self, cur: duckdb.DuckDBPyConnection, batch: pa.Table) -> None:
         """Set duplicate_of on the LLM spans that record a provider call another span counts,
         and give the counted span the attribution tags only its duplicates carry."""
-        rows = cur.execute(_DUPLICATE_CANDIDATES).fetchall()
+        # Spans of one call start within a day of each other: the bound lets zone maps skip
+        # old row groups (as literals: a scalar subquery here would plan a nested loop).
+        bounds = pc.min_max(batch.column("start_time").cast(pa.int64()))
+        lo, hi = (datetime.fromtimestamp(bounds[end].as_py() / 1e9, UTC) for end in ("min", "max"))
+        window = timedelta(days=1)
+        params = {"lo": (lo - window).replace(tzinfo=None), "hi": (hi + window).replace(tzinfo=None)}
+        rows = cur.execute(_DUPLICATE_CANDIDATES, params).fetchall()
         if len(rows) < 2:
             return
         resolution = duplicates.resolve([duplicates.Candidate(*row) for row in rows])
@@ -276,7 +300,7 @@ class DuckDBStore:
             try:
                 cur.execute(
                     "UPDATE spans SET duplicate_of = c.duplicate_of FROM duplicate_changes c "
-                    "WHERE spans.span_key = c.span_key::UHUGEINT"
+                    "WHERE spans.span_key = md5_number(c.span_key)"
                 )
             finally:
                 cur.unregister("duplicate_changes")

@@ -29,7 +29,7 @@ ADJACENT_NS = 50_000_000  # 50 ms
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    key: str  # the store's row key, as text
+    key: str  # the store's identity of the span, as text
     project_id: str
     trace_id: str
     span_id: str
