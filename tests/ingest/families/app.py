@@ -317,6 +317,15 @@ def _warm_cache(an) -> None:
     )
 
 
+def _message_facts(message: Any) -> dict[str, Any]:
+    return {
+        "usage": message.usage.model_dump(),
+        "model": message.model,
+        "finish_reason": message.stop_reason,
+        "response_id": message.id,
+    }
+
+
 def anthropic_cache(oa, an) -> dict[str, Any]:
     reply = an.messages.create(
         model="claude-sonnet-4-5",
@@ -324,12 +333,7 @@ def anthropic_cache(oa, an) -> dict[str, Any]:
         system=_cached_system(2),
         messages=[{"role": "user", "content": "Summarize the policy."}],
     )
-    return {
-        "usage": reply.usage.model_dump(),
-        "model": reply.model,
-        "finish_reason": reply.stop_reason,
-        "response_id": reply.id,
-    }
+    return _message_facts(reply)
 
 
 def anthropic_stream(oa, an) -> dict[str, Any]:
@@ -341,13 +345,7 @@ def anthropic_stream(oa, an) -> dict[str, Any]:
     ) as events:
         for _ in events:
             pass
-        message = events.get_final_message()
-    return {
-        "usage": message.usage.model_dump(),
-        "model": message.model,
-        "finish_reason": message.stop_reason,
-        "response_id": message.id,
-    }
+        return _message_facts(events.get_final_message())
 
 
 def rate_limited(oa, an) -> dict[str, Any]:
