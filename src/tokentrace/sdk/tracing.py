@@ -10,13 +10,13 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from opentelemetry import trace
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from tokentrace.sdk import content, scores
 from tokentrace.sdk.content import DEFAULT_MAX_CHARS
+from tokentrace.sdk.exporter import DirectOTLPSpanExporter
 from tokentrace.sdk.redaction import redact_defaults
 from tokentrace.sdk.tags import TagSpanProcessor
 from tokentrace.sdk.threads import propagate_to_threads
@@ -108,7 +108,7 @@ def init(
         trace.set_tracer_provider(provider)
     provider.add_span_processor(TagSpanProcessor())
     provider.add_span_processor(
-        BatchSpanProcessor(exporter or OTLPSpanExporter(endpoint=traces_endpoint, headers=headers))
+        BatchSpanProcessor(exporter or DirectOTLPSpanExporter(endpoint=traces_endpoint, headers=headers))
     )
     # Scores travel as OTLP log records (evaluation events), to the same server.
     scores.configure(scores.Destination(_signal_endpoint("logs", endpoint), headers, provider.resource))
