@@ -17,11 +17,14 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from tests.conftest import ServerProcess
 from tests.ingest.families import FAMILIES, FIXTURES, family_python, run_app
@@ -41,6 +44,7 @@ SCENARIO_MODELS = {
 STREAMS = ("stream", "anthropic_stream")
 CONVERSATIONS = ("chat", "stream", "tool", "anthropic_cache", "anthropic_stream")
 TAGS = {"user_id": "u42", "session_id": "s-9", "tenant_id": "acme"}
+_PRICES = PriceBook()  # the server's price data, to cost the truth the same way
 
 
 @dataclass(frozen=True)
@@ -139,7 +143,7 @@ def truth(scenario: str, facts: dict[str, Any]) -> dict[str, Any]:
 
 
 def _cost(span: dict[str, Any], tokens: dict[str, Any]) -> float:
-    costs, known, _ = PriceBook().price_columns(
+    costs, known, _ = _PRICES.price_columns(
         [span["provider"]],
         [span["response_model"] or span["request_model"]],
         [int(span["start_time_ns"])],
@@ -179,7 +183,7 @@ def check_family(server: ServerProcess, family: str, facts: dict[str, Any], key:
             if isinstance(cell, Absent):
                 expected = None
             elif isinstance(cell, AsSent):
-                expected = _as_sent(cell.value, span, fact)
+                expected = _as_sent(cell.value, fact)
             if field == "streaming" and expected is None and cell is None:
                 ok = span[field] is not True  # non-streams: False or unsaid
             else:
@@ -211,7 +215,7 @@ def check_family(server: ServerProcess, family: str, facts: dict[str, Any], key:
     assert not failures, f"{family}:\n" + "\n".join(failures)
 
 
-def _as_sent(value: Any, span: dict[str, Any], fact: dict[str, Any]) -> Any:
+def _as_sent(value: Any, fact: dict[str, Any]) -> Any:
     usage = fact.get("usage") or {}
     if value == "raw_input":
         return usage["input_tokens"]
@@ -221,11 +225,10 @@ def _as_sent(value: Any, span: dict[str, Any], fact: dict[str, Any]) -> Any:
 
 
 def _ns(iso: str) -> int:
-    from datetime import datetime
-
+    """An API timestamp (ISO 8601, up to nanoseconds) as Unix nanoseconds."""
     whole, _, fraction = iso.partition(".")
     fraction = fraction.rstrip("Z").split("+")[0]
-    seconds = datetime.fromisoformat(whole).replace(tzinfo=__import__("datetime").UTC).timestamp()
+    seconds = datetime.fromisoformat(whole).replace(tzinfo=UTC).timestamp()
     return int(seconds) * 1_000_000_000 + int((fraction or "0").ljust(9, "0")[:9])
 
 
@@ -236,8 +239,6 @@ def _project_key(server: ServerProcess) -> str:
 
 def _one_span_each(body: bytes) -> list[bytes]:
     """A traces payload split into one request per span, last span first."""
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-
     request = ExportTraceServiceRequest.FromString(body)
     bodies = []
     for resource_spans in request.resource_spans:
@@ -282,8 +283,6 @@ def replay(server: ServerProcess, family: str, key: str, backwards: bool = False
 
 
 def _span_count(body: bytes) -> int:
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-
     request = ExportTraceServiceRequest.FromString(body)
     return sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
 
@@ -327,8 +326,6 @@ def test_live_instrumentation_normalizes_to_the_truth(server, provider_url, fami
 
 
 def _wait_for_call(server: ServerProcess, trace_id: str, key: str, timeout: float = 20) -> None:
-    import time
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with server.client(key) as c:

@@ -39,14 +39,18 @@ def key_values(pairs: Any) -> dict[str, Any]:
     return {kv.key: any_value(kv.value) for kv in pairs}
 
 
-def decode_traces(body: bytes) -> list[RawSpan]:
-    """Decode a protobuf ExportTraceServiceRequest; DecodeError if it is not one."""
-    request = ExportTraceServiceRequest()
+def _parse(request: Any, body: bytes) -> Any:
     try:
         request.ParseFromString(body)
     except (ProtobufDecodeError, RecursionError, ValueError) as exc:
-        raise DecodeError(f"body is not a valid OTLP protobuf ExportTraceServiceRequest: {exc}") from exc
-    return spans_of(request)
+        name = type(request).__name__
+        raise DecodeError(f"body is not a valid OTLP protobuf {name}: {exc}") from exc
+    return request
+
+
+def decode_traces(body: bytes) -> list[RawSpan]:
+    """Decode a protobuf ExportTraceServiceRequest; DecodeError if it is not one."""
+    return spans_of(_parse(ExportTraceServiceRequest(), body))
 
 
 def spans_of(request: ExportTraceServiceRequest) -> list[RawSpan]:
@@ -84,12 +88,7 @@ def spans_of(request: ExportTraceServiceRequest) -> list[RawSpan]:
 
 def decode_logs(body: bytes) -> list[RawLogRecord]:
     """Decode a protobuf ExportLogsServiceRequest; DecodeError if it is not one."""
-    request = ExportLogsServiceRequest()
-    try:
-        request.ParseFromString(body)
-    except (ProtobufDecodeError, RecursionError, ValueError) as exc:
-        raise DecodeError(f"body is not a valid OTLP protobuf ExportLogsServiceRequest: {exc}") from exc
-    return log_records_of(request)
+    return log_records_of(_parse(ExportLogsServiceRequest(), body))
 
 
 def log_records_of(request: ExportLogsServiceRequest) -> list[RawLogRecord]:

@@ -3,7 +3,9 @@
 A convention family is one module in this package exposing `PRIORITY` (lower is tried
 first), `matches(span) -> bool` and `apply(span, row) -> None`. Families are found by
 discovery, so adding one is adding its module. `base` fills the fields every span has
-and `genai` is the fallback reading.
+and `genai` is the fallback reading. `matches` must decide from the span's scope name and
+attribute names only: the choice is cached per (scope, attribute names), which recur on
+every span of an instrumentation, so the hot path does not ask each family each time.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import orjson
 from tokentrace import semconv
 from tokentrace.ingest import rules
 from tokentrace.ingest.jsontext import dumps
-from tokentrace.ingest.normalize.base import base_row, complete_total, take
+from tokentrace.ingest.normalize.base import base_row, complete, take
 from tokentrace.ingest.raw import RawSpan, SpanRejected
 
 
@@ -31,6 +33,18 @@ def _discover() -> list[ModuleType]:
 
 
 FAMILIES = _discover()
+_CHOSEN: dict[tuple[str, tuple[str, ...]], ModuleType] = {}
+
+
+def _family_for(span: RawSpan) -> ModuleType:
+    key = (span.scope_name, tuple(span.attributes))
+    family = _CHOSEN.get(key)
+    if family is None:
+        family = next(f for f in FAMILIES if f.matches(span))
+        if len(_CHOSEN) >= 4096:
+            _CHOSEN.clear()
+        _CHOSEN[key] = family
+    return family
 
 
 @dataclass
@@ -85,11 +99,8 @@ def normalize(spans: list[RawSpan], project_id: str) -> NormalizedBatch:
     for span in spans:
         try:
             row = base_row(span, project_id)
-            for family in FAMILIES:
-                if family.matches(span):
-                    family.apply(span, row)
-                    break
-            complete_total(row)
+            _family_for(span).apply(span, row)
+            complete(row)
             content = _content(span, row)
         except SpanRejected as exc:
             batch.errors.append(f"span {span.span_id or '?'}: {exc}")

@@ -253,11 +253,18 @@ def add_cache_to_input(row: dict[str, Any]) -> None:
         row["total_tokens"] = row["input_tokens"] + row["output_tokens"]
 
 
-def complete_total(row: dict[str, Any]) -> None:
-    """total_tokens when the source gave its parts only (an embedding has no output tokens)."""
-    if row["total_tokens"] is not None or row["input_tokens"] is None:
-        return
-    if row["output_tokens"] is not None:
-        row["total_tokens"] = row["input_tokens"] + row["output_tokens"]
-    elif row["operation"] == "embeddings":
-        row["total_tokens"] = row["input_tokens"]
+def complete(row: dict[str, Any]) -> None:
+    """What follows from the fields any family read: the total when only its parts were sent
+    (an embedding has no output tokens), the streaming flag and the time per output token."""
+    if row["total_tokens"] is None and row["input_tokens"] is not None:
+        if row["output_tokens"] is not None:
+            row["total_tokens"] = row["input_tokens"] + row["output_tokens"]
+        elif row["operation"] == "embeddings":
+            row["total_tokens"] = row["input_tokens"]
+    if row["streaming"] is False:
+        row["ttft_ms"] = None  # some libraries time the "first token" of a whole answer: that is latency
+    elif row["ttft_ms"] is not None:
+        row["streaming"] = True
+    output = row["output_tokens"]
+    if row["ttft_ms"] is not None and output and output > 1:
+        row["tpot_ms"] = max(row["duration_ms"] - row["ttft_ms"], 0.0) / (output - 1)

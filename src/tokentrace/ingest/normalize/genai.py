@@ -115,14 +115,7 @@ def apply(span: RawSpan, row: dict[str, Any]) -> None:
     if ttft_ms is None:
         seconds = number(get("ttft_s"))
         ttft_ms = seconds * 1000 if seconds is not None else None
-    if row["streaming"] is False:
-        ttft_ms = None  # some libraries time the "first token" of a whole answer: that is latency
     row["ttft_ms"] = ttft_ms
-    if ttft_ms is not None and row["streaming"] is None:
-        row["streaming"] = True
-    output = row["output_tokens"]
-    if ttft_ms is not None and output and output > 1:
-        row["tpot_ms"] = max(row["duration_ms"] - ttft_ms, 0.0) / (output - 1)
 
     row["tool_name"] = text(get("tool_name"))
     row["agent_name"] = text(get("agent_name"))

@@ -14,16 +14,14 @@ from datetime import datetime
 from typing import Any
 
 from tokentrace import semconv
-from tokentrace.ingest.normalize import genai, messages, vocab
+from tokentrace.ingest.normalize import genai, messages, usage, vocab
 from tokentrace.ingest.normalize.base import (
     add_cache_to_input,
-    dig,
     fill_tags,
     integer,
     json_object,
     number,
     text,
-    token_count,
 )
 from tokentrace.ingest.raw import RawSpan
 
@@ -38,22 +36,6 @@ _TYPES = {
     "tool": "execute_tool",
     "retriever": "retrieval",
 }
-_USAGE = {
-    "input_tokens": (("prompt_tokens",), ("input_tokens",), ("input",)),
-    "output_tokens": (("completion_tokens",), ("output_tokens",), ("output",)),
-    "total_tokens": (("total_tokens",), ("total",)),
-    "cache_read_tokens": (
-        ("prompt_tokens_details", "cached_tokens"),
-        ("input_tokens_details", "cached_tokens"),
-        ("cache_read_input_tokens",),
-        ("input_cached_tokens",),
-    ),
-    "cache_write_tokens": (("cache_creation_input_tokens",),),
-    "reasoning_tokens": (
-        ("completion_tokens_details", "reasoning_tokens"),
-        ("output_tokens_details", "reasoning_tokens"),
-    ),
-}
 
 
 def matches(span: RawSpan) -> bool:
@@ -62,14 +44,12 @@ def matches(span: RawSpan) -> bool:
     return any(key.startswith("langfuse.") for key in span.attributes)
 
 
-def _usage(row: dict[str, Any], usage: Any) -> None:
-    if not isinstance(usage, dict):
+def _usage(row: dict[str, Any], details: Any) -> None:
+    if not isinstance(details, dict):
         return
-    for field, paths in _USAGE.items():
-        value = next((v for path in paths if (v := dig(usage, *path)) is not None), None)
-        row[field] = token_count(value, f"usage_details {field}")
-    if "cache_read_input_tokens" in usage or "cache_creation_input_tokens" in usage:
-        add_cache_to_input(row)  # Anthropic's raw usage: input excludes the cache
+    row.update(usage.read(details, "usage_details"))
+    if usage.input_excludes_cache(details):
+        add_cache_to_input(row)
 
 
 def _parameters(row: dict[str, Any], parameters: Any) -> None:
@@ -81,19 +61,15 @@ def _parameters(row: dict[str, Any], parameters: Any) -> None:
     row["seed"] = integer(parameters.get("seed"))
 
 
-def _first_token(row: dict[str, Any], start_ns: int, value: Any) -> None:
+def _first_token_ms(start_ns: int, value: Any) -> float | None:
     stamp = json_object(value)
     if not isinstance(stamp, str):
-        return
+        return None
     try:
         when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
     except ValueError:
-        return
-    first_ns = int(when.timestamp() * 1e6) * 1000
-    row["streaming"] = True
-    row["ttft_ms"] = max(first_ns - start_ns, 0) / 1e6
-    if row["output_tokens"] and row["output_tokens"] > 1:
-        row["tpot_ms"] = max(row["duration_ms"] - row["ttft_ms"], 0.0) / (row["output_tokens"] - 1)
+        return None
+    return max(int(when.timestamp() * 1e6) * 1000 - start_ns, 0) / 1e6
 
 
 def apply(span: RawSpan, row: dict[str, Any]) -> None:
@@ -106,7 +82,7 @@ def apply(span: RawSpan, row: dict[str, Any]) -> None:
     kind = attrs.get(_OBSERVATION + "type")
     if kind is None:
         return
-    row["operation"] = _TYPES.get(kind, row["operation"] if row["operation"] != "other" else "other")
+    row["operation"] = _TYPES.get(kind, row["operation"])
     if row["operation"] in ("chat", "embeddings"):
         if row["provider"] is None and "-" in span.name:
             row["provider"] = vocab.provider(span.name.split("-", 1)[0])
@@ -116,7 +92,7 @@ def apply(span: RawSpan, row: dict[str, Any]) -> None:
     finish = json_object(attrs.get(_OBSERVATION + "metadata.finish_reason"))
     row["finish_reason"] = row["finish_reason"] or vocab.finish_reason(finish)
     if _OBSERVATION + "completion_start_time" in attrs:
-        _first_token(row, span.start_unix_nano, attrs[_OBSERVATION + "completion_start_time"])
+        row["ttft_ms"] = _first_token_ms(span.start_unix_nano, attrs[_OBSERVATION + "completion_start_time"])
 
     output = json_object(attrs.get(_OBSERVATION + "output"))
     if row["finish_reason"] is None and isinstance(output, dict) and output.get("tool_calls"):

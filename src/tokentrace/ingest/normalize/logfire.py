@@ -15,8 +15,8 @@ from typing import Any
 
 from tokentrace import semconv
 from tokentrace.canonical import TAG_FIELDS
-from tokentrace.ingest.normalize import genai
-from tokentrace.ingest.normalize.base import dig, json_object, number, text, token_count
+from tokentrace.ingest.normalize import genai, usage
+from tokentrace.ingest.normalize.base import json_object, number, text
 from tokentrace.ingest.raw import RawSpan
 
 PRIORITY = 40
@@ -28,31 +28,15 @@ def matches(span: RawSpan) -> bool:
     return span.scope_name.startswith("logfire") or "logfire.span_type" in span.attributes
 
 
-def _present(*values: Any) -> Any:
-    # the first value reported, zeros included (a reported zero is still a report)
-    return next((v for v in values if v is not None), None)
-
-
 def _raw_usage(row: dict[str, Any], raw: Any) -> None:
-    """Cached, cache-write and reasoning tokens from the provider's raw usage object."""
+    """Cached, cache-write and reasoning tokens (and the total) from the provider's raw usage;
+    the input count of the gen_ai attributes already includes the cache."""
     if not isinstance(raw, dict):
         return
-    fills = {
-        "cache_read_tokens": _present(
-            dig(raw, "prompt_tokens_details", "cached_tokens"),
-            dig(raw, "input_tokens_details", "cached_tokens"),
-            raw.get("cache_read_input_tokens"),
-        ),
-        "cache_write_tokens": raw.get("cache_creation_input_tokens"),
-        "reasoning_tokens": _present(
-            dig(raw, "completion_tokens_details", "reasoning_tokens"),
-            dig(raw, "output_tokens_details", "reasoning_tokens"),
-        ),
-        "total_tokens": raw.get("total_tokens"),
-    }
-    for field, value in fills.items():
+    counts = usage.read(raw, "gen_ai.usage.raw")
+    for field in ("cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "total_tokens"):
         if row[field] is None:
-            row[field] = token_count(value, f"gen_ai.usage.raw {field}")
+            row[field] = counts[field]
 
 
 def apply(span: RawSpan, row: dict[str, Any]) -> None:

@@ -89,10 +89,7 @@ def apply(span: RawSpan, row: dict[str, Any]) -> None:
     row["streaming"] = stream if isinstance(stream, bool) else None
     first_token = next((e.time_unix_nano for e in span.events if e.name == _FIRST_TOKEN_EVENT), None)
     if first_token:
-        row["streaming"] = True
         row["ttft_ms"] = max(first_token - span.start_unix_nano, 0) / 1e6
-        if row["output_tokens"] and row["output_tokens"] > 1:
-            row["tpot_ms"] = max(row["duration_ms"] - row["ttft_ms"], 0.0) / (row["output_tokens"] - 1)
     row["tool_name"] = text(get("tool_name"))
 
     metadata = json_object(get("metadata"))
