@@ -12,9 +12,10 @@ from urllib.parse import urlsplit
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.export import SpanExporter
 
 from tokentrace.sdk import content, scores
+from tokentrace.sdk.batching import BatchingSpanProcessor
 from tokentrace.sdk.content import DEFAULT_MAX_CHARS
 from tokentrace.sdk.exporter import DirectOTLPSpanExporter
 from tokentrace.sdk.redaction import redact_defaults
@@ -108,7 +109,7 @@ def init(
         trace.set_tracer_provider(provider)
     provider.add_span_processor(TagSpanProcessor())
     provider.add_span_processor(
-        BatchSpanProcessor(exporter or DirectOTLPSpanExporter(endpoint=traces_endpoint, headers=headers))
+        BatchingSpanProcessor(exporter or DirectOTLPSpanExporter(endpoint=traces_endpoint, headers=headers))
     )
     # Scores travel as OTLP log records (evaluation events), to the same server.
     scores.configure(scores.Destination(_signal_endpoint("logs", endpoint), headers, provider.resource))
