@@ -136,6 +136,8 @@ OPERATIONS = (
     "retrieval",
     "other",
 )
+#: Operations that are calls to a model: the ones counted as requests and priced.
+LLM_OPERATIONS = ("chat", "text_completion", "embeddings")
 ERROR_TYPES = (
     "rate_limit",
     "context_length",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.applications import Starlette
 
 from tokentrace.server import health, otlp
-from tokentrace.server.api import analytics, export, projects, scores, traces
+from tokentrace.server.api import analytics, export, projects, scores, traces, triage
 from tokentrace.server.state import ServerState
 
 
@@ -16,6 +16,7 @@ def create_app(state: ServerState) -> Starlette:
             *otlp.routes,
             *traces.routes,
             *analytics.routes,
+            *triage.routes,
             *export.routes,
             *projects.routes,
             *scores.routes,

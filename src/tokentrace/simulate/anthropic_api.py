@@ -135,7 +135,7 @@ async def messages(request: Request) -> Response:
         "output_tokens": output,
         "service_tier": "standard",
     }
-    ident = f"msg_{rng.getrandbits(96):024x}"
+    ident = state.response_id("msg_")
     content = [tool] if tool else [{"type": "text", "text": " ".join(words)}]
     message = {
         "id": ident,

@@ -55,7 +55,7 @@ def run_demo(
         environment="production",
     )
     now = time.time_ns()
-    incident_requests = max(requests // 6, 1)
+    incident_requests = max(requests // 7, 1)  # the baseline's pace: 10 of 70 minutes
     phases = [
         traffic.Phase(
             "baseline",

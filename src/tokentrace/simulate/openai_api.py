@@ -163,7 +163,7 @@ async def chat_completions(request: Request) -> Response:
             "rejected_prediction_tokens": 0,
         },
     }
-    ident = f"chatcmpl-{rng.getrandbits(96):024x}"
+    ident = state.response_id("chatcmpl-")
     served = RESPONSE_MODELS.get(model, model)
     created = int(time.time())
     first_delay = state.first_token_delay_s(directives, spec, prompt)
@@ -332,8 +332,8 @@ async def responses(request: Request) -> Response:
     words = generate_words(rng, output)
     reasoning = rng.randint(64, 512) if spec.reasoning else 0
     text = " ".join(words)
-    ident = f"resp_{rng.getrandbits(96):024x}"
-    message_id = f"msg_{rng.getrandbits(96):024x}"
+    ident = state.response_id("resp_")
+    message_id = state.response_id("msg_")
     usage = {
         "input_tokens": prompt,
         "input_tokens_details": {"cached_tokens": cached},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import random
 import threading
 from dataclasses import dataclass, field
@@ -22,6 +23,13 @@ class ProviderState:
     _attempts: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _rng: random.Random = field(default_factory=lambda: random.Random(0))
+    _responses: itertools.count = field(default_factory=itertools.count)
+
+    def response_id(self, prefix: str) -> str:
+        """A new id for each response, as providers give (the same prompt twice is two answers)."""
+        number = next(self._responses)
+        digest = hashlib.sha256(f"{self.seed}:{prefix}:{number}".encode()).hexdigest()[:24]
+        return f"{prefix}{digest}"
 
     def seen_before(self, prefix: object) -> bool:
         """Record a cacheable prefix; True if an earlier request already wrote it to the cache."""

@@ -82,14 +82,16 @@ def _user_tenant(user: str) -> str:
 
 
 def requests(seed: int, start_ns: int, end_ns: int, count: int, conditions: Conditions) -> list[Request]:
-    """`count` requests spread over [start, end), deterministic for a seed."""
+    """`count` users' requests spread over [start, end), deterministic for a seed; a looping
+    script's requests come on top of them (it adds traffic, it does not replace users)."""
     rng = random.Random(seed)
     out = []
-    for _ in range(count):
+    loops = 2 * count if conditions.looping_tenant else 0
+    for n in range(count + loops):
         at = rng.randrange(start_ns, end_ns)
-        if conditions.looping_tenant and rng.random() < 0.5:
+        if n >= count:
             tenant, user, question = conditions.looping_tenant, "script-bot", QUESTIONS[0].format(n=1001)
-            feature = FEATURES[1]
+            feature = FEATURES[0]  # their integration polls the refund agent
         else:
             user = rng.choice(USERS)
             tenant = _user_tenant(user)

@@ -21,6 +21,7 @@ from tokentrace import semconv
 from tokentrace.canonical import (
     FIELD_NAMES,
     GROUPABLE_FIELDS,
+    LLM_OPERATIONS,
     SCORE_FIELD_NAMES,
     TAG_FIELDS,
     Tables,
@@ -29,7 +30,7 @@ from tokentrace.store import duplicates
 from tokentrace.store.base import SCORE_OPERATORS, Project, ScoreCondition, SpanFilter, TraceFilter
 from tokentrace.store.migrations import migrations
 
-LLM_OPERATIONS = "('chat', 'text_completion', 'embeddings')"
+_LLM_OPERATIONS = "(" + ", ".join(f"'{op}'" for op in LLM_OPERATIONS) + ")"
 _SPAN_COLUMNS = ", ".join(FIELD_NAMES)
 _MEASURES = frozenset({"duration_ms", "ttft_ms", "tpot_ms"})
 _TAGS = ", ".join(TAG_FIELDS)
@@ -423,7 +424,7 @@ class DuckDBStore:
                 list(DISTINCT s.error_type) FILTER (WHERE s.error_type IS NOT NULL) AS error_types,
                 list(DISTINCT coalesce(s.response_model, s.request_model))
                     FILTER (WHERE coalesce(s.response_model, s.request_model) IS NOT NULL) AS models,
-                count(*) FILTER (WHERE s.operation IN {LLM_OPERATIONS} AND {counted}) AS llm_calls,
+                count(*) FILTER (WHERE s.operation IN {_LLM_OPERATIONS} AND {counted}) AS llm_calls,
                 sum(s.input_tokens) FILTER (WHERE {counted})::BIGINT AS input_tokens,
                 sum(s.output_tokens) FILTER (WHERE {counted})::BIGINT AS output_tokens,
                 sum(s.total_tokens) FILTER (WHERE {counted})::BIGINT AS total_tokens,
@@ -485,7 +486,7 @@ class DuckDBStore:
             )
         where, params = _where(f)
         select = ", ".join([*groups, ""]) if groups else ""
-        llm = f"operation IN {LLM_OPERATIONS}"
+        llm = f"operation IN {_LLM_OPERATIONS}"
         sql = f"""
         SELECT {select}
             count(*) FILTER (WHERE {llm}) AS requests,
@@ -525,7 +526,7 @@ class DuckDBStore:
         where, params = _where(f)
         select = ", ".join([*groups, "count(*) AS requests", *parts])
         sql = (
-            f"SELECT {select} FROM spans WHERE {where} AND operation IN {LLM_OPERATIONS} "
+            f"SELECT {select} FROM spans WHERE {where} AND operation IN {_LLM_OPERATIONS} "
             f"AND duplicate_of IS NULL {'GROUP BY ALL' if groups else ''} ORDER BY requests DESC"
         )
         return self._arrow(sql, params)
