@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -18,7 +19,22 @@ def demo_server(tmp_path_factory):
     server.stop()
 
 
+_RUNS: dict[tuple[str, str], tuple[str, str]] = {}
+_ENDS: dict[str, str] = {}  # API key → an instant just after the run's incident window
+REQUESTS = 280  # 240 over the baseline hour, 40 in the incident's 10 minutes
+
+
 def _run_demo(server: ServerProcess, scenario: str) -> tuple[str, str]:
+    """(API key, demo output) of one run of the scenario on this server (run once, then reused)."""
+    if (server.url, scenario) not in _RUNS:
+        # The demo's incident ends when its traffic starts, a few seconds after this.
+        end = datetime.now(UTC) + timedelta(seconds=20)
+        _RUNS[server.url, scenario] = _demo_once(server, scenario)
+        _ENDS[_RUNS[server.url, scenario][0]] = end.isoformat()
+    return _RUNS[server.url, scenario]
+
+
+def _demo_once(server: ServerProcess, scenario: str) -> tuple[str, str]:
     project = f"{scenario}-{os.urandom(3).hex()}"  # one project per run, on the shared server
     created = subprocess.run(
         [
@@ -49,7 +65,7 @@ def _run_demo(server: ServerProcess, scenario: str) -> tuple[str, str]:
             "--scenario",
             scenario,
             "--requests",
-            "90",
+            str(REQUESTS),
             "--workers",
             "6",
             "--fast",
@@ -75,7 +91,7 @@ def test_the_saas_traffic_covers_tenants_features_templates_and_agents(demo_serv
     key, out = _run_demo(demo_server, "retry-storm")
     assert "Where to look:" in out and "tokentrace cost --by feature,prompt_version" in out
     stats = demo_server.wait_for_spans(1, key=key)
-    assert stats["traces"] == 90 and stats["unpriced_spans"] == 0
+    assert stats["traces"] == REQUESTS and stats["unpriced_spans"] == 0
     by = {
         field: {r[field] for r in _rows(demo_server, key, field, "2h")}
         for field in ("tenant_id", "feature", "prompt_template", "provider", "operation")
@@ -136,3 +152,58 @@ def test_other_incidents_show_in_the_incident_window(demo_server, scenario):
             recent["email-draft"]["cache_read_tokens"] == 0
             and recent["email-draft"]["cache_write_tokens"] > 0
         )
+
+
+def _triage(server: ServerProcess, key: str) -> dict:
+    # Pinned to the run's own incident window: later tests would see it slide away.
+    return server.get("/api/v1/triage", key, since="10m", baseline="1h", until=_ENDS[key])
+
+
+def test_triage_names_the_retry_storm_and_the_prompt_bloat(demo_server):
+    key, _ = _run_demo(demo_server, "retry-storm")
+    demo_server.wait_for_spans(1, key=key)
+    causes = _triage(demo_server, key)["causes"]
+    top = {(c["dimension"], c["value"]): c for c in causes[:2]}
+    retries = top[("error_type", "rate_limit")]
+    assert retries["filters"]["feature"] == "refund-chat" and retries["mechanism"] == "retries"
+    assert retries["after"] > retries["before"]  # LLM calls per request
+    bloat = top[("prompt_version", "v4")]
+    assert bloat["filters"] == {"feature": "refund-chat"} and bloat["metric"] == "input_tokens_per_call"
+    assert bloat["after"] > 1.5 * bloat["before"] and "v3→v4" in bloat["evidence"]
+    assert all(c["contribution"] > 0 and c["example_trace_ids"] for c in causes[:2])
+
+
+@pytest.mark.parametrize(
+    ("scenario", "dimension", "value", "filters"),
+    [
+        ("expensive-model", "request_model", "gpt-4o", {"feature": "search-summarize"}),
+        ("tenant-loop", "user_id", "script-bot", {"tenant_id": "initech"}),
+        ("cache-miss", "feature", "email-draft", {}),
+    ],
+)
+def test_triage_names_the_planted_cause_first(demo_server, scenario, dimension, value, filters):
+    key, _ = _run_demo(demo_server, scenario)
+    demo_server.wait_for_spans(1, key=key)
+    result = _triage(demo_server, key)
+    first = result["causes"][0]
+    assert (first["dimension"], first["value"], first["filters"]) == (dimension, value, filters)
+    assert first["contribution"] > 0
+    assert result["window"]["cost_per_hour"] > result["baseline"]["cost_per_hour"]
+    if scenario == "cache-miss":
+        assert first["metric"] == "cache_hit_rate" and first["after"] == 0
+
+
+def test_triage_on_the_command_line_and_its_bad_parameters(demo_server):
+    key, _ = _run_demo(demo_server, "retry-storm")
+    demo_server.wait_for_spans(1, key=key)
+    result = subprocess.run(
+        [sys.executable, "-m", "tokentrace.cli", "triage", "--since", "10m", "--baseline", "1h",
+         "--until", _ENDS[key], "--server", demo_server.url, "--api-key", key],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "LLM calls per request" in result.stdout and "v3→v4" in result.stdout
+    assert "rate_limit errors" in result.stdout and "e.g. traces" in result.stdout
+    for params in ({"since": "soon"}, {"since": "30s"}, {"baseline": "1h", "until": "yesterday"}):
+        response = demo_server.client(key).get("/api/v1/triage", params=params)
+        assert response.status_code == 400 and response.json()["error"]

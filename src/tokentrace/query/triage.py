@@ -7,9 +7,10 @@ hit rate, tokens per request), then the change in cost per hour decomposed into 
 1. *Where*: every slice of LLM calls by one attribution dimension (feature, template, version,
    model, tenant, user, …) or by a child inside its parent (a version inside its feature, a
    model inside its feature, a user inside its tenant) is scored by how much of the change it
-   explains, minus the share of baseline cost it already had, so the most specific slice that
-   still explains the change wins (a new prompt version over its whole feature; a new user
-   over their tenant). Slices mostly made of the same calls as a better one are dropped.
+   explains. Slices that explain it by themselves come first, the most specific first (the one
+   with the least baseline cost: a new prompt version over its whole feature, a new user over
+   their tenant); then slices explaining part of it, by explained share minus baseline share.
+   A slice whose change is mostly inside better slices is dropped.
 2. *How*: each chosen slice's change is split (log-mean Divisia, exact) into traffic
    (requests per hour), calls per request (retries, loops), tokens per call (prompt growth)
    and cost per token (model tier, cache misses). A slice new in the window is compared
@@ -57,6 +58,7 @@ NESTED = (
 )
 _COLUMNS = (
     "trace_id",
+    "start_time",
     "operation",
     "duplicate_of",
     "status",
@@ -74,6 +76,10 @@ _COLUMNS = (
 VARIANTS = frozenset({"prompt_version", "request_model", "prompt_template"})
 _MAX_CAUSES = 6
 _MIN_CALLS = 5  # a slice with fewer calls on its changed side is noise, not a cause
+_SUFFICIENT = 0.8  # a slice explaining this share of the change explains it by itself
+_ORDER = {
+    dimension: n for n, dimension in enumerate(DIMENSIONS)
+}  # a slice with fewer calls on its changed side is noise, not a cause
 _MIN_MECHANISM_SHARE = 0.2  # a mechanism is its own cause when it carries this much of its slice's change
 
 Slice = tuple[tuple[str, str], ...]  # ((dimension, value), ...), parent first
@@ -167,9 +173,19 @@ def _quantile(values: list[float], q: float) -> float | None:
 def _calls(store: Store, project_id: str, since: datetime, until: datetime) -> list[dict[str, Any]]:
     table = store.spans(SpanFilter(project_id, since, until), _COLUMNS)
     keep = pc.and_(pc.is_in(table["operation"], pa.array(LLM_OPERATIONS)), pc.is_null(table["duplicate_of"]))
-    calls = table.filter(keep).to_pylist()
-    for call in calls:
+    table = table.filter(keep)
+    # Nanoseconds as integers: Python's datetime would drop them (and refuses to).
+    at = table.column_names.index("start_time")
+    table = table.set_column(at, "start_time", table["start_time"].cast(pa.int64()))
+    calls = table.to_pylist()
+    failed_at: dict[str, Any] = {}  # each trace's first failed call
+    for call in calls:  # oldest first
         call["input_tokens_bucket"] = input_bucket(call["input_tokens"])
+        first_failure = failed_at.get(call["trace_id"])
+        # An answered call after a failed one in the same request: a retry's resend.
+        call["_resent"] = call["status"] != "error" and first_failure is not None
+        if call["status"] == "error" and first_failure is None:
+            failed_at[call["trace_id"]] = call["start_time"]
     return calls
 
 
@@ -312,15 +328,16 @@ def _outside(period: Period, key: Slice, chosen: list[Slice], measure) -> float:
 
 
 def _where(
-    before: Period, after: Period, measure, direction: float, limit: int
+    before: Period, after: Period, measure, direction: float, floor: float
 ) -> list[tuple[Slice, float, float]]:
     """Slices ranked by explained change minus baseline share: (slice, explained, score).
 
-    `measure(period, totals)` is the per-hour quantity being explained (cost, slow calls)."""
+    `measure(period, totals)` is the quantity being explained (cost per hour, slow calls); a
+    change under `floor` is no change."""
     change = (measure(after, after.total) - measure(before, before.total)) * direction
-    if change <= 0:
-        return []
     base_total = measure(before, before.total)
+    if change <= max(floor, 1e-12):
+        return []
     scored = []
     for key in set(after.slices) | set(before.slices):
         parent = _parent(key)
@@ -331,10 +348,15 @@ def _where(
         if explained <= 0.1 * change or changed_side.calls < _MIN_CALLS:
             continue
         share = measure(before, before.of(key)) / base_total if base_total > 0 else 0.0
-        score = min(explained, change) / change - share
+        explains = min(explained, change) / change
+        # A slice that explains the change by itself beats any that explains part of it; among
+        # those, the one that held the least before is the most specific (a new version, a new
+        # user). A change spread evenly over a dominant feature still names that feature.
+        score = 2 - share if explains >= _SUFFICIENT else explains - share
         scored.append((key, explained, score))
-    # Ties (the same calls seen through two slices) go to the more specific slice.
-    scored.sort(key=lambda item: (-round(item[2], 6), -len(item[0]), item[0]))
+    # Ties (the same calls seen through two slices) go to the more specific slice, then to the
+    # dimension listed first.
+    scored.sort(key=lambda item: (-round(item[2], 6), -len(item[0]), _ORDER[item[0][0][0]], item[0]))
     chosen: list[tuple[Slice, float, float]] = []
     for key, explained, score in scored:
         keys = [other for other, _, _ in chosen]
@@ -343,7 +365,7 @@ def _where(
         if left < 0.4 * explained:
             continue
         chosen.append((key, explained, score))
-        if len(chosen) == limit:
+        if len(chosen) == _MAX_CAUSES:
             break
     return chosen
 
@@ -365,18 +387,38 @@ def _log_mean(a: float, b: float) -> float:
 
 
 def _factors(period: Period, totals: Totals) -> dict[str, float]:
-    """cost/h = requests/h * calls per request * tokens per call * cost per token."""
+    """cost/h = requests/h * answered calls per request * tokens per answered call * cost per
+    token. Failed attempts carry no usage, so they are not a factor of cost by themselves."""
     requests = len(totals.traces)
     return {
         "traffic": period.rate(requests),
-        "calls_per_request": _ratio(totals.calls, requests) or 0.0,
-        "tokens_per_call": _ratio(totals.tokens, totals.calls) or 0.0,
+        "calls_per_request": _ratio(totals.answered, requests) or 0.0,
+        "tokens_per_call": _ratio(totals.tokens, totals.answered) or 0.0,
         "cost_per_token": _ratio(totals.cost, totals.tokens) or 0.0,
     }
 
 
+def _resend_cost(period: Period, totals: Totals, usual: float) -> float:
+    """Per hour, what answered retries cost beyond a usual answered call (`usual` dollars):
+    the conversation an app resends after a failure, and what it added on the way."""
+    extra = sum(
+        (period.calls[row]["cost_usd"] or 0.0) - usual for row in totals.rows if period.calls[row]["_resent"]
+    )
+    return period.rate(max(extra, 0.0))
+
+
+def _first_try_cost(period: Period, totals: Totals) -> float | None:
+    costs = [
+        period.calls[row]["cost_usd"] or 0.0
+        for row in totals.rows
+        if period.calls[row]["status"] != "error" and not period.calls[row]["_resent"]
+    ]
+    return sum(costs) / len(costs) if len(costs) >= _MIN_CALLS else None
+
+
 def mechanisms(before: Period, after: Period, key: Slice, reference: Slice) -> dict[str, float]:
-    """The slice's change in cost per hour, split exactly among the four factors (LMDI)."""
+    """The slice's change in cost per hour, split exactly among the four factors (LMDI), with
+    what retries' resends added carved out of the tokens-per-call share as `retries`."""
     now, then = after.of(key), before.of(reference)
     c_now, c_then = _cost(after, now), _cost(before, then)
     if c_then <= 0 or c_now <= 0:  # nothing to compare with: all of it is new (or gone) traffic
@@ -387,6 +429,16 @@ def mechanisms(before: Period, after: Period, key: Slice, reference: Slice) -> d
     for name in f_now:
         if f_now[name] > 0 and f_then[name] > 0:
             split[name] = weight * math.log(f_now[name] / f_then[name])
+    usual = _first_try_cost(after, now)
+    if usual is None:
+        usual = _first_try_cost(before, then) or 0.0
+    retries = _resend_cost(after, now, usual) - _resend_cost(
+        before, then, _first_try_cost(before, then) or 0.0
+    )
+    carved = min(retries, split.get("tokens_per_call", 0.0))
+    if carved > 0:
+        split["tokens_per_call"] -= carved
+        split["retries"] = carved
     return split
 
 
@@ -431,18 +483,24 @@ def _cause(
             after.rate(len(now.traces)),
         )
         evidence = f"{where}: requests per hour {b:.0f}→{a:.0f} ({_money(contribution)})"
-    elif mechanism == "calls_per_request":
+    elif mechanism in ("calls_per_request", "retries"):
         metric = "llm_calls_per_request"
         b, a = _ratio(then.calls, len(then.traces)), _ratio(now.calls, len(now.traces))
-        limited_b = _ratio(then.errors_by_type.get("rate_limit", 0), then.calls) or 0.0
-        limited_a = _ratio(now.errors_by_type.get("rate_limit", 0), now.calls) or 0.0
         models = sorted({after.calls[r]["request_model"] for r in now.rows} - {None, ""})
         on = f" on {', '.join(models)}" if models else ""
         evidence = f"{where}: LLM calls per request {b:.1f}→{a:.1f}{on}"
-        if limited_a > limited_b + 0.05:
-            evidence += f", rate-limit errors {limited_b:.0%}→{limited_a:.0%} of calls: retries"
+        rises = {
+            kind: count / now.calls - then.errors_by_type.get(kind, 0) / max(then.calls, 1)
+            for kind, count in now.errors_by_type.items()
+        }
+        kind = max(rises, key=rises.__getitem__, default=None)
+        if kind is not None and rises[kind] > 0.05:
+            share_b = then.errors_by_type.get(kind, 0) / max(then.calls, 1)
+            evidence += f", {kind} errors {share_b:.0%}→{now.errors_by_type[kind] / now.calls:.0%} of calls"
             filters[dimension] = value
-            dimension, value = "error_type", "rate_limit"
+            dimension, value = "error_type", kind
+        if mechanism == "retries":
+            evidence += ": retries resend the conversation, each answer costs more"
         evidence += f" ({_money(contribution)})"
     elif mechanism == "tokens_per_call":
         # Per answered call: failed attempts carry no usage and would dilute the change.
@@ -501,7 +559,9 @@ def cost_causes(before: Period, after: Period) -> list[dict[str, Any]]:
     change = _cost(after, after.total) - _cost(before, before.total)
     direction = 1.0 if change >= 0 else -1.0
     causes = []
-    for key, _explained, _score in _where(before, after, _cost, direction, _MAX_CAUSES):
+    # Under 2% of the baseline's cost per hour is noise, not an incident.
+    floor = 0.02 * _cost(before, before.total)
+    for key, _explained, _score in _where(before, after, _cost, direction, floor):
         reference = _reference(before, key)
         split = mechanisms(before, after, key, reference)
         moved = sum(v for v in split.values() if v * direction > 0)
@@ -524,7 +584,8 @@ def latency_causes(before: Period, after: Period) -> list[dict[str, Any]]:
     direction = 1.0 if p95_a >= p95_b else -1.0
     excess = _slow(after, after.total) - _slow(before, before.total)
     causes = []
-    for key, explained, _score in _where(before, after, _slow, direction, _MAX_CAUSES):
+    # One call in a hundred more (or fewer) over the baseline p95 is noise.
+    for key, explained, _score in _where(before, after, _slow, direction, 0.01):
         dimension, value = key[-1]
         now, then = after.of(key), before.of(key)
         b, a = then.p95(), now.p95()

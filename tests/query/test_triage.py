@@ -1,0 +1,209 @@
+"""Triage over a real DuckDB store: each planted change is the first cause, with its evidence."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tokentrace.ingest.columns import tables
+from tokentrace.ingest.normalize import normalize
+from tokentrace.ingest.pipeline import price_rows
+from tokentrace.ingest.raw import RawSpan
+from tokentrace.pricing import PriceBook
+from tokentrace.query.triage import input_bucket, triage
+from tokentrace.store.duckdb import DuckDBStore
+
+UNTIL = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+WINDOW, BASELINE = timedelta(minutes=10), timedelta(hours=1)
+_ids = itertools.count(1)
+_BOOK = PriceBook()
+
+
+def _call(
+    at: datetime,
+    *,
+    trace: str | None = None,
+    feature: str = "refund-chat",
+    model: str = "gpt-4o",
+    version: str = "v1",
+    tenant: str = "acme",
+    user: str = "u1",
+    input_tokens: int = 1000,
+    output_tokens: int = 100,
+    cached: int = 0,
+    error: str | None = None,
+    duration_ms: float = 1000,
+) -> RawSpan:
+    start = int(at.timestamp() * 1e9)
+    attributes = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": model,
+        "tokentrace.feature": feature,
+        "tokentrace.prompt.template": feature,
+        "tokentrace.prompt.version": version,
+        "tenant.id": tenant,
+        "user.id": user,
+    }
+    if error:
+        attributes["error.type"] = error
+    else:
+        attributes |= {
+            "gen_ai.usage.input_tokens": input_tokens,
+            "gen_ai.usage.output_tokens": output_tokens,
+            "gen_ai.usage.cache_read.input_tokens": cached,
+        }
+    return RawSpan(
+        trace or f"{next(_ids):032x}",
+        f"{next(_ids):016x}",
+        "",
+        f"chat {model}",
+        3,
+        start,
+        start + int(duration_ms * 1e6),
+        2 if error else 0,
+        error or "",
+        attributes,
+        {"service.name": "support-bot"},
+    )
+
+
+def _traffic(start: datetime, minutes: int, per_minute: int, **changes) -> list[RawSpan]:
+    """The steady app: refund-chat on gpt-4o and a cheap classifier, two tenants, six users."""
+    spans = []
+    for minute in range(minutes):
+        for n in range(per_minute):
+            at = start + timedelta(minutes=minute, seconds=n * 60 / per_minute)
+            user = f"u{n % 6}"
+            tenant = "acme" if n % 6 < 4 else "globex"
+            if n % 3 == 2:
+                call = {
+                    "feature": "classify",
+                    "model": "gpt-4o-mini",
+                    "input_tokens": 300,
+                    "output_tokens": 5,
+                }
+                spans.append(_call(at, user=user, tenant=tenant, **call | changes.get("classify", {})))
+            else:
+                spans.append(_call(at, user=user, tenant=tenant, **changes.get("refund-chat", {})))
+    return spans
+
+
+def _store(tmp_path, *batches: list[RawSpan]) -> DuckDBStore:
+    store = DuckDBStore(tmp_path / "triage.duckdb")
+    for spans in batches:
+        batch = normalize(spans, "default")
+        price_rows(_BOOK, batch.rows)
+        store.write_batch(tables(batch.rows), None)
+    return store
+
+
+def _run(tmp_path, window: list[RawSpan], baseline_changes: dict | None = None) -> dict:
+    before = _traffic(UNTIL - WINDOW - BASELINE, 60, 6, **(baseline_changes or {}))
+    store = _store(tmp_path, before, window)
+    try:
+        return triage(store, "default", WINDOW, BASELINE, UNTIL)
+    finally:
+        store.close()
+
+
+def _window(**changes) -> list[RawSpan]:
+    return _traffic(UNTIL - WINDOW, 10, 6, **changes)
+
+
+def test_the_same_traffic_has_no_cause(tmp_path):
+    result = _run(tmp_path, _window())
+    assert result["causes"] == [] and result["latency"]["causes"] == []
+    assert result["window"]["requests"] == 60 and result["baseline"]["requests"] == 360
+    assert result["window"]["cost_per_hour"] == pytest.approx(result["baseline"]["cost_per_hour"], rel=0.01)
+
+
+def test_a_new_prompt_version_that_doubles_the_prompt_ranks_first(tmp_path):
+    result = _run(tmp_path, _window(**{"refund-chat": {"version": "v2", "input_tokens": 2000}}))
+    first = result["causes"][0]
+    assert (first["dimension"], first["value"], first["filters"]) == (
+        "prompt_version",
+        "v2",
+        {"feature": "refund-chat"},
+    )
+    assert first["metric"] == "input_tokens_per_call"
+    assert (first["before"], first["after"]) == (1000, 2000)
+    assert "v1→v2" in first["evidence"] and first["contribution"] > 0
+    assert len(first["example_trace_ids"]) == 3
+    version_mix = next(c for c in result["checks"] if c["step"] == "prompt_version mix")
+    assert version_mix["biggest_mover"]["value"] in ("v1", "v2") and version_mix["shift"] > 0.5
+
+
+def test_a_new_user_looping_in_one_tenant_ranks_first(tmp_path):
+    loop = [
+        _call(UNTIL - WINDOW + timedelta(seconds=5 * n), user="script-bot", tenant="globex")
+        for n in range(100)
+    ]
+    result = _run(tmp_path, _window() + loop)
+    first = result["causes"][0]
+    assert (first["dimension"], first["value"], first["filters"]) == (
+        "user_id",
+        "script-bot",
+        {"tenant_id": "globex"},
+    )
+    assert first["mechanism"] == "traffic" and first["before"] == 0 and first["after"] == 600
+
+
+def test_a_feature_moved_to_a_pricier_model_ranks_first(tmp_path):
+    result = _run(tmp_path, _window(classify={"model": "gpt-4o"}))
+    first = result["causes"][0]
+    assert (first["dimension"], first["value"], first["filters"]) == (
+        "request_model",
+        "gpt-4o",
+        {"feature": "classify"},
+    )
+    assert first["metric"] == "cost_per_1k_tokens" and first["after"] > 10 * first["before"]
+    assert "gpt-4o-mini→gpt-4o" in first["evidence"]
+
+
+def test_a_lost_prompt_cache_ranks_first(tmp_path):
+    result = _run(
+        tmp_path, _window(), baseline_changes={"refund-chat": {"cached": 900}}
+    )  # the baseline read 90% of every refund prompt from the cache; the window reads none
+    first = result["causes"][0]
+    assert (first["dimension"], first["value"]) == ("feature", "refund-chat")
+    assert first["metric"] == "cache_hit_rate"
+    assert first["before"] == pytest.approx(0.9) and first["after"] == 0
+
+
+def test_a_retry_storm_after_rate_limits_ranks_first(tmp_path):
+    # Each refund request now fails twice on 429s and resends a longer conversation.
+    storm = []
+    for n in range(40):
+        trace = f"{next(_ids):032x}"
+        at = UNTIL - WINDOW + timedelta(seconds=5 + 14 * n)
+        who = {"user": f"u{n % 6}", "tenant": "acme" if n % 6 < 4 else "globex", "trace": trace}
+        storm += [_call(at - timedelta(seconds=k), error="rate_limit", duration_ms=50, **who) for k in (2, 1)]
+        storm.append(_call(at, input_tokens=1600, **who))
+    window = [s for s in _window() if s.attributes["tokentrace.feature"] != "refund-chat"] + storm
+    result = _run(tmp_path, window)
+    first = result["causes"][0]
+    assert (first["dimension"], first["value"]) == ("error_type", "rate_limit")
+    assert first["filters"]["feature"] == "refund-chat"
+    assert first["metric"] == "llm_calls_per_request" and (first["before"], first["after"]) == (1, 3)
+    assert "retries" in first["evidence"]
+    calls_per_request = next(c for c in result["checks"] if c["step"] == "LLM calls per request")
+    assert calls_per_request["after"] > calls_per_request["before"]
+
+
+def test_a_slow_feature_is_the_first_latency_cause(tmp_path):
+    result = _run(tmp_path, _window(classify={"duration_ms": 6000}))
+    assert result["latency"]["after_p95_ms"] == 6000 and result["latency"]["before_p95_ms"] == 1000
+    first = result["latency"]["causes"][0]
+    assert (first["dimension"], first["value"]) in {("feature", "classify"), ("request_model", "gpt-4o-mini")}
+    assert (first["before"], first["after"]) == (1000, 6000)
+    assert first["unit"] == "ms" and first["contribution"] > 0
+
+
+@pytest.mark.parametrize(
+    ("tokens", "bucket"), [(None, None), (10, "<1k"), (1000, "1k-4k"), (5000, "4k-16k"), (20000, ">16k")]
+)
+def test_input_length_buckets(tokens, bucket):
+    assert input_bucket(tokens) == bucket
