@@ -436,6 +436,7 @@ def demo(
     incident = INCIDENTS[scenario]
     click.echo(f"\nIncident planted in the last 10 minutes ({scenario}): {incident.story}")
     click.echo("Where to look:")
+    click.echo("  tokentrace triage --since 10m --baseline 1h      (what changed, causes ranked)")
     for command in incident.where_to_look:
         click.echo(f"  {command}")
     click.echo(f"  {url}/api/v1/rollups?group_by=feature,prompt_version,request_model&bucket=5m&since=75m")

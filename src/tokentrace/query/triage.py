@@ -330,7 +330,8 @@ def _outside(period: Period, key: Slice, chosen: list[Slice], measure) -> float:
 def _where(
     before: Period, after: Period, measure, direction: float, floor: float
 ) -> list[tuple[Slice, float, float]]:
-    """Slices ranked by explained change minus baseline share: (slice, explained, score).
+    """The slices that explain the change, best first (see the module's *Where*): (slice,
+    explained, score).
 
     `measure(period, totals)` is the quantity being explained (cost per hour, slow calls); a
     change under `floor` is no change."""
@@ -398,22 +399,29 @@ def _factors(period: Period, totals: Totals) -> dict[str, float]:
     }
 
 
-def _resend_cost(period: Period, totals: Totals, usual: float) -> float:
-    """Per hour, what answered retries cost beyond a usual answered call (`usual` dollars):
+def _call_kind(call: dict[str, Any]) -> tuple[str, str]:
+    return call["operation"], call["request_model"] or ""
+
+
+def _first_try_costs(period: Period, totals: Totals) -> dict[tuple[str, str], float]:
+    """Mean cost of an answered first try, per operation and model (with enough of them)."""
+    costs: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for row in totals.rows:
+        call = period.calls[row]
+        if call["status"] != "error" and not call["_resent"]:
+            costs[_call_kind(call)].append(call["cost_usd"] or 0.0)
+    return {kind: sum(c) / len(c) for kind, c in costs.items() if len(c) >= _MIN_CALLS}
+
+
+def _resend_cost(period: Period, totals: Totals, usual: dict[tuple[str, str], float]) -> float:
+    """Per hour, what answered retries cost beyond a first try of the same operation and model:
     the conversation an app resends after a failure, and what it added on the way."""
-    extra = sum(
-        (period.calls[row]["cost_usd"] or 0.0) - usual for row in totals.rows if period.calls[row]["_resent"]
-    )
+    extra = 0.0
+    for row in totals.rows:
+        call = period.calls[row]
+        if call["_resent"]:
+            extra += (call["cost_usd"] or 0.0) - usual.get(_call_kind(call), call["cost_usd"] or 0.0)
     return period.rate(max(extra, 0.0))
-
-
-def _first_try_cost(period: Period, totals: Totals) -> float | None:
-    costs = [
-        period.calls[row]["cost_usd"] or 0.0
-        for row in totals.rows
-        if period.calls[row]["status"] != "error" and not period.calls[row]["_resent"]
-    ]
-    return sum(costs) / len(costs) if len(costs) >= _MIN_CALLS else None
 
 
 def mechanisms(before: Period, after: Period, key: Slice, reference: Slice) -> dict[str, float]:
@@ -429,12 +437,9 @@ def mechanisms(before: Period, after: Period, key: Slice, reference: Slice) -> d
     for name in f_now:
         if f_now[name] > 0 and f_then[name] > 0:
             split[name] = weight * math.log(f_now[name] / f_then[name])
-    usual = _first_try_cost(after, now)
-    if usual is None:
-        usual = _first_try_cost(before, then) or 0.0
-    retries = _resend_cost(after, now, usual) - _resend_cost(
-        before, then, _first_try_cost(before, then) or 0.0
-    )
+    usual_then = _first_try_costs(before, then)
+    usual_now = usual_then | _first_try_costs(after, now)  # the window's own first tries where it has them
+    retries = _resend_cost(after, now, usual_now) - _resend_cost(before, then, usual_then)
     carved = min(retries, split.get("tokens_per_call", 0.0))
     if carved > 0:
         split["tokens_per_call"] -= carved
