@@ -28,10 +28,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from tests.conftest import ServerProcess
 from tests.ingest.families import FAMILIES, FIXTURES, family_python, run_app
+from tokentrace.canonical import LLM_OPERATIONS
 from tokentrace.ingest.normalize import vocab
 from tokentrace.pricing import PriceBook
 
-LLM_OPERATIONS = ("chat", "text_completion", "embeddings")
 SCENARIO_MODELS = {
     "chat": ("openai", "gpt-4o-mini", "chat"),
     "stream": ("openai", "gpt-4o-mini", "chat"),

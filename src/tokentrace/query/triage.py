@@ -112,7 +112,7 @@ class Totals:
     errors: int = 0
     errors_by_type: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     durations: list[float] = field(default_factory=list)
-    slow: int = 0  # calls slower than the baseline p95
+    slow: int = 0  # calls slower than the baseline p95 (marked `_slow` by _period)
     rows: list[int] = field(default_factory=list)  # row numbers, for overlap and examples
 
     def add(self, row: int, call: dict[str, Any]) -> None:
@@ -129,6 +129,7 @@ class Totals:
             self.answered += 1
         if call["duration_ms"] is not None:
             self.durations.append(call["duration_ms"])
+        self.slow += call["_slow"]
         self.rows.append(row)
 
     @property
@@ -178,14 +179,13 @@ def _calls(store: Store, project_id: str, since: datetime, until: datetime) -> l
     at = table.column_names.index("start_time")
     table = table.set_column(at, "start_time", table["start_time"].cast(pa.int64()))
     calls = table.to_pylist()
-    failed_at: dict[str, Any] = {}  # each trace's first failed call
+    failed: set[str] = set()  # traces with a failed call so far
     for call in calls:  # oldest first
         call["input_tokens_bucket"] = input_bucket(call["input_tokens"])
-        first_failure = failed_at.get(call["trace_id"])
         # An answered call after a failed one in the same request: a retry's resend.
-        call["_resent"] = call["status"] != "error" and first_failure is not None
-        if call["status"] == "error" and first_failure is None:
-            failed_at[call["trace_id"]] = call["start_time"]
+        call["_resent"] = call["status"] != "error" and call["trace_id"] in failed
+        if call["status"] == "error":
+            failed.add(call["trace_id"])
     return calls
 
 
@@ -209,14 +209,10 @@ def _period(calls: list[dict[str, Any]], since: datetime, until: datetime, slow_
     total = Totals()
     slices: dict[Slice, Totals] = defaultdict(Totals)
     for row, call in enumerate(calls):
+        call["_slow"] = slow_ms is not None and (call["duration_ms"] or 0) > slow_ms
         total.add(row, call)
-        slow = slow_ms is not None and (call["duration_ms"] or 0) > slow_ms
-        call["_slow"] = slow
-        total.slow += slow
         for key in _slices_of(call):
-            totals = slices[key]
-            totals.add(row, call)
-            totals.slow += slow
+            slices[key].add(row, call)
     return Period(since, until, calls, total, dict(slices))
 
 
@@ -323,7 +319,6 @@ def _outside(period: Period, key: Slice, chosen: list[Slice], measure) -> float:
     for row in period.of(key).rows:
         if row not in taken:
             rest.add(row, period.calls[row])
-            rest.slow += period.calls[row]["_slow"]
     return measure(period, rest)
 
 
@@ -663,8 +658,7 @@ def triage(
     start = end - window
     base_start = start - baseline
     before_calls = _calls(store, project_id, base_start, start)
-    before = _period(before_calls, base_start, start, None)
-    slow_ms = before.total.p95()
+    slow_ms = _quantile([c["duration_ms"] for c in before_calls if c["duration_ms"] is not None], 0.95)
     before = _period(before_calls, base_start, start, slow_ms)
     after = _period(_calls(store, project_id, start, end), start, end, slow_ms)
     return {

@@ -63,26 +63,21 @@ def _failure(status: int, message: str, is_protobuf: bool, headers: dict | None 
     return Response(body, status_code=status, media_type=media, headers=headers)
 
 
-def traces_response(prepared: Prepared) -> ExportTraceServiceResponse:
-    response = ExportTraceServiceResponse()
-    if prepared.rejected:
-        response.partial_success.CopyFrom(
-            ExportTracePartialSuccess(
-                rejected_spans=prepared.rejected, error_message=prepared.error_message()
-            )
-        )
-    return response
+def _export_response(message: type, partial: type, rejected_field: str) -> Callable[[Prepared], object]:
+    """The OTLP export response of a signal: empty, or its partial success when spans were rejected."""
+
+    def build(prepared: Prepared) -> object:
+        response = message()
+        if prepared.rejected:
+            rejected = {rejected_field: prepared.rejected, "error_message": prepared.error_message()}
+            response.partial_success.CopyFrom(partial(**rejected))
+        return response
+
+    return build
 
 
-def logs_response(prepared: Prepared) -> ExportLogsServiceResponse:
-    response = ExportLogsServiceResponse()
-    if prepared.rejected:
-        response.partial_success.CopyFrom(
-            ExportLogsPartialSuccess(
-                rejected_log_records=prepared.rejected, error_message=prepared.error_message()
-            )
-        )
-    return response
+traces_response = _export_response(ExportTraceServiceResponse, ExportTracePartialSuccess, "rejected_spans")
+logs_response = _export_response(ExportLogsServiceResponse, ExportLogsPartialSuccess, "rejected_log_records")
 
 
 @dataclass(frozen=True)
