@@ -188,6 +188,27 @@ GROUPABLE_FIELDS = frozenset(
         "agent_name",
         "data_source",
         "trace_id",
+        "input_bucket",
         *TAG_FIELDS,
     }
 )
+
+#: Input-length buckets latency is broken down by: (upper bound exclusive, label); the last
+#: bucket has no bound. `input_bucket` is a derived field: groupable and filterable, not stored.
+INPUT_BUCKETS: tuple[tuple[int | None, str], ...] = (
+    (1000, "<1k"),
+    (4000, "1k-4k"),
+    (16000, "4k-16k"),
+    (None, ">16k"),
+)
+DERIVED_FIELDS = frozenset({"input_bucket"})
+
+
+def input_bucket(tokens: int | None) -> str | None:
+    """The input-length bucket of a call with this many input tokens."""
+    if tokens is None:
+        return None
+    for bound, label in INPUT_BUCKETS:
+        if bound is None or tokens < bound:
+            return label
+    raise AssertionError("the last input bucket has no bound")

@@ -2,107 +2,19 @@
 
 from __future__ import annotations
 
-import itertools
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
-from tokentrace.ingest.columns import tables
-from tokentrace.ingest.normalize import normalize
-from tokentrace.ingest.pipeline import price_rows
+from tests.query.planted import BASELINE, UNTIL, WINDOW, call, new_trace, store_with, traffic
+from tokentrace.canonical import input_bucket
 from tokentrace.ingest.raw import RawSpan
-from tokentrace.pricing import PriceBook
-from tokentrace.query.triage import input_bucket, triage
-from tokentrace.store.duckdb import DuckDBStore
-
-UNTIL = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-WINDOW, BASELINE = timedelta(minutes=10), timedelta(hours=1)
-_ids = itertools.count(1)
-_BOOK = PriceBook()
-
-
-def _call(
-    at: datetime,
-    *,
-    trace: str | None = None,
-    feature: str = "refund-chat",
-    model: str = "gpt-4o",
-    version: str = "v1",
-    tenant: str = "acme",
-    user: str = "u1",
-    input_tokens: int = 1000,
-    output_tokens: int = 100,
-    cached: int = 0,
-    error: str | None = None,
-    duration_ms: float = 1000,
-) -> RawSpan:
-    start = int(at.timestamp() * 1e9)
-    attributes = {
-        "gen_ai.operation.name": "chat",
-        "gen_ai.provider.name": "openai",
-        "gen_ai.request.model": model,
-        "tokentrace.feature": feature,
-        "tokentrace.prompt.template": feature,
-        "tokentrace.prompt.version": version,
-        "tenant.id": tenant,
-        "user.id": user,
-    }
-    if error:
-        attributes["error.type"] = error
-    else:
-        attributes |= {
-            "gen_ai.usage.input_tokens": input_tokens,
-            "gen_ai.usage.output_tokens": output_tokens,
-            "gen_ai.usage.cache_read.input_tokens": cached,
-        }
-    return RawSpan(
-        trace or f"{next(_ids):032x}",
-        f"{next(_ids):016x}",
-        "",
-        f"chat {model}",
-        3,
-        start,
-        start + int(duration_ms * 1e6),
-        2 if error else 0,
-        error or "",
-        attributes,
-        {"service.name": "support-bot"},
-    )
-
-
-def _traffic(start: datetime, minutes: int, per_minute: int, **changes) -> list[RawSpan]:
-    """The steady app: refund-chat on gpt-4o and a cheap classifier, two tenants, six users."""
-    spans = []
-    for minute in range(minutes):
-        for n in range(per_minute):
-            at = start + timedelta(minutes=minute, seconds=n * 60 / per_minute)
-            user = f"u{n % 6}"
-            tenant = "acme" if n % 6 < 4 else "globex"
-            if n % 3 == 2:
-                call = {
-                    "feature": "classify",
-                    "model": "gpt-4o-mini",
-                    "input_tokens": 300,
-                    "output_tokens": 5,
-                }
-                spans.append(_call(at, user=user, tenant=tenant, **call | changes.get("classify", {})))
-            else:
-                spans.append(_call(at, user=user, tenant=tenant, **changes.get("refund-chat", {})))
-    return spans
-
-
-def _store(tmp_path, *batches: list[RawSpan]) -> DuckDBStore:
-    store = DuckDBStore(tmp_path / "triage.duckdb")
-    for spans in batches:
-        batch = normalize(spans, "default")
-        price_rows(_BOOK, batch.rows)
-        store.write_batch(tables(batch.rows), None)
-    return store
+from tokentrace.query.triage import triage
 
 
 def _run(tmp_path, window: list[RawSpan], baseline_changes: dict | None = None) -> dict:
-    before = _traffic(UNTIL - WINDOW - BASELINE, 60, 6, **(baseline_changes or {}))
-    store = _store(tmp_path, before, window)
+    before = traffic(UNTIL - WINDOW - BASELINE, 60, 6, **(baseline_changes or {}))
+    store = store_with(tmp_path, before, window)
     try:
         return triage(store, "default", WINDOW, BASELINE, UNTIL)
     finally:
@@ -110,7 +22,7 @@ def _run(tmp_path, window: list[RawSpan], baseline_changes: dict | None = None) 
 
 
 def _window(**changes) -> list[RawSpan]:
-    return _traffic(UNTIL - WINDOW, 10, 6, **changes)
+    return traffic(UNTIL - WINDOW, 10, 6, **changes)
 
 
 def test_the_same_traffic_has_no_cause(tmp_path):
@@ -138,7 +50,7 @@ def test_a_new_prompt_version_that_doubles_the_prompt_ranks_first(tmp_path):
 
 def test_a_new_user_looping_in_one_tenant_ranks_first(tmp_path):
     loop = [
-        _call(UNTIL - WINDOW + timedelta(seconds=5 * n), user="script-bot", tenant="globex")
+        call(UNTIL - WINDOW + timedelta(seconds=5 * n), user="script-bot", tenant="globex")
         for n in range(100)
     ]
     result = _run(tmp_path, _window() + loop)
@@ -177,11 +89,11 @@ def test_a_retry_storm_after_rate_limits_ranks_first(tmp_path):
     # Each refund request now fails twice on 429s and resends a longer conversation.
     storm = []
     for n in range(40):
-        trace = f"{next(_ids):032x}"
+        trace = new_trace()
         at = UNTIL - WINDOW + timedelta(seconds=5 + 14 * n)
         who = {"user": f"u{n % 6}", "tenant": "acme" if n % 6 < 4 else "globex", "trace": trace}
-        storm += [_call(at - timedelta(seconds=k), error="rate_limit", duration_ms=50, **who) for k in (2, 1)]
-        storm.append(_call(at, input_tokens=1600, **who))
+        storm += [call(at - timedelta(seconds=k), error="rate_limit", duration_ms=50, **who) for k in (2, 1)]
+        storm.append(call(at, input_tokens=1600, **who))
     window = [s for s in _window() if s.attributes["tokentrace.feature"] != "refund-chat"] + storm
     result = _run(tmp_path, window)
     first = result["causes"][0]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any
 
+from tokentrace.canonical import ERROR_TYPES
 from tokentrace.query.records import records
 from tokentrace.store.base import SpanFilter, Store
 
@@ -11,18 +13,53 @@ QUANTILES = (0.5, 0.95, 0.99)
 _Q_NAMES = ("p50", "p95", "p99")
 
 
+def _ratio(numerator: float | None, denominator: float | None) -> float | None:
+    return numerator / denominator if numerator is not None and denominator else None
+
+
+def derive(row: dict[str, Any]) -> dict[str, Any]:
+    """Add the rates a rollup row implies. A "request" is one LLM call, a "trace" one user request."""
+    requests = row["requests"]
+    row["errors_by_type"] = {t: n for t in ERROR_TYPES if (n := row.pop(f"errors_{t}", 0))}
+    row["error_rate"] = _ratio(row["errors"], requests)
+    row["cost_per_request"] = _ratio(row["cost_usd"], requests)
+    row["tokens_per_request"] = _ratio(row["total_tokens"], requests)
+    row["input_tokens_per_request"] = _ratio(row["input_tokens"], requests)
+    row["cost_per_trace"] = _ratio(row["cost_usd"], row["traces"])
+    row["tokens_per_trace"] = _ratio(row["total_tokens"], row["traces"])
+    row["cost_per_session"] = _ratio(row["cost_usd"], row["sessions"])
+    row["cost_per_user"] = _ratio(row["cost_usd"], row["users"])
+    row["cache_hit_rate"] = _ratio(row["cache_read_tokens"], row["input_tokens"])
+    row["output_input_ratio"] = _ratio(row["output_tokens"], row["input_tokens"])
+    # Attempts: every LLM call (an app's own retry loop makes each resend a call) plus the
+    # resends an SDK's retry loop made below a call. Per answered call, 1.0 means no retries.
+    attempts = requests + row["http_resends"]
+    row["attempts_per_request"] = _ratio(attempts, row["answered"])
+    row["retry_rate"] = _ratio(row["retries"], attempts)
+    row["truncation_rate"] = _ratio(row["truncated"], requests)
+    return row
+
+
+def _add_shares(rows: list[dict[str, Any]]) -> None:
+    """Each group's share of its time bucket's (or the whole range's) requests and cost."""
+    requests: dict[Any, int] = defaultdict(int)
+    cost: dict[Any, float] = defaultdict(float)
+    for row in rows:
+        requests[row.get("bucket")] += row["requests"]
+        cost[row.get("bucket")] += row["cost_usd"]
+    for row in rows:
+        row["share_of_requests"] = _ratio(row["requests"], requests[row.get("bucket")])
+        row["share_of_cost"] = _ratio(row["cost_usd"], cost[row.get("bucket")])
+
+
 def rollup(
     store: Store, f: SpanFilter, group_by: tuple[str, ...] = (), bucket_seconds: int | None = None
 ) -> list[dict[str, Any]]:
-    """Requests, tokens by kind, cost, errors per group (and time bucket), with rates derived."""
-    rows = records(store.aggregate(f, group_by, bucket_seconds))
-    for row in rows:
-        requests = row["requests"]
-        row["error_rate"] = row["errors"] / requests if requests else None
-        row["cost_per_request"] = row["cost_usd"] / requests if requests else None
-        row["cache_hit_rate"] = (
-            row["cache_read_tokens"] / row["input_tokens"] if row["input_tokens"] else None
-        )
+    """Requests, tokens by kind, cost, errors, retries per group (and time bucket), with the
+    rates derived and, when grouped, each group's share of requests and cost (model mix)."""
+    rows = [derive(row) for row in records(store.aggregate(f, group_by, bucket_seconds))]
+    if group_by:
+        _add_shares(rows)
     return rows
 
 
@@ -30,9 +67,10 @@ def latency(
     store: Store,
     f: SpanFilter,
     group_by: tuple[str, ...] = (),
-    measures: tuple[str, ...] = ("duration_ms", "ttft_ms"),
+    measures: tuple[str, ...] = ("duration_ms", "ttft_ms", "tpot_ms"),
 ) -> list[dict[str, Any]]:
-    """p50/p95/p99 of each measure over LLM calls, per group."""
+    """p50/p95/p99 of each measure over LLM calls, per group (group by `input_bucket` for the
+    input-length breakdown); TTFT and TPOT exist for streamed calls only."""
     rows = records(store.quantiles(f, group_by, measures, QUANTILES))
     for row in rows:
         for measure in measures:
@@ -44,3 +82,31 @@ def latency(
 def stats(store: Store, project_id: str, pending_spans: int = 0) -> dict[str, Any]:
     """Cheap project counts for polling; pending_spans are acked but not yet queryable."""
     return {"project_id": project_id, **store.totals(project_id), "pending_spans": pending_spans}
+
+
+def _percentile(ordered: list[float], q: float) -> float | None:
+    """Linear-interpolated quantile of sorted values (as DuckDB's quantile_cont)."""
+    if not ordered:
+        return None
+    position = q * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def cost_per(store: Store, f: SpanFilter, entity: str, top: int = 20) -> dict[str, Any]:
+    """Spend per session or per user (any groupable field): its distribution and the costliest."""
+    rows = [r for r in rollup(store, f, (entity,)) if r[entity] is not None]
+    costs = sorted(r["cost_usd"] for r in rows)
+    distribution = {
+        "mean": sum(costs) / len(costs) if costs else None,
+        **{name: _percentile(costs, q) for name, q in zip(_Q_NAMES, QUANTILES, strict=True)},
+        "max": costs[-1] if costs else None,
+    }
+    keep = ("requests", "traces", "total_tokens", "cost_usd", "errors", "first_seen", "last_seen")
+    return {
+        "by": entity,
+        "count": len(rows),
+        "cost_usd": distribution,
+        "top": [{entity: r[entity], **{k: r[k] for k in keep}} for r in rows[:top]],
+    }

@@ -32,7 +32,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tokentrace.canonical import LLM_OPERATIONS
+from tokentrace.canonical import LLM_OPERATIONS, input_bucket
 from tokentrace.store.base import SpanFilter, Store
 
 #: Dimensions a cause can be (canonical field names).
@@ -45,7 +45,7 @@ DIMENSIONS = (
     "tenant_id",
     "user_id",
     "service_name",
-    "input_tokens",  # its length bucket: <1k, 1-4k, 4-16k, >16k
+    "input_bucket",  # the input-length bucket: <1k, 1k-4k, 4k-16k, >16k
 )
 #: (parent, child) slices: a child value that is new inside its parent is a change of that parent.
 NESTED = (
@@ -68,7 +68,7 @@ _COLUMNS = (
     "output_tokens",
     "cache_read_tokens",
     "duration_ms",
-    *(d for d in DIMENSIONS if d != "input_tokens"),
+    *(d for d in DIMENSIONS if d != "input_bucket"),
 )
 #: Dimensions whose values replace each other inside a parent (v3 → v4, mini → 4o): a new value
 #: is compared with what its parent did before. Other values (a user, a tenant) are actors: new
@@ -83,19 +83,6 @@ _ORDER = {
 _MIN_MECHANISM_SHARE = 0.2  # a mechanism is its own cause when it carries this much of its slice's change
 
 Slice = tuple[tuple[str, str], ...]  # ((dimension, value), ...), parent first
-
-
-def input_bucket(tokens: int | None) -> str | None:
-    """The input-length bucket latency is broken down by."""
-    if tokens is None:
-        return None
-    if tokens < 1000:
-        return "<1k"
-    if tokens < 4000:
-        return "1k-4k"
-    if tokens < 16000:
-        return "4k-16k"
-    return ">16k"
 
 
 @dataclass
@@ -181,7 +168,7 @@ def _calls(store: Store, project_id: str, since: datetime, until: datetime) -> l
     calls = table.to_pylist()
     failed: set[str] = set()  # traces with a failed call so far
     for call in calls:  # oldest first
-        call["input_tokens_bucket"] = input_bucket(call["input_tokens"])
+        call["input_bucket"] = input_bucket(call["input_tokens"])
         # An answered call after a failed one in the same request: a retry's resend.
         call["_resent"] = call["status"] != "error" and call["trace_id"] in failed
         if call["status"] == "error":
@@ -190,7 +177,7 @@ def _calls(store: Store, project_id: str, since: datetime, until: datetime) -> l
 
 
 def _value(call: dict[str, Any], dimension: str) -> str | None:
-    value = call["input_tokens_bucket"] if dimension == "input_tokens" else call[dimension]
+    value = call[dimension]
     return None if value in (None, "") else str(value)
 
 

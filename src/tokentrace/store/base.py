@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from tokentrace.canonical import FIELD_NAMES, Tables
+from tokentrace.canonical import DERIVED_FIELDS, FIELD_NAMES, Tables
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class SpanFilter:
     name_contains: str | None = None
 
     def __post_init__(self) -> None:
-        unknown = set(self.equals) - set(FIELD_NAMES)
+        unknown = set(self.equals) - set(FIELD_NAMES) - DERIVED_FIELDS
         if unknown:
             raise ValueError(f"not canonical fields: {sorted(unknown)}")
 
@@ -97,6 +97,37 @@ class Store(Protocol):
 
     def projects(self) -> list[Project]: ...
 
+    # --- alerts ----------------------------------------------------------------------
+    def put_alert_rule(self, project_id: str, name: str, spec: str) -> None:
+        """Add or replace a rule made through the API (`spec` is its JSON)."""
+
+    def delete_alert_rule(self, project_id: str, name: str) -> bool: ...
+
+    def alert_rules(self, project_id: str | None = None) -> list[tuple[str, str, str]]:
+        """(project_id, name, spec) of the API's rules, of one project or all."""
+
+    def alert_states(self, project_id: str) -> list[dict[str, Any]]:
+        """Each (rule, group_key) not at rest: status, value, active_since, fired_at,
+        resolved_at, evaluated_at (aware UTC datetimes)."""
+
+    def save_alert_evaluation(
+        self,
+        project_id: str,
+        states: list[dict[str, Any]],
+        cleared: list[tuple[str, str]],
+        events: list[dict[str, Any]],
+    ) -> None:
+        """Atomically: upsert `states`, delete the `cleared` (rule, group_key) states and record
+        the notifications owed (`events`: event_id, rule, group_key, status, at, payload)."""
+
+    def alert_events(
+        self, project_id: str | None = None, undelivered: bool = False, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Notifications, newest first (oldest first when only the undelivered)."""
+
+    def mark_alert_event(self, event_id: str, delivered: bool, error: str | None = None) -> None:
+        """Count a delivery attempt; `delivered` settles the notification."""
+
     # --- reads -----------------------------------------------------------------------
     def spans(self, f: SpanFilter, columns: tuple[str, ...], limit: int | None = None) -> pa.Table:
         """Matching spans, oldest first."""
@@ -119,8 +150,12 @@ class Store(Protocol):
         each label. Scores are placed in time by the span they score."""
 
     def aggregate(self, f: SpanFilter, group_by: tuple[str, ...], bucket_seconds: int | None) -> pa.Table:
-        """Requests, spans, traces, tokens by kind, cost, errors and unpriced calls per group
-        (and per time bucket); duplicates (duplicate_of set) never counted."""
+        """Per group (and time bucket): requests (LLM calls), answered (not failed), spans,
+        traces, tokens by kind, cost, errors (and errors_<type> for each error type), unpriced
+        spans, retries (spans with retry_attempt > 0) with their tokens and cost, http_resends
+        (retries below an LLM call: an SDK's own retry loop), truncated and streamed calls,
+        distinct sessions and users, first and last start time. Duplicates (duplicate_of set)
+        are never counted."""
 
     def quantiles(
         self,

@@ -19,8 +19,10 @@ import pyarrow.compute as pc
 
 from tokentrace import semconv
 from tokentrace.canonical import (
+    ERROR_TYPES,
     FIELD_NAMES,
     GROUPABLE_FIELDS,
+    INPUT_BUCKETS,
     LLM_OPERATIONS,
     SCORE_FIELD_NAMES,
     TAG_FIELDS,
@@ -167,6 +169,53 @@ def _column(name: str, allowed: frozenset[str] | tuple[str, ...]) -> str:
     return name
 
 
+def _input_bucket(p: str) -> str:
+    cases = " ".join(
+        f"WHEN {p}input_tokens < {int(bound)} THEN '{label}'" for bound, label in INPUT_BUCKETS if bound
+    )
+    last = INPUT_BUCKETS[-1][1]
+    return f"(CASE WHEN {p}input_tokens IS NULL THEN NULL {cases} ELSE '{last}' END)"
+
+
+def _field(name: str, p: str = "") -> str:
+    """The SQL expression of a groupable or filterable field: its column, or a derived field's
+    expression (`input_bucket`)."""
+    if name == "input_bucket":
+        return _input_bucket(p)
+    return f"{p}{_column(name, FIELD_NAMES)}"
+
+
+def _group(name: str, p: str = "") -> str:
+    return f"{_field(_column(name, GROUPABLE_FIELDS), p)} AS {name}"
+
+
+_ALERT_STATE_FIELDS = (
+    "rule",
+    "group_key",
+    "status",
+    "value",
+    "active_since",
+    "fired_at",
+    "resolved_at",
+    "evaluated_at",
+)
+
+
+def _naive(value: Any) -> Any:
+    """An aware datetime as DuckDB's TIMESTAMP wants it (UTC, no tzinfo); others unchanged."""
+    return value.astimezone(UTC).replace(tzinfo=None) if isinstance(value, datetime) else value
+
+
+def _dicts(table: pa.Table) -> list[dict[str, Any]]:
+    """Rows as dicts with TIMESTAMP columns as aware UTC datetimes."""
+    rows = table.to_pylist()
+    for row in rows:
+        for key, value in row.items():
+            if isinstance(value, datetime) and value.tzinfo is None:
+                row[key] = value.replace(tzinfo=UTC)
+    return rows
+
+
 def _score_condition(condition: ScoreCondition) -> tuple[str, list[Any]]:
     op = condition.op if condition.op in SCORE_OPERATORS else "="
     if isinstance(condition.value, str):
@@ -185,11 +234,11 @@ def _where(f: SpanFilter, alias: str = "") -> tuple[str, list[Any]]:
         clauses.append(f"{p}start_time < ?")
         params.append(f.until.astimezone(UTC).replace(tzinfo=None))
     for name, value in f.equals.items():
-        column = _column(name, FIELD_NAMES)
+        column = _field(name, p)
         if value is None:
-            clauses.append(f"{p}{column} IS NULL")
+            clauses.append(f"{column} IS NULL")
         else:
-            clauses.append(f"{p}{column} = ?")
+            clauses.append(f"{column} = ?")
             params.append(value)
     if f.name_contains:
         escaped = f.name_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -360,6 +409,108 @@ class DuckDBStore:
             rows = cur.execute("SELECT project_id, created_at FROM projects ORDER BY 1").fetchall()
         return [Project(project_id, created.replace(tzinfo=UTC)) for project_id, created in rows]
 
+    # --- alerts ------------------------------------------------------------------------
+    def put_alert_rule(self, project_id: str, name: str, spec: str) -> None:
+        now = datetime.now(UTC).replace(tzinfo=None)
+        with self._lock:
+            self._writer.execute(
+                "INSERT OR REPLACE INTO alert_rules VALUES (?, ?, ?, ?)", [project_id, name, spec, now]
+            )
+
+    def delete_alert_rule(self, project_id: str, name: str) -> bool:
+        with self._lock:
+            deleted = self._writer.execute(
+                "DELETE FROM alert_rules WHERE project_id = ? AND name = ? RETURNING name", [project_id, name]
+            ).fetchall()
+        return bool(deleted)
+
+    def alert_rules(self, project_id: str | None = None) -> list[tuple[str, str, str]]:
+        where, params = ("WHERE project_id = ?", [project_id]) if project_id is not None else ("", [])
+        with self._conn.cursor() as cur:
+            return cur.execute(
+                f"SELECT project_id, name, spec FROM alert_rules {where} ORDER BY 1, 2", params
+            ).fetchall()
+
+    def alert_states(self, project_id: str) -> list[dict[str, Any]]:
+        return _dicts(
+            self._arrow(
+                f"SELECT {', '.join(_ALERT_STATE_FIELDS)} FROM alert_states WHERE project_id = ? "
+                "ORDER BY rule, group_key",
+                [project_id],
+            )
+        )
+
+    def save_alert_evaluation(
+        self,
+        project_id: str,
+        states: list[dict[str, Any]],
+        cleared: list[tuple[str, str]],
+        events: list[dict[str, Any]],
+    ) -> None:
+        with self._lock:
+            cur = self._writer
+            cur.execute("BEGIN")
+            try:
+                for state in states:
+                    cur.execute(
+                        "INSERT OR REPLACE INTO alert_states VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [project_id, *(_naive(state[k]) for k in _ALERT_STATE_FIELDS)],
+                    )
+                for rule, group_key in cleared:
+                    cur.execute(
+                        "DELETE FROM alert_states WHERE project_id = ? AND rule = ? AND group_key = ?",
+                        [project_id, rule, group_key],
+                    )
+                for event in events:
+                    cur.execute(
+                        "INSERT INTO alert_events VALUES (?, ?, ?, ?, ?, ?, ?, NULL, 0, NULL)",
+                        [
+                            event["event_id"],
+                            project_id,
+                            event["rule"],
+                            event["group_key"],
+                            event["status"],
+                            _naive(event["at"]),
+                            orjson.dumps(event["payload"]).decode(),
+                        ],
+                    )
+                cur.execute("COMMIT")
+            except Exception:
+                cur.execute("ROLLBACK")
+                raise
+
+    def alert_events(
+        self, project_id: str | None = None, undelivered: bool = False, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        clauses, params = [], []
+        if project_id is not None:
+            clauses.append("project_id = ?")
+            params.append(project_id)
+        if undelivered:
+            clauses.append("delivered_at IS NULL")
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        order = "created_at" if undelivered else "created_at DESC"
+        rows = _dicts(
+            self._arrow(
+                "SELECT event_id, project_id, rule, group_key, status, created_at AS at, payload, "
+                f"delivered_at, attempts, last_error FROM alert_events {where} "
+                f"ORDER BY {order} LIMIT {int(limit)}",
+                params,
+            )
+        )
+        for row in rows:
+            row["payload"] = orjson.loads(row["payload"])
+        return rows
+
+    def mark_alert_event(self, event_id: str, delivered: bool, error: str | None = None) -> None:
+        now = datetime.now(UTC).replace(tzinfo=None)
+        with self._lock:
+            self._writer.execute(
+                "UPDATE alert_events SET attempts = attempts + 1, last_error = ?, "
+                "delivered_at = CASE WHEN ? THEN ? ELSE delivered_at END WHERE event_id = ?",
+                [error, delivered, now, event_id],
+            )
+
     # --- reads -------------------------------------------------------------------------
     def _arrow(self, sql: str, params: list[Any]) -> pa.Table:
         with self._conn.cursor() as cur:
@@ -453,7 +604,7 @@ class DuckDBStore:
         )
 
     def score_summary(self, f: SpanFilter, group_by: tuple[str, ...], name: str | None) -> pa.Table:
-        groups = [f"sp.{_column(g, GROUPABLE_FIELDS)} AS {g}" for g in group_by]
+        groups = [_group(g, "sp.") for g in group_by]
         where, params = _where(f, "sp")
         sc_params: list[Any] = [f.project_id]
         named = ""
@@ -478,7 +629,7 @@ class DuckDBStore:
         return self._arrow(sql, [*sc_params, *params])
 
     def aggregate(self, f: SpanFilter, group_by: tuple[str, ...], bucket_seconds: int | None) -> pa.Table:
-        groups = [_column(g, GROUPABLE_FIELDS) for g in group_by]
+        groups = [_group(g) for g in group_by]
         if bucket_seconds is not None:
             groups.insert(
                 0,
@@ -487,6 +638,10 @@ class DuckDBStore:
         where, params = _where(f)
         select = ", ".join([*groups, ""]) if groups else ""
         llm = f"operation IN {_LLM_OPERATIONS}"
+        errors_by_type = ", ".join(
+            f"count(*) FILTER (WHERE {llm} AND status = 'error' AND error_type = '{t}') AS errors_{t}"
+            for t in ERROR_TYPES
+        )
         sql = f"""
         SELECT {select}
             count(*) FILTER (WHERE {llm}) AS requests,
@@ -501,7 +656,18 @@ class DuckDBStore:
             coalesce(sum(cost_usd), 0)::DOUBLE AS cost_usd,
             count(*) FILTER (WHERE {llm} AND status = 'error') AS errors,
             count(*) FILTER (WHERE cost_known = false) AS unpriced_spans,
-            count(*) FILTER (WHERE {llm} AND retry_attempt > 0) AS retries
+            count(*) FILTER (WHERE {llm} AND status <> 'error') AS answered,
+            count(*) FILTER (WHERE retry_attempt > 0) AS retries,
+            count(*) FILTER (WHERE retry_attempt > 0 AND NOT ({llm})) AS http_resends,
+            coalesce(sum(total_tokens) FILTER (WHERE retry_attempt > 0), 0)::BIGINT AS retry_tokens,
+            coalesce(sum(cost_usd) FILTER (WHERE retry_attempt > 0), 0)::DOUBLE AS retry_cost_usd,
+            count(*) FILTER (WHERE {llm} AND finish_reason = 'length') AS truncated,
+            count(*) FILTER (WHERE {llm} AND streaming) AS streamed,
+            count(DISTINCT session_id) AS sessions,
+            count(DISTINCT user_id) AS users,
+            min(start_time) AS first_seen,
+            max(start_time) AS last_seen,
+            {errors_by_type}
         FROM spans
         WHERE {where} AND duplicate_of IS NULL
         {"GROUP BY ALL" if groups else ""}
@@ -516,7 +682,7 @@ class DuckDBStore:
         measures: tuple[str, ...],
         quantiles: tuple[float, ...],
     ) -> pa.Table:
-        groups = [_column(g, GROUPABLE_FIELDS) for g in group_by]
+        groups = [_group(g) for g in group_by]
         qs = "[" + ", ".join(repr(float(q)) for q in quantiles if 0 <= q <= 1) + "]"
         parts = []
         for m in measures:

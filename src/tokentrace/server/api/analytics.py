@@ -1,4 +1,4 @@
-"""GET /api/v1/rollups, /api/v1/latency, /api/v1/stats."""
+"""GET /api/v1/rollups, /api/v1/latency, /api/v1/cost_per (session or user), /api/v1/stats."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from starlette.routing import Route
 
 from tokentrace.query import analytics, filters
 from tokentrace.query.timerange import parse_duration
-from tokentrace.server.api.common import BadParameter, project_route
+from tokentrace.server.api.common import BadParameter, int_param, project_route
 from tokentrace.server.responses import JSON
 from tokentrace.server.state import ServerState
 
@@ -38,6 +38,15 @@ def latency(request: Request, state: ServerState, project: str) -> Response:
 
 
 @project_route
+def cost_per(request: Request, state: ServerState, project: str) -> Response:
+    params = _params(request)
+    entity = filters.canonical_field(params.pop("by", "session_id"))
+    top = int_param(request, "top", 20, 1, 1000)
+    params.pop("top", None)
+    return JSON(analytics.cost_per(state.store, filters.span_filter(project, params), entity, top))
+
+
+@project_route
 def stats(request: Request, state: ServerState, project: str) -> Response:
     return JSON(analytics.stats(state.store, project, state.pipeline.writer.pending_rows))
 
@@ -45,5 +54,6 @@ def stats(request: Request, state: ServerState, project: str) -> Response:
 routes = [
     Route("/api/v1/rollups", rollups),
     Route("/api/v1/latency", latency),
+    Route("/api/v1/cost_per", cost_per),
     Route("/api/v1/stats", stats),
 ]

@@ -1,0 +1,254 @@
+"""Alert rules over planted traffic in a real DuckDB store, notifying a real HTTP receiver."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from tests.alerts.receiver import Receiver
+from tests.query.planted import BASELINE, UNTIL, WINDOW, call, new_trace, store_with, traffic
+from tokentrace.alerts import rules
+from tokentrace.alerts.evaluator import Evaluator
+from tokentrace.store.duckdb import DuckDBStore
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    yield r
+    r.close()
+
+
+def _rule_file(tmp_path, receiver: Receiver, body: str) -> rules.RuleFile:
+    path = tmp_path / "alerts.toml"
+    path.write_text(f'[[notifiers]]\nname = "hook"\ntype = "webhook"\nurl = "{receiver.url}"\n\n{body}')
+    return rules.load(path)
+
+
+def _steady() -> list:
+    return traffic(UNTIL - WINDOW - BASELINE, 60, 6)
+
+
+def _evaluate(tmp_path, receiver, body: str, window: list, *, now=UNTIL):
+    store = store_with(tmp_path, _steady(), window)
+    evaluator = Evaluator(store, _rule_file(tmp_path, receiver, body))
+    try:
+        return evaluator.evaluate(now)
+    finally:
+        evaluator.stop()
+        store.close()
+
+
+SPEND = """
+[[rules]]
+name = "spend"
+kind = "threshold"
+metric = "cost_per_hour"
+above = 1.5
+window = "10m"
+group_by = ["feature"]
+notify = ["hook", "log"]
+"""
+
+
+def test_a_breach_fires_once_resolves_once_and_survives_a_restart(tmp_path, receiver):
+    bigger = traffic(UNTIL - WINDOW, 10, 6, **{"refund-chat": {"input_tokens": 4000}})
+    store = store_with(tmp_path, _steady(), bigger)
+    file = _rule_file(tmp_path, receiver, SPEND)
+    evaluator = Evaluator(store, file)
+
+    [fired, logged] = evaluator.evaluate(UNTIL)
+    assert (fired["status"], logged["payload"]["notifier"]) == ("firing", "log")
+    [body] = receiver.of("spend")
+    assert body["status"] == "firing" and body["group"] == {"feature": "refund-chat"}
+    assert body["value"] > 1.5 and body["detail"].startswith("cost_per_hour")
+    assert "feature=refund-chat" in body["links"]["traces"]
+    # The notification says what changed: the bigger refund prompts.
+    first = body["triage"]["causes"][0]
+    assert (first["dimension"], first["value"]) in {
+        ("feature", "refund-chat"),
+        ("prompt_template", "refund-chat"),
+        ("input_bucket", "4k-16k"),
+    }
+    assert first["contribution"] > 0 and first["evidence"]
+
+    assert evaluator.evaluate(UNTIL + timedelta(minutes=1)) == []  # still firing: no news
+    evaluator.stop()
+    store.close()
+
+    store = DuckDBStore(tmp_path / "planted.duckdb")  # a restart: state comes from the store
+    evaluator = Evaluator(store, file)
+    try:
+        assert evaluator.evaluate(UNTIL + timedelta(minutes=2)) == []
+        [states] = [s for s in store.alert_states("default") if s["rule"] == "spend"]
+        assert states["status"] == "firing"
+        resolved = evaluator.evaluate(UNTIL + timedelta(minutes=30))  # the window has moved past it
+        assert [e["status"] for e in resolved] == ["resolved", "resolved"]
+        assert [b["status"] for b in receiver.of("spend")] == ["firing", "resolved"]
+        assert evaluator.evaluate(UNTIL + timedelta(minutes=31)) == []
+    finally:
+        evaluator.stop()
+        store.close()
+
+
+def test_a_notification_the_receiver_refused_is_sent_again_and_only_once(tmp_path, receiver):
+    bigger = traffic(UNTIL - WINDOW, 10, 6, **{"refund-chat": {"input_tokens": 4000}})
+    store = store_with(tmp_path, _steady(), bigger)
+    evaluator = Evaluator(store, _rule_file(tmp_path, receiver, SPEND))
+    try:
+        receiver.failing = True
+        evaluator.evaluate(UNTIL)
+        assert receiver.attempts == 1 and receiver.bodies == []
+        [owed] = [e for e in store.alert_events(undelivered=True) if e["payload"]["notifier"] == "hook"]
+        assert owed["last_error"] == "hook: HTTP 503"
+        receiver.failing = False
+        assert evaluator.evaluate(UNTIL + timedelta(minutes=1)) == []  # no new event, the old one sent
+        assert len(receiver.of("spend", "firing")) == 1
+        evaluator.deliver()
+        assert len(receiver.of("spend", "firing")) == 1
+    finally:
+        evaluator.stop()
+        store.close()
+
+
+def test_a_rule_with_for_waits_in_pending(tmp_path, receiver):
+    body = SPEND.replace('window = "10m"', 'window = "10m"\nfor = "2m"')
+    bigger = traffic(UNTIL - WINDOW, 10, 6, **{"refund-chat": {"input_tokens": 4000}})
+    store = store_with(tmp_path, _steady(), bigger)
+    evaluator = Evaluator(store, _rule_file(tmp_path, receiver, body))
+    try:
+        assert evaluator.evaluate(UNTIL - timedelta(minutes=2)) == []
+        assert store.alert_states("default")[0]["status"] == "pending"
+        assert [e["status"] for e in evaluator.evaluate(UNTIL)] == ["firing", "firing"]
+    finally:
+        evaluator.stop()
+        store.close()
+
+
+def test_steady_traffic_fires_nothing(tmp_path, receiver):
+    every_kind = (
+        SPEND
+        + """
+[[rules]]
+name = "dearer"
+kind = "baseline"
+metric = "cost_per_request"
+window = "10m"
+group_by = ["feature"]
+notify = ["hook"]
+
+[[rules]]
+name = "surge"
+kind = "anomaly"
+metric = "requests_per_hour"
+window = "10m"
+history = "1h"
+notify = ["hook"]
+
+[[rules]]
+name = "drift"
+kind = "prompt_drift"
+window = "10m"
+history = "2h"
+notify = ["hook"]
+
+[[rules]]
+name = "storm"
+kind = "retry_storm"
+window = "10m"
+notify = ["hook"]
+"""
+    )
+    assert _evaluate(tmp_path, receiver, every_kind, traffic(UNTIL - WINDOW, 10, 6)) == []
+    assert receiver.bodies == []
+
+
+def test_cost_per_request_against_the_hour_before(tmp_path, receiver):
+    rule = """
+[[rules]]
+name = "dearer"
+kind = "baseline"
+metric = "cost_per_request"
+factor = 1.2
+window = "10m"
+baseline = "1h"
+group_by = ["feature"]
+notify = ["hook"]
+"""
+    _evaluate(tmp_path, receiver, rule, traffic(UNTIL - WINDOW, 10, 6, classify={"model": "gpt-4o"}))
+    [body] = receiver.of("dearer")
+    assert body["group"] == {"feature": "classify"} and "x the" in body["detail"]
+
+
+def test_a_traffic_surge_is_an_anomaly(tmp_path, receiver):
+    rule = """
+[[rules]]
+name = "surge"
+kind = "anomaly"
+metric = "requests_per_hour"
+z = 3
+window = "10m"
+history = "1h"
+notify = ["hook"]
+"""
+    _evaluate(tmp_path, receiver, rule, traffic(UNTIL - WINDOW, 10, 18))
+    [body] = receiver.of("surge")
+    assert body["value"] == pytest.approx(18 * 60) and "sigma" in body["detail"]
+
+
+def test_errors_burn_the_error_budget_over_both_windows(tmp_path, receiver):
+    rule = """
+[[rules]]
+name = "budget"
+kind = "slo_burn"
+objective = 0.99
+window = "1h"
+short_window = "5m"
+burn_rate = 2
+notify = ["hook"]
+"""
+    failing = [
+        call(UNTIL - WINDOW + timedelta(seconds=20 * n), error="server_error" if n % 2 == 0 else None)
+        for n in range(30)
+    ]
+    _evaluate(tmp_path, receiver, rule, failing)
+    [body] = receiver.of("budget")
+    assert body["kind"] == "slo_burn" and body["value"] >= 2
+
+
+def test_a_prompt_version_that_doubles_the_prompt_drifts(tmp_path, receiver):
+    rule = """
+[[rules]]
+name = "drift"
+kind = "prompt_drift"
+window = "10m"
+history = "2h"
+notify = ["hook"]
+"""
+    v2 = traffic(UNTIL - WINDOW, 10, 6, **{"refund-chat": {"version": "v2", "input_tokens": 2000}})
+    _evaluate(tmp_path, receiver, rule, v2)
+    [body] = receiver.of("drift")
+    assert body["group"] == {"prompt_template": "refund-chat", "prompt_version": "v2"}
+    assert body["value"] == pytest.approx(2.0) and "that of v1" in body["detail"]
+
+
+def test_a_retry_storm_fires_on_attempts_per_request(tmp_path, receiver):
+    rule = """
+[[rules]]
+name = "storm"
+kind = "retry_storm"
+above = 1.5
+window = "10m"
+group_by = ["feature", "request_model"]
+notify = ["hook"]
+"""
+    storm = []
+    for n in range(30):
+        trace, at = new_trace(), UNTIL - WINDOW + timedelta(seconds=5 + 18 * n)
+        storm += [call(at, trace=trace, error="rate_limit") for _ in range(3)]
+        storm.append(call(at, trace=trace, input_tokens=1600))
+    _evaluate(tmp_path, receiver, rule, storm + traffic(UNTIL - WINDOW, 10, 3, **{"refund-chat": {}}))
+    [body] = receiver.of("storm")
+    assert body["group"] == {"feature": "refund-chat", "request_model": "gpt-4o"}
+    assert body["value"] == pytest.approx(140 / 50)  # 120 storm calls + 20 plain ones, 50 answered

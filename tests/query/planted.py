@@ -1,0 +1,105 @@
+"""Planted LLM traffic over a real DuckDB store: a steady app and the changes tests plant in it."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+from tokentrace.ingest.columns import tables
+from tokentrace.ingest.normalize import normalize
+from tokentrace.ingest.pipeline import price_rows
+from tokentrace.ingest.raw import RawSpan
+from tokentrace.pricing import PriceBook
+from tokentrace.store.duckdb import DuckDBStore
+
+UNTIL = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+WINDOW, BASELINE = timedelta(minutes=10), timedelta(hours=1)
+IDS = itertools.count(1)
+_BOOK = PriceBook()
+
+
+def call(
+    at: datetime,
+    *,
+    trace: str | None = None,
+    feature: str = "refund-chat",
+    model: str = "gpt-4o",
+    version: str = "v1",
+    tenant: str = "acme",
+    user: str = "u1",
+    input_tokens: int = 1000,
+    output_tokens: int = 100,
+    cached: int = 0,
+    error: str | None = None,
+    duration_ms: float = 1000,
+    parent: str = "",
+    extra: dict | None = None,
+) -> RawSpan:
+    """One chat call; `extra` adds or overrides span attributes."""
+    start = int(at.timestamp() * 1e9)
+    attributes = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": model,
+        "tokentrace.feature": feature,
+        "tokentrace.prompt.template": feature,
+        "tokentrace.prompt.version": version,
+        "tenant.id": tenant,
+        "user.id": user,
+    }
+    attributes |= extra or {}
+    if error:
+        attributes["error.type"] = error
+    else:
+        attributes |= {
+            "gen_ai.usage.input_tokens": input_tokens,
+            "gen_ai.usage.output_tokens": output_tokens,
+            "gen_ai.usage.cache_read.input_tokens": cached,
+        }
+    return RawSpan(
+        trace or f"{next(IDS):032x}",
+        f"{next(IDS):016x}",
+        parent,
+        f"chat {model}",
+        3,
+        start,
+        start + int(duration_ms * 1e6),
+        2 if error else 0,
+        error or "",
+        attributes,
+        {"service.name": "support-bot"},
+    )
+
+
+def traffic(start: datetime, minutes: int, per_minute: int, **changes) -> list[RawSpan]:
+    """The steady app: refund-chat on gpt-4o and a cheap classifier, two tenants, six users."""
+    spans = []
+    for minute in range(minutes):
+        for n in range(per_minute):
+            at = start + timedelta(minutes=minute, seconds=n * 60 / per_minute)
+            user = f"u{n % 6}"
+            tenant = "acme" if n % 6 < 4 else "globex"
+            if n % 3 == 2:
+                classify = {
+                    "feature": "classify",
+                    "model": "gpt-4o-mini",
+                    "input_tokens": 300,
+                    "output_tokens": 5,
+                }
+                spans.append(call(at, user=user, tenant=tenant, **classify | changes.get("classify", {})))
+            else:
+                spans.append(call(at, user=user, tenant=tenant, **changes.get("refund-chat", {})))
+    return spans
+
+
+def store_with(tmp_path, *batches: list[RawSpan]) -> DuckDBStore:
+    store = DuckDBStore(tmp_path / "planted.duckdb")
+    for spans in batches:
+        batch = normalize(spans, "default")
+        price_rows(_BOOK, batch.rows)
+        store.write_batch(tables(batch.rows), None)
+    return store
+
+
+def new_trace() -> str:
+    return f"{next(IDS):032x}"
