@@ -38,6 +38,18 @@ def _usd(value: Any) -> str:
     return "—" if value is None else f"${value:,.4f}"
 
 
+def _interval(text: str) -> float:
+    from tokentrace.query.timerange import TimeRangeError, parse_duration
+
+    try:
+        seconds = parse_duration(text).total_seconds()
+    except TimeRangeError as exc:
+        raise click.BadParameter(str(exc), param_hint="--alert-interval") from exc
+    if seconds < 1:
+        raise click.BadParameter("must be at least 1s", param_hint="--alert-interval")
+    return seconds
+
+
 @click.group()
 @click.version_option(package_name="tokentrace")
 def main() -> None:
@@ -61,6 +73,14 @@ def main() -> None:
 )
 @click.option("--require-key", is_flag=True, help="refuse requests without an API key, even on loopback")
 @click.option("--admin-token", envvar="TOKENTRACE_ADMIN_TOKEN", default=None, help="token for project admin")
+@click.option(
+    "--alerts",
+    "alerts_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="TOML alert rules and notifiers",
+)
+@click.option("--alert-interval", default="30s", show_default=True, help="how often alert rules are checked")
 def serve(
     data_dir: Path,
     host: str,
@@ -70,8 +90,11 @@ def serve(
     max_body_mb: float,
     require_key: bool,
     admin_token: str | None,
+    alerts_file: Path | None,
+    alert_interval: str,
 ) -> None:
-    """Run the server: OTLP in (HTTP and gRPC), REST API out, one DuckDB file."""
+    """Run the server: OTLP in (HTTP and gRPC), REST API out, alerts, one DuckDB file."""
+    from tokentrace.alerts.rules import RuleError
     from tokentrace.pricing.overrides import OverridesError
     from tokentrace.server.config import ServerConfig
     from tokentrace.server.runner import serve as run_server
@@ -86,10 +109,12 @@ def serve(
         max_body_bytes=int(max_body_mb * 1024 * 1024),
         require_key=require_key,
         admin_token=admin_token,
+        alerts_file=alerts_file,
+        alert_interval_s=_interval(alert_interval),
     )
     try:
         run_server(config)
-    except OverridesError as exc:
+    except (OverridesError, RuleError) as exc:
         raise click.ClickException(str(exc)) from exc
 
 
@@ -353,6 +378,13 @@ def reprice(since: str, until: str | None, server: str | None, api_key: str | No
 @click.option("--workers", type=int, default=32, show_default=True)
 @click.option("--fast", is_flag=True, help="no simulated model latency (tests)")
 @click.option("--seed", type=int, default=7, show_default=True)
+@click.option(
+    "--incident-minutes",
+    type=click.FloatRange(0.1, 60),
+    default=10,
+    show_default=True,
+    help="how long the incident lasts (its share of requests stays a seventh)",
+)
 @click.option("--serve", "serve_too", is_flag=True, help="also run `tokentrace serve` and keep it running")
 @click.option(
     "--data-dir",
@@ -370,6 +402,7 @@ def demo(
     workers: int,
     fast: bool,
     seed: int,
+    incident_minutes: float,
     serve_too: bool,
     data_dir: Path,
     port: int,
@@ -387,7 +420,10 @@ def demo(
 
     server_process = None
     if serve_too:
+        from importlib import resources
+
         server = f"http://127.0.0.1:{port}"
+        alerts = resources.files("tokentrace.simulate").joinpath("demo_alerts.toml")
         server_process = subprocess.Popen(
             [
                 sys.executable,
@@ -398,6 +434,8 @@ def demo(
                 str(data_dir),
                 "--port",
                 str(port),
+                "--alerts",
+                str(alerts),
             ]
         )
     url = ApiClient(server, api_key).server
@@ -429,14 +467,16 @@ def demo(
         seed=seed,
         provider_port=provider_port,
         api_key=api_key,
+        incident_minutes=incident_minutes,
     )
     for phase, counts in outcomes.items():
         detail = ", ".join(f"{name} {n}" for name, n in counts.most_common())
         click.echo(f"  {phase}: {sum(counts.values())} requests ({detail})")
     incident = INCIDENTS[scenario]
-    click.echo(f"\nIncident planted in the last 10 minutes ({scenario}): {incident.story}")
+    minutes = f"{max(incident_minutes, 1):g}m"  # triage needs a window of a minute or more
+    click.echo(f"\nIncident planted in the last {minutes} ({scenario}): {incident.story}")
     click.echo("Where to look:")
-    click.echo("  tokentrace triage --since 10m --baseline 1h      (what changed, causes ranked)")
+    click.echo(f"  tokentrace triage --since {minutes} --baseline 1h      (what changed, causes ranked)")
     for command in incident.where_to_look:
         click.echo(f"  {command}")
     click.echo(f"  {url}/api/v1/rollups?group_by=feature,prompt_version,request_model&bucket=5m&since=75m")

@@ -108,3 +108,11 @@ def test_a_rule_naming_a_missing_notifier_fails_the_file(tmp_path):
     path.write_text("[[rules]\n")
     with pytest.raises(RuleError, match=r"alerts\.toml"):
         load(path)
+
+
+def test_the_demos_rules_file_is_valid():
+    from importlib import resources
+
+    with resources.as_file(resources.files("tokentrace.simulate").joinpath("demo_alerts.toml")) as path:
+        loaded = load(path)
+    assert {r.kind for r in loaded.rules} >= {"retry_storm", "prompt_drift", "baseline", "slo_burn"}

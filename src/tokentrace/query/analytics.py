@@ -18,13 +18,15 @@ def _ratio(numerator: float | None, denominator: float | None) -> float | None:
 
 
 def derive(row: dict[str, Any]) -> dict[str, Any]:
-    """Add the rates a rollup row implies. A "request" is one LLM call, a "trace" one user request."""
-    requests = row["requests"]
+    """Add the rates a rollup row implies. A "request" is one LLM call; per-request usage and
+    cost divide by answered calls, since a failed call reports no usage (so a retry loop shows
+    as dearer answers, not as cheaper calls). A "trace" is one user request."""
+    requests, answered = row["requests"], row["answered"]
     row["errors_by_type"] = {t: n for t in ERROR_TYPES if (n := row.pop(f"errors_{t}", 0))}
     row["error_rate"] = _ratio(row["errors"], requests)
-    row["cost_per_request"] = _ratio(row["cost_usd"], requests)
-    row["tokens_per_request"] = _ratio(row["total_tokens"], requests)
-    row["input_tokens_per_request"] = _ratio(row["input_tokens"], requests)
+    row["cost_per_request"] = _ratio(row["cost_usd"], answered)
+    row["tokens_per_request"] = _ratio(row["total_tokens"], answered)
+    row["input_tokens_per_request"] = _ratio(row["input_tokens"], answered)
     row["cost_per_trace"] = _ratio(row["cost_usd"], row["traces"])
     row["tokens_per_trace"] = _ratio(row["total_tokens"], row["traces"])
     row["cost_per_session"] = _ratio(row["cost_usd"], row["sessions"])
@@ -36,7 +38,7 @@ def derive(row: dict[str, Any]) -> dict[str, Any]:
     attempts = requests + row["http_resends"]
     row["attempts_per_request"] = _ratio(attempts, row["answered"])
     row["retry_rate"] = _ratio(row["retries"], attempts)
-    row["truncation_rate"] = _ratio(row["truncated"], requests)
+    row["truncation_rate"] = _ratio(row["truncated"], answered)
     return row
 
 

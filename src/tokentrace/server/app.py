@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.applications import Starlette
 
 from tokentrace.server import health, otlp
-from tokentrace.server.api import analytics, export, projects, scores, traces, triage
+from tokentrace.server.api import alerts, analytics, export, projects, scores, traces, triage
 from tokentrace.server.state import ServerState
 
 
@@ -17,6 +17,7 @@ def create_app(state: ServerState) -> Starlette:
             *traces.routes,
             *analytics.routes,
             *triage.routes,
+            *alerts.routes,
             *export.routes,
             *projects.routes,
             *scores.routes,

@@ -19,6 +19,8 @@ class ServerConfig:
     require_key: bool = False
     admin_token: str | None = None
     fsync: bool = True
+    alerts_file: Path | None = None  # TOML alert rules and notifiers
+    alert_interval_s: float = 30.0
 
     @property
     def loopback_only(self) -> bool:

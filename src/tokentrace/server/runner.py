@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 import uvicorn
 
+from tokentrace.alerts import rules
+from tokentrace.alerts.evaluator import Evaluator
 from tokentrace.ingest.pipeline import Pipeline
 from tokentrace.pricing import PriceBook
 from tokentrace.pricing.overrides import load_overrides
@@ -19,8 +22,9 @@ log = logging.getLogger("tokentrace")
 
 
 def open_state(config: ServerConfig) -> ServerState:
-    """Everything the server holds: store (migrated), prices, pipeline (spool replayed)."""
+    """Everything the server holds: store (migrated), prices, pipeline (spool replayed), alerts."""
     overrides = load_overrides(config.prices_file) if config.prices_file else None
+    rule_file = rules.load(config.alerts_file) if config.alerts_file else None
     store = DuckDBStore(config.store_path)
     prices = PriceBook(overrides)
     pipeline = Pipeline(
@@ -30,7 +34,13 @@ def open_state(config: ServerConfig) -> ServerState:
         max_pending_rows=config.max_pending_spans,
         fsync=config.fsync,
     )
-    return ServerState(config, store, pipeline, prices)
+    alerts = Evaluator(
+        store,
+        rule_file,
+        interval=timedelta(seconds=config.alert_interval_s),
+        base_url=f"http://{config.host}:{config.port}",
+    )
+    return ServerState(config, store, pipeline, prices, alerts)
 
 
 def serve(config: ServerConfig) -> None:
@@ -41,6 +51,7 @@ def serve(config: ServerConfig) -> None:
         if config.grpc_port is not None:
             grpc_server = start_grpc(state, config.host, config.grpc_port)
         app = create_app(state)
+        state.alerts.start()
         log.info(
             "tokentrace listening on http://%s:%d (OTLP/HTTP, API)%s; data in %s",
             config.host,
@@ -59,6 +70,7 @@ def serve(config: ServerConfig) -> None:
             )
         ).run()
     finally:
+        state.alerts.stop()
         if grpc_server is not None:
             grpc_server.stop(grace=5).wait()
         state.pipeline.close()

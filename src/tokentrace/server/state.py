@@ -1,9 +1,10 @@
-"""What every route needs: the store, the pipeline, the price book and the config."""
+"""What every route needs: the store, the pipeline, the price book, the alerts and the config."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tokentrace.alerts.evaluator import Evaluator
 from tokentrace.ingest.pipeline import Pipeline
 from tokentrace.pricing import PriceBook
 from tokentrace.server.config import ServerConfig
@@ -16,3 +17,4 @@ class ServerState:
     store: Store
     pipeline: Pipeline
     prices: PriceBook
+    alerts: Evaluator

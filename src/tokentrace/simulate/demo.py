@@ -43,8 +43,10 @@ def run_demo(
     seed: int,
     provider_port: int,
     api_key: str | None = None,
+    incident_minutes: float = 10,
 ) -> dict[str, Counter]:
-    """Baseline traffic over the hour before the last 10 minutes, the incident in those minutes."""
+    """Baseline traffic over an hour, then the incident over the last `incident_minutes` (a
+    seventh of the requests: at 10 minutes, the baseline's pace)."""
     incident = INCIDENTS[scenario]
     provider = start_provider(provider_port, seed, realistic_latency)
     tokentrace.init(
@@ -55,16 +57,17 @@ def run_demo(
         environment="production",
     )
     now = time.time_ns()
-    incident_requests = max(requests // 7, 1)  # the baseline's pace: 10 of 70 minutes
+    incident_requests = max(requests // 7, 1)
+    incident_start = now - int(incident_minutes * _MINUTE_NS)
     phases = [
         traffic.Phase(
             "baseline",
-            now - 70 * _MINUTE_NS,
-            now - 10 * _MINUTE_NS,
+            incident_start - 60 * _MINUTE_NS,
+            incident_start,
             requests - incident_requests,
             Conditions(),
         ),
-        traffic.Phase(scenario, now - 10 * _MINUTE_NS, now, incident_requests, incident.conditions),
+        traffic.Phase(scenario, incident_start, now, incident_requests, incident.conditions),
     ]
     try:
         return traffic.run(f"http://127.0.0.1:{provider_port}", phases, seed=seed, workers=workers)

@@ -1,0 +1,109 @@
+"""Alerts: rules (from the file, or added here), their current state, and the notifications sent.
+
+GET/POST /api/v1/alerts/rules, DELETE /api/v1/alerts/rules/{name}, GET /api/v1/alerts,
+GET /api/v1/alerts/events, POST /api/v1/alerts/evaluate (check every rule now).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from tokentrace.alerts.rules import RuleError, check_notifiers, parse_rule, rule_spec
+from tokentrace.server.api.common import int_param, project_route
+from tokentrace.server.auth import Unauthorized, project_for
+from tokentrace.server.body import BodyTooLarge, read_body
+from tokentrace.server.responses import JSON, error
+from tokentrace.server.state import ServerState
+
+
+@project_route
+def list_rules(request: Request, state: ServerState, project: str) -> Response:
+    found = state.alerts.rules(project)
+    return JSON({"rules": [{"source": source, **rule_spec(rule)} for rule, source in found]})
+
+
+def _add_rule(state: ServerState, project: str, data: Any) -> Response:
+    if not isinstance(data, dict):
+        return error(400, "body must be a JSON object: one rule")
+    try:
+        rule = parse_rule({**data, "project": project})
+        check_notifiers(rule, state.alerts.notifiers)
+    except RuleError as exc:
+        return error(400, str(exc))
+    if any(source == "file" and r.name == rule.name for r, source in state.alerts.rules(project)):
+        return error(409, f"rule {rule.name!r} is defined in the rules file; change it there")
+    spec = rule_spec(rule)
+    state.store.put_alert_rule(project, rule.name, orjson.dumps(spec).decode())
+    return JSON({"source": "api", **spec}, status_code=201)
+
+
+async def add_rule(request: Request) -> Response:
+    """Add (or replace) a rule of the caller's project; it is checked from the next evaluation."""
+    state: ServerState = request.app.state.tt
+    try:
+        project = project_for(state, request.headers.get("authorization"))
+        data = orjson.loads(await read_body(request, 1024 * 1024))
+    except Unauthorized as exc:
+        return error(401, str(exc))
+    except BodyTooLarge:
+        return error(413, "a rule must be under 1 MiB")
+    except orjson.JSONDecodeError as exc:
+        return error(400, f"body must be JSON: {exc}")
+    return await run_in_threadpool(_add_rule, state, project, data)
+
+
+@project_route
+def delete_rule(request: Request, state: ServerState, project: str) -> Response:
+    name = request.path_params["name"]
+    if state.store.delete_alert_rule(project, name):
+        return Response(status_code=204)
+    if any(r.name == name for r, _ in state.alerts.rules(project)):
+        return error(409, f"rule {name!r} is defined in the rules file; remove it there")
+    return error(404, f"no rule {name!r}")
+
+
+def _state(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "rule": row["rule"],
+        "group": json.loads(row["group_key"]) if row["group_key"] else {},
+        **{k: row[k] for k in ("status", "value", "active_since", "fired_at", "resolved_at", "evaluated_at")},
+    }
+
+
+@project_route
+def list_alerts(request: Request, state: ServerState, project: str) -> Response:
+    """Every alert not at rest: pending, firing, or resolved in the last day."""
+    rank = {"firing": 0, "pending": 1, "resolved": 2}
+    alerts = sorted((_state(s) for s in state.store.alert_states(project)), key=lambda a: rank[a["status"]])
+    return JSON({"alerts": alerts})
+
+
+@project_route
+def list_events(request: Request, state: ServerState, project: str) -> Response:
+    limit = int_param(request, "limit", 100, 1, 1000)
+    events = state.store.alert_events(project, limit=limit)
+    keep = ("event_id", "rule", "status", "at", "delivered_at", "attempts", "last_error", "payload")
+    return JSON({"events": [{k: e[k] for k in keep} for e in events]})
+
+
+@project_route
+def evaluate_now(request: Request, state: ServerState, project: str) -> Response:
+    events = [e for e in state.alerts.evaluate() if e["payload"]["project_id"] == project]
+    return JSON({"events": [e["payload"] for e in events]})
+
+
+routes = [
+    Route("/api/v1/alerts/rules", list_rules, methods=["GET"]),
+    Route("/api/v1/alerts/rules", add_rule, methods=["POST"]),
+    Route("/api/v1/alerts/rules/{name:path}", delete_rule, methods=["DELETE"]),
+    Route("/api/v1/alerts", list_alerts, methods=["GET"]),
+    Route("/api/v1/alerts/events", list_events, methods=["GET"]),
+    Route("/api/v1/alerts/evaluate", evaluate_now, methods=["POST"]),
+]
