@@ -50,6 +50,15 @@ def _interval(text: str) -> float:
     return seconds
 
 
+def _labels(text: str) -> tuple[str, ...]:
+    from tokentrace.query.filters import FilterError, group_fields
+
+    try:
+        return group_fields(text)
+    except FilterError as exc:
+        raise click.BadParameter(str(exc), param_hint="--metric-labels") from exc
+
+
 @click.group()
 @click.version_option(package_name="tokentrace")
 def main() -> None:
@@ -81,6 +90,12 @@ def main() -> None:
     help="TOML alert rules and notifiers",
 )
 @click.option("--alert-interval", default="30s", show_default=True, help="how often alert rules are checked")
+@click.option(
+    "--metric-labels",
+    default="request_model,provider,feature,prompt_template,tenant_id",
+    show_default=True,
+    help="labels of /metrics (canonical fields); add user_id or drop tenant_id as cardinality allows",
+)
 def serve(
     data_dir: Path,
     host: str,
@@ -92,6 +107,7 @@ def serve(
     admin_token: str | None,
     alerts_file: Path | None,
     alert_interval: str,
+    metric_labels: str,
 ) -> None:
     """Run the server: OTLP in (HTTP and gRPC), REST API out, alerts, one DuckDB file."""
     from tokentrace.alerts.rules import RuleError
@@ -111,6 +127,7 @@ def serve(
         admin_token=admin_token,
         alerts_file=alerts_file,
         alert_interval_s=_interval(alert_interval),
+        metric_labels=_labels(metric_labels),
     )
     try:
         run_server(config)
@@ -487,6 +504,62 @@ def demo(
         except KeyboardInterrupt:
             server_process.terminate()
             server_process.wait(30)
+
+
+_labels_option = click.option(
+    "--metric-labels",
+    default="request_model,provider,feature,prompt_template,tenant_id",
+    show_default=True,
+    help="the labels the server's /metrics has (its --metric-labels)",
+)
+_output_option = click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="file [default: stdout]",
+)
+
+
+def _write(text: str, output: Path | None) -> None:
+    if output is None:
+        click.echo(text)
+    else:
+        output.write_text(text + "\n")
+        click.echo(f"wrote {output}", err=True)
+
+
+@main.command("prometheus-rules")
+@click.option(
+    "--alerts", "alerts_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True
+)
+@_labels_option
+@_output_option
+def prometheus_rules(alerts_file: Path, metric_labels: str, output: Path | None) -> None:
+    """Write the TOML alert rules as Prometheus alerting rules (YAML) over /metrics."""
+    import yaml
+
+    from tokentrace.alerts import rules
+    from tokentrace.alerts.prometheus_rules import rule_groups
+
+    try:
+        loaded = rules.load(alerts_file)
+    except rules.RuleError as exc:
+        raise click.ClickException(str(exc)) from exc
+    document, skipped = rule_groups(loaded.rules, _labels(metric_labels))
+    for reason in skipped:
+        click.echo(f"left out: {reason}", err=True)
+    _write(yaml.safe_dump(document, sort_keys=False, width=1000).rstrip(), output)
+
+
+@main.command("grafana-dashboard")
+@_labels_option
+@_output_option
+def grafana_dashboard(metric_labels: str, output: Path | None) -> None:
+    """Write a Grafana dashboard (JSON) over /metrics: latency, cost, cache hits, errors, retries."""
+    from tokentrace.query.grafana import dashboard
+
+    _write(json.dumps(dashboard(_labels(metric_labels)), indent=2), output)
 
 
 @main.group()

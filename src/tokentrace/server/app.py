@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
-from tokentrace.server import health, otlp
+from tokentrace.server import health, metrics, otlp
 from tokentrace.server.api import alerts, analytics, export, projects, scores, traces, triage
 from tokentrace.server.state import ServerState
 
@@ -13,6 +13,7 @@ def create_app(state: ServerState) -> Starlette:
     app = Starlette(
         routes=[
             *health.routes,
+            *metrics.routes,
             *otlp.routes,
             *traces.routes,
             *analytics.routes,

@@ -166,6 +166,12 @@ class Store(Protocol):
     ) -> pa.Table:
         """Per group: count and the quantiles of each measure over LLM calls."""
 
+    def histogram(
+        self, f: SpanFilter, group_by: tuple[str, ...], measure: str, bounds: tuple[float, ...]
+    ) -> pa.Table:
+        """Per group, over LLM calls that have `measure` (duration_ms, ttft_ms, tpot_ms,
+        input_tokens, output_tokens): count, sum, and le_<n>, the count at or below bounds[n]."""
+
     def totals(self, project_id: str) -> dict[str, Any]:
         """Cheap whole-project counts: spans, traces, tokens, cost, unpriced spans, newest span."""
 

@@ -35,6 +35,7 @@ from tokentrace.store.migrations import migrations
 _LLM_OPERATIONS = "(" + ", ".join(f"'{op}'" for op in LLM_OPERATIONS) + ")"
 _SPAN_COLUMNS = ", ".join(FIELD_NAMES)
 _MEASURES = frozenset({"duration_ms", "ttft_ms", "tpot_ms"})
+_HISTOGRAM_MEASURES = _MEASURES | {"input_tokens", "output_tokens"}
 _TAGS = ", ".join(TAG_FIELDS)
 _ANY_TAG_MISSING = " OR ".join(f"{t} IS NULL" for t in TAG_FIELDS)
 
@@ -694,6 +695,25 @@ class DuckDBStore:
         sql = (
             f"SELECT {select} FROM spans WHERE {where} AND operation IN {_LLM_OPERATIONS} "
             f"AND duplicate_of IS NULL {'GROUP BY ALL' if groups else ''} ORDER BY requests DESC"
+        )
+        return self._arrow(sql, params)
+
+    def histogram(
+        self, f: SpanFilter, group_by: tuple[str, ...], measure: str, bounds: tuple[float, ...]
+    ) -> pa.Table:
+        groups = [_group(g) for g in group_by]
+        column = _column(measure, _HISTOGRAM_MEASURES)
+        buckets = [
+            f"count(*) FILTER (WHERE {column} <= {float(bound)!r}) AS le_{n}"
+            for n, bound in enumerate(bounds)
+        ]
+        where, params = _where(f)
+        select = ", ".join(
+            [*groups, f"count({column}) AS count", f"coalesce(sum({column}), 0)::DOUBLE AS sum", *buckets]
+        )
+        sql = (
+            f"SELECT {select} FROM spans WHERE {where} AND operation IN {_LLM_OPERATIONS} "
+            f"AND duplicate_of IS NULL AND {column} IS NOT NULL {'GROUP BY ALL' if groups else ''}"
         )
         return self._arrow(sql, params)
 

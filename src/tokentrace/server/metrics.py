@@ -1,0 +1,36 @@
+"""GET /metrics: the caller's project in the Prometheus text format (a scraper sends its API key
+as a bearer token; a loopback server without keys answers for `default`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import Metric
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from tokentrace.query import prometheus
+from tokentrace.server.api.common import project_route
+from tokentrace.server.state import ServerState
+
+
+class _Project:
+    """A one-scrape collector: reads the store when the registry collects."""
+
+    def __init__(self, state: ServerState, project: str) -> None:
+        self.state, self.project = state, project
+
+    def collect(self) -> Iterator[Metric]:
+        return prometheus.families(self.state.store, self.project, self.state.config.metric_labels)
+
+
+@project_route
+def metrics(request: Request, state: ServerState, project: str) -> Response:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Project(state, project))
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+routes = [Route("/metrics", metrics)]
