@@ -10,6 +10,7 @@ import time
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.alerts.receiver import Receiver
 from tests.conftest import ServerProcess
@@ -91,6 +92,16 @@ def test_the_retry_storm_fires_its_rules_once_and_they_resolve(tmp_path):
         assert storm["triage"]["causes"], "the notification carries what changed"
         drift = receiver.wait_for("prompt drift", "firing")
         assert drift["group"] == {"prompt_template": "refund", "prompt_version": "v4"}
+
+        # /metrics counts the same calls the API does, from the spans the SDK sent.
+        scraped = httpx.get(f"{server.url}/metrics", timeout=30)
+        assert scraped.headers["content-type"].startswith("text/plain")
+        families = {f.name: f.samples for f in text_string_to_metric_families(scraped.text)}
+        [total] = httpx.get(f"{server.url}/api/v1/rollups", timeout=30).json()["rows"]
+        requests = sum(s.value for s in families["tokentrace_requests"] if s.name.endswith("_total"))
+        assert requests == total["requests"] > 0
+        limited = [s for s in families["tokentrace_errors"] if s.labels["error_type"] == "rate_limit"]
+        assert sum(s.value for s in limited if s.labels["feature"] == "refund-chat") > 0
 
         alerts = httpx.get(f"{server.url}/api/v1/alerts", timeout=10).json()["alerts"]
         assert {a["rule"] for a in alerts if a["status"] == "firing"} >= {"retry storm", "prompt drift"}

@@ -6,6 +6,8 @@ import subprocess
 import sys
 
 import orjson
+import pandas
+import polars
 import pyarrow.parquet as pq
 import pytest
 
@@ -64,6 +66,15 @@ def test_export_jsonl_and_parquet_use_canonical_names(server, tmp_path):
     assert table.num_rows == 6 and table.schema.names == list(FIELD_NAMES)
     assert str(table.schema.field("start_time").type) == "timestamp[ns, tz=UTC]"
     assert sum(v or 0 for v in table.column("input_tokens").to_pylist()) == 3500
+
+    # The file loads as it is in the two dataframe libraries people use, with the same names.
+    frame = pandas.read_parquet(parquet)
+    assert list(frame.columns) == list(FIELD_NAMES) and frame["input_tokens"].sum() == 3500
+    assert str(frame["start_time"].dtype) == "datetime64[ns, UTC]"
+    polar = polars.read_parquet(parquet)
+    assert polar.columns == list(FIELD_NAMES) and polar["input_tokens"].sum() == 3500
+    assert polar.schema["start_time"] == polars.Datetime("ns", "UTC")
+    assert polar.filter(polars.col("operation") == "chat").height == frame[frame.operation == "chat"].shape[0]
 
 
 def test_reprice_applies_a_new_override_and_reports_the_difference(start_server, tmp_path):
