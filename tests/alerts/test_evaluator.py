@@ -252,3 +252,22 @@ notify = ["hook"]
     [body] = receiver.of("storm")
     assert body["group"] == {"feature": "refund-chat", "request_model": "gpt-4o"}
     assert body["value"] == pytest.approx(140 / 50)  # 120 storm calls + 20 plain ones, 50 answered
+
+
+def test_a_slack_notifier_gets_slacks_shape(tmp_path, receiver):
+    path = tmp_path / "alerts.toml"
+    path.write_text(
+        f'[[notifiers]]\nname = "team"\ntype = "slack"\nurl = "{receiver.url}"\n\n'
+        + SPEND.replace('notify = ["hook", "log"]', 'notify = ["team"]')
+    )
+    bigger = traffic(UNTIL - WINDOW, 10, 6, **{"refund-chat": {"input_tokens": 4000}})
+    store = store_with(tmp_path, _steady(), bigger)
+    evaluator = Evaluator(store, rules.load(path))
+    try:
+        evaluator.evaluate(UNTIL)
+    finally:
+        evaluator.stop()
+        store.close()
+    [body] = receiver.bodies
+    assert body["text"].startswith("[FIRING] spend (feature=refund-chat): cost_per_hour")
+    assert body["blocks"][1]["text"]["text"].startswith("What changed:\n1. ")

@@ -15,7 +15,14 @@ A rules file:
     window = "15m"
     where = { feature = "refund-chat" }
     group_by = ["request_model"]
-    notify = ["oncall"]
+    notify = ["oncall"]         # default: the log
+    project = "default"         # the project whose spans it reads (rules from the API: the caller's)
+    for = "2m"                  # how long a breach lasts before it fires (default 0s)
+    min_requests = 5            # fewer calls in the window are no evidence either way
+
+Per kind: baseline takes `factor` (1.2) and `baseline` ("1h"); anomaly `z` (3) and `history`
+("24h"); slo_burn `objective` (0.99), `window` ("1h"), `short_window` ("5m") and `burn_rate`
+(14.4); prompt_drift `factor` (1.3, both ways) and `history` ("7d"); retry_storm `above` (1.5).
 """
 
 from __future__ import annotations
