@@ -119,6 +119,33 @@ class ServerProcess:
         raise AssertionError(f"expected {count} spans, stats: {stats}\n{self.log()}")
 
 
+def run_demo(server_url: str, scenario: str, *extra: str) -> str:
+    """`tokentrace demo --fast` against a server (280 requests, 6 workers); its output."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tokentrace.cli",
+            "demo",
+            "--server",
+            server_url,
+            "--scenario",
+            scenario,
+            "--requests",
+            "280",
+            "--workers",
+            "6",
+            "--fast",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 @pytest.fixture
 def server(tmp_path: Path):
     proc = ServerProcess(tmp_path / "data").start()

@@ -13,7 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.alerts.receiver import Receiver
-from tests.conftest import ServerProcess
+from tests.conftest import ServerProcess, run_demo
 
 pytestmark = pytest.mark.e2e
 
@@ -52,33 +52,6 @@ notify = ["hook"]
 """
 
 
-def _demo(server: ServerProcess) -> None:
-    # The incident compressed into the last 30 s, so the rules' 1-minute window moves past it soon.
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tokentrace.cli",
-            "demo",
-            "--server",
-            server.url,
-            "--scenario",
-            "retry-storm",
-            "--requests",
-            "280",
-            "--workers",
-            "6",
-            "--fast",
-            "--incident-minutes",
-            "0.5",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert result.returncode == 0, result.stderr
-
-
 def test_the_retry_storm_fires_its_rules_once_and_they_resolve(tmp_path):
     receiver = Receiver()
     rules = tmp_path / "alerts.toml"
@@ -86,7 +59,8 @@ def test_the_retry_storm_fires_its_rules_once_and_they_resolve(tmp_path):
     data = tmp_path / "data"
     server = ServerProcess(data, "--alerts", str(rules), "--alert-interval", "2s").start()
     try:
-        _demo(server)
+        # The incident compressed into the last 30 s: the rules' 1-minute window moves past it soon.
+        run_demo(server.url, "retry-storm", "--incident-minutes", "0.5")
         storm = receiver.wait_for("retry storm", "firing")
         assert storm["group"] == {"feature": "refund-chat"} and storm["value"] > 1.5
         assert storm["triage"]["causes"], "the notification carries what changed"

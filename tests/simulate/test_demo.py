@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.conftest import ServerProcess
+from tests.conftest import ServerProcess, run_demo
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def demo_server(tmp_path_factory):
 
 _RUNS: dict[tuple[str, str], tuple[str, str]] = {}
 _ENDS: dict[str, str] = {}  # API key → an instant just after the run's incident window
-REQUESTS = 280  # 240 over the baseline hour, 40 in the incident's 10 minutes
+REQUESTS = 280  # run_demo's: 240 over the baseline hour, 40 in the incident's 10 minutes
 
 
 def _run_demo(server: ServerProcess, scenario: str) -> tuple[str, str]:
@@ -52,30 +52,7 @@ def _demo_once(server: ServerProcess, scenario: str) -> tuple[str, str]:
         check=True,
     )
     key = created.stdout.strip().splitlines()[-1]
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tokentrace.cli",
-            "demo",
-            "--server",
-            server.url,
-            "--api-key",
-            key,
-            "--scenario",
-            scenario,
-            "--requests",
-            str(REQUESTS),
-            "--workers",
-            "6",
-            "--fast",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert result.returncode == 0, result.stderr
-    return key, result.stdout
+    return key, run_demo(server.url, scenario, "--api-key", key)
 
 
 def _rows(

@@ -24,7 +24,6 @@ import orjson
 from tokentrace.alerts import conditions, notify
 from tokentrace.alerts.conditions import Observation
 from tokentrace.alerts.rules import Notifier, Rule, RuleError, RuleFile, parse_rule
-from tokentrace.query.records import iso_ns
 from tokentrace.query.triage import triage
 from tokentrace.store.base import Store
 
@@ -41,7 +40,7 @@ def group_key(group: Mapping[str, Any]) -> str:
 
 
 def _iso(moment: datetime | None) -> str | None:
-    return iso_ns(int(moment.timestamp() * 1e9)) if moment else None
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment else None
 
 
 @dataclass(frozen=True)

@@ -86,10 +86,11 @@ def stats(store: Store, project_id: str, pending_spans: int = 0) -> dict[str, An
     return {"project_id": project_id, **store.totals(project_id), "pending_spans": pending_spans}
 
 
-def _percentile(ordered: list[float], q: float) -> float | None:
-    """Linear-interpolated quantile of sorted values (as DuckDB's quantile_cont)."""
-    if not ordered:
+def quantile(values: list[float], q: float) -> float | None:
+    """Linear-interpolated quantile (as DuckDB's quantile_cont) of values already in memory."""
+    if not values:
         return None
+    ordered = sorted(values)
     position = q * (len(ordered) - 1)
     low = int(position)
     high = min(low + 1, len(ordered) - 1)
@@ -102,7 +103,7 @@ def cost_per(store: Store, f: SpanFilter, entity: str, top: int = 20) -> dict[st
     costs = sorted(r["cost_usd"] for r in rows)
     distribution = {
         "mean": sum(costs) / len(costs) if costs else None,
-        **{name: _percentile(costs, q) for name, q in zip(_Q_NAMES, QUANTILES, strict=True)},
+        **{name: quantile(costs, q) for name, q in zip(_Q_NAMES, QUANTILES, strict=True)},
         "max": costs[-1] if costs else None,
     }
     keep = ("requests", "traces", "total_tokens", "cost_usd", "errors", "first_seen", "last_seen")

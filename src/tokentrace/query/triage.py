@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tokentrace.canonical import LLM_OPERATIONS, input_bucket
+from tokentrace.query.analytics import quantile
 from tokentrace.store.base import SpanFilter, Store
 
 #: Dimensions a cause can be (canonical field names).
@@ -124,7 +125,7 @@ class Totals:
         return self.input_tokens + self.output_tokens
 
     def p95(self) -> float | None:
-        return _quantile(self.durations, 0.95)
+        return quantile(self.durations, 0.95)
 
 
 @dataclass
@@ -146,16 +147,6 @@ class Period:
 
     def of(self, key: Slice) -> Totals:
         return self.slices.get(key) or Totals()
-
-
-def _quantile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def _calls(store: Store, project_id: str, since: datetime, until: datetime) -> list[dict[str, Any]]:
@@ -645,7 +636,7 @@ def triage(
     start = end - window
     base_start = start - baseline
     before_calls = _calls(store, project_id, base_start, start)
-    slow_ms = _quantile([c["duration_ms"] for c in before_calls if c["duration_ms"] is not None], 0.95)
+    slow_ms = quantile([c["duration_ms"] for c in before_calls if c["duration_ms"] is not None], 0.95)
     before = _period(before_calls, base_start, start, slow_ms)
     after = _period(_calls(store, project_id, start, end), start, end, slow_ms)
     return {

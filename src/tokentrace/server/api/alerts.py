@@ -16,9 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tokentrace.alerts.rules import RuleError, check_notifiers, parse_rule, rule_spec
-from tokentrace.server.api.common import int_param, project_route
-from tokentrace.server.auth import Unauthorized, project_for
-from tokentrace.server.body import BodyTooLarge, read_body
+from tokentrace.server.api.common import int_param, project_and_json, project_route
 from tokentrace.server.responses import JSON, error
 from tokentrace.server.state import ServerState
 
@@ -47,15 +45,10 @@ def _add_rule(state: ServerState, project: str, data: Any) -> Response:
 async def add_rule(request: Request) -> Response:
     """Add (or replace) a rule of the caller's project; it is checked from the next evaluation."""
     state: ServerState = request.app.state.tt
-    try:
-        project = project_for(state, request.headers.get("authorization"))
-        data = orjson.loads(await read_body(request, 1024 * 1024))
-    except Unauthorized as exc:
-        return error(401, str(exc))
-    except BodyTooLarge:
-        return error(413, "a rule must be under 1 MiB")
-    except orjson.JSONDecodeError as exc:
-        return error(400, f"body must be JSON: {exc}")
+    found = await project_and_json(request, 1024 * 1024, "one rule")
+    if isinstance(found, Response):
+        return found
+    project, data = found
     return await run_in_threadpool(_add_rule, state, project, data)
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from functools import wraps
+from typing import Any
 
+import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -12,7 +14,8 @@ from starlette.responses import Response
 from tokentrace.query.filters import FilterError
 from tokentrace.query.timerange import TimeRangeError
 from tokentrace.server.auth import Unauthorized, project_for
-from tokentrace.server.responses import error
+from tokentrace.server.body import BodyTooLarge, read_body
+from tokentrace.server.responses import JSON, error
 from tokentrace.server.state import ServerState
 
 Handler = Callable[[Request, ServerState, str], Response]
@@ -51,3 +54,19 @@ def int_param(request: Request, name: str, default: int, low: int, high: int) ->
     if not low <= value <= high:
         raise BadParameter(f"{name} must be between {low} and {high}")
     return value
+
+
+async def project_and_json(request: Request, limit: int, expected: str) -> tuple[str, Any] | JSON:
+    """The caller's project and its JSON body (`expected` names it in the 400), or the error
+    answer: 401 without a valid key, 413 over `limit` bytes, 400 when the body is not JSON."""
+    state: ServerState = request.app.state.tt
+    try:
+        project = project_for(state, request.headers.get("authorization"))
+    except Unauthorized as exc:
+        return error(401, str(exc))
+    try:
+        return project, orjson.loads(await read_body(request, limit))
+    except BodyTooLarge:
+        return error(413, f"body larger than the limit of {limit} bytes")
+    except orjson.JSONDecodeError as exc:
+        return error(400, f"body must be JSON ({expected}): {exc}")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -12,9 +11,7 @@ from starlette.routing import Route
 from tokentrace.ingest.pipeline import Overloaded
 from tokentrace.query import filters
 from tokentrace.query.scores import summary
-from tokentrace.server.api.common import project_route
-from tokentrace.server.auth import Unauthorized, project_for
-from tokentrace.server.body import BodyTooLarge, read_body
+from tokentrace.server.api.common import project_and_json, project_route
 from tokentrace.server.responses import JSON, error
 from tokentrace.server.state import ServerState
 
@@ -23,19 +20,10 @@ async def post_scores(request: Request) -> Response:
     """One score object or a list; answered once the accepted ones are durable. Invalid
     scores are rejected alone (listed in `errors`); all invalid is a 400."""
     state: ServerState = request.app.state.tt
-    try:
-        project = project_for(state, request.headers.get("authorization"))
-    except Unauthorized as exc:
-        return error(401, str(exc))
-    limit = state.config.max_body_bytes
-    try:
-        body = await read_body(request, limit)
-    except BodyTooLarge:
-        return error(413, f"body larger than the limit of {limit} bytes")
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        return error(400, f"body must be JSON (a score object or a list of them): {exc}")
+    found = await project_and_json(request, state.config.max_body_bytes, "a score object or a list of them")
+    if isinstance(found, Response):
+        return found
+    project, payload = found
     pipeline = state.pipeline
     prepared = pipeline.prepare_scores(project, payload)
     if not prepared.accepted:
