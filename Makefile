@@ -9,10 +9,12 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
+WEB := src/tokentrace/web
+VENDOR := $(WEB)/static/vendor
 
-.PHONY: install demo test lint bench bench-sdk family-venvs family-locks fixtures debian-tools clean
+.PHONY: install demo test lint bench bench-sdk bench-ui family-venvs family-locks fixtures debian-tools clean
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed $(VENDOR)/.installed
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -20,6 +22,19 @@ $(UV):
 
 $(VENV)/.installed: pyproject.toml uv.lock $(UV)
 	$(UV) sync --frozen --all-extras --python $(PYTHON)
+	touch $@
+
+# The UI's JavaScript (htmx, uPlot) from the npm registry, pinned by package-lock.json, copied
+# into the package's static folder so the server serves it itself: the UI works offline.
+$(VENDOR)/.installed: $(WEB)/package.json $(WEB)/package-lock.json
+	@command -v npm >/dev/null || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null; \
+		else echo "npm is needed for the UI's JavaScript: install Node.js (with npm) and run make again"; exit 1; fi; }
+	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(VENDOR)
+	cp $(WEB)/node_modules/htmx.org/dist/htmx.min.js $(WEB)/node_modules/uplot/dist/uPlot.iife.min.js \
+		$(WEB)/node_modules/uplot/dist/uPlot.min.css $(VENDOR)/
 	touch $@
 
 demo: install
@@ -32,10 +47,17 @@ lint: install
 test: lint family-venvs debian-tools
 	$(BIN)/pytest
 
-# Real validators the tests run where they install: promtool (Debian's prometheus package) checks
-# /metrics, the Prometheus rules and the Grafana panels' queries. Without root or apt those
-# checks are skipped, saying why.
+# Real tools the tests run where they install: promtool (Debian's prometheus package) checks
+# /metrics, the Prometheus rules and the Grafana panels' queries; Debian's chromium runs the UI
+# tests (Playwright never downloads a browser here). Without root or apt those tests are
+# skipped, saying why.
 debian-tools:
+	@command -v chromium >/dev/null || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+				--no-install-recommends chromium >/dev/null; } \
+			|| echo "chromium could not be installed: the browser tests will be skipped"; \
+		else echo "chromium absent (installing it needs root and apt-get): the browser tests will be skipped"; fi; }
 	@command -v promtool >/dev/null || { \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
@@ -79,4 +101,4 @@ bench-sdk: install $(BENCH_VENVS)/openai-v2/bin/python $(BENCH_VENVS)/openllmetr
 	$(BIN)/python bench/sdk_overhead.py
 
 clean:
-	rm -rf $(VENV) $(TOOLS) $(BENCH_VENVS) $(FAMILY_VENVS) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) $(BENCH_VENVS) $(FAMILY_VENVS) $(WEB)/node_modules $(VENDOR) .pytest_cache .ruff_cache

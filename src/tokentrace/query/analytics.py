@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from tokentrace.canonical import ERROR_TYPES
+from tokentrace.canonical import ERROR_TYPES, TOKEN_FIELDS
 from tokentrace.query.records import records
 from tokentrace.store.base import SpanFilter, Store
 
@@ -55,14 +55,72 @@ def _add_shares(rows: list[dict[str, Any]]) -> None:
 
 
 def rollup(
-    store: Store, f: SpanFilter, group_by: tuple[str, ...] = (), bucket_seconds: int | None = None
+    store: Store,
+    f: SpanFilter,
+    group_by: tuple[str, ...] = (),
+    bucket_seconds: int | None = None,
+    distinct: bool = True,
 ) -> list[dict[str, Any]]:
     """Requests, tokens by kind, cost, errors, retries per group (and time bucket), with the
-    rates derived and, when grouped, each group's share of requests and cost (model mix)."""
-    rows = [derive(row) for row in records(store.aggregate(f, group_by, bucket_seconds))]
+    rates derived and, when grouped, each group's share of requests and cost (model mix).
+    `distinct=False` skips the counts of traces, sessions and users (and the rates over them)."""
+    rows = [derive(row) for row in records(store.aggregate(f, group_by, bucket_seconds, distinct))]
     if group_by:
         _add_shares(rows)
     return rows
+
+
+#: Rollup fields that add up across time buckets (distinct counts of traces, sessions and
+#: users do not).
+ADDITIVE = (
+    "requests",
+    "answered",
+    "spans",
+    *TOKEN_FIELDS,
+    "cost_usd",
+    "errors",
+    "unpriced_spans",
+    "retries",
+    "http_resends",
+    "retry_tokens",
+    "retry_cost_usd",
+    "truncated",
+    "streamed",
+)
+
+
+def collapse(rows: list[dict[str, Any]], group_by: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Bucketed rollup rows summed over their time buckets, per group, costliest first: the
+    range's rows without a second scan. Distinct counts (traces, sessions, users) are None.
+    Ungrouped, there is always one row (zeros for an empty range)."""
+
+    def start(row: dict[str, Any]) -> dict[str, Any]:
+        into = {g: row[g] for g in group_by} | dict.fromkeys(ADDITIVE, 0)
+        into |= {"traces": None, "sessions": None, "users": None, "first_seen": row.get("first_seen")}
+        into |= {"last_seen": None, "errors_by_type": defaultdict(int)}
+        return into
+
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {} if group_by else {(): start({})}
+    for row in rows:
+        key = tuple(row[g] for g in group_by)
+        into = merged.get(key)
+        if into is None:
+            into = merged[key] = start(row)
+        into["first_seen"] = into["first_seen"] or row["first_seen"]
+        for k in ADDITIVE:
+            into[k] += row[k]
+        for error_type, n in row["errors_by_type"].items():
+            into["errors_by_type"][error_type] += n
+        into["last_seen"] = row["last_seen"]
+    out = []
+    for row in merged.values():
+        for error_type, n in row.pop("errors_by_type").items():
+            row[f"errors_{error_type}"] = n
+        out.append(derive(row))
+    out.sort(key=lambda r: -r["cost_usd"])
+    if group_by:
+        _add_shares(out)
+    return out
 
 
 def latency(
@@ -70,10 +128,11 @@ def latency(
     f: SpanFilter,
     group_by: tuple[str, ...] = (),
     measures: tuple[str, ...] = ("duration_ms", "ttft_ms", "tpot_ms"),
+    bucket_seconds: int | None = None,
 ) -> list[dict[str, Any]]:
     """p50/p95/p99 of each measure over LLM calls, per group (group by `input_bucket` for the
-    input-length breakdown); TTFT and TPOT exist for streamed calls only."""
-    rows = records(store.quantiles(f, group_by, measures, QUANTILES))
+    input-length breakdown) and time bucket if asked; TTFT and TPOT exist for streamed calls only."""
+    rows = records(store.quantiles(f, group_by, measures, QUANTILES, bucket_seconds))
     for row in rows:
         for measure in measures:
             values = row.pop(measure) or [None] * len(QUANTILES)

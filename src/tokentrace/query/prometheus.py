@@ -106,7 +106,7 @@ def _histogram_samples(
 def families(store: Store, project: str, labels: tuple[str, ...] = DEFAULT_LABELS) -> Iterator[Metric]:
     """Every metric family of `project`, labelled by `labels` (canonical groupable fields)."""
     f = SpanFilter(project)
-    rows = records(store.aggregate(f, labels, None))
+    rows = records(store.aggregate(f, labels, None, distinct=False))
     yield from _counters(rows, project, labels)
     names = ["project", *labels]
     usage = HistogramMetricFamily(

@@ -17,6 +17,13 @@ def iso_ns(ns: int | None) -> str | None:
     return f"{stamp}.{frac:09d}Z"
 
 
+def ns_of(iso: str) -> int:
+    """The inverse of iso_ns: `2026-11-22T10:00:00.123456789Z` → nanoseconds since the epoch."""
+    whole = datetime.fromisoformat(iso[:19]).replace(tzinfo=UTC)
+    fraction = iso[20:].rstrip("Z") if len(iso) > 19 and iso[19] == "." else ""
+    return int(whole.timestamp()) * 1_000_000_000 + int(fraction.ljust(9, "0")[:9] or 0)
+
+
 def _plain(table: pa.Table) -> pa.Table:
     columns = []
     for field, column in zip(table.schema, table.columns, strict=True):

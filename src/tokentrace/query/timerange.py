@@ -45,3 +45,13 @@ def parse_range(
     if start and end and end <= start:
         raise TimeRangeError("until must be after since")
     return start, end
+
+
+#: Chart time buckets, smallest first; a range gets the smallest that keeps it to `points` buckets.
+_BUCKETS_S = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400)
+
+
+def bucket_for(since: datetime, until: datetime, points: int = 120) -> int:
+    """Seconds per chart bucket for the range: at most `points` buckets, at least one minute."""
+    seconds = (until - since).total_seconds()
+    return next((b for b in _BUCKETS_S if seconds / b <= points), _BUCKETS_S[-1])

@@ -7,6 +7,9 @@ from starlette.applications import Starlette
 from tokentrace.server import health, metrics, otlp
 from tokentrace.server.api import alerts, analytics, export, projects, scores, traces, triage
 from tokentrace.server.state import ServerState
+from tokentrace.server.ui import alerts as alerts_page
+from tokentrace.server.ui import budgets, cost, latency, login, overview, sessions, static
+from tokentrace.server.ui import traces as traces_pages
 
 
 def create_app(state: ServerState) -> Starlette:
@@ -22,6 +25,15 @@ def create_app(state: ServerState) -> Starlette:
             *export.routes,
             *projects.routes,
             *scores.routes,
+            *overview.routes,
+            *cost.routes,
+            *traces_pages.routes,
+            *sessions.routes,
+            *latency.routes,
+            *alerts_page.routes,
+            *budgets.routes,
+            *login.routes,
+            *static.routes,
         ]
     )
     app.state.tt = state

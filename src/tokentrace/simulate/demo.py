@@ -55,6 +55,7 @@ def run_demo(
         api_key=api_key,
         service_version="2.14.0",
         environment="production",
+        capture_content=True,  # simulated conversations: the UI shows them, nothing is private
     )
     now = time.time_ns()
     incident_requests = max(requests // 7, 1)

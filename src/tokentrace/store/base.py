@@ -141,6 +141,11 @@ class Store(Protocol):
         """One row per qualifying trace, newest first: trace_id, start_time, end_time,
         duration_ms, spans, root_name, status, error_types, models, tokens, cost, tags."""
 
+    def session_summaries(self, f: SpanFilter, limit: int, offset: int) -> pa.Table:
+        """The sessions with spans matching `f`, most recently active first, each summed over
+        all its spans: traces, LLM calls, errors, tokens, cost, first and last time, user and
+        tenant."""
+
     def scores(self, project_id: str, trace_id: str) -> pa.Table:
         """Every score of a trace and of its spans, oldest first."""
 
@@ -149,13 +154,17 @@ class Store(Protocol):
         span for a trace-level score): count, mean, min and max of the value, and the count of
         each label. Scores are placed in time by the span they score."""
 
-    def aggregate(self, f: SpanFilter, group_by: tuple[str, ...], bucket_seconds: int | None) -> pa.Table:
+    def aggregate(
+        self, f: SpanFilter, group_by: tuple[str, ...], bucket_seconds: int | None, distinct: bool = True
+    ) -> pa.Table:
         """Per group (and time bucket): requests (LLM calls), answered (not failed), spans,
         traces, tokens by kind, cost, errors (and errors_<type> for each error type), unpriced
         spans, retries (spans with retry_attempt > 0) with their tokens and cost, http_resends
         (retries below an LLM call: an SDK's own retry loop), truncated and streamed calls,
         distinct sessions and users, first and last start time. Duplicates (duplicate_of set)
-        are never counted."""
+        are never counted. Without `distinct`, traces, sessions and users are NULL: exact
+        distinct counts cost about half the scan, and per-bucket rows that are summed later
+        cannot use them."""
 
     def quantiles(
         self,
@@ -163,8 +172,10 @@ class Store(Protocol):
         group_by: tuple[str, ...],
         measures: tuple[str, ...],
         quantiles: tuple[float, ...],
+        bucket_seconds: int | None = None,
     ) -> pa.Table:
-        """Per group: count and the quantiles of each measure over LLM calls."""
+        """Per group (and time bucket, oldest first): count and the quantiles of each measure
+        over LLM calls."""
 
     def histogram(
         self, f: SpanFilter, group_by: tuple[str, ...], measure: str, bounds: tuple[float, ...]

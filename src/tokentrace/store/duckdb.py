@@ -190,6 +190,10 @@ def _group(name: str, p: str = "") -> str:
     return f"{_field(_column(name, GROUPABLE_FIELDS), p)} AS {name}"
 
 
+def _bucket(seconds: int) -> str:
+    return f"time_bucket(INTERVAL '{int(seconds)} seconds', start_time::TIMESTAMP) AS bucket"
+
+
 _ALERT_STATE_FIELDS = (
     "rule",
     "group_key",
@@ -556,23 +560,45 @@ class DuckDBStore:
             post_params.append(f.min_duration_ms)
         if f.errors_only:
             post.append("status = 'error'")
-        having = ("WHERE " + " AND ".join(post)) if post else ""
         for condition in f.scores:
             scored, scored_params = _score_condition(condition)
             where += f" AND trace_id IN (SELECT trace_id FROM scores WHERE project_id = ? AND {scored})"
             params += [f.spans.project_id, *scored_params]
         counted = "s.duplicate_of IS NULL"
+        duration = "(epoch_ns(max(s.end_time)) - epoch_ns(min(s.start_time))) / 1e6"
+        status = "CASE WHEN bool_or(s.status = 'error') THEN 'error' ELSE 'ok' END"
+        # Traces are listed newest first by their first matching span. The page is picked before
+        # the summaries are built, so a million-span store summarises 50 traces, not all of
+        # them; conditions on trace totals first sum only the totals they test.
+        page = f"ORDER BY first DESC, trace_id LIMIT {int(limit)} OFFSET {int(offset)}"
+        if post:
+            chosen = f"""
+            totals AS (
+                SELECT s.trace_id, any_value(hits.first) AS first,
+                    sum(s.cost_usd) FILTER (WHERE {counted}) AS cost_usd,
+                    {duration} AS duration_ms, {status} AS status
+                FROM spans s JOIN hits USING (trace_id)
+                WHERE s.project_id = ?
+                GROUP BY s.trace_id
+            ),
+            chosen AS (SELECT trace_id, first FROM totals WHERE {" AND ".join(post)} {page})"""
+            hits_page, chosen_params = "", [f.spans.project_id, *post_params]
+        else:
+            chosen, hits_page, chosen_params = "chosen AS (SELECT * FROM hits)", page, []
         sql = f"""
-        WITH hits AS (SELECT DISTINCT trace_id FROM spans WHERE {where}),
+        WITH hits AS (
+            SELECT trace_id, min(start_time) AS first FROM spans WHERE {where} GROUP BY trace_id {hits_page}
+        ),
+        {chosen},
         t AS (
-            SELECT s.trace_id,
+            SELECT s.trace_id, any_value(chosen.first) AS first,
                 min(s.start_time) AS start_time,
                 max(s.end_time) AS end_time,
-                (epoch_ns(max(s.end_time)) - epoch_ns(min(s.start_time))) / 1e6 AS duration_ms,
+                {duration} AS duration_ms,
                 count(*) AS spans,
                 coalesce(arg_min(s.name, s.start_time) FILTER (WHERE s.parent_span_id = ''),
                          arg_min(s.name, s.start_time)) AS root_name,
-                CASE WHEN bool_or(s.status = 'error') THEN 'error' ELSE 'ok' END AS status,
+                {status} AS status,
                 list(DISTINCT s.error_type) FILTER (WHERE s.error_type IS NOT NULL) AS error_types,
                 list(DISTINCT coalesce(s.response_model, s.request_model))
                     FILTER (WHERE coalesce(s.response_model, s.request_model) IS NOT NULL) AS models,
@@ -587,15 +613,42 @@ class DuckDBStore:
                 arg_min(s.tenant_id, s.start_time) FILTER (WHERE s.tenant_id IS NOT NULL) AS tenant_id,
                 arg_min(s.feature, s.start_time) FILTER (WHERE s.feature IS NOT NULL) AS feature,
                 arg_min(s.service_name, s.start_time) AS service_name
-            FROM spans s JOIN hits USING (trace_id)
+            FROM spans s JOIN chosen USING (trace_id)
             WHERE s.project_id = ?
             GROUP BY s.trace_id
         )
-        SELECT * FROM t {having}
-        ORDER BY start_time DESC, trace_id
-        LIMIT {int(limit)} OFFSET {int(offset)}
+        SELECT * EXCLUDE (first) FROM t ORDER BY first DESC, trace_id
         """
-        return self._arrow(sql, [*params, f.spans.project_id, *post_params])
+        return self._arrow(sql, [*params, *chosen_params, f.spans.project_id])
+
+    def session_summaries(self, f: SpanFilter, limit: int, offset: int) -> pa.Table:
+        where, params = _where(f)
+        counted = "s.duplicate_of IS NULL"
+        # The page is the sessions most recently active in the filter; each is then summed whole.
+        sql = f"""
+        WITH chosen AS (
+            SELECT session_id, max(start_time) AS last_active FROM spans
+            WHERE {where} AND session_id IS NOT NULL
+            GROUP BY session_id
+            ORDER BY last_active DESC, session_id LIMIT {int(limit)} OFFSET {int(offset)}
+        )
+        SELECT s.session_id,
+            count(DISTINCT s.trace_id) AS traces,
+            count(*) FILTER (WHERE s.operation IN {_LLM_OPERATIONS} AND {counted}) AS llm_calls,
+            count(*) FILTER (WHERE s.operation IN {_LLM_OPERATIONS} AND s.status = 'error' AND {counted})
+                AS errors,
+            coalesce(sum(s.total_tokens) FILTER (WHERE {counted}), 0)::BIGINT AS total_tokens,
+            coalesce(sum(s.cost_usd) FILTER (WHERE {counted}), 0)::DOUBLE AS cost_usd,
+            min(s.start_time) AS first_seen,
+            max(s.end_time) AS last_seen,
+            arg_min(s.user_id, s.start_time) FILTER (WHERE s.user_id IS NOT NULL) AS user_id,
+            arg_min(s.tenant_id, s.start_time) FILTER (WHERE s.tenant_id IS NOT NULL) AS tenant_id
+        FROM spans s JOIN chosen USING (session_id)
+        WHERE s.project_id = ?
+        GROUP BY s.session_id
+        ORDER BY any_value(chosen.last_active) DESC, s.session_id
+        """
+        return self._arrow(sql, [*params, f.project_id])
 
     def scores(self, project_id: str, trace_id: str) -> pa.Table:
         return self._arrow(
@@ -629,13 +682,12 @@ class DuckDBStore:
         """
         return self._arrow(sql, [*sc_params, *params])
 
-    def aggregate(self, f: SpanFilter, group_by: tuple[str, ...], bucket_seconds: int | None) -> pa.Table:
+    def aggregate(
+        self, f: SpanFilter, group_by: tuple[str, ...], bucket_seconds: int | None, distinct: bool = True
+    ) -> pa.Table:
         groups = [_group(g) for g in group_by]
         if bucket_seconds is not None:
-            groups.insert(
-                0,
-                f"time_bucket(INTERVAL '{int(bucket_seconds)} seconds', start_time::TIMESTAMP) AS bucket",
-            )
+            groups.insert(0, _bucket(bucket_seconds))
         where, params = _where(f)
         select = ", ".join([*groups, ""]) if groups else ""
         llm = f"operation IN {_LLM_OPERATIONS}"
@@ -647,7 +699,7 @@ class DuckDBStore:
         SELECT {select}
             count(*) FILTER (WHERE {llm}) AS requests,
             count(*) AS spans,
-            count(DISTINCT trace_id) AS traces,
+            {"count(DISTINCT trace_id)" if distinct else "NULL::BIGINT"} AS traces,
             coalesce(sum(input_tokens), 0)::BIGINT AS input_tokens,
             coalesce(sum(output_tokens), 0)::BIGINT AS output_tokens,
             coalesce(sum(total_tokens), 0)::BIGINT AS total_tokens,
@@ -664,8 +716,8 @@ class DuckDBStore:
             coalesce(sum(cost_usd) FILTER (WHERE retry_attempt > 0), 0)::DOUBLE AS retry_cost_usd,
             count(*) FILTER (WHERE {llm} AND finish_reason = 'length') AS truncated,
             count(*) FILTER (WHERE {llm} AND streaming) AS streamed,
-            count(DISTINCT session_id) AS sessions,
-            count(DISTINCT user_id) AS users,
+            {"count(DISTINCT session_id)" if distinct else "NULL::BIGINT"} AS sessions,
+            {"count(DISTINCT user_id)" if distinct else "NULL::BIGINT"} AS users,
             min(start_time) AS first_seen,
             max(start_time) AS last_seen,
             {errors_by_type}
@@ -682,8 +734,11 @@ class DuckDBStore:
         group_by: tuple[str, ...],
         measures: tuple[str, ...],
         quantiles: tuple[float, ...],
+        bucket_seconds: int | None = None,
     ) -> pa.Table:
         groups = [_group(g) for g in group_by]
+        if bucket_seconds is not None:
+            groups.insert(0, _bucket(bucket_seconds))
         qs = "[" + ", ".join(repr(float(q)) for q in quantiles if 0 <= q <= 1) + "]"
         parts = []
         for m in measures:
@@ -692,9 +747,10 @@ class DuckDBStore:
             parts.append(f"count({column}) AS {column}_count")
         where, params = _where(f)
         select = ", ".join([*groups, "count(*) AS requests", *parts])
+        order = "1" if bucket_seconds is not None else "requests DESC"
         sql = (
             f"SELECT {select} FROM spans WHERE {where} AND operation IN {_LLM_OPERATIONS} "
-            f"AND duplicate_of IS NULL {'GROUP BY ALL' if groups else ''} ORDER BY requests DESC"
+            f"AND duplicate_of IS NULL {'GROUP BY ALL' if groups else ''} ORDER BY {order}"
         )
         return self._arrow(sql, params)
 

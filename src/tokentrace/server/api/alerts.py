@@ -6,7 +6,6 @@ GET /api/v1/alerts/events, POST /api/v1/alerts/evaluate (check every rule now).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import orjson
@@ -15,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tokentrace.alerts import status
 from tokentrace.alerts.rules import RuleError, check_notifiers, parse_rule, rule_spec
 from tokentrace.server.api.common import int_param, project_and_json, project_route
 from tokentrace.server.responses import JSON, error
@@ -62,28 +62,15 @@ def delete_rule(request: Request, state: ServerState, project: str) -> Response:
     return error(404, f"no rule {name!r}")
 
 
-def _state(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "rule": row["rule"],
-        "group": json.loads(row["group_key"]) if row["group_key"] else {},
-        **{k: row[k] for k in ("status", "value", "active_since", "fired_at", "resolved_at", "evaluated_at")},
-    }
-
-
 @project_route
 def list_alerts(request: Request, state: ServerState, project: str) -> Response:
-    """Every alert not at rest: pending, firing, or resolved in the last day."""
-    rank = {"firing": 0, "pending": 1, "resolved": 2}
-    alerts = sorted((_state(s) for s in state.store.alert_states(project)), key=lambda a: rank[a["status"]])
-    return JSON({"alerts": alerts})
+    return JSON({"alerts": status.states(state.store, project)})
 
 
 @project_route
 def list_events(request: Request, state: ServerState, project: str) -> Response:
     limit = int_param(request, "limit", 100, 1, 1000)
-    events = state.store.alert_events(project, limit=limit)
-    keep = ("event_id", "rule", "status", "at", "delivered_at", "attempts", "last_error", "payload")
-    return JSON({"events": [{k: e[k] for k in keep} for e in events]})
+    return JSON({"events": status.events(state.store, project, limit)})
 
 
 @project_route

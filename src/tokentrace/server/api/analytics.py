@@ -1,4 +1,5 @@
-"""GET /api/v1/rollups, /api/v1/latency, /api/v1/cost_per (session or user), /api/v1/stats."""
+"""GET /api/v1/rollups, /api/v1/latency, /api/v1/overview, /api/v1/cost_per (session or user),
+/api/v1/stats."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tokentrace.query import analytics, filters
+from tokentrace.query.overview import overview
 from tokentrace.query.timerange import parse_duration
 from tokentrace.server.api.common import BadParameter, int_param, project_route
 from tokentrace.server.responses import JSON
@@ -38,6 +40,13 @@ def latency(request: Request, state: ServerState, project: str) -> Response:
 
 
 @project_route
+def get_overview(request: Request, state: ServerState, project: str) -> Response:
+    params = _params(request)
+    params.setdefault("since", "24h")
+    return JSON(overview(state.store, filters.span_filter(project, params)))
+
+
+@project_route
 def cost_per(request: Request, state: ServerState, project: str) -> Response:
     params = _params(request)
     entity = filters.canonical_field(params.pop("by", "session_id"))
@@ -54,6 +63,7 @@ def stats(request: Request, state: ServerState, project: str) -> Response:
 routes = [
     Route("/api/v1/rollups", rollups),
     Route("/api/v1/latency", latency),
+    Route("/api/v1/overview", get_overview),
     Route("/api/v1/cost_per", cost_per),
     Route("/api/v1/stats", stats),
 ]

@@ -1,4 +1,5 @@
-"""GET /api/v1/traces, /api/v1/traces/{trace_id}, /api/v1/traces/{trace_id}/spans/{span_id}."""
+"""GET /api/v1/traces, /api/v1/traces/{trace_id}, /api/v1/traces/{trace_id}/spans/{span_id},
+/api/v1/sessions and /api/v1/sessions/{session_id}."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tokentrace.query import filters
+from tokentrace.query.sessions import list_sessions, session
 from tokentrace.query.traces import list_traces, span_detail, trace_tree
 from tokentrace.server.api.common import int_param, project_route
 from tokentrace.server.responses import JSON, error
@@ -42,8 +44,25 @@ def span(request: Request, state: ServerState, project: str) -> Response:
     return JSON(found)
 
 
+@project_route
+def sessions(request: Request, state: ServerState, project: str) -> Response:
+    f = filters.span_filter(project, dict(request.query_params))
+    limit = int_param(request, "limit", 50, 1, 1000)
+    return JSON(list_sessions(state.store, f, limit, int_param(request, "offset", 0, 0, 10_000_000)))
+
+
+@project_route
+def one_session(request: Request, state: ServerState, project: str) -> Response:
+    found = session(state.store, project, request.path_params["session_id"])
+    if found is None:
+        return error(404, "no such session in this project")
+    return JSON(found)
+
+
 routes = [
     Route("/api/v1/traces", traces),
     Route("/api/v1/traces/{trace_id}", trace),
     Route("/api/v1/traces/{trace_id}/spans/{span_id}", span),
+    Route("/api/v1/sessions", sessions),
+    Route("/api/v1/sessions/{session_id:path}", one_session),
 ]

@@ -1,0 +1,84 @@
+"""A range at a glance: its headline numbers and each one's time series."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tokentrace.query.analytics import collapse, latency, rollup
+from tokentrace.query.timerange import bucket_for
+from tokentrace.store.base import SpanFilter, Store
+
+#: Series drawn by the overview, in order.
+SERIES = (
+    "cost_usd",
+    "tokens_per_second",
+    "requests",
+    "error_rate",
+    "p95_latency_ms",
+    "p95_ttft_ms",
+    "cache_hit_rate",
+)
+# time_bucket's origin for intervals of days and weeks (a Monday); shorter ones divide a day.
+_ORIGIN = datetime(2000, 1, 3, tzinfo=UTC)
+
+
+def buckets(since: datetime, until: datetime, seconds: int) -> list[str]:
+    """The starts of the time buckets covering [since, until), aligned as the store aligns them
+    and written as rollup rows name them (ISO 8601 UTC to the nanosecond)."""
+    step = timedelta(seconds=seconds)
+    start = _ORIGIN + step * ((since - _ORIGIN) // step)
+    out = []
+    while start < until:
+        out.append(start.strftime("%Y-%m-%dT%H:%M:%S.000000000Z"))
+        start += step
+    return out
+
+
+def timeline(f: SpanFilter, now: datetime | None = None) -> tuple[SpanFilter, int, list[str]]:
+    """A chart's view of the filter: bounded (until defaults to now), its bucket size, and the
+    bucket starts covering it."""
+    until = f.until or now or datetime.now(UTC)
+    if f.since is None:
+        raise ValueError("a chart needs a range start (since)")
+    step = bucket_for(f.since, until)
+    return replace(f, until=until), step, buckets(f.since, until, step)
+
+
+def overview(store: Store, f: SpanFilter, now: datetime | None = None) -> dict[str, Any]:
+    """Totals of the range (until defaults to now) with spend per hour and tokens per second,
+    p95 latency and TTFT, and every headline number per time bucket (one bucketed rollup: the
+    totals are its sum)."""
+    bounded, step, times = timeline(f, now)
+    until = bounded.until
+    seconds = (until - f.since).total_seconds()
+    rows = rollup(store, bounded, (), step, distinct=False)
+    by_bucket = {r["bucket"]: r for r in rows}
+    percentiles = {r["bucket"]: r for r in latency(store, bounded, (), ("duration_ms", "ttft_ms"), step)}
+    whole = latency(store, bounded, (), ("duration_ms", "ttft_ms"))
+    totals = collapse(rows)[0]
+    totals |= {
+        "cost_per_hour": totals["cost_usd"] / (seconds / 3600),
+        "tokens_per_second": totals["total_tokens"] / seconds,
+        "p95_latency_ms": whole[0]["duration_ms"]["p95"] if whole else None,
+        "p95_ttft_ms": whole[0]["ttft_ms"]["p95"] if whole else None,
+    }
+    series: dict[str, list[Any]] = {name: [] for name in SERIES}
+    for t in times:
+        row, q = by_bucket.get(t), percentiles.get(t)
+        series["cost_usd"].append(row["cost_usd"] if row else 0.0)
+        series["tokens_per_second"].append(row["total_tokens"] / step if row else 0.0)
+        series["requests"].append(row["requests"] if row else 0)
+        series["error_rate"].append(row["error_rate"] if row else None)
+        series["cache_hit_rate"].append(row["cache_hit_rate"] if row else None)
+        series["p95_latency_ms"].append(q["duration_ms"]["p95"] if q else None)
+        series["p95_ttft_ms"].append(q["ttft_ms"]["p95"] if q else None)
+    return {
+        "since": f.since.isoformat(),
+        "until": until.isoformat(),
+        "bucket_seconds": step,
+        "totals": totals,
+        "time": times,
+        "series": series,
+    }

@@ -1,0 +1,35 @@
+"""Sessions: conversations across user requests, listed by recent activity or read whole."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tokentrace.query.analytics import rollup
+from tokentrace.query.records import records
+from tokentrace.query.traces import list_traces
+from tokentrace.store.base import SpanFilter, Store, TraceFilter
+
+#: The most traces a session page lists (a longer session shows its latest this many).
+SESSION_TRACES = 500
+
+
+def list_sessions(store: Store, f: SpanFilter, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+    """A page of sessions active in the filter, most recent first, each with its whole totals."""
+    limit = max(1, min(limit, 1000))
+    rows = records(store.session_summaries(f, limit + 1, max(offset, 0)))
+    return {"sessions": rows[:limit], "has_more": len(rows) > limit, "limit": limit, "offset": offset}
+
+
+def session(store: Store, project_id: str, session_id: str) -> dict[str, Any] | None:
+    """One session: its totals (as a rollup row) and its traces in the order they happened."""
+    f = SpanFilter(project_id, equals={"session_id": session_id})
+    totals = rollup(store, f)
+    if not totals or not totals[0]["spans"]:
+        return None
+    page = list_traces(store, TraceFilter(f), limit=SESSION_TRACES)
+    return {
+        "session_id": session_id,
+        "totals": totals[0],
+        "traces": page["traces"][::-1],
+        "truncated": page["has_more"],
+    }

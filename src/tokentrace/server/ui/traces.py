@@ -1,0 +1,136 @@
+"""`/traces` (a filtered, paginated list) and `/traces/<trace_id>`: the span tree as a waterfall
+and, for the selected span, its attributes and its messages as a conversation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from tokentrace.canonical import ERROR_TYPES, LLM_OPERATIONS
+from tokentrace.query import filters
+from tokentrace.query.records import ns_of
+from tokentrace.query.traces import list_traces, span_detail, trace_tree
+from tokentrace.server.api.common import int_param
+from tokentrace.server.state import ServerState
+from tokentrace.server.ui.render import params, render, span_params, ui_route
+
+PAGE_SIZE = 50
+#: The list's filter inputs: (parameter, label).
+TEXT_FILTERS = (
+    ("user", "User"),
+    ("tenant", "Tenant"),
+    ("feature", "Feature"),
+    ("model", "Model"),
+    ("session", "Session"),
+    ("min_cost", "Min cost ($)"),
+    ("min_duration", "Min duration (ms)"),
+    ("q", "Name contains"),
+)
+
+
+@ui_route
+def traces_page(request: Request, state: ServerState, project: str) -> Response:
+    found = params(request)
+    offset = int_param(request, "offset", 0, 0, 10_000_000)
+    wanted = span_params(found)
+    if found.get("status") == "error":
+        wanted["errors"] = "true"
+    f = filters.trace_filter(project, wanted, request.query_params.getlist("score"))
+    page = list_traces(state.store, f, limit=PAGE_SIZE, offset=offset)
+    context = {
+        "project": project,
+        "page": page,
+        "offset": offset,
+        "page_size": PAGE_SIZE,
+        "text_filters": TEXT_FILTERS,
+        "error_types": ERROR_TYPES,
+    }
+    return render(request, "traces.html", context)
+
+
+def _kind(span: dict[str, Any]) -> str:
+    """The waterfall colour of a span: what it does."""
+    operation = span.get("operation")
+    if operation in LLM_OPERATIONS:
+        return "llm"
+    if operation == "execute_tool":
+        return "tool"
+    if operation in ("retrieval", "embeddings"):
+        return "retrieval"
+    if operation in ("invoke_agent", "create_agent"):
+        return "agent"
+    return "other"
+
+
+def waterfall(tree: dict[str, Any]) -> list[dict[str, Any]]:
+    """The tree's spans depth-first, children by start time, each with its depth and its bar's
+    offset and width as percentages of the trace's duration."""
+    start = min(r["start_ns"] for r in _walk(tree["roots"]))
+    end = max(r["end_ns"] for r in _walk(tree["roots"]))
+    total = max(end - start, 1)
+    rows: list[dict[str, Any]] = []
+
+    def visit(node: dict[str, Any], depth: int) -> None:
+        rows.append(
+            {
+                "span": node,
+                "depth": depth,
+                "kind": _kind(node),
+                "left": 100 * (node["start_ns"] - start) / total,
+                "width": max(100 * (node["end_ns"] - node["start_ns"]) / total, 0.3),
+            }
+        )
+        for child in sorted(node["children"], key=lambda c: c["start_ns"]):
+            visit(child, depth + 1)
+
+    for root in sorted(tree["roots"], key=lambda c: c["start_ns"]):
+        visit(root, 0)
+    return rows
+
+
+def _walk(nodes: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for node in nodes:
+        yield node
+        yield from _walk(node["children"])
+
+
+@ui_route
+def trace_page(request: Request, state: ServerState, project: str) -> Response:
+    trace_id = request.path_params["trace_id"]
+    tree = trace_tree(state.store, project, trace_id)
+    if tree is None:
+        return render(request, "error.html", {"project": project, "message": "No such trace."}, 404)
+    for node in _walk(tree["roots"]):
+        node["start_ns"], node["end_ns"] = ns_of(node["start_time"]), ns_of(node["end_time"])
+    rows = waterfall(tree)
+    selected = request.query_params.get("span") or rows[0]["span"]["span_id"]
+    detail = span_detail(state.store, project, trace_id, selected)
+    subtree = next((r["span"]["subtree"] for r in rows if r["span"]["span_id"] == selected), None)
+    context = {"project": project, "tree": tree, "rows": rows, "detail": detail, "subtree": subtree}
+    return render(request, "trace.html", context)
+
+
+@ui_route
+def span_panel(request: Request, state: ServerState, project: str) -> Response:
+    """The selected span's panel alone, for htmx; a browser without it gets the whole trace."""
+    trace_id, span_id = request.path_params["trace_id"], request.path_params["span_id"]
+    if "hx-request" not in request.headers:
+        return RedirectResponse(f"/traces/{trace_id}?span={span_id}", status_code=303)
+    tree = trace_tree(state.store, project, trace_id)
+    detail = span_detail(state.store, project, trace_id, span_id)
+    if tree is None or detail is None:
+        return render(request, "error.html", {"project": project, "message": "No such span."}, 404)
+    subtree = next((n["subtree"] for n in _walk(tree["roots"]) if n["span_id"] == detail["span_id"]), None)
+    context = {"project": project, "tree": tree, "detail": detail, "subtree": subtree}
+    return render(request, "_span.html", context)
+
+
+routes = [
+    Route("/traces", traces_page),
+    Route("/traces/{trace_id}", trace_page),
+    Route("/traces/{trace_id}/spans/{span_id}", span_panel),
+]

@@ -1,0 +1,234 @@
+"""The pages over planted traffic: each renders, shows the API's numbers, filters through its
+URL, and shows stored markup as text. (The same in a real browser: tests/e2e/test_ui.py.)"""
+
+from __future__ import annotations
+
+import html
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from markupsafe import escape
+from starlette.testclient import TestClient
+
+from tests.server.ui.conftest import HOSTILE, Site
+from tokentrace.server.app import create_app
+from tokentrace.server.auth import hash_key
+from tokentrace.server.config import ServerConfig
+from tokentrace.server.runner import open_state
+from tokentrace.server.ui.formats import count, money, ms, pct
+
+PAGES = ("/", "/cost", "/traces", "/sessions", "/sessions/s1", "/latency", "/alerts", "/budgets")
+
+
+def kpi(page: str, name: str) -> str:
+    found = re.search(rf'id="kpi-{name}"><span class="label">[^<]*</span><span class="value">([^<]*)<', page)
+    assert found, f"no KPI {name}"
+    return html.unescape(found[1])
+
+
+def cells(page: str, table_id: str) -> list[dict[str, str]]:
+    """A table's body rows: {data-group or first cell: ..., data-field: text}."""
+    body = page.split(f'id="{table_id}"', 1)[1].split("</table>", 1)[0]
+    rows = []
+    for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body.split("<tbody>", 1)[1], re.S):
+        fields = dict(re.findall(r'data-field="([^"]+)">([^<]*)<', row))
+        first = re.search(r"<td>(?:<a[^>]*>)?([^<]*)<", row)
+        rows.append({"group": html.unescape(first[1]) if first else "", **fields})
+    return rows
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_renders_with_its_safety_headers(site: Site, path: str) -> None:
+    response = site.client.get(path)
+    assert response.status_code == 200, response.text
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert float(response.headers["server-timing"].split("dur=")[1]) > 0
+    assert '<a href="/cost?since=24h"' in response.text  # the nav carries the range
+
+
+def test_the_overview_shows_the_apis_numbers(site: Site) -> None:
+    api = site.client.get("/api/v1/overview", params={"since": "2h"}).json()
+    page = site.client.get("/?since=2h").text
+    t = api["totals"]
+    assert t["requests"] == 64  # 60 steady calls, a failed one, the agent's two, the hostile one
+    assert kpi(page, "spend") == money(t["cost_usd"])
+    assert kpi(page, "requests") == count(t["requests"])
+    assert kpi(page, "error-rate") == pct(t["error_rate"]) == pct(2 / 64)
+    assert kpi(page, "p95-latency") == ms(t["p95_latency_ms"])
+    assert sum(api["series"]["requests"]) == t["requests"]
+    assert page.count('class="chart-data"') == 7
+
+
+def test_the_cost_table_matches_the_rollups_and_drills_down(site: Site) -> None:
+    api = site.client.get("/api/v1/rollups", params={"since": "24h", "group_by": "feature"}).json()
+    want = {r["feature"]: r for r in api["rows"]}
+    page = site.client.get("/cost").text
+    rows = {r["group"]: r for r in cells(page, "cost-table")}
+    assert {"refund-chat", "classify", HOSTILE} <= set(rows)
+    for feature in ("refund-chat", "classify"):
+        assert rows[feature]["cost_usd"] == money(want[feature]["cost_usd"])
+        assert rows[feature]["requests"] == count(want[feature]["requests"])
+    # Costliest first by default; ascending on request.
+    costs = [want[r["group"]]["cost_usd"] for r in cells(page, "cost-table")]
+    assert costs == sorted(costs, reverse=True)
+    ascending = cells(site.client.get("/cost?sort=requests&dir=asc").text, "cost-table")
+    calls = [want[r["group"]]["requests"] for r in ascending]
+    assert calls == sorted(calls)
+    # A row's link filters by it and groups by the next tag (the model).
+    link = html.unescape(re.search(r'class="drill" href="([^"]+)">refund-chat<', page)[1])
+    assert parse_qs(urlsplit(link).query) == {
+        "since": ["24h"],
+        "feature": ["refund-chat"],
+        "by": ["request_model"],
+    }
+    drilled = cells(site.client.get(link).text, "cost-table")
+    assert [r["group"] for r in drilled] == ["gpt-4o"]
+
+
+def test_unpriced_models_are_listed(site: Site) -> None:
+    page = site.client.get("/cost").text
+    unpriced = page.split('id="unpriced"', 1)[1]
+    assert str(escape(HOSTILE)) in unpriced  # a made-up model has no price
+    assert "gpt-4o-mini" not in unpriced
+
+
+def test_the_trace_list_filters_through_its_url(site: Site) -> None:
+    everything = site.client.get("/api/v1/traces", params={"since": "24h", "limit": 1000}).json()["traces"]
+    page = site.client.get("/traces").text
+    assert len(everything) == 63
+    assert page.count("data-trace-id=") == 50 and 'rel="next" href="/traces?since=24h&amp;offset=50"' in page
+    rest = site.client.get("/traces?offset=50").text
+    assert rest.count("data-trace-id=") == 13 and 'rel="next"' not in rest
+    shown = re.findall(r'data-trace-id="([0-9a-f]+)"', page + rest)
+    assert shown == [t["trace_id"] for t in everything]
+    classify = site.client.get("/traces?feature=classify").text
+    assert classify.count("data-trace-id=") == 21  # 20 steady and the failed one
+    errors = site.client.get("/traces?status=error").text
+    assert errors.count("data-trace-id=") == 2  # the failed call and the agent with its failed try
+    assert site.client.get("/traces?error_type=rate_limit&feature=classify").text.count("data-trace-id=") == 1
+    assert site.client.get("/traces?min_cost=1000").text.count("data-trace-id=") == 0
+    assert site.client.get("/traces?q=invoke_agent").text.count("data-trace-id=") == 1
+
+
+def test_bad_filters_answer_400_with_the_reason_and_unknown_ids_404(site: Site) -> None:
+    bad = site.client.get("/traces?min_cost=lots")
+    assert bad.status_code == 400 and "min_cost must be a number" in bad.text
+    unknown = site.client.get("/cost?colour=red")
+    assert unknown.status_code == 400 and "is not a field you can filter or group by" in html.unescape(
+        unknown.text
+    )
+    assert site.client.get("/cost?by=trace_id").status_code == 400
+    assert site.client.get("/traces?since=yesterday").status_code == 400
+    assert site.client.get("/traces/" + "f" * 32).status_code == 404
+    assert site.client.get("/sessions/nobody").status_code == 404
+
+
+def test_a_trace_shows_retries_its_conversation_and_subtree_totals(site: Site) -> None:
+    tree = site.client.get(f"/api/v1/traces/{site.agent_trace}").json()
+    retried = tree["roots"][0]["children"][1]["span_id"]
+    page = site.client.get(f"/traces/{site.agent_trace}?span={retried}").text
+    assert "retry #1" in page and ">rate_limit<" in page
+    assert kpi(page, "cost") == money(tree["totals"]["cost_usd"])
+    detail = page.split('id="span-detail"', 1)[1]
+    for text in (
+        "You are a support agent.",
+        "Where is my refund?",
+        "lookup_order",
+        "shipped",
+        "Your refund was sent.",
+    ):
+        assert text in html.unescape(detail)
+    for role in ("system", "user", "assistant", "tool"):
+        assert f"role-{role}" in detail
+    assert '"order": "A-17"' in html.unescape(detail)  # tool-call arguments, pretty-printed
+    root = site.client.get(f"/traces/{site.agent_trace}").text  # the root is selected by default
+    subtree = re.search(r'data-field="subtree_cost_usd">([^<]*)<', root)[1]
+    assert subtree == money(tree["totals"]["cost_usd"])
+
+
+def test_the_span_panel_is_a_fragment_for_htmx_and_a_redirect_otherwise(site: Site) -> None:
+    tree = site.client.get(f"/api/v1/traces/{site.agent_trace}").json()
+    span = tree["roots"][0]["span_id"]
+    path = f"/traces/{site.agent_trace}/spans/{span}"
+    fragment = site.client.get(path, headers={"HX-Request": "true"})
+    assert (
+        fragment.status_code == 200
+        and "<html" not in fragment.text
+        and "invoke_agent support" in fragment.text
+    )
+    plain = site.client.get(path, follow_redirects=False)
+    assert plain.status_code == 303 and plain.headers["location"] == f"/traces/{site.agent_trace}?span={span}"
+
+
+def test_a_session_lists_its_traces_in_order_with_its_totals(site: Site) -> None:
+    api = site.client.get("/api/v1/sessions/s1").json()
+    page = site.client.get("/sessions/s1").text
+    assert kpi(page, "traces") == count(api["totals"]["traces"]) == "60"
+    assert kpi(page, "cost") == money(api["totals"]["cost_usd"])
+    ids = re.findall(r'<li data-trace-id="([0-9a-f]+)"', page)
+    assert ids == [t["trace_id"] for t in api["traces"]]
+    starts = [t["start_time"] for t in api["traces"]]
+    assert starts == sorted(starts)
+    listed = cells(site.client.get("/sessions").text, "session-table")
+    assert {"s1", HOSTILE} <= {r["group"] for r in listed}
+
+
+def test_latency_by_model_and_input_length(site: Site) -> None:
+    api = site.client.get("/api/v1/latency", params={"since": "24h", "group_by": "model"}).json()
+    page = site.client.get("/latency").text
+    rows = {r["group"]: r for r in cells(page, "latency-by-model")}
+    for row in api["rows"]:
+        assert rows[row["request_model"]]["duration_ms.p95"] == ms(row["duration_ms"]["p95"])
+    assert "&lt;1k" in page.split('id="latency-by-input"', 1)[1]
+
+
+@pytest.mark.parametrize(
+    "path", ["/traces", "/cost", "/cost?by=request_model", "/cost?by=user_id", "/sessions", "/latency", "/"]
+)
+def test_stored_markup_is_shown_as_text(site: Site, path: str) -> None:
+    page = site.client.get(path).text
+    assert "<script>window.__pwned" not in page and "<img src=x" not in page
+    assert 'href="javascript:' not in page
+
+
+def test_stored_markup_in_a_trace_is_text_everywhere_it_appears(site: Site) -> None:
+    page = site.client.get(f"/traces/{site.hostile_trace}").text
+    assert "<script>window.__pwned" not in page and "<img src=x" not in page
+    assert page.count(str(escape(HOSTILE))) >= 4  # span name, model, attribute, conversation
+    assert "{{7*7}}" in page and "49" not in page  # template syntax is not evaluated
+
+
+def test_vendored_javascript_is_served_by_the_server(site: Site) -> None:
+    for path in ("/static/vendor/htmx.min.js", "/static/vendor/uPlot.iife.min.js", "/static/app.js"):
+        response = site.client.get(path)
+        assert response.status_code == 200, f"{path} missing: `make install` builds it from the npm lockfile"
+
+
+def test_keyed_servers_send_browsers_to_the_login_page(tmp_path) -> None:
+    state = open_state(ServerConfig(data_dir=tmp_path / "data", fsync=False, require_key=True))
+    state.store.create_project("acme", hash_key("tt_secret"))
+    try:
+        with TestClient(create_app(state)) as client:
+            first = client.get("/cost?since=1h", follow_redirects=False)
+            assert first.status_code == 303 and first.headers["location"] == "/login?next=/cost%3Fsince%3D1h"
+            wrong = client.post("/login", data={"key": "tt_nope", "next": "/cost"}, follow_redirects=False)
+            assert wrong.status_code == 401 and "unknown API key" in wrong.text
+            assert "tt_key" not in wrong.cookies
+            right = client.post("/login", data={"key": "tt_secret", "next": "/cost"}, follow_redirects=False)
+            assert right.status_code == 303 and right.headers["location"] == "/cost"
+            assert (
+                "HttpOnly" in right.headers["set-cookie"] and "SameSite=strict" in right.headers["set-cookie"]
+            )
+            page = client.get("/cost")
+            assert page.status_code == 200 and "project <b>acme</b>" in page.text
+            away = client.post(
+                "/login", data={"key": "tt_secret", "next": "//evil.example"}, follow_redirects=False
+            )
+            assert away.headers["location"] == "/"
+            client.post("/logout")
+            assert client.get("/", follow_redirects=False).status_code == 303
+    finally:
+        state.pipeline.close()
+        state.store.close()
