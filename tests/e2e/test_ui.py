@@ -183,11 +183,14 @@ def test_sessions_latency_alerts_and_budgets(filled, page) -> None:
     assert "No budgets yet" in page.inner_text("main")
 
 
-@pytest.mark.parametrize("path", ["/traces?since=1h", "/cost?since=1h&by=user_id", "/sessions?since=1h", "/"])
+@pytest.mark.parametrize(
+    "path", ["/traces?since=1h", "/cost?since=1h&by=user_id", "/sessions?since=1h", "/latency?since=1h"]
+)
 def test_stored_markup_never_runs(filled, page, path) -> None:
     server, _ = filled
     page.goto(f"{server.url}{path}")
     page.wait_for_load_state("networkidle")
+    assert HOSTILE in page.inner_text("main")  # shown, as text
     assert page.evaluate("window.__pwned") is None
     assert page.locator("main img").count() == 0
     assert page.locator("main script:not(.chart-data)").count() == 0

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tokentrace.query.analytics import collapse, latency, rollup
+from tokentrace.query.records import iso_ns
 from tokentrace.query.timerange import bucket_for
 from tokentrace.store.base import SpanFilter, Store
 
@@ -31,7 +32,7 @@ def buckets(since: datetime, until: datetime, seconds: int) -> list[str]:
     start = _ORIGIN + step * ((since - _ORIGIN) // step)
     out = []
     while start < until:
-        out.append(start.strftime("%Y-%m-%dT%H:%M:%S.000000000Z"))
+        out.append(iso_ns(int(start.timestamp()) * 1_000_000_000))
         start += step
     return out
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -66,6 +67,27 @@ def trace_tree(store: Store, project_id: str, trace_id: str) -> dict[str, Any] |
         "totals": total,
         "scores": trace_scores(store, project_id, trace_id),
         "roots": roots,
+    }
+
+
+def walk(nodes: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Every span of a trace tree's `roots` (or of any node list), depth first."""
+    for node in nodes:
+        yield node
+        yield from walk(node["children"])
+
+
+def tree_span(store: Store, project_id: str, tree: dict[str, Any], span_id: str) -> dict[str, Any] | None:
+    """A span of an already read trace tree with its content and scores, as span_detail gives
+    it (plus `children` and `subtree`), without reading the trace's spans again."""
+    span_id = span_id.lower()
+    node = next((n for n in walk(tree["roots"]) if n["span_id"] == span_id), None)
+    if node is None:
+        return None
+    return {
+        **node,
+        "content": conversation(store.content(project_id, tree["trace_id"], span_id)),
+        "scores": [s for s in tree["scores"] if s["span_id"] == span_id],
     }
 
 

@@ -25,18 +25,24 @@ class BadParameter(ValueError):
     """A query parameter with a bad value (answered 400)."""
 
 
+def caller(request: Request) -> str | JSON:
+    """The project the request's key names, or the 401 answer."""
+    try:
+        return project_for(request.app.state.tt, request.headers.get("authorization"))
+    except Unauthorized as exc:
+        return error(401, str(exc))
+
+
 def project_route(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     """Authenticate, then run the (blocking, store-reading) handler in the threadpool."""
 
     @wraps(handler)
     async def route(request: Request) -> Response:
-        state: ServerState = request.app.state.tt
+        project = caller(request)
+        if isinstance(project, Response):
+            return project
         try:
-            project = project_for(state, request.headers.get("authorization"))
-        except Unauthorized as exc:
-            return error(401, str(exc))
-        try:
-            return await run_in_threadpool(handler, request, state, project)
+            return await run_in_threadpool(handler, request, request.app.state.tt, project)
         except (FilterError, TimeRangeError, BadParameter) as exc:
             return error(400, str(exc))
 
@@ -59,11 +65,9 @@ def int_param(request: Request, name: str, default: int, low: int, high: int) ->
 async def project_and_json(request: Request, limit: int, expected: str) -> tuple[str, Any] | JSON:
     """The caller's project and its JSON body (`expected` names it in the 400), or the error
     answer: 401 without a valid key, 413 over `limit` bytes, 400 when the body is not JSON."""
-    state: ServerState = request.app.state.tt
-    try:
-        project = project_for(state, request.headers.get("authorization"))
-    except Unauthorized as exc:
-        return error(401, str(exc))
+    project = caller(request)
+    if isinstance(project, Response):
+        return project
     try:
         return project, orjson.loads(await read_body(request, limit))
     except BodyTooLarge:

@@ -46,8 +46,9 @@ COLUMNS = (
 STACKED = 7  # series drawn; the rest add up as "other"
 
 
-def _choice(value: str, allowed: tuple[tuple[str, ...], ...] | tuple[str, ...], name: str) -> str:
-    names = [a[0] if isinstance(a, tuple) else a for a in allowed]
+def _choice(value: str, allowed: tuple[tuple[str, ...], ...], name: str) -> str:
+    """`value` if it is the key of one of the `allowed` rows, else the 400 that lists them."""
+    names = [row[0] for row in allowed]
     if value not in names:
         raise BadParameter(f"{name} must be one of: {', '.join(names)}")
     return value
@@ -71,8 +72,7 @@ def _series(
 @ui_route
 def cost_page(request: Request, state: ServerState, project: str) -> Response:
     found = params(request)
-    by = filters.canonical_field(found.get("by", "feature"))
-    _choice(by, DIMENSIONS, "by")
+    by = _choice(filters.canonical_field(found.get("by", "feature")), DIMENSIONS, "by")
     metric = _choice(found.get("metric", "cost_usd"), METRICS, "metric")
     sort = _choice(found.get("sort", metric), COLUMNS, "sort")
     descending = found.get("dir", "desc") != "asc"
@@ -82,8 +82,7 @@ def cost_page(request: Request, state: ServerState, project: str) -> Response:
     table = collapse(bucketed, (by,))
     table.sort(key=lambda r: (r[sort] is None, -(r[sort] or 0) if descending else (r[sort] or 0)))
     top = [r[by] for r in sorted(table, key=lambda r: -r[metric])[:STACKED]]
-    unit = next(u for m, _, u in METRICS if m == metric)
-    title = next(t for m, t, _ in METRICS if m == metric)
+    title, unit = next((t, u) for m, t, u in METRICS if m == metric)
     plot = chart(f"{title} by {by}", times, _series(bucketed, by, metric, times, top), unit, stacked=True)
     without_price = replace(f, equals={**f.equals, "cost_known": False})
     unpriced = [
@@ -96,6 +95,7 @@ def cost_page(request: Request, state: ServerState, project: str) -> Response:
     context = {
         "project": project,
         "by": by,
+        "by_label": dict(DIMENSIONS)[by],
         "metric": metric,
         "sort": sort,
         "descending": descending,

@@ -3,15 +3,13 @@ after the page, triage's top movers against the period before."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from tokentrace.alerts import status
 from tokentrace.query import filters
-from tokentrace.query.overview import overview
+from tokentrace.query.overview import overview, timeline
 from tokentrace.query.triage import triage
 from tokentrace.server.state import ServerState
 from tokentrace.server.ui.charts import chart
@@ -49,11 +47,9 @@ def overview_page(request: Request, state: ServerState, project: str) -> Respons
 @ui_route
 def movers(request: Request, state: ServerState, project: str) -> Response:
     """The top movers: triage of the range against the same length just before it."""
-    found = params(request)
-    f = filters.span_filter(project, span_params(found))
-    until = f.until or datetime.now(UTC)
-    window = until - f.since if f.since else None
-    result = triage(state.store, project, window, window, until) if window else None
+    f, _, _ = timeline(filters.span_filter(project, span_params(params(request))))
+    window = f.until - f.since
+    result = triage(state.store, project, window, window, f.until)
     return render(request, "_movers.html", {"project": project, "triage": result})
 
 

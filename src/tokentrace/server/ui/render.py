@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from tokentrace.canonical import LLM_OPERATIONS
 from tokentrace.query.filters import FilterError
 from tokentrace.query.timerange import TimeRangeError
 from tokentrace.server.api.common import BadParameter
@@ -57,7 +58,7 @@ env = Environment(
     lstrip_blocks=True,
 )
 env.filters.update(FILTERS)
-env.globals.update(GLOBALS, pages=PAGES, ranges=RANGES)
+env.globals.update(GLOBALS, pages=PAGES, ranges=RANGES, llm_operations=LLM_OPERATIONS)
 
 Handler = Callable[[Request, ServerState, str], Response]
 
@@ -84,7 +85,7 @@ def span_params(found: dict[str, str]) -> dict[str, str]:
 
 def render(request: Request, template: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
     """The template filled with `context` plus what the layout needs (path, project, filters)."""
-    base = {"request": request, "path": request.url.path, "params": params(request)}
+    base = {"path": request.url.path, "params": params(request)}
     html = env.get_template(template).render({**base, **context})
     return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
 

@@ -3,7 +3,6 @@ and, for the selected span, its attributes and its messages as a conversation.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from starlette.requests import Request
@@ -13,7 +12,7 @@ from starlette.routing import Route
 from tokentrace.canonical import ERROR_TYPES, LLM_OPERATIONS
 from tokentrace.query import filters
 from tokentrace.query.records import ns_of
-from tokentrace.query.traces import list_traces, span_detail, trace_tree
+from tokentrace.query.traces import list_traces, trace_tree, tree_span, walk
 from tokentrace.server.api.common import int_param
 from tokentrace.server.state import ServerState
 from tokentrace.server.ui.render import params, render, span_params, ui_route
@@ -59,18 +58,20 @@ def _kind(span: dict[str, Any]) -> str:
         return "llm"
     if operation == "execute_tool":
         return "tool"
-    if operation in ("retrieval", "embeddings"):
+    if operation == "retrieval":
         return "retrieval"
     if operation in ("invoke_agent", "create_agent"):
         return "agent"
     return "other"
 
 
-def waterfall(tree: dict[str, Any]) -> list[dict[str, Any]]:
+def waterfall(tree: dict[str, Any]) -> tuple[list[dict[str, Any]], float]:
     """The tree's spans depth-first, children by start time, each with its depth and its bar's
-    offset and width as percentages of the trace's duration."""
-    start = min(r["start_ns"] for r in _walk(tree["roots"]))
-    end = max(r["end_ns"] for r in _walk(tree["roots"]))
+    offset and width as percentages of the trace's duration; and that duration in ms."""
+    for node in walk(tree["roots"]):
+        node["start_ns"], node["end_ns"] = ns_of(node["start_time"]), ns_of(node["end_time"])
+    start = min(n["start_ns"] for n in walk(tree["roots"]))
+    end = max(n["end_ns"] for n in walk(tree["roots"]))
     total = max(end - start, 1)
     rows: list[dict[str, Any]] = []
 
@@ -89,28 +90,18 @@ def waterfall(tree: dict[str, Any]) -> list[dict[str, Any]]:
 
     for root in sorted(tree["roots"], key=lambda c: c["start_ns"]):
         visit(root, 0)
-    return rows
-
-
-def _walk(nodes: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    for node in nodes:
-        yield node
-        yield from _walk(node["children"])
+    return rows, (end - start) / 1e6
 
 
 @ui_route
 def trace_page(request: Request, state: ServerState, project: str) -> Response:
-    trace_id = request.path_params["trace_id"]
-    tree = trace_tree(state.store, project, trace_id)
+    tree = trace_tree(state.store, project, request.path_params["trace_id"])
     if tree is None:
         return render(request, "error.html", {"project": project, "message": "No such trace."}, 404)
-    for node in _walk(tree["roots"]):
-        node["start_ns"], node["end_ns"] = ns_of(node["start_time"]), ns_of(node["end_time"])
-    rows = waterfall(tree)
+    rows, duration_ms = waterfall(tree)
     selected = request.query_params.get("span") or rows[0]["span"]["span_id"]
-    detail = span_detail(state.store, project, trace_id, selected)
-    subtree = next((r["span"]["subtree"] for r in rows if r["span"]["span_id"] == selected), None)
-    context = {"project": project, "tree": tree, "rows": rows, "detail": detail, "subtree": subtree}
+    detail = tree_span(state.store, project, tree, selected)
+    context = {"project": project, "tree": tree, "rows": rows, "duration_ms": duration_ms, "detail": detail}
     return render(request, "trace.html", context)
 
 
@@ -121,12 +112,10 @@ def span_panel(request: Request, state: ServerState, project: str) -> Response:
     if "hx-request" not in request.headers:
         return RedirectResponse(f"/traces/{trace_id}?span={span_id}", status_code=303)
     tree = trace_tree(state.store, project, trace_id)
-    detail = span_detail(state.store, project, trace_id, span_id)
-    if tree is None or detail is None:
+    detail = tree_span(state.store, project, tree, span_id) if tree else None
+    if detail is None:
         return render(request, "error.html", {"project": project, "message": "No such span."}, 404)
-    subtree = next((n["subtree"] for n in _walk(tree["roots"]) if n["span_id"] == detail["span_id"]), None)
-    context = {"project": project, "tree": tree, "detail": detail, "subtree": subtree}
-    return render(request, "_span.html", context)
+    return render(request, "_span.html", {"project": project, "tree": tree, "detail": detail})
 
 
 routes = [
