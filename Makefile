@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 WEB := src/tokentrace/web
 VENDOR := $(WEB)/static/vendor
 
-.PHONY: install demo test lint bench bench-sdk bench-ui family-venvs family-locks fixtures debian-tools clean
+.PHONY: install demo test lint bench bench-sdk bench-proxy bench-ui family-venvs family-locks fixtures debian-tools clean
 
 install: $(VENV)/.installed $(VENDOR)/.installed
 
@@ -47,7 +47,8 @@ lint: install
 test: lint family-venvs debian-tools
 	$(BIN)/pytest
 
-# Real tools the tests run where they install: promtool (Debian's prometheus package) checks
+# Real tools the tests run where they install: redis-server holds the gateways' shared budget
+# counters; promtool (Debian's prometheus package) checks
 # /metrics, the Prometheus rules and the Grafana panels' queries; Debian's chromium runs the UI
 # tests (Playwright never downloads a browser here). Without root or apt those tests are
 # skipped, saying why.
@@ -58,6 +59,12 @@ debian-tools:
 				--no-install-recommends chromium >/dev/null; } \
 			|| echo "chromium could not be installed: the browser tests will be skipped"; \
 		else echo "chromium absent (installing it needs root and apt-get): the browser tests will be skipped"; fi; }
+	@command -v redis-server >/dev/null || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+				--no-install-recommends redis-server >/dev/null; } \
+			|| echo "redis-server could not be installed: the shared-budget tests will be skipped"; \
+		else echo "redis-server absent (installing it needs root and apt-get): the shared-budget tests will be skipped"; fi; }
 	@command -v promtool >/dev/null || { \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
@@ -99,6 +106,10 @@ $(BENCH_VENVS)/%/bin/python: bench/venvs/%.txt $(UV)
 
 bench-sdk: install $(BENCH_VENVS)/openai-v2/bin/python $(BENCH_VENVS)/openllmetry/bin/python $(BENCH_VENVS)/openlit/bin/python
 	$(BIN)/python bench/sdk_overhead.py
+
+# The gateway beside the LiteLLM proxy (its own venv: its pins are not ours).
+bench-proxy: install $(BENCH_VENVS)/litellm/bin/python
+	$(BIN)/python bench/proxy.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) $(BENCH_VENVS) $(FAMILY_VENVS) $(WEB)/node_modules $(VENDOR) .pytest_cache .ruff_cache

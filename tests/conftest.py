@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
 import signal
 import socket
 import subprocess
@@ -193,3 +194,94 @@ def provider_url(tmp_path_factory):
     """The simulated provider, shared by the whole session."""
     with simulated_provider(tmp_path_factory.mktemp("provider") / "provider.log") as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """A real redis-server (Debian's, installed by `make test`) on a free loopback port."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (make test installs it with apt-get)")
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            break
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise RuntimeError("redis-server did not start")
+        time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.terminate()
+    proc.wait(10)
+
+
+class GatewayProcess:
+    """`tokentrace proxy` in a subprocess, exporting its spans to `server_url`."""
+
+    def __init__(self, workdir: Path, server_url: str, *args: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = workdir / f"proxy-{self.port}.log"
+        self.args = args
+        self.server_url = server_url
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> GatewayProcess:
+        import os
+
+        env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": self.server_url}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tokentrace.cli", "proxy", "--port", str(self.port), *self.args],
+            stdout=self.log_path.open("ab"),
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        if not wait_healthy(self.url, self.proc, 30):
+            raise RuntimeError(f"gateway did not start (exit {self.proc.returncode}):\n{self.log()}")
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def start_gateway(tmp_path: Path):
+    """Factory for gateways (`server_url`, then `tokentrace proxy` flags); all stopped at teardown."""
+    started: list[GatewayProcess] = []
+
+    def start(server_url: str, *args: str) -> GatewayProcess:
+        gateway = GatewayProcess(tmp_path, server_url, *args).start()
+        started.append(gateway)
+        return gateway
+
+    yield start
+    for gateway in started:
+        gateway.stop()

@@ -146,6 +146,8 @@ ERROR_TYPES = (
     "auth",
     "content_filter",
     "bad_request",
+    "budget",  # refused by a tokentrace budget (the gateway's 429)
+    "cancelled",  # the client went away before the answer ended
     "other",
 )
 FINISH_REASONS = ("stop", "length", "tool_calls", "content_filter", "error", "other")

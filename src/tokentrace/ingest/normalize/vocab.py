@@ -82,6 +82,8 @@ _FINISH = {
 }
 
 _ERROR_PATTERNS = (
+    ("budget", re.compile(r"^budget")),
+    ("cancelled", re.compile(r"^(cancelled|canceled|client.?closed)")),
     (
         "context_length",
         re.compile(r"context.?(length|window)|prompt.?(is.?)?too.?long|maximum context|too many tokens"),

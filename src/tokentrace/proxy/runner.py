@@ -1,0 +1,57 @@
+"""`tokentrace proxy`: the gateway on uvicorn, its spans to the tokentrace server over OTLP."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import uvicorn
+
+from tokentrace.proxy.app import Gateway
+from tokentrace.proxy.config import ProxyConfig
+from tokentrace.proxy.spans import SpanSink
+
+log = logging.getLogger("tokentrace.proxy")
+
+
+def traces_endpoint() -> str:
+    """Where spans go: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces,
+    else the local server."""
+    specific = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    if specific:
+        return specific
+    base = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or "http://127.0.0.1:4318"
+    return base.rstrip("/") + "/v1/traces"
+
+
+def serve(config: ProxyConfig, host: str, port: int) -> None:
+    """Run the gateway until SIGINT/SIGTERM; pending spans are sent on the way out."""
+    key = os.environ.get("TOKENTRACE_API_KEY")
+    sink = SpanSink(
+        traces_endpoint(), config.service_name, {"Authorization": f"Bearer {key}"} if key else None
+    )
+    gateway = Gateway(config, sink)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per call would cost more than the call
+    log.info(
+        "tokentrace proxy on http://%s:%d: %s; spans to %s; budgets: %d%s",
+        host,
+        port,
+        ", ".join(f"{u.name}={u.url}" for u in config.upstreams.values()),
+        traces_endpoint(),
+        len(config.policy.budgets),
+        f" (counters in Redis {config.redis_url})" if config.redis_url else " (counters in memory)",
+    )
+    try:
+        uvicorn.run(
+            gateway,
+            host=host,
+            port=port,
+            loop="uvloop",
+            http="httptools",
+            lifespan="on",
+            access_log=False,
+            log_level="warning",
+            timeout_keep_alive=30,
+        )
+    finally:
+        sink.shutdown()
