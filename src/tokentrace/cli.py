@@ -605,7 +605,13 @@ def proxy(
     """
     from tokentrace.budgets import BudgetError, load_policy
     from tokentrace.proxy.config import ConfigError, build_config
-    from tokentrace.proxy.runner import serve as run_proxy
+
+    try:
+        from tokentrace.proxy.runner import serve as run_proxy
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("opentelemetry"):
+            raise
+        raise click.ClickException(f"the gateway needs `pip install tokentrace[proxy]` ({exc})") from exc
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

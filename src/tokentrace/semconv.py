@@ -61,6 +61,16 @@ FEATURE = ("tokentrace.feature", "feature")
 PROMPT_TEMPLATE = ("tokentrace.prompt.template", "prompt_template", "prompt.template")
 PROMPT_VERSION = ("tokentrace.prompt.version", "prompt_version", "prompt.version")
 
+#: Attribution tags → the attribute the SDK and the gateway write (the first spelling above).
+TAG_ATTRIBUTES = {
+    "tenant_id": "tenant.id",
+    "user_id": "user.id",
+    "session_id": "session.id",
+    "feature": "tokentrace.feature",
+    "prompt_template": "tokentrace.prompt.template",
+    "prompt_version": "tokentrace.prompt.version",
+}
+
 # --- tokentrace's own -----------------------------------------------------------------
 REQUEST_ID = ("tokentrace.request_id", "gen_ai.request.id", "http.request.header.x-request-id")
 RETRY_ATTEMPT = ("tokentrace.retry_attempt", "http.request.resend_count")

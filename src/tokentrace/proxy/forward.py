@@ -16,7 +16,6 @@ from tokentrace.budgets import Decision, Usage, decide_async, estimate, settleme
 from tokentrace.proxy.asgi import Send, respond, start_response
 from tokentrace.proxy.exchange import BadRequest, CallRequest, Endpoint, Outcome
 from tokentrace.proxy.headers import (
-    TAG_ATTRIBUTES,
     as_text,
     client_key,
     returned_headers,
@@ -26,6 +25,7 @@ from tokentrace.proxy.headers import (
 from tokentrace.proxy.spans import traceparent_of
 from tokentrace.proxy.sse import EventSplitter, event_data
 from tokentrace.proxy.state import GatewayState
+from tokentrace.semconv import TAG_ATTRIBUTES
 
 
 def upstream_error_type(status: int, body: bytes) -> str:

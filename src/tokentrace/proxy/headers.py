@@ -37,15 +37,6 @@ TAG_HEADERS = {
     b"x-tokentrace-prompt-template": "prompt_template",
     b"x-tokentrace-prompt-version": "prompt_version",
 }
-#: tag → the span attribute the server reads (the SDK's names).
-TAG_ATTRIBUTES = {
-    "tenant_id": "tenant.id",
-    "user_id": "user.id",
-    "session_id": "session.id",
-    "feature": "tokentrace.feature",
-    "prompt_template": "tokentrace.prompt.template",
-    "prompt_version": "tokentrace.prompt.version",
-}
 
 
 def client_key(headers: Iterable[tuple[bytes, bytes]]) -> str | None:

@@ -9,15 +9,10 @@ from opentelemetry import baggage
 from opentelemetry.context import Context, attach, detach, get_current
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
+from tokentrace.semconv import TAG_ATTRIBUTES
+
 #: context() keyword → the attribute (and baggage key) the server reads.
-TAG_KEYS = {
-    "tenant_id": "tenant.id",
-    "user_id": "user.id",
-    "session_id": "session.id",
-    "feature": "tokentrace.feature",
-    "prompt_template": "tokentrace.prompt.template",
-    "prompt_version": "tokentrace.prompt.version",
-}
+TAG_KEYS = TAG_ATTRIBUTES
 _STAMPED = frozenset(TAG_KEYS.values())
 
 
