@@ -98,8 +98,10 @@ def kpi(page, name: str) -> str:
 
 def test_the_overview_shows_the_apis_numbers_and_draws_its_charts(filled, page) -> None:
     server, _ = filled
-    page.goto(f"{server.url}/?since=1h")
-    api = server.get("/api/v1/overview", since="1h")["totals"]
+    # 3h holds the whole demo (70 minutes): a window that cut through it would move between the
+    # page and the API call, and one of them would count a request the other lost.
+    page.goto(f"{server.url}/?since=3h")
+    api = server.get("/api/v1/overview", since="3h")["totals"]
     assert kpi(page, "spend") == money(api["cost_usd"])
     assert kpi(page, "requests") == count(api["requests"])
     assert kpi(page, "error-rate") == pct(api["error_rate"])
@@ -110,11 +112,11 @@ def test_the_overview_shows_the_apis_numbers_and_draws_its_charts(filled, page) 
 
 def test_the_cost_explorer_groups_sorts_and_drills_down(filled, page) -> None:
     server, _ = filled
-    page.goto(f"{server.url}/cost?since=1h")
+    page.goto(f"{server.url}/cost?since=3h")
     page.select_option("select[name=by]", "request_model")
     page.click("form.filters button")
     page.wait_for_url(re.compile(r"by=request_model"))
-    api = server.get("/api/v1/rollups", since="1h", group_by="model")["rows"]
+    api = server.get("/api/v1/rollups", since="3h", group_by="model")["rows"]
     want = {r["request_model"]: money(r["cost_usd"]) for r in api}
     rows = page.locator("#cost-table tbody tr")
     shown = {
@@ -140,14 +142,14 @@ def test_the_cost_explorer_groups_sorts_and_drills_down(filled, page) -> None:
 
 def test_traces_filter_open_and_read_as_a_conversation(filled, page) -> None:
     server, _ = filled
-    page.goto(f"{server.url}/traces?since=1h")
+    page.goto(f"{server.url}/traces?since=3h")
     assert page.locator("#trace-table tbody tr").count() == 50
-    costs = sorted(t["cost_usd"] or 0 for t in server.get("/api/v1/traces", since="1h", limit=1000)["traces"])
+    costs = sorted(t["cost_usd"] or 0 for t in server.get("/api/v1/traces", since="3h", limit=1000)["traces"])
     threshold = f"{costs[len(costs) // 2]:.6f}"  # the median trace's cost: about half the traces pass
     page.fill("input[name=min_cost]", threshold)
     page.click("#trace-filters button")  # htmx swaps the results and pushes the URL
-    page.wait_for_url(f"{server.url}/traces?since=1h&min_cost={threshold}")  # empty inputs left out
-    api = server.get("/api/v1/traces", since="1h", min_cost=threshold, limit=50)["traces"]
+    page.wait_for_url(f"{server.url}/traces?since=3h&min_cost={threshold}")  # empty inputs left out
+    api = server.get("/api/v1/traces", since="3h", min_cost=threshold, limit=50)["traces"]
     ids = page.locator("#trace-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.traceId)")
     assert ids == [t["trace_id"] for t in api] and ids
     shoot(page, "traces")
@@ -165,7 +167,7 @@ def test_traces_filter_open_and_read_as_a_conversation(filled, page) -> None:
 
 def test_sessions_latency_alerts_and_budgets(filled, page) -> None:
     server, _ = filled
-    page.goto(f"{server.url}/sessions?since=1h")
+    page.goto(f"{server.url}/sessions?since=3h")
     first = page.locator("#session-table tbody tr a").first
     session = first.inner_text()
     shoot(page, "sessions")
@@ -173,7 +175,7 @@ def test_sessions_latency_alerts_and_budgets(filled, page) -> None:
     api = server.get(f"/api/v1/sessions/{session}")
     assert kpi(page, "cost") == money(api["totals"]["cost_usd"])
     assert page.locator("#session-traces li").count() == len(api["traces"])
-    page.goto(f"{server.url}/latency?since=1h")
+    page.goto(f"{server.url}/latency?since=3h")
     assert page.locator("#latency-by-model tbody tr").count() >= 2
     assert page.locator(".chart .uplot").count() == 1
     shoot(page, "latency")
@@ -184,7 +186,7 @@ def test_sessions_latency_alerts_and_budgets(filled, page) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["/traces?since=1h", "/cost?since=1h&by=user_id", "/sessions?since=1h", "/latency?since=1h"]
+    "path", ["/traces?since=3h", "/cost?since=3h&by=user_id", "/sessions?since=3h", "/latency?since=3h"]
 )
 def test_stored_markup_never_runs(filled, page, path) -> None:
     server, _ = filled

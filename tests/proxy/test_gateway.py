@@ -335,13 +335,15 @@ def test_two_gateways_on_one_redis_hold_one_budget(server, provider_url, start_g
     )
     gateways = [start_gateway(server.url, *flags), start_gateway(server.url, *flags)]
 
+    # Every answer runs to max_tokens (500), so each call uses about what it reserves: gateways
+    # counting apart would admit about twice the budget, and `used` below would show it.
     async def burst() -> list[int]:
         async with httpx.AsyncClient(timeout=30) as client:
             calls = [
                 client.post(
                     f"{gateways[i % 2].url}/v1/chat/completions",
                     json={"model": "gpt-4o-mini", "messages": ASK, "max_tokens": 500},
-                    headers={"x-tokentrace-tenant": "acme"},
+                    headers={"x-tokentrace-tenant": "acme", "x-simulate": "max_output=5000"},
                 )
                 for i in range(40)
             ]

@@ -99,10 +99,15 @@ def window_at(window: str, now: float | None = None) -> Window:
     return Window(time.strftime("%Y-%m", day), float(ends), _TTL_S[window])
 
 
+def key_label(key: str) -> str:
+    """How an API key appears in budget names and counters: a digest, never the key."""
+    return "key-" + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
 def counter_key(budget: Budget, value: str, window: Window) -> str:
     """The counter's name. API keys appear hashed, never as themselves."""
     if budget.scope == "api_key":
-        value = "sha256:" + hashlib.sha256(value.encode()).hexdigest()[:16]
+        value = key_label(value)
     return f"tokentrace:budget:{budget.name}:{value}:{window.label}"
 
 
@@ -156,8 +161,10 @@ def _budget(entry: Mapping[str, Any], where: str) -> list[Budget]:
             raise BudgetError(f"{where}: {limit} must be a positive number, not {amount!r}")
         if limit == "tokens_per_minute" and amount != int(amount):
             raise BudgetError(f"{where}: tokens_per_minute must be a whole number")
-        shown = value if scope != "api_key" else "key-" + hashlib.sha256(value.encode()).hexdigest()[:8]
-        derived = f"{scope}={shown}/{limit}"
+        if name is None:
+            budget_name = f"{scope}={value if scope != 'api_key' else key_label(value)}/{limit}"
+        else:
+            budget_name = f"{name}/{limit}" if len(limits) > 1 else name
         budgets.append(
             Budget(
                 scope,
@@ -166,7 +173,7 @@ def _budget(entry: Mapping[str, Any], where: str) -> list[Budget]:
                 float(amount),
                 action,
                 downgrade_to,
-                (name or derived) + (f"/{limit}" if name and len(limits) > 1 else ""),
+                budget_name,
             )
         )
     return budgets

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections.abc import Coroutine
 from typing import Any
 
 import aiohttp
@@ -13,6 +14,7 @@ import orjson
 from opentelemetry.trace import Span, Status, StatusCode
 
 from tokentrace.budgets import Decision, Usage, decide_async, estimate, settlement
+from tokentrace.ingest.normalize import vocab
 from tokentrace.proxy.asgi import Send, respond, start_response
 from tokentrace.proxy.exchange import BadRequest, CallRequest, Endpoint, Outcome
 from tokentrace.proxy.headers import (
@@ -29,21 +31,14 @@ from tokentrace.semconv import TAG_ATTRIBUTES
 
 
 def upstream_error_type(status: int, body: bytes) -> str:
-    """The canonical error type of an upstream's error answer (its status, then its error code)."""
-    text = body[:2000].lower()
-    if b"context_length" in text or b"context length" in text or b"prompt is too long" in text:
-        return "context_length"
-    if status == 429:
-        return "rate_limit"
-    if status in (408, 504):
-        return "timeout"
-    if status in (401, 403):
-        return "auth"
-    if status >= 500:
-        return "server_error"
-    if b"content_filter" in text or b"content_policy" in text:
-        return "content_filter"
-    return "bad_request"
+    """The canonical error type of an upstream's error answer, by the rules ingest reads any span
+    with: the provider's error code, message and type first, its status when they say nothing."""
+    try:
+        error = orjson.loads(body).get("error")
+    except (orjson.JSONDecodeError, AttributeError):
+        error = None
+    clues = [error.get(k) for k in ("code", "message", "type")] if isinstance(error, dict) else []
+    return vocab.error_type(*clues, http_status=status)
 
 
 def _fail(span: Span, kind: str, message: str) -> None:
@@ -278,15 +273,20 @@ def _read_json(endpoint: Endpoint, outcome: Outcome, content: bytes) -> None:
         endpoint.read_json(outcome, data)
 
 
+_background: set[asyncio.Task] = set()  # keeps fire-and-forget tasks alive until done
+
+
+def _spawn(work: Coroutine[Any, Any, None]) -> None:
+    """Run `work` after the answer, without the client waiting on it."""
+    task = asyncio.get_running_loop().create_task(work)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
 def _schedule_alerts(state: GatewayState, decision: Decision) -> None:
     alerts = state.alerts.due(decision)
     if alerts:
-        task = asyncio.get_running_loop().create_task(state.alerts.send(alerts))
-        _background.add(task)
-        task.add_done_callback(_background.discard)
-
-
-_background: set[asyncio.Task] = set()  # keeps fire-and-forget tasks alive until done
+        _spawn(state.alerts.send(alerts))
 
 
 def _finish(
@@ -308,6 +308,4 @@ def _finish(
             actual = Usage(reserve.input_tokens, actual.output_tokens)
         changes = settlement(decision, state.book, decision.model, actual)
         if changes:
-            task = asyncio.get_running_loop().create_task(state.counters.add(changes))
-            _background.add(task)
-            task.add_done_callback(_background.discard)
+            _spawn(state.counters.add(changes))

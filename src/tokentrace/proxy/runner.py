@@ -10,26 +10,16 @@ import uvicorn
 from tokentrace.proxy.app import Gateway
 from tokentrace.proxy.config import ProxyConfig
 from tokentrace.proxy.spans import SpanSink
+from tokentrace.sdk.tracing import signal_endpoint
 
 log = logging.getLogger("tokentrace.proxy")
-
-
-def traces_endpoint() -> str:
-    """Where spans go: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces,
-    else the local server."""
-    specific = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-    if specific:
-        return specific
-    base = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or "http://127.0.0.1:4318"
-    return base.rstrip("/") + "/v1/traces"
 
 
 def serve(config: ProxyConfig, host: str, port: int) -> None:
     """Run the gateway until SIGINT/SIGTERM; pending spans are sent on the way out."""
     key = os.environ.get("TOKENTRACE_API_KEY")
-    sink = SpanSink(
-        traces_endpoint(), config.service_name, {"Authorization": f"Bearer {key}"} if key else None
-    )
+    endpoint = signal_endpoint("traces", None)  # the OTel variables, else the local server
+    sink = SpanSink(endpoint, config.service_name, {"Authorization": f"Bearer {key}"} if key else None)
     gateway = Gateway(config, sink)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per call would cost more than the call
     log.info(
@@ -37,7 +27,7 @@ def serve(config: ProxyConfig, host: str, port: int) -> None:
         host,
         port,
         ", ".join(f"{u.name}={u.url}" for u in config.upstreams.values()),
-        traces_endpoint(),
+        endpoint,
         len(config.policy.budgets),
         f" (counters in Redis {config.redis_url})" if config.redis_url else " (counters in memory)",
     )

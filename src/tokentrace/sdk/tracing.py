@@ -27,7 +27,7 @@ DEFAULT_ENDPOINT = "http://127.0.0.1:4318"
 _provider: TracerProvider | None = None
 
 
-def _signal_endpoint(signal: str, endpoint: str | None) -> str:
+def signal_endpoint(signal: str, endpoint: str | None) -> str:
     """Where to send `signal` (traces, logs): the OTel environment variables' rules."""
     suffix = f"/v1/{signal}"
     if endpoint:
@@ -91,7 +91,7 @@ def init(
         return _provider
     enabled = capture_content if capture_content is not None else content.enabled_by_env()
     content.configure(content.ContentPolicy(enabled, redact, max_content_chars))
-    traces_endpoint = _signal_endpoint("traces", endpoint)
+    traces_endpoint = signal_endpoint("traces", endpoint)
     key = api_key or os.environ.get("TOKENTRACE_API_KEY")
     headers = {"Authorization": f"Bearer {key}"} if key else None
 
@@ -112,7 +112,7 @@ def init(
         BatchingSpanProcessor(exporter or DirectOTLPSpanExporter(endpoint=traces_endpoint, headers=headers))
     )
     # Scores travel as OTLP log records (evaluation events), to the same server.
-    scores.configure(scores.Destination(_signal_endpoint("logs", endpoint), headers, provider.resource))
+    scores.configure(scores.Destination(signal_endpoint("logs", endpoint), headers, provider.resource))
     if exporter is None:
         _warn_if_unreachable(traces_endpoint)
     propagate_to_threads()
