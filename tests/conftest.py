@@ -17,6 +17,14 @@ import httpx
 import pytest
 
 
+def minute_with_room(seconds: float) -> None:
+    """Sleep into the next minute when fewer than `seconds` are left of this one, for a test whose
+    steps must all count in one per-minute budget window."""
+    left = 60 - time.time() % 60
+    if left < seconds:
+        time.sleep(left + 0.05)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

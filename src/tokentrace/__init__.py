@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-_SDK = ("init", "context", "observe", "score", "flush", "shutdown", "redact_defaults")
+_SDK = ("budget", "init", "context", "observe", "score", "flush", "shutdown", "redact_defaults")
 
 
 def __getattr__(name: str) -> Any:

@@ -91,6 +91,13 @@ def main() -> None:
 )
 @click.option("--alert-interval", default="30s", show_default=True, help="how often alert rules are checked")
 @click.option(
+    "--budgets",
+    "budgets_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="the gateway's budgets file: /budgets shows each budget against the traced spend",
+)
+@click.option(
     "--metric-labels",
     default="request_model,provider,feature,prompt_template,tenant_id",
     show_default=True,
@@ -107,10 +114,12 @@ def serve(
     admin_token: str | None,
     alerts_file: Path | None,
     alert_interval: str,
+    budgets_file: Path | None,
     metric_labels: str,
 ) -> None:
     """Run the server: OTLP in (HTTP and gRPC), REST API out, alerts, one DuckDB file."""
     from tokentrace.alerts.rules import RuleError
+    from tokentrace.budgets import BudgetError
     from tokentrace.pricing.overrides import OverridesError
     from tokentrace.server.config import ServerConfig
     from tokentrace.server.runner import serve as run_server
@@ -127,11 +136,12 @@ def serve(
         admin_token=admin_token,
         alerts_file=alerts_file,
         alert_interval_s=_interval(alert_interval),
+        budgets_file=budgets_file,
         metric_labels=_labels(metric_labels),
     )
     try:
         run_server(config)
-    except (OverridesError, RuleError) as exc:
+    except (OverridesError, RuleError, BudgetError) as exc:
         raise click.ClickException(str(exc)) from exc
 
 
@@ -440,7 +450,8 @@ def demo(
         from importlib import resources
 
         server = f"http://127.0.0.1:{port}"
-        alerts = resources.files("tokentrace.simulate").joinpath("demo_alerts.toml")
+        files = resources.files("tokentrace.simulate")
+        alerts, budgets = files.joinpath("demo_alerts.toml"), files.joinpath("demo_budgets.toml")
         server_process = subprocess.Popen(
             [
                 sys.executable,
@@ -453,6 +464,8 @@ def demo(
                 str(port),
                 "--alerts",
                 str(alerts),
+                "--budgets",
+                str(budgets),
             ]
         )
     url = ApiClient(server, api_key).server

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests.conftest import minute_with_room
 from tokentrace.budgets import (
     BudgetError,
     MemoryCounters,
@@ -28,6 +29,12 @@ ACME = {"tenant_id": "acme", "user_id": "u1", "feature": "chat", "api_key": "sk-
 
 def policy(text: str):
     return parse_policy(text, "budgets.toml")
+
+
+@pytest.fixture(autouse=True)
+def one_minute() -> None:
+    """Each test's decisions fall in one minute's window (some budgets count per minute)."""
+    minute_with_room(3)
 
 
 @pytest.mark.parametrize(
@@ -70,6 +77,9 @@ def test_windows_are_utc_day_month_and_minute():
     assert window_at("day", noon).ends_at == calendar.timegm((2027, 1, 1, 0, 0, 0))
     assert window_at("month", noon).label == "2026-12"
     assert window_at("month", noon).ends_at == calendar.timegm((2027, 1, 1, 0, 0, 0))
+    assert window_at("month", noon).starts_at == calendar.timegm((2026, 12, 1, 0, 0, 0))
+    assert window_at("day", noon).starts_at == calendar.timegm((2026, 12, 31, 0, 0, 0))
+    assert window_at("minute", noon).starts_at == noon - 30
     assert window_at("minute", noon).ends_at == noon - 30 + 60
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import tokentrace.simulate
 from tests import otlp_builders as otlp
 from tests.conftest import ServerProcess, run_demo
 from tokentrace.server.ui.formats import count, money, pct
@@ -33,6 +34,8 @@ ARGS = [
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 ]
 
+DEMO_BUDGETS = Path(tokentrace.simulate.__file__).parent / "demo_budgets.toml"
+
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(
@@ -44,7 +47,7 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def filled(tmp_path_factory):
     """A server with the demo's traffic (an expensive-model incident) and one hostile trace."""
-    server = ServerProcess(tmp_path_factory.mktemp("ui") / "data").start()
+    server = ServerProcess(tmp_path_factory.mktemp("ui") / "data", "--budgets", str(DEMO_BUDGETS)).start()
     run_demo(server.url, "expensive-model")
     trace = otlp.new_trace_id()
     content = json.dumps([{"role": "user", "parts": [{"type": "text", "content": HOSTILE}]}])
@@ -182,7 +185,14 @@ def test_sessions_latency_alerts_and_budgets(filled, page) -> None:
     page.goto(f"{server.url}/alerts")
     assert page.locator("h1").inner_text() == "Alerts"
     page.goto(f"{server.url}/budgets")
-    assert "No budgets yet" in page.inner_text("main")
+    api = server.get("/api/v1/budgets")["budgets"]
+    rows = page.locator("#budget-table tbody tr")
+    assert rows.count() == len(api) + sum(len(b.get("by_value", [])) for b in api)
+    tenants = next(b for b in api if b["name"] == "tenant-daily")
+    top = tenants["by_value"][0]
+    shown = page.locator(f'tr[data-budget="tenant-daily"][data-value="{top["value"]}"] [data-field="used"]')
+    assert top["used"] > 0 and shown.inner_text() == money(top["used"])
+    shoot(page, "budgets")
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ import openai
 import pytest
 
 from tests.alerts.receiver import Receiver
+from tests.conftest import minute_with_room
 
 pytestmark = pytest.mark.e2e
 TAGS = {
@@ -256,6 +257,7 @@ def test_budgets_block_warn_and_downgrade_at_the_gateway(server, provider_url, s
     budgets = tmp_path / "budgets.toml"
     budgets.write_text(BUDGETS.format(url=receiver.url))
     gateway = start_gateway(server.url, "--upstream", f"openai={provider_url}", "--budgets", str(budgets))
+    minute_with_room(20)
 
     acme = openai.OpenAI(
         base_url=f"{gateway.url}/v1",
@@ -334,6 +336,7 @@ def test_two_gateways_on_one_redis_hold_one_budget(server, provider_url, start_g
         "admin-secret",
     )
     gateways = [start_gateway(server.url, *flags), start_gateway(server.url, *flags)]
+    minute_with_room(20)
 
     # Every answer runs to max_tokens (500), so each call uses about what it reserves: gateways
     # counting apart would admit about twice the budget, and `used` below would show it.

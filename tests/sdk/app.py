@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
@@ -342,6 +343,61 @@ def content(client: openai.OpenAI, provider: str) -> dict:
     return facts
 
 
+def budgets(client: openai.OpenAI, provider: str) -> dict:
+    """Calls held to the budgets file in TT_TEST_BUDGETS, counted in the Redis at TT_TEST_REDIS."""
+    import anthropic
+
+    tokentrace.budget.configure(os.environ["TT_TEST_BUDGETS"], redis=os.environ["TT_TEST_REDIS"])
+    messages = [{"role": "user", "content": "Where is my refund?"}]
+    facts: dict = {"acme": [], "beta": []}
+
+    def ask(model: str, into: list, stream: bool = False) -> None:
+        with tokentrace.budget.check(model=model, max_tokens=40, input=messages) as grant:
+            if stream:
+                chunks = client.chat.completions.create(
+                    model=grant.model,
+                    max_tokens=40,
+                    messages=messages,
+                    stream=True,
+                    stream_options={"include_usage": True},
+                )
+                usages = [c.usage for c in chunks if c.usage]  # read to the end: the call ends there
+                usage = usages[-1]
+                answered = grant.model
+            else:
+                reply = client.chat.completions.create(model=grant.model, max_tokens=40, messages=messages)
+                usage, answered = reply.usage, reply.model
+            into.append({"model": answered, "usage": usage.model_dump(), "warnings": grant.warnings})
+
+    with tokentrace.context(tenant_id="acme", feature="refund-chat"):
+        try:
+            for number in range(50):
+                ask("gpt-4o", facts["acme"], stream=number % 2 == 1)
+        except tokentrace.budget.BudgetExceeded as exc:
+            facts["refused"] = {"message": str(exc), "budget": exc.budget, "retry_after_s": exc.retry_after_s}
+    with tokentrace.context(tenant_id="beta"):
+        for _ in range(4):
+            ask("gpt-4o", facts["beta"])
+    # A call that fails gives its reservation back.
+    with (
+        contextlib.suppress(openai.BadRequestError),
+        tokentrace.context(tenant_id="gamma"),
+        tokentrace.budget.check(model="gpt-4o", max_tokens=40, input="x" * 600_000),
+    ):
+        client.chat.completions.create(
+            model="gpt-4o", max_tokens=40, messages=[{"role": "user", "content": "x" * 600_000}]
+        )
+    # Without the `with` block nothing settles by itself: the app passes the usage.
+    claude = anthropic.Anthropic(base_url=provider, api_key="sk-ant-sim", max_retries=0)
+    grant = tokentrace.budget.check(
+        model="claude-haiku-4-5", provider="anthropic", max_tokens=30, input=messages, tenant_id="delta"
+    )
+    message = claude.messages.create(model=grant.model, max_tokens=30, messages=messages)
+    grant.settle(message.usage)
+    facts["delta"] = message.usage.model_dump()
+    return facts
+
+
 def main() -> None:
     scenario, provider, server = sys.argv[1:4]
     capture = scenario == "content"
@@ -367,6 +423,8 @@ def main() -> None:
         facts = failures(client, provider)
     elif scenario == "content":
         facts = content(client, provider)
+    elif scenario == "budgets":
+        facts = budgets(client, provider)
     elif scenario == "backend-down":
         facts = agent(client)
         print(orjson.dumps(facts).decode(), flush=True)

@@ -66,10 +66,15 @@ class Budget:
             return None
         return value
 
-    def describe(self, used_units: int | None = None) -> str:
+    @property
+    def limit_text(self) -> str:
+        """`50 USD per day (UTC)`, `6000 tokens per minute`."""
         unit = "USD" if self.in_usd else "tokens"
         per = {"day": "day (UTC)", "month": "month (UTC)", "minute": "minute"}[self.window]
-        limit = f"{self.amount:g} {unit} per {per}"
+        return f"{self.amount:g} {unit} per {per}"
+
+    def describe(self, used_units: int | None = None) -> str:
+        limit = self.limit_text
         if used_units is None:
             return f"budget {self.name!r}: {limit}"
         used = used_units / NANO if self.in_usd else used_units
@@ -81,7 +86,8 @@ class Window:
     """The window a budget counts in now: its counter key's suffix and when it ends."""
 
     label: str  # 2026-11-22, 2026-11, or the minute as epoch seconds
-    ends_at: float  # epoch seconds
+    starts_at: float  # epoch seconds
+    ends_at: float
     ttl_s: int
 
 
@@ -89,14 +95,15 @@ def window_at(window: str, now: float | None = None) -> Window:
     now = time.time() if now is None else now
     if window == "minute":
         start = int(now // 60 * 60)
-        return Window(str(start), start + 60.0, _TTL_S[window])
+        return Window(str(start), float(start), start + 60.0, _TTL_S[window])
     day = time.gmtime(now)
     if window == "day":
         midnight = calendar.timegm((day.tm_year, day.tm_mon, day.tm_mday, 0, 0, 0))
-        return Window(time.strftime("%Y-%m-%d", day), midnight + 86400.0, _TTL_S[window])
+        return Window(time.strftime("%Y-%m-%d", day), float(midnight), midnight + 86400.0, _TTL_S[window])
+    first = calendar.timegm((day.tm_year, day.tm_mon, 1, 0, 0, 0))
     year, month = (day.tm_year + 1, 1) if day.tm_mon == 12 else (day.tm_year, day.tm_mon + 1)
     ends = calendar.timegm((year, month, 1, 0, 0, 0))
-    return Window(time.strftime("%Y-%m", day), float(ends), _TTL_S[window])
+    return Window(time.strftime("%Y-%m", day), float(first), float(ends), _TTL_S[window])
 
 
 def key_label(key: str) -> str:

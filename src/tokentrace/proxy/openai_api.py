@@ -42,8 +42,10 @@ def _usage(outcome: Outcome, usage: Any, inp: str, out: str, in_details: str, ou
         return
     outcome.input_tokens = integer(usage.get(inp))
     outcome.output_tokens = integer(usage.get(out))
-    cached = usage.get(in_details)
-    outcome.cache_read_tokens = integer(cached.get("cached_tokens")) if isinstance(cached, dict) else None
+    details = usage.get(in_details)
+    if isinstance(details, dict):
+        outcome.cache_read_tokens = integer(details.get("cached_tokens"))
+        outcome.cache_write_tokens = integer(details.get("cache_write_tokens"))
     reasoning = usage.get(out_details)
     if isinstance(reasoning, dict):
         outcome.reasoning_tokens = integer(reasoning.get("reasoning_tokens"))

@@ -6,6 +6,7 @@ from starlette.applications import Starlette
 
 from tokentrace.server import health, metrics, otlp
 from tokentrace.server.api import alerts, analytics, export, projects, scores, traces, triage
+from tokentrace.server.api import budgets as budgets_api
 from tokentrace.server.state import ServerState
 from tokentrace.server.ui import alerts as alerts_page
 from tokentrace.server.ui import budgets, cost, latency, login, overview, sessions, static
@@ -22,6 +23,7 @@ def create_app(state: ServerState) -> Starlette:
             *analytics.routes,
             *triage.routes,
             *alerts.routes,
+            *budgets_api.routes,
             *export.routes,
             *projects.routes,
             *scores.routes,

@@ -9,6 +9,7 @@ import uvicorn
 
 from tokentrace.alerts import rules
 from tokentrace.alerts.evaluator import Evaluator
+from tokentrace.budgets.policy import Policy, load_policy
 from tokentrace.ingest.pipeline import Pipeline
 from tokentrace.pricing import PriceBook
 from tokentrace.pricing.overrides import load_overrides
@@ -22,9 +23,11 @@ log = logging.getLogger("tokentrace")
 
 
 def open_state(config: ServerConfig) -> ServerState:
-    """Everything the server holds: store (migrated), prices, pipeline (spool replayed), alerts."""
+    """Everything the server holds: store (migrated), prices, pipeline (spool replayed), alerts,
+    budgets."""
     overrides = load_overrides(config.prices_file) if config.prices_file else None
     rule_file = rules.load(config.alerts_file) if config.alerts_file else None
+    budgets = load_policy(config.budgets_file) if config.budgets_file else Policy()
     store = DuckDBStore(config.store_path)
     prices = PriceBook(overrides)
     pipeline = Pipeline(
@@ -40,7 +43,7 @@ def open_state(config: ServerConfig) -> ServerState:
         interval=timedelta(seconds=config.alert_interval_s),
         base_url=f"http://{config.host}:{config.port}",
     )
-    return ServerState(config, store, pipeline, prices, alerts)
+    return ServerState(config, store, pipeline, prices, alerts, budgets)
 
 
 def serve(config: ServerConfig) -> None:

@@ -1,10 +1,12 @@
-"""What every route needs: the store, the pipeline, the price book, the alerts and the config."""
+"""What every route needs: the store, the pipeline, the price book, the alerts, the budgets and the
+config."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tokentrace.alerts.evaluator import Evaluator
+from tokentrace.budgets.policy import Policy
 from tokentrace.ingest.pipeline import Pipeline
 from tokentrace.pricing import PriceBook
 from tokentrace.server.config import ServerConfig
@@ -18,3 +20,4 @@ class ServerState:
     pipeline: Pipeline
     prices: PriceBook
     alerts: Evaluator
+    budgets: Policy = field(default_factory=Policy)

@@ -233,3 +233,61 @@ def test_keyed_servers_send_browsers_to_the_login_page(tmp_path) -> None:
     finally:
         state.pipeline.close()
         state.store.close()
+
+
+PAGE_BUDGETS = """
+[[budgets]]
+tenant_id = "acme"
+usd_per_day = 0.05
+
+[[budgets]]
+feature = "*"
+usd_per_day = 0.02
+action = "warn"
+"""
+
+
+def _budget_row(page: str, budget: str, value: str | None = None) -> dict[str, str]:
+    marker = f'data-budget="{escape(budget)}"' + (f' data-value="{escape(value)}"' if value else ">")
+    row = page.split(marker, 1)[1].split("</tr>", 1)[0]
+    fields = {k: html.unescape(v) for k, v in re.findall(r'data-field="([^"]+)">([^<]*)<', row)}
+    refused = re.search(r'data-field="refused">(?:<a href="([^"]*)">)?([^<]*)<', row)
+    fields["refused"] = refused[2]
+    fields["refused_link"] = html.unescape(refused[1] or "")
+    fields["meter"] = re.search(r'<meter [^>]*value="([^"]+)"', row)[1]
+    return fields
+
+
+def test_the_budgets_page_shows_each_budget_against_the_traced_spend(tmp_path) -> None:
+    from datetime import UTC, datetime
+
+    from tests.query.planted import call
+    from tests.server.ui.conftest import planted, write
+
+    budgets = tmp_path / "budgets.toml"
+    budgets.write_text(PAGE_BUDGETS)
+    state = open_state(ServerConfig(data_dir=tmp_path / "data", fsync=False, budgets_file=budgets))
+    now = datetime.now(UTC)
+    spans, _, _ = planted(now)
+    write(state, [*spans, call(now, error="budget_exceeded")])  # a call a budget refused
+    try:
+        with TestClient(create_app(state)) as client:
+            api = {b["name"]: b for b in client.get("/api/v1/budgets").json()["budgets"]}
+            page = client.get("/budgets").text
+            acme = api["tenant_id=acme/usd_per_day"]
+            row = _budget_row(page, acme["name"])
+            assert acme["used"] > 0 and acme["refused"] == 1
+            assert row["used"] == money(acme["used"]) and row["calls"] == count(acme["calls"])
+            assert float(row["meter"]) == pytest.approx(min(acme["share"], 1))
+            assert row["refused"] == "1"
+            refused = client.get(row["refused_link"]).text  # the link lists the refused call's trace
+            assert row["refused_link"].startswith("/traces?") and "budget" in refused
+            features = api["feature=*/usd_per_day"]
+            assert {v["value"] for v in features["by_value"]} == {"refund-chat", "classify", HOSTILE}
+            for value in features["by_value"]:
+                shown = _budget_row(page, features["name"], value["value"])
+                assert shown["used"] == money(value["used"])
+            assert str(escape(HOSTILE)) in page and "<script>window.__pwned" not in page
+    finally:
+        state.pipeline.close()
+        state.store.close()

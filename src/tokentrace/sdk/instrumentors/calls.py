@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +44,11 @@ class Call:
 
 #: The call in progress in this context: the HTTP layer records its attempts here.
 current_call: contextvars.ContextVar[Call | None] = contextvars.ContextVar("tokentrace_call", default=None)
+#: Told of each call's span as it ends, before export: `tokentrace.budget`'s open grant
+#: settles its reservation from the usage recorded there.
+usage_sink: contextvars.ContextVar[Callable[[Span], None] | None] = contextvars.ContextVar(
+    "tokentrace_usage_sink", default=None
+)
 
 
 def start_call(operation: str, provider: str, model: str | None, attributes: dict[str, Any]) -> Call:
@@ -169,6 +174,9 @@ def end_call(call: Call) -> None:
     if call.first_token_ns is not None:
         call.span.set_attribute("tokentrace.ttft_ms", (call.first_token_ns - call.started_ns) / 1e6)
     _emit_attempts(call)
+    sink = usage_sink.get()
+    if sink is not None:
+        sink(call.span)
     call.span.end()
 
 

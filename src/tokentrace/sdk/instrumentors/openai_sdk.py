@@ -32,13 +32,14 @@ def _provider(resource: Any) -> str:
 def _set_usage(span: Any, usage: Any, inp: str, out: str, cached_in: str, reasoning_in: str) -> None:
     if usage is None:
         return
+    input_details = getattr(usage, cached_in, None)
     values = {
         "gen_ai.usage.input_tokens": getattr(usage, inp, None),
         "gen_ai.usage.output_tokens": getattr(usage, out, None),
         "gen_ai.usage.total_tokens": getattr(usage, "total_tokens", None),
-        "gen_ai.usage.cache_read.input_tokens": getattr(
-            getattr(usage, cached_in, None), "cached_tokens", None
-        ),
+        "gen_ai.usage.cache_read.input_tokens": getattr(input_details, "cached_tokens", None),
+        # Newer OpenAI answers report prompt-cache writes too (part of the input, as cached reads are).
+        "gen_ai.usage.cache_creation.input_tokens": getattr(input_details, "cache_write_tokens", None),
         "gen_ai.usage.reasoning.output_tokens": getattr(
             getattr(usage, reasoning_in, None), "reasoning_tokens", None
         ),

@@ -1,0 +1,337 @@
+"""`tokentrace.budget`: hold calls to their budgets from the app itself, for apps that call
+providers directly instead of through the gateway.
+
+    tokentrace.budget.configure("budgets.toml", redis="redis://…")   # the gateway's file
+    with tokentrace.budget.check(model="gpt-4o", max_tokens=300, input=messages) as grant:
+        client.chat.completions.create(model=grant.model, max_tokens=300, messages=messages)
+
+`check` reserves the call's worst case on every budget it counts against (the same decisions as
+the gateway: block raises `BudgetExceeded`, warn adds to `grant.warnings`, downgrade changes
+`grant.model`). Leaving the `with` block settles the reservation to what the instrumented calls
+inside it really used; without `tokentrace.init()`, pass the response's usage to
+`grant.settle(...)`. With Redis, the app and every gateway on that Redis share one set of counters.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import threading
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import astuple, dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from opentelemetry import baggage, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from tokentrace.sdk.instrumentors.calls import usage_sink
+from tokentrace.sdk.tags import TAG_KEYS
+from tokentrace.semconv import TAG_ATTRIBUTES
+
+if TYPE_CHECKING:
+    from tokentrace.budgets import Counters, Decision, Policy, Usage
+    from tokentrace.pricing import PriceBook
+
+log = logging.getLogger("tokentrace.budgets")
+_tracer = trace.get_tracer("tokentrace.sdk")
+#: The tags a budget can hold calls to; api_key is the app's own name for a caller.
+_BUDGET_TAGS = ("tenant_id", "user_id", "feature", "api_key")
+#: The span attributes an instrumented call's usage is read from, in `budgets.Usage` order.
+_SPAN_USAGE = (
+    "gen_ai.usage.input_tokens",
+    "gen_ai.usage.output_tokens",
+    "gen_ai.usage.cache_read.input_tokens",
+    "gen_ai.usage.cache_creation.input_tokens",
+)
+_FROM_BAGGAGE = {attribute: tag for tag, attribute in TAG_KEYS.items() if tag in _BUDGET_TAGS}
+
+
+class BudgetExceeded(Exception):
+    """A blocking budget refuses the call; nothing was reserved. `retry_after_s` says when the
+    refusing window ends."""
+
+    def __init__(self, message: str, budget: str, retry_after_s: float | None) -> None:
+        super().__init__(message)
+        self.budget = budget
+        self.retry_after_s = retry_after_s
+
+
+@dataclass
+class _Setup:
+    policy: Policy
+    counters: Counters
+    book: PriceBook
+    sent: set[str] = field(default_factory=set)  # counter windows already alerted on
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_setup: _Setup | None = None
+_unreported_warned = threading.Event()
+
+
+def configure(
+    path: str | Path | None = None,
+    *,
+    policy: Policy | None = None,
+    redis: str | None = None,
+    book: PriceBook | None = None,
+) -> None:
+    """Load the budgets (a budgets file, the gateway's format, or a `Policy`) and pick the
+    counters: this process's memory, or Redis shared with other apps and gateways."""
+    from tokentrace.budgets import MemoryCounters, load_policy
+    from tokentrace.pricing import PriceBook
+
+    global _setup
+    if (path is None) == (policy is None):
+        raise TypeError("give the budgets file or a Policy, one of them")
+    loaded = load_policy(path) if path is not None else policy
+    assert loaded is not None
+    if redis:
+        from tokentrace.budgets.redis_counters import RedisCounters
+
+        counters: Counters = RedisCounters(redis)
+    else:
+        counters = MemoryCounters()
+    previous, _setup = _setup, _Setup(loaded, counters, book or PriceBook())
+    if previous is not None:
+        _close(previous.counters)
+
+
+def reset() -> None:
+    """Forget the budgets: `check` refuses to run until `configure` is called again."""
+    global _setup
+    previous, _setup = _setup, None
+    if previous is not None:
+        _close(previous.counters)
+
+
+def _close(counters: Counters) -> None:
+    close = getattr(counters, "close", None)
+    if close is not None:
+        close()
+
+
+def _tags(given: Mapping[str, str | None]) -> dict[str, str | None]:
+    """The call's budget tags: those given, else the enclosing `tokentrace.context()`'s."""
+    tags: dict[str, str | None] = {}
+    for attribute, value in baggage.get_all().items():
+        tag = _FROM_BAGGAGE.get(attribute)
+        if tag is not None:
+            tags[tag] = str(value)
+    tags.update({k: v for k, v in given.items() if v is not None})
+    return tags
+
+
+def check(
+    *,
+    model: str,
+    provider: str = "openai",
+    max_tokens: int | None = None,
+    input: Any = None,
+    input_tokens: int | None = None,
+    operation: str = "chat",
+    tenant_id: str | None = None,
+    user_id: str | None = None,
+    feature: str | None = None,
+    api_key: str | None = None,
+) -> Grant:
+    """Reserve a call's worst case on its budgets, or raise `BudgetExceeded`.
+
+    The input is counted from `input_tokens`, else from the size of `input` (the messages or
+    prompt, about four bytes a token, as the gateway counts a request), and the output as
+    `max_tokens` (the budgets file's `default_max_tokens` when None). Tags not given come from
+    the enclosing `tokentrace.context()`.
+    """
+    from tokentrace.budgets import Usage, decide
+    from tokentrace.budgets.decisions import estimate
+
+    setup = _setup
+    if setup is None:
+        raise RuntimeError("call tokentrace.budget.configure(...) before tokentrace.budget.check()")
+    tags = _tags({"tenant_id": tenant_id, "user_id": user_id, "feature": feature, "api_key": api_key})
+    if input_tokens is None:
+        size = 0 if input is None else len(input.encode() if isinstance(input, str) else orjson.dumps(input))
+        reserve = estimate(size, max_tokens, setup.policy)
+    else:
+        reserve = Usage(input_tokens, max_tokens or setup.policy.default_max_tokens)
+    decision = decide(setup.counters, setup.policy, setup.book, tags, provider, model, reserve)
+    _alert(setup, decision)
+    if not decision.allowed:
+        _record_refusal(decision, tags, operation, model)
+        assert decision.blocked_by is not None
+        raise BudgetExceeded(
+            f"tokentrace budget exceeded: {decision.blocked_by}",
+            decision.crossed[0][0].budget.name,
+            decision.retry_after_s,
+        )
+    for warning in decision.warnings:
+        log.warning("tokentrace %s", warning)
+    return Grant(decision, model, setup)
+
+
+def _record_refusal(decision: Decision, tags: Mapping[str, str | None], operation: str, model: str) -> None:
+    """A refused call is a span too (error.type budget), so refusals show beside the calls."""
+    attributes: dict[str, Any] = {
+        "gen_ai.operation.name": operation,
+        "gen_ai.provider.name": decision.provider,
+        "gen_ai.request.model": model,
+        "error.type": "budget",
+        "tokentrace.budget.action": ["block"],
+        "tokentrace.budget.name": [line.budget.name for line, _ in decision.crossed],
+    }
+    for tag, value in tags.items():
+        if value is not None and tag in TAG_ATTRIBUTES:
+            attributes[TAG_ATTRIBUTES[tag]] = value
+    span = _tracer.start_span(f"{operation} {model}", kind=SpanKind.CLIENT, attributes=attributes)
+    span.set_status(Status(StatusCode.ERROR, f"tokentrace budget exceeded: {decision.blocked_by}"[:500]))
+    span.end()
+
+
+def _alert(setup: _Setup, decision: Decision) -> None:
+    """The budgets file's webhooks hear, once per window in this process, that a budget acted."""
+    if not setup.policy.webhooks or not decision.crossed:
+        return
+    from tokentrace.budgets.alerts import payload
+
+    alerts = []
+    with setup.lock:
+        for line, used in decision.crossed:
+            if line.key not in setup.sent:
+                setup.sent.add(line.key)
+                alerts.append(payload(line, used, line.budget.action if decision.allowed else "block"))
+    if alerts:
+        threading.Thread(
+            target=_post, args=(alerts, setup.policy.webhooks), name="tokentrace-budget-alert", daemon=True
+        ).start()
+
+
+def _post(alerts: list[dict[str, object]], webhooks: Sequence[str]) -> None:
+    for alert in alerts:
+        for url in webhooks:
+            request = urllib.request.Request(
+                url, orjson.dumps(alert), {"Content-Type": "application/json"}, method="POST"
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=10):
+                    pass
+            except OSError as exc:
+                log.warning("budget alert to %s failed: %s", url, exc)
+
+
+def _get(value: Any, name: str) -> Any:
+    return value.get(name) if isinstance(value, Mapping) else getattr(value, name, None)
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def usage_of(response_usage: Any) -> Usage:
+    """A provider SDK's `usage` (openai chat or Responses, anthropic messages) or a dict of it,
+    in budget terms: input counts cached and cache-write tokens, as OTel does."""
+    from tokentrace.budgets import Usage
+
+    if isinstance(response_usage, Usage):
+        return response_usage
+
+    def read(name: str, inner: str | None = None) -> int:
+        value = _get(response_usage, name)
+        return _count(_get(value, inner) if inner and value is not None else value)
+
+    if _get(response_usage, "prompt_tokens") is not None:  # openai chat completions
+        return Usage(
+            read("prompt_tokens"),
+            read("completion_tokens"),
+            read("prompt_tokens_details", "cached_tokens"),
+            read("prompt_tokens_details", "cache_write_tokens"),
+        )
+    cache_read, cache_write = read("cache_read_input_tokens"), read("cache_creation_input_tokens")
+    if cache_read or cache_write:  # anthropic's input_tokens leaves the cached ones out
+        total_input = read("input_tokens") + cache_read + cache_write
+        return Usage(total_input, read("output_tokens"), cache_read, cache_write)
+    # openai Responses (its input_tokens already include the cached ones), or anthropic without cache
+    return Usage(
+        read("input_tokens"),
+        read("output_tokens"),
+        read("input_tokens_details", "cached_tokens"),
+        read("input_tokens_details", "cache_write_tokens"),
+    )
+
+
+class Grant:
+    """A call admitted by its budgets: the model to call (a downgrade may have changed it), the
+    warnings of budgets past their limit, and the reservation until it is settled."""
+
+    def __init__(self, decision: Decision, requested: str, setup: _Setup) -> None:
+        from tokentrace.budgets import Usage
+
+        self.decision = decision
+        self.model = decision.model
+        self.requested_model = requested
+        self.warnings = list(decision.warnings)
+        self.downgraded_by = decision.downgraded_by
+        self._setup = setup
+        self._used = Usage()
+        self._calls = 0
+        self._settled = False
+        self._token: contextvars.Token | None = None
+
+    def settle(self, usage: Any = None) -> None:
+        """Replace the reservation by what the call used: the provider's `usage` object (or a
+        dict, or `budgets.Usage`); None means what the instrumented calls inside the `with`
+        block reported (nothing, for a call that failed). Settling twice does nothing."""
+        from tokentrace.budgets import settlement
+
+        if self._settled:
+            return
+        self._settled = True
+        used = self._used if usage is None else usage_of(usage)
+        # Priced as the model called, like the gateway: a dated snapshot name in the answer
+        # may have no price of its own.
+        changes = settlement(self.decision, self._setup.book, self.model, used)
+        if changes:
+            self._setup.counters.add(changes)
+
+    def record(self, span: Any) -> None:
+        """Add an instrumented call's usage (read from its span as it ends) to this grant, and
+        say on the span what the budgets did to it."""
+        from tokentrace.budgets import Usage
+
+        attributes = getattr(span, "attributes", None) or {}
+        self._calls += 1
+        used = [_count(attributes.get(name)) for name in _SPAN_USAGE]
+        self._used = Usage(*(a + b for a, b in zip(astuple(self._used), used, strict=True)))
+        acted = (["warn"] if self.warnings else []) + (["downgrade"] if self.downgraded_by else [])
+        if acted:
+            span.set_attribute("tokentrace.budget.action", acted)
+            names = [line.budget.name for line, _ in self.decision.crossed]
+            span.set_attribute("tokentrace.budget.name", names)
+        if self.downgraded_by:
+            span.set_attribute("tokentrace.budget.requested_model", self.requested_model)
+
+    def __enter__(self) -> Grant:
+        self._token = usage_sink.set(self.record)
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._token is not None:
+            usage_sink.reset(self._token)
+            self._token = None
+        if self._settled:
+            return
+        if self._calls or exc is not None:
+            self.settle()  # what the calls reported; a block that failed before any call used nothing
+        elif not _unreported_warned.is_set():
+            # No instrumented call reported (no tokentrace.init(), or a provider it does not
+            # instrument): the worst case stays counted rather than nothing.
+            _unreported_warned.set()
+            log.warning(
+                "tokentrace.budget: no instrumented call ended inside the grant, so its reservation "
+                "stays counted; call tokentrace.init() or grant.settle(response.usage)"
+            )
