@@ -70,3 +70,59 @@ def test_direct_encoding_equals_the_official_encoder():
 
 def test_empty_batch_is_an_empty_request():
     assert encode_spans([]) == b""
+
+
+def test_spans_encoded_as_they_end_reach_the_endpoint_whole(monkeypatch):
+    """The gateway's processor: bytes written at span end, joined into requests by the exporter;
+    a span the direct encoder cannot write goes through the official one, nothing lost."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    from tokentrace.sdk import batching
+    from tokentrace.sdk.exporter import DirectOTLPSpanExporter
+
+    bodies: list[bytes] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    Thread(target=server.serve_forever, daemon=True).start()
+    real = batching.encode_span
+
+    def encode_but_not_tools(span):
+        if span.name == "tool":
+            raise ValueError("an attribute the direct encoder does not know")
+        return real(span)
+
+    monkeypatch.setattr(batching, "encode_span", encode_but_not_tools)
+    exporter = DirectOTLPSpanExporter(endpoint=f"http://127.0.0.1:{server.server_address[1]}/v1/traces")
+    processor = batching.EncodingSpanProcessor(exporter, schedule_delay_ms=60_000)
+    spans = _spans()
+    for span in spans:
+        processor.on_end(span)
+    assert processor.force_flush(10_000)
+    processor.shutdown()
+    server.shutdown()
+
+    def by_id(request) -> dict[str, dict]:
+        found = {}
+        for resource in MessageToDict(request)["resourceSpans"]:
+            for scope in resource["scopeSpans"]:
+                for span in scope["spans"]:
+                    where = {"scope": scope["scope"], "resource": resource["resource"]}
+                    found[span["spanId"]] = {"span": span, **where}
+        return found
+
+    sent: dict[str, dict] = {}
+    for body in bodies:
+        sent |= by_id(ExportTraceServiceRequest.FromString(body))
+    assert len(bodies) == 2  # the encoded spans, and the tool spans through the official path
+    assert sent == by_id(official(spans))

@@ -34,7 +34,7 @@ class BudgetAlerts:
     """Posts to each webhook the first time, per counter window, that a budget warns, blocks or
     downgrades. Each gateway remembers what it sent, so with several gateways each may send once."""
 
-    def __init__(self, webhooks: Sequence[str], client: aiohttp.ClientSession) -> None:
+    def __init__(self, webhooks: Sequence[str], client: aiohttp.ClientSession | None = None) -> None:
         self.webhooks = tuple(webhooks)
         self.client = client
         self._sent: set[str] = set()
@@ -53,6 +53,8 @@ class BudgetAlerts:
         return found
 
     async def send(self, alerts: list[dict[str, object]]) -> None:
+        """Post on the gateway's event loop (the SDK posts from a thread of its own)."""
+        assert self.client is not None
         for alert in alerts:
             for url in self.webhooks:
                 try:

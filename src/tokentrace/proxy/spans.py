@@ -8,29 +8,28 @@ from typing import Any
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.trace import Span, SpanKind, set_span_in_context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from tokentrace.sdk.batching import BatchingSpanProcessor
+from tokentrace.sdk.batching import EncodingSpanProcessor
 from tokentrace.sdk.exporter import DirectOTLPSpanExporter
 
 _propagator = TraceContextTextMapPropagator()
 
 
 class SpanSink:
-    """A tracer provider of the gateway's own (never the global one), batching to OTLP/HTTP."""
+    """A tracer provider of the gateway's own (never the global one), batching to OTLP/HTTP; spans
+    are encoded as they end, so the export thread never holds the event loop back for long."""
 
     def __init__(
         self,
         endpoint: str,
         service_name: str,
         headers: Mapping[str, str] | None = None,
-        exporter: SpanExporter | None = None,
     ) -> None:
         self.provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
-        self.processor = BatchingSpanProcessor(
-            exporter or DirectOTLPSpanExporter(endpoint=endpoint, headers=dict(headers or {})),
+        self.processor = EncodingSpanProcessor(
+            DirectOTLPSpanExporter(endpoint=endpoint, headers=dict(headers or {})),
             schedule_delay_ms=1000,
         )
         self.provider.add_span_processor(self.processor)

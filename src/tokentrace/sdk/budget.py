@@ -19,7 +19,7 @@ import logging
 import threading
 import urllib.request
 from collections.abc import Mapping, Sequence
-from dataclasses import astuple, dataclass, field
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -29,11 +29,11 @@ from opentelemetry import baggage, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from tokentrace.sdk.instrumentors.calls import usage_sink
-from tokentrace.sdk.tags import TAG_KEYS
 from tokentrace.semconv import TAG_ATTRIBUTES
 
 if TYPE_CHECKING:
     from tokentrace.budgets import Counters, Decision, Policy, Usage
+    from tokentrace.budgets.alerts import BudgetAlerts
     from tokentrace.pricing import PriceBook
 
 log = logging.getLogger("tokentrace.budgets")
@@ -47,7 +47,7 @@ _SPAN_USAGE = (
     "gen_ai.usage.cache_read.input_tokens",
     "gen_ai.usage.cache_creation.input_tokens",
 )
-_FROM_BAGGAGE = {attribute: tag for tag, attribute in TAG_KEYS.items() if tag in _BUDGET_TAGS}
+_FROM_BAGGAGE = {attribute: tag for tag, attribute in TAG_ATTRIBUTES.items() if tag in _BUDGET_TAGS}
 
 
 class BudgetExceeded(Exception):
@@ -65,8 +65,7 @@ class _Setup:
     policy: Policy
     counters: Counters
     book: PriceBook
-    sent: set[str] = field(default_factory=set)  # counter windows already alerted on
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    alerts: BudgetAlerts
 
 
 _setup: _Setup | None = None
@@ -83,6 +82,7 @@ def configure(
     """Load the budgets (a budgets file, the gateway's format, or a `Policy`) and pick the
     counters: this process's memory, or Redis shared with other apps and gateways."""
     from tokentrace.budgets import MemoryCounters, load_policy
+    from tokentrace.budgets.alerts import BudgetAlerts
     from tokentrace.pricing import PriceBook
 
     global _setup
@@ -96,7 +96,8 @@ def configure(
         counters: Counters = RedisCounters(redis)
     else:
         counters = MemoryCounters()
-    previous, _setup = _setup, _Setup(loaded, counters, book or PriceBook())
+    alerts = BudgetAlerts(loaded.webhooks)
+    previous, _setup = _setup, _Setup(loaded, counters, book or PriceBook(), alerts)
     if previous is not None:
         _close(previous.counters)
 
@@ -193,16 +194,7 @@ def _record_refusal(decision: Decision, tags: Mapping[str, str | None], operatio
 
 def _alert(setup: _Setup, decision: Decision) -> None:
     """The budgets file's webhooks hear, once per window in this process, that a budget acted."""
-    if not setup.policy.webhooks or not decision.crossed:
-        return
-    from tokentrace.budgets.alerts import payload
-
-    alerts = []
-    with setup.lock:
-        for line, used in decision.crossed:
-            if line.key not in setup.sent:
-                setup.sent.add(line.key)
-                alerts.append(payload(line, used, line.budget.action if decision.allowed else "block"))
+    alerts = setup.alerts.due(decision)
     if alerts:
         threading.Thread(
             target=_post, args=(alerts, setup.policy.webhooks), name="tokentrace-budget-alert", daemon=True

@@ -15,7 +15,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-from tokentrace.sdk.otlp_encode import encode_spans
+from tokentrace.sdk.otlp_encode import EncodedSpan, encode_spans, request_body
 
 log = logging.getLogger("tokentrace")
 
@@ -23,14 +23,32 @@ log = logging.getLogger("tokentrace")
 class DirectOTLPSpanExporter(OTLPSpanExporter):
     """OTLPSpanExporter whose request bodies are written by `encode_spans`."""
 
+    @property
+    def sends_bytes(self) -> bool:
+        """Whether this exporter release lets the request body be written here."""
+        return hasattr(getattr(self, "_client", None), "export")
+
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        client = getattr(self, "_client", None)
-        if client is None or getattr(self, "_shutdown", False) or not hasattr(client, "export"):
+        if not self.sends_bytes or getattr(self, "_shutdown", False):
             return super().export(spans)
         try:
             body = encode_spans(spans)
         except Exception:  # an attribute the direct encoder does not know: let the official one try
             log.debug("direct OTLP encoding failed; using the official encoder", exc_info=True)
             return super().export(spans)
-        result = client.export(body)
+        result = self._client.export(body)
         return SpanExportResult.SUCCESS if result.success else SpanExportResult.FAILURE
+
+    def export_encoded(self, items: Sequence[EncodedSpan | ReadableSpan]) -> SpanExportResult:
+        """Export spans encoded as they ended (`EncodingSpanProcessor`); any the direct encoder
+        could not write arrive as spans and take the usual path."""
+        encoded = [item for item in items if isinstance(item, EncodedSpan)]
+        spans = [item for item in items if not isinstance(item, EncodedSpan)]
+        sent = True
+        if encoded:
+            if getattr(self, "_shutdown", False):
+                return SpanExportResult.FAILURE
+            sent = self._client.export(request_body(encoded)).success
+        if spans:
+            sent = self.export(spans) is SpanExportResult.SUCCESS and sent
+        return SpanExportResult.SUCCESS if sent else SpanExportResult.FAILURE

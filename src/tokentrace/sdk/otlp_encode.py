@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -136,22 +137,39 @@ def _span(span: ReadableSpan) -> bytes:
     return b"".join(parts)
 
 
-def encode_spans(spans: Sequence[ReadableSpan]) -> bytes:
-    """An ExportTraceServiceRequest holding `spans`, grouped by resource and scope."""
+@dataclass(frozen=True, slots=True)
+class EncodedSpan:
+    """One span already written as OTLP bytes, with what groups it in a request."""
+
+    resource: Any
+    scope: tuple[str, str | None]
+    data: bytes  # the ScopeSpans.spans field: tag, length, Span message
+
+
+def encode_span(span: ReadableSpan) -> EncodedSpan:
+    scope = span.instrumentation_scope
+    key = (scope.name, scope.version) if scope is not None else ("", None)
+    return EncodedSpan(span.resource, key, _field(2, _span(span)))
+
+
+def request_body(encoded: Sequence[EncodedSpan]) -> bytes:
+    """An ExportTraceServiceRequest holding the encoded spans, grouped by resource and scope."""
     grouped: dict[int, tuple[Any, dict[tuple[str, str | None], list[bytes]]]] = {}
-    for span in spans:
-        resource = span.resource
-        _, scopes = grouped.setdefault(id(resource), (resource, {}))
-        scope = span.instrumentation_scope
-        key = (scope.name, scope.version) if scope is not None else ("", None)
-        scopes.setdefault(key, []).append(_field(2, _span(span)))
+    for item in encoded:
+        _, scopes = grouped.setdefault(id(item.resource), (item.resource, {}))
+        scopes.setdefault(item.scope, []).append(item.data)
     out = []
     for resource, scopes in grouped.values():
         body = [_field(1, _attributes(1, resource.attributes))]
-        for (name, version), encoded in scopes.items():
+        for (name, version), spans in scopes.items():
             scope = _field(1, name.encode()) + (_field(2, version.encode()) if version else b"")
-            body.append(_field(2, _field(1, scope) + b"".join(encoded)))
+            body.append(_field(2, _field(1, scope) + b"".join(spans)))
         if resource.schema_url:
             body.append(_field(3, resource.schema_url.encode()))
         out.append(_field(1, b"".join(body)))
     return b"".join(out)
+
+
+def encode_spans(spans: Sequence[ReadableSpan]) -> bytes:
+    """An ExportTraceServiceRequest holding `spans`, grouped by resource and scope."""
+    return request_body([encode_span(span) for span in spans])
