@@ -207,14 +207,12 @@ def main() -> None:
                 f"openai={provider}",
             ],
             gateway + "/healthz",
-            env={"OTEL_EXPORTER_OTLP_ENDPOINT": os.environ.get("TT_NULL") or server},
+            env={"OTEL_EXPORTER_OTLP_ENDPOINT": server},
             log=work / "proxy.log",
         )
         procs.append(tokentrace_proc)
         targets = [("direct", provider, None), ("tokentrace", gateway, tokentrace_proc)]
-        if "litellm" not in wanted:
-            pass
-        elif LITELLM.exists():
+        if "litellm" in wanted and LITELLM.exists():
             config = work / "litellm.yaml"
             config.write_text(
                 "model_list:\n  - model_name: gpt-4o-mini\n    litellm_params:\n"
@@ -238,7 +236,7 @@ def main() -> None:
             )
             procs.append(litellm_proc)
             targets.append(("litellm", litellm, litellm_proc))
-        else:
+        elif "litellm" in wanted:
             print(f"(LiteLLM not installed at {LITELLM}: `make bench-proxy` installs it)", file=sys.stderr)
 
         rows = []

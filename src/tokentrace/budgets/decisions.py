@@ -17,6 +17,7 @@ import math
 import time
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from tokentrace.budgets.counters import Admission, Counters, Entry
 from tokentrace.budgets.policy import NANO, Budget, Policy, counter_key, window_at
@@ -62,6 +63,27 @@ class Decision:
     downgraded_by: str | None = None  # the budget that switched the model
     blocked_by: str | None = None  # why the call is refused
     retry_after_s: float | None = None  # when the refusing window ends
+
+    @property
+    def refusal(self) -> str:
+        """What a refused call is told (the gateway's 429, the SDK's BudgetExceeded)."""
+        return f"tokentrace budget exceeded: {self.blocked_by}"
+
+    def span_attributes(self, requested: str | None) -> dict[str, Any]:
+        """What the budgets did to the call, as its span says it (gateway and SDK alike)."""
+        if not self.allowed:
+            acted = ["block"]
+        else:
+            acted = (["warn"] if self.warnings else []) + (["downgrade"] if self.downgraded_by else [])
+        if not acted:
+            return {}
+        attributes: dict[str, Any] = {
+            "tokentrace.budget.action": acted,
+            "tokentrace.budget.name": [line.budget.name for line, _ in self.crossed],
+        }
+        if self.downgraded_by:
+            attributes["tokentrace.budget.requested_model"] = requested or ""
+        return attributes
 
 
 def cost_units(book: PriceBook, provider: str, model: str, usage: Usage) -> int | None:

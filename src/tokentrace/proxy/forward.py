@@ -48,19 +48,13 @@ def _fail(span: Span, kind: str, message: str) -> None:
 
 def _budget_attributes(span: Span, decision: Decision, requested: str | None) -> list[tuple[bytes, bytes]]:
     """Span attributes and response headers saying what the budgets did to this call."""
+    span.set_attributes(decision.span_attributes(requested))
     headers = []
-    acted = []
     if decision.warnings:
-        acted.append("warn")
         headers.append((b"x-tokentrace-budget-warning", "; ".join(decision.warnings).encode()))
     if decision.downgraded_by:
-        acted.append("downgrade")
-        span.set_attribute("tokentrace.budget.requested_model", requested or "")
         note = f"{requested} -> {decision.model} by budget {decision.downgraded_by!r}"
         headers.append((b"x-tokentrace-budget-downgraded", note.encode()))
-    if acted:
-        span.set_attribute("tokentrace.budget.action", acted)
-        span.set_attribute("tokentrace.budget.name", [line.budget.name for line, _ in decision.crossed])
     return headers
 
 
@@ -70,7 +64,7 @@ def _trace_header(span: Span) -> tuple[bytes, bytes]:
 
 async def _refuse(send: Send, endpoint: Endpoint, span: Span, decision: Decision) -> None:
     retry_after = decision.retry_after_s or 0
-    message = f"tokentrace budget exceeded: {decision.blocked_by}"
+    message = decision.refusal
     headers = [
         (b"retry-after", str(math.ceil(retry_after)).encode()),
         # The SDKs retry 429s by themselves: worth it for a minute's window, not for a day's.
@@ -78,9 +72,7 @@ async def _refuse(send: Send, endpoint: Endpoint, span: Span, decision: Decision
         _trace_header(span),
     ]
     await respond(send, 429, endpoint.error_body(429, "budget_exceeded", message), headers)
-    span.set_attribute("http.response.status_code", 429)
-    span.set_attribute("tokentrace.budget.action", ["block"])
-    span.set_attribute("tokentrace.budget.name", [line.budget.name for line, _ in decision.crossed])
+    span.set_attributes({"http.response.status_code": 429, **decision.span_attributes(None)})
     _fail(span, "budget_exceeded", message)
 
 

@@ -19,7 +19,7 @@ import logging
 import threading
 import urllib.request
 from collections.abc import Mapping, Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -165,7 +165,7 @@ def check(
         _record_refusal(decision, tags, operation, model)
         assert decision.blocked_by is not None
         raise BudgetExceeded(
-            f"tokentrace budget exceeded: {decision.blocked_by}",
+            decision.refusal,
             decision.crossed[0][0].budget.name,
             decision.retry_after_s,
         )
@@ -181,14 +181,13 @@ def _record_refusal(decision: Decision, tags: Mapping[str, str | None], operatio
         "gen_ai.provider.name": decision.provider,
         "gen_ai.request.model": model,
         "error.type": "budget",
-        "tokentrace.budget.action": ["block"],
-        "tokentrace.budget.name": [line.budget.name for line, _ in decision.crossed],
+        **decision.span_attributes(model),
     }
     for tag, value in tags.items():
         if value is not None and tag in TAG_ATTRIBUTES:
             attributes[TAG_ATTRIBUTES[tag]] = value
     span = _tracer.start_span(f"{operation} {model}", kind=SpanKind.CLIENT, attributes=attributes)
-    span.set_status(Status(StatusCode.ERROR, f"tokentrace budget exceeded: {decision.blocked_by}"[:500]))
+    span.set_status(Status(StatusCode.ERROR, decision.refusal[:500]))
     span.end()
 
 
@@ -259,29 +258,37 @@ class Grant:
     warnings of budgets past their limit, and the reservation until it is settled."""
 
     def __init__(self, decision: Decision, requested: str, setup: _Setup) -> None:
-        from tokentrace.budgets import Usage
-
         self.decision = decision
-        self.model = decision.model
         self.requested_model = requested
-        self.warnings = list(decision.warnings)
-        self.downgraded_by = decision.downgraded_by
         self._setup = setup
-        self._used = Usage()
+        self._used = [0] * len(_SPAN_USAGE)  # summed over the instrumented calls, in Usage order
         self._calls = 0
         self._settled = False
         self._token: contextvars.Token | None = None
+
+    @property
+    def model(self) -> str:
+        """The model to call: the one asked for, or the one a downgrade budget chose."""
+        return self.decision.model
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.decision.warnings
+
+    @property
+    def downgraded_by(self) -> str | None:
+        return self.decision.downgraded_by
 
     def settle(self, usage: Any = None) -> None:
         """Replace the reservation by what the call used: the provider's `usage` object (or a
         dict, or `budgets.Usage`); None means what the instrumented calls inside the `with`
         block reported (nothing, for a call that failed). Settling twice does nothing."""
-        from tokentrace.budgets import settlement
+        from tokentrace.budgets import Usage, settlement
 
         if self._settled:
             return
         self._settled = True
-        used = self._used if usage is None else usage_of(usage)
+        used = Usage(*self._used) if usage is None else usage_of(usage)
         # Priced as the model called, like the gateway: a dated snapshot name in the answer
         # may have no price of its own.
         changes = settlement(self.decision, self._setup.book, self.model, used)
@@ -291,19 +298,11 @@ class Grant:
     def record(self, span: Any) -> None:
         """Add an instrumented call's usage (read from its span as it ends) to this grant, and
         say on the span what the budgets did to it."""
-        from tokentrace.budgets import Usage
-
         attributes = getattr(span, "attributes", None) or {}
         self._calls += 1
-        used = [_count(attributes.get(name)) for name in _SPAN_USAGE]
-        self._used = Usage(*(a + b for a, b in zip(astuple(self._used), used, strict=True)))
-        acted = (["warn"] if self.warnings else []) + (["downgrade"] if self.downgraded_by else [])
-        if acted:
-            span.set_attribute("tokentrace.budget.action", acted)
-            names = [line.budget.name for line, _ in self.decision.crossed]
-            span.set_attribute("tokentrace.budget.name", names)
-        if self.downgraded_by:
-            span.set_attribute("tokentrace.budget.requested_model", self.requested_model)
+        for i, name in enumerate(_SPAN_USAGE):
+            self._used[i] += _count(attributes.get(name))
+        span.set_attributes(self.decision.span_attributes(self.requested_model))
 
     def __enter__(self) -> Grant:
         self._token = usage_sink.set(self.record)

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from markupsafe import escape
 from starlette.testclient import TestClient
 
-from tests.server.ui.conftest import HOSTILE, Site
+from tests.query.planted import call
+from tests.server.ui.conftest import HOSTILE, Site, planted, write
 from tokentrace.server.app import create_app
 from tokentrace.server.auth import hash_key
 from tokentrace.server.config import ServerConfig
@@ -259,11 +261,6 @@ def _budget_row(page: str, budget: str, value: str | None = None) -> dict[str, s
 
 
 def test_the_budgets_page_shows_each_budget_against_the_traced_spend(tmp_path) -> None:
-    from datetime import UTC, datetime
-
-    from tests.query.planted import call
-    from tests.server.ui.conftest import planted, write
-
     budgets = tmp_path / "budgets.toml"
     budgets.write_text(PAGE_BUDGETS)
     state = open_state(ServerConfig(data_dir=tmp_path / "data", fsync=False, budgets_file=budgets))
