@@ -5,11 +5,13 @@ gateway's spans go there), `tokentrace proxy`, and the LiteLLM proxy from its ow
 (.bench-venvs/litellm, `make bench-proxy` makes it) configured with the same model routed to
 the same provider. Then offers open-loop load (requests sent on a fixed schedule, whatever the
 answers do) at each rate, for each target in turn: the provider directly, through tokentrace,
-through LiteLLM; non-streamed chat completions, then streamed ones. The load generator is a
-minimal HTTP/1.1 client on keep-alive connections, so its own cost stays small.
+through LiteLLM, and (target `bare`) through bench/bare_proxy.py, the same server and client
+stack as the gateway doing nothing but pass bytes: the floor under any gateway built on it.
+Non-streamed chat completions, then streamed ones. The load generator is a minimal HTTP/1.1
+client on keep-alive connections, so its own cost stays small.
 
     .venv/bin/python bench/proxy.py [--rates 100,250,500] [--seconds 10] [--stream-rate 100]
-        [--targets direct,tokentrace,litellm] [--repeat 1]
+        [--targets direct,bare,tokentrace,litellm] [--repeat 1]
 
 "Added" is the target's latency minus the direct latency at the same rate and percentile;
 "CPU/req" is the gateway process's CPU time (user + system) over the requests it served.
@@ -156,7 +158,7 @@ def main() -> None:
     parser.add_argument("--rates", default="100,250,500")
     parser.add_argument("--stream-rate", type=float, default=100)
     parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--targets", default="direct,tokentrace,litellm", help="which to measure")
+    parser.add_argument("--targets", default="direct,bare,tokentrace,litellm", help="which to measure")
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs per row; the median run (by p99) is shown"
     )
@@ -212,6 +214,15 @@ def main() -> None:
         )
         procs.append(tokentrace_proc)
         targets = [("direct", provider, None), ("tokentrace", gateway, tokentrace_proc)]
+        if "bare" in wanted:
+            bare = f"http://127.0.0.1:{free_port()}"
+            bare_proc = start(
+                [py, str(ROOT / "bench/bare_proxy.py"), provider, bare.rsplit(":", 1)[1]],
+                bare + "/healthz",
+                log=work / "bare.log",
+            )
+            procs.append(bare_proc)
+            targets.insert(1, ("bare", bare, bare_proc))
         if "litellm" in wanted and LITELLM.exists():
             config = work / "litellm.yaml"
             config.write_text(

@@ -11,7 +11,6 @@ from typing import Any
 
 import aiohttp
 import orjson
-from opentelemetry.trace import Span, Status, StatusCode
 
 from tokentrace.budgets import Decision, Usage, decide_async, estimate, settlement
 from tokentrace.ingest.normalize import vocab
@@ -24,7 +23,7 @@ from tokentrace.proxy.headers import (
     tags_of,
     upstream_headers,
 )
-from tokentrace.proxy.spans import traceparent_of
+from tokentrace.proxy.spans import GatewaySpan
 from tokentrace.proxy.sse import EventSplitter, event_data
 from tokentrace.proxy.state import GatewayState
 from tokentrace.semconv import TAG_ATTRIBUTES
@@ -41,12 +40,9 @@ def upstream_error_type(status: int, body: bytes) -> str:
     return vocab.error_type(*clues, http_status=status)
 
 
-def _fail(span: Span, kind: str, message: str) -> None:
-    span.set_attribute("error.type", kind)
-    span.set_status(Status(StatusCode.ERROR, message[:500]))
-
-
-def _budget_attributes(span: Span, decision: Decision, requested: str | None) -> list[tuple[bytes, bytes]]:
+def _budget_attributes(
+    span: GatewaySpan, decision: Decision, requested: str | None
+) -> list[tuple[bytes, bytes]]:
     """Span attributes and response headers saying what the budgets did to this call."""
     span.set_attributes(decision.span_attributes(requested))
     headers = []
@@ -58,11 +54,11 @@ def _budget_attributes(span: Span, decision: Decision, requested: str | None) ->
     return headers
 
 
-def _trace_header(span: Span) -> tuple[bytes, bytes]:
-    return (b"x-tokentrace-trace-id", format(span.get_span_context().trace_id, "032x").encode())
+def _trace_header(span: GatewaySpan) -> tuple[bytes, bytes]:
+    return (b"x-tokentrace-trace-id", span.trace_id_hex.encode())
 
 
-async def _refuse(send: Send, endpoint: Endpoint, span: Span, decision: Decision) -> None:
+async def _refuse(send: Send, endpoint: Endpoint, span: GatewaySpan, decision: Decision) -> None:
     retry_after = decision.retry_after_s or 0
     message = decision.refusal
     headers = [
@@ -73,7 +69,7 @@ async def _refuse(send: Send, endpoint: Endpoint, span: Span, decision: Decision
     ]
     await respond(send, 429, endpoint.error_body(429, "budget_exceeded", message), headers)
     span.set_attributes({"http.response.status_code": 429, **decision.span_attributes(None)})
-    _fail(span, "budget_exceeded", message)
+    span.fail("budget_exceeded", message)
 
 
 async def call(
@@ -164,11 +160,11 @@ async def call(
             extra_headers,
         )
     except asyncio.CancelledError:
-        _fail(span, "cancelled", "the client closed the connection before the answer ended")
+        span.fail("cancelled", "the client closed the connection before the answer ended")
         raise
     except Exception as exc:
         span.record_exception(exc)
-        _fail(span, "other", f"gateway error: {type(exc).__name__}: {exc}")
+        span.fail("other", f"gateway error: {type(exc).__name__}: {exc}")
         raise
     finally:
         _finish(state, span, outcome, started_ns, decision, reserve)
@@ -191,7 +187,7 @@ async def _forward(
     send: Send,
     endpoint: Endpoint,
     request: CallRequest,
-    span: Span,
+    span: GatewaySpan,
     raw: bytes,
     headers: list[tuple[bytes, bytes]],
     target: str,
@@ -200,7 +196,9 @@ async def _forward(
     extra_headers: list[tuple[bytes, bytes]],
 ) -> None:
     out_headers = upstream_headers(headers, endpoint.provider, api_key)
-    out_headers += [(k.encode(), v.encode()) for k, v in traceparent_of(span).items()]
+    out_headers.append((b"traceparent", span.traceparent().encode()))
+    if span.trace_state:
+        out_headers.append((b"tracestate", span.trace_state.encode()))
     try:
         response = await state.client.post(
             target, data=raw, headers=as_text(out_headers), allow_redirects=False
@@ -208,13 +206,13 @@ async def _forward(
     except TimeoutError as exc:
         await respond(send, 504, endpoint.error_body(504, "timeout", f"the upstream did not answer: {exc}"))
         span.set_attribute("http.response.status_code", 504)
-        _fail(span, "timeout", f"upstream timeout: {exc}")
+        span.fail("timeout", f"upstream timeout: {exc}")
         return
     except aiohttp.ClientError as exc:
         message = f"the upstream {target} cannot be reached: {type(exc).__name__}: {exc}"
         await respond(send, 502, endpoint.error_body(502, "upstream_unreachable", message))
         span.set_attribute("http.response.status_code", 502)
-        _fail(span, "server_error", message)
+        span.fail("server_error", message)
         return
     try:
         status = response.status
@@ -227,12 +225,12 @@ async def _forward(
             content = await response.read()
             await send({"type": "http.response.body", "body": content, "more_body": False})
             if status >= 400:
-                _fail(span, upstream_error_type(status, content), content[:500].decode("utf-8", "replace"))
+                span.fail(upstream_error_type(status, content), content[:500].decode("utf-8", "replace"))
             else:
                 _read_json(endpoint, outcome, content)
     except (aiohttp.ClientError, TimeoutError) as exc:
         # The answer had started: its status cannot change now; the stream just ends early.
-        _fail(span, "server_error", f"the upstream broke off: {type(exc).__name__}: {exc}")
+        span.fail("server_error", f"the upstream broke off: {type(exc).__name__}: {exc}")
         await send({"type": "http.response.body", "body": b"", "more_body": False})
     finally:
         response.close()  # mid-answer (the client left), this drops the upstream connection
@@ -283,7 +281,7 @@ def _schedule_alerts(state: GatewayState, decision: Decision) -> None:
 
 def _finish(
     state: GatewayState,
-    span: Span,
+    span: GatewaySpan,
     outcome: Outcome,
     started_ns: int,
     decision: Decision | None,
@@ -292,7 +290,7 @@ def _finish(
     span.set_attributes(outcome.attributes())
     if outcome.first_token_ns is not None:
         span.set_attribute("tokentrace.ttft_ms", (outcome.first_token_ns - started_ns) / 1e6)
-    span.end()
+    state.sink.end(span)
     if decision is not None and decision.allowed:
         # A stream cut short used its prompt even if the usage never came: count the estimate.
         actual = outcome.usage()

@@ -42,6 +42,7 @@ def serve(config: ProxyConfig, host: str, port: int) -> None:
             access_log=False,
             log_level="warning",
             timeout_keep_alive=30,
+            proxy_headers=False,  # the gateway never reads the client's address
         )
     finally:
         sink.shutdown()

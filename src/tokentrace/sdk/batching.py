@@ -81,11 +81,17 @@ class BatchingSpanProcessor(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         if self._shutdown or not span.context.trace_flags.sampled:
             return
+        self.add(self._queued(span))
+
+    def add(self, item: Any) -> None:
+        """Queue what `_export` takes (dropped, and counted, when the queue is full)."""
+        if self._shutdown:
+            return
         if len(self._queue) >= self.max_queue_size:
             self.dropped += 1
             self._dropped_unreported += 1
             return
-        self._queue.append(self._queued(span))
+        self._queue.append(item)
         if len(self._queue) >= self.batch_size and not self._wake.is_set():
             self._wake.set()
 

@@ -94,47 +94,79 @@ def _attributes(number: int, attributes: Any) -> bytes:
     return b"".join([_key_value(number, k, v) for k, v in attributes.items()])
 
 
-def _span(span: ReadableSpan) -> bytes:
-    context = span.context
-    parts = [
-        b"\x0a\x10" + context.trace_id.to_bytes(16, "big"),
-        b"\x12\x08" + context.span_id.to_bytes(8, "big"),
-    ]
-    trace_state = context.trace_state.to_header() if context.trace_state else ""
+def span_message(
+    *,
+    trace_id: int,
+    span_id: int,
+    trace_state: str,
+    parent_span_id: int | None,
+    remote_parent: bool,
+    name: str,
+    kind: int,
+    start_ns: int,
+    end_ns: int,
+    attributes: Any,
+    dropped_attributes: int = 0,
+    events: Sequence[tuple[int, str, Any]] = (),
+    links: Sequence[tuple[int, int, bool, Any]] = (),
+    status_code: int = 0,
+    status_description: str | None = None,
+) -> bytes:
+    """An OTLP Span message from plain values: `kind` and `status_code` as OTLP numbers, events as
+    (time, name, attributes), links as (trace id, span id, remote, attributes)."""
+    parts = [b"\x0a\x10" + trace_id.to_bytes(16, "big"), b"\x12\x08" + span_id.to_bytes(8, "big")]
     if trace_state:
         parts.append(_field(3, trace_state.encode()))
-    if span.parent is not None:
-        parts.append(b"\x22\x08" + span.parent.span_id.to_bytes(8, "big"))
-    parts.append(_field(5, span.name.encode()))
-    parts.append(b"\x30" + _varint(span.kind.value + 1))  # SDK INTERNAL=0 is OTLP's 1
-    parts.append(b"\x39" + _FIXED64.pack(span.start_time or 0))
-    parts.append(b"\x41" + _FIXED64.pack(span.end_time or 0))
-    parts.append(_attributes(9, span.attributes))
-    if span.dropped_attributes:
-        parts.append(b"\x50" + _varint(span.dropped_attributes))
-    for event in span.events:
-        body = b"\x09" + _FIXED64.pack(event.timestamp) + _field(2, event.name.encode())
-        parts.append(_field(11, body + _attributes(3, event.attributes)))
-    for link in span.links:
-        body = (
-            b"\x0a\x10"
-            + link.context.trace_id.to_bytes(16, "big")
-            + b"\x12\x08"
-            + link.context.span_id.to_bytes(8, "big")
-        )
-        flags = _REMOTE_LINK if link.context.is_remote else _LOCAL_LINK
-        parts.append(_field(13, body + _attributes(4, link.attributes) + flags))
-    status = span.status
+    if parent_span_id is not None:
+        parts.append(b"\x22\x08" + parent_span_id.to_bytes(8, "big"))
+    parts.append(_field(5, name.encode()))
+    parts.append(b"\x30" + _varint(kind))
+    parts.append(b"\x39" + _FIXED64.pack(start_ns))
+    parts.append(b"\x41" + _FIXED64.pack(end_ns))
+    parts.append(_attributes(9, attributes))
+    if dropped_attributes:
+        parts.append(b"\x50" + _varint(dropped_attributes))
+    for timestamp, event_name, event_attributes in events:
+        body = b"\x09" + _FIXED64.pack(timestamp) + _field(2, event_name.encode())
+        parts.append(_field(11, body + _attributes(3, event_attributes)))
+    for link_trace_id, link_span_id, link_remote, link_attributes in links:
+        body = b"\x0a\x10" + link_trace_id.to_bytes(16, "big") + b"\x12\x08" + link_span_id.to_bytes(8, "big")
+        flags = _REMOTE_LINK if link_remote else _LOCAL_LINK
+        parts.append(_field(13, body + _attributes(4, link_attributes) + flags))
     body = b""
-    if status is not None:
-        if status.description:
-            body += _field(2, status.description.encode())
-        if status.status_code.value:
-            body += b"\x18" + _varint(status.status_code.value)
+    if status_description:
+        body += _field(2, status_description.encode())
+    if status_code:
+        body += b"\x18" + _varint(status_code)
     parts.append(_field(15, body))
-    remote = span.parent is not None and span.parent.is_remote
-    parts.append(_REMOTE_FLAGS if remote else _LOCAL_FLAGS)
+    parts.append(_REMOTE_FLAGS if remote_parent else _LOCAL_FLAGS)
     return b"".join(parts)
+
+
+def _span(span: ReadableSpan) -> bytes:
+    context = span.context
+    parent = span.parent
+    status = span.status
+    return span_message(
+        trace_id=context.trace_id,
+        span_id=context.span_id,
+        trace_state=context.trace_state.to_header() if context.trace_state else "",
+        parent_span_id=parent.span_id if parent is not None else None,
+        remote_parent=parent is not None and parent.is_remote,
+        name=span.name,
+        kind=span.kind.value + 1,  # SDK INTERNAL=0 is OTLP's 1
+        start_ns=span.start_time or 0,
+        end_ns=span.end_time or 0,
+        attributes=span.attributes,
+        dropped_attributes=span.dropped_attributes,
+        events=[(event.timestamp, event.name, event.attributes) for event in span.events],
+        links=[
+            (link.context.trace_id, link.context.span_id, link.context.is_remote, link.attributes)
+            for link in span.links
+        ],
+        status_code=status.status_code.value if status is not None else 0,
+        status_description=status.description if status is not None else None,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +176,11 @@ class EncodedSpan:
     resource: Any
     scope: tuple[str, str | None]
     data: bytes  # the ScopeSpans.spans field: tag, length, Span message
+
+    @classmethod
+    def of(cls, resource: Any, scope: tuple[str, str | None], message: bytes) -> EncodedSpan:
+        """A Span message (`span_message`) made ready for `request_body`."""
+        return cls(resource, scope, _field(2, message))
 
 
 def encode_span(span: ReadableSpan) -> EncodedSpan:
