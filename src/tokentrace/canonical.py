@@ -195,6 +195,25 @@ GROUPABLE_FIELDS = frozenset(
     }
 )
 
+#: What per-minute rollups are keyed by (with project and minute): every low-cardinality
+#: attribution of spend. Users, sessions and traces are not: their cardinality is unbounded.
+ROLLUP_KEYS = (
+    "service_name",
+    "environment",
+    "provider",
+    "request_model",
+    "response_model",
+    "operation",
+    "tenant_id",
+    "feature",
+    "prompt_template",
+    "prompt_version",
+    "status",
+    "error_type",
+)
+#: The measures rollups keep a latency sketch of (tokentrace/sketch.py), over LLM calls.
+SKETCHED_MEASURES = ("duration_ms", "ttft_ms", "tpot_ms")
+
 #: Input-length buckets latency is broken down by: (upper bound exclusive, label); the last
 #: bucket has no bound. `input_bucket` is a derived field: groupable and filterable, not stored.
 INPUT_BUCKETS: tuple[tuple[int | None, str], ...] = (

@@ -12,6 +12,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from tokentrace.canonical import Tables
 from tokentrace.ingest.spool import Position
@@ -29,8 +30,15 @@ class BatchWriter:
         on_committed: Callable[[Position], None],
         max_rows: int = 10_000,
         max_delay_s: float = 1.0,
+        rollup_lag_s: float = 120.0,
+        rollup_every_s: float = 10.0,
     ) -> None:
         self._store = store
+        # Minutes are rolled up once `rollup_lag_s` old: most of their spans are in by then, and
+        # a later one recomputes its minute as it is written (store/duckdb_rollups.py).
+        self._rollup_lag_s = rollup_lag_s
+        self._rollup_every_s = rollup_every_s
+        self._rolled_up_at = float("-inf")
         self._on_committed = on_committed
         self._max_rows = max_rows
         self._max_delay_s = max_delay_s
@@ -80,8 +88,9 @@ class BatchWriter:
             self._cond.notify_all()
         self._thread.join(timeout)
 
-    def _take(self) -> list[tuple[Tables, Position | None]]:
-        """Wait for a full batch, the delay, a flush or close; take up to 4 batches' rows."""
+    def _take(self) -> list[tuple[Tables, Position | None]] | None:
+        """Wait for a full batch, the delay, a flush or close; take up to 4 batches' rows.
+        Empty when it is time to advance the rollups; None on close."""
         with self._cond:
             deadline = None
             while True:
@@ -97,10 +106,11 @@ class BatchWriter:
                         break
                     self._cond.wait(deadline - now)
                 elif self._closing:
-                    return []
+                    return None
                 else:
                     self._flush_requested = False
-                    self._cond.wait()
+                    if not self._cond.wait(self._rollup_every_s):
+                        return []
             taken = []
             rows = 0
             while self._pending and rows < self._max_rows * 4:
@@ -115,8 +125,12 @@ class BatchWriter:
     def _run(self) -> None:
         while True:
             batch = self._take()
-            if not batch:
+            if time.monotonic() - self._rolled_up_at >= self._rollup_every_s:
+                self._advance_rollups()
+            if batch is None:
                 return
+            if not batch:
+                continue
             tables = Tables.concat([b[0] for b in batch])
             positions = [b[1] for b in batch if b[1] is not None]
             position = max(positions) if positions else None
@@ -125,6 +139,14 @@ class BatchWriter:
                 self._pending_rows -= tables.rows
                 self._writing = False
                 self._cond.notify_all()
+
+    def _advance_rollups(self) -> None:
+        self._rolled_up_at = time.monotonic()
+        until = datetime.now(UTC) - timedelta(seconds=self._rollup_lag_s)
+        try:
+            self._store.advance_rollups(until)
+        except Exception as exc:  # the next round tries again; spans answer meanwhile
+            log.error("rolling up minutes before %s failed: %s: %s", until, type(exc).__name__, exc)
 
     def _write(self, tables: Tables, position: Position | None) -> None:
         delay = 0.1

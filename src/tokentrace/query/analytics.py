@@ -6,6 +6,7 @@ from collections import defaultdict
 from typing import Any
 
 from tokentrace.canonical import ERROR_TYPES, TOKEN_FIELDS
+from tokentrace.query import rollups
 from tokentrace.query.records import records
 from tokentrace.store.base import SpanFilter, Store
 
@@ -63,8 +64,12 @@ def rollup(
 ) -> list[dict[str, Any]]:
     """Requests, tokens by kind, cost, errors, retries per group (and time bucket), with the
     rates derived and, when grouped, each group's share of requests and cost (model mix).
-    `distinct=False` skips the counts of traces, sessions and users (and the rates over them)."""
-    rows = [derive(row) for row in records(store.aggregate(f, group_by, bucket_seconds, distinct))]
+    `distinct=False` skips the counts of traces, sessions and users (and the rates over them),
+    and lets the store's per-minute rollups answer what they hold (query/rollups.py)."""
+    found = None if distinct else rollups.aggregate(store, f, group_by, bucket_seconds)
+    if found is None:
+        found = records(store.aggregate(f, group_by, bucket_seconds, distinct))
+    rows = [derive(row) for row in found]
     if group_by:
         _add_shares(rows)
     return rows
@@ -131,8 +136,11 @@ def latency(
     bucket_seconds: int | None = None,
 ) -> list[dict[str, Any]]:
     """p50/p95/p99 of each measure over LLM calls, per group (group by `input_bucket` for the
-    input-length breakdown) and time bucket if asked; TTFT and TPOT exist for streamed calls only."""
-    rows = records(store.quantiles(f, group_by, measures, QUANTILES, bucket_seconds))
+    input-length breakdown) and time bucket if asked; TTFT and TPOT exist for streamed calls only.
+    Ranges of SKETCH_MIN_RANGE or more come from the rollups' sketches where they can (within 1%)."""
+    rows = rollups.quantiles(store, f, group_by, measures, QUANTILES, bucket_seconds)
+    if rows is None:
+        rows = records(store.quantiles(f, group_by, measures, QUANTILES, bucket_seconds))
     for row in rows:
         for measure in measures:
             values = row.pop(measure) or [None] * len(QUANTILES)

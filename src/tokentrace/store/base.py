@@ -86,6 +86,14 @@ class Store(Protocol):
     def update_costs(self, project_id: str, costs: pa.Table) -> int:
         """Set cost_usd, cost_known and attributes of the spans named by (trace_id, span_id)."""
 
+    def advance_rollups(self, until: datetime) -> datetime:
+        """Roll up every minute before `until` not yet rolled up; the new mark (`rolled_up_until`).
+        Minutes before the mark stay exact: a write that changes their spans recomputes them."""
+
+    @property
+    def rolled_up_until(self) -> datetime | None:
+        """Every minute before this is in the rollups; None before the first `advance_rollups`."""
+
     def close(self) -> None: ...
 
     # --- projects --------------------------------------------------------------------
@@ -176,6 +184,25 @@ class Store(Protocol):
     ) -> pa.Table:
         """Per group (and time bucket, oldest first): count and the quantiles of each measure
         over LLM calls."""
+
+    def rollup_aggregate(
+        self, f: SpanFilter, group_by: tuple[str, ...], bucket_seconds: int | None
+    ) -> pa.Table:
+        """`aggregate` without distinct counts, from the per-minute rollups: `f` covers whole
+        minutes before `rolled_up_until`, filters and groups by rollup keys only
+        (canonical.ROLLUP_KEYS), and `bucket_seconds` is whole minutes."""
+
+    def sketch(
+        self,
+        f: SpanFilter,
+        group_by: tuple[str, ...],
+        measure: str,
+        bucket_seconds: int | None,
+        from_rollups: bool,
+    ) -> pa.Table:
+        """Per group (and time bucket): the latency sketch of `measure` over LLM calls as
+        (sketch_index, count) rows (tokentrace/sketch.py), merged from the rollups' sketches or
+        computed from the spans with the same buckets (the rollups' limits apply to both)."""
 
     def histogram(
         self, f: SpanFilter, group_by: tuple[str, ...], measure: str, bounds: tuple[float, ...]

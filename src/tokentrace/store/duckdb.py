@@ -28,6 +28,7 @@ from tokentrace.canonical import (
     TAG_FIELDS,
     Tables,
 )
+from tokentrace.store import duckdb_rollups as rollups
 from tokentrace.store import duplicates
 from tokentrace.store.base import SCORE_OPERATORS, Project, ScoreCondition, SpanFilter, TraceFilter
 from tokentrace.store.migrations import migrations
@@ -72,6 +73,7 @@ FROM (
 ) AS found
 WHERE spans.span_key = found.span_key
   AND ({" OR ".join(f"spans.{t} IS DISTINCT FROM found.{t}" for t in TAG_FIELDS)})
+RETURNING project_id, start_time::TIMESTAMP
 """
 
 
@@ -132,6 +134,7 @@ FROM (
     GROUP BY ALL
 ) AS lent
 WHERE spans.span_key = lent.span_key AND ({" OR ".join(f"spans.{t} IS NULL" for t in TAG_FIELDS)})
+RETURNING project_id, start_time::TIMESTAMP
 """
 
 # Content of one span may come in parts: with the span, and as OTLP log records before or
@@ -265,6 +268,7 @@ class DuckDBStore:
         self._lock = threading.Lock()
         self._writer = self._conn.cursor()
         self._migrate()
+        self._rolled_up_until = rollups.complete_until(self._writer)
 
     # --- lifecycle -------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -314,9 +318,18 @@ class DuckDBStore:
                         f"md5_number(project_id || ':' || trace_id || span_id), {_SPAN_COLUMNS} "
                         f"FROM batch_spans"
                     ).fetchone()[0]
-                    cur.execute(_INHERIT_TAGS)
-                    self._mark_duplicates(cur, tables.spans)
+                    # Spans of minutes already rolled up: the new ones, and those the batch
+                    # changed (tags lent by a late parent, duplicates found).
+                    changed = cur.execute(_INHERIT_TAGS).fetchall()
+                    if self._rolled_up_until is not None:
+                        changed += cur.execute(
+                            "SELECT DISTINCT project_id, start_time::TIMESTAMP FROM batch_spans "
+                            "WHERE start_time < ?",
+                            [self._rolled_up_until],
+                        ).fetchall()
+                    changed += self._mark_duplicates(cur, tables.spans)
                     cur.unregister("batch_spans")
+                    rollups.recompute(cur, rollups.minutes_of(changed, self._rolled_up_until))
                 if tables.content.num_rows:
                     cur.register("batch_content", tables.content)
                     cur.execute(_MERGE_CONTENT)
@@ -333,9 +346,10 @@ class DuckDBStore:
                 raise
         return int(new)
 
-    def _mark_duplicates(self, cur: duckdb.DuckDBPyConnection, batch: pa.Table) -> None:
+    def _mark_duplicates(self, cur: duckdb.DuckDBPyConnection, batch: pa.Table) -> list[tuple[str, datetime]]:
         """Set duplicate_of on the LLM spans that record a provider call another span counts,
-        and give the counted span the attribution tags only its duplicates carry."""
+        and give the counted span the attribution tags only its duplicates carry; the
+        (project, start time) of the spans changed."""
         # Spans of one call start within a day of each other: the bound lets zone maps skip
         # old row groups (as literals: a scalar subquery here would plan a nested loop).
         bounds = pc.min_max(batch.column("start_time").cast(pa.int64()))
@@ -344,7 +358,8 @@ class DuckDBStore:
         params = {"lo": (lo - window).replace(tzinfo=None), "hi": (hi + window).replace(tzinfo=None)}
         rows = cur.execute(_DUPLICATE_CANDIDATES, params).fetchall()
         if len(rows) < 2:
-            return
+            return []
+        changed: list[tuple[str, datetime]] = []
         resolution = duplicates.resolve([duplicates.Candidate(*row) for row in rows])
         if resolution.changes:
             changes = pa.table(
@@ -353,10 +368,11 @@ class DuckDBStore:
             )
             cur.register("duplicate_changes", changes)
             try:
-                cur.execute(
+                changed += cur.execute(
                     "UPDATE spans SET duplicate_of = c.duplicate_of FROM duplicate_changes c "
-                    "WHERE spans.span_key = md5_number(c.span_key)"
-                )
+                    "WHERE spans.span_key = md5_number(c.span_key) "
+                    "RETURNING project_id, start_time::TIMESTAMP"
+                ).fetchall()
             finally:
                 cur.unregister("duplicate_changes")
         if resolution.counted_by:
@@ -365,25 +381,52 @@ class DuckDBStore:
             )
             cur.register("duplicate_pairs", pairs)
             try:
-                cur.execute(_LEND_TAGS)
+                changed += cur.execute(_LEND_TAGS).fetchall()
             finally:
                 cur.unregister("duplicate_pairs")
+        return changed
 
     def update_costs(self, project_id: str, costs: pa.Table) -> int:
         with self._lock:
             cur = self._writer
             cur.register("new_costs", costs)
+            cur.execute("BEGIN")
             try:
                 changed = cur.execute(
                     "UPDATE spans SET cost_usd = c.cost_usd, cost_known = c.cost_known, "
                     "attributes = c.attributes "
                     "FROM new_costs c WHERE spans.project_id = ? "
-                    "AND spans.trace_id = c.trace_id AND spans.span_id = c.span_id",
+                    "AND spans.trace_id = c.trace_id AND spans.span_id = c.span_id "
+                    "RETURNING project_id, start_time::TIMESTAMP",
                     [project_id],
-                ).fetchone()[0]
+                ).fetchall()
+                rollups.recompute(cur, rollups.minutes_of(changed, self._rolled_up_until))
+                cur.execute("COMMIT")
+            except Exception:
+                cur.execute("ROLLBACK")
+                raise
             finally:
                 cur.unregister("new_costs")
-        return int(changed)
+        return len(changed)
+
+    def advance_rollups(self, until: datetime) -> datetime:
+        with self._lock:
+            cur = self._writer
+            until = until.astimezone(UTC).replace(tzinfo=None, second=0, microsecond=0)
+            cur.execute("BEGIN")
+            try:
+                mark = rollups.advance(cur, until)
+                cur.execute("COMMIT")
+            except Exception:
+                cur.execute("ROLLBACK")
+                raise
+            self._rolled_up_until = mark
+        return mark.replace(tzinfo=UTC)
+
+    @property
+    def rolled_up_until(self) -> datetime | None:
+        mark = self._rolled_up_until
+        return mark.replace(tzinfo=UTC) if mark is not None else None
 
     # --- projects ----------------------------------------------------------------------
     def create_project(self, project_id: str, key_hash: str) -> None:
@@ -752,6 +795,24 @@ class DuckDBStore:
             f"SELECT {select} FROM spans WHERE {where} AND operation IN {_LLM_OPERATIONS} "
             f"AND duplicate_of IS NULL {'GROUP BY ALL' if groups else ''} ORDER BY {order}"
         )
+        return self._arrow(sql, params)
+
+    def rollup_aggregate(
+        self, f: SpanFilter, group_by: tuple[str, ...], bucket_seconds: int | None
+    ) -> pa.Table:
+        sql, params = rollups.aggregate_sql(f, group_by, bucket_seconds)
+        return self._arrow(sql, params)
+
+    def sketch(
+        self,
+        f: SpanFilter,
+        group_by: tuple[str, ...],
+        measure: str,
+        bucket_seconds: int | None,
+        from_rollups: bool,
+    ) -> pa.Table:
+        spans_where = None if from_rollups else _where(f)
+        sql, params = rollups.sketch_sql(f, group_by, measure, bucket_seconds, from_rollups, spans_where)
         return self._arrow(sql, params)
 
     def histogram(

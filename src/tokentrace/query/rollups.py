@@ -1,0 +1,168 @@
+"""Ranges answered from per-minute rollups: the whole minutes the store has rolled up come from
+its rollups, the partial first minute and the minutes not yet rolled up from its spans, merged
+into the rows the spans alone would give (tested to agree: sums to the cent, percentiles within
+the sketch's error, tokentrace/sketch.py).
+
+Rollups hold every counted span whatever happens to span detail later (sampling, retention),
+and reading 30 days of them is a scan of ~43k rows per group instead of every span. They are
+kept by the rollup keys only (canonical.ROLLUP_KEYS): a read that filters or groups by anything
+else (user, session, span name, input bucket), or asks for distinct counts, goes to spans.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tokentrace import sketch
+from tokentrace.canonical import ERROR_TYPES, ROLLUP_KEYS, SKETCHED_MEASURES
+from tokentrace.query.records import records
+from tokentrace.store.base import SpanFilter, Store
+
+#: Percentiles come from sketches only over ranges at least this long: shorter ones are cheap
+#: to answer exactly from spans.
+SKETCH_MIN_RANGE = timedelta(hours=6)
+_MINUTE = timedelta(minutes=1)
+_SUMMED = (
+    "requests",
+    "answered",
+    "spans",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "cost_usd",
+    "errors",
+    "unpriced_spans",
+    "retries",
+    "http_resends",
+    "retry_tokens",
+    "retry_cost_usd",
+    "truncated",
+    "streamed",
+    *(f"errors_{t}" for t in ERROR_TYPES),
+)
+
+
+@dataclass(frozen=True)
+class Split:
+    """One range as rollups (whole minutes before the store's mark) and spans (the rest)."""
+
+    rollups: SpanFilter
+    spans: tuple[SpanFilter, ...]
+
+
+def _floor(t: datetime) -> datetime:
+    return t.astimezone(UTC).replace(second=0, microsecond=0)
+
+
+def split(f: SpanFilter, rolled_up_until: datetime | None) -> Split | None:
+    """How `f`'s range divides; None when no whole rolled-up minute lies in it."""
+    if rolled_up_until is None:
+        return None
+    first = None
+    if f.since is not None:
+        first = _floor(f.since)
+        if first < f.since:
+            first += _MINUTE
+    last = rolled_up_until if f.until is None else min(_floor(f.until), rolled_up_until)
+    if first is not None and first >= last:
+        return None
+    spans = []
+    if f.since is not None and first is not None and f.since < first:
+        spans.append(replace(f, since=f.since, until=first))
+    if f.until is None or f.until > last:
+        spans.append(replace(f, since=last, until=f.until))
+    return Split(replace(f, since=first, until=last), tuple(spans))
+
+
+def answerable(f: SpanFilter, group_by: tuple[str, ...], bucket_seconds: int | None) -> bool:
+    """Whether rollups hold what this read filters and groups by."""
+    keys = set(ROLLUP_KEYS)
+    return (
+        not f.name_contains
+        and set(f.equals) <= keys
+        and set(group_by) <= keys
+        and (bucket_seconds is None or bucket_seconds % 60 == 0)
+    )
+
+
+def _key(row: dict[str, Any], group_by: tuple[str, ...], bucketed: bool) -> tuple[Any, ...]:
+    return ((row["bucket"],) if bucketed else ()) + tuple(row[g] for g in group_by)
+
+
+def aggregate(
+    store: Store, f: SpanFilter, group_by: tuple[str, ...], bucket_seconds: int | None
+) -> list[dict[str, Any]] | None:
+    """The store's aggregate rows without distinct counts, from rollups where they hold the
+    range; None when they hold none of it or cannot answer this read."""
+    if not answerable(f, group_by, bucket_seconds):
+        return None
+    parts = split(f, store.rolled_up_until)
+    if parts is None:
+        return None
+    rows = records(store.rollup_aggregate(parts.rollups, group_by, bucket_seconds))
+    for part in parts.spans:
+        rows += records(store.aggregate(part, group_by, bucket_seconds, distinct=False))
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        key = _key(row, group_by, bucket_seconds is not None)
+        into = merged.get(key)
+        if into is None:
+            merged[key] = row
+            continue
+        for name in _SUMMED:
+            into[name] += row[name]
+        into["first_seen"] = min(filter(None, (into["first_seen"], row["first_seen"])), default=None)
+        into["last_seen"] = max(filter(None, (into["last_seen"], row["last_seen"])), default=None)
+    out = list(merged.values())
+    if bucket_seconds is not None:
+        out.sort(key=lambda r: r["bucket"])
+    else:
+        out.sort(key=lambda r: -r["cost_usd"])
+    return out
+
+
+def quantiles(
+    store: Store,
+    f: SpanFilter,
+    group_by: tuple[str, ...],
+    measures: tuple[str, ...],
+    qs: tuple[float, ...],
+    bucket_seconds: int | None,
+) -> list[dict[str, Any]] | None:
+    """The store's quantiles rows from latency sketches; None when the range is shorter than
+    SKETCH_MIN_RANGE, rollups hold none of it, or cannot answer this read."""
+    if f.since is None or (f.until or datetime.now(UTC)) - f.since < SKETCH_MIN_RANGE:
+        return None
+    if not answerable(f, group_by, bucket_seconds) or not set(measures) <= set(SKETCHED_MEASURES):
+        return None
+    parts = split(f, store.rolled_up_until)
+    if parts is None:
+        return None
+    bucketed = bucket_seconds is not None
+    groups: dict[tuple[Any, ...], dict[str, Any]] = {}
+    counts: dict[tuple[tuple[Any, ...], str], dict[int, int]] = {}
+    for measure in measures:
+        tables = [store.sketch(parts.rollups, group_by, measure, bucket_seconds, from_rollups=True)]
+        tables += [
+            store.sketch(p, group_by, measure, bucket_seconds, from_rollups=False) for p in parts.spans
+        ]
+        for row in (row for table in tables for row in records(table)):
+            key = _key(row, group_by, bucketed)
+            groups.setdefault(key, {k: row[k] for k in (("bucket",) if bucketed else ()) + group_by})
+            sketch_counts = counts.setdefault((key, measure), {})
+            sketch_counts[row["sketch_index"]] = sketch_counts.get(row["sketch_index"], 0) + row["count"]
+    out = []
+    for key, row in groups.items():
+        for measure in measures:
+            merged = counts.get((key, measure), {})
+            row[measure] = sketch.quantiles(merged.items(), qs) if merged else None
+            row[f"{measure}_count"] = sum(merged.values())
+        row["requests"] = max(row[f"{m}_count"] for m in measures)
+        out.append(row)
+    out.sort(key=(lambda r: r["bucket"]) if bucketed else (lambda r: -r["requests"]))
+    return out

@@ -1,0 +1,65 @@
+"""The latency sketch kept in rollups: counts of values in logarithmic buckets (as DDSketch).
+
+A value x > 0 falls in bucket i = ceil(ln x / ln gamma), gamma = (1 + a) / (1 - a); the bucket's
+representative value is within a relative error `a` (RELATIVE_ACCURACY) of every value in it.
+Sketches merge by adding counts per bucket, so quantiles over any range and grouping come from
+per-minute rollups with a relative error of at most `a` (1%) on the order statistic asked for.
+Both stores compute the bucket with the same expression (`index_sql`): their sketches are equal.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+RELATIVE_ACCURACY = 0.01
+GAMMA = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
+LN_GAMMA = math.log(GAMMA)
+#: Values at or below this (ms) share one bucket, read back as 0: sub-microsecond latency is noise.
+MIN_VALUE = 0.001
+ZERO_BUCKET = -32768
+
+
+def index_sql(column: str) -> str:
+    """SQL (DuckDB and ClickHouse alike) for the bucket of `column`; NULL stays NULL."""
+    return (
+        f"(CASE WHEN {column} > {MIN_VALUE!r} THEN CAST(ceil(ln({column}) / {LN_GAMMA!r}) AS SMALLINT) "
+        f"WHEN {column} IS NOT NULL THEN {ZERO_BUCKET} END)"
+    )
+
+
+def index_of(value: float) -> int:
+    """The bucket of one value (as `index_sql` computes it)."""
+    return math.ceil(math.log(value) / LN_GAMMA) if value > MIN_VALUE else ZERO_BUCKET
+
+
+def value_of(index: int) -> float:
+    """A bucket's representative value: within RELATIVE_ACCURACY of anything in it."""
+    if index == ZERO_BUCKET:
+        return 0.0
+    return 2 * GAMMA**index / (GAMMA + 1)
+
+
+def quantiles(counts: Iterable[tuple[int, int]], qs: Iterable[float]) -> list[float | None]:
+    """Quantiles from (bucket, count) pairs, interpolated between order statistics as DuckDB's
+    quantile_cont is, so the exact and the sketched answer differ by the sketch's error only."""
+    buckets = sorted((index, n) for index, n in counts if n)
+    total = sum(n for _, n in buckets)
+    if not total:
+        return [None for _ in qs]
+
+    def order_statistic(rank: int) -> float:  # the value of the rank-th smallest (0-based)
+        seen = 0
+        for index, n in buckets:
+            seen += n
+            if rank < seen:
+                return value_of(index)
+        return value_of(buckets[-1][0])
+
+    out = []
+    for q in qs:
+        position = q * (total - 1)
+        low = int(position)
+        lo, hi = order_statistic(low), order_statistic(min(low + 1, total - 1))
+        out.append(lo + (hi - lo) * (position - low))
+    return out

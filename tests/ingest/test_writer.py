@@ -1,0 +1,52 @@
+"""The batch writer rolls minutes up as they fall `rollup_lag_s` behind the clock, idle or busy."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+from tokentrace.ingest.columns import tables
+from tokentrace.ingest.normalize import normalize
+from tokentrace.ingest.raw import RawSpan
+from tokentrace.ingest.writer import BatchWriter
+from tokentrace.store.base import SpanFilter
+from tokentrace.store.duckdb import DuckDBStore
+
+
+def test_the_writer_advances_the_rollups_and_they_count_what_was_written(tmp_path):
+    store = DuckDBStore(tmp_path / "t.duckdb")
+    writer = BatchWriter(store, lambda position: None, max_delay_s=0.05, rollup_lag_s=60, rollup_every_s=0.2)
+    try:
+        start = datetime.now(UTC) - timedelta(minutes=10)
+        raws = [
+            RawSpan(
+                f"{n:032x}",
+                f"{n:016x}",
+                "",
+                "chat m",
+                3,
+                int((start + timedelta(seconds=n)).timestamp() * 1e9),
+                int((start + timedelta(seconds=n)).timestamp() * 1e9) + 10**8,
+                0,
+                "",
+                {"gen_ai.operation.name": "chat", "gen_ai.request.model": "m"},
+                {},
+            )
+            for n in range(1, 121)
+        ]
+        writer.put(tables(normalize(raws, "default").rows), None)
+        assert writer.flush()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            mark = store.rolled_up_until
+            if mark is not None and mark >= start + timedelta(minutes=2):
+                break
+            time.sleep(0.1)
+        # the whole minute at or before `rollup_lag_s` ago
+        now = datetime.now(UTC)
+        assert mark is not None and now - timedelta(seconds=121) <= mark <= now - timedelta(seconds=60)
+        row = store.rollup_aggregate(SpanFilter("default", until=mark), (), None).to_pylist()[0]
+        assert row["requests"] == 120
+    finally:
+        writer.close()
+        store.close()

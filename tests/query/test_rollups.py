@@ -1,0 +1,256 @@
+"""Per-minute rollups answer long ranges: the same numbers as the spans (to the cent, and
+percentiles within the sketch's 1%), kept exact when spans of rolled-up minutes arrive late,
+lend tags late, turn out to be duplicates or are repriced."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pyarrow as pa
+import pytest
+
+from tokentrace import sketch
+from tokentrace.canonical import ERROR_TYPES
+from tokentrace.ingest.columns import tables
+from tokentrace.ingest.normalize import normalize
+from tokentrace.ingest.pipeline import price_rows
+from tokentrace.ingest.raw import RawSpan
+from tokentrace.pricing import PriceBook
+from tokentrace.query import analytics, rollups
+from tokentrace.query.records import records
+from tokentrace.store.base import SpanFilter
+from tokentrace.store.duckdb import DuckDBStore
+
+START = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
+HOURS = 8
+MODELS = ("gpt-4o-mini", "gpt-4o", "claude-3-5-haiku-20241022")
+
+
+def _ns(t: datetime) -> int:
+    return int(t.timestamp() * 1e9)
+
+
+def _call(rng: random.Random, n: int, at: datetime, parent: str = "", **extra) -> RawSpan:
+    model = rng.choice(MODELS)
+    duration_ms = rng.lognormvariate(6.5, 0.8)
+    attributes = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "anthropic" if model.startswith("claude") else "openai",
+        "gen_ai.request.model": model,
+        "gen_ai.usage.input_tokens": rng.randint(50, 4000),
+        "gen_ai.usage.output_tokens": rng.randint(1, 800),
+        "tokentrace.tenant_id": rng.choice(("acme", "globex", "initech")),
+        "tokentrace.feature": rng.choice(("chat", "search")),
+        "tokentrace.user_id": f"u{rng.randint(1, 30)}",
+    }
+    if rng.random() < 0.3:
+        attributes["gen_ai.request.stream"] = True
+        attributes["tokentrace.ttft_ms"] = duration_ms * rng.uniform(0.05, 0.5)
+    status = 0
+    if rng.random() < 0.05:
+        attributes["error.type"] = rng.choice(("rate_limit", "timeout"))
+        attributes["tokentrace.retry_attempt"] = rng.randint(0, 2)
+        status = 2
+    attributes.update(extra)
+    start = _ns(at)
+    return RawSpan(
+        f"{n:032x}",
+        f"{n:016x}",
+        parent,
+        f"chat {model}",
+        3,
+        start,
+        start + int(duration_ms * 1e6),
+        status,
+        "",
+        attributes,
+        {"service.name": "support-bot"},
+    )
+
+
+_BOOK = PriceBook()
+
+
+def _write(store: DuckDBStore, raws: list[RawSpan]) -> None:
+    rows = normalize(raws, "default").rows
+    price_rows(_BOOK, rows)
+    store.write_batch(tables(rows), None)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    rng = random.Random(7)
+    store = DuckDBStore(tmp_path_factory.mktemp("rollups") / "t.duckdb")
+    seconds = HOURS * 3600
+    raws = [_call(rng, n, START + timedelta(seconds=rng.uniform(0, seconds))) for n in range(1, 6001)]
+    _write(store, raws)
+    store.advance_rollups(START + timedelta(hours=HOURS - 1))  # the last hour stays in spans only
+    # After the minutes are rolled up, each of these changes spans in them:
+    late = START + timedelta(hours=2, minutes=5, seconds=30)
+    # a late call
+    _write(store, [_call(rng, 10_001, late)])
+    # a child arriving first without tags, then its parent with them (the child inherits)
+    child = _call(rng, 10_002, late, parent=f"{10_003:016x}")
+    for key in ("tokentrace.tenant_id", "tokentrace.feature", "tokentrace.user_id"):
+        child.attributes.pop(key)
+    child.trace_id = f"{10_003:032x}"
+    _write(store, [child])
+    parent = RawSpan(
+        f"{10_003:032x}",
+        f"{10_003:016x}",
+        "",
+        "agent",
+        1,
+        _ns(late),
+        _ns(late) + 10**9,
+        0,
+        "",
+        {"tokentrace.tenant_id": "late-parent", "tokentrace.feature": "agent"},
+        {"service.name": "support-bot"},
+    )
+    _write(store, [parent])
+    # a second instrumentation's span of the same provider call (counted once)
+    twin = _call(random.Random(3), 10_004, late, **{"gen_ai.response.id": "resp-twin"})
+    again = _call(random.Random(3), 10_005, late, **{"gen_ai.response.id": "resp-twin"})
+    _write(store, [twin])
+    _write(store, [again])
+    # a repricing of one span in a rolled-up minute
+    first = store.spans(SpanFilter("default", until=START + timedelta(hours=1)), ("trace_id", "span_id"), 1)
+    store.update_costs(
+        "default",
+        pa.table(
+            {
+                "trace_id": first["trace_id"],
+                "span_id": first["span_id"],
+                "cost_usd": pa.array([12.345]),
+                "cost_known": pa.array([True]),
+                "attributes": pa.array(["{}"]),
+            }
+        ),
+    )
+    yield store
+    store.close()
+
+
+def _spans_answer(store, f, group_by=(), bucket_seconds=None):
+    return records(store.aggregate(f, group_by, bucket_seconds, distinct=False))
+
+
+def _key(row, group_by, bucketed):
+    return ((row["bucket"],) if bucketed else ()) + tuple(row[g] for g in group_by)
+
+
+SUMMED = (
+    "requests",
+    "answered",
+    "spans",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "errors",
+    "unpriced_spans",
+    "retries",
+    "retry_tokens",
+    "truncated",
+    "streamed",
+    *(f"errors_{t}" for t in ERROR_TYPES),
+)
+
+
+@pytest.mark.parametrize(
+    ("equals", "group_by", "bucket_seconds"),
+    [
+        ({}, (), None),
+        ({}, ("tenant_id",), None),
+        ({"tenant_id": "acme"}, ("request_model", "status"), None),
+        ({}, ("feature",), 3600),
+        ({"provider": "openai"}, (), 600),
+    ],
+)
+def test_rollups_and_spans_give_the_same_numbers(store, equals, group_by, bucket_seconds):
+    # Not minute-aligned at the start (a partial minute from spans) and past the rolled-up mark
+    # at the end (the last hour from spans).
+    f = SpanFilter(
+        "default", since=START + timedelta(seconds=17), until=START + timedelta(hours=HOURS), equals=equals
+    )
+    parts = rollups.split(f, store.rolled_up_until)
+    assert parts is not None and len(parts.spans) == 2  # head, rollups, tail: all three used
+    from_rollups = rollups.aggregate(store, f, group_by, bucket_seconds)
+    assert from_rollups is not None
+    bucketed = bucket_seconds is not None
+    expected = {_key(r, group_by, bucketed): r for r in _spans_answer(store, f, group_by, bucket_seconds)}
+    got = {_key(r, group_by, bucketed): r for r in from_rollups}
+    assert got.keys() == expected.keys()
+    for key, want in expected.items():
+        row = got[key]
+        assert {k: row[k] for k in SUMMED} == {k: want[k] for k in SUMMED}, key
+        assert round(row["cost_usd"], 2) == round(want["cost_usd"], 2)
+        assert abs(row["cost_usd"] - want["cost_usd"]) < 1e-9 * max(1.0, want["cost_usd"])
+        assert (row["first_seen"], row["last_seen"]) == (want["first_seen"], want["last_seen"])
+
+
+def test_late_changes_to_rolled_up_minutes_are_in_the_rollups(store):
+    minute = START + timedelta(hours=2, minutes=5)
+    f = SpanFilter("default", since=minute, until=minute + timedelta(minutes=1))
+    only_rollups = records(store.rollup_aggregate(f, ("tenant_id",), None))
+    by_tenant = {r["tenant_id"]: r for r in only_rollups}
+    assert "late-parent" in by_tenant  # the child's inherited tag, lent after its minute was rolled up
+    assert {r["requests"] for r in _spans_answer(store, f)} == {sum(r["requests"] for r in only_rollups)}
+    repriced = SpanFilter("default", since=START, until=START + timedelta(hours=1))
+    assert records(store.rollup_aggregate(repriced, (), None))[0]["cost_usd"] == pytest.approx(
+        _spans_answer(store, repriced)[0]["cost_usd"]
+    )
+    assert _spans_answer(store, repriced)[0]["cost_usd"] > 12.345 + 1  # the other spans are priced too
+
+
+def test_percentiles_from_sketches_are_within_the_stated_error(store):
+    f = SpanFilter("default", since=START, until=START + timedelta(hours=HOURS))
+    sketched = rollups.quantiles(
+        store, f, ("request_model",), ("duration_ms", "ttft_ms"), (0.5, 0.95, 0.99), None
+    )
+    assert sketched is not None
+    calls = store.spans(f, ("request_model", "duration_ms", "duplicate_of")).to_pylist()
+    values = {
+        model: sorted(
+            c["duration_ms"] for c in calls if c["request_model"] == model and not c["duplicate_of"]
+        )
+        for model in MODELS
+    }
+    for row in sketched:
+        ordered = values[row["request_model"]]
+        assert row["duration_ms_count"] == len(ordered)
+        for q, got in zip((0.5, 0.95, 0.99), row["duration_ms"], strict=True):
+            position = q * (len(ordered) - 1)
+            low, high = ordered[int(position)], ordered[min(int(position) + 1, len(ordered) - 1)]
+            a = sketch.RELATIVE_ACCURACY
+            assert low * (1 - a) <= got <= high * (1 + a), (row["request_model"], q)
+    # analytics.latency uses the sketches for a range this long, and the spans for a short one
+    assert analytics.latency(store, f, ("request_model",))[0]["duration_ms"]["p50"] in {
+        r["duration_ms"][0] for r in sketched
+    }
+    short = SpanFilter("default", since=START, until=START + timedelta(hours=1))
+    assert rollups.quantiles(store, short, (), ("duration_ms",), (0.5,), None) is None
+
+
+def test_what_rollups_do_not_hold_goes_to_spans(store):
+    f = SpanFilter("default", since=START, until=START + timedelta(hours=HOURS))
+    assert rollups.aggregate(store, f, ("user_id",), None) is None
+    assert (
+        rollups.aggregate(store, SpanFilter("default", since=START, name_contains="chat"), (), None) is None
+    )
+    assert rollups.aggregate(store, f, (), 90) is None
+    # and analytics still answers them, from spans
+    assert analytics.rollup(store, f, ("user_id",), distinct=False)
+
+
+def test_sketch_quantiles_interpolate_like_quantile_cont():
+    values = [1.0, 2.0, 4.0, 8.0, 100.0]
+    counts: dict[int, int] = {}
+    for v in values:
+        counts[sketch.index_of(v)] = counts.get(sketch.index_of(v), 0) + 1
+    for q in (0.0, 0.25, 0.5, 0.9, 1.0):
+        exact = analytics.quantile(values, q)
+        assert sketch.quantiles(counts.items(), [q])[0] == pytest.approx(exact, rel=sketch.RELATIVE_ACCURACY)
+    assert sketch.quantiles([], [0.5]) == [None]
+    assert sketch.value_of(sketch.index_of(0.0)) == 0.0
