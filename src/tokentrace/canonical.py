@@ -211,6 +211,21 @@ ROLLUP_KEYS = (
     "status",
     "error_type",
 )
+#: What each rollup row sums (with TOKEN_FIELDS): LLM calls, spans, cost, unpriced spans,
+#: retries and SDK resends with their tokens and cost, truncated and streamed calls.
+ROLLUP_COUNTS = (
+    "requests",
+    "spans",
+    *TOKEN_FIELDS,
+    "cost_usd",
+    "unpriced_spans",
+    "retries",
+    "http_resends",
+    "retry_tokens",
+    "retry_cost_usd",
+    "truncated",
+    "streamed",
+)
 #: The measures rollups keep a latency sketch of (tokentrace/sketch.py), over LLM calls.
 SKETCHED_MEASURES = ("duration_ms", "ttft_ms", "tpot_ms")
 

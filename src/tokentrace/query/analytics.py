@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from tokentrace.canonical import ERROR_TYPES, TOKEN_FIELDS
+from tokentrace.canonical import ERROR_TYPES
 from tokentrace.query import rollups
 from tokentrace.query.records import records
+from tokentrace.query.rollups import ADDITIVE
 from tokentrace.store.base import SpanFilter, Store
 
 QUANTILES = (0.5, 0.95, 0.99)
@@ -73,25 +74,6 @@ def rollup(
     if group_by:
         _add_shares(rows)
     return rows
-
-
-#: Rollup fields that add up across time buckets (distinct counts of traces, sessions and
-#: users do not).
-ADDITIVE = (
-    "requests",
-    "answered",
-    "spans",
-    *TOKEN_FIELDS,
-    "cost_usd",
-    "errors",
-    "unpriced_spans",
-    "retries",
-    "http_resends",
-    "retry_tokens",
-    "retry_cost_usd",
-    "truncated",
-    "streamed",
-)
 
 
 def collapse(rows: list[dict[str, Any]], group_by: tuple[str, ...] = ()) -> list[dict[str, Any]]:

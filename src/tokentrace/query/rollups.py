@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tokentrace import sketch
-from tokentrace.canonical import ERROR_TYPES, ROLLUP_KEYS, SKETCHED_MEASURES
+from tokentrace.canonical import ERROR_TYPES, ROLLUP_COUNTS, ROLLUP_KEYS, SKETCHED_MEASURES
 from tokentrace.query.records import records
 from tokentrace.store.base import SpanFilter, Store
 
@@ -24,27 +24,10 @@ from tokentrace.store.base import SpanFilter, Store
 #: to answer exactly from spans.
 SKETCH_MIN_RANGE = timedelta(hours=6)
 _MINUTE = timedelta(minutes=1)
-_SUMMED = (
-    "requests",
-    "answered",
-    "spans",
-    "input_tokens",
-    "output_tokens",
-    "total_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-    "cost_usd",
-    "errors",
-    "unpriced_spans",
-    "retries",
-    "http_resends",
-    "retry_tokens",
-    "retry_cost_usd",
-    "truncated",
-    "streamed",
-    *(f"errors_{t}" for t in ERROR_TYPES),
-)
+#: Fields that add up across rollup rows, time buckets and the parts of a split range
+#: (distinct counts of traces, sessions and users do not).
+ADDITIVE = (*ROLLUP_COUNTS, "answered", "errors")
+_SUMMED = (*ADDITIVE, *(f"errors_{t}" for t in ERROR_TYPES))
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,13 @@ import duckdb
 import pyarrow as pa
 
 from tokentrace import sketch
-from tokentrace.canonical import ERROR_TYPES, LLM_OPERATIONS, ROLLUP_KEYS, SKETCHED_MEASURES
+from tokentrace.canonical import (
+    ERROR_TYPES,
+    LLM_OPERATIONS,
+    ROLLUP_COUNTS,
+    ROLLUP_KEYS,
+    SKETCHED_MEASURES,
+)
 from tokentrace.store.base import SpanFilter
 
 _LLM = "operation IN (" + ", ".join(f"'{op}'" for op in LLM_OPERATIONS) + ")"
@@ -169,25 +175,7 @@ def aggregate_sql(
     groups = _groups(group_by, bucket_seconds, "minute")
     where, params = _where(f, ROLLUP_KEYS)
     summed = ", ".join(
-        f"coalesce(sum({c}), 0)::{'DOUBLE' if c.endswith('usd') else 'BIGINT'} AS {c}"
-        for c in (
-            "requests",
-            "spans",
-            "input_tokens",
-            "output_tokens",
-            "total_tokens",
-            "cache_read_tokens",
-            "cache_write_tokens",
-            "reasoning_tokens",
-            "cost_usd",
-            "unpriced_spans",
-            "retries",
-            "http_resends",
-            "retry_tokens",
-            "retry_cost_usd",
-            "truncated",
-            "streamed",
-        )
+        f"coalesce(sum({c}), 0)::{'DOUBLE' if c.endswith('usd') else 'BIGINT'} AS {c}" for c in ROLLUP_COUNTS
     )
     errors_by_type = ", ".join(
         f"coalesce(sum(requests) FILTER (WHERE status = 'error' AND error_type = '{t}'), 0)::BIGINT "
