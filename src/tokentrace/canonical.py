@@ -228,6 +228,27 @@ ROLLUP_COUNTS = (
 )
 #: The measures rollups keep a latency sketch of (tokentrace/sketch.py), over LLM calls.
 SKETCHED_MEASURES = ("duration_ms", "ttft_ms", "tpot_ms")
+#: What hourly per-user rollups are keyed by (with project and hour): users are unbounded, so
+#: they get the coarser grain and only the keys that say whose spend it was and how it ended.
+USER_ROLLUP_KEYS = ("tenant_id", "user_id", "status", "error_type")
+
+
+@dataclass(frozen=True)
+class Grain:
+    """One rollup table: its time column and width, the keys it is kept by, and whether it
+    keeps latency sketches."""
+
+    table: str
+    time_column: str
+    seconds: int
+    keys: tuple[str, ...]
+    sketched: bool
+
+
+MINUTE = Grain("rollup_minute", "minute", 60, ROLLUP_KEYS, sketched=True)
+USER_HOUR = Grain("rollup_user_hour", "hour", 3600, USER_ROLLUP_KEYS, sketched=False)
+#: Rollup tables in the order a read tries them: the finest that holds what it asks.
+GRAINS = (MINUTE, USER_HOUR)
 
 #: Input-length buckets latency is broken down by: (upper bound exclusive, label); the last
 #: bucket has no bound. `input_bucket` is a derived field: groupable and filterable, not stored.

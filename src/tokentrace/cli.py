@@ -38,15 +38,15 @@ def _usd(value: Any) -> str:
     return "—" if value is None else f"${value:,.4f}"
 
 
-def _interval(text: str) -> float:
+def _interval(text: str, option: str = "--alert-interval") -> float:
     from tokentrace.query.timerange import TimeRangeError, parse_duration
 
     try:
         seconds = parse_duration(text).total_seconds()
     except TimeRangeError as exc:
-        raise click.BadParameter(str(exc), param_hint="--alert-interval") from exc
+        raise click.BadParameter(str(exc), param_hint=option) from exc
     if seconds < 1:
-        raise click.BadParameter("must be at least 1s", param_hint="--alert-interval")
+        raise click.BadParameter("must be at least 1s", param_hint=option)
     return seconds
 
 
@@ -98,6 +98,14 @@ def main() -> None:
     help="the gateway's budgets file: /budgets shows each budget against the traced spend",
 )
 @click.option(
+    "--sampling",
+    "sampling_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="TOML tail-sampling policy: which traces keep their detail past the recent window",
+)
+@click.option("--sampling-interval", default="10m", show_default=True, help="how often traces are judged")
+@click.option(
     "--metric-labels",
     default="request_model,provider,feature,prompt_template,tenant_id",
     show_default=True,
@@ -115,11 +123,14 @@ def serve(
     alerts_file: Path | None,
     alert_interval: str,
     budgets_file: Path | None,
+    sampling_file: Path | None,
+    sampling_interval: str,
     metric_labels: str,
 ) -> None:
     """Run the server: OTLP in (HTTP and gRPC), REST API out, alerts, one DuckDB file."""
     from tokentrace.alerts.rules import RuleError
     from tokentrace.budgets import BudgetError
+    from tokentrace.ingest.sampler import PolicyError
     from tokentrace.pricing.overrides import OverridesError
     from tokentrace.server.config import ServerConfig
     from tokentrace.server.runner import serve as run_server
@@ -137,11 +148,13 @@ def serve(
         alerts_file=alerts_file,
         alert_interval_s=_interval(alert_interval),
         budgets_file=budgets_file,
+        sampling_file=sampling_file,
+        sampling_interval_s=_interval(sampling_interval, "--sampling-interval"),
         metric_labels=_labels(metric_labels),
     )
     try:
         run_server(config)
-    except (OverridesError, RuleError, BudgetError) as exc:
+    except (OverridesError, RuleError, BudgetError, PolicyError) as exc:
         raise click.ClickException(str(exc)) from exc
 
 
@@ -269,6 +282,102 @@ def triage(
             console.print(f" {rank}. {cause['evidence']}")
             if cause["example_trace_ids"]:
                 console.print(f"    e.g. traces {', '.join(cause['example_trace_ids'])}")
+
+
+@main.group()
+def sampling() -> None:
+    """Tail sampling by retention: which traces keep their detail past the recent window."""
+
+
+def _policy_file(path: Path | None) -> dict[str, Any] | None:
+    """A TOML policy (the top-level table of a --sampling file) as the API's JSON."""
+    if path is None:
+        return None
+    from tokentrace.ingest.sampler import PolicyError, load, policy_spec
+
+    try:
+        found = load(path)
+    except PolicyError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if found.default is None:
+        raise click.ClickException(f"{path}: no top-level policy (per-project tables are for the server)")
+    return policy_spec(found.default)
+
+
+@sampling.command("simulate")
+@click.option("--since", default="7d", show_default=True, help="judge the traces with a span since then")
+@click.option("--until", default=None, help="ISO 8601 instant or duration [default: now]")
+@click.option(
+    "--policy",
+    "policy_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="a TOML policy to try [default: the project's]",
+)
+@click.option("--json", "as_json", is_flag=True, help="print the API's JSON answer")
+@_server_option
+@_key_option
+def sampling_simulate(
+    since: str,
+    until: str | None,
+    policy_path: Path | None,
+    as_json: bool,
+    server: str | None,
+    api_key: str | None,
+) -> None:
+    """What a policy would keep of the stored traces (changes nothing)."""
+    body = {"since": since, "until": until, "policy": _policy_file(policy_path)}
+    result = _run(lambda: _client(server, api_key).post("/api/v1/sampling/simulate", body))
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    table = Table("", "total", "kept", "share", title=f"Policy simulated on the traces since {since}")
+    for name, label, fmt in (
+        ("traces", "traces", "{:,}"),
+        ("spans", "spans", "{:,}"),
+        ("detail_bytes", "detail (bytes of attributes and content)", "{:,}"),
+        ("error_traces", "traces with errors", "{:,}"),
+        ("cost_usd", "cost in those traces", "${:,.4f}"),
+    ):
+        row = result[name]
+        share = "—" if row["share"] is None else f"{row['share']:.1%}"
+        table.add_row(label, fmt.format(row["total"]), fmt.format(row["kept"]), share)
+    console.print(table)
+    reasons = ", ".join(f"{n:,} {reason}" for reason, n in result["kept_because"].items()) or "none"
+    console.print(f"Kept because: {reasons}. Totals (cost, tokens, calls) stay whole in the rollups.")
+
+
+@sampling.command("policy")
+@click.option(
+    "--set",
+    "set_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="set the project's policy from a TOML file (replaces the server's --sampling file for it)",
+)
+@click.option("--clear", is_flag=True, help="remove the policy set here (the file's applies again)")
+@_server_option
+@_key_option
+def sampling_policy(set_path: Path | None, clear: bool, server: str | None, api_key: str | None) -> None:
+    """Show (or set, or clear) the project's sampling policy."""
+    client = _client(server, api_key)
+    if set_path is not None:
+        body = _policy_file(set_path)
+        result = _run(lambda: client.put("/api/v1/sampling/policy", body))
+    elif clear:
+        result = _run(lambda: client.delete("/api/v1/sampling/policy"))
+    else:
+        result = _run(lambda: client.get("/api/v1/sampling/policy"))
+    click.echo(json.dumps(result, indent=2))
+
+
+@sampling.command("apply")
+@_server_option
+@_key_option
+def sampling_apply(server: str | None, api_key: str | None) -> None:
+    """Judge the project's due traces now (the server also does every --sampling-interval)."""
+    result = _run(lambda: _client(server, api_key).post("/api/v1/sampling/apply"))
+    click.echo(json.dumps(result, indent=2))
 
 
 def _number(value: float | None) -> str:

@@ -45,6 +45,12 @@ class ApiClient:
         clean = {k: v for k, v in (params or {}).items() if v is not None}
         return self._send("POST", path, json=json, params=clean).json()
 
+    def put(self, path: str, json: Any) -> Any:
+        return self._send("PUT", path, json=json).json()
+
+    def delete(self, path: str) -> Any:
+        return self._send("DELETE", path).json()
+
     def stream(self, path: str, params: dict[str, Any]) -> Iterator[bytes]:
         clean = {k: v for k, v in params.items() if v is not None}
         try:

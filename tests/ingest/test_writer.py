@@ -38,7 +38,7 @@ def test_the_writer_advances_the_rollups_and_they_count_what_was_written(tmp_pat
         assert writer.flush()
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            mark = store.rolled_up_until
+            mark = store.rolled_up_until()
             if mark is not None and mark >= start + timedelta(minutes=2):
                 break
             time.sleep(0.1)

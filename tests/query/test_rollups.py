@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from tokentrace import sketch
-from tokentrace.canonical import ERROR_TYPES
+from tokentrace.canonical import ERROR_TYPES, MINUTE, USER_HOUR
 from tokentrace.ingest.columns import tables
 from tokentrace.ingest.normalize import normalize
 from tokentrace.ingest.pipeline import price_rows
@@ -106,7 +106,11 @@ def store(tmp_path_factory):
         _ns(late) + 10**9,
         0,
         "",
-        {"tokentrace.tenant_id": "late-parent", "tokentrace.feature": "agent"},
+        {
+            "tokentrace.tenant_id": "late-parent",
+            "tokentrace.feature": "agent",
+            "tokentrace.user_id": "late-user",
+        },
         {"service.name": "support-bot"},
     )
     _write(store, [parent])
@@ -166,6 +170,10 @@ SUMMED = (
         ({"tenant_id": "acme"}, ("request_model", "status"), None),
         ({}, ("feature",), 3600),
         ({"provider": "openai"}, (), 600),
+        # hourly per-user rollups
+        ({}, ("tenant_id", "user_id"), None),
+        ({"tenant_id": "acme"}, ("user_id",), 7200),
+        ({"user_id": "u3"}, ("status", "error_type"), 3600),
     ],
 )
 def test_rollups_and_spans_give_the_same_numbers(store, equals, group_by, bucket_seconds):
@@ -174,7 +182,9 @@ def test_rollups_and_spans_give_the_same_numbers(store, equals, group_by, bucket
     f = SpanFilter(
         "default", since=START + timedelta(seconds=17), until=START + timedelta(hours=HOURS), equals=equals
     )
-    parts = rollups.split(f, store.rolled_up_until)
+    grain = rollups.answerable(f, group_by, bucket_seconds)
+    assert grain is (USER_HOUR if "user_id" in (*equals, *group_by) else MINUTE)
+    parts = rollups.split(f, store.rolled_up_until(grain), grain)
     assert parts is not None and len(parts.spans) == 2  # head, rollups, tail: all three used
     from_rollups = rollups.aggregate(store, f, group_by, bucket_seconds)
     assert from_rollups is not None
@@ -196,6 +206,15 @@ def test_late_changes_to_rolled_up_minutes_are_in_the_rollups(store):
     only_rollups = records(store.rollup_aggregate(f, ("tenant_id",), None))
     by_tenant = {r["tenant_id"]: r for r in only_rollups}
     assert "late-parent" in by_tenant  # the child's inherited tag, lent after its minute was rolled up
+    hour = SpanFilter(
+        "default", since=minute.replace(minute=0), until=minute.replace(minute=0) + timedelta(hours=1)
+    )
+    by_user = records(store.rollup_aggregate(hour, ("tenant_id", "user_id"), None, USER_HOUR))
+    # the child counted once: under the user it inherited, no longer under no user
+    assert sum(r["requests"] for r in by_user) == _spans_answer(store, hour)[0]["requests"]
+    assert {"tenant_id": "late-parent", "user_id": "late-user"} in [
+        {"tenant_id": r["tenant_id"], "user_id": r["user_id"]} for r in by_user
+    ]
     assert {r["requests"] for r in _spans_answer(store, f)} == {sum(r["requests"] for r in only_rollups)}
     repriced = SpanFilter("default", since=START, until=START + timedelta(hours=1))
     assert records(store.rollup_aggregate(repriced, (), None))[0]["cost_usd"] == pytest.approx(
@@ -235,13 +254,17 @@ def test_percentiles_from_sketches_are_within_the_stated_error(store):
 
 def test_what_rollups_do_not_hold_goes_to_spans(store):
     f = SpanFilter("default", since=START, until=START + timedelta(hours=HOURS))
-    assert rollups.aggregate(store, f, ("user_id",), None) is None
+    assert rollups.aggregate(store, f, ("user_id", "request_model"), None) is None
+    assert (
+        rollups.aggregate(store, SpanFilter("default", since=START, equals={"user_id": "u1"}), (), 600)
+        is None
+    )
     assert (
         rollups.aggregate(store, SpanFilter("default", since=START, name_contains="chat"), (), None) is None
     )
     assert rollups.aggregate(store, f, (), 90) is None
     # and analytics still answers them, from spans
-    assert analytics.rollup(store, f, ("user_id",), distinct=False)
+    assert analytics.rollup(store, f, ("user_id", "request_model"), distinct=False)
 
 
 def test_sketch_quantiles_interpolate_like_quantile_cont():

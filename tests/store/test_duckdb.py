@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 
+import duckdb
 import pyarrow as pa
 
-from tokentrace.canonical import SPAN_SCHEMA, Tables
+from tokentrace.canonical import MINUTE, SPAN_SCHEMA, USER_HOUR, Tables
 from tokentrace.ingest.columns import tables
 from tokentrace.ingest.normalize import normalize
 from tokentrace.ingest.raw import RawSpan
@@ -73,3 +75,35 @@ def test_schema_matches_the_canonical_span(tmp_path):
     exported = pa.Table.from_batches(list(store.export(SpanFilter("default"))))
     assert exported.schema.names == SPAN_SCHEMA.names
     store.close()
+
+
+def test_a_store_with_minute_rollups_gains_user_hours_on_upgrade(tmp_path):
+    store = DuckDBStore(tmp_path / "t.duckdb")
+    store.write_batch(_spans(4), None)
+    now = datetime.now(UTC)
+    minute_mark = store.advance_rollups(now + timedelta(hours=2))
+    store.close()
+    # Back to schema 5: minute rollups with their mark in rollup_state, no user hours.
+    with duckdb.connect(str(tmp_path / "t.duckdb")) as conn:
+        conn.execute("DROP TABLE rollup_user_hour")
+        conn.execute("DROP TABLE retained_traces")
+        conn.execute("DROP TABLE sampling_policies")
+        conn.execute("ALTER TABLE rollup_minute DROP COLUMN sampled_out")
+        conn.execute("CREATE TABLE rollup_state (id INTEGER PRIMARY KEY, complete_until TIMESTAMP NOT NULL)")
+        conn.execute(
+            "INSERT INTO rollup_state SELECT 1, complete_until FROM rollup_marks "
+            "WHERE grain = 'rollup_minute'"
+        )
+        conn.execute("DROP TABLE rollup_marks")
+        conn.execute("DELETE FROM schema_migrations WHERE version >= 6")
+
+    upgraded = DuckDBStore(tmp_path / "t.duckdb")
+    assert upgraded.rolled_up_until(MINUTE) == minute_mark  # carried over
+    assert upgraded.rolled_up_until(USER_HOUR) is None
+    upgraded.advance_rollups(now + timedelta(hours=2))
+    hour_mark = upgraded.rolled_up_until(USER_HOUR)
+    assert hour_mark is not None and hour_mark.minute == 0
+    # the first advance rolled the user hours up from the oldest span
+    rows = upgraded.rollup_aggregate(SpanFilter("default", until=hour_mark), (), None, USER_HOUR).to_pylist()
+    assert rows[0]["spans"] == 4
+    upgraded.close()

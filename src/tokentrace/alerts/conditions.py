@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from tokentrace.alerts.rules import Rule, duration_text
+from tokentrace.alerts.rules import Rule
 from tokentrace.query import analytics, measures
+from tokentrace.query.timerange import duration_text
 from tokentrace.store.base import SpanFilter, Store
 
 _MIN_HISTORY = 6  # anomaly: buckets of history needed before a z-score means anything

@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tokentrace.alerts.rules import Rule, duration_text
+from tokentrace.alerts.rules import Rule
 from tokentrace.query.promql import NoPromQL, expression
+from tokentrace.query.timerange import duration_text
 
 
 def alert_name(rule: Rule) -> str:

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from tokentrace.query import filters, measures
-from tokentrace.query.timerange import TimeRangeError, parse_duration
+from tokentrace.query.timerange import TimeRangeError, duration_text, parse_duration
 
 KINDS = ("threshold", "baseline", "anomaly", "slo_burn", "prompt_drift", "retry_storm")
 NOTIFIER_TYPES = ("webhook", "slack", "log")
@@ -109,14 +109,6 @@ class Notifier:
     type: str
     url: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
-
-
-def duration_text(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 def _duration(name: str, value: Any) -> timedelta:

@@ -65,15 +65,33 @@ def rollup(
 ) -> list[dict[str, Any]]:
     """Requests, tokens by kind, cost, errors, retries per group (and time bucket), with the
     rates derived and, when grouped, each group's share of requests and cost (model mix).
-    `distinct=False` skips the counts of traces, sessions and users (and the rates over them),
-    and lets the store's per-minute rollups answer what they hold (query/rollups.py)."""
-    found = None if distinct else rollups.aggregate(store, f, group_by, bucket_seconds)
+    Totals come from the store's rollups wherever they hold the range and the read's keys
+    (query/rollups.py), so they include traces sampled out; the counts of traces, sessions and
+    users come from the spans still stored (`distinct=False` skips them and their rates)."""
+    found = rollups.aggregate(store, f, group_by, bucket_seconds)
     if found is None:
         found = records(store.aggregate(f, group_by, bucket_seconds, distinct))
+    elif distinct:
+        _count_distinct(found, store.aggregate(f, group_by, bucket_seconds, True), group_by, bucket_seconds)
     rows = [derive(row) for row in found]
     if group_by:
         _add_shares(rows)
     return rows
+
+
+def _count_distinct(
+    rows: list[dict[str, Any]], spans: Any, group_by: tuple[str, ...], bucket_seconds: int | None
+) -> None:
+    """Give rollup rows the distinct counts only spans have. Totals stay the rollups': sampling
+    drops the detail of traces, never their numbers; the counts are of traces still stored."""
+    bucketed = bucket_seconds is not None
+    counted = {
+        ((r["bucket"],) if bucketed else ()) + tuple(r[g] for g in group_by): r for r in records(spans)
+    }
+    for row in rows:
+        found = counted.get(((row["bucket"],) if bucketed else ()) + tuple(row[g] for g in group_by), {})
+        for name in ("traces", "sessions", "users"):
+            row[name] = found.get(name, 0)
 
 
 def collapse(rows: list[dict[str, Any]], group_by: tuple[str, ...] = ()) -> list[dict[str, Any]]:

@@ -1,12 +1,13 @@
-"""Ranges answered from per-minute rollups: the whole minutes the store has rolled up come from
-its rollups, the partial first minute and the minutes not yet rolled up from its spans, merged
-into the rows the spans alone would give (tested to agree: sums to the cent, percentiles within
-the sketch's error, tokentrace/sketch.py).
+"""Ranges answered from rollups: the whole buckets the store has rolled up come from its
+rollups, the partial first bucket and the buckets not yet rolled up from its spans, merged into
+the rows the spans alone would give (tested to agree: sums to the cent, percentiles within the
+sketch's error, tokentrace/sketch.py).
 
 Rollups hold every counted span whatever happens to span detail later (sampling, retention),
-and reading 30 days of them is a scan of ~43k rows per group instead of every span. They are
-kept by the rollup keys only (canonical.ROLLUP_KEYS): a read that filters or groups by anything
-else (user, session, span name, input bucket), or asks for distinct counts, goes to spans.
+and reading 30 days of them is a scan of ~43k rows per group instead of every span. Per-minute
+rollups are kept by canonical.ROLLUP_KEYS; hourly per-user ones by canonical.USER_ROLLUP_KEYS.
+A read that filters or groups by anything else (session, span name, input bucket, user with
+model), or asks for distinct counts, goes to spans.
 """
 
 from __future__ import annotations
@@ -16,14 +17,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tokentrace import sketch
-from tokentrace.canonical import ERROR_TYPES, ROLLUP_COUNTS, ROLLUP_KEYS, SKETCHED_MEASURES
+from tokentrace.canonical import ERROR_TYPES, GRAINS, MINUTE, ROLLUP_COUNTS, SKETCHED_MEASURES, Grain
 from tokentrace.query.records import records
 from tokentrace.store.base import SpanFilter, Store
 
 #: Percentiles come from sketches only over ranges at least this long: shorter ones are cheap
 #: to answer exactly from spans.
 SKETCH_MIN_RANGE = timedelta(hours=6)
-_MINUTE = timedelta(minutes=1)
 #: Fields that add up across rollup rows, time buckets and the parts of a split range
 #: (distinct counts of traces, sessions and users do not).
 ADDITIVE = (*ROLLUP_COUNTS, "answered", "errors")
@@ -32,26 +32,29 @@ _SUMMED = (*ADDITIVE, *(f"errors_{t}" for t in ERROR_TYPES))
 
 @dataclass(frozen=True)
 class Split:
-    """One range as rollups (whole minutes before the store's mark) and spans (the rest)."""
+    """One range as rollups (whole buckets before the store's mark) and spans (the rest)."""
 
     rollups: SpanFilter
     spans: tuple[SpanFilter, ...]
 
 
-def _floor(t: datetime) -> datetime:
-    return t.astimezone(UTC).replace(second=0, microsecond=0)
+def _floor(t: datetime, grain: Grain) -> datetime:
+    t = t.astimezone(UTC)
+    into = (t.minute * 60 + t.second) % grain.seconds
+    return t - timedelta(seconds=into, microseconds=t.microsecond)
 
 
-def split(f: SpanFilter, rolled_up_until: datetime | None) -> Split | None:
-    """How `f`'s range divides; None when no whole rolled-up minute lies in it."""
+def split(f: SpanFilter, rolled_up_until: datetime | None, grain: Grain = MINUTE) -> Split | None:
+    """How `f`'s range divides between `grain`'s rollups and spans; None when no whole
+    rolled-up bucket lies in it."""
     if rolled_up_until is None:
         return None
     first = None
     if f.since is not None:
-        first = _floor(f.since)
+        first = _floor(f.since, grain)
         if first < f.since:
-            first += _MINUTE
-    last = rolled_up_until if f.until is None else min(_floor(f.until), rolled_up_until)
+            first += timedelta(seconds=grain.seconds)
+    last = rolled_up_until if f.until is None else min(_floor(f.until, grain), rolled_up_until)
     if first is not None and first >= last:
         return None
     spans = []
@@ -62,15 +65,19 @@ def split(f: SpanFilter, rolled_up_until: datetime | None) -> Split | None:
     return Split(replace(f, since=first, until=last), tuple(spans))
 
 
-def answerable(f: SpanFilter, group_by: tuple[str, ...], bucket_seconds: int | None) -> bool:
-    """Whether rollups hold what this read filters and groups by."""
-    keys = set(ROLLUP_KEYS)
-    return (
-        not f.name_contains
-        and set(f.equals) <= keys
-        and set(group_by) <= keys
-        and (bucket_seconds is None or bucket_seconds % 60 == 0)
-    )
+def answerable(f: SpanFilter, group_by: tuple[str, ...], bucket_seconds: int | None) -> Grain | None:
+    """The finest rollups that hold what this read filters and groups by, if any."""
+    if f.name_contains:
+        return None
+    for grain in GRAINS:
+        keys = set(grain.keys)
+        if (
+            set(f.equals) <= keys
+            and set(group_by) <= keys
+            and (bucket_seconds is None or bucket_seconds % grain.seconds == 0)
+        ):
+            return grain
+    return None
 
 
 def _key(row: dict[str, Any], group_by: tuple[str, ...], bucketed: bool) -> tuple[Any, ...]:
@@ -82,12 +89,13 @@ def aggregate(
 ) -> list[dict[str, Any]] | None:
     """The store's aggregate rows without distinct counts, from rollups where they hold the
     range; None when they hold none of it or cannot answer this read."""
-    if not answerable(f, group_by, bucket_seconds):
+    grain = answerable(f, group_by, bucket_seconds)
+    if grain is None:
         return None
-    parts = split(f, store.rolled_up_until)
+    parts = split(f, store.rolled_up_until(grain), grain)
     if parts is None:
         return None
-    rows = records(store.rollup_aggregate(parts.rollups, group_by, bucket_seconds))
+    rows = records(store.rollup_aggregate(parts.rollups, group_by, bucket_seconds, grain))
     for part in parts.spans:
         rows += records(store.aggregate(part, group_by, bucket_seconds, distinct=False))
     merged: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -121,9 +129,9 @@ def quantiles(
     SKETCH_MIN_RANGE, rollups hold none of it, or cannot answer this read."""
     if f.since is None or (f.until or datetime.now(UTC)) - f.since < SKETCH_MIN_RANGE:
         return None
-    if not answerable(f, group_by, bucket_seconds) or not set(measures) <= set(SKETCHED_MEASURES):
+    if answerable(f, group_by, bucket_seconds) is not MINUTE or not set(measures) <= set(SKETCHED_MEASURES):
         return None
-    parts = split(f, store.rolled_up_until)
+    parts = split(f, store.rolled_up_until())
     if parts is None:
         return None
     bucketed = bucket_seconds is not None

@@ -21,6 +21,15 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=float(match[1]) * _UNITS[match[2]])
 
 
+def duration_text(delta: timedelta) -> str:
+    """The shortest text parse_duration reads back as `delta` (whole seconds)."""
+    seconds = int(delta.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
 def parse_instant(text: str, now: datetime | None = None) -> datetime:
     """An ISO 8601 instant (UTC if no offset), or a duration meaning that long before now."""
     now = now or datetime.now(UTC)

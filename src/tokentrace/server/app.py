@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.applications import Starlette
 
 from tokentrace.server import health, metrics, otlp
-from tokentrace.server.api import alerts, analytics, export, projects, scores, traces, triage
+from tokentrace.server.api import alerts, analytics, export, projects, sampling, scores, traces, triage
 from tokentrace.server.api import budgets as budgets_api
 from tokentrace.server.state import ServerState
 from tokentrace.server.ui import alerts as alerts_page
@@ -27,6 +27,7 @@ def create_app(state: ServerState) -> Starlette:
             *export.routes,
             *projects.routes,
             *scores.routes,
+            *sampling.routes,
             *overview.routes,
             *cost.routes,
             *traces_pages.routes,

@@ -10,7 +10,9 @@ import uvicorn
 from tokentrace.alerts import rules
 from tokentrace.alerts.evaluator import Evaluator
 from tokentrace.budgets.policy import Policy, load_policy
+from tokentrace.ingest import sampler as sampling_policies
 from tokentrace.ingest.pipeline import Pipeline
+from tokentrace.ingest.sampler import Sampler
 from tokentrace.pricing import PriceBook
 from tokentrace.pricing.overrides import load_overrides
 from tokentrace.server.app import create_app
@@ -24,7 +26,7 @@ log = logging.getLogger("tokentrace")
 
 def open_state(config: ServerConfig) -> ServerState:
     """Everything the server holds: store (migrated), prices, pipeline (spool replayed), alerts,
-    budgets."""
+    sampler, budgets."""
     overrides = load_overrides(config.prices_file) if config.prices_file else None
     rule_file = rules.load(config.alerts_file) if config.alerts_file else None
     budgets = load_policy(config.budgets_file) if config.budgets_file else Policy()
@@ -43,7 +45,12 @@ def open_state(config: ServerConfig) -> ServerState:
         interval=timedelta(seconds=config.alert_interval_s),
         base_url=f"http://{config.host}:{config.port}",
     )
-    return ServerState(config, store, pipeline, prices, alerts, budgets)
+    sampler = Sampler(
+        store,
+        sampling_policies.load(config.sampling_file) if config.sampling_file else None,
+        interval=timedelta(seconds=config.sampling_interval_s),
+    )
+    return ServerState(config, store, pipeline, prices, alerts, sampler, budgets)
 
 
 def serve(config: ServerConfig) -> None:
@@ -55,6 +62,7 @@ def serve(config: ServerConfig) -> None:
             grpc_server = start_grpc(state, config.host, config.grpc_port)
         app = create_app(state)
         state.alerts.start()
+        state.sampler.start()
         log.info(
             "tokentrace listening on http://%s:%d (OTLP/HTTP, API)%s; data in %s",
             config.host,
@@ -74,6 +82,7 @@ def serve(config: ServerConfig) -> None:
         ).run()
     finally:
         state.alerts.stop()
+        state.sampler.stop()
         if grpc_server is not None:
             grpc_server.stop(grace=5).wait()
         state.pipeline.close()

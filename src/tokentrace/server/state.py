@@ -1,5 +1,5 @@
-"""What every route needs: the store, the pipeline, the price book, the alerts, the budgets and the
-config."""
+"""What every route needs: the store, the pipeline, the price book, the alerts, the sampler, the
+budgets and the config."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from tokentrace.alerts.evaluator import Evaluator
 from tokentrace.budgets.policy import Policy
 from tokentrace.ingest.pipeline import Pipeline
+from tokentrace.ingest.sampler import Sampler
 from tokentrace.pricing import PriceBook
 from tokentrace.server.config import ServerConfig
 from tokentrace.store.base import Store
@@ -20,4 +21,5 @@ class ServerState:
     pipeline: Pipeline
     prices: PriceBook
     alerts: Evaluator
+    sampler: Sampler
     budgets: Policy = field(default_factory=Policy)

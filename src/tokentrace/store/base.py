@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import pyarrow as pa
 
-from tokentrace.canonical import DERIVED_FIELDS, FIELD_NAMES, Tables
+from tokentrace.canonical import DERIVED_FIELDS, FIELD_NAMES, MINUTE, Grain, Tables
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,40 @@ class TraceFilter:
     scores: tuple[ScoreCondition, ...] = ()
 
 
+#: Why a trace keeps its detail, in the order they are tested (a trace gets the first it meets).
+KEEP_REASONS = ("error", "cost", "slow", "score", "alert", "tenant", "user", "base_rate")
+
+
+@dataclass(frozen=True)
+class SamplingPolicy:
+    """Which traces keep their span detail once their newest span is `recent` old; the others
+    lose spans and content but keep their numbers in the rollups. `base_rate` keeps that share
+    of the rest by trace id (as OpenTelemetry's TraceIdRatioBased: the same traces on every
+    node); `keep_slower_than_percentile` compares a trace with traces of the same root span
+    name; `keep_scores` are score conditions any of which keeps a trace; `keep_alerted` keeps
+    the example traces a firing alert's notification named."""
+
+    recent: timedelta = timedelta(hours=48)
+    base_rate: float = 0.0
+    keep_errors: bool = True
+    keep_cost_above_usd: float | None = None
+    keep_slower_than_percentile: float | None = 99.0
+    keep_scores: tuple[ScoreCondition, ...] = ()
+    keep_alerted: bool = True
+    keep_tenants: tuple[str, ...] = ()
+    keep_users: tuple[str, ...] = ()
+    #: A trace still growing after this long is judged anyway (with what it has).
+    max_open: timedelta = timedelta(days=7)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.base_rate <= 1.0:
+            raise ValueError("base_rate must be between 0 and 1")
+        if self.keep_slower_than_percentile is not None and not 0 < self.keep_slower_than_percentile < 100:
+            raise ValueError("keep_slower_than_percentile must be between 0 and 100")
+        if self.recent <= timedelta(0) or self.max_open < self.recent:
+            raise ValueError("recent must be positive and max_open at least recent")
+
+
 @dataclass(frozen=True)
 class Project:
     project_id: str
@@ -87,12 +121,34 @@ class Store(Protocol):
         """Set cost_usd, cost_known and attributes of the spans named by (trace_id, span_id)."""
 
     def advance_rollups(self, until: datetime) -> datetime:
-        """Roll up every minute before `until` not yet rolled up; the new mark (`rolled_up_until`).
-        Minutes before the mark stay exact: a write that changes their spans recomputes them."""
+        """Roll up every bucket (of each canonical.GRAINS) that ends by `until` and is not yet
+        rolled up; the new per-minute mark. Buckets before a mark stay exact: a write that
+        changes their spans recomputes them."""
 
-    @property
-    def rolled_up_until(self) -> datetime | None:
-        """Every minute before this is in the rollups; None before the first `advance_rollups`."""
+    def apply_sampling(self, project_id: str, policy: SamplingPolicy, now: datetime) -> pa.Table:
+        """Judge the project's traces whose newest span is `policy.recent` old (and those open
+        `policy.max_open`) once every rollup holds them; list the kept, drop the detail of the
+        others (their numbers stay in the rollups). The verdicts: trace_id, started, spans,
+        has_error, cost_usd, duration_ms, root_name, detail_bytes, kept_because (None: dropped)."""
+
+    def simulate_sampling(
+        self, project_id: str, policy: SamplingPolicy, since: datetime, until: datetime
+    ) -> pa.Table:
+        """The verdicts `apply_sampling` would give every stored trace with a span in the range,
+        judged now; changes nothing."""
+
+    def put_sampling_policy(self, project_id: str, spec: str | None) -> None:
+        """Store (JSON) or, with None, remove the project's policy set through the API."""
+
+    def sampling_policies(self) -> dict[str, str]:
+        """The policies set through the API, by project (JSON)."""
+
+    def retained_because(self, project_id: str, trace_id: str) -> str | None:
+        """Why a judged trace kept its detail; None if it was not judged (or not kept)."""
+
+    def rolled_up_until(self, grain: Grain = MINUTE) -> datetime | None:
+        """Every bucket of `grain` before this is in its rollups; None before the first
+        `advance_rollups`."""
 
     def close(self) -> None: ...
 
@@ -186,11 +242,11 @@ class Store(Protocol):
         over LLM calls."""
 
     def rollup_aggregate(
-        self, f: SpanFilter, group_by: tuple[str, ...], bucket_seconds: int | None
+        self, f: SpanFilter, group_by: tuple[str, ...], bucket_seconds: int | None, grain: Grain = MINUTE
     ) -> pa.Table:
-        """`aggregate` without distinct counts, from the per-minute rollups: `f` covers whole
-        minutes before `rolled_up_until`, filters and groups by rollup keys only
-        (canonical.ROLLUP_KEYS), and `bucket_seconds` is whole minutes."""
+        """`aggregate` without distinct counts, from the rollups of `grain`: `f` covers whole
+        buckets before `rolled_up_until(grain)`, filters and groups by the grain's keys only,
+        and `bucket_seconds` is a multiple of its width."""
 
     def sketch(
         self,

@@ -24,13 +24,23 @@ from tokentrace.canonical import (
     GROUPABLE_FIELDS,
     INPUT_BUCKETS,
     LLM_OPERATIONS,
+    MINUTE,
     SCORE_FIELD_NAMES,
     TAG_FIELDS,
+    Grain,
     Tables,
 )
 from tokentrace.store import duckdb_rollups as rollups
+from tokentrace.store import duckdb_sampling as sampling
 from tokentrace.store import duplicates
-from tokentrace.store.base import SCORE_OPERATORS, Project, ScoreCondition, SpanFilter, TraceFilter
+from tokentrace.store.base import (
+    SCORE_OPERATORS,
+    Project,
+    SamplingPolicy,
+    ScoreCondition,
+    SpanFilter,
+    TraceFilter,
+)
 from tokentrace.store.migrations import migrations
 
 _LLM_OPERATIONS = "(" + ", ".join(f"'{op}'" for op in LLM_OPERATIONS) + ")"
@@ -73,7 +83,7 @@ FROM (
 ) AS found
 WHERE spans.span_key = found.span_key
   AND ({" OR ".join(f"spans.{t} IS DISTINCT FROM found.{t}" for t in TAG_FIELDS)})
-RETURNING project_id, start_time::TIMESTAMP
+RETURNING project_id, start_time::TIMESTAMP, user_id, true
 """
 
 
@@ -134,7 +144,7 @@ FROM (
     GROUP BY ALL
 ) AS lent
 WHERE spans.span_key = lent.span_key AND ({" OR ".join(f"spans.{t} IS NULL" for t in TAG_FIELDS)})
-RETURNING project_id, start_time::TIMESTAMP
+RETURNING project_id, start_time::TIMESTAMP, user_id, true
 """
 
 # Content of one span may come in parts: with the span, and as OTLP log records before or
@@ -268,7 +278,7 @@ class DuckDBStore:
         self._lock = threading.Lock()
         self._writer = self._conn.cursor()
         self._migrate()
-        self._rolled_up_until = rollups.complete_until(self._writer)
+        self._marks = rollups.marks(self._writer)
 
     # --- lifecycle -------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -318,18 +328,18 @@ class DuckDBStore:
                         f"md5_number(project_id || ':' || trace_id || span_id), {_SPAN_COLUMNS} "
                         f"FROM batch_spans"
                     ).fetchone()[0]
-                    # Spans of minutes already rolled up: the new ones, and those the batch
+                    # Spans of buckets already rolled up: the new ones, and those the batch
                     # changed (tags lent by a late parent, duplicates found).
                     changed = cur.execute(_INHERIT_TAGS).fetchall()
-                    if self._rolled_up_until is not None:
+                    if self._marks:
                         changed += cur.execute(
-                            "SELECT DISTINCT project_id, start_time::TIMESTAMP FROM batch_spans "
-                            "WHERE start_time < ?",
-                            [self._rolled_up_until],
+                            "SELECT DISTINCT project_id, start_time::TIMESTAMP, user_id, false "
+                            "FROM batch_spans WHERE start_time < ?",
+                            [max(self._marks.values())],
                         ).fetchall()
                     changed += self._mark_duplicates(cur, tables.spans)
                     cur.unregister("batch_spans")
-                    rollups.recompute(cur, rollups.minutes_of(changed, self._rolled_up_until))
+                    rollups.recompute(cur, map(rollups.Change._make, changed), self._marks)
                 if tables.content.num_rows:
                     cur.register("batch_content", tables.content)
                     cur.execute(_MERGE_CONTENT)
@@ -346,10 +356,10 @@ class DuckDBStore:
                 raise
         return int(new)
 
-    def _mark_duplicates(self, cur: duckdb.DuckDBPyConnection, batch: pa.Table) -> list[tuple[str, datetime]]:
+    def _mark_duplicates(self, cur: duckdb.DuckDBPyConnection, batch: pa.Table) -> list[tuple[Any, ...]]:
         """Set duplicate_of on the LLM spans that record a provider call another span counts,
         and give the counted span the attribution tags only its duplicates carry; the
-        (project, start time) of the spans changed."""
+        (project, start time, user, tags changed) of the spans changed."""
         # Spans of one call start within a day of each other: the bound lets zone maps skip
         # old row groups (as literals: a scalar subquery here would plan a nested loop).
         bounds = pc.min_max(batch.column("start_time").cast(pa.int64()))
@@ -359,7 +369,7 @@ class DuckDBStore:
         rows = cur.execute(_DUPLICATE_CANDIDATES, params).fetchall()
         if len(rows) < 2:
             return []
-        changed: list[tuple[str, datetime]] = []
+        changed: list[tuple[Any, ...]] = []
         resolution = duplicates.resolve([duplicates.Candidate(*row) for row in rows])
         if resolution.changes:
             changes = pa.table(
@@ -371,7 +381,7 @@ class DuckDBStore:
                 changed += cur.execute(
                     "UPDATE spans SET duplicate_of = c.duplicate_of FROM duplicate_changes c "
                     "WHERE spans.span_key = md5_number(c.span_key) "
-                    "RETURNING project_id, start_time::TIMESTAMP"
+                    "RETURNING project_id, start_time::TIMESTAMP, user_id, false"
                 ).fetchall()
             finally:
                 cur.unregister("duplicate_changes")
@@ -397,10 +407,10 @@ class DuckDBStore:
                     "attributes = c.attributes "
                     "FROM new_costs c WHERE spans.project_id = ? "
                     "AND spans.trace_id = c.trace_id AND spans.span_id = c.span_id "
-                    "RETURNING project_id, start_time::TIMESTAMP",
+                    "RETURNING project_id, start_time::TIMESTAMP, user_id, false",
                     [project_id],
                 ).fetchall()
-                rollups.recompute(cur, rollups.minutes_of(changed, self._rolled_up_until))
+                rollups.recompute(cur, map(rollups.Change._make, changed), self._marks)
                 cur.execute("COMMIT")
             except Exception:
                 cur.execute("ROLLBACK")
@@ -415,17 +425,34 @@ class DuckDBStore:
             until = until.astimezone(UTC).replace(tzinfo=None, second=0, microsecond=0)
             cur.execute("BEGIN")
             try:
-                mark = rollups.advance(cur, until)
+                found = rollups.advance(cur, until)
                 cur.execute("COMMIT")
             except Exception:
                 cur.execute("ROLLBACK")
                 raise
-            self._rolled_up_until = mark
-        return mark.replace(tzinfo=UTC)
+            self._marks = found
+        return found[MINUTE.table].replace(tzinfo=UTC)
 
-    @property
-    def rolled_up_until(self) -> datetime | None:
-        mark = self._rolled_up_until
+    def apply_sampling(self, project_id: str, policy: SamplingPolicy, now: datetime) -> pa.Table:
+        with self._lock:
+            cur = self._writer
+            cur.execute("BEGIN")
+            try:
+                verdicts = sampling.sweep(cur, project_id, policy, _naive(now), self._marks)
+                cur.execute("COMMIT")
+            except Exception:
+                cur.execute("ROLLBACK")
+                raise
+        return verdicts
+
+    def simulate_sampling(
+        self, project_id: str, policy: SamplingPolicy, since: datetime, until: datetime
+    ) -> pa.Table:
+        with self._conn.cursor() as cur:
+            return sampling.simulate(cur, project_id, policy, _naive(since), _naive(until))
+
+    def rolled_up_until(self, grain: Grain = MINUTE) -> datetime | None:
+        mark = self._marks.get(grain.table)
         return mark.replace(tzinfo=UTC) if mark is not None else None
 
     # --- projects ----------------------------------------------------------------------
@@ -456,6 +483,30 @@ class DuckDBStore:
         with self._conn.cursor() as cur:
             rows = cur.execute("SELECT project_id, created_at FROM projects ORDER BY 1").fetchall()
         return [Project(project_id, created.replace(tzinfo=UTC)) for project_id, created in rows]
+
+    # --- alerts ------------------------------------------------------------------------
+    # --- sampling ----------------------------------------------------------------------
+    def put_sampling_policy(self, project_id: str, spec: str | None) -> None:
+        now = datetime.now(UTC).replace(tzinfo=None)
+        with self._lock:
+            if spec is None:
+                self._writer.execute("DELETE FROM sampling_policies WHERE project_id = ?", [project_id])
+            else:
+                self._writer.execute(
+                    "INSERT OR REPLACE INTO sampling_policies VALUES (?, ?, ?)", [project_id, spec, now]
+                )
+
+    def sampling_policies(self) -> dict[str, str]:
+        with self._conn.cursor() as cur:
+            return dict(cur.execute("SELECT project_id, spec FROM sampling_policies").fetchall())
+
+    def retained_because(self, project_id: str, trace_id: str) -> str | None:
+        with self._conn.cursor() as cur:
+            row = cur.execute(
+                "SELECT reason FROM retained_traces WHERE project_id = ? AND trace_id = ?",
+                [project_id, trace_id],
+            ).fetchone()
+        return row[0] if row else None
 
     # --- alerts ------------------------------------------------------------------------
     def put_alert_rule(self, project_id: str, name: str, spec: str) -> None:
@@ -798,9 +849,9 @@ class DuckDBStore:
         return self._arrow(sql, params)
 
     def rollup_aggregate(
-        self, f: SpanFilter, group_by: tuple[str, ...], bucket_seconds: int | None
+        self, f: SpanFilter, group_by: tuple[str, ...], bucket_seconds: int | None, grain: Grain = MINUTE
     ) -> pa.Table:
-        sql, params = rollups.aggregate_sql(f, group_by, bucket_seconds)
+        sql, params = rollups.aggregate_sql(f, group_by, bucket_seconds, grain)
         return self._arrow(sql, params)
 
     def sketch(

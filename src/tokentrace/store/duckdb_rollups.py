@@ -1,18 +1,20 @@
-"""DuckDB's per-minute rollups: how they are computed from spans, and how they are read.
+"""DuckDB's rollups (per minute by the rollup keys, per hour by user): how they are computed
+from spans, and how they are read.
 
-A minute is rolled up once it is `complete_until` behind (the writer advances that mark a couple
-of minutes behind the clock), in one INSERT … SELECT over the spans of the minutes passed. A write
-that changes a span of a minute already rolled up (a late span, a parent arriving after its
-children and lending them its tags, a duplicate found, a repricing) recomputes that minute in
-the same transaction. So rollups always equal what the spans say, and reading a range is rollups
-for its whole minutes before the mark plus spans for the rest (query/rollups.py decides).
+A bucket is rolled up once its table's mark passes it (the writer advances the marks a couple of
+minutes behind the clock), in one INSERT … SELECT over the spans of the buckets passed. A write
+that changes a span of a bucket already rolled up (a late span, a parent arriving after its
+children and lending them its tags, a duplicate found, a repricing) recomputes that bucket in
+the same transaction (for user hours, only the users whose spans changed). So rollups always
+equal what the spans say, and reading a range is rollups for its whole buckets before the mark
+plus spans for the rest (query/rollups.py decides).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import duckdb
 import pyarrow as pa
@@ -20,19 +22,24 @@ import pyarrow as pa
 from tokentrace import sketch
 from tokentrace.canonical import (
     ERROR_TYPES,
+    GRAINS,
     LLM_OPERATIONS,
+    MINUTE,
     ROLLUP_COUNTS,
-    ROLLUP_KEYS,
     SKETCHED_MEASURES,
+    USER_HOUR,
+    Grain,
 )
 from tokentrace.store.base import SpanFilter
 
 _LLM = "operation IN (" + ", ".join(f"'{op}'" for op in LLM_OPERATIONS) + ")"
-_KEYS = ", ".join(ROLLUP_KEYS)
 _RETRY = "retry_attempt > 0"
+_UNIT = {60: "minute", 3600: "hour"}
+#: The key a grain's recompute narrows to, besides project and bucket: an hour of spans is
+#: large, and a late span changes the totals of its own user only.
+_NARROWED_BY = {MINUTE.table: None, USER_HOUR.table: "user_id"}
 
-_ROLLUP_SELECT = f"""
-SELECT project_id, date_trunc('minute', start_time)::TIMESTAMP AS minute, {_KEYS},
+_COUNTS = f"""
     count(*) FILTER (WHERE {_LLM}) AS requests,
     count(*) AS spans,
     coalesce(sum(input_tokens), 0)::BIGINT AS input_tokens,
@@ -50,95 +57,168 @@ SELECT project_id, date_trunc('minute', start_time)::TIMESTAMP AS minute, {_KEYS
     count(*) FILTER (WHERE {_LLM} AND finish_reason = 'length') AS truncated,
     count(*) FILTER (WHERE {_LLM} AND streaming) AS streamed,
     min(start_time) AS first_seen,
-    max(start_time) AS last_seen,
-    {
-    ", ".join(
-        f"histogram({sketch.index_sql(m)}) FILTER (WHERE {_LLM} AND {m} IS NOT NULL) AS {m}"
-        for m in SKETCHED_MEASURES
-    )
-}
+    max(start_time) AS last_seen"""
+_SKETCHES = "".join(
+    f",\n    histogram({sketch.index_sql(m)}) FILTER (WHERE {_LLM} AND {m} IS NOT NULL) AS {m}"
+    for m in SKETCHED_MEASURES
+)
+
+
+def _bucket_of(grain: Grain, column: str = "start_time") -> str:
+    return f"date_trunc('{_UNIT[grain.seconds]}', {column})::TIMESTAMP"
+
+
+def _select(grain: Grain, where: str, sampled_out: bool = False) -> str:
+    """The rows of `grain`'s table for the counted spans matching `where`."""
+    return f"""
+SELECT project_id, {_bucket_of(grain)} AS {grain.time_column}, {", ".join(grain.keys)},{_COUNTS}
+    {_SKETCHES if grain.sketched else ""}, {str(sampled_out).lower()} AS sampled_out
 FROM spans
-WHERE duplicate_of IS NULL AND {{where}}
+WHERE duplicate_of IS NULL AND {where}
 GROUP BY ALL
 """
 
 
-def complete_until(cur: duckdb.DuckDBPyConnection) -> datetime | None:
-    row = cur.execute("SELECT complete_until FROM rollup_state WHERE id = 1").fetchone()
-    return row[0] if row else None
+def floor(t: datetime, grain: Grain) -> datetime:
+    """The start of the bucket of `grain` that `t` (naive UTC) falls in."""
+    into = (t.minute * 60 + t.second) % grain.seconds
+    return t - timedelta(seconds=into, microseconds=t.microsecond)
 
 
-def advance(cur: duckdb.DuckDBPyConnection, until: datetime) -> datetime:
-    """Roll up every minute from the mark to `until` (naive UTC, whole minute); the new mark.
-    The caller holds the transaction."""
-    mark = complete_until(cur)
-    if mark is None:  # the first time: from the oldest span
-        oldest = cur.execute("SELECT min(start_time)::TIMESTAMP FROM spans").fetchone()[0]
-        mark = min(oldest.replace(second=0, microsecond=0), until) if oldest else until
-    if until > mark:
-        cur.execute("DELETE FROM rollup_minute WHERE minute >= ? AND minute < ?", [mark, until])
+def marks(cur: duckdb.DuckDBPyConnection) -> dict[str, datetime]:
+    """Each rollup table's mark (naive UTC): every bucket before it is rolled up."""
+    return dict(cur.execute("SELECT grain, complete_until FROM rollup_marks").fetchall())
+
+
+def advance(cur: duckdb.DuckDBPyConnection, until: datetime) -> dict[str, datetime]:
+    """Roll up every bucket from each table's mark to `until` (naive UTC, whole minute); the new
+    marks. The caller holds the transaction."""
+    found = marks(cur)
+    oldest: list[datetime | None] = []
+    for grain in GRAINS:
+        target = floor(until, grain)
+        mark = found.get(grain.table)
+        if mark is None:  # the first time: from the oldest span
+            if not oldest:
+                oldest.append(cur.execute("SELECT min(start_time)::TIMESTAMP FROM spans").fetchone()[0])
+            mark = min(floor(oldest[0], grain), target) if oldest[0] else target
+        if target > mark:
+            cur.execute(
+                f"DELETE FROM {grain.table} WHERE {grain.time_column} >= ? AND {grain.time_column} < ? "
+                "AND NOT sampled_out",
+                [mark, target],
+            )
+            cur.execute(
+                f"INSERT INTO {grain.table} BY NAME " + _select(grain, "start_time >= ? AND start_time < ?"),
+                [mark, target],
+            )
+            mark = target
+        cur.execute("INSERT OR REPLACE INTO rollup_marks VALUES (?, ?)", [grain.table, mark])
+        found[grain.table] = mark
+    return found
+
+
+class Change(NamedTuple):
+    """A span written or changed: where it falls, whose it is, and whether its attribution
+    tags changed (then the bucket of its tag-less self changed too)."""
+
+    project_id: str
+    start: datetime
+    user_id: str | None
+    tags_changed: bool
+
+
+def recompute(cur: duckdb.DuckDBPyConnection, changes: Iterable[Change], found: dict[str, datetime]) -> int:
+    """Roll up again the buckets the changed spans fall in, where a table's mark (`found`) has
+    passed them; how many buckets. The caller holds the transaction."""
+    changes = list(changes)
+    redone = 0
+    for grain in GRAINS:
+        mark = found.get(grain.table)
+        if mark is None:
+            continue
+        narrowed_by = _NARROWED_BY[grain.table]
+        cells: set[tuple[str, datetime, str | None]] = set()
+        for change in changes:
+            at = floor(change.start.replace(tzinfo=None), grain)
+            if at >= mark:
+                continue
+            if narrowed_by is None:
+                cells.add((change.project_id, at, None))
+                continue
+            cells.add((change.project_id, at, getattr(change, narrowed_by)))
+            if change.tags_changed:
+                cells.add((change.project_id, at, None))
+        if cells:
+            _redo(cur, grain, narrowed_by, sorted(cells, key=lambda c: (c[0], c[1], c[2] or "")))
+            redone += len(cells)
+    return redone
+
+
+def freeze(cur: duckdb.DuckDBPyConnection, project_id: str, found: dict[str, datetime]) -> None:
+    """Copy the numbers of the spans of the traces in `sampled_out_traces` (a registered
+    relation of trace_id) into rollup rows marked sampled_out, before those spans are deleted.
+    Every such span lies before every mark (the sampler judges only such traces)."""
+    for grain in GRAINS:
         cur.execute(
-            "INSERT INTO rollup_minute " + _ROLLUP_SELECT.format(where="start_time >= ? AND start_time < ?"),
-            [mark, until],
+            f"INSERT INTO {grain.table} BY NAME "
+            + _select(
+                grain,
+                "project_id = ? AND start_time < ? AND trace_id IN (SELECT trace_id FROM sampled_out_traces)",
+                sampled_out=True,
+            ),
+            [project_id, found[grain.table]],
         )
-        mark = until
-    cur.execute("INSERT OR REPLACE INTO rollup_state VALUES (1, ?)", [mark])
-    return mark
 
 
-def recompute(cur: duckdb.DuckDBPyConnection, minutes: Iterable[tuple[str, datetime]]) -> int:
-    """Roll up again the (project, minute) pairs given (naive UTC, whole minutes). The caller
-    holds the transaction."""
-    pairs = sorted(set(minutes))
-    if not pairs:
-        return 0
+def _redo(
+    cur: duckdb.DuckDBPyConnection,
+    grain: Grain,
+    narrowed_by: str | None,
+    cells: list[tuple[str, datetime, str | None]],
+) -> None:
     table = pa.table(
-        {"project_id": [p for p, _ in pairs], "minute": [m for _, m in pairs]},
-        schema=pa.schema([("project_id", pa.string()), ("minute", pa.timestamp("us"))]),
+        {
+            "project_id": [c[0] for c in cells],
+            "at": [c[1] for c in cells],
+            "narrow": [c[2] for c in cells],
+        },
+        schema=pa.schema([("project_id", pa.string()), ("at", pa.timestamp("us")), ("narrow", pa.string())]),
     )
+    narrow = f" AND d.narrow IS NOT DISTINCT FROM {{t}}.{narrowed_by}" if narrowed_by else ""
     cur.register("rollup_redo", table)
     try:
+        # Rows of sampled-out spans stay: those spans are gone, their numbers live only there.
         cur.execute(
-            "DELETE FROM rollup_minute r USING rollup_redo d "
-            "WHERE r.project_id = d.project_id AND r.minute = d.minute"
+            f"DELETE FROM {grain.table} r USING rollup_redo d "
+            f"WHERE r.project_id = d.project_id AND r.{grain.time_column} = d.at AND NOT r.sampled_out"
+            + narrow.format(t="r")
         )
         # The time bounds as literals let zone maps skip the other row groups.
         where = (
-            "start_time >= ? AND start_time < ? "
-            "AND (project_id, date_trunc('minute', start_time)::TIMESTAMP) "
-            "IN (SELECT (project_id, minute) FROM rollup_redo)"
+            "start_time >= ? AND start_time < ? AND EXISTS (SELECT 1 FROM rollup_redo d "
+            f"WHERE d.project_id = spans.project_id AND d.at = {_bucket_of(grain, 'spans.start_time')}"
+            + narrow.format(t="spans")
+            + ")"
         )
-        first, last = min(m for _, m in pairs), max(m for _, m in pairs)
+        first, last = min(c[1] for c in cells), max(c[1] for c in cells)
         cur.execute(
-            "INSERT INTO rollup_minute " + _ROLLUP_SELECT.format(where=where),
-            [first, last + timedelta(minutes=1)],
+            f"INSERT INTO {grain.table} BY NAME " + _select(grain, where),
+            [first, last + timedelta(seconds=grain.seconds)],
         )
     finally:
         cur.unregister("rollup_redo")
-    return len(pairs)
 
 
-def minutes_of(rows: Iterable[tuple[str, datetime]], before: datetime | None) -> set[tuple[str, datetime]]:
-    """The (project, minute) of (project, start_time) rows that fall before the mark."""
-    if before is None:
-        return set()
-    out = set()
-    for project_id, start in rows:
-        minute = start.replace(second=0, microsecond=0, tzinfo=None)
-        if minute < before:
-            out.add((project_id, minute))
-    return out
-
-
-def _where(f: SpanFilter, keys: Iterable[str]) -> tuple[str, list[Any]]:
+def _where(f: SpanFilter, grain: Grain) -> tuple[str, list[Any]]:
     clauses, params = ["project_id = ?"], [f.project_id]
     if f.since is not None:
-        clauses.append("minute >= ?")
+        clauses.append(f"{grain.time_column} >= ?")
         params.append(_utc(f.since))
     if f.until is not None:
-        clauses.append("minute < ?")
+        clauses.append(f"{grain.time_column} < ?")
         params.append(_utc(f.until))
-    allowed = set(keys)
+    allowed = set(grain.keys)
     for name, value in f.equals.items():
         if name not in allowed:
             raise ValueError(f"rollups are not kept by {name!r}")
@@ -156,24 +236,26 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None)
 
 
-def _groups(group_by: tuple[str, ...], bucket_seconds: int | None, time_column: str) -> list[str]:
+def _groups(
+    group_by: tuple[str, ...], bucket_seconds: int | None, grain: Grain, time_column: str
+) -> list[str]:
     for g in group_by:
-        if g not in ROLLUP_KEYS:
-            raise ValueError(f"rollups are not kept by {g!r}")
+        if g not in grain.keys:
+            raise ValueError(f"{grain.table} is not kept by {g!r}")
     groups = list(group_by)
     if bucket_seconds is not None:
-        if bucket_seconds % 60:
-            raise ValueError("rollup time buckets are whole minutes")
+        if bucket_seconds % grain.seconds:
+            raise ValueError(f"{grain.table}'s time buckets are whole {_UNIT[grain.seconds]}s")
         groups.insert(0, f"time_bucket(INTERVAL '{int(bucket_seconds)} seconds', {time_column}) AS bucket")
     return groups
 
 
 def aggregate_sql(
-    f: SpanFilter, group_by: tuple[str, ...], bucket_seconds: int | None
+    f: SpanFilter, group_by: tuple[str, ...], bucket_seconds: int | None, grain: Grain
 ) -> tuple[str, list[Any]]:
-    """The store's `aggregate` (without distinct counts) over rollup rows."""
-    groups = _groups(group_by, bucket_seconds, "minute")
-    where, params = _where(f, ROLLUP_KEYS)
+    """The store's `aggregate` (without distinct counts) over the rows of `grain`'s table."""
+    groups = _groups(group_by, bucket_seconds, grain, grain.time_column)
+    where, params = _where(f, grain)
     summed = ", ".join(
         f"coalesce(sum({c}), 0)::{'DOUBLE' if c.endswith('usd') else 'BIGINT'} AS {c}" for c in ROLLUP_COUNTS
     )
@@ -190,7 +272,7 @@ def aggregate_sql(
         coalesce(sum(requests) FILTER (WHERE status <> 'error'), 0)::BIGINT AS answered,
         min(first_seen) AS first_seen, max(last_seen) AS last_seen,
         {errors_by_type}
-    FROM rollup_minute WHERE {where}
+    FROM {grain.table} WHERE {where}
     {"GROUP BY ALL" if groups else ""}
     """
     return sql, params
@@ -204,13 +286,13 @@ def sketch_sql(
     from_rollups: bool,
     spans_where: tuple[str, list[Any]] | None = None,
 ) -> tuple[str, list[Any]]:
-    """(groups…, sketch_index, count) of `measure` over LLM calls: merged from rollups, or
+    """(groups…, sketch_index, count) of `measure` over LLM calls: merged from per-minute rollups, or
     computed from spans (`spans_where` is the spans filter) with the same buckets."""
     if measure not in SKETCHED_MEASURES:
         raise ValueError(f"no sketch of {measure!r}")
     if from_rollups:
-        groups = _groups(group_by, bucket_seconds, "minute")
-        where, params = _where(f, ROLLUP_KEYS)
+        groups = _groups(group_by, bucket_seconds, MINUTE, MINUTE.time_column)
+        where, params = _where(f, MINUTE)
         inner = ", ".join(
             [*groups, f"unnest(map_keys({measure})) AS sketch_index", f"unnest(map_values({measure})) AS n"]
         )
@@ -220,7 +302,7 @@ def sketch_sql(
         )
         return sql, params
     assert spans_where is not None
-    groups = _groups(group_by, bucket_seconds, "start_time::TIMESTAMP")
+    groups = _groups(group_by, bucket_seconds, MINUTE, "start_time::TIMESTAMP")
     where, params = spans_where
     select = ", ".join([*groups, f"{sketch.index_sql(measure)} AS sketch_index", "count(*) AS count"])
     sql = (

@@ -1,0 +1,183 @@
+"""Tail sampling by retention: sampling policies (TOML file or API JSON) and the loop that
+applies them to the store (store/duckdb_sampling.py judges and drops).
+
+A policy file:
+
+    recent = "48h"                   # every trace keeps full detail this long after its last span
+    base_rate = 0.05                 # and then this share of the traces no rule keeps, by trace id
+    keep_errors = true
+    keep_cost_above_usd = 0.25
+    keep_slower_than_percentile = 99 # of traces with the same root span name (false: off)
+    keep_scores = ["helpful<0.5", "refusal=true"]
+    keep_alerted = true              # the example traces of firing alerts
+    keep_tenants = ["acme"]
+    keep_users = []
+    max_open = "7d"                  # a trace still growing after this long is judged anyway
+
+    [projects.internal]              # per project: replaces the top-level policy for it
+    base_rate = 1.0
+
+No policy, no sampling: every trace keeps its detail. A policy set through the API replaces the
+file's for its project.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import tomllib
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from tokentrace.query.filters import score_condition
+from tokentrace.query.timerange import duration_text, parse_duration
+from tokentrace.store.base import SamplingPolicy, Store
+
+log = logging.getLogger("tokentrace.sampling")
+
+_DURATIONS = ("recent", "max_open")
+_LISTS = ("keep_tenants", "keep_users", "keep_scores")
+_OPTIONAL = ("keep_cost_above_usd", "keep_slower_than_percentile")
+_KNOWN = {f.name for f in fields(SamplingPolicy)}
+
+
+class PolicyError(ValueError):
+    """A sampling policy that cannot be applied as written."""
+
+
+def parse_policy(spec: Mapping[str, Any]) -> SamplingPolicy:
+    """A policy from its TOML table or API JSON object; PolicyError names what is wrong."""
+    unknown = set(spec) - _KNOWN
+    if unknown:
+        raise PolicyError(f"unknown sampling settings: {sorted(unknown)}; known: {sorted(_KNOWN)}")
+    values: dict[str, Any] = {}
+    try:
+        for name, value in spec.items():
+            if name in _DURATIONS:
+                values[name] = parse_duration(str(value))
+            elif name in _LISTS:
+                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                    raise PolicyError(f"{name} must be a list of strings")
+                values[name] = (
+                    tuple(score_condition(v) for v in value) if name == "keep_scores" else tuple(value)
+                )
+            elif name in ("keep_errors", "keep_alerted"):
+                if not isinstance(value, bool):
+                    raise PolicyError(f"{name} must be true or false")
+                values[name] = value
+            elif value is None or value is False:  # TOML has no null: false turns a threshold off
+                if name not in _OPTIONAL:
+                    raise PolicyError(f"{name} must be a number")
+                values[name] = None
+            elif isinstance(value, int | float) and not isinstance(value, bool):
+                values[name] = float(value)
+            else:
+                raise PolicyError(f"{name} must be a number")
+        return SamplingPolicy(**values)
+    except PolicyError:
+        raise
+    except ValueError as exc:  # a bad duration or score condition, or a value out of range
+        raise PolicyError(str(exc)) from exc
+
+
+def policy_spec(policy: SamplingPolicy) -> dict[str, Any]:
+    """The policy as its API JSON (every setting, defaults included)."""
+    out: dict[str, Any] = {}
+    for f in fields(SamplingPolicy):
+        value = getattr(policy, f.name)
+        if f.name in _DURATIONS:
+            value = duration_text(value)
+        elif f.name == "keep_scores":
+            value = [f"{c.name}{c.op}{c.value}" for c in value]
+        elif isinstance(value, tuple):
+            value = list(value)
+        out[f.name] = value
+    return out
+
+
+@dataclass(frozen=True)
+class PolicyFile:
+    """The policies of a --sampling file: one for every project, and per-project ones."""
+
+    default: SamplingPolicy | None = None
+    projects: Mapping[str, SamplingPolicy] = field(default_factory=dict)
+
+
+def load(path: Path) -> PolicyFile:
+    """Read and check a policy file; PolicyError says which setting of which project is wrong."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise PolicyError(f"{path}: {exc}") from exc
+    projects = data.pop("projects", {})
+    try:
+        default = parse_policy(data) if data else None
+        per_project = {name: parse_policy(spec) for name, spec in projects.items()}
+    except PolicyError as exc:
+        raise PolicyError(f"{path}: {exc}") from exc
+    return PolicyFile(default, per_project)
+
+
+def summary(verdicts: list[dict[str, Any]]) -> dict[str, int]:
+    """Counts of a sweep's verdicts: judged, kept (and why), dropped."""
+    reasons = Counter(v["kept_because"] for v in verdicts)
+    dropped = reasons.pop(None, 0)
+    return {"judged": len(verdicts), "kept": sum(reasons.values()), "dropped": dropped, **reasons}
+
+
+class Sampler:
+    """Applies each project's policy every `interval`, on its own thread; judging reads and
+    deletes in one store transaction, so ingest waits only for that."""
+
+    def __init__(self, store: Store, policies: PolicyFile | None, interval: timedelta) -> None:
+        self.store = store
+        self.policies = policies or PolicyFile()
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def policy_for(self, project_id: str) -> tuple[SamplingPolicy | None, str]:
+        """The policy that applies to a project, and where it comes from (api, file, none)."""
+        stored = self.store.sampling_policies().get(project_id)
+        if stored is not None:
+            return parse_policy(orjson.loads(stored)), "api"
+        found = self.policies.projects.get(project_id, self.policies.default)
+        return found, "file" if found is not None else "none"
+
+    def run_once(self, now: datetime | None = None) -> dict[str, dict[str, int]]:
+        """One sweep of every project that has a policy; counts per project."""
+        now = now or datetime.now(UTC)
+        out = {}
+        for project in self.store.projects():
+            try:
+                policy, _ = self.policy_for(project.project_id)
+                if policy is None:
+                    continue
+                verdicts = self.store.apply_sampling(project.project_id, policy, now).to_pylist()
+            except Exception:  # one project's failure must not stop the others
+                log.exception("sampling project %r failed", project.project_id)
+                continue
+            out[project.project_id] = counts = summary(verdicts)
+            if counts["judged"]:
+                log.info("sampling %s: %s", project.project_id, counts)
+        return out
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="tokentrace-sampler", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval.total_seconds()):
+            self.run_once()

@@ -1,0 +1,204 @@
+"""DuckDB's tail sampling by retention: judging traces against a SamplingPolicy, and dropping
+the detail of those not kept.
+
+Nothing waits in memory for a decision: every span is stored at once, and a trace is judged
+from the store once its newest span is `policy.recent` old (or once it has been open
+`policy.max_open`), whole, with the scores and alerts that arrived meanwhile. Kept traces are
+listed in retained_traces and never judged again; the others lose their spans and content, and
+their numbers move into rollup rows marked sampled_out first, so totals never change.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tokentrace.canonical import GRAINS
+from tokentrace.store import duckdb_rollups as rollups
+from tokentrace.store.base import SCORE_OPERATORS, SamplingPolicy, ScoreCondition
+
+# One row per trace of the population: whether it is judged now (the sampler's candidates, or
+# every trace when simulating), and the numbers the policy tests.
+_TRACES = """
+traces AS (
+    SELECT s.trace_id,
+        bool_or(p.candidate) AS candidate,
+        count(*) AS spans,
+        min(s.start_time) AS started,
+        max(s.start_time) AS last_start,
+        bool_or(s.status = 'error') AS has_error,
+        coalesce(sum(s.cost_usd) FILTER (WHERE s.duplicate_of IS NULL), 0)::DOUBLE AS cost_usd,
+        (epoch_ns(max(s.end_time)) - epoch_ns(min(s.start_time))) / 1e6 AS duration_ms,
+        coalesce(arg_min(s.name, s.start_time) FILTER (WHERE s.parent_span_id = ''),
+                 arg_min(s.name, s.start_time)) AS root_name,
+        list(DISTINCT s.tenant_id) FILTER (WHERE s.tenant_id IS NOT NULL) AS tenants,
+        list(DISTINCT s.user_id) FILTER (WHERE s.user_id IS NOT NULL) AS users,
+        sum(strlen(coalesce(s.attributes, '')) + strlen(coalesce(s.resource, '')))::BIGINT
+            AS text_bytes
+    FROM spans s JOIN (SELECT trace_id, bool_or(candidate) AS candidate FROM population GROUP BY ALL) p
+        USING (trace_id)
+    WHERE s.project_id = $project
+    GROUP BY s.trace_id
+)"""
+
+# The sampler's population: undecided traces with a span before the horizon (the candidates),
+# plus the traces of the hour after it, whose durations (all still stored) make the percentile
+# a candidate is compared with representative whatever the sweep's size.
+_SWEEP_POPULATION = """
+population AS (
+    SELECT DISTINCT trace_id, true AS candidate FROM spans
+    WHERE project_id = $project AND start_time < $horizon
+      AND trace_id NOT IN (SELECT trace_id FROM retained_traces WHERE project_id = $project)
+    UNION ALL
+    SELECT DISTINCT trace_id, false FROM spans
+    WHERE project_id = $project AND start_time >= $horizon AND start_time < $horizon + INTERVAL 1 HOUR
+)"""
+# A candidate is judged when its spans all lie before the horizon and before every rollup mark
+# (so its numbers are in the rollups), or it has been open max_open.
+_SWEEP_JUDGED = (
+    "t.candidate AND t.last_start < $marked AND (t.last_start < $horizon OR t.started < $open_limit)"
+)
+
+_SIMULATE_POPULATION = """
+population AS (
+    SELECT DISTINCT trace_id, true AS candidate FROM spans
+    WHERE project_id = $project AND start_time >= $since AND start_time < $until
+)"""
+
+
+def _score_clause(conditions: tuple[ScoreCondition, ...]) -> tuple[str, dict[str, Any]]:
+    clauses, params = [], {}
+    for n, c in enumerate(conditions):
+        op = c.op if c.op in SCORE_OPERATORS else "="
+        column = "string_value" if isinstance(c.value, str) else "value"
+        clauses.append(f"(name = $score_name_{n} AND {column} {op} $score_value_{n})")
+        params[f"score_name_{n}"] = c.name
+        params[f"score_value_{n}"] = c.value if isinstance(c.value, str) else float(c.value)
+    return (" OR ".join(clauses) or "false"), params
+
+
+def _base_rate(rate: float) -> str:
+    """The trace-id test of OpenTelemetry's TraceIdRatioBased: its low 64 bits below rate * 2**64."""
+    if rate >= 1.0:
+        return "true"
+    if rate <= 0.0:
+        return "false"
+    return f"try_cast('0x' || right(t.trace_id, 16) AS UBIGINT) < {int(rate * 2**64)}"
+
+
+def keeps_by_base_rate(trace_id: str, rate: float) -> bool:
+    """The same test in Python (for callers and tests that check a trace's fate)."""
+    return rate >= 1.0 or (rate > 0.0 and int(trace_id[16:32], 16) < int(rate * 2**64))
+
+
+def _verdicts_sql(policy: SamplingPolicy, population: str, judged: str) -> tuple[str, dict[str, Any]]:
+    scored, params = _score_clause(policy.keep_scores)
+    slow = policy.keep_slower_than_percentile
+    reasons = [("error", "t.has_error" if policy.keep_errors else "false")]
+    if policy.keep_cost_above_usd is not None:
+        reasons.append(("cost", "t.cost_usd > $cost"))
+        params["cost"] = policy.keep_cost_above_usd
+    if slow is not None:
+        reasons.append(("slow", "t.duration_ms > slow.threshold"))
+    if policy.keep_scores:
+        reasons.append(("score", "t.trace_id IN (SELECT trace_id FROM scored)"))
+    if policy.keep_alerted:
+        reasons.append(("alert", "t.trace_id IN (SELECT trace_id FROM alerted)"))
+    if policy.keep_tenants:
+        reasons.append(("tenant", "list_has_any(t.tenants, $tenants::VARCHAR[])"))
+        params["tenants"] = list(policy.keep_tenants)
+    if policy.keep_users:
+        reasons.append(("user", "list_has_any(t.users, $users::VARCHAR[])"))
+        params["users"] = list(policy.keep_users)
+    reasons.append(("base_rate", _base_rate(policy.base_rate)))
+    case = " ".join(f"WHEN {test} THEN '{reason}'" for reason, test in reasons)
+    quantile = (slow or 99.0) / 100
+    sql = f"""
+WITH {population},
+{_TRACES},
+slow AS (SELECT root_name, quantile_cont(duration_ms, {quantile!r}) AS threshold FROM traces GROUP BY ALL),
+scored AS (SELECT DISTINCT trace_id FROM scores WHERE project_id = $project AND ({scored})),
+alerted AS (
+    SELECT DISTINCT unnest(json_extract_string(payload, '$.triage.causes[*].example_trace_ids[*]'))
+        AS trace_id
+    FROM alert_events WHERE project_id = $project AND status = 'firing'
+),
+judged AS (SELECT t.* FROM traces t WHERE {judged}),
+content_bytes AS (
+    SELECT trace_id, sum(strlen(coalesce(system_instructions, ''))
+        + strlen(coalesce(input_messages, '')) + strlen(coalesce(output_messages, ''))
+        + strlen(coalesce(events, '')))::BIGINT AS bytes
+    FROM content WHERE project_id = $project AND trace_id IN (SELECT trace_id FROM judged)
+    GROUP BY ALL
+)
+SELECT t.trace_id, t.started, t.spans, t.has_error, t.cost_usd, t.duration_ms, t.root_name,
+    t.text_bytes + coalesce(c.bytes, 0) AS detail_bytes,
+    CASE {case} END AS kept_because
+FROM judged t LEFT JOIN slow USING (root_name) LEFT JOIN content_bytes c USING (trace_id)
+"""
+    return sql, params
+
+
+def simulate(
+    cur: duckdb.DuckDBPyConnection, project_id: str, policy: SamplingPolicy, since: datetime, until: datetime
+) -> pa.Table:
+    """Each trace with a span in [since, until) (naive UTC) as the policy would judge it now."""
+    sql, params = _verdicts_sql(policy, _SIMULATE_POPULATION, "t.candidate")
+    params |= {"project": project_id, "since": since, "until": until}
+    return cur.sql(sql, params=params).to_arrow_table()
+
+
+def sweep(
+    cur: duckdb.DuckDBPyConnection,
+    project_id: str,
+    policy: SamplingPolicy,
+    now: datetime,
+    marks: dict[str, datetime],
+) -> pa.Table:
+    """Judge the traces due (see _SWEEP_JUDGED), list the kept ones and drop the detail of the
+    others, their numbers moved into sampled_out rollup rows first; the verdicts. The caller
+    holds the transaction; `marks` are every rollup table's (naive UTC)."""
+    sql, params = _verdicts_sql(policy, _SWEEP_POPULATION, _SWEEP_JUDGED)
+    params |= {
+        "project": project_id,
+        "horizon": now - policy.recent,
+        # None (nothing judged) until every rollup table has a mark
+        "marked": min(marks[g.table] for g in GRAINS) if all(g.table in marks for g in GRAINS) else None,
+        "open_limit": now - policy.max_open,
+    }
+    verdicts = cur.sql(sql, params=params).to_arrow_table()
+    if not verdicts.num_rows:
+        return verdicts
+    kept = verdicts.filter(pc.is_valid(verdicts["kept_because"]))
+    cur.register("kept_traces", kept.select(["trace_id", "kept_because"]))
+    try:
+        cur.execute(
+            "INSERT OR IGNORE INTO retained_traces SELECT ?, trace_id, kept_because, ? FROM kept_traces",
+            [project_id, now],
+        )
+    finally:
+        cur.unregister("kept_traces")
+    dropped = verdicts.filter(pc.is_null(verdicts["kept_because"])).select(["trace_id"])
+    if dropped.num_rows:
+        cur.register("sampled_out_traces", dropped)
+        try:
+            rollups.freeze(cur, project_id, marks)
+            changed = cur.execute(
+                "DELETE FROM spans WHERE project_id = ? "
+                "AND trace_id IN (SELECT trace_id FROM sampled_out_traces) "
+                "RETURNING project_id, start_time::TIMESTAMP, user_id, false",
+                [project_id],
+            ).fetchall()
+            cur.execute(
+                "DELETE FROM content WHERE project_id = ? "
+                "AND trace_id IN (SELECT trace_id FROM sampled_out_traces)",
+                [project_id],
+            )
+        finally:
+            cur.unregister("sampled_out_traces")
+        rollups.recompute(cur, map(rollups.Change._make, changed), marks)
+    return verdicts

@@ -1,0 +1,284 @@
+"""Tail sampling by retention: traces older than the recent window keep their detail only for a
+reason (errors, cost, slowness, scores, alerts, marked tenants, the base rate); the others lose
+spans and content, and not a cent or a token leaves the totals, even when late spans later
+make their minutes be recomputed."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tokentrace.canonical import USER_HOUR
+from tokentrace.ingest.columns import tables
+from tokentrace.ingest.normalize import normalize
+from tokentrace.ingest.pipeline import price_rows
+from tokentrace.ingest.raw import RawSpan
+from tokentrace.pricing import PriceBook
+from tokentrace.query import analytics, rollups
+from tokentrace.query.records import records
+from tokentrace.store.base import SamplingPolicy, ScoreCondition, SpanFilter
+from tokentrace.store.duckdb import DuckDBStore
+from tokentrace.store.duckdb_sampling import keeps_by_base_rate
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+OLD = NOW - timedelta(days=4)  # the old traces start here, over 6 hours
+_BOOK = PriceBook()
+
+
+def _ns(t: datetime) -> int:
+    return int(t.timestamp() * 1e9)
+
+
+def _trace(rng: random.Random, n: int, at: datetime, **tags) -> list[RawSpan]:
+    """An agent root with two chat calls under it (the first with its prompt captured)."""
+    trace_id = f"{rng.getrandbits(128):032x}"
+    tenant = tags.get("tenant", rng.choice(("acme", "globex")))
+    root_attributes = {
+        "gen_ai.operation.name": "invoke_agent",
+        "tokentrace.tenant_id": tenant,
+        "tokentrace.user_id": tags.get("user", f"u{rng.randint(1, 20)}"),
+    }
+    slow = tags.get("slow", False)
+    total_ms = 60_000 if slow else rng.uniform(800, 1500)
+    spans = [
+        RawSpan(
+            trace_id,
+            f"{n:08x}{0:08x}",
+            "",
+            "agent support",
+            1,
+            _ns(at),
+            _ns(at) + int(total_ms * 1e6),
+            0,
+            "",
+            root_attributes,
+            {"service.name": "bot"},
+        )
+    ]
+    for k in (1, 2):
+        attributes = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "openai",
+            "gen_ai.request.model": "gpt-4o",
+            "gen_ai.usage.input_tokens": tags.get("input_tokens", rng.randint(100, 2000)),
+            "gen_ai.usage.output_tokens": rng.randint(10, 300),
+        }
+        if k == 1:
+            attributes["gen_ai.input.messages"] = (
+                '[{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]'
+            )
+        status, error = 0, None
+        if tags.get("error") and k == 2:
+            status, error = 2, "rate_limit"
+            attributes["error.type"] = error
+        start = at + timedelta(milliseconds=100 * k)
+        spans.append(
+            RawSpan(
+                trace_id,
+                f"{n:08x}{k:08x}",
+                f"{n:08x}{0:08x}",
+                "chat gpt-4o",
+                3,
+                _ns(start),
+                _ns(start) + int(rng.uniform(200, 700) * 1e6),
+                status,
+                "",
+                attributes,
+                {"service.name": "bot"},
+            )
+        )
+    return spans
+
+
+def _write(store: DuckDBStore, raws: list[RawSpan]) -> None:
+    batch = normalize(raws, "default")
+    price_rows(_BOOK, batch.rows)
+    store.write_batch(tables(batch.rows, batch.content, batch.scores), None)
+
+
+@pytest.fixture()
+def world(tmp_path):
+    """400 old traces (a few of each kind to keep) and 20 recent ones, rolled up."""
+    rng = random.Random(11)
+    store = DuckDBStore(tmp_path / "t.duckdb")
+    special = {
+        "error": [dict(error=True)] * 6,
+        "cost": [dict(input_tokens=400_000)],
+        "slow": [dict(slow=True)],
+        "tenant": [dict(tenant="vip")] * 3,
+        "plain": [{}] * 389,
+    }
+    old: dict[str, list[str]] = {}
+    raws, n = [], 0
+    for kind, variants in special.items():
+        for tags in variants:
+            n += 1
+            spans = _trace(rng, n, OLD + timedelta(seconds=rng.uniform(0, 6 * 3600)), **tags)
+            old.setdefault(kind, []).append(spans[0].trace_id)
+            raws += spans
+    recent = []
+    for _ in range(20):
+        n += 1
+        spans = _trace(rng, n, NOW - timedelta(hours=1, seconds=rng.uniform(0, 600)))
+        recent.append(spans[0].trace_id)
+        raws += spans
+    _write(store, raws)
+    # a low human score on one plain trace, and an alert that named another as an example
+    scored, alerted = old["plain"][0], old["plain"][1]
+    store.write_batch(
+        tables(
+            scores=[
+                {
+                    "project_id": "default",
+                    "score_id": "s1",
+                    "trace_id": scored,
+                    "span_id": "",
+                    "name": "helpful",
+                    "data_type": "numeric",
+                    "value": 0.0,
+                    "string_value": None,
+                    "comment": None,
+                    "source": "api",
+                    "created_at": NOW,
+                }
+            ]
+        ),
+        None,
+    )
+    store.save_alert_evaluation(
+        "default",
+        [],
+        [],
+        [
+            {
+                "event_id": "e1",
+                "rule": "cost",
+                "group_key": "",
+                "status": "firing",
+                "at": OLD,
+                "payload": {"triage": {"causes": [{"example_trace_ids": [alerted]}]}},
+            }
+        ],
+    )
+    store.advance_rollups(NOW - timedelta(minutes=2))
+    yield store, old, recent, scored, alerted
+    store.close()
+
+
+POLICY = SamplingPolicy(
+    base_rate=0.1,
+    keep_cost_above_usd=0.5,
+    keep_scores=(ScoreCondition("helpful", "<", 0.5),),
+    keep_tenants=("vip",),
+)
+WHOLE = SpanFilter("default", since=OLD - timedelta(hours=1), until=NOW)
+
+
+def _totals(store):
+    by_tenant = {
+        r["tenant_id"]: (r["requests"], r["spans"], r["total_tokens"], r["errors"], round(r["cost_usd"], 9))
+        for r in rollups.aggregate(store, WHOLE, ("tenant_id",), None)
+    }
+    by_user = {
+        (r["user_id"], r["status"]): (r["requests"], r["total_tokens"], round(r["cost_usd"], 9))
+        for r in rollups.aggregate(store, WHOLE, ("user_id", "status"), 3600 * 24 * 10)
+    }
+    latency = rollups.quantiles(store, WHOLE, (), ("duration_ms",), (0.5, 0.99), None)
+    return by_tenant, by_user, latency
+
+
+def _trace_ids(store) -> set[str]:
+    return {r["trace_id"] for r in store.spans(SpanFilter("default"), ("trace_id",)).to_pylist()}
+
+
+def test_traces_keep_detail_for_a_reason_and_the_totals_stay_whole(world):
+    store, old, recent, scored, alerted = world
+    before = _totals(store)
+    verdicts = {
+        r["trace_id"]: r["kept_because"] for r in store.apply_sampling("default", POLICY, NOW).to_pylist()
+    }
+
+    assert set(verdicts) == {t for ids in old.values() for t in ids}  # every old trace judged once
+    assert all(verdicts[t] == "error" for t in old["error"])
+    assert verdicts[old["cost"][0]] == "cost"
+    assert verdicts[old["slow"][0]] == "slow"
+    assert all(verdicts[t] == "tenant" for t in old["tenant"])
+    assert (verdicts[scored], verdicts[alerted]) == ("score", "alert")
+    rest = old["plain"][2:]
+    slowest = [t for t in rest if verdicts[t] == "slow"]  # above p99 of "agent support" traces
+    assert len(slowest) <= 4
+    rest = [t for t in rest if t not in slowest]
+    assert all(verdicts[t] == ("base_rate" if keeps_by_base_rate(t, 0.1) else None) for t in rest)
+    assert 10 < sum(verdicts[t] == "base_rate" for t in rest) < 70  # ~10% of 387
+
+    kept = {t for t, reason in verdicts.items() if reason}
+    assert _trace_ids(store) == kept | set(recent)  # the recent window is untouched
+    dropped = next(t for t, reason in verdicts.items() if reason is None)
+    assert store.trace_spans("default", dropped).num_rows == 0
+    assert store.retained_because("default", old["cost"][0]) == "cost"
+    assert store.retained_because("default", dropped) is None
+    with store._conn.cursor() as cur:
+        assert cur.execute("SELECT count(DISTINCT trace_id) FROM content").fetchone()[0] == len(kept) + len(
+            recent
+        )
+
+    assert _totals(store) == before  # to the cent, by tenant and by user; the same sketches
+
+    # A sweep later judges nothing again.
+    assert store.apply_sampling("default", POLICY, NOW).num_rows == 0
+
+
+def test_a_late_span_in_a_sampled_minute_adds_to_what_was_there(world):
+    store, *_ = world
+    store.apply_sampling("default", POLICY, NOW)
+    by_tenant, by_user, _ = _totals(store)
+    # A late call in a minute whose other spans were sampled out: the minute (and the user's
+    # hour) are recomputed from the spans left, and the sampled-out numbers stay.
+    late = [
+        s for s in _trace(random.Random(5), 9999, OLD + timedelta(hours=3), user="u1") if s.parent_span_id
+    ]
+    late[0].parent_span_id = late[1].parent_span_id = ""
+    _write(store, late)
+    after_tenant, after_user, _ = _totals(store)
+    tenant = late[0].attributes.get("tokentrace.tenant_id")  # none: the root was not resent
+    assert tenant is None
+    assert after_tenant[None][0] == by_tenant.get(None, (0,))[0] + 2
+    assert after_tenant["acme"] == by_tenant["acme"] and after_tenant["globex"] == by_tenant["globex"]
+    grand = sum(v[0] for v in after_user.values())
+    assert grand == sum(v[0] for v in by_user.values()) + 2
+
+
+def test_simulate_judges_stored_traces_without_changing_anything(world):
+    store, old, recent, *_ = world
+    spans_before = store.totals("default")["spans"]
+    simulated = store.simulate_sampling(
+        "default",
+        SamplingPolicy(base_rate=0.0, keep_errors=True, keep_slower_than_percentile=None, keep_alerted=False),
+        OLD - timedelta(hours=1),
+        NOW,
+    )
+    reasons = {r["trace_id"]: r["kept_because"] for r in simulated.to_pylist()}
+    assert len(reasons) == sum(len(v) for v in old.values()) + len(recent)
+    assert {t for t, r in reasons.items() if r} == set(old["error"])
+    assert store.totals("default")["spans"] == spans_before
+    row = next(r for r in simulated.to_pylist() if r["trace_id"] == old["cost"][0])
+    assert row["spans"] == 3 and row["cost_usd"] > 0.5 and row["detail_bytes"] > 0
+
+
+def test_nothing_is_judged_before_the_rollups_hold_it(tmp_path):
+    store = DuckDBStore(tmp_path / "t.duckdb")
+    _write(store, _trace(random.Random(1), 1, OLD))
+    assert store.apply_sampling("default", POLICY, NOW).num_rows == 0  # no rollup marks yet
+    assert store.totals("default")["spans"] == 3
+    store.close()
+
+
+def test_user_hours_keep_sampled_out_users(world):
+    store, *_ = world
+    hours = records(store.rollup_aggregate(WHOLE, ("user_id",), None, USER_HOUR))
+    store.apply_sampling("default", POLICY, NOW)
+    after = records(store.rollup_aggregate(WHOLE, ("user_id",), None, USER_HOUR))
+    assert {r["user_id"]: r["requests"] for r in after} == {r["user_id"]: r["requests"] for r in hours}
+    assert analytics.rollup(store, WHOLE, ("user_id",), distinct=False)
