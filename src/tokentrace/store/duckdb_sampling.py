@@ -187,12 +187,17 @@ def sweep(
         cur.register("sampled_out_traces", dropped)
         try:
             rollups.freeze(cur, project_id, marks)
+            # The buckets the dropped spans leave (a minute and a user are all a recompute needs).
             changed = cur.execute(
-                "DELETE FROM spans WHERE project_id = ? "
-                "AND trace_id IN (SELECT trace_id FROM sampled_out_traces) "
-                "RETURNING project_id, start_time::TIMESTAMP, user_id, false",
+                "SELECT DISTINCT project_id, date_trunc('minute', start_time)::TIMESTAMP, user_id, false "
+                "FROM spans WHERE project_id = ? AND trace_id IN (SELECT trace_id FROM sampled_out_traces)",
                 [project_id],
             ).fetchall()
+            cur.execute(
+                "DELETE FROM spans WHERE project_id = ? "
+                "AND trace_id IN (SELECT trace_id FROM sampled_out_traces)",
+                [project_id],
+            )
             cur.execute(
                 "DELETE FROM content WHERE project_id = ? "
                 "AND trace_id IN (SELECT trace_id FROM sampled_out_traces)",

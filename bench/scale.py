@@ -1,0 +1,253 @@
+"""Scale: ingest with rollups, dashboard queries from rollups vs raw spans over 30 days, and
+storage bytes per span with and without tail sampling. DuckDB store (the ClickHouse store is
+not built yet).
+
+Canonical span tables are generated column-wise (agent traces of a root, three chat calls and
+a tool call, tagged with tenant, user, feature and prompt version; 2% of traces with an error;
+0.5% of spans arriving 5-60 minutes late) spread evenly over 30 days, and written through
+DuckDBStore.write_batch in time order, the rollups advanced behind each batch as the writer does.
+Each query is timed on a warm store, median of --repeat runs.
+
+    .venv/bin/python bench/scale.py [--spans 2000000] [--batch 50000] [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tokentrace.canonical import SPAN_SCHEMA, Tables
+from tokentrace.ingest.columns import content_table, score_table
+from tokentrace.query import analytics, rollups
+from tokentrace.store.base import SamplingPolicy, SpanFilter
+from tokentrace.store.duckdb import DuckDBStore
+
+DAYS = 30
+SPANS_PER_TRACE = 5
+MODELS = np.array(["gpt-4o", "gpt-4o-mini", "claude-sonnet-4-5", "claude-3-5-haiku"])
+PROVIDERS = np.array(["openai", "openai", "anthropic", "anthropic"])
+PRICE_PER_TOKEN = np.array([5e-6, 0.3e-6, 6e-6, 1.6e-6])
+TENANTS = np.array([f"tenant-{i}" for i in range(20)])
+FEATURES = np.array(["refund-chat", "search", "summarize", "triage"])
+VERSIONS = np.array(["v1", "v2", "v3"])
+USERS = 5000
+
+
+def _hex(n: int, nbytes: int) -> np.ndarray:
+    raw = np.frombuffer(os.urandom(n * nbytes), dtype=np.uint8).reshape(n, nbytes)
+    return np.array([bytes(row).hex() for row in raw])
+
+
+def generate(traces: int, start: datetime, seed: int) -> pa.Table:
+    """`traces` agent traces spread over DAYS from `start`, as one table sorted by start time."""
+    rng = np.random.default_rng(seed)
+    n = traces * SPANS_PER_TRACE
+    t0 = int(start.timestamp() * 1e9) + np.sort(rng.integers(0, DAYS * 86400 * 10**9, traces))
+    trace_ids = np.repeat(_hex(traces, 16), SPANS_PER_TRACE)
+    span_ids = _hex(n, 8)
+    position = np.tile(np.arange(SPANS_PER_TRACE), traces)
+    roots = span_ids[::SPANS_PER_TRACE]
+    parent = np.where(position == 0, "", np.repeat(roots, SPANS_PER_TRACE))
+    is_chat = (position >= 1) & (position <= 3)
+    model = rng.integers(0, len(MODELS), n)
+    duration_ms = np.where(is_chat, rng.lognormal(6.6, 0.7, n), np.where(position == 0, 3000.0, 20.0))
+    start_ns = np.repeat(t0, SPANS_PER_TRACE) + position * 300_000_000
+    failed = np.repeat(rng.random(traces) < 0.02, SPANS_PER_TRACE) & (position == 3)
+    input_tokens = np.where(is_chat & ~failed, rng.integers(200, 8000, n), 0)
+    output_tokens = np.where(is_chat & ~failed, rng.integers(10, 800, n), 0)
+    cost = (input_tokens + 3 * output_tokens) * PRICE_PER_TOKEN[model]
+    operation = np.select([position == 0, is_chat], ["invoke_agent", "chat"], "execute_tool")
+    user = np.repeat(rng.integers(0, USERS, traces), SPANS_PER_TRACE)
+    day = (start_ns - start_ns[0]) // (86400 * 10**9)
+    streaming = is_chat & (rng.random(n) < 0.4)
+    chat_or_null = lambda values: pa.array(np.where(is_chat, values, None), pa.string())  # noqa: E731
+    columns = {
+        "project_id": pa.array(np.full(n, "default")),
+        "trace_id": pa.array(trace_ids),
+        "span_id": pa.array(span_ids),
+        "parent_span_id": pa.array(parent),
+        "name": pa.array(np.char.add(np.where(is_chat, "chat ", "step "), MODELS[model])),
+        "kind": pa.array(np.where(is_chat, "client", "internal")),
+        "operation": pa.array(operation),
+        "start_time": pa.array(start_ns, pa.timestamp("ns", tz="UTC")),
+        "end_time": pa.array(start_ns + (duration_ms * 1e6).astype(np.int64), pa.timestamp("ns", tz="UTC")),
+        "duration_ms": pa.array(duration_ms),
+        "status": pa.array(np.where(failed, "error", "ok")),
+        "error_type": pa.array(np.where(failed, "rate_limit", None), pa.string()),
+        "service_name": pa.array(np.full(n, "support-bot")),
+        "environment": pa.array(np.full(n, "production")),
+        "provider": chat_or_null(PROVIDERS[model]),
+        "request_model": chat_or_null(MODELS[model]),
+        "response_model": chat_or_null(MODELS[model]),
+        "input_tokens": pa.array(np.where(is_chat, input_tokens, None), pa.int64()),
+        "output_tokens": pa.array(np.where(is_chat, output_tokens, None), pa.int64()),
+        "total_tokens": pa.array(np.where(is_chat, input_tokens + output_tokens, None), pa.int64()),
+        "cache_read_tokens": pa.array(np.where(is_chat, input_tokens // 4, None), pa.int64()),
+        "cost_usd": pa.array(np.where(is_chat, cost, None), pa.float64()),
+        "cost_known": pa.array(np.where(is_chat, True, None), pa.bool_()),
+        "streaming": pa.array(streaming),
+        "ttft_ms": pa.array(np.where(streaming, duration_ms * 0.2, None), pa.float64()),
+        "user_id": pa.array(np.char.add("user-", user.astype(str))),
+        "session_id": pa.array(np.char.add("s-", (user * 100 + day).astype(str))),
+        "tenant_id": pa.array(TENANTS[user % len(TENANTS)]),
+        "feature": pa.array(FEATURES[user % len(FEATURES)]),
+        "prompt_template": pa.array(FEATURES[user % len(FEATURES)]),
+        # each feature moves to its next prompt version every ten days
+        "prompt_version": pa.array(VERSIONS[np.minimum(day // 10, len(VERSIONS) - 1)]),
+        "retry_attempt": pa.array(np.zeros(n, dtype=np.int64)),
+        "attributes": pa.array(np.full(n, '{"gen_ai.request.temperature":0.2}')),
+        "resource": pa.array(np.full(n, '{"service.name":"support-bot"}')),
+    }
+    arrays = [columns.get(f.name, pa.nulls(n, f.type)) for f in SPAN_SCHEMA]
+    table = pa.Table.from_arrays(arrays, schema=SPAN_SCHEMA)
+    # 0.5% of spans arrive 5-60 minutes after their neighbours (a slow exporter, a long step).
+    late = rng.random(n) < 0.005
+    arrival = start_ns + np.where(late, rng.integers(5 * 60, 3600, n) * 10**9, 0)
+    return table.take(np.argsort(arrival, kind="stable"))
+
+
+def _timed(fn, repeat: int) -> tuple[float, object]:
+    runs, result = [], None
+    for _ in range(repeat):
+        began = time.perf_counter()
+        result = fn()
+        runs.append(time.perf_counter() - began)
+    return statistics.median(runs) * 1000, result
+
+
+def _sizes(store: DuckDBStore, copy_to: Path) -> tuple[int, int]:
+    """(bytes the file uses after a checkpoint, bytes of a compacted copy of it)."""
+    store._writer.execute("CHECKPOINT")
+    with store._conn.cursor() as cur:
+        block_size, used = cur.execute(
+            "SELECT block_size, used_blocks FROM pragma_database_size()"
+        ).fetchone()
+        copy_to.unlink(missing_ok=True)
+        cur.execute(f"ATTACH '{copy_to}' AS compacted")
+        cur.execute(f"COPY FROM DATABASE {store.path.stem} TO compacted")
+        cur.execute("DETACH compacted")
+    return block_size * used, copy_to.stat().st_size
+
+
+def _row(label: str, raw_ms: float, rolled_ms: float) -> None:
+    print(f"| {label} | {raw_ms:,.1f} ms | {rolled_ms:,.1f} ms | {raw_ms / rolled_ms:,.0f}x |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--spans", type=int, default=2_000_000)
+    parser.add_argument("--batch", type=int, default=50_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    start = (datetime.now(UTC) - timedelta(days=DAYS + 3)).replace(second=0, microsecond=0)
+    end = start + timedelta(days=DAYS)
+
+    began = time.perf_counter()
+    table = generate(args.spans // SPANS_PER_TRACE, start, seed=1)
+    print(
+        f"generated {table.num_rows:,} spans over {DAYS} days in {time.perf_counter() - began:.1f} s",
+        file=sys.stderr,
+    )
+    empty = (content_table([]), score_table([]))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store = DuckDBStore(Path(tmp) / "scale.duckdb")
+        write_s = advance_s = 0.0
+        for offset in range(0, table.num_rows, args.batch):
+            batch = table.slice(offset, args.batch)
+            began = time.perf_counter()
+            store.write_batch(Tables(batch, *empty), None)
+            write_s += time.perf_counter() - began
+            newest_ns = pc.max(batch["start_time"].cast(pa.int64())).as_py()
+            newest = datetime.fromtimestamp(newest_ns / 1e9, UTC)
+            began = time.perf_counter()
+            store.advance_rollups(newest - timedelta(minutes=2))
+            advance_s += time.perf_counter() - began
+        store.advance_rollups(end + timedelta(minutes=5))
+        with store._conn.cursor() as cur:
+            minute_rows, hour_rows = (
+                cur.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                for t in ("rollup_minute", "rollup_user_hour")
+            )
+        spans_total = table.num_rows
+        print(
+            f"\nIngest: {spans_total:,} spans in batches of {args.batch:,}: write_batch {write_s:.1f} s "
+            f"({spans_total / write_s:,.0f} spans/s, late minutes recomputed inside), "
+            f"advancing the rollups {advance_s:.1f} s "
+            f"({advance_s / (write_s + advance_s):.1%} of ingest time); "
+            f"{minute_rows:,} minute rows, {hour_rows:,} user-hour rows"
+        )
+
+        month = SpanFilter("default", since=start, until=end)
+        print(f"\n| query over {DAYS} days ({spans_total:,} spans) | from spans | from rollups | speed-up |")
+        print("|---|---:|---:|---:|")
+        checks = [
+            ("cost by tenant", ("tenant_id",), None),
+            ("cost by model per hour", ("request_model",), 3600),
+            ("cost by feature and prompt version per day", ("feature", "prompt_version"), 86400),
+            ("cost by user (user-hour rollups)", ("user_id",), None),
+        ]
+        for label, group_by, bucket in checks:
+            raw_ms, raw = _timed(
+                partial(store.aggregate, month, group_by, bucket, distinct=False), args.repeat
+            )
+            rolled_ms, rolled = _timed(
+                partial(rollups.aggregate, store, month, group_by, bucket), args.repeat
+            )
+            cost_raw = sum(r["cost_usd"] for r in raw.to_pylist())
+            cost_rolled = sum(r["cost_usd"] for r in rolled)
+            assert abs(cost_raw - cost_rolled) < 1e-6 * cost_raw, (label, cost_raw, cost_rolled)
+            _row(label, raw_ms, rolled_ms)
+        qs = analytics.QUANTILES
+        for label, bucket in (("p50/p95/p99 duration by model", None), ("the same per hour", 3600)):
+            by = ("request_model",)
+            raw_ms, _ = _timed(partial(store.quantiles, month, by, ("duration_ms",), qs, bucket), args.repeat)
+            rolled_ms, _ = _timed(
+                partial(rollups.quantiles, store, month, by, ("duration_ms",), qs, bucket), args.repeat
+            )
+            _row(label, raw_ms, rolled_ms)
+
+        before = _sizes(store, Path(tmp) / "copy.duckdb")
+        totals_before = rollups.aggregate(store, month, ("tenant_id",), None)
+        policy = SamplingPolicy(base_rate=0.1)
+        began = time.perf_counter()
+        verdicts = store.apply_sampling("default", policy, datetime.now(UTC))
+        sweep_s = time.perf_counter() - began
+        kept = verdicts.filter(verdicts["kept_because"].is_valid()).num_rows
+        after = _sizes(store, Path(tmp) / "copy.duckdb")
+        totals_after = rollups.aggregate(store, month, ("tenant_id",), None)
+        cost_before, cost_after = (sum(r["cost_usd"] for r in t) for t in (totals_before, totals_after))
+        assert abs(cost_before - cost_after) < 1e-9 * cost_before, (cost_before, cost_after)
+        print(
+            f"\n| storage, {spans_total:,} spans (~40 B of JSON attributes each, no content) "
+            "| file in use | per span | compacted copy | per span |"
+        )
+        print("|---|---:|---:|---:|---:|")
+        for label, (used, compact) in (
+            ("every span kept", before),
+            (
+                f"after a sweep: base rate 10%, errors, slowest 1% ({kept:,} of {verdicts.num_rows:,} traces "
+                f"kept, sweep {sweep_s:.1f} s; totals unchanged)",
+                after,
+            ),
+        ):
+            per_used, per_compact = used / spans_total, compact / spans_total
+            print(f"| {label} | {used:,} | {per_used:,.0f} | {compact:,} | {per_compact:,.0f} |")
+        store.close()
+
+
+if __name__ == "__main__":
+    main()
