@@ -1,14 +1,14 @@
-"""Scale: ingest with rollups, dashboard queries from rollups vs raw spans over 30 days, and
+"""Scale: ingest with rollups, dashboard queries from rollups vs raw spans over --days, and
 storage bytes per span with and without tail sampling. DuckDB store (the ClickHouse store is
 not built yet).
 
 Canonical span tables are generated column-wise (agent traces of a root, three chat calls and
 a tool call, tagged with tenant, user, feature and prompt version; 2% of traces with an error;
-0.5% of spans arriving 5-60 minutes late) spread evenly over 30 days, and written through
+0.5% of spans arriving 5-60 minutes late) spread evenly over --days (30), and written through
 DuckDBStore.write_batch in time order, the rollups advanced behind each batch as the writer does.
 Each query is timed on a warm store, median of --repeat runs.
 
-    .venv/bin/python bench/scale.py [--spans 2000000] [--batch 50000] [--repeat 5]
+    .venv/bin/python bench/scale.py [--spans 2000000] [--days 30] [--batch 50000] [--repeat 5]
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ from tokentrace.query import analytics, rollups
 from tokentrace.store.base import SamplingPolicy, SpanFilter
 from tokentrace.store.duckdb import DuckDBStore
 
-DAYS = 30
 SPANS_PER_TRACE = 5
 MODELS = np.array(["gpt-4o", "gpt-4o-mini", "claude-sonnet-4-5", "claude-3-5-haiku"])
 PROVIDERS = np.array(["openai", "openai", "anthropic", "anthropic"])
@@ -45,15 +44,15 @@ USERS = 5000
 
 
 def _hex(n: int, nbytes: int) -> np.ndarray:
-    raw = np.frombuffer(os.urandom(n * nbytes), dtype=np.uint8).reshape(n, nbytes)
-    return np.array([bytes(row).hex() for row in raw])
+    """n random ids of nbytes, as hex text."""
+    return np.frombuffer(os.urandom(n * nbytes).hex().encode(), dtype=f"S{2 * nbytes}").astype(str)
 
 
-def generate(traces: int, start: datetime, seed: int) -> pa.Table:
-    """`traces` agent traces spread over DAYS from `start`, as one table sorted by start time."""
+def generate(traces: int, start: datetime, days: int, seed: int) -> pa.Table:
+    """`traces` agent traces spread over `days` from `start`, as one table sorted by arrival."""
     rng = np.random.default_rng(seed)
     n = traces * SPANS_PER_TRACE
-    t0 = int(start.timestamp() * 1e9) + np.sort(rng.integers(0, DAYS * 86400 * 10**9, traces))
+    t0 = int(start.timestamp() * 1e9) + np.sort(rng.integers(0, days * 86400 * 10**9, traces))
     trace_ids = np.repeat(_hex(traces, 16), SPANS_PER_TRACE)
     span_ids = _hex(n, 8)
     position = np.tile(np.arange(SPANS_PER_TRACE), traces)
@@ -103,8 +102,8 @@ def generate(traces: int, start: datetime, seed: int) -> pa.Table:
         "tenant_id": pa.array(TENANTS[user % len(TENANTS)]),
         "feature": pa.array(FEATURES[user % len(FEATURES)]),
         "prompt_template": pa.array(FEATURES[user % len(FEATURES)]),
-        # each feature moves to its next prompt version every ten days
-        "prompt_version": pa.array(VERSIONS[np.minimum(day // 10, len(VERSIONS) - 1)]),
+        # a new prompt version every third of the range
+        "prompt_version": pa.array(VERSIONS[np.minimum(3 * day // days, len(VERSIONS) - 1)]),
         "retry_attempt": pa.array(np.zeros(n, dtype=np.int64)),
         "attributes": pa.array(np.full(n, '{"gen_ai.request.temperature":0.2}')),
         "resource": pa.array(np.full(n, '{"service.name":"support-bot"}')),
@@ -151,14 +150,16 @@ def main() -> None:
     parser.add_argument("--spans", type=int, default=2_000_000)
     parser.add_argument("--batch", type=int, default=50_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--days", type=int, default=30, help="the range the spans are spread over")
     args = parser.parse_args()
-    start = (datetime.now(UTC) - timedelta(days=DAYS + 3)).replace(second=0, microsecond=0)
-    end = start + timedelta(days=DAYS)
+    days = args.days
+    start = (datetime.now(UTC) - timedelta(days=days + 3)).replace(second=0, microsecond=0)
+    end = start + timedelta(days=days)
 
     began = time.perf_counter()
-    table = generate(args.spans // SPANS_PER_TRACE, start, seed=1)
+    table = generate(args.spans // SPANS_PER_TRACE, start, days, seed=1)
     print(
-        f"generated {table.num_rows:,} spans over {DAYS} days in {time.perf_counter() - began:.1f} s",
+        f"generated {table.num_rows:,} spans over {days} days in {time.perf_counter() - began:.1f} s",
         file=sys.stderr,
     )
     empty = (content_table([]), score_table([]))
@@ -188,11 +189,12 @@ def main() -> None:
             f"({spans_total / write_s:,.0f} spans/s, late minutes recomputed inside), "
             f"advancing the rollups {advance_s:.1f} s "
             f"({advance_s / (write_s + advance_s):.1%} of ingest time); "
-            f"{minute_rows:,} minute rows, {hour_rows:,} user-hour rows"
+            f"{minute_rows:,} minute rows ({spans_total / minute_rows:,.1f} spans each), "
+            f"{hour_rows:,} user-hour rows"
         )
 
         month = SpanFilter("default", since=start, until=end)
-        print(f"\n| query over {DAYS} days ({spans_total:,} spans) | from spans | from rollups | speed-up |")
+        print(f"\n| query over {days} days ({spans_total:,} spans) | from spans | from rollups | speed-up |")
         print("|---|---:|---:|---:|")
         checks = [
             ("cost by tenant", ("tenant_id",), None),

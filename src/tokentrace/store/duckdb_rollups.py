@@ -58,10 +58,13 @@ _COUNTS = f"""
     count(*) FILTER (WHERE {_LLM} AND streaming) AS streamed,
     min(start_time) AS first_seen,
     max(start_time) AS last_seen"""
+# Each bucket index listed, then counted per list: ~5x faster in DuckDB 1.x than the
+# histogram() aggregate over a million groups (bench/scale.py).
 _SKETCHES = "".join(
-    f",\n    histogram({sketch.index_sql(m)}) FILTER (WHERE {_LLM} AND {m} IS NOT NULL) AS {m}"
+    f",\n    list({sketch.index_sql(m)}) FILTER (WHERE {_LLM} AND {m} IS NOT NULL) AS {m}"
     for m in SKETCHED_MEASURES
 )
+_COUNTED = ", ".join(f"list_aggregate({m}, 'histogram') AS {m}" for m in SKETCHED_MEASURES)
 
 
 def _bucket_of(grain: Grain, column: str = "start_time") -> str:
@@ -70,13 +73,14 @@ def _bucket_of(grain: Grain, column: str = "start_time") -> str:
 
 def _select(grain: Grain, where: str, sampled_out: bool = False) -> str:
     """The rows of `grain`'s table for the counted spans matching `where`."""
-    return f"""
+    rows = f"""
 SELECT project_id, {_bucket_of(grain)} AS {grain.time_column}, {", ".join(grain.keys)},{_COUNTS}
     {_SKETCHES if grain.sketched else ""}, {str(sampled_out).lower()} AS sampled_out
 FROM spans
 WHERE duplicate_of IS NULL AND {where}
 GROUP BY ALL
 """
+    return f"SELECT * REPLACE ({_COUNTED}) FROM ({rows})" if grain.sketched else rows
 
 
 def floor(t: datetime, grain: Grain) -> datetime:
