@@ -253,7 +253,8 @@ def test_percentiles_from_sketches_are_within_the_stated_error(store):
     exact = records(store.quantiles(f, (), ("duration_ms",), (0.5,), 3600))
     assert [r["bucket"] for r in hourly] == [r["bucket"] for r in exact] and len(hourly) == HOURS
     for got, want in zip(hourly, exact, strict=True):
-        assert got["duration_ms"][0] == pytest.approx(want["duration_ms"][0], rel=2 * sketch.RELATIVE_ACCURACY)
+        error = 2 * sketch.RELATIVE_ACCURACY
+        assert got["duration_ms"][0] == pytest.approx(want["duration_ms"][0], rel=error)
     short = SpanFilter("default", since=START, until=START + timedelta(hours=1))
     assert rollups.quantiles(store, short, (), ("duration_ms",), (0.5,), None) is None
 

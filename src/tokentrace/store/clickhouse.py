@@ -1,0 +1,289 @@
+"""The scale-out store: ClickHouse, through a transport (store/clickhouse_transport.py: chDB
+in-process, or a server over HTTP).
+
+Being built (issue 8). What exists: the schema and its migrations, writing spans (a span
+delivered twice is stored once), content and scores, and the span-level reads the dashboards
+start from (`spans`, `totals`, `aggregate`, `quantiles`), tested to give DuckDB's answers on the
+same spans. Not yet: tag inheritance and duplicate marking at write, rollups and sampling,
+trace and session summaries, projects, alerts, and the spool position; so `serve` does not
+offer it yet (docs/scale.md).
+
+ClickHouse has no transactions and no cheap UPDATE: a write is idempotent instead (identities
+already stored are skipped, so replaying a spool is safe), and a span's later revision is a new
+row with a higher `revision` that ReplacingMergeTree keeps alone; every read says FINAL.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tokentrace.canonical import (
+    ERROR_TYPES,
+    FIELD_NAMES,
+    GROUPABLE_FIELDS,
+    INPUT_BUCKETS,
+    LLM_OPERATIONS,
+    Tables,
+)
+from tokentrace.store.base import SpanFilter
+from tokentrace.store.clickhouse_transport import Transport
+from tokentrace.store.migrations import migrations
+
+_LLM = "operation IN (" + ", ".join(f"'{op}'" for op in LLM_OPERATIONS) + ")"
+_MEASURES = frozenset({"duration_ms", "ttft_ms", "tpot_ms"})
+_SPANS = "spans FINAL"
+# ClickHouse lets an alias shadow a column everywhere in its query (`sum(x) AS x` would make a
+# later `sumIf(x, …)` nested); with this, a name means the column (and the outer query of a
+# grouped read sorts by the inner one's aliases).
+_COLUMNS_FIRST = "SETTINGS prefer_column_name_to_alias = 1"
+
+
+def _time(value: datetime) -> str:
+    """A datetime as a DateTime64 parameter's text (UTC)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _from_ns(ns: int) -> datetime:
+    return datetime.fromtimestamp(ns // 1000 / 1e6, UTC)
+
+
+def _column(name: str, allowed: frozenset[str] | tuple[str, ...]) -> str:
+    if name not in allowed:
+        raise ValueError(f"unknown field {name!r}")
+    return name
+
+
+def _field(name: str) -> str:
+    """A groupable or filterable field's expression: its column or `input_bucket`'s CASE."""
+    if name == "input_bucket":
+        cases = " ".join(
+            f"WHEN input_tokens < {int(bound)} THEN '{label}'" for bound, label in INPUT_BUCKETS if bound
+        )
+        return f"(CASE WHEN input_tokens IS NULL THEN NULL {cases} ELSE '{INPUT_BUCKETS[-1][1]}' END)"
+    return _column(name, FIELD_NAMES)
+
+
+def _where(f: SpanFilter) -> tuple[str, dict[str, Any]]:
+    clauses, params = ["project_id = {project:String}"], {"project": f.project_id}
+    if f.since is not None:
+        clauses.append("start_time >= {since:DateTime64(9, 'UTC')}")
+        params["since"] = _time(f.since)
+    if f.until is not None:
+        clauses.append("start_time < {until:DateTime64(9, 'UTC')}")
+        params["until"] = _time(f.until)
+    for n, (name, value) in enumerate(f.equals.items()):
+        if value is None:
+            clauses.append(f"{_field(name)} IS NULL")
+        else:
+            clauses.append(f"{_field(name)} = {{eq{n}:String}}")
+            params[f"eq{n}"] = str(value)
+    if f.name_contains:
+        clauses.append("positionCaseInsensitiveUTF8(coalesce(name, ''), {name:String}) > 0")
+        params["name"] = f.name_contains
+    return " AND ".join(clauses), params
+
+
+def _groups(group_by: tuple[str, ...], bucket_seconds: int | None) -> list[str]:
+    groups = [f"{_field(_column(g, GROUPABLE_FIELDS))} AS {g}" for g in group_by]
+    if bucket_seconds is not None:
+        groups.insert(
+            0,
+            f"toStartOfInterval(start_time, INTERVAL {int(bucket_seconds)} SECOND)::DateTime64(6) AS bucket",
+        )
+    return groups
+
+
+def _group_clause(groups: list[str]) -> str:
+    return f"GROUP BY {', '.join(g.rsplit(' AS ', 1)[1] for g in groups)}" if groups else ""
+
+
+class ClickHouseStore:
+    """Store implementation over ClickHouse (a subset so far: see the module's docstring)."""
+
+    def __init__(self, transport: Transport) -> None:
+        self._ch = transport
+        self._migrate()
+
+    # --- lifecycle -------------------------------------------------------------------
+    def _migrate(self) -> None:
+        self._ch.command(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, "
+            "applied_at DateTime64(6, 'UTC')) ENGINE = ReplacingMergeTree ORDER BY version"
+        )
+        applied = set(self._ch.query("SELECT version FROM schema_migrations FINAL")["version"].to_pylist())
+        for version, name, sql in migrations("clickhouse"):
+            if version in applied:
+                continue
+            # No transactions: every statement is IF NOT EXISTS or guarded, so a migration cut
+            # short runs again whole.
+            for statement in _statements(sql):
+                self._ch.command(statement)
+            self._ch.command(
+                "INSERT INTO schema_migrations VALUES ({v:UInt32}, {n:String}, now64(6))",
+                {"v": version, "n": name},
+            )
+
+    def schema_version(self) -> int:
+        return int(self._ch.query("SELECT max(version) AS v FROM schema_migrations")["v"][0].as_py())
+
+    def close(self) -> None:
+        self._ch.close()
+
+    # --- writes ------------------------------------------------------------------------
+    def write_batch(self, tables: Tables, spool_position: tuple[int, int] | None) -> int:
+        """Store the spans whose identity is not stored yet (so a batch sent again, or a
+        spool replayed, adds nothing), their content and scores; how many spans were new."""
+        new = 0
+        spans = tables.spans
+        if spans.num_rows:
+            spans = self._unseen(spans)
+            new = spans.num_rows
+            if new:
+                revision = pa.array([time.time_ns()] * new, pa.uint64())
+                self._ch.insert("spans", spans.append_column("revision", revision))
+        if tables.content.num_rows:
+            revision = pa.array([time.time_ns()] * tables.content.num_rows, pa.uint64())
+            self._ch.insert("content", tables.content.append_column("revision", revision))
+        if tables.scores.num_rows:
+            self._ch.insert("scores", tables.scores)
+        return new
+
+    def _unseen(self, spans: pa.Table) -> pa.Table:
+        """The batch's spans without the identities already stored, and each once."""
+        keys = pc.binary_join_element_wise(spans["project_id"], spans["trace_id"], spans["span_id"], ":")
+        first = pc.equal(pc.index_in(keys, keys), pa.array(range(spans.num_rows), pa.int32()))
+        spans, keys = spans.filter(first), keys.filter(first)
+        bounds = pc.min_max(spans["start_time"].cast(pa.int64()))
+        # A span's identity includes its start time in the sort key, so the lookup reads only
+        # the batch's hours.
+        stored = self._ch.query(
+            "SELECT concat(project_id, ':', trace_id, ':', span_id) AS key FROM spans "
+            "WHERE start_time >= {lo:DateTime64(9, 'UTC')} AND start_time <= {hi:DateTime64(9, 'UTC')} "
+            "AND has({traces:Array(String)}, trace_id)",
+            {
+                "lo": _time(_from_ns(bounds["min"].as_py())),
+                # parameters carry microseconds: the upper bound rounds up
+                "hi": _time(_from_ns(bounds["max"].as_py()) + timedelta(microseconds=1)),
+                "traces": pc.unique(spans["trace_id"]).to_pylist(),
+            },
+        )["key"]
+        if not len(stored):
+            return spans
+        return spans.filter(pc.invert(pc.is_in(keys, stored)))
+
+    # --- reads -------------------------------------------------------------------------
+    def spans(self, f: SpanFilter, columns: tuple[str, ...], limit: int | None = None) -> pa.Table:
+        select = ", ".join(_column(c, FIELD_NAMES) for c in columns)
+        where, params = _where(f)
+        sql = f"SELECT {select} FROM {_SPANS} WHERE {where} ORDER BY start_time"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return self._ch.query(sql, params)
+
+    def totals(self, project_id: str) -> dict[str, Any]:
+        row = self._ch.query(
+            f"""
+            SELECT count() AS spans, uniqExact(trace_id) AS traces,
+                   sumIf(total_tokens, duplicate_of IS NULL) AS total_tokens,
+                   sumIf(cost_usd, duplicate_of IS NULL) AS cost_usd,
+                   countIf(cost_known = false AND duplicate_of IS NULL) AS unpriced_spans,
+                   if(count() = 0, NULL, max(end_time)) AS last_span_end
+            FROM {_SPANS} WHERE project_id = {{project:String}}
+            {_COLUMNS_FIRST}
+            """,
+            {"project": project_id},
+        ).to_pylist()[0]
+        last = row["last_span_end"]
+        return {
+            "spans": row["spans"],
+            "traces": row["traces"],
+            "total_tokens": int(row["total_tokens"] or 0),
+            "cost_usd": float(row["cost_usd"] or 0),
+            "unpriced_spans": row["unpriced_spans"],
+            "last_span_end": last.astimezone(UTC).isoformat() if last else None,
+        }
+
+    def aggregate(
+        self, f: SpanFilter, group_by: tuple[str, ...], bucket_seconds: int | None, distinct: bool = True
+    ) -> pa.Table:
+        groups = _groups(group_by, bucket_seconds)
+        where, params = _where(f)
+        retry = "retry_attempt > 0"
+        errors_by_type = ", ".join(
+            f"countIf({_LLM} AND status = 'error' AND error_type = '{t}') AS errors_{t}" for t in ERROR_TYPES
+        )
+        select = ", ".join([*groups, ""]) if groups else ""
+        sql = f"""
+        SELECT * FROM (SELECT {select}
+            countIf({_LLM}) AS requests,
+            count() AS spans,
+            {"uniqExact(trace_id)" if distinct else "NULL::Nullable(UInt64)"} AS traces,
+            toInt64(sum(coalesce(input_tokens, 0))) AS input_tokens,
+            toInt64(sum(coalesce(output_tokens, 0))) AS output_tokens,
+            toInt64(sum(coalesce(total_tokens, 0))) AS total_tokens,
+            toInt64(sum(coalesce(cache_read_tokens, 0))) AS cache_read_tokens,
+            toInt64(sum(coalesce(cache_write_tokens, 0))) AS cache_write_tokens,
+            toInt64(sum(coalesce(reasoning_tokens, 0))) AS reasoning_tokens,
+            toFloat64(sum(coalesce(cost_usd, 0))) AS cost_usd,
+            countIf({_LLM} AND status = 'error') AS errors,
+            countIf(cost_known = false) AS unpriced_spans,
+            countIf({_LLM} AND status != 'error') AS answered,
+            countIf({retry}) AS retries,
+            countIf({retry} AND NOT ({_LLM})) AS http_resends,
+            toInt64(sumIf(coalesce(total_tokens, 0), {retry})) AS retry_tokens,
+            toFloat64(sumIf(coalesce(cost_usd, 0), {retry})) AS retry_cost_usd,
+            countIf({_LLM} AND finish_reason = 'length') AS truncated,
+            countIf({_LLM} AND streaming) AS streamed,
+            {"uniqExactIf(session_id, session_id IS NOT NULL)" if distinct else "NULL::Nullable(UInt64)"}
+                AS sessions,
+            {"uniqExactIf(user_id, user_id IS NOT NULL)" if distinct else "NULL::Nullable(UInt64)"} AS users,
+            min(start_time) AS first_seen,
+            max(start_time) AS last_seen,
+            {errors_by_type}
+        FROM {_SPANS}
+        WHERE {where} AND duplicate_of IS NULL
+        {_group_clause(groups)})
+        ORDER BY {"bucket" if bucket_seconds is not None else "cost_usd DESC"}
+        {_COLUMNS_FIRST}
+        """
+        return self._ch.query(sql, params)
+
+    def quantiles(
+        self,
+        f: SpanFilter,
+        group_by: tuple[str, ...],
+        measures: tuple[str, ...],
+        quantiles: tuple[float, ...],
+        bucket_seconds: int | None = None,
+    ) -> pa.Table:
+        groups = _groups(group_by, bucket_seconds)
+        levels = ", ".join(repr(float(q)) for q in quantiles if 0 <= q <= 1)
+        parts = []
+        for m in measures:
+            column = _column(m, _MEASURES)
+            # quantilesExactInclusive interpolates between order statistics as DuckDB's
+            # quantile_cont does; an empty group has NULL, not an empty array.
+            parts.append(
+                f"if(count({column}) = 0, NULL, quantilesExactInclusive({levels})({column})) AS {column}"
+            )
+            parts.append(f"count({column}) AS {column}_count")
+        where, params = _where(f)
+        select = ", ".join([*groups, "count() AS requests", *parts])
+        order = "bucket" if bucket_seconds is not None else "requests DESC"
+        sql = (
+            f"SELECT * FROM (SELECT {select} FROM {_SPANS} WHERE {where} AND {_LLM} AND duplicate_of IS NULL "
+            f"{_group_clause(groups)}) ORDER BY {order} {_COLUMNS_FIRST}"
+        )
+        return self._ch.query(sql, params)
+
+
+def _statements(sql: str) -> list[str]:
+    """A migration's statements: split at a `;` that ends a line, comments dropped."""
+    lines = [line for line in sql.splitlines() if not line.lstrip().startswith("--")]
+    statements = (s.strip().rstrip(";").strip() for s in "\n".join(lines).split(";\n"))
+    return [s for s in statements if s]

@@ -1,0 +1,131 @@
+"""The ClickHouse store on chDB (the ClickHouse engine in-process): its migrations, identity
+dedup, and the span reads built so far giving DuckDB's answers on the same spans."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.query.test_rollups import MODELS, _call
+from tokentrace.ingest.columns import tables
+from tokentrace.ingest.normalize import normalize
+from tokentrace.ingest.pipeline import price_rows
+from tokentrace.pricing import PriceBook
+from tokentrace.query.records import records
+from tokentrace.store.base import SpanFilter
+from tokentrace.store.clickhouse import ClickHouseStore
+from tokentrace.store.clickhouse_transport import TransportError, connect
+from tokentrace.store.duckdb import DuckDBStore
+
+START = datetime(2026, 11, 20, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def chdb_path(tmp_path_factory):
+    """One chDB directory for the module (chDB opens one per process); a database per store."""
+    return tmp_path_factory.mktemp("chdb")
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory, chdb_path):
+    """The same 3,000 priced LLM calls over 6 hours in DuckDB and in ClickHouse (chDB)."""
+    base = tmp_path_factory.mktemp("stores")
+    rng = random.Random(3)
+    raws = [_call(rng, n, START + timedelta(seconds=rng.uniform(0, 6 * 3600))) for n in range(1, 3001)]
+    rows = normalize(raws, "default").rows
+    price_rows(PriceBook(), rows)
+    batch = tables(rows)
+    duck = DuckDBStore(base / "t.duckdb")
+    ch = ClickHouseStore(connect(f"chdb://{chdb_path}?database=stores"))
+    for store in (duck, ch):
+        assert store.write_batch(batch, None) == 3000
+    yield duck, ch
+    duck.close()
+    ch.close()
+
+
+def _rows(table, keys):
+    return {tuple(r[k] for k in keys): r for r in records(table)}
+
+
+@pytest.mark.parametrize(
+    ("equals", "group_by", "bucket_seconds", "distinct"),
+    [
+        ({}, (), None, True),
+        ({}, ("tenant_id",), None, True),
+        ({"provider": "openai"}, ("request_model", "status"), None, False),
+        ({}, ("feature",), 3600, True),
+        ({"tenant_id": "acme"}, ("input_bucket",), 600, False),
+    ],
+)
+def test_aggregates_equal_duckdbs(stores, equals, group_by, bucket_seconds, distinct):
+    duck, ch = stores
+    f = SpanFilter(
+        "default", since=START + timedelta(minutes=7), until=START + timedelta(hours=5), equals=equals
+    )
+    keys = (("bucket",) if bucket_seconds else ()) + group_by
+    want = _rows(duck.aggregate(f, group_by, bucket_seconds, distinct), keys)
+    got = _rows(ch.aggregate(f, group_by, bucket_seconds, distinct), keys)
+    assert got.keys() == want.keys()
+    assert len(got) > 1 or not group_by
+    for key, row in want.items():
+        for name, value in row.items():
+            if isinstance(value, float):
+                assert got[key][name] == pytest.approx(value, rel=1e-9), (key, name)
+            else:
+                assert got[key][name] == value, (key, name)
+
+
+def test_quantiles_equal_duckdbs(stores):
+    duck, ch = stores
+    f = SpanFilter("default", since=START, until=START + timedelta(hours=6))
+    qs = (0.5, 0.95, 0.99)
+    for group_by, bucket in ((("request_model",), None), ((), 3600)):
+        keys = (("bucket",) if bucket else ()) + group_by
+        want = _rows(duck.quantiles(f, group_by, ("duration_ms", "ttft_ms"), qs, bucket), keys)
+        got = _rows(ch.quantiles(f, group_by, ("duration_ms", "ttft_ms"), qs, bucket), keys)
+        assert got.keys() == want.keys()
+        for key, row in want.items():
+            assert got[key]["requests"] == row["requests"]
+            assert got[key]["duration_ms"] == pytest.approx(row["duration_ms"], rel=1e-9)
+            assert got[key]["ttft_ms"] == pytest.approx(row["ttft_ms"], rel=1e-9)
+    assert {
+        r["request_model"] for r in records(ch.quantiles(f, ("request_model",), ("duration_ms",), qs))
+    } == set(MODELS)
+
+
+def test_a_batch_sent_again_is_stored_once(stores):
+    duck, ch = stores
+    f = SpanFilter("default")
+    assert ch.spans(f, ("trace_id", "span_id"), 10).num_rows == 10
+    full = tables(normalize([_call(random.Random(9), 50_001, START + timedelta(hours=1))], "default").rows)
+    assert ch.write_batch(full, None) == 1
+    assert ch.write_batch(full, None) == 0  # the same span again
+    doubled = tables(normalize([_call(random.Random(9), 50_002, START)] * 2, "default").rows)
+    assert ch.write_batch(doubled, None) == 1  # twice in one batch
+    assert ch.totals("default")["spans"] == 3002
+    assert ch.totals("default")["traces"] == duck.totals("default")["traces"] + 2
+
+
+def test_migrations_apply_once_and_reopen(chdb_path):
+    url = f"chdb://{chdb_path}?database=reopened"
+    store = ClickHouseStore(connect(url))
+    version = store.schema_version()
+    store.close()
+    reopened = ClickHouseStore(connect(url))
+    assert reopened.schema_version() == version >= 1
+    assert reopened.totals("default")["spans"] == 0
+    reopened.close()
+
+
+def test_bad_sql_and_bad_urls_are_clear_errors(chdb_path):
+    transport = connect(f"chdb://{chdb_path}?database=errors")
+    with pytest.raises(TransportError, match="Syntax error"):
+        transport.command("SELEC 1")
+    transport.close()
+    with pytest.raises(ValueError, match="not a ClickHouse URL"):
+        connect("postgres://x")
+    with pytest.raises(TransportError, match="cannot reach ClickHouse"):
+        connect("clickhouse://127.0.0.1:1/db")
