@@ -7,6 +7,7 @@ The stores, the REST API and `tokentrace export` use exactly these names and thi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import pyarrow as pa
 
@@ -235,18 +236,25 @@ USER_ROLLUP_KEYS = ("tenant_id", "user_id", "status", "error_type")
 
 @dataclass(frozen=True)
 class Grain:
-    """One rollup table: its time column and width, the keys it is kept by, and whether it
-    keeps latency sketches."""
+    """One rollup table: its time column and width, the keys it is kept by, whether it keeps
+    latency sketches, and the key a recompute narrows to besides project and bucket (an hour of
+    spans is large, and a late span changes the totals of its own user only)."""
 
     table: str
     time_column: str
     seconds: int
     keys: tuple[str, ...]
     sketched: bool
+    narrowed_by: str | None = None
+
+    def floor(self, t: datetime) -> datetime:
+        """The start of the bucket `t` falls in (whole minutes and hours of UTC)."""
+        into = (t.minute * 60 + t.second) % self.seconds
+        return t - timedelta(seconds=into, microseconds=t.microsecond)
 
 
 MINUTE = Grain("rollup_minute", "minute", 60, ROLLUP_KEYS, sketched=True)
-USER_HOUR = Grain("rollup_user_hour", "hour", 3600, USER_ROLLUP_KEYS, sketched=False)
+USER_HOUR = Grain("rollup_user_hour", "hour", 3600, USER_ROLLUP_KEYS, sketched=False, narrowed_by="user_id")
 #: Rollup tables in the order a read tries them: the finest that holds what it asks.
 GRAINS = (MINUTE, USER_HOUR)
 

@@ -9,11 +9,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.query.test_rollups import MODELS, _call
+from tokentrace import sketch
 from tokentrace.ingest.columns import tables
 from tokentrace.ingest.normalize import normalize
 from tokentrace.ingest.pipeline import price_rows
 from tokentrace.pricing import PriceBook
+from tokentrace.query import rollups
 from tokentrace.query.records import records
+from tokentrace.store import clickhouse_rollups as ch_rollups
 from tokentrace.store.base import SpanFilter
 from tokentrace.store.clickhouse import ClickHouseStore
 from tokentrace.store.clickhouse_transport import TransportError, connect
@@ -129,3 +132,70 @@ def test_bad_sql_and_bad_urls_are_clear_errors(chdb_path):
         connect("postgres://x")
     with pytest.raises(TransportError, match="cannot reach ClickHouse"):
         connect("clickhouse://127.0.0.1:1/db")
+
+
+@pytest.fixture(scope="module")
+def rolled(chdb_path):
+    """3,000 calls over 8 hours in ClickHouse, rolled up to 7 h, then a late call at 2:05."""
+    rng = random.Random(5)
+    store = ClickHouseStore(connect(f"chdb://{chdb_path}?database=rolled"))
+    raws = [_call(rng, n, START + timedelta(seconds=rng.uniform(0, 8 * 3600))) for n in range(1, 3001)]
+    rows = normalize(raws, "default").rows
+    price_rows(PriceBook(), rows)
+    store.write_batch(tables(rows), None)
+    store.advance_rollups(START + timedelta(hours=7))
+    late = normalize([_call(rng, 9001, START + timedelta(hours=2, minutes=5, seconds=3))], "default").rows
+    price_rows(PriceBook(), late)
+    store.write_batch(tables(late), None)
+    yield store
+    store.close()
+
+
+SUMMED = ("requests", "answered", "spans", "input_tokens", "total_tokens", "errors", "retries", "streamed")
+
+
+@pytest.mark.parametrize(
+    ("equals", "group_by", "bucket_seconds"),
+    [
+        ({}, ("tenant_id",), None),
+        ({"provider": "openai"}, ("request_model", "status"), 600),
+        ({}, ("tenant_id", "user_id"), None),
+        ({"tenant_id": "acme"}, ("user_id",), 7200),
+    ],
+)
+def test_rollups_give_the_spans_numbers(rolled, equals, group_by, bucket_seconds):
+    f = SpanFilter(
+        "default", since=START + timedelta(seconds=17), until=START + timedelta(hours=8), equals=equals
+    )
+    grain = rollups.answerable(f, group_by, bucket_seconds)
+    parts = rollups.split(f, rolled.rolled_up_until(grain), grain)
+    assert parts is not None and len(parts.spans) == 2  # head, rollups and tail all used
+    keys = (("bucket",) if bucket_seconds else ()) + group_by
+    want = _rows(rolled.aggregate(f, group_by, bucket_seconds, distinct=False), keys)
+    got = {tuple(r[k] for k in keys): r for r in rollups.aggregate(rolled, f, group_by, bucket_seconds)}
+    assert got.keys() == want.keys()
+    for key, row in want.items():
+        assert {k: got[key][k] for k in SUMMED} == {k: row[k] for k in SUMMED}, key
+        assert got[key]["cost_usd"] == pytest.approx(row["cost_usd"], rel=1e-9)
+        assert (got[key]["first_seen"], got[key]["last_seen"]) == (row["first_seen"], row["last_seen"])
+
+
+def test_rolling_up_again_counts_once_and_sketches_hold(rolled):
+    f = SpanFilter("default", since=START, until=START + timedelta(hours=7))
+    before = _rows(rolled.rollup_aggregate(f, ("tenant_id",), None), ("tenant_id",))
+    # As after a crash between the insert and the mark: the same minutes rolled up again.
+    ch_rollups.advance(rolled._ch, (START - timedelta(minutes=1)).replace(tzinfo=None))
+    rolled._ch.command("TRUNCATE TABLE rollup_marks")
+    rolled.advance_rollups(START + timedelta(hours=7))
+    after = _rows(rolled.rollup_aggregate(f, ("tenant_id",), None), ("tenant_id",))
+    assert after.keys() == before.keys()
+    for key, row in before.items():
+        assert {k: after[key][k] for k in SUMMED} == {k: row[k] for k in SUMMED}
+        assert after[key]["cost_usd"] == pytest.approx(row["cost_usd"], rel=1e-12)
+    sketched = rollups.quantiles(rolled, f, ("request_model",), ("duration_ms",), (0.5, 0.99), None)
+    exact = _rows(rolled.quantiles(f, ("request_model",), ("duration_ms",), (0.5, 0.99)), ("request_model",))
+    for row in sketched:
+        want = exact[(row["request_model"],)]
+        assert row["duration_ms_count"] == want["duration_ms_count"]
+        for got_q, want_q in zip(row["duration_ms"], want["duration_ms"], strict=True):
+            assert got_q == pytest.approx(want_q, rel=2 * sketch.RELATIVE_ACCURACY)

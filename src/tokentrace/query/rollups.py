@@ -40,12 +40,6 @@ class Split:
     spans: tuple[SpanFilter, ...]
 
 
-def _floor(t: datetime, grain: Grain) -> datetime:
-    t = t.astimezone(UTC)
-    into = (t.minute * 60 + t.second) % grain.seconds
-    return t - timedelta(seconds=into, microseconds=t.microsecond)
-
-
 def split(f: SpanFilter, rolled_up_until: datetime | None, grain: Grain = MINUTE) -> Split | None:
     """How `f`'s range divides between `grain`'s rollups and spans; None when no whole
     rolled-up bucket lies in it."""
@@ -53,10 +47,10 @@ def split(f: SpanFilter, rolled_up_until: datetime | None, grain: Grain = MINUTE
         return None
     first = None
     if f.since is not None:
-        first = _floor(f.since, grain)
+        first = grain.floor(f.since.astimezone(UTC))
         if first < f.since:
             first += timedelta(seconds=grain.seconds)
-    last = rolled_up_until if f.until is None else min(_floor(f.until, grain), rolled_up_until)
+    last = rolled_up_until if f.until is None else min(grain.floor(f.until.astimezone(UTC)), rolled_up_until)
     if first is not None and first >= last:
         return None
     spans = []

@@ -7,10 +7,10 @@ again by the store before they reach SQL; values always travel as parameters.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import pyarrow as pa
 
@@ -63,6 +63,33 @@ class TraceFilter:
     min_duration_ms: float | None = None
     errors_only: bool = False
     scores: tuple[ScoreCondition, ...] = ()
+
+
+class Change(NamedTuple):
+    """A span written or changed in a bucket a rollup may already hold: where it falls, whose
+    it is, and whether its attribution tags changed (then its tag-less self's bucket did too)."""
+
+    project_id: str
+    start: datetime
+    user_id: str | None
+    tags_changed: bool
+
+
+def cells(changes: Iterable[Change], grain: Grain, mark: datetime) -> list[tuple[str, datetime, str | None]]:
+    """The buckets of `grain` before its `mark` (naive UTC) that the changes touch, as (project,
+    bucket start, value of the grain's narrowing key or None), sorted."""
+    found: set[tuple[str, datetime, str | None]] = set()
+    for change in changes:
+        at = grain.floor(change.start.replace(tzinfo=None))
+        if at >= mark:
+            continue
+        if grain.narrowed_by is None:
+            found.add((change.project_id, at, None))
+            continue
+        found.add((change.project_id, at, getattr(change, grain.narrowed_by)))
+        if change.tags_changed:
+            found.add((change.project_id, at, None))
+    return sorted(found, key=lambda c: (c[0], c[1], c[2] or ""))
 
 
 #: Why a trace keeps its detail, in the order they are tested (a trace gets the first it meets).

@@ -2,11 +2,12 @@
 in-process, or a server over HTTP).
 
 Being built (issue 8). What exists: the schema and its migrations, writing spans (a span
-delivered twice is stored once), content and scores, and the span-level reads the dashboards
-start from (`spans`, `totals`, `aggregate`, `quantiles`), tested to give DuckDB's answers on the
-same spans. Not yet: tag inheritance and duplicate marking at write, rollups and sampling,
-trace and session summaries, projects, alerts, and the spool position; so `serve` does not
-offer it yet (docs/scale.md).
+delivered twice is stored once), content and scores, the span-level reads the dashboards start
+from (`spans`, `totals`, `aggregate`, `quantiles`), tested to give DuckDB's answers on the same
+spans, and the rollups (store/clickhouse_rollups.py: advanced, recomputed for late spans, read
+by query/rollups.py as DuckDB's are). Not yet: tag inheritance and duplicate marking at write,
+sampling, trace and session summaries, projects, alerts, and the spool position; so `serve`
+does not offer it yet (docs/scale.md).
 
 ClickHouse has no transactions and no cheap UPDATE: a write is idempotent instead (identities
 already stored are skipped, so replaying a spool is safe), and a span's later revision is a new
@@ -28,19 +29,19 @@ from tokentrace.canonical import (
     GROUPABLE_FIELDS,
     INPUT_BUCKETS,
     LLM_OPERATIONS,
+    MINUTE,
+    Grain,
     Tables,
 )
-from tokentrace.store.base import SpanFilter
+from tokentrace.store import clickhouse_rollups as rollups
+from tokentrace.store.base import Change, SpanFilter
+from tokentrace.store.clickhouse_rollups import SETTINGS
 from tokentrace.store.clickhouse_transport import Transport
 from tokentrace.store.migrations import migrations
 
 _LLM = "operation IN (" + ", ".join(f"'{op}'" for op in LLM_OPERATIONS) + ")"
 _MEASURES = frozenset({"duration_ms", "ttft_ms", "tpot_ms"})
 _SPANS = "spans FINAL"
-# ClickHouse lets an alias shadow a column everywhere in its query (`sum(x) AS x` would make a
-# later `sumIf(x, …)` nested); with this, a name means the column (and the outer query of a
-# grouped read sorts by the inner one's aliases).
-_COLUMNS_FIRST = "SETTINGS prefer_column_name_to_alias = 1"
 
 
 def _time(value: datetime) -> str:
@@ -108,6 +109,7 @@ class ClickHouseStore:
     def __init__(self, transport: Transport) -> None:
         self._ch = transport
         self._migrate()
+        self._marks = rollups.marks(transport)
 
     # --- lifecycle -------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -146,12 +148,55 @@ class ClickHouseStore:
             if new:
                 revision = pa.array([time.time_ns()] * new, pa.uint64())
                 self._ch.insert("spans", spans.append_column("revision", revision))
+                self._recompute_late(spans)
         if tables.content.num_rows:
             revision = pa.array([time.time_ns()] * tables.content.num_rows, pa.uint64())
             self._ch.insert("content", tables.content.append_column("revision", revision))
         if tables.scores.num_rows:
             self._ch.insert("scores", tables.scores)
         return new
+
+    def _recompute_late(self, spans: pa.Table) -> None:
+        """Roll up again the buckets already rolled up that the new spans fall in."""
+        if not self._marks:
+            return
+        mark = pa.scalar(max(self._marks.values()), pa.timestamp("ns"))
+        late = spans.filter(pc.less(spans["start_time"].cast(pa.timestamp("ns")), mark))
+        if late.num_rows:
+            rows = late.select(["project_id", "start_time", "user_id"]).to_pylist()
+            rollups.recompute(
+                self._ch,
+                (Change(r["project_id"], r["start_time"], r["user_id"], False) for r in rows),
+                self._marks,
+            )
+
+    def advance_rollups(self, until: datetime) -> datetime:
+        self._marks = rollups.advance(
+            self._ch, until.astimezone(UTC).replace(tzinfo=None, second=0, microsecond=0)
+        )
+        return self._marks[MINUTE.table].replace(tzinfo=UTC)
+
+    def rolled_up_until(self, grain: Grain = MINUTE) -> datetime | None:
+        mark = self._marks.get(grain.table)
+        return mark.replace(tzinfo=UTC) if mark is not None else None
+
+    def rollup_aggregate(
+        self, f: SpanFilter, group_by: tuple[str, ...], bucket_seconds: int | None, grain: Grain = MINUTE
+    ) -> pa.Table:
+        sql, params = rollups.aggregate_sql(f, group_by, bucket_seconds, grain)
+        return self._ch.query(sql, params)
+
+    def sketch(
+        self,
+        f: SpanFilter,
+        group_by: tuple[str, ...],
+        measure: str,
+        bucket_seconds: int | None,
+        from_rollups: bool,
+    ) -> pa.Table:
+        spans_where = None if from_rollups else _where(f)
+        sql, params = rollups.sketch_sql(f, group_by, measure, bucket_seconds, from_rollups, spans_where)
+        return self._ch.query(sql, params)
 
     def _unseen(self, spans: pa.Table) -> pa.Table:
         """The batch's spans without the identities already stored, and each once."""
@@ -194,7 +239,7 @@ class ClickHouseStore:
                    countIf(cost_known = false AND duplicate_of IS NULL) AS unpriced_spans,
                    if(count() = 0, NULL, max(end_time)) AS last_span_end
             FROM {_SPANS} WHERE project_id = {{project:String}}
-            {_COLUMNS_FIRST}
+            {SETTINGS}
             """,
             {"project": project_id},
         ).to_pylist()[0]
@@ -213,43 +258,25 @@ class ClickHouseStore:
     ) -> pa.Table:
         groups = _groups(group_by, bucket_seconds)
         where, params = _where(f)
-        retry = "retry_attempt > 0"
         errors_by_type = ", ".join(
             f"countIf({_LLM} AND status = 'error' AND error_type = '{t}') AS errors_{t}" for t in ERROR_TYPES
         )
         select = ", ".join([*groups, ""]) if groups else ""
         sql = f"""
         SELECT * FROM (SELECT {select}
-            countIf({_LLM}) AS requests,
-            count() AS spans,
+            {rollups.COUNTS},
             {"uniqExact(trace_id)" if distinct else "NULL::Nullable(UInt64)"} AS traces,
-            toInt64(sum(coalesce(input_tokens, 0))) AS input_tokens,
-            toInt64(sum(coalesce(output_tokens, 0))) AS output_tokens,
-            toInt64(sum(coalesce(total_tokens, 0))) AS total_tokens,
-            toInt64(sum(coalesce(cache_read_tokens, 0))) AS cache_read_tokens,
-            toInt64(sum(coalesce(cache_write_tokens, 0))) AS cache_write_tokens,
-            toInt64(sum(coalesce(reasoning_tokens, 0))) AS reasoning_tokens,
-            toFloat64(sum(coalesce(cost_usd, 0))) AS cost_usd,
             countIf({_LLM} AND status = 'error') AS errors,
-            countIf(cost_known = false) AS unpriced_spans,
             countIf({_LLM} AND status != 'error') AS answered,
-            countIf({retry}) AS retries,
-            countIf({retry} AND NOT ({_LLM})) AS http_resends,
-            toInt64(sumIf(coalesce(total_tokens, 0), {retry})) AS retry_tokens,
-            toFloat64(sumIf(coalesce(cost_usd, 0), {retry})) AS retry_cost_usd,
-            countIf({_LLM} AND finish_reason = 'length') AS truncated,
-            countIf({_LLM} AND streaming) AS streamed,
             {"uniqExactIf(session_id, session_id IS NOT NULL)" if distinct else "NULL::Nullable(UInt64)"}
                 AS sessions,
             {"uniqExactIf(user_id, user_id IS NOT NULL)" if distinct else "NULL::Nullable(UInt64)"} AS users,
-            min(start_time) AS first_seen,
-            max(start_time) AS last_seen,
             {errors_by_type}
         FROM {_SPANS}
         WHERE {where} AND duplicate_of IS NULL
         {_group_clause(groups)})
         ORDER BY {"bucket" if bucket_seconds is not None else "cost_usd DESC"}
-        {_COLUMNS_FIRST}
+        {SETTINGS}
         """
         return self._ch.query(sql, params)
 
@@ -277,7 +304,7 @@ class ClickHouseStore:
         order = "bucket" if bucket_seconds is not None else "requests DESC"
         sql = (
             f"SELECT * FROM (SELECT {select} FROM {_SPANS} WHERE {where} AND {_LLM} AND duplicate_of IS NULL "
-            f"{_group_clause(groups)}) ORDER BY {order} {_COLUMNS_FIRST}"
+            f"{_group_clause(groups)}) ORDER BY {order} {SETTINGS}"
         )
         return self._ch.query(sql, params)
 

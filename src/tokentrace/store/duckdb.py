@@ -35,6 +35,7 @@ from tokentrace.store import duckdb_sampling as sampling
 from tokentrace.store import duplicates
 from tokentrace.store.base import (
     SCORE_OPERATORS,
+    Change,
     Project,
     SamplingPolicy,
     ScoreCondition,
@@ -339,7 +340,7 @@ class DuckDBStore:
                         ).fetchall()
                     changed += self._mark_duplicates(cur, tables.spans)
                     cur.unregister("batch_spans")
-                    rollups.recompute(cur, map(rollups.Change._make, changed), self._marks)
+                    rollups.recompute(cur, map(Change._make, changed), self._marks)
                 if tables.content.num_rows:
                     cur.register("batch_content", tables.content)
                     cur.execute(_MERGE_CONTENT)
@@ -410,7 +411,7 @@ class DuckDBStore:
                     "RETURNING project_id, start_time::TIMESTAMP, user_id, false",
                     [project_id],
                 ).fetchall()
-                rollups.recompute(cur, map(rollups.Change._make, changed), self._marks)
+                rollups.recompute(cur, map(Change._make, changed), self._marks)
                 cur.execute("COMMIT")
             except Exception:
                 cur.execute("ROLLBACK")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -27,17 +27,13 @@ from tokentrace.canonical import (
     MINUTE,
     ROLLUP_COUNTS,
     SKETCHED_MEASURES,
-    USER_HOUR,
     Grain,
 )
-from tokentrace.store.base import SpanFilter
+from tokentrace.store.base import Change, SpanFilter, cells
 
 _LLM = "operation IN (" + ", ".join(f"'{op}'" for op in LLM_OPERATIONS) + ")"
 _RETRY = "retry_attempt > 0"
 _UNIT = {60: "minute", 3600: "hour"}
-#: The key a grain's recompute narrows to, besides project and bucket: an hour of spans is
-#: large, and a late span changes the totals of its own user only.
-_NARROWED_BY = {MINUTE.table: None, USER_HOUR.table: "user_id"}
 
 _COUNTS = f"""
     count(*) FILTER (WHERE {_LLM}) AS requests,
@@ -83,12 +79,6 @@ GROUP BY ALL
     return f"SELECT * REPLACE ({_COUNTED}) FROM ({rows})" if grain.sketched else rows
 
 
-def floor(t: datetime, grain: Grain) -> datetime:
-    """The start of the bucket of `grain` that `t` (naive UTC) falls in."""
-    into = (t.minute * 60 + t.second) % grain.seconds
-    return t - timedelta(seconds=into, microseconds=t.microsecond)
-
-
 def marks(cur: duckdb.DuckDBPyConnection) -> dict[str, datetime]:
     """Each rollup table's mark (naive UTC): every bucket before it is rolled up."""
     return dict(cur.execute("SELECT grain, complete_until FROM rollup_marks").fetchall())
@@ -100,12 +90,12 @@ def advance(cur: duckdb.DuckDBPyConnection, until: datetime) -> dict[str, dateti
     found = marks(cur)
     oldest: list[datetime | None] = []
     for grain in GRAINS:
-        target = floor(until, grain)
+        target = grain.floor(until)
         mark = found.get(grain.table)
         if mark is None:  # the first time: from the oldest span
             if not oldest:
                 oldest.append(cur.execute("SELECT min(start_time)::TIMESTAMP FROM spans").fetchone()[0])
-            mark = min(floor(oldest[0], grain), target) if oldest[0] else target
+            mark = min(grain.floor(oldest[0]), target) if oldest[0] else target
         if target > mark:
             cur.execute(
                 f"DELETE FROM {grain.table} WHERE {grain.time_column} >= ? AND {grain.time_column} < ? "
@@ -122,16 +112,6 @@ def advance(cur: duckdb.DuckDBPyConnection, until: datetime) -> dict[str, dateti
     return found
 
 
-class Change(NamedTuple):
-    """A span written or changed: where it falls, whose it is, and whether its attribution
-    tags changed (then the bucket of its tag-less self changed too)."""
-
-    project_id: str
-    start: datetime
-    user_id: str | None
-    tags_changed: bool
-
-
 def recompute(cur: duckdb.DuckDBPyConnection, changes: Iterable[Change], found: dict[str, datetime]) -> int:
     """Roll up again the buckets the changed spans fall in, where a table's mark (`found`) has
     passed them; how many buckets. The caller holds the transaction."""
@@ -139,23 +119,10 @@ def recompute(cur: duckdb.DuckDBPyConnection, changes: Iterable[Change], found: 
     redone = 0
     for grain in GRAINS:
         mark = found.get(grain.table)
-        if mark is None:
-            continue
-        narrowed_by = _NARROWED_BY[grain.table]
-        cells: set[tuple[str, datetime, str | None]] = set()
-        for change in changes:
-            at = floor(change.start.replace(tzinfo=None), grain)
-            if at >= mark:
-                continue
-            if narrowed_by is None:
-                cells.add((change.project_id, at, None))
-                continue
-            cells.add((change.project_id, at, getattr(change, narrowed_by)))
-            if change.tags_changed:
-                cells.add((change.project_id, at, None))
-        if cells:
-            _redo(cur, grain, narrowed_by, sorted(cells, key=lambda c: (c[0], c[1], c[2] or "")))
-            redone += len(cells)
+        touched = cells(changes, grain, mark) if mark is not None else []
+        if touched:
+            _redo(cur, grain, touched)
+            redone += len(touched)
     return redone
 
 
@@ -176,16 +143,14 @@ def freeze(cur: duckdb.DuckDBPyConnection, project_id: str, found: dict[str, dat
 
 
 def _redo(
-    cur: duckdb.DuckDBPyConnection,
-    grain: Grain,
-    narrowed_by: str | None,
-    cells: list[tuple[str, datetime, str | None]],
+    cur: duckdb.DuckDBPyConnection, grain: Grain, touched: list[tuple[str, datetime, str | None]]
 ) -> None:
+    narrowed_by = grain.narrowed_by
     table = pa.table(
         {
-            "project_id": [c[0] for c in cells],
-            "at": [c[1] for c in cells],
-            "narrow": [c[2] for c in cells],
+            "project_id": [c[0] for c in touched],
+            "at": [c[1] for c in touched],
+            "narrow": [c[2] for c in touched],
         },
         schema=pa.schema([("project_id", pa.string()), ("at", pa.timestamp("us")), ("narrow", pa.string())]),
     )
@@ -205,7 +170,7 @@ def _redo(
             + narrow.format(t="spans")
             + ")"
         )
-        first, last = min(c[1] for c in cells), max(c[1] for c in cells)
+        first, last = min(c[1] for c in touched), max(c[1] for c in touched)
         cur.execute(
             f"INSERT INTO {grain.table} BY NAME " + _select(grain, where),
             [first, last + timedelta(seconds=grain.seconds)],

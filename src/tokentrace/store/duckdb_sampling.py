@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from tokentrace.canonical import GRAINS
 from tokentrace.store import duckdb_rollups as rollups
-from tokentrace.store.base import SCORE_OPERATORS, SamplingPolicy, ScoreCondition
+from tokentrace.store.base import SCORE_OPERATORS, Change, SamplingPolicy, ScoreCondition
 
 # One row per trace of the population: whether it is judged now (the sampler's candidates, or
 # every trace when simulating), and the numbers the policy tests.
@@ -205,5 +205,5 @@ def sweep(
             )
         finally:
             cur.unregister("sampled_out_traces")
-        rollups.recompute(cur, map(rollups.Change._make, changed), marks)
+        rollups.recompute(cur, map(Change._make, changed), marks)
     return verdicts

@@ -108,8 +108,11 @@ CREATE TABLE IF NOT EXISTS api_keys (
 ORDER BY key_hash;
 
 -- Per-minute rollups by canonical.ROLLUP_KEYS with latency sketches (tokentrace/sketch.py),
--- and hourly per-user rollups by canonical.USER_ROLLUP_KEYS; rows of sampled-out spans are
--- marked so a recompute of their bucket keeps them.
+-- and hourly per-user rollups by canonical.USER_ROLLUP_KEYS. Without transactions a bucket is
+-- never deleted and rewritten: computing it again inserts its rows with a higher `version`,
+-- and reads take each bucket's (for user hours: each user's) newest version, so a crash between
+-- two statements leaves the old rows in force, never none and never both. Rows of sampled-out
+-- spans are marked and always count.
 CREATE TABLE IF NOT EXISTS rollup_minute (
     project_id LowCardinality(String),
     minute DateTime('UTC'),
@@ -146,7 +149,8 @@ CREATE TABLE IF NOT EXISTS rollup_minute (
     duration_ms Map(Int16, UInt64),
     ttft_ms Map(Int16, UInt64),
     tpot_ms Map(Int16, UInt64),
-    sampled_out Bool DEFAULT false
+    sampled_out Bool DEFAULT false,
+    version UInt64
 ) ENGINE = MergeTree
 PARTITION BY toYYYYMM(minute)
 ORDER BY (project_id, minute);
@@ -176,7 +180,8 @@ CREATE TABLE IF NOT EXISTS rollup_user_hour (
     streamed UInt64,
     first_seen DateTime64(9, 'UTC'),
     last_seen DateTime64(9, 'UTC'),
-    sampled_out Bool DEFAULT false
+    sampled_out Bool DEFAULT false,
+    version UInt64
 ) ENGINE = MergeTree
 PARTITION BY toYYYYMM(hour)
 ORDER BY (project_id, hour);

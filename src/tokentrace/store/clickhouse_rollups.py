@@ -1,0 +1,286 @@
+"""ClickHouse's rollups (the DuckDB store's, store/duckdb_rollups.py, without transactions).
+
+A bucket is never deleted and rewritten: rolling it up (again) inserts its rows with a higher
+`version`, and a read takes each bucket's newest version (for user hours, each user's), plus
+every sampled-out row. One INSERT is atomic, so a crash between statements leaves the previous
+rows in force: never none, never both. Superseded versions stay until a cleanup (not built).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tokentrace import sketch
+from tokentrace.canonical import (
+    ERROR_TYPES,
+    GRAINS,
+    LLM_OPERATIONS,
+    MINUTE,
+    ROLLUP_COUNTS,
+    SKETCHED_MEASURES,
+    Grain,
+)
+from tokentrace.store.base import Change, SpanFilter, cells
+from tokentrace.store.clickhouse_transport import Transport
+
+_LLM = "operation IN (" + ", ".join(f"'{op}'" for op in LLM_OPERATIONS) + ")"
+_RETRY = "retry_attempt > 0"
+_UNIT = {60: "toStartOfMinute", 3600: "toStartOfHour"}
+_NO_USER = "\x00"  # a cell's NULL narrowing key, as text
+
+#: Per span: what each rollup row sums (canonical.ROLLUP_COUNTS, in that order) and first/last
+#: seen. The store's span aggregate uses the same expressions.
+COUNTS = f"""
+    countIf({_LLM}) AS requests,
+    count() AS spans,
+    toInt64(sum(coalesce(input_tokens, 0))) AS input_tokens,
+    toInt64(sum(coalesce(output_tokens, 0))) AS output_tokens,
+    toInt64(sum(coalesce(total_tokens, 0))) AS total_tokens,
+    toInt64(sum(coalesce(cache_read_tokens, 0))) AS cache_read_tokens,
+    toInt64(sum(coalesce(cache_write_tokens, 0))) AS cache_write_tokens,
+    toInt64(sum(coalesce(reasoning_tokens, 0))) AS reasoning_tokens,
+    toFloat64(sum(coalesce(cost_usd, 0))) AS cost_usd,
+    countIf(cost_known = false) AS unpriced_spans,
+    countIf({_RETRY}) AS retries,
+    countIf({_RETRY} AND NOT ({_LLM})) AS http_resends,
+    toInt64(sumIf(coalesce(total_tokens, 0), {_RETRY})) AS retry_tokens,
+    toFloat64(sumIf(coalesce(cost_usd, 0), {_RETRY})) AS retry_cost_usd,
+    countIf({_LLM} AND finish_reason = 'length') AS truncated,
+    countIf({_LLM} AND streaming) AS streamed,
+    min(start_time) AS first_seen,
+    max(start_time) AS last_seen"""
+# ClickHouse lets an alias shadow a column anywhere in its query; with this a name means the
+# column, and NULL matches NULL in IN (a cell's NULL user).
+SETTINGS = "SETTINGS prefer_column_name_to_alias = 1, transform_null_in = 1"
+
+
+def _time(value: datetime) -> str:
+    """A datetime (naive: UTC) as a DateTime parameter's text; buckets are whole seconds."""
+    return (value.astimezone(UTC) if value.tzinfo else value).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _bucket_of(grain: Grain) -> str:
+    return f"{_UNIT[grain.seconds]}(start_time)"
+
+
+def _insert(grain: Grain, where: str, version: int, sampled_out: bool = False) -> str:
+    """INSERT of `grain`'s rows for the counted spans matching `where`."""
+    counted = "map(assumeNotNull({index}), toUInt64(1))"
+    sketches = "".join(
+        f",\n    sumMapIf({counted.format(index=sketch.index_sql(m))}, {_LLM} AND {m} IS NOT NULL) AS {m}"
+        for m in SKETCHED_MEASURES
+        if grain.sketched
+    )
+    columns = [
+        "project_id",
+        grain.time_column,
+        *grain.keys,
+        *ROLLUP_COUNTS,
+        "first_seen",
+        "last_seen",
+        *(SKETCHED_MEASURES if grain.sketched else ()),
+        "sampled_out",
+        "version",
+    ]
+    keys = ", ".join(grain.keys)
+    return f"""
+INSERT INTO {grain.table} ({", ".join(columns)})
+SELECT project_id, {_bucket_of(grain)} AS {grain.time_column}, {keys},{COUNTS}{sketches},
+    {str(sampled_out).lower()} AS sampled_out, toUInt64({int(version)}) AS version
+FROM spans FINAL
+WHERE duplicate_of IS NULL AND {where}
+GROUP BY project_id, {grain.time_column}, {keys}
+{SETTINGS}
+"""
+
+
+def marks(ch: Transport) -> dict[str, datetime]:
+    """Each rollup table's mark (naive UTC)."""
+    # DateTime comes back from chDB's Arrow output as epoch seconds: ask for them plainly
+    rows = ch.query("SELECT grain, toUnixTimestamp(complete_until) AS at FROM rollup_marks FINAL").to_pylist()
+    return {r["grain"]: datetime.fromtimestamp(r["at"], UTC).replace(tzinfo=None) for r in rows}
+
+
+def advance(ch: Transport, until: datetime) -> dict[str, datetime]:
+    """Roll up every bucket from each table's mark to `until` (naive UTC, whole minute); the
+    new marks. Safe to run again after a crash: the buckets are inserted again, newer."""
+    found = marks(ch)
+    oldest: list[datetime | None] = []
+    for grain in GRAINS:
+        target = grain.floor(until)
+        mark = found.get(grain.table)
+        if mark is None:  # the first time: from the oldest span
+            if not oldest:
+                row = ch.query("SELECT count() AS n, min(start_time) AS oldest FROM spans").to_pylist()[0]
+                oldest.append(row["oldest"].replace(tzinfo=None) if row["n"] else None)
+            mark = min(grain.floor(oldest[0]), target) if oldest[0] else target
+        if target > mark:
+            where = "start_time >= {lo:DateTime64(9, 'UTC')} AND start_time < {hi:DateTime64(9, 'UTC')}"
+            ch.command(_insert(grain, where, time.time_ns()), {"lo": _time(mark), "hi": _time(target)})
+            mark = target
+        ch.command(
+            "INSERT INTO rollup_marks VALUES ({g:String}, {m:DateTime('UTC')}, {v:UInt64})",
+            {"g": grain.table, "m": _time(mark), "v": time.time_ns()},
+        )
+        found[grain.table] = mark
+    return found
+
+
+def recompute(ch: Transport, changes: Iterable[Change], found: dict[str, datetime]) -> int:
+    """Roll up again the buckets the changed spans fall in, where a table's mark has passed
+    them (a newer version of each); how many buckets."""
+    changes = list(changes)
+    redone = 0
+    for grain in GRAINS:
+        mark = found.get(grain.table)
+        touched = cells(changes, grain, mark) if mark is not None else []
+        if not touched:
+            continue
+        cell = _cell_sql(grain, _bucket_of(grain))
+        where = (
+            "start_time >= {lo:DateTime64(9, 'UTC')} AND start_time < {hi:DateTime64(9, 'UTC')} "
+            f"AND has({{cells:Array(String)}}, {cell})"
+        )
+        first, last = min(c[1] for c in touched), max(c[1] for c in touched)
+        params = {
+            "lo": _time(first),
+            "hi": _time(last + timedelta(seconds=grain.seconds)),
+            "cells": [_cell_text(c, grain) for c in touched],
+        }
+        ch.command(_insert(grain, where, time.time_ns()), params)
+        redone += len(touched)
+    return redone
+
+
+def _cell_sql(grain: Grain, bucket: str) -> str:
+    """A span's cell of `grain` as text, matching _cell_text."""
+    parts = [f"project_id, '|', toString(toDateTime({bucket}, 'UTC'))"]
+    if grain.narrowed_by:
+        parts.append(f"'|', ifNull({grain.narrowed_by}, '{_NO_USER}')")
+    return f"concat({', '.join(parts)})"
+
+
+def _cell_text(cell: tuple[str, datetime, str | None], grain: Grain) -> str:
+    project, at, narrow = cell
+    text = f"{project}|{at:%Y-%m-%d %H:%M:%S}"
+    if grain.narrowed_by:
+        text += f"|{_NO_USER if narrow is None else narrow}"
+    return text
+
+
+def newest(grain: Grain, where: str) -> str:
+    """The condition that keeps each bucket's newest version and every sampled-out row."""
+    cell = ["project_id", grain.time_column, *([grain.narrowed_by] if grain.narrowed_by else [])]
+    return (
+        f"(sampled_out OR ({', '.join(cell)}, version) IN (SELECT {', '.join(cell)}, max(version) "
+        f"FROM {grain.table} WHERE {where} AND NOT sampled_out GROUP BY {', '.join(cell)}))"
+    )
+
+
+def _where(f: SpanFilter, grain: Grain) -> tuple[str, dict[str, Any]]:
+    clauses, params = ["project_id = {project:String}"], {"project": f.project_id}
+    if f.since is not None:
+        clauses.append(f"{grain.time_column} >= {{since:DateTime('UTC')}}")
+        params["since"] = _time(f.since)
+    if f.until is not None:
+        clauses.append(f"{grain.time_column} < {{until:DateTime('UTC')}}")
+        params["until"] = _time(f.until)
+    time_only = " AND ".join(clauses)
+    allowed = set(grain.keys)
+    for n, (name, value) in enumerate(f.equals.items()):
+        if name not in allowed:
+            raise ValueError(f"{grain.table} is not kept by {name!r}")
+        if value is None:
+            clauses.append(f"{name} IS NULL")
+        else:
+            clauses.append(f"{name} = {{eq{n}:String}}")
+            params[f"eq{n}"] = str(value)
+    if f.name_contains:
+        raise ValueError("rollups are not kept by span name")
+    return " AND ".join([*clauses, newest(grain, time_only)]), params
+
+
+def _groups(
+    group_by: tuple[str, ...], bucket_seconds: int | None, grain: Grain, time_column: str
+) -> list[str]:
+    for g in group_by:
+        if g not in grain.keys:
+            raise ValueError(f"{grain.table} is not kept by {g!r}")
+    groups = [f"{g} AS {g}" for g in group_by]
+    if bucket_seconds is not None:
+        if bucket_seconds % grain.seconds:
+            raise ValueError(f"{grain.table}'s time buckets are multiples of {grain.seconds} s")
+        interval = f"INTERVAL {int(bucket_seconds)} SECOND"
+        groups.insert(0, f"toStartOfInterval({time_column}, {interval})::DateTime64(6) AS bucket")
+    return groups
+
+
+def _group_clause(groups: list[str]) -> str:
+    return f"GROUP BY {', '.join(g.rsplit(' AS ', 1)[1] for g in groups)}" if groups else ""
+
+
+def aggregate_sql(
+    f: SpanFilter, group_by: tuple[str, ...], bucket_seconds: int | None, grain: Grain
+) -> tuple[str, dict[str, Any]]:
+    """The store's `aggregate` (without distinct counts) over the newest rows of `grain`'s table."""
+    groups = _groups(group_by, bucket_seconds, grain, grain.time_column)
+    where, params = _where(f, grain)
+    summed = ", ".join(
+        f"{'toFloat64' if c.endswith('usd') else 'toInt64'}(sum({c})) AS {c}" for c in ROLLUP_COUNTS
+    )
+    errors_by_type = ", ".join(
+        f"toInt64(sumIf(requests, status = 'error' AND error_type = '{t}')) AS errors_{t}"
+        for t in ERROR_TYPES
+    )
+    select = ", ".join([*groups, ""]) if groups else ""
+    sql = f"""
+    SELECT * FROM (SELECT {select} {summed},
+        CAST(NULL AS Nullable(UInt64)) AS traces, CAST(NULL AS Nullable(UInt64)) AS sessions,
+        CAST(NULL AS Nullable(UInt64)) AS users,
+        toInt64(sumIf(requests, status = 'error')) AS errors,
+        toInt64(sumIf(requests, status != 'error')) AS answered,
+        min(first_seen) AS first_seen, max(last_seen) AS last_seen,
+        {errors_by_type}
+    FROM {grain.table} WHERE {where}
+    {_group_clause(groups)})
+    {SETTINGS}
+    """
+    return sql, params
+
+
+def sketch_sql(
+    f: SpanFilter,
+    group_by: tuple[str, ...],
+    measure: str,
+    bucket_seconds: int | None,
+    from_rollups: bool,
+    spans_where: tuple[str, dict[str, Any]] | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """(groups…, sketch_index, count) of `measure` over LLM calls: merged from the newest
+    per-minute rollups, or computed from spans (`spans_where`) with the same buckets."""
+    if measure not in SKETCHED_MEASURES:
+        raise ValueError(f"no sketch of {measure!r}")
+    if from_rollups:
+        groups = _groups(group_by, bucket_seconds, MINUTE, MINUTE.time_column)
+        where, params = _where(f, MINUTE)
+        select = ", ".join([*groups, "sketch_index", "toInt64(sum(n)) AS count"])
+        keys = [*(g.rsplit(" AS ", 1)[1] for g in groups), "sketch_index"]
+        sql = (
+            f"SELECT {select} FROM {MINUTE.table} "
+            f"ARRAY JOIN mapKeys({measure}) AS sketch_index, mapValues({measure}) AS n "
+            f"WHERE {where} GROUP BY {', '.join(keys)} {SETTINGS}"
+        )
+        return sql, params
+    assert spans_where is not None
+    groups = _groups(group_by, bucket_seconds, MINUTE, "start_time")
+    where, params = spans_where
+    select = ", ".join([*groups, f"{sketch.index_sql(measure)} AS sketch_index", "toInt64(count()) AS count"])
+    keys = [*(g.rsplit(" AS ", 1)[1] for g in groups), "sketch_index"]
+    sql = (
+        f"SELECT {select} FROM spans FINAL WHERE {where} AND {_LLM} AND duplicate_of IS NULL "
+        f"AND {measure} IS NOT NULL GROUP BY {', '.join(keys)} {SETTINGS}"
+    )
+    return sql, params
