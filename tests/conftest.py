@@ -292,3 +292,42 @@ def start_gateway(tmp_path: Path):
     yield start
     for gateway in started:
         gateway.stop()
+
+
+@pytest.fixture(scope="session")
+def chdb_path(tmp_path_factory) -> Path:
+    """The one chDB directory of the test process (chDB opens one directory per process):
+    each ClickHouse store of the tests is a database in it."""
+    return tmp_path_factory.mktemp("chdb")
+
+
+@pytest.fixture(params=["duckdb", "clickhouse"])
+def store_kind(request) -> str:
+    """Each store implementation, for tests that must hold for both."""
+    return request.param
+
+
+@pytest.fixture
+def open_store(tmp_path: Path, chdb_path: Path, store_kind: str, request):
+    """Factory of empty stores of each kind (a test using it runs once per store): DuckDB
+    files, or ClickHouse databases on chDB; all closed at teardown."""
+    from tokentrace.store.clickhouse import ClickHouseStore
+    from tokentrace.store.clickhouse_transport import connect
+    from tokentrace.store.duckdb import DuckDBStore
+
+    kind = store_kind
+    opened = []
+
+    def open_one():
+        n = len(opened)
+        if kind == "duckdb":
+            store = DuckDBStore(tmp_path / f"t{n}.duckdb")
+        else:
+            database = f"{request.node.name}_{n}".translate({ord(c): "_" for c in "[]-.,"})
+            store = ClickHouseStore(connect(f"chdb://{chdb_path}?database={database}"))
+        opened.append(store)
+        return store
+
+    yield open_one
+    for store in opened:
+        store.close()

@@ -10,9 +10,11 @@ import pytest
 
 from tests.query.test_rollups import MODELS, _call
 from tokentrace import sketch
+from tokentrace.canonical import USER_HOUR
 from tokentrace.ingest.columns import tables
 from tokentrace.ingest.normalize import normalize
 from tokentrace.ingest.pipeline import price_rows
+from tokentrace.ingest.raw import RawSpan
 from tokentrace.pricing import PriceBook
 from tokentrace.query import rollups
 from tokentrace.query.records import records
@@ -23,12 +25,6 @@ from tokentrace.store.clickhouse_transport import TransportError, connect
 from tokentrace.store.duckdb import DuckDBStore
 
 START = datetime(2026, 11, 20, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def chdb_path(tmp_path_factory):
-    """One chDB directory for the module (chDB opens one per process); a database per store."""
-    return tmp_path_factory.mktemp("chdb")
 
 
 @pytest.fixture(scope="module")
@@ -147,6 +143,27 @@ def rolled(chdb_path):
     late = normalize([_call(rng, 9001, START + timedelta(hours=2, minutes=5, seconds=3))], "default").rows
     price_rows(PriceBook(), late)
     store.write_batch(tables(late), None)
+    # a child without tags, then its parent with them: the child inherits into rolled-up buckets
+    at = START + timedelta(hours=3, minutes=1)
+    child = _call(rng, 9002, at, parent=f"{9003:016x}")
+    for key in ("tokentrace.tenant_id", "tokentrace.feature", "tokentrace.user_id"):
+        child.attributes.pop(key)
+    child.trace_id = f"{9003:032x}"
+    store.write_batch(tables(normalize([child], "default").rows), None)
+    parent = RawSpan(
+        f"{9003:032x}",
+        f"{9003:016x}",
+        "",
+        "agent",
+        1,
+        int(at.timestamp() * 1e9),
+        int(at.timestamp() * 1e9) + 10**9,
+        0,
+        "",
+        {"tokentrace.tenant_id": "late-parent", "tokentrace.user_id": "late-user"},
+        {},
+    )
+    store.write_batch(tables(normalize([parent], "default").rows), None)
     yield store
     store.close()
 
@@ -180,6 +197,16 @@ def test_rollups_give_the_spans_numbers(rolled, equals, group_by, bucket_seconds
         assert (got[key]["first_seen"], got[key]["last_seen"]) == (row["first_seen"], row["last_seen"])
 
 
+def test_a_late_parents_tags_reach_the_rollups(rolled):
+    hour = SpanFilter("default", since=START + timedelta(hours=3), until=START + timedelta(hours=4))
+    by_user = _rows(
+        rolled.rollup_aggregate(hour, ("tenant_id", "user_id"), None, USER_HOUR), ("tenant_id", "user_id")
+    )
+    assert by_user[("late-parent", "late-user")]["requests"] == 1  # the child, under its inherited tags
+    spans = rolled.aggregate(hour, (), None, distinct=False).to_pylist()[0]
+    assert sum(r["requests"] for r in by_user.values()) == spans["requests"]  # and not also tag-less
+
+
 def test_rolling_up_again_counts_once_and_sketches_hold(rolled):
     f = SpanFilter("default", since=START, until=START + timedelta(hours=7))
     before = _rows(rolled.rollup_aggregate(f, ("tenant_id",), None), ("tenant_id",))
@@ -199,3 +226,9 @@ def test_rolling_up_again_counts_once_and_sketches_hold(rolled):
         assert row["duration_ms_count"] == want["duration_ms_count"]
         for got_q, want_q in zip(row["duration_ms"], want["duration_ms"], strict=True):
             assert got_q == pytest.approx(want_q, rel=2 * sketch.RELATIVE_ACCURACY)
+
+
+def test_an_empty_range_reads_as_duckdbs(stores):
+    duck, ch = stores
+    empty = SpanFilter("default", since=START - timedelta(days=2), until=START - timedelta(days=1))
+    assert records(ch.aggregate(empty, (), None)) == records(duck.aggregate(empty, (), None))

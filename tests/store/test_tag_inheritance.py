@@ -1,4 +1,5 @@
-"""A span inherits each attribution tag from its nearest ancestor that has it, in any arrival order."""
+"""A span inherits each attribution tag from its nearest ancestor that has it, in any arrival
+order, in both stores."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from tokentrace.ingest.normalize import normalize
 from tokentrace.ingest.raw import RawSpan
 from tokentrace.query import analytics
 from tokentrace.store.base import SpanFilter
-from tokentrace.store.duckdb import DuckDBStore
 
 TRACE = "5b8efff798038103d269b633813fc60c"
 NOW = time.time_ns()
@@ -44,7 +44,7 @@ def _raw(name: str) -> RawSpan:
     return RawSpan(TRACE, span_id, parent, name, 1, NOW, NOW + 1000, 0, "", dict(attrs), {})
 
 
-def _tags(store: DuckDBStore) -> dict[str, tuple]:
+def _tags(store) -> dict[str, tuple]:
     table = store.trace_spans("default", TRACE).select(
         ["name", "tenant_id", "user_id", "session_id", "feature"]
     )
@@ -70,34 +70,31 @@ EXPECTED = {
         ("llm", "root", "tool", "retrieval", "agent"),  # the overriding middle span last
     ],
 )
-def test_nearest_ancestor_wins_in_any_arrival_order(tmp_path, order):
-    store = DuckDBStore(tmp_path / "t.duckdb")
+def test_nearest_ancestor_wins_in_any_arrival_order(open_store, order):
+    store = open_store()
     for name in order:  # one batch per span: the worst case for arrival order
         store.write_batch(tables(normalize([_raw(name)], "default").rows), None)
     assert _tags(store) == EXPECTED
     # rollups see the inherited tags: the LLM's cost counts for globex, not acme
     by_tenant = {r["tenant_id"]: r for r in analytics.rollup(store, SpanFilter("default"), ("tenant_id",))}
     assert by_tenant["globex"]["requests"] == 1 and by_tenant["acme"]["requests"] == 0
-    store.close()
 
 
-def test_one_batch_with_everything_and_every_order_agree(tmp_path):
+def test_one_batch_with_everything_and_every_order_agree(open_store):
     results = set()
-    for i, order in enumerate(itertools.islice(itertools.permutations(SPANS), 0, 120, 17)):
-        store = DuckDBStore(tmp_path / f"t{i}.duckdb")
+    for order in itertools.islice(itertools.permutations(SPANS), 0, 120, 17):
+        store = open_store()
         half = len(order) // 2
         for part in (order[:half], order[half:]):
             rows = normalize([_raw(n) for n in part], "default").rows
             store.write_batch(tables(rows), None)
         results.add(tuple(sorted(_tags(store).items())))
-        store.close()
     assert results == {tuple(sorted(EXPECTED.items()))}
 
 
-def test_a_parent_cycle_in_bad_data_terminates(tmp_path):
-    store = DuckDBStore(tmp_path / "t.duckdb")
+def test_a_parent_cycle_in_bad_data_terminates(open_store):
+    store = open_store()
     a = RawSpan(TRACE, "00000000000000f1", "00000000000000f2", "a", 1, NOW, NOW + 1, 0, "", {}, {})
     b = RawSpan(TRACE, "00000000000000f2", "00000000000000f1", "b", 1, NOW, NOW + 1, 0, "", {}, {})
     store.write_batch(tables(normalize([a, b], "default").rows), None)
     assert store.totals("default")["spans"] == 2
-    store.close()

@@ -5,8 +5,8 @@ Being built (issue 8). What exists: the schema and its migrations, writing spans
 delivered twice is stored once), content and scores, the span-level reads the dashboards start
 from (`spans`, `totals`, `aggregate`, `quantiles`), tested to give DuckDB's answers on the same
 spans, and the rollups (store/clickhouse_rollups.py: advanced, recomputed for late spans, read
-by query/rollups.py as DuckDB's are). Not yet: tag inheritance and duplicate marking at write,
-sampling, trace and session summaries, projects, alerts, and the spool position; so `serve`
+by query/rollups.py as DuckDB's are), and tag inheritance at write. Not yet: duplicate marking
+at write, sampling, trace and session summaries, projects, alerts, and the spool position; so `serve`
 does not offer it yet (docs/scale.md).
 
 ClickHouse has no transactions and no cheap UPDATE: a write is idempotent instead (identities
@@ -30,6 +30,8 @@ from tokentrace.canonical import (
     INPUT_BUCKETS,
     LLM_OPERATIONS,
     MINUTE,
+    SPAN_SCHEMA,
+    TAG_FIELDS,
     Grain,
     Tables,
 )
@@ -47,6 +49,41 @@ _SPANS = "spans FINAL"
 def _time(value: datetime) -> str:
     """A datetime as a DateTime64 parameter's text (UTC)."""
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+_TAGS = ", ".join(TAG_FIELDS)
+# Long agent runs aside, ancestors start within days of their descendants (as in DuckDB).
+_WEEK_BEFORE = "{lo:DateTime64(9, 'UTC')} - INTERVAL 7 DAY"
+# A span inherits each attribution tag it lacks from its nearest ancestor that has it, whatever
+# order spans arrive in (store/duckdb.py's _INHERIT_TAGS, as ClickHouse SQL). The spans whose
+# tags change come back whole with the inherited tags, to be written as a new revision.
+_INHERIT_TAGS = f"""
+WITH RECURSIVE
+trace_spans AS (
+    SELECT project_id, trace_id, span_id, parent_span_id, {_TAGS} FROM spans FINAL
+    WHERE has({{traces:Array(String)}}, trace_id) AND start_time >= {_WEEK_BEFORE}
+),
+walk AS (
+    SELECT project_id, trace_id, span_id AS key_span, parent_span_id AS next_id, 0 AS depth, {_TAGS}
+    FROM trace_spans WHERE parent_span_id != '' AND ({" OR ".join(f"{t} IS NULL" for t in TAG_FIELDS)})
+    UNION ALL
+    SELECT w.project_id, w.trace_id, w.key_span, p.parent_span_id, w.depth + 1,
+        {", ".join(f"coalesce(w.{t}, p.{t}) AS {t}" for t in TAG_FIELDS)}
+    FROM walk AS w INNER JOIN trace_spans AS p
+        ON p.project_id = w.project_id AND p.trace_id = w.trace_id AND p.span_id = w.next_id
+    WHERE w.depth < 256
+),
+found AS (
+    SELECT project_id, trace_id, key_span AS span_id,
+        {", ".join(f"argMax({t}, depth) AS found_{t}" for t in TAG_FIELDS)}
+    FROM walk GROUP BY project_id, trace_id, key_span
+)
+SELECT {", ".join(f"found_{n} AS {n}" if n in TAG_FIELDS else f"s.{n} AS {n}" for n in FIELD_NAMES)}
+FROM spans AS s FINAL
+INNER JOIN found AS f ON s.project_id = f.project_id AND s.trace_id = f.trace_id AND s.span_id = f.span_id
+WHERE has({{traces:Array(String)}}, s.trace_id) AND s.start_time >= {_WEEK_BEFORE}
+  AND ({" OR ".join(f"((s.{t} IS NULL) != (found_{t} IS NULL) OR s.{t} != found_{t})" for t in TAG_FIELDS)})
+"""
 
 
 def _from_ns(ns: int) -> datetime:
@@ -146,9 +183,9 @@ class ClickHouseStore:
             spans = self._unseen(spans)
             new = spans.num_rows
             if new:
-                revision = pa.array([time.time_ns()] * new, pa.uint64())
-                self._ch.insert("spans", spans.append_column("revision", revision))
-                self._recompute_late(spans)
+                self._insert_spans(spans)
+                inherited = self._inherit_tags(spans)
+                self._recompute_late(spans, inherited)
         if tables.content.num_rows:
             revision = pa.array([time.time_ns()] * tables.content.num_rows, pa.uint64())
             self._ch.insert("content", tables.content.append_column("revision", revision))
@@ -156,19 +193,38 @@ class ClickHouseStore:
             self._ch.insert("scores", tables.scores)
         return new
 
-    def _recompute_late(self, spans: pa.Table) -> None:
-        """Roll up again the buckets already rolled up that the new spans fall in."""
+    def _insert_spans(self, spans: pa.Table) -> None:
+        revision = pa.array([time.time_ns()] * spans.num_rows, pa.uint64())
+        self._ch.insert("spans", spans.append_column("revision", revision))
+
+    def _inherit_tags(self, batch: pa.Table) -> pa.Table:
+        """Write a new revision of every span of the batch's traces whose inherited tags
+        changed; those spans."""
+        bounds = pc.min_max(batch["start_time"].cast(pa.int64()))
+        params = {
+            "traces": pc.unique(batch["trace_id"]).to_pylist(),
+            "lo": _time(_from_ns(bounds["min"].as_py())),
+        }
+        changed = self._ch.query(_INHERIT_TAGS + SETTINGS, params)
+        if changed.num_rows:
+            self._insert_spans(changed.cast(SPAN_SCHEMA))
+        return changed
+
+    def _recompute_late(self, spans: pa.Table, inherited: pa.Table) -> None:
+        """Roll up again the buckets already rolled up that new spans fall in, or spans whose
+        tags changed (and their tag-less selves)."""
         if not self._marks:
             return
         mark = pa.scalar(max(self._marks.values()), pa.timestamp("ns"))
-        late = spans.filter(pc.less(spans["start_time"].cast(pa.timestamp("ns")), mark))
-        if late.num_rows:
-            rows = late.select(["project_id", "start_time", "user_id"]).to_pylist()
-            rollups.recompute(
-                self._ch,
-                (Change(r["project_id"], r["start_time"], r["user_id"], False) for r in rows),
-                self._marks,
-            )
+        changes = []
+        for table, tags_changed in ((spans, False), (inherited, True)):
+            starts = table["start_time"].cast(pa.timestamp("ns"))
+            late = table.filter(pc.less(starts, mark)).select(["project_id", "start_time", "user_id"])
+            changes += [
+                Change(r["project_id"], r["start_time"], r["user_id"], tags_changed) for r in late.to_pylist()
+            ]
+        if changes:
+            rollups.recompute(self._ch, changes, self._marks)
 
     def advance_rollups(self, until: datetime) -> datetime:
         self._marks = rollups.advance(
@@ -222,6 +278,13 @@ class ClickHouseStore:
         return spans.filter(pc.invert(pc.is_in(keys, stored)))
 
     # --- reads -------------------------------------------------------------------------
+    def trace_spans(self, project_id: str, trace_id: str) -> pa.Table:
+        return self._ch.query(
+            f"SELECT {', '.join(FIELD_NAMES)} FROM {_SPANS} WHERE project_id = {{project:String}} "
+            "AND trace_id = {trace:String} ORDER BY start_time, span_id",
+            {"project": project_id, "trace": trace_id},
+        )
+
     def spans(self, f: SpanFilter, columns: tuple[str, ...], limit: int | None = None) -> pa.Table:
         select = ", ".join(_column(c, FIELD_NAMES) for c in columns)
         where, params = _where(f)

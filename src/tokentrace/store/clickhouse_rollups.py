@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pyarrow as pa
+
 from tokentrace import sketch
 from tokentrace.canonical import (
     ERROR_TYPES,
@@ -50,8 +52,8 @@ COUNTS = f"""
     toFloat64(sumIf(coalesce(cost_usd, 0), {_RETRY})) AS retry_cost_usd,
     countIf({_LLM} AND finish_reason = 'length') AS truncated,
     countIf({_LLM} AND streaming) AS streamed,
-    min(start_time) AS first_seen,
-    max(start_time) AS last_seen"""
+    minOrNull(start_time) AS first_seen,
+    maxOrNull(start_time) AS last_seen"""
 # ClickHouse lets an alias shadow a column anywhere in its query; with this a name means the
 # column, and NULL matches NULL in IN (a cell's NULL user).
 SETTINGS = "SETTINGS prefer_column_name_to_alias = 1, transform_null_in = 1"
@@ -150,9 +152,25 @@ def recompute(ch: Transport, changes: Iterable[Change], found: dict[str, datetim
             "hi": _time(last + timedelta(seconds=grain.seconds)),
             "cells": [_cell_text(c, grain) for c in touched],
         }
-        ch.command(_insert(grain, where, time.time_ns()), params)
+        version = time.time_ns()
+        # A bucket left with no spans (its only span moved to another user, say) inserts no
+        # rows; a row of zeros in its version says it is empty now.
+        ch.insert(grain.table, _empty_rows(grain, touched, version))
+        ch.command(_insert(grain, where, version), params)
         redone += len(touched)
     return redone
+
+
+def _empty_rows(grain: Grain, touched: list[tuple[str, datetime, str | None]], version: int) -> pa.Table:
+    """One row of zeros per bucket (spans = 0: reads skip it), in the bucket's new version."""
+    columns = {
+        "project_id": pa.array([c[0] for c in touched], pa.string()),
+        grain.time_column: pa.array([c[1] for c in touched], pa.timestamp("s", tz="UTC")),
+        "version": pa.array([version] * len(touched), pa.uint64()),
+    }
+    if grain.narrowed_by:
+        columns[grain.narrowed_by] = pa.array([c[2] for c in touched], pa.string())
+    return pa.table(columns)
 
 
 def _cell_sql(grain: Grain, bucket: str) -> str:
@@ -242,10 +260,10 @@ def aggregate_sql(
         CAST(NULL AS Nullable(UInt64)) AS users,
         toInt64(sumIf(requests, status = 'error')) AS errors,
         toInt64(sumIf(requests, status != 'error')) AS answered,
-        min(first_seen) AS first_seen, max(last_seen) AS last_seen,
+        minIfOrNull(first_seen, spans > 0) AS first_seen, maxIfOrNull(last_seen, spans > 0) AS last_seen,
         {errors_by_type}
     FROM {grain.table} WHERE {where}
-    {_group_clause(groups)})
+    {_group_clause(groups)} {"HAVING sum(spans) > 0" if groups else ""})
     {SETTINGS}
     """
     return sql, params
