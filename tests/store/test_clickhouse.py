@@ -164,6 +164,12 @@ def rolled(chdb_path):
         {},
     )
     store.write_batch(tables(normalize([parent], "default").rows), None)
+    # a second instrumentation's span of one provider call, after its minute was rolled up
+    for n in (9004, 9005):
+        twin = _call(random.Random(3), n, at, **{"gen_ai.response.id": "resp-twin"})
+        rows = normalize([twin], "default").rows
+        price_rows(PriceBook(), rows)
+        store.write_batch(tables(rows), None)
     yield store
     store.close()
 

@@ -5,8 +5,8 @@ Being built (issue 8). What exists: the schema and its migrations, writing spans
 delivered twice is stored once), content and scores, the span-level reads the dashboards start
 from (`spans`, `totals`, `aggregate`, `quantiles`), tested to give DuckDB's answers on the same
 spans, and the rollups (store/clickhouse_rollups.py: advanced, recomputed for late spans, read
-by query/rollups.py as DuckDB's are), and tag inheritance at write. Not yet: duplicate marking
-at write, sampling, trace and session summaries, projects, alerts, and the spool position; so `serve`
+by query/rollups.py as DuckDB's are), tag inheritance and duplicate marking at write. Not yet:
+sampling, trace and session summaries, projects, alerts, and the spool position; so `serve`
 does not offer it yet (docs/scale.md).
 
 ClickHouse has no transactions and no cheap UPDATE: a write is idempotent instead (identities
@@ -35,7 +35,9 @@ from tokentrace.canonical import (
     Grain,
     Tables,
 )
+from tokentrace.store import clickhouse_duplicates as dup
 from tokentrace.store import clickhouse_rollups as rollups
+from tokentrace.store import duplicates
 from tokentrace.store.base import Change, SpanFilter
 from tokentrace.store.clickhouse_rollups import SETTINGS
 from tokentrace.store.clickhouse_transport import Transport
@@ -185,7 +187,15 @@ class ClickHouseStore:
             if new:
                 self._insert_spans(spans)
                 inherited = self._inherit_tags(spans)
-                self._recompute_late(spans, inherited)
+                revised, lent = self._mark_duplicates(spans)
+                self._recompute_late(
+                    [
+                        (spans, False),
+                        (inherited, True),
+                        (revised.filter(lent), True),
+                        (revised.filter(pc.invert(lent)), False),
+                    ]
+                )
         if tables.content.num_rows:
             revision = pa.array([time.time_ns()] * tables.content.num_rows, pa.uint64())
             self._ch.insert("content", tables.content.append_column("revision", revision))
@@ -210,14 +220,50 @@ class ClickHouseStore:
             self._insert_spans(changed.cast(SPAN_SCHEMA))
         return changed
 
-    def _recompute_late(self, spans: pa.Table, inherited: pa.Table) -> None:
-        """Roll up again the buckets already rolled up that new spans fall in, or spans whose
-        tags changed (and their tag-less selves)."""
+    def _mark_duplicates(self, batch: pa.Table) -> tuple[pa.Table, pa.Array]:
+        """Set duplicate_of on the LLM spans that record a provider call another span counts
+        (store/duplicates.py decides), lending the counted span the tags only its duplicates
+        carry, each as a newer revision; the revised spans, and for each whether its tags changed."""
+        nothing = (SPAN_SCHEMA.empty_table(), pa.array([], pa.bool_()))
+        llm = batch.filter(
+            pc.and_(pc.is_in(batch["operation"], pa.array(LLM_OPERATIONS)), pc.is_valid(batch["provider"]))
+        )
+        if not llm.num_rows:
+            return nothing
+        bounds = pc.min_max(llm["start_time"].cast(pa.int64()))
+        # Spans of one call start within a day of each other.
+        window = {
+            "lo": _time(_from_ns(bounds["min"].as_py()) - timedelta(days=1)),
+            "hi": _time(_from_ns(bounds["max"].as_py()) + timedelta(days=1)),
+        }
+        params = {
+            "traces": pc.unique(llm["trace_id"]).to_pylist(),
+            "responses": pc.unique(llm["response_id"].drop_null()).to_pylist(),
+            **window,
+        }
+        found = self._ch.query(dup.CANDIDATES + SETTINGS, params)
+        if found.num_rows < 2:
+            return nothing
+        resolution = duplicates.resolve(dup.candidates(found))
+        keys = {*resolution.changes, *resolution.counted_by, *resolution.counted_by.values()}
+        if not keys:
+            return nothing
+        involved = self._ch.query(dup.INVOLVED + SETTINGS, {"keys": sorted(keys), **window})
+        revised, lent = dup.revised(involved, resolution)
+        if revised is None:
+            return nothing
+        revised = revised.cast(SPAN_SCHEMA)
+        self._insert_spans(revised)
+        return revised, pa.array(lent, pa.bool_())
+
+    def _recompute_late(self, written: list[tuple[pa.Table, bool]]) -> None:
+        """Roll up again the buckets already rolled up that new or revised spans fall in (and,
+        for spans whose tags changed, their tag-less selves' buckets)."""
         if not self._marks:
             return
         mark = pa.scalar(max(self._marks.values()), pa.timestamp("ns"))
         changes = []
-        for table, tags_changed in ((spans, False), (inherited, True)):
+        for table, tags_changed in written:
             starts = table["start_time"].cast(pa.timestamp("ns"))
             late = table.filter(pc.less(starts, mark)).select(["project_id", "start_time", "user_id"])
             changes += [
