@@ -5,9 +5,10 @@ Being built (issue 8). What exists: the schema and its migrations, writing spans
 delivered twice is stored once), content and scores, the span-level reads the dashboards start
 from (`spans`, `totals`, `aggregate`, `quantiles`), tested to give DuckDB's answers on the same
 spans, and the rollups (store/clickhouse_rollups.py: advanced, recomputed for late spans, read
-by query/rollups.py as DuckDB's are), tag inheritance and duplicate marking at write. Not yet:
-sampling, trace and session summaries, projects, alerts, and the spool position; so `serve`
-does not offer it yet (docs/scale.md).
+by query/rollups.py as DuckDB's are), tag inheritance and duplicate marking at write,
+repricing, projects, keys, settings and each node's spool position (tests/store/
+test_store_contract.py runs on both stores). Not yet: sampling, trace and session summaries,
+alert states and events, score summaries; so `serve` does not offer it yet (docs/scale.md).
 
 ClickHouse has no transactions and no cheap UPDATE: a write is idempotent instead (identities
 already stored are skipped, so replaying a spool is safe), and a span's later revision is a new
@@ -16,10 +17,13 @@ row with a higher `revision` that ReplacingMergeTree keeps alone; every read say
 
 from __future__ import annotations
 
+import socket
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -30,6 +34,7 @@ from tokentrace.canonical import (
     INPUT_BUCKETS,
     LLM_OPERATIONS,
     MINUTE,
+    SCORE_FIELD_NAMES,
     SPAN_SCHEMA,
     TAG_FIELDS,
     Grain,
@@ -38,13 +43,14 @@ from tokentrace.canonical import (
 from tokentrace.store import clickhouse_duplicates as dup
 from tokentrace.store import clickhouse_rollups as rollups
 from tokentrace.store import duplicates
-from tokentrace.store.base import Change, SpanFilter
+from tokentrace.store.base import Change, Project, SpanFilter
 from tokentrace.store.clickhouse_rollups import SETTINGS
 from tokentrace.store.clickhouse_transport import Transport
 from tokentrace.store.migrations import migrations
 
 _LLM = "operation IN (" + ", ".join(f"'{op}'" for op in LLM_OPERATIONS) + ")"
 _MEASURES = frozenset({"duration_ms", "ttft_ms", "tpot_ms"})
+_HISTOGRAM_MEASURES = _MEASURES | {"input_tokens", "output_tokens"}
 _SPANS = "spans FINAL"
 
 
@@ -145,8 +151,10 @@ def _group_clause(groups: list[str]) -> str:
 class ClickHouseStore:
     """Store implementation over ClickHouse (a subset so far: see the module's docstring)."""
 
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: Transport, node: str | None = None) -> None:
         self._ch = transport
+        # Each ingest process has its own spool; its position is kept under its name.
+        self.node = node or socket.gethostname()
         self._migrate()
         self._marks = rollups.marks(transport)
 
@@ -176,6 +184,13 @@ class ClickHouseStore:
         self._ch.close()
 
     # --- writes ------------------------------------------------------------------------
+    def spool_position(self) -> tuple[int, int] | None:
+        rows = self._ch.query(
+            "SELECT segment, offset FROM spool_positions FINAL WHERE node = {node:String}",
+            {"node": self.node},
+        ).to_pylist()
+        return (rows[0]["segment"], rows[0]["offset"]) if rows else None
+
     def write_batch(self, tables: Tables, spool_position: tuple[int, int] | None) -> int:
         """Store the spans whose identity is not stored yet (so a batch sent again, or a
         spool replayed, adds nothing), their content and scores; how many spans were new."""
@@ -201,7 +216,39 @@ class ClickHouseStore:
             self._ch.insert("content", tables.content.append_column("revision", revision))
         if tables.scores.num_rows:
             self._ch.insert("scores", tables.scores)
+        if spool_position is not None:  # after the data: a crash before it replays, harmlessly
+            self._ch.command(
+                "INSERT INTO spool_positions VALUES ({node:String}, {s:Int64}, {o:Int64}, {u:UInt64})",
+                {"node": self.node, "s": spool_position[0], "o": spool_position[1], "u": time.time_ns()},
+            )
         return new
+
+    def update_costs(self, project_id: str, costs: pa.Table) -> int:
+        """New prices for stored spans (trace_id, span_id, cost_usd, cost_known, attributes),
+        each a newer revision; the buckets they fall in rolled up again."""
+        if not costs.num_rows:
+            return 0
+        keys = pc.binary_join_element_wise(costs["trace_id"], costs["span_id"], ":")
+        stored = self._ch.query(
+            f"SELECT concat(trace_id, ':', span_id) AS key, {', '.join(FIELD_NAMES)} FROM {_SPANS} "
+            "WHERE project_id = {project:String} AND has({traces:Array(String)}, trace_id) "
+            "AND has({keys:Array(String)}, concat(trace_id, ':', span_id))",
+            {
+                "project": project_id,
+                "traces": pc.unique(costs["trace_id"]).to_pylist(),
+                "keys": keys.to_pylist(),
+            },
+        )
+        if not stored.num_rows:
+            return 0
+        at = pc.index_in(stored["key"], keys)
+        for name in ("cost_usd", "cost_known", "attributes"):
+            values = pc.take(costs[name], at).cast(SPAN_SCHEMA.field(name).type)
+            stored = stored.set_column(stored.schema.get_field_index(name), name, values)
+        revised = stored.select(list(FIELD_NAMES)).cast(SPAN_SCHEMA)
+        self._insert_spans(revised)
+        self._recompute_late([(revised, False)])
+        return revised.num_rows
 
     def _insert_spans(self, spans: pa.Table) -> None:
         revision = pa.array([time.time_ns()] * spans.num_rows, pa.uint64())
@@ -323,7 +370,111 @@ class ClickHouseStore:
             return spans
         return spans.filter(pc.invert(pc.is_in(keys, stored)))
 
+    # --- projects and settings -----------------------------------------------------------
+    def create_project(self, project_id: str, key_hash: str) -> None:
+        self._ch.command("INSERT INTO projects VALUES ({p:String}, now64(6))", {"p": project_id})
+        self.add_key(project_id, key_hash)
+
+    def add_key(self, project_id: str, key_hash: str) -> None:
+        self._ch.command(
+            "INSERT INTO api_keys VALUES ({k:String}, {p:String}, now64(6))", {"k": key_hash, "p": project_id}
+        )
+
+    def project_for_key(self, key_hash: str) -> str | None:
+        rows = self._ch.query(
+            "SELECT project_id FROM api_keys FINAL WHERE key_hash = {k:String}", {"k": key_hash}
+        ).to_pylist()
+        return rows[0]["project_id"] if rows else None
+
+    def projects(self) -> list[Project]:
+        rows = self._ch.query(
+            "SELECT project_id, created_at FROM projects FINAL ORDER BY project_id"
+        ).to_pylist()
+        return [Project(r["project_id"], r["created_at"].astimezone(UTC)) for r in rows]
+
+    def put_alert_rule(self, project_id: str, name: str, spec: str) -> None:
+        self._put_rule(project_id, name, spec, deleted=False)
+
+    def delete_alert_rule(self, project_id: str, name: str) -> bool:
+        found = any(r[1] == name for r in self.alert_rules(project_id))
+        if found:
+            self._put_rule(project_id, name, "", deleted=True)
+        return found
+
+    def _put_rule(self, project_id: str, name: str, spec: str, deleted: bool) -> None:
+        self._ch.command(
+            "INSERT INTO alert_rules VALUES ({p:String}, {n:String}, {s:String}, {d:Bool}, {u:UInt64})",
+            {"p": project_id, "n": name, "s": spec, "d": deleted, "u": time.time_ns()},
+        )
+
+    def alert_rules(self, project_id: str | None = None) -> list[tuple[str, str, str]]:
+        where = "AND project_id = {p:String}" if project_id is not None else ""
+        rows = self._ch.query(
+            f"SELECT project_id, name, spec FROM alert_rules FINAL WHERE NOT deleted {where} ORDER BY 1, 2",
+            {"p": project_id} if project_id is not None else None,
+        ).to_pylist()
+        return [(r["project_id"], r["name"], r["spec"]) for r in rows]
+
+    def put_sampling_policy(self, project_id: str, spec: str | None) -> None:
+        self._ch.command(
+            "INSERT INTO sampling_policies VALUES ({p:String}, {s:Nullable(String)}, {u:UInt64})",
+            {"p": project_id, "s": spec, "u": time.time_ns()},
+        )
+
+    def sampling_policies(self) -> dict[str, str]:
+        rows = self._ch.query("SELECT project_id, spec FROM sampling_policies FINAL WHERE spec IS NOT NULL")
+        return {r["project_id"]: r["spec"] for r in rows.to_pylist()}
+
+    def retained_because(self, project_id: str, trace_id: str) -> str | None:
+        rows = self._ch.query(
+            "SELECT reason FROM retained_traces FINAL "
+            "WHERE project_id = {p:String} AND trace_id = {t:String}",
+            {"p": project_id, "t": trace_id},
+        ).to_pylist()
+        return rows[0]["reason"] if rows else None
+
     # --- reads -------------------------------------------------------------------------
+    def content(self, project_id: str, trace_id: str, span_id: str) -> dict[str, Any] | None:
+        rows = self._ch.query(
+            "SELECT system_instructions, input_messages, output_messages, events FROM content FINAL "
+            "WHERE project_id = {p:String} AND trace_id = {t:String} AND span_id = {s:String}",
+            {"p": project_id, "t": trace_id, "s": span_id},
+        ).to_pylist()
+        if not rows:
+            return None
+        return {name: orjson.loads(value) if value else None for name, value in rows[0].items()}
+
+    def scores(self, project_id: str, trace_id: str) -> pa.Table:
+        return self._ch.query(
+            f"SELECT {', '.join(SCORE_FIELD_NAMES)} FROM scores FINAL WHERE project_id = {{p:String}} "
+            "AND trace_id = {t:String} ORDER BY created_at, score_id",
+            {"p": project_id, "t": trace_id},
+        )
+
+    def histogram(
+        self, f: SpanFilter, group_by: tuple[str, ...], measure: str, bounds: tuple[float, ...]
+    ) -> pa.Table:
+        groups = _groups(group_by, None)
+        column = _column(measure, _HISTOGRAM_MEASURES)
+        buckets = [f"countIf({column} <= {float(bound)!r}) AS le_{n}" for n, bound in enumerate(bounds)]
+        where, params = _where(f)
+        select = ", ".join(
+            [*groups, f"count({column}) AS count", f"toFloat64(sum({column})) AS sum", *buckets]
+        )
+        sql = (
+            f"SELECT {select} FROM {_SPANS} WHERE {where} AND {_LLM} AND duplicate_of IS NULL "
+            f"AND {column} IS NOT NULL {_group_clause(groups)} {SETTINGS}"
+        )
+        return self._ch.query(sql, params)
+
+    def export(self, f: SpanFilter, batch_rows: int = 10_000) -> Iterator[pa.RecordBatch]:
+        where, params = _where(f)
+        table = self._ch.query(
+            f"SELECT {', '.join(FIELD_NAMES)} FROM {_SPANS} WHERE {where} ORDER BY start_time, span_id",
+            params,
+        )
+        yield from table.to_batches(max_chunksize=batch_rows)
+
     def trace_spans(self, project_id: str, trace_id: str) -> pa.Table:
         return self._ch.query(
             f"SELECT {', '.join(FIELD_NAMES)} FROM {_SPANS} WHERE project_id = {{project:String}} "

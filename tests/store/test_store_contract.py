@@ -1,0 +1,99 @@
+"""What every store must do alike (each test runs on DuckDB and on ClickHouse through chDB):
+projects and keys, settings set through the API, content and scores read back, the spool
+position, repricing, histograms and export."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pyarrow as pa
+import pytest
+
+from tests.query.test_rollups import _call
+from tokentrace.ingest.columns import tables
+from tokentrace.ingest.normalize import normalize
+from tokentrace.ingest.pipeline import price_rows
+from tokentrace.pricing import PriceBook
+from tokentrace.query import rollups
+from tokentrace.query.records import records
+from tokentrace.store.base import SpanFilter
+
+START = datetime(2026, 11, 20, tzinfo=UTC)
+PROMPT = '[{"role": "user", "parts": [{"type": "text", "content": "where is my refund?"}]}]'
+
+
+def _filled(open_store):
+    store = open_store()
+    rng = random.Random(4)
+    raws = [_call(rng, n, START + timedelta(seconds=rng.uniform(0, 7200))) for n in range(1, 301)]
+    raws[0].attributes["gen_ai.input.messages"] = PROMPT
+    batch = normalize(raws, "default")
+    price_rows(PriceBook(), batch.rows)
+    score = {
+        "project_id": "default", "score_id": "s1", "trace_id": raws[0].trace_id, "span_id": "",
+        "name": "helpful", "data_type": "numeric", "value": 0.0, "string_value": None, "comment": "no",
+        "source": "api", "created_at": START,
+    }  # fmt: skip
+    assert store.write_batch(tables(batch.rows, batch.content, [score]), (3, 1200)) == 300
+    return store, raws
+
+
+def test_projects_keys_and_settings(open_store):
+    store = open_store()
+    assert [p.project_id for p in store.projects()] == ["default"]
+    store.create_project("acme", "hash-1")
+    store.add_key("acme", "hash-2")
+    assert [p.project_id for p in store.projects()] == ["acme", "default"]
+    assert (store.project_for_key("hash-2"), store.project_for_key("nope")) == ("acme", None)
+    store.put_alert_rule("acme", "spend", '{"kind": "threshold"}')
+    store.put_alert_rule("acme", "errors", "{}")
+    assert store.delete_alert_rule("acme", "errors") and not store.delete_alert_rule("acme", "errors")
+    assert store.alert_rules("acme") == [("acme", "spend", '{"kind": "threshold"}')]
+    store.put_sampling_policy("acme", '{"base_rate": 0.1}')
+    assert store.sampling_policies() == {"acme": '{"base_rate": 0.1}'}
+    store.put_sampling_policy("acme", None)
+    assert store.sampling_policies() == {}
+    assert store.retained_because("acme", "0" * 32) is None
+
+
+def test_content_scores_and_spool_position(open_store):
+    store, raws = _filled(open_store)
+    first = raws[0]
+    content = store.content("default", first.trace_id, first.span_id)
+    assert content["input_messages"][0]["parts"][0]["content"] == "where is my refund?"
+    assert store.content("default", first.trace_id, "f" * 16) is None
+    scores = records(store.scores("default", first.trace_id))
+    assert [(s["name"], s["value"], s["comment"]) for s in scores] == [("helpful", 0.0, "no")]
+    assert store.spool_position() == (3, 1200)
+
+
+def test_repricing_reaches_spans_and_rollups(open_store):
+    store, raws = _filled(open_store)
+    store.advance_rollups(START + timedelta(hours=3))
+    f = SpanFilter("default", since=START, until=START + timedelta(hours=2))
+    target = raws[5]
+    changed = store.update_costs(
+        "default",
+        pa.table({
+            "trace_id": [target.trace_id], "span_id": [target.span_id], "cost_usd": [42.0],
+            "cost_known": [True], "attributes": ["{}"],
+        }),
+    )  # fmt: skip
+    assert changed == 1
+    span = next(r for r in store.trace_spans("default", target.trace_id).to_pylist())
+    assert span["cost_usd"] == 42.0
+    spans_cost = records(store.aggregate(f, (), None, distinct=False))[0]["cost_usd"]
+    rolled_cost = rollups.aggregate(store, f, (), None)[0]["cost_usd"]
+    assert rolled_cost == pytest.approx(spans_cost) and spans_cost > 42.0
+
+
+def test_histogram_and_export(open_store):
+    store, _ = _filled(open_store)
+    f = SpanFilter("default")
+    hist = records(store.histogram(f, ("request_model",), "duration_ms", (500.0, 1000.0, 1e9)))
+    assert sum(r["count"] for r in hist) == sum(r["le_2"] for r in hist) == 300
+    assert all(r["le_0"] <= r["le_1"] <= r["le_2"] for r in hist)
+    exported = pa.Table.from_batches(list(store.export(f, batch_rows=128)))
+    assert exported.num_rows == 300
+    assert exported["start_time"].to_pylist() == sorted(exported["start_time"].to_pylist())
