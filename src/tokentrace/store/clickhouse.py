@@ -137,15 +137,8 @@ def _where(f: SpanFilter) -> tuple[str, dict[str, Any]]:
 def _groups(group_by: tuple[str, ...], bucket_seconds: int | None) -> list[str]:
     groups = [f"{_field(_column(g, GROUPABLE_FIELDS))} AS {g}" for g in group_by]
     if bucket_seconds is not None:
-        groups.insert(
-            0,
-            f"toStartOfInterval(start_time, INTERVAL {int(bucket_seconds)} SECOND)::DateTime64(6) AS bucket",
-        )
+        groups.insert(0, rollups.bucket("start_time", bucket_seconds))
     return groups
-
-
-def _group_clause(groups: list[str]) -> str:
-    return f"GROUP BY {', '.join(g.rsplit(' AS ', 1)[1] for g in groups)}" if groups else ""
 
 
 class ClickHouseStore:
@@ -463,7 +456,7 @@ class ClickHouseStore:
         )
         sql = (
             f"SELECT {select} FROM {_SPANS} WHERE {where} AND {_LLM} AND duplicate_of IS NULL "
-            f"AND {column} IS NOT NULL {_group_clause(groups)} {SETTINGS}"
+            f"AND {column} IS NOT NULL {rollups.group_clause(groups)} {SETTINGS}"
         )
         return self._ch.query(sql, params)
 
@@ -534,7 +527,7 @@ class ClickHouseStore:
             {errors_by_type}
         FROM {_SPANS}
         WHERE {where} AND duplicate_of IS NULL
-        {_group_clause(groups)})
+        {rollups.group_clause(groups)})
         ORDER BY {"bucket" if bucket_seconds is not None else "cost_usd DESC"}
         {SETTINGS}
         """
@@ -564,7 +557,7 @@ class ClickHouseStore:
         order = "bucket" if bucket_seconds is not None else "requests DESC"
         sql = (
             f"SELECT * FROM (SELECT {select} FROM {_SPANS} WHERE {where} AND {_LLM} AND duplicate_of IS NULL "
-            f"{_group_clause(groups)}) ORDER BY {order} {SETTINGS}"
+            f"{rollups.group_clause(groups)}) ORDER BY {order} {SETTINGS}"
         )
         return self._ch.query(sql, params)
 

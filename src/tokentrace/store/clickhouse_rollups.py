@@ -231,12 +231,17 @@ def _groups(
     if bucket_seconds is not None:
         if bucket_seconds % grain.seconds:
             raise ValueError(f"{grain.table}'s time buckets are multiples of {grain.seconds} s")
-        interval = f"INTERVAL {int(bucket_seconds)} SECOND"
-        groups.insert(0, f"toStartOfInterval({time_column}, {interval})::DateTime64(6) AS bucket")
+        groups.insert(0, bucket(time_column, bucket_seconds))
     return groups
 
 
-def _group_clause(groups: list[str]) -> str:
+def bucket(time_column: str, seconds: int) -> str:
+    """A row's time bucket as the select item `bucket` (as DuckDB's time_bucket for widths that divide a day)."""
+    return f"toStartOfInterval({time_column}, INTERVAL {int(seconds)} SECOND)::DateTime64(6) AS bucket"
+
+
+def group_clause(groups: list[str]) -> str:
+    """The GROUP BY of select items `expression AS name`."""
     return f"GROUP BY {', '.join(g.rsplit(' AS ', 1)[1] for g in groups)}" if groups else ""
 
 
@@ -263,7 +268,7 @@ def aggregate_sql(
         minIfOrNull(first_seen, spans > 0) AS first_seen, maxIfOrNull(last_seen, spans > 0) AS last_seen,
         {errors_by_type}
     FROM {grain.table} WHERE {where}
-    {_group_clause(groups)} {"HAVING sum(spans) > 0" if groups else ""})
+    {group_clause(groups)} {"HAVING sum(spans) > 0" if groups else ""})
     {SETTINGS}
     """
     return sql, params
