@@ -236,7 +236,8 @@ def _groups(
 
 
 def bucket(time_column: str, seconds: int) -> str:
-    """A row's time bucket as the select item `bucket` (as DuckDB's time_bucket for widths that divide a day)."""
+    """A row's time bucket as the select item `bucket` (DuckDB's time_bucket's, for widths that
+    divide a day)."""
     return f"toStartOfInterval({time_column}, INTERVAL {int(seconds)} SECOND)::DateTime64(6) AS bucket"
 
 
