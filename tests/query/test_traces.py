@@ -1,4 +1,4 @@
-"""Trace trees and rollups over a real DuckDB store."""
+"""Trace trees and rollups over each real store (DuckDB, and ClickHouse through chDB)."""
 
 from __future__ import annotations
 
@@ -14,12 +14,11 @@ from tokentrace.pricing import PriceBook
 from tokentrace.query import analytics, filters
 from tokentrace.query.traces import trace_tree
 from tokentrace.store.base import SpanFilter
-from tokentrace.store.duckdb import DuckDBStore
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 
-def _write(store: DuckDBStore, spans: list[RawSpan]) -> None:
+def _write(store, spans: list[RawSpan]) -> None:
     batch = normalize(spans, "default")
     price_rows(PriceBook(), batch.rows)
     store.write_batch(tables(batch.rows), None)
@@ -50,10 +49,8 @@ def _span(span_id: str, parent: str = "", tokens: int | None = None, offset_ms: 
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = DuckDBStore(tmp_path / "q.duckdb")
-    yield s
-    s.close()
+def store(open_store):
+    return open_store()
 
 
 def test_children_arriving_before_their_root_still_form_one_tree(store):

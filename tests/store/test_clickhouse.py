@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
+import pyarrow as pa
 import pytest
 
 from tests.query.test_rollups import MODELS, _call
@@ -19,7 +20,7 @@ from tokentrace.pricing import PriceBook
 from tokentrace.query import rollups
 from tokentrace.query.records import records
 from tokentrace.store import clickhouse_rollups as ch_rollups
-from tokentrace.store.base import SpanFilter
+from tokentrace.store.base import ScoreCondition, SpanFilter, TraceFilter
 from tokentrace.store.clickhouse import ClickHouseStore
 from tokentrace.store.clickhouse_transport import TransportError, connect
 from tokentrace.store.duckdb import DuckDBStore
@@ -238,3 +239,74 @@ def test_an_empty_range_reads_as_duckdbs(stores):
     duck, ch = stores
     empty = SpanFilter("default", since=START - timedelta(days=2), until=START - timedelta(days=1))
     assert records(ch.aggregate(empty, (), None)) == records(duck.aggregate(empty, (), None))
+
+
+@pytest.fixture(scope="module")
+def traced(tmp_path_factory, chdb_path):
+    """30 agent traces (a root with a session, two chat calls, some failing) in both stores."""
+    raws = []
+    for n in range(30):
+        trace, root = f"{n + 1:032x}", f"{n + 1:08x}{0:08x}"
+        at = int((START + timedelta(minutes=n)).timestamp() * 1e9)
+        raws.append(
+            RawSpan(trace, root, "", f"agent {n % 3}", 1, at, at + 4 * 10**9, 0, "",
+                    {"session.id": f"s{n % 5}", "user.id": f"u{n % 4}", "tenant.id": "acme"}, {})
+        )  # fmt: skip
+        for k in (1, 2):
+            call = _call(random.Random(n * 10 + k), n * 10 + k, START + timedelta(minutes=n, seconds=k))
+            call.trace_id, call.parent_span_id = trace, root
+            call.attributes.pop("tokentrace.user_id")
+            raws.append(call)
+    rows = normalize(raws, "default").rows
+    price_rows(PriceBook(), rows)
+    score = {
+        "project_id": "default", "score_id": "x", "trace_id": f"{7:032x}", "span_id": "", "name": "helpful",
+        "data_type": "numeric", "value": 0.0, "string_value": None, "comment": None, "source": "api",
+        "created_at": START,
+    }  # fmt: skip
+    duck = DuckDBStore(tmp_path_factory.mktemp("traced") / "t.duckdb")
+    ch = ClickHouseStore(connect(f"chdb://{chdb_path}?database=traced"))
+    for store in (duck, ch):
+        store.write_batch(tables(rows, [], [score]), None)
+    yield duck, ch
+    duck.close()
+    ch.close()
+
+
+def _same(got: pa.Table, want: pa.Table) -> None:
+    got_rows, want_rows = records(got), records(want)
+    assert len(got_rows) == len(want_rows) > 0
+    for g, w in zip(got_rows, want_rows, strict=True):
+        for name, value in w.items():
+            if isinstance(value, float):
+                assert g[name] == pytest.approx(value, rel=1e-9), name
+            elif isinstance(value, list):
+                assert sorted(g[name]) == sorted(value), name
+            else:
+                assert g[name] == value, name
+
+
+@pytest.mark.parametrize(
+    "trace_filter",
+    [
+        {},
+        {"min_cost_usd": 0.01},
+        {"errors_only": True},
+        {"min_duration_ms": 1000.0},
+        {"scores": (ScoreCondition("helpful", "<", 0.5),)},
+    ],
+)
+def test_trace_summaries_equal_duckdbs(traced, trace_filter):
+    duck, ch = traced
+    f = TraceFilter(SpanFilter("default", since=START), **trace_filter)
+    for limit, offset in ((10, 0), (10, 10)):
+        want = duck.trace_summaries(f, limit, offset)
+        if want.num_rows:
+            _same(ch.trace_summaries(f, limit, offset), want)
+
+
+def test_session_summaries_equal_duckdbs(traced):
+    duck, ch = traced
+    f = SpanFilter("default", since=START)
+    _same(ch.session_summaries(f, 3, 0), duck.session_summaries(f, 3, 0))
+    _same(ch.session_summaries(f, 3, 3), duck.session_summaries(f, 3, 3))

@@ -7,7 +7,7 @@ from (`spans`, `totals`, `aggregate`, `quantiles`), tested to give DuckDB's answ
 spans, and the rollups (store/clickhouse_rollups.py: advanced, recomputed for late spans, read
 by query/rollups.py as DuckDB's are), tag inheritance and duplicate marking at write,
 repricing, projects, keys, settings and each node's spool position (tests/store/
-test_store_contract.py runs on both stores). Not yet: sampling, trace and session summaries,
+test_store_contract.py runs on both stores), trace and session summaries. Not yet: sampling,
 alert states and events, score summaries; so `serve` does not offer it yet (docs/scale.md).
 
 ClickHouse has no transactions and no cheap UPDATE: a write is idempotent instead (identities
@@ -43,7 +43,7 @@ from tokentrace.canonical import (
 from tokentrace.store import clickhouse_duplicates as dup
 from tokentrace.store import clickhouse_rollups as rollups
 from tokentrace.store import duplicates
-from tokentrace.store.base import Change, Project, SpanFilter
+from tokentrace.store.base import SCORE_OPERATORS, Change, Project, SpanFilter, TraceFilter
 from tokentrace.store.clickhouse_rollups import SETTINGS
 from tokentrace.store.clickhouse_transport import Transport
 from tokentrace.store.migrations import migrations
@@ -436,6 +436,110 @@ class ClickHouseStore:
         if not rows:
             return None
         return {name: orjson.loads(value) if value else None for name, value in rows[0].items()}
+
+    def trace_summaries(self, f: TraceFilter, limit: int, offset: int) -> pa.Table:
+        where, params = _where(f.spans)
+        post = []
+        if f.min_cost_usd is not None:
+            post.append("cost_usd >= {min_cost:Float64}")
+            params["min_cost"] = f.min_cost_usd
+        if f.min_duration_ms is not None:
+            post.append("duration_ms >= {min_duration:Float64}")
+            params["min_duration"] = f.min_duration_ms
+        if f.errors_only:
+            post.append("status = 'error'")
+        for n, condition in enumerate(f.scores):
+            column = "string_value" if isinstance(condition.value, str) else "value"
+            op = condition.op if condition.op in SCORE_OPERATORS else "="
+            kind = "String" if isinstance(condition.value, str) else "Float64"
+            where += (
+                f" AND trace_id IN (SELECT trace_id FROM scores FINAL WHERE project_id = {{project:String}} "
+                f"AND name = {{score_name{n}:String}} AND {column} {op} {{score_value{n}:{kind}}})"
+            )
+            params |= {f"score_name{n}": condition.name, f"score_value{n}": condition.value}
+        counted = "duplicate_of IS NULL"
+        duration = "(toUnixTimestamp64Nano(max(end_time)) - toUnixTimestamp64Nano(min(start_time))) / 1e6"
+        status = "if(countIf(status = 'error') > 0, 'error', 'ok')"
+        # As DuckDB's: the page is picked before the summaries are built.
+        page = f"ORDER BY first DESC, trace_id LIMIT {int(limit)} OFFSET {int(offset)}"
+        hits = f"SELECT trace_id, min(start_time) AS first FROM {_SPANS} WHERE {where} GROUP BY trace_id"
+        if post:
+            chosen = f"""
+            SELECT trace_id, first FROM (
+                SELECT trace_id, any(first) AS first, sumIf(cost_usd, {counted}) AS cost_usd,
+                    {duration} AS duration_ms, {status} AS status
+                FROM {_SPANS} INNER JOIN ({hits}) AS hits USING (trace_id)
+                WHERE project_id = {{project:String}} GROUP BY trace_id
+            ) WHERE {" AND ".join(post)} {page}"""
+        else:
+            chosen = f"{hits} {page}"
+        sql = f"""
+        SELECT * EXCEPT (first) FROM (
+            SELECT trace_id, any(chosen.first) AS first,
+                min(start_time) AS start_time,
+                max(end_time) AS end_time,
+                {duration} AS duration_ms,
+                count() AS spans,
+                if(countIf(parent_span_id = '') > 0, argMinIf(name, start_time, parent_span_id = ''),
+                   argMin(name, start_time)) AS root_name,
+                {status} AS status,
+                groupUniqArrayIf(assumeNotNull(error_type), error_type IS NOT NULL) AS error_types,
+                groupUniqArrayIf(assumeNotNull(coalesce(response_model, request_model)),
+                                 coalesce(response_model, request_model) IS NOT NULL) AS models,
+                countIf({_LLM} AND {counted}) AS llm_calls,
+                toInt64(sumIf(input_tokens, {counted})) AS input_tokens,
+                toInt64(sumIf(output_tokens, {counted})) AS output_tokens,
+                toInt64(sumIf(total_tokens, {counted})) AS total_tokens,
+                sumIf(cost_usd, {counted}) AS cost_usd,
+                countIf(cost_known = false AND {counted}) AS unpriced_spans,
+                argMinIf(user_id, start_time, user_id IS NOT NULL) AS user_id,
+                argMinIf(session_id, start_time, session_id IS NOT NULL) AS session_id,
+                argMinIf(tenant_id, start_time, tenant_id IS NOT NULL) AS tenant_id,
+                argMinIf(feature, start_time, feature IS NOT NULL) AS feature,
+                argMin(service_name, start_time) AS service_name
+            FROM {_SPANS} INNER JOIN ({chosen}) AS chosen USING (trace_id)
+            WHERE project_id = {{project:String}}
+            GROUP BY trace_id
+        ) ORDER BY first DESC, trace_id {SETTINGS}
+        """
+        table = self._ch.query(sql, params)
+        for name in ("error_types", "models"):  # ClickHouse arrays are never NULL; DuckDB's empty lists are
+            column = table[name]
+            empty = pc.equal(pc.list_value_length(column), 0)
+            table = table.set_column(
+                table.schema.get_field_index(name),
+                name,
+                pc.if_else(empty, pa.nulls(len(column), column.type), column),
+            )
+        return table
+
+    def session_summaries(self, f: SpanFilter, limit: int, offset: int) -> pa.Table:
+        where, params = _where(f)
+        counted = "duplicate_of IS NULL"
+        # As DuckDB's: the sessions most recently active in the filter, each summed whole.
+        chosen = (
+            f"SELECT session_id, max(start_time) AS last_active FROM {_SPANS} "
+            f"WHERE {where} AND session_id IS NOT NULL GROUP BY session_id "
+            f"ORDER BY last_active DESC, session_id LIMIT {int(limit)} OFFSET {int(offset)}"
+        )
+        sql = f"""
+        SELECT * EXCEPT (last_active) FROM (
+            SELECT session_id, any(chosen.last_active) AS last_active,
+                uniqExact(trace_id) AS traces,
+                countIf({_LLM} AND {counted}) AS llm_calls,
+                countIf({_LLM} AND status = 'error' AND {counted}) AS errors,
+                toInt64(sumIf(coalesce(total_tokens, 0), {counted})) AS total_tokens,
+                toFloat64(sumIf(coalesce(cost_usd, 0), {counted})) AS cost_usd,
+                min(start_time) AS first_seen,
+                max(end_time) AS last_seen,
+                argMinIf(user_id, start_time, user_id IS NOT NULL) AS user_id,
+                argMinIf(tenant_id, start_time, tenant_id IS NOT NULL) AS tenant_id
+            FROM {_SPANS} INNER JOIN ({chosen}) AS chosen USING (session_id)
+            WHERE project_id = {{project:String}}
+            GROUP BY session_id
+        ) ORDER BY last_active DESC, session_id {SETTINGS}
+        """
+        return self._ch.query(sql, params)
 
     def scores(self, project_id: str, trace_id: str) -> pa.Table:
         return self._ch.query(
