@@ -97,3 +97,47 @@ def test_histogram_and_export(open_store):
     exported = pa.Table.from_batches(list(store.export(f, batch_rows=128)))
     assert exported.num_rows == 300
     assert exported["start_time"].to_pylist() == sorted(exported["start_time"].to_pylist())
+
+
+def test_alert_state_and_notifications(open_store):
+    store = open_store()
+    at = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+    state = {
+        "rule": "spend", "group_key": '{"feature": "chat"}', "status": "firing", "value": 2.5,
+        "active_since": at, "fired_at": at, "resolved_at": None, "evaluated_at": at,
+    }  # fmt: skip
+    event = {"event_id": "e1", "rule": "spend", "group_key": state["group_key"], "status": "firing", "at": at}
+    store.save_alert_evaluation("default", [state], [], [{**event, "payload": {"value": 2.5}}])
+    store.save_alert_evaluation("default", [{**state, "rule": "errors"}], [], [])
+    assert store.alert_states("default") == [{**state, "rule": "errors"}, state]
+    assert store.alert_states("other") == []
+    store.save_alert_evaluation("default", [], [("errors", state["group_key"])], [])
+    assert [s["rule"] for s in store.alert_states("default")] == ["spend"]
+
+    [owed] = store.alert_events(undelivered=True)
+    assert (owed["event_id"], owed["payload"], owed["attempts"], owed["at"]) == ("e1", {"value": 2.5}, 0, at)
+    store.mark_alert_event("e1", delivered=False, error="connection refused")
+    [again] = store.alert_events("default", undelivered=True)
+    assert (again["attempts"], again["last_error"]) == (1, "connection refused")
+    store.mark_alert_event("e1", delivered=True)
+    assert store.alert_events(undelivered=True) == []
+    [sent] = store.alert_events("default")
+    assert sent["attempts"] == 2 and sent["delivered_at"] is not None
+
+
+def test_score_summaries_by_tag(open_store):
+    store, raws = _filled(open_store)
+    label = {
+        "project_id": "default", "score_id": "s2", "trace_id": raws[1].trace_id, "span_id": raws[1].span_id,
+        "name": "verdict", "data_type": "categorical", "value": None, "string_value": "good", "comment": None,
+        "source": "eval", "created_at": START,
+    }  # fmt: skip
+    store.write_batch(tables(scores=[label]), None)
+    rows = records(store.score_summary(SpanFilter("default"), ("tenant_id",), None))
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["helpful"]["scores"] == 1 and by_name["helpful"]["mean"] == 0.0
+    scored_span = store.trace_spans("default", raws[0].trace_id).to_pylist()[0]
+    assert by_name["helpful"]["tenant_id"] == scored_span["tenant_id"] is not None
+    assert by_name["verdict"]["scores"] == 1 and dict(by_name["verdict"]["labels"]) == {"good": 1}
+    only = records(store.score_summary(SpanFilter("default"), (), "verdict"))
+    assert [r["name"] for r in only] == ["verdict"]

@@ -94,6 +94,27 @@ WHERE has({{traces:Array(String)}}, s.trace_id) AND s.start_time >= {_WEEK_BEFOR
 """
 
 
+_ALERT_STATE_FIELDS = (
+    "rule",
+    "group_key",
+    "status",
+    "value",
+    "active_since",
+    "fired_at",
+    "resolved_at",
+    "evaluated_at",
+)
+_ALERT_TIMES = ("active_since", "fired_at", "resolved_at", "evaluated_at")
+
+
+def _utc_times(row: dict[str, Any]) -> dict[str, Any]:
+    """Times as DuckDB's store gives them: aware UTC."""
+    for name, value in row.items():
+        if isinstance(value, datetime):
+            row[name] = value.astimezone(UTC)
+    return row
+
+
 def _from_ns(ns: int) -> datetime:
     return datetime.fromtimestamp(ns // 1000 / 1e6, UTC)
 
@@ -408,6 +429,98 @@ class ClickHouseStore:
         ).to_pylist()
         return [(r["project_id"], r["name"], r["spec"]) for r in rows]
 
+    def alert_states(self, project_id: str) -> list[dict[str, Any]]:
+        rows = self._ch.query(
+            f"SELECT {', '.join(_ALERT_STATE_FIELDS)} FROM alert_states FINAL "
+            "WHERE project_id = {p:String} AND NOT cleared ORDER BY rule, group_key",
+            {"p": project_id},
+        ).to_pylist()
+        return [_utc_times(r) for r in rows]
+
+    def save_alert_evaluation(
+        self,
+        project_id: str,
+        states: list[dict[str, Any]],
+        cleared: list[tuple[str, str]],
+        events: list[dict[str, Any]],
+    ) -> None:
+        """Events first, then states: without a transaction, a crash between them repeats a
+        notification at the next evaluation rather than losing it."""
+        now = time.time_ns()
+        if events:
+            self._ch.insert(
+                "alert_events",
+                pa.table(
+                    {
+                        "event_id": [e["event_id"] for e in events],
+                        "project_id": [project_id] * len(events),
+                        "rule": [e["rule"] for e in events],
+                        "group_key": [e["group_key"] for e in events],
+                        "status": [e["status"] for e in events],
+                        "created_at": pa.array([e["at"] for e in events], pa.timestamp("us", tz="UTC")),
+                        "payload": [orjson.dumps(e["payload"]).decode() for e in events],
+                        "attempts": pa.array([0] * len(events), pa.uint32()),
+                        "updated": pa.array([now] * len(events), pa.uint64()),
+                    }
+                ),
+            )
+        rows = [{**{k: state[k] for k in _ALERT_STATE_FIELDS}, "cleared": False} for state in states]
+        rows += [
+            {
+                "rule": rule,
+                "group_key": key,
+                "status": "cleared",
+                "evaluated_at": datetime.now(UTC),
+                "cleared": True,
+            }
+            for rule, key in cleared
+        ]
+        if rows:
+            times = pa.timestamp("us", tz="UTC")
+            table = pa.table(
+                {
+                    "project_id": [project_id] * len(rows),
+                    "rule": [r["rule"] for r in rows],
+                    "group_key": [r["group_key"] for r in rows],
+                    "status": [r["status"] for r in rows],
+                    "value": pa.array([r.get("value") for r in rows], pa.float64()),
+                    **{k: pa.array([r.get(k) for r in rows], times) for k in _ALERT_TIMES},
+                    "cleared": [r["cleared"] for r in rows],
+                    "updated": pa.array([now] * len(rows), pa.uint64()),
+                }
+            )
+            self._ch.insert("alert_states", table)
+
+    def alert_events(
+        self, project_id: str | None = None, undelivered: bool = False, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        clauses, params = ["true"], {}
+        if project_id is not None:
+            clauses.append("project_id = {p:String}")
+            params["p"] = project_id
+        if undelivered:
+            clauses.append("delivered_at IS NULL")
+        order = "created_at" if undelivered else "created_at DESC"
+        rows = self._ch.query(
+            "SELECT event_id, project_id, rule, group_key, status, created_at AS at, payload, "
+            f"delivered_at, attempts, last_error FROM alert_events FINAL WHERE {' AND '.join(clauses)} "
+            f"ORDER BY {order} LIMIT {int(limit)} {SETTINGS}",
+            params,
+        ).to_pylist()
+        for row in rows:
+            row["payload"] = orjson.loads(row["payload"])
+            _utc_times(row)
+        return rows
+
+    def mark_alert_event(self, event_id: str, delivered: bool, error: str | None = None) -> None:
+        # One evaluator delivers, so reading the row and writing its next version is safe.
+        self._ch.command(
+            "INSERT INTO alert_events SELECT event_id, project_id, rule, group_key, status, created_at, "
+            "payload, if({d:Bool}, now64(6), delivered_at), attempts + 1, {e:Nullable(String)}, {u:UInt64} "
+            "FROM alert_events FINAL WHERE event_id = {id:String}",
+            {"d": delivered, "e": error, "u": time.time_ns(), "id": event_id},
+        )
+
     def put_sampling_policy(self, project_id: str, spec: str | None) -> None:
         self._ch.command(
             "INSERT INTO sampling_policies VALUES ({p:String}, {s:Nullable(String)}, {u:UInt64})",
@@ -538,6 +651,34 @@ class ClickHouseStore:
             WHERE project_id = {{project:String}}
             GROUP BY session_id
         ) ORDER BY last_active DESC, session_id {SETTINGS}
+        """
+        return self._ch.query(sql, params)
+
+    def score_summary(self, f: SpanFilter, group_by: tuple[str, ...], name: str | None) -> pa.Table:
+        groups = _groups(group_by, None)
+        where, params = _where(f)
+        named = "AND name = {score_name:String}" if name is not None else ""
+        if name is not None:
+            params["score_name"] = name
+        tags = ", ".join(
+            ["project_id", "trace_id", "span_id", "parent_span_id", *(_field(g) for g in group_by)]
+        )
+        # The scored span, or for a trace-level score the trace's root span, carries the tags
+        # and the time (as DuckDB's): span scores join on the span, trace scores on the root.
+        scored = f"""
+            SELECT sc.name AS name, sc.data_type AS data_type, sc.value AS value,
+                sc.string_value AS string_value, sp.*
+            FROM (SELECT * FROM scores FINAL WHERE project_id = {{project:String}} {named}) AS sc
+            INNER JOIN (SELECT {tags} FROM {_SPANS} WHERE {where}) AS sp
+                ON sp.project_id = sc.project_id AND sp.trace_id = sc.trace_id
+                AND sp.span_id = if(sc.span_id = '', sp.span_id, sc.span_id)
+            WHERE sc.span_id != '' OR sp.parent_span_id = ''"""
+        keys = ["name", "data_type", *(g.rsplit(" AS ", 1)[1] for g in groups)]
+        sql = f"""
+        SELECT name, data_type, {", ".join([*(g.rsplit(" AS ", 1)[1] for g in groups), ""])}
+            count() AS scores, avg(value) AS mean, min(value) AS min, max(value) AS max,
+            sumMapIf(map(assumeNotNull(string_value), toUInt64(1)), string_value IS NOT NULL) AS labels
+        FROM ({scored}) GROUP BY {", ".join(keys)} ORDER BY name, scores DESC {SETTINGS}
         """
         return self._ch.query(sql, params)
 

@@ -32,3 +32,35 @@ CREATE TABLE IF NOT EXISTS retained_traces (
     decided_at DateTime64(6, 'UTC')
 ) ENGINE = ReplacingMergeTree
 ORDER BY (project_id, trace_id);
+
+-- Alert state per (rule, group), and the notifications. A state's later row replaces it (a
+-- cleared one is a row marked cleared); an event's delivery attempts are later rows of it.
+CREATE TABLE IF NOT EXISTS alert_states (
+    project_id String,
+    rule String,
+    group_key String,
+    status String,
+    value Nullable(Float64),
+    active_since Nullable(DateTime64(6, 'UTC')),
+    fired_at Nullable(DateTime64(6, 'UTC')),
+    resolved_at Nullable(DateTime64(6, 'UTC')),
+    evaluated_at DateTime64(6, 'UTC'),
+    cleared Bool,
+    updated UInt64
+) ENGINE = ReplacingMergeTree(updated)
+ORDER BY (project_id, rule, group_key);
+
+CREATE TABLE IF NOT EXISTS alert_events (
+    event_id String,
+    project_id String,
+    rule String,
+    group_key String,
+    status String,
+    created_at DateTime64(6, 'UTC'),
+    payload String,
+    delivered_at Nullable(DateTime64(6, 'UTC')),
+    attempts UInt32,
+    last_error Nullable(String),
+    updated UInt64
+) ENGINE = ReplacingMergeTree(updated)
+ORDER BY event_id;
