@@ -67,6 +67,13 @@ def main() -> None:
 
 @main.command()
 @click.option("--data-dir", type=click.Path(path_type=Path), default=Path(".tokentrace"), show_default=True)
+@click.option(
+    "--store",
+    "store_url",
+    default=None,
+    help="ClickHouse: chdb:///dir?database=db or clickhouse://user:pass@host:8123/db "
+    "[default: a DuckDB file in --data-dir]",
+)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=4318, show_default=True, help="OTLP/HTTP, REST API and UI")
 @click.option("--grpc-port", type=int, default=4317, show_default=True, help="OTLP/gRPC; 0 disables it")
@@ -113,6 +120,7 @@ def main() -> None:
 )
 def serve(
     data_dir: Path,
+    store_url: str | None,
     host: str,
     port: int,
     grpc_port: int,
@@ -138,6 +146,7 @@ def serve(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = ServerConfig(
         data_dir=data_dir,
+        store_url=store_url,
         host=host,
         port=port,
         grpc_port=grpc_port or None,

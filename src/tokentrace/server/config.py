@@ -10,6 +10,8 @@ from pathlib import Path
 @dataclass(frozen=True)
 class ServerConfig:
     data_dir: Path = Path(".tokentrace")
+    # None: one DuckDB file in data_dir; else a ClickHouse URL (store/clickhouse_transport.py)
+    store_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 4318
     grpc_port: int | None = 4317  # None: no gRPC receiver

@@ -19,9 +19,20 @@ from tokentrace.server.app import create_app
 from tokentrace.server.config import ServerConfig
 from tokentrace.server.grpc import start_grpc
 from tokentrace.server.state import ServerState
+from tokentrace.store.base import Store
 from tokentrace.store.duckdb import DuckDBStore
 
 log = logging.getLogger("tokentrace")
+
+
+def open_store(config: ServerConfig) -> Store:
+    """The DuckDB file in the data directory, or the ClickHouse that --store names."""
+    if config.store_url is None:
+        return DuckDBStore(config.store_path)
+    from tokentrace.store.clickhouse import ClickHouseStore
+    from tokentrace.store.clickhouse_transport import connect
+
+    return ClickHouseStore(connect(config.store_url))
 
 
 def open_state(config: ServerConfig) -> ServerState:
@@ -30,7 +41,7 @@ def open_state(config: ServerConfig) -> ServerState:
     overrides = load_overrides(config.prices_file) if config.prices_file else None
     rule_file = rules.load(config.alerts_file) if config.alerts_file else None
     budgets = load_policy(config.budgets_file) if config.budgets_file else Policy()
-    store = DuckDBStore(config.store_path)
+    store = open_store(config)
     prices = PriceBook(overrides)
     pipeline = Pipeline(
         store,

@@ -12,6 +12,7 @@ first is closed, so separate stores in one process are databases of one path.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlparse
@@ -47,6 +48,8 @@ class ChdbTransport:
         from chdb import session
 
         self._session = session.Session(path)
+        # A chDB session runs one statement at a time: the server's threads take turns.
+        self._lock = threading.Lock()
         if database != "default":
             self.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
             self.command(f"USE `{database}`")  # a session keeps it
@@ -65,11 +68,17 @@ class ChdbTransport:
     def insert(self, table: str, data: pa.Table) -> None:
         rows = data  # noqa: F841 - chDB's Python() table function finds the table by this name
         columns = ", ".join(f"`{name}`" for name in data.column_names)
-        self._run(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM Python(rows)", "Null", None)
+        sql = f"INSERT INTO {table} ({columns}) SELECT {columns} FROM Python(rows)"
+        try:
+            with self._lock:
+                self._session.query(sql, "Null")
+        except Exception as exc:
+            raise TransportError(str(exc)) from exc
 
     def _run(self, sql: str, fmt: str, params: Params) -> Any:
         try:
-            return self._session.query(sql, fmt, params=self._bound(params))
+            with self._lock:
+                return self._session.query(sql, fmt, params=self._bound(params))
         except Exception as exc:  # chDB raises its own error types (and RuntimeError)
             raise TransportError(str(exc)) from exc
 

@@ -76,9 +76,11 @@ def _simulate(state: ServerState, project: str, data: Any) -> Response:
         policy, _ = state.sampler.policy_for(project)
         if policy is None:
             return error(400, 'the project has no sampling policy: send one as "policy"')
-    return JSON(
-        {"policy": policy_spec(policy), **sampling.simulate(state.store, project, policy, since, until)}
-    )
+    try:
+        report = sampling.simulate(state.store, project, policy, since, until)
+    except NotImplementedError as exc:  # a store without tail sampling (ClickHouse, for now)
+        return error(501, str(exc))
+    return JSON({"policy": policy_spec(policy), **report})
 
 
 async def simulate(request: Request) -> Response:
@@ -95,7 +97,10 @@ def apply_now(request: Request, state: ServerState, project: str) -> Response:
     policy, _ = state.sampler.policy_for(project)
     if policy is None:
         return error(409, "the project has no sampling policy")
-    verdicts = state.store.apply_sampling(project, policy, datetime.now(UTC)).to_pylist()
+    try:
+        verdicts = state.store.apply_sampling(project, policy, datetime.now(UTC)).to_pylist()
+    except NotImplementedError as exc:  # a store without tail sampling (ClickHouse, for now)
+        return error(501, str(exc))
     return JSON(summary(verdicts))
 
 

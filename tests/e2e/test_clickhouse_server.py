@@ -1,0 +1,38 @@
+"""`tokentrace serve --store chdb://…`: the same server over the ClickHouse engine (chDB,
+in the server's process): OTLP in, the API, the UI pages and a restart that keeps the data."""
+
+from __future__ import annotations
+
+from tests.otlp_builders import chat, new_trace_id, protobuf, span
+
+
+def test_the_server_runs_over_clickhouse(start_server, tmp_path):
+    store = f"chdb://{tmp_path / 'ch'}?database=tokentrace"
+    server = start_server("--store", store)
+    spans, trace_ids = [], []
+    for tenant, tokens in (("acme", 1000), ("globex", 300)):
+        trace_id = new_trace_id()
+        trace_ids.append(trace_id)
+        root = span(trace_id, name="request", attributes={"tenant.id": tenant, "user.id": f"u-{tenant}"})
+        spans += [root, chat(trace_id, parent=root["span_id"], input_tokens=tokens, output_tokens=10)]
+    assert server.post_traces(protobuf(spans)).status_code == 200
+    server.post_traces(protobuf(spans))  # sent again: stored once
+    server.wait_for_spans(4)
+
+    rows = {
+        r["tenant_id"]: r for r in server.get("/api/v1/rollups", group_by="tenant_id", since="1h")["rows"]
+    }
+    assert rows["acme"]["input_tokens"] == 1000 and rows["globex"]["input_tokens"] == 300  # inherited tenants
+    listed = [t["trace_id"] for t in server.get("/api/v1/traces", since="1h")["traces"]]
+    assert sorted(listed) == sorted(trace_ids)
+    tree = server.get(f"/api/v1/traces/{trace_ids[0]}")
+    assert tree["roots"][0]["children"][0]["input_tokens"] == 1000 and tree["totals"]["input_tokens"] == 1000
+    with server.client() as http:
+        for page in ("/", "/traces", "/cost", "/latency", f"/traces/{trace_ids[0]}"):
+            assert http.get(page).status_code == 200, page
+        refused = http.post("/api/v1/sampling/simulate", json={"since": "1d", "policy": {}})
+        assert refused.status_code == 501 and "ClickHouse" in refused.json()["error"]
+
+    server.stop()
+    again = start_server("--store", store, data_dir=server.data_dir)
+    assert again.get("/api/v1/stats")["spans"] == 4
