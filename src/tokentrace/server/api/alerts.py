@@ -9,14 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from tokentrace.alerts import status
 from tokentrace.alerts.rules import RuleError, check_notifiers, parse_rule, rule_spec
-from tokentrace.server.api.common import int_param, project_and_json, project_route
+from tokentrace.server.api.common import int_param, json_route, project_route
 from tokentrace.server.responses import JSON, error
 from tokentrace.server.state import ServerState
 
@@ -27,7 +26,9 @@ def list_rules(request: Request, state: ServerState, project: str) -> Response:
     return JSON({"rules": [{"source": source, **rule_spec(rule)} for rule, source in found]})
 
 
-def _add_rule(state: ServerState, project: str, data: Any) -> Response:
+@json_route(1024 * 1024, "one rule")
+def add_rule(state: ServerState, project: str, data: Any) -> Response:
+    """Add (or replace) a rule of the caller's project; it is checked from the next evaluation."""
     if not isinstance(data, dict):
         return error(400, "body must be a JSON object: one rule")
     try:
@@ -40,16 +41,6 @@ def _add_rule(state: ServerState, project: str, data: Any) -> Response:
     spec = rule_spec(rule)
     state.store.put_alert_rule(project, rule.name, orjson.dumps(spec).decode())
     return JSON({"source": "api", **spec}, status_code=201)
-
-
-async def add_rule(request: Request) -> Response:
-    """Add (or replace) a rule of the caller's project; it is checked from the next evaluation."""
-    state: ServerState = request.app.state.tt
-    found = await project_and_json(request, 1024 * 1024, "one rule")
-    if isinstance(found, Response):
-        return found
-    project, data = found
-    return await run_in_threadpool(_add_rule, state, project, data)
 
 
 @project_route

@@ -19,6 +19,8 @@ from tokentrace.server.responses import JSON, error
 from tokentrace.server.state import ServerState
 
 Handler = Callable[[Request, ServerState, str], Response]
+JsonHandler = Callable[[ServerState, str, Any], Response]
+Route = Callable[[Request], Awaitable[Response]]
 
 
 class BadParameter(ValueError):
@@ -74,3 +76,23 @@ async def project_and_json(request: Request, limit: int, expected: str) -> tuple
         return error(413, f"body larger than the limit of {limit} bytes")
     except orjson.JSONDecodeError as exc:
         return error(400, f"body must be JSON ({expected}): {exc}")
+
+
+def json_route(
+    limit: int, expected: str
+) -> Callable[[JsonHandler], Callable[[Request], Awaitable[Response]]]:
+    """Authenticate and read the JSON body (`expected` names it in the 400), then run the
+    (blocking) handler with the state, the project and the body in the threadpool."""
+
+    def wrap(handler: JsonHandler) -> Route:
+        @wraps(handler)
+        async def route(request: Request) -> Response:
+            found = await project_and_json(request, limit, expected)
+            if isinstance(found, Response):
+                return found
+            project, data = found
+            return await run_in_threadpool(handler, request.app.state.tt, project, data)
+
+        return route
+
+    return wrap

@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -19,7 +18,7 @@ from starlette.routing import Route
 from tokentrace.ingest.sampler import PolicyError, parse_policy, policy_spec, summary
 from tokentrace.query import sampling
 from tokentrace.query.timerange import TimeRangeError, parse_instant
-from tokentrace.server.api.common import project_and_json, project_route
+from tokentrace.server.api.common import json_route, project_route
 from tokentrace.server.responses import JSON, error
 from tokentrace.server.state import ServerState
 
@@ -36,7 +35,9 @@ def get_policy(request: Request, state: ServerState, project: str) -> Response:
     return JSON(_policy_answer(state, project))
 
 
-def _put_policy(state: ServerState, project: str, data: Any) -> Response:
+@json_route(_BODY_LIMIT, "the sampling policy")
+def put_policy(state: ServerState, project: str, data: Any) -> Response:
+    """Set the caller's project's policy (it replaces the file's); applied from the next sweep."""
     if not isinstance(data, dict):
         return error(400, "body must be a JSON object: the sampling policy")
     try:
@@ -47,22 +48,15 @@ def _put_policy(state: ServerState, project: str, data: Any) -> Response:
     return JSON(_policy_answer(state, project))
 
 
-async def put_policy(request: Request) -> Response:
-    """Set the caller's project's policy (it replaces the file's); applied from the next sweep."""
-    found = await project_and_json(request, _BODY_LIMIT, "the sampling policy")
-    if isinstance(found, Response):
-        return found
-    project, data = found
-    return await run_in_threadpool(_put_policy, request.app.state.tt, project, data)
-
-
 @project_route
 def delete_policy(request: Request, state: ServerState, project: str) -> Response:
     state.store.put_sampling_policy(project, None)
     return JSON(_policy_answer(state, project))
 
 
-def _simulate(state: ServerState, project: str, data: Any) -> Response:
+@json_route(_BODY_LIMIT, "since, until and policy")
+def simulate(state: ServerState, project: str, data: Any) -> Response:
+    """What a policy (the project's, or one sent) would keep of the stored traces."""
     if not isinstance(data, dict):
         return error(400, 'body must be a JSON object like {"since": "7d"}')
     now = datetime.now(UTC)
@@ -81,14 +75,6 @@ def _simulate(state: ServerState, project: str, data: Any) -> Response:
     except NotImplementedError as exc:  # a store without tail sampling (ClickHouse, for now)
         return error(501, str(exc))
     return JSON({"policy": policy_spec(policy), **report})
-
-
-async def simulate(request: Request) -> Response:
-    found = await project_and_json(request, _BODY_LIMIT, "since, until and policy")
-    if isinstance(found, Response):
-        return found
-    project, data = found
-    return await run_in_threadpool(_simulate, request.app.state.tt, project, data)
 
 
 @project_route
