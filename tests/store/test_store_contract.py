@@ -141,3 +141,24 @@ def test_score_summaries_by_tag(open_store):
     assert by_name["verdict"]["scores"] == 1 and dict(by_name["verdict"]["labels"]) == {"good": 1}
     only = records(store.score_summary(SpanFilter("default"), (), "verdict"))
     assert [r["name"] for r in only] == ["verdict"]
+
+
+def test_content_sent_in_parts_is_merged(open_store):
+    store = open_store()
+    trace, span = "9c8efff798038103d269b633813fc60c", "00000000000000a1"
+
+    def part(**values):
+        row = {"project_id": "default", "trace_id": trace, "span_id": span, "start_time": START}
+        row |= {"system_instructions": None, "input_messages": None, "output_messages": None, "events": None}
+        return tables(content=[row | values])
+
+    hello = '[{"role": "user", "parts": [{"type": "text", "content": "hello"}]}]'
+    event = '[{"name": "retry", "time_unix_nano": 1}]'
+    store.write_batch(part(input_messages=hello, events=event), None)
+    store.write_batch(part(input_messages='[{"role": "user", "parts": []}]'), None)  # not the first
+    store.write_batch(part(events=event), None)  # an exporter's retry: not added twice
+    store.write_batch(part(events='[{"name": "done", "time_unix_nano": 2}]'), None)
+    content = store.content("default", trace, span)
+    assert content["input_messages"][0]["parts"][0]["content"] == "hello"
+    assert [e["name"] for e in content["events"]] == ["retry", "done"]
+    assert content["system_instructions"] is None

@@ -223,7 +223,7 @@ class ClickHouseStore:
                 )
         if tables.content.num_rows:
             revision = pa.array([time.time_ns()] * tables.content.num_rows, pa.uint64())
-            self._ch.insert("content", tables.content.append_column("revision", revision))
+            self._ch.insert("content_parts", tables.content.append_column("revision", revision))
         if tables.scores.num_rows:
             self._ch.insert("scores", tables.scores)
         if spool_position is not None:  # after the data: a crash before it replays, harmlessly
@@ -543,14 +543,27 @@ class ClickHouseStore:
 
     # --- reads -------------------------------------------------------------------------
     def content(self, project_id: str, trace_id: str, span_id: str) -> dict[str, Any] | None:
+        # Parts in arrival order: each message list from the first part that has it, events
+        # from every part, a part sent again (an exporter's retry) counted once.
         rows = self._ch.query(
-            "SELECT system_instructions, input_messages, output_messages, events FROM content FINAL "
-            "WHERE project_id = {p:String} AND trace_id = {t:String} AND span_id = {s:String}",
+            "SELECT system_instructions, input_messages, output_messages, events FROM content_parts "
+            "WHERE project_id = {p:String} AND trace_id = {t:String} AND span_id = {s:String} "
+            "ORDER BY revision",
             {"p": project_id, "t": trace_id, "s": span_id},
         ).to_pylist()
         if not rows:
             return None
-        return {name: orjson.loads(value) if value else None for name, value in rows[0].items()}
+        merged: dict[str, Any] = {}
+        for name in ("system_instructions", "input_messages", "output_messages"):
+            first = next((r[name] for r in rows if r[name] is not None), None)
+            merged[name] = orjson.loads(first) if first else None
+        events = ""
+        for part in (r["events"] for r in rows if r["events"]):
+            inner = part.strip("[]")
+            if inner and inner not in events:
+                events = f"{events},{inner}" if events else inner
+        merged["events"] = orjson.loads(f"[{events}]") if events else None
+        return merged
 
     def trace_summaries(self, f: TraceFilter, limit: int, offset: int) -> pa.Table:
         where, params = _where(f.spans)
