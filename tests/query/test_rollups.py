@@ -1,4 +1,4 @@
-"""Per-minute rollups answer long ranges: the same numbers as the spans (to the cent, and
+"""Per-minute rollups (on both stores) answer long ranges: the same numbers as the spans (to the cent, and
 percentiles within the sketch's 1%), kept exact when spans of rolled-up minutes arrive late,
 lend tags late, turn out to be duplicates or are repriced."""
 
@@ -20,6 +20,8 @@ from tokentrace.pricing import PriceBook
 from tokentrace.query import analytics, rollups
 from tokentrace.query.records import records
 from tokentrace.store.base import SpanFilter
+from tokentrace.store.clickhouse import ClickHouseStore
+from tokentrace.store.clickhouse_transport import connect
 from tokentrace.store.duckdb import DuckDBStore
 
 START = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
@@ -72,16 +74,19 @@ def _call(rng: random.Random, n: int, at: datetime, parent: str = "", **extra) -
 _BOOK = PriceBook()
 
 
-def _write(store: DuckDBStore, raws: list[RawSpan]) -> None:
+def _write(store, raws: list[RawSpan]) -> None:
     rows = normalize(raws, "default").rows
     price_rows(_BOOK, rows)
     store.write_batch(tables(rows), None)
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
+@pytest.fixture(scope="module", params=["duckdb", "clickhouse"])
+def store(request, tmp_path_factory, chdb_path):
     rng = random.Random(7)
-    store = DuckDBStore(tmp_path_factory.mktemp("rollups") / "t.duckdb")
+    if request.param == "duckdb":
+        store = DuckDBStore(tmp_path_factory.mktemp("rollups") / "t.duckdb")
+    else:
+        store = ClickHouseStore(connect(f"chdb://{chdb_path}?database=query_rollups"))
     seconds = HOURS * 3600
     raws = [_call(rng, n, START + timedelta(seconds=rng.uniform(0, seconds))) for n in range(1, 6001)]
     _write(store, raws)
