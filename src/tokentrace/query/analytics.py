@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+import pyarrow as pa
+
 from tokentrace.canonical import ERROR_TYPES
 from tokentrace.query import rollups
 from tokentrace.query.records import records
@@ -80,16 +82,14 @@ def rollup(
 
 
 def _count_distinct(
-    rows: list[dict[str, Any]], spans: Any, group_by: tuple[str, ...], bucket_seconds: int | None
+    rows: list[dict[str, Any]], spans: pa.Table, group_by: tuple[str, ...], bucket_seconds: int | None
 ) -> None:
     """Give rollup rows the distinct counts only spans have. Totals stay the rollups': sampling
     drops the detail of traces, never their numbers; the counts are of traces still stored."""
     bucketed = bucket_seconds is not None
-    counted = {
-        ((r["bucket"],) if bucketed else ()) + tuple(r[g] for g in group_by): r for r in records(spans)
-    }
+    counted = {rollups.group_key(r, group_by, bucketed): r for r in records(spans)}
     for row in rows:
-        found = counted.get(((row["bucket"],) if bucketed else ()) + tuple(row[g] for g in group_by), {})
+        found = counted.get(rollups.group_key(row, group_by, bucketed), {})
         for name in ("traces", "sessions", "users"):
             row[name] = found.get(name, 0)
 

@@ -76,7 +76,8 @@ def answerable(f: SpanFilter, group_by: tuple[str, ...], bucket_seconds: int | N
     return None
 
 
-def _key(row: dict[str, Any], group_by: tuple[str, ...], bucketed: bool) -> tuple[Any, ...]:
+def group_key(row: dict[str, Any], group_by: tuple[str, ...], bucketed: bool) -> tuple[Any, ...]:
+    """A result row's group: its time bucket (if bucketed) and its group-by values."""
     return ((row["bucket"],) if bucketed else ()) + tuple(row[g] for g in group_by)
 
 
@@ -96,7 +97,7 @@ def aggregate(
         rows += records(store.aggregate(part, group_by, bucket_seconds, distinct=False))
     merged: dict[tuple[Any, ...], dict[str, Any]] = {}
     for row in rows:
-        key = _key(row, group_by, bucket_seconds is not None)
+        key = group_key(row, group_by, bucket_seconds is not None)
         into = merged.get(key)
         if into is None:
             merged[key] = row

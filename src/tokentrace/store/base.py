@@ -14,7 +14,7 @@ from typing import Any, NamedTuple, Protocol
 
 import pyarrow as pa
 
-from tokentrace.canonical import DERIVED_FIELDS, FIELD_NAMES, MINUTE, Grain, Tables
+from tokentrace.canonical import DERIVED_FIELDS, FIELD_NAMES, GRAINS, MINUTE, Grain, Tables
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,11 @@ class ScoreCondition:
     op: str
     value: float | str
 
+    @property
+    def column(self) -> str:
+        """The score column the condition compares: the label for text, else the value."""
+        return "string_value" if isinstance(self.value, str) else "value"
+
     def __post_init__(self) -> None:
         if self.op not in SCORE_OPERATORS:
             raise ValueError(f"score operator must be one of {SCORE_OPERATORS}, got {self.op!r}")
@@ -75,10 +80,26 @@ class Change(NamedTuple):
     tags_changed: bool
 
 
-def cells(changes: Iterable[Change], grain: Grain, mark: datetime) -> list[tuple[str, datetime, str | None]]:
-    """The buckets of `grain` before its `mark` (naive UTC) that the changes touch, as (project,
-    bucket start, value of the grain's narrowing key or None), sorted."""
-    found: set[tuple[str, datetime, str | None]] = set()
+Cell = tuple[str, datetime, str | None]
+
+
+def touched_buckets(
+    changes: Iterable[Change], marks: Mapping[str, datetime]
+) -> list[tuple[Grain, list[Cell]]]:
+    """Per rollup table with a mark (naive UTC), the buckets before it that the changes touch, as
+    (project, bucket start, value of the grain's narrowing key or None), sorted."""
+    changes = list(changes)
+    out = []
+    for grain in GRAINS:
+        mark = marks.get(grain.table)
+        cells = _cells(changes, grain, mark) if mark is not None else []
+        if cells:
+            out.append((grain, cells))
+    return out
+
+
+def _cells(changes: list[Change], grain: Grain, mark: datetime) -> list[Cell]:
+    found: set[Cell] = set()
     for change in changes:
         at = grain.floor(change.start.replace(tzinfo=None))
         if at >= mark:
@@ -91,6 +112,18 @@ def cells(changes: Iterable[Change], grain: Grain, mark: datetime) -> list[tuple
             found.add((change.project_id, at, None))
     return sorted(found, key=lambda c: (c[0], c[1], c[2] or ""))
 
+
+#: What an alert state row holds (with its project): Store.alert_states' keys.
+ALERT_STATE_FIELDS = (
+    "rule",
+    "group_key",
+    "status",
+    "value",
+    "active_since",
+    "fired_at",
+    "resolved_at",
+    "evaluated_at",
+)
 
 #: Why a trace keeps its detail, in the order they are tested (a trace gets the first it meets).
 KEEP_REASONS = ("error", "cost", "slow", "score", "alert", "tenant", "user", "base_rate")

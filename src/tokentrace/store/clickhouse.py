@@ -27,7 +27,6 @@ from tokentrace.canonical import (
     ERROR_TYPES,
     FIELD_NAMES,
     GROUPABLE_FIELDS,
-    INPUT_BUCKETS,
     LLM_OPERATIONS,
     MINUTE,
     SCORE_FIELD_NAMES,
@@ -39,12 +38,19 @@ from tokentrace.canonical import (
 from tokentrace.store import clickhouse_duplicates as dup
 from tokentrace.store import clickhouse_rollups as rollups
 from tokentrace.store import duplicates
-from tokentrace.store.base import SCORE_OPERATORS, Change, Project, SpanFilter, TraceFilter
+from tokentrace.store.base import (
+    ALERT_STATE_FIELDS,
+    Change,
+    Project,
+    SamplingPolicy,
+    SpanFilter,
+    TraceFilter,
+)
 from tokentrace.store.clickhouse_rollups import SETTINGS
 from tokentrace.store.clickhouse_transport import Transport
 from tokentrace.store.migrations import migrations
+from tokentrace.store.sql import LLM_CALL, input_bucket
 
-_LLM = "operation IN (" + ", ".join(f"'{op}'" for op in LLM_OPERATIONS) + ")"
 _MEASURES = frozenset({"duration_ms", "ttft_ms", "tpot_ms"})
 _HISTOGRAM_MEASURES = _MEASURES | {"input_tokens", "output_tokens"}
 _SPANS = "spans FINAL"
@@ -90,16 +96,6 @@ WHERE has({{traces:Array(String)}}, s.trace_id) AND s.start_time >= {_WEEK_BEFOR
 """
 
 
-_ALERT_STATE_FIELDS = (
-    "rule",
-    "group_key",
-    "status",
-    "value",
-    "active_since",
-    "fired_at",
-    "resolved_at",
-    "evaluated_at",
-)
 _ALERT_TIMES = ("active_since", "fired_at", "resolved_at", "evaluated_at")
 
 
@@ -111,8 +107,15 @@ def _utc_times(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _from_ns(ns: int) -> datetime:
-    return datetime.fromtimestamp(ns // 1000 / 1e6, UTC)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _start_bounds(spans: pa.Table) -> tuple[datetime, datetime]:
+    """The first and last start time of a batch, to the microsecond parameters carry: the
+    first rounded down, the last up."""
+    bounds = pc.min_max(spans["start_time"].cast(pa.int64()))
+    low, high = bounds["min"].as_py() // 1000, -(-bounds["max"].as_py() // 1000)
+    return _EPOCH + timedelta(microseconds=low), _EPOCH + timedelta(microseconds=high)
 
 
 def _column(name: str, allowed: frozenset[str] | tuple[str, ...]) -> str:
@@ -124,10 +127,7 @@ def _column(name: str, allowed: frozenset[str] | tuple[str, ...]) -> str:
 def _field(name: str) -> str:
     """A groupable or filterable field's expression: its column or `input_bucket`'s CASE."""
     if name == "input_bucket":
-        cases = " ".join(
-            f"WHEN input_tokens < {int(bound)} THEN '{label}'" for bound, label in INPUT_BUCKETS if bound
-        )
-        return f"(CASE WHEN input_tokens IS NULL THEN NULL {cases} ELSE '{INPUT_BUCKETS[-1][1]}' END)"
+        return input_bucket()
     return _column(name, FIELD_NAMES)
 
 
@@ -267,11 +267,8 @@ class ClickHouseStore:
     def _inherit_tags(self, batch: pa.Table) -> pa.Table:
         """Write a new revision of every span of the batch's traces whose inherited tags
         changed; those spans."""
-        bounds = pc.min_max(batch["start_time"].cast(pa.int64()))
-        params = {
-            "traces": pc.unique(batch["trace_id"]).to_pylist(),
-            "lo": _time(_from_ns(bounds["min"].as_py())),
-        }
+        first, _ = _start_bounds(batch)
+        params = {"traces": pc.unique(batch["trace_id"]).to_pylist(), "lo": _time(first)}
         changed = self._ch.query(_INHERIT_TAGS + SETTINGS, params)
         if changed.num_rows:
             self._insert_spans(changed.cast(SPAN_SCHEMA))
@@ -287,12 +284,9 @@ class ClickHouseStore:
         )
         if not llm.num_rows:
             return nothing
-        bounds = pc.min_max(llm["start_time"].cast(pa.int64()))
+        first, last = _start_bounds(llm)
         # Spans of one call start within a day of each other.
-        window = {
-            "lo": _time(_from_ns(bounds["min"].as_py()) - timedelta(days=1)),
-            "hi": _time(_from_ns(bounds["max"].as_py()) + timedelta(days=1)),
-        }
+        window = {"lo": _time(first - timedelta(days=1)), "hi": _time(last + timedelta(days=1))}
         params = {
             "traces": pc.unique(llm["trace_id"]).to_pylist(),
             "responses": pc.unique(llm["response_id"].drop_null()).to_pylist(),
@@ -362,7 +356,7 @@ class ClickHouseStore:
         keys = pc.binary_join_element_wise(spans["project_id"], spans["trace_id"], spans["span_id"], ":")
         first = pc.equal(pc.index_in(keys, keys), pa.array(range(spans.num_rows), pa.int32()))
         spans, keys = spans.filter(first), keys.filter(first)
-        bounds = pc.min_max(spans["start_time"].cast(pa.int64()))
+        first, last = _start_bounds(spans)
         # A span's identity includes its start time in the sort key, so the lookup reads only
         # the batch's hours.
         stored = self._ch.query(
@@ -370,9 +364,8 @@ class ClickHouseStore:
             "WHERE start_time >= {lo:DateTime64(9, 'UTC')} AND start_time <= {hi:DateTime64(9, 'UTC')} "
             "AND has({traces:Array(String)}, trace_id)",
             {
-                "lo": _time(_from_ns(bounds["min"].as_py())),
-                # parameters carry microseconds: the upper bound rounds up
-                "hi": _time(_from_ns(bounds["max"].as_py()) + timedelta(microseconds=1)),
+                "lo": _time(first),
+                "hi": _time(last),
                 "traces": pc.unique(spans["trace_id"]).to_pylist(),
             },
         )["key"]
@@ -427,7 +420,7 @@ class ClickHouseStore:
 
     def alert_states(self, project_id: str) -> list[dict[str, Any]]:
         rows = self._ch.query(
-            f"SELECT {', '.join(_ALERT_STATE_FIELDS)} FROM alert_states FINAL "
+            f"SELECT {', '.join(ALERT_STATE_FIELDS)} FROM alert_states FINAL "
             "WHERE project_id = {p:String} AND NOT cleared ORDER BY rule, group_key",
             {"p": project_id},
         ).to_pylist()
@@ -460,7 +453,7 @@ class ClickHouseStore:
                     }
                 ),
             )
-        rows = [{**{k: state[k] for k in _ALERT_STATE_FIELDS}, "cleared": False} for state in states]
+        rows = [{**{k: state[k] for k in ALERT_STATE_FIELDS}, "cleared": False} for state in states]
         rows += [
             {
                 "rule": rule,
@@ -517,10 +510,12 @@ class ClickHouseStore:
             {"d": delivered, "e": error, "u": time.time_ns(), "id": event_id},
         )
 
-    def apply_sampling(self, project_id: str, policy: Any, now: datetime) -> pa.Table:
+    def apply_sampling(self, project_id: str, policy: SamplingPolicy, now: datetime) -> pa.Table:
         raise NotImplementedError("tail sampling is not built for the ClickHouse store yet")
 
-    def simulate_sampling(self, project_id: str, policy: Any, since: datetime, until: datetime) -> pa.Table:
+    def simulate_sampling(
+        self, project_id: str, policy: SamplingPolicy, since: datetime, until: datetime
+    ) -> pa.Table:
         raise NotImplementedError("tail sampling is not built for the ClickHouse store yet")
 
     def put_sampling_policy(self, project_id: str, spec: str | None) -> None:
@@ -577,12 +572,11 @@ class ClickHouseStore:
         if f.errors_only:
             post.append("status = 'error'")
         for n, condition in enumerate(f.scores):
-            column = "string_value" if isinstance(condition.value, str) else "value"
-            op = condition.op if condition.op in SCORE_OPERATORS else "="
             kind = "String" if isinstance(condition.value, str) else "Float64"
             where += (
                 f" AND trace_id IN (SELECT trace_id FROM scores FINAL WHERE project_id = {{project:String}} "
-                f"AND name = {{score_name{n}:String}} AND {column} {op} {{score_value{n}:{kind}}})"
+                f"AND name = {{score_name{n}:String}} AND {condition.column} {condition.op} "
+                f"{{score_value{n}:{kind}}})"
             )
             params |= {f"score_name{n}": condition.name, f"score_value{n}": condition.value}
         counted = "duplicate_of IS NULL"
@@ -614,7 +608,7 @@ class ClickHouseStore:
                 groupUniqArrayIf(assumeNotNull(error_type), error_type IS NOT NULL) AS error_types,
                 groupUniqArrayIf(assumeNotNull(coalesce(response_model, request_model)),
                                  coalesce(response_model, request_model) IS NOT NULL) AS models,
-                countIf({_LLM} AND {counted}) AS llm_calls,
+                countIf({LLM_CALL} AND {counted}) AS llm_calls,
                 toInt64(sumIf(input_tokens, {counted})) AS input_tokens,
                 toInt64(sumIf(output_tokens, {counted})) AS output_tokens,
                 toInt64(sumIf(total_tokens, {counted})) AS total_tokens,
@@ -654,8 +648,8 @@ class ClickHouseStore:
         SELECT * EXCEPT (last_active) FROM (
             SELECT session_id, any(chosen.last_active) AS last_active,
                 uniqExact(trace_id) AS traces,
-                countIf({_LLM} AND {counted}) AS llm_calls,
-                countIf({_LLM} AND status = 'error' AND {counted}) AS errors,
+                countIf({LLM_CALL} AND {counted}) AS llm_calls,
+                countIf({LLM_CALL} AND status = 'error' AND {counted}) AS errors,
                 toInt64(sumIf(coalesce(total_tokens, 0), {counted})) AS total_tokens,
                 toFloat64(sumIf(coalesce(cost_usd, 0), {counted})) AS cost_usd,
                 min(start_time) AS first_seen,
@@ -675,9 +669,7 @@ class ClickHouseStore:
         named = "AND name = {score_name:String}" if name is not None else ""
         if name is not None:
             params["score_name"] = name
-        tags = ", ".join(
-            ["project_id", "trace_id", "span_id", "parent_span_id", *(_field(g) for g in group_by)]
-        )
+        tags = ", ".join(["project_id", "trace_id", "span_id", "parent_span_id", *groups])
         # The scored span, or for a trace-level score the trace's root span, carries the tags
         # and the time (as DuckDB's): span scores join on the span, trace scores on the root.
         scored = f"""
@@ -688,9 +680,9 @@ class ClickHouseStore:
                 ON sp.project_id = sc.project_id AND sp.trace_id = sc.trace_id
                 AND sp.span_id = if(sc.span_id = '', sp.span_id, sc.span_id)
             WHERE sc.span_id != '' OR sp.parent_span_id = ''"""
-        keys = ["name", "data_type", *(g.rsplit(" AS ", 1)[1] for g in groups)]
+        keys = ["name", "data_type", *rollups.names(groups)]
         sql = f"""
-        SELECT name, data_type, {", ".join([*(g.rsplit(" AS ", 1)[1] for g in groups), ""])}
+        SELECT {", ".join(keys)},
             count() AS scores, avg(value) AS mean, min(value) AS min, max(value) AS max,
             sumMapIf(map(assumeNotNull(string_value), toUInt64(1)), string_value IS NOT NULL) AS labels
         FROM ({scored}) GROUP BY {", ".join(keys)} ORDER BY name, scores DESC {SETTINGS}
@@ -715,7 +707,7 @@ class ClickHouseStore:
             [*groups, f"count({column}) AS count", f"toFloat64(sum({column})) AS sum", *buckets]
         )
         sql = (
-            f"SELECT {select} FROM {_SPANS} WHERE {where} AND {_LLM} AND duplicate_of IS NULL "
+            f"SELECT {select} FROM {_SPANS} WHERE {where} AND {LLM_CALL} AND duplicate_of IS NULL "
             f"AND {column} IS NOT NULL {rollups.group_clause(groups)} {SETTINGS}"
         )
         return self._ch.query(sql, params)
@@ -772,15 +764,16 @@ class ClickHouseStore:
         groups = _groups(group_by, bucket_seconds)
         where, params = _where(f)
         errors_by_type = ", ".join(
-            f"countIf({_LLM} AND status = 'error' AND error_type = '{t}') AS errors_{t}" for t in ERROR_TYPES
+            f"countIf({LLM_CALL} AND status = 'error' AND error_type = '{t}') AS errors_{t}"
+            for t in ERROR_TYPES
         )
         select = ", ".join([*groups, ""]) if groups else ""
         sql = f"""
         SELECT * FROM (SELECT {select}
             {rollups.COUNTS},
             {"uniqExact(trace_id)" if distinct else "NULL::Nullable(UInt64)"} AS traces,
-            countIf({_LLM} AND status = 'error') AS errors,
-            countIf({_LLM} AND status != 'error') AS answered,
+            countIf({LLM_CALL} AND status = 'error') AS errors,
+            countIf({LLM_CALL} AND status != 'error') AS answered,
             {"uniqExactIf(session_id, session_id IS NOT NULL)" if distinct else "NULL::Nullable(UInt64)"}
                 AS sessions,
             {"uniqExactIf(user_id, user_id IS NOT NULL)" if distinct else "NULL::Nullable(UInt64)"} AS users,
@@ -816,8 +809,8 @@ class ClickHouseStore:
         select = ", ".join([*groups, "count() AS requests", *parts])
         order = "bucket" if bucket_seconds is not None else "requests DESC"
         sql = (
-            f"SELECT * FROM (SELECT {select} FROM {_SPANS} WHERE {where} AND {_LLM} AND duplicate_of IS NULL "
-            f"{rollups.group_clause(groups)}) ORDER BY {order} {SETTINGS}"
+            f"SELECT * FROM (SELECT {select} FROM {_SPANS} WHERE {where} AND {LLM_CALL} "
+            f"AND duplicate_of IS NULL {rollups.group_clause(groups)}) ORDER BY {order} {SETTINGS}"
         )
         return self._ch.query(sql, params)
 

@@ -10,10 +10,10 @@ from typing import Any
 import pyarrow as pa
 
 from tokentrace import semconv
-from tokentrace.canonical import FIELD_NAMES, LLM_OPERATIONS, TAG_FIELDS
+from tokentrace.canonical import FIELD_NAMES, TAG_FIELDS
 from tokentrace.store.duplicates import Candidate, Resolution
+from tokentrace.store.sql import PROVIDER_CALL
 
-_LLM = "operation IN (" + ", ".join(f"'{op}'" for op in LLM_OPERATIONS) + ") AND provider IS NOT NULL"
 _BETWEEN = "start_time BETWEEN {lo:DateTime64(9, 'UTC')} AND {hi:DateTime64(9, 'UTC')}"
 _KEY = "concat(project_id, ':', trace_id, ':', span_id)"
 _USAGE_FIELDS = " + ".join(
@@ -33,7 +33,7 @@ _COLUMNS = f"""{_KEY} AS key, project_id, trace_id, span_id, parent_span_id,
 CANDIDATES = f"""
 WITH llm AS (
     SELECT {_COLUMNS} FROM spans FINAL
-    WHERE has({{traces:Array(String)}}, trace_id) AND {_LLM} AND {_BETWEEN}
+    WHERE has({{traces:Array(String)}}, trace_id) AND {PROVIDER_CALL} AND {_BETWEEN}
 ),
 related AS (
     SELECT c.key AS a, p.key AS b FROM llm AS c INNER JOIN llm AS p
@@ -49,7 +49,7 @@ SELECT * FROM llm WHERE key IN (SELECT a FROM related UNION ALL SELECT b FROM re
 UNION DISTINCT
 SELECT * EXCEPT (answers) FROM (
     SELECT {_COLUMNS}, count() OVER (PARTITION BY project_id, response_id) AS answers FROM spans FINAL
-    WHERE has({{responses:Array(String)}}, response_id) AND {_LLM} AND {_BETWEEN}
+    WHERE has({{responses:Array(String)}}, response_id) AND {PROVIDER_CALL} AND {_BETWEEN}
 ) WHERE answers > 1
 """
 

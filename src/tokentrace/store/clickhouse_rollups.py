@@ -19,16 +19,15 @@ from tokentrace import sketch
 from tokentrace.canonical import (
     ERROR_TYPES,
     GRAINS,
-    LLM_OPERATIONS,
     MINUTE,
     ROLLUP_COUNTS,
     SKETCHED_MEASURES,
     Grain,
 )
-from tokentrace.store.base import Change, SpanFilter, cells
+from tokentrace.store.base import Cell, Change, SpanFilter, touched_buckets
 from tokentrace.store.clickhouse_transport import Transport
+from tokentrace.store.sql import LLM_CALL
 
-_LLM = "operation IN (" + ", ".join(f"'{op}'" for op in LLM_OPERATIONS) + ")"
 _RETRY = "retry_attempt > 0"
 _UNIT = {60: "toStartOfMinute", 3600: "toStartOfHour"}
 _NO_USER = "\x00"  # a cell's NULL narrowing key, as text
@@ -36,7 +35,7 @@ _NO_USER = "\x00"  # a cell's NULL narrowing key, as text
 #: Per span: what each rollup row sums (canonical.ROLLUP_COUNTS, in that order) and first/last
 #: seen. The store's span aggregate uses the same expressions.
 COUNTS = f"""
-    countIf({_LLM}) AS requests,
+    countIf({LLM_CALL}) AS requests,
     count() AS spans,
     toInt64(sum(coalesce(input_tokens, 0))) AS input_tokens,
     toInt64(sum(coalesce(output_tokens, 0))) AS output_tokens,
@@ -47,11 +46,11 @@ COUNTS = f"""
     toFloat64(sum(coalesce(cost_usd, 0))) AS cost_usd,
     countIf(cost_known = false) AS unpriced_spans,
     countIf({_RETRY}) AS retries,
-    countIf({_RETRY} AND NOT ({_LLM})) AS http_resends,
+    countIf({_RETRY} AND NOT ({LLM_CALL})) AS http_resends,
     toInt64(sumIf(coalesce(total_tokens, 0), {_RETRY})) AS retry_tokens,
     toFloat64(sumIf(coalesce(cost_usd, 0), {_RETRY})) AS retry_cost_usd,
-    countIf({_LLM} AND finish_reason = 'length') AS truncated,
-    countIf({_LLM} AND streaming) AS streamed,
+    countIf({LLM_CALL} AND finish_reason = 'length') AS truncated,
+    countIf({LLM_CALL} AND streaming) AS streamed,
     minOrNull(start_time) AS first_seen,
     maxOrNull(start_time) AS last_seen"""
 # ClickHouse lets an alias shadow a column anywhere in its query; with this a name means the
@@ -59,7 +58,7 @@ COUNTS = f"""
 SETTINGS = "SETTINGS prefer_column_name_to_alias = 1, transform_null_in = 1"
 
 
-def _time(value: datetime) -> str:
+def _seconds(value: datetime) -> str:
     """A datetime (naive: UTC) as a DateTime parameter's text; buckets are whole seconds."""
     return (value.astimezone(UTC) if value.tzinfo else value).strftime("%Y-%m-%d %H:%M:%S")
 
@@ -72,7 +71,7 @@ def _insert(grain: Grain, where: str, version: int, sampled_out: bool = False) -
     """INSERT of `grain`'s rows for the counted spans matching `where`."""
     counted = "map(assumeNotNull({index}), toUInt64(1))"
     sketches = "".join(
-        f",\n    sumMapIf({counted.format(index=sketch.index_sql(m))}, {_LLM} AND {m} IS NOT NULL) AS {m}"
+        f",\n    sumMapIf({counted.format(index=sketch.index_sql(m))}, {LLM_CALL} AND {m} IS NOT NULL) AS {m}"
         for m in SKETCHED_MEASURES
         if grain.sketched
     )
@@ -110,37 +109,31 @@ def advance(ch: Transport, until: datetime) -> dict[str, datetime]:
     """Roll up every bucket from each table's mark to `until` (naive UTC, whole minute); the
     new marks. Safe to run again after a crash: the buckets are inserted again, newer."""
     found = marks(ch)
-    oldest: list[datetime | None] = []
+    oldest = None
+    if any(g.table not in found for g in GRAINS):  # the first time: from the oldest span
+        row = ch.query("SELECT count() AS n, min(start_time) AS oldest FROM spans").to_pylist()[0]
+        oldest = row["oldest"].replace(tzinfo=None) if row["n"] else None
     for grain in GRAINS:
         target = grain.floor(until)
-        mark = found.get(grain.table)
-        if mark is None:  # the first time: from the oldest span
-            if not oldest:
-                row = ch.query("SELECT count() AS n, min(start_time) AS oldest FROM spans").to_pylist()[0]
-                oldest.append(row["oldest"].replace(tzinfo=None) if row["n"] else None)
-            mark = min(grain.floor(oldest[0]), target) if oldest[0] else target
+        mark = found.get(grain.table) or (min(grain.floor(oldest), target) if oldest else target)
         if target > mark:
             where = "start_time >= {lo:DateTime64(9, 'UTC')} AND start_time < {hi:DateTime64(9, 'UTC')}"
-            ch.command(_insert(grain, where, time.time_ns()), {"lo": _time(mark), "hi": _time(target)})
+            ch.command(_insert(grain, where, time.time_ns()), {"lo": _seconds(mark), "hi": _seconds(target)})
             mark = target
-        ch.command(
-            "INSERT INTO rollup_marks VALUES ({g:String}, {m:DateTime('UTC')}, {v:UInt64})",
-            {"g": grain.table, "m": _time(mark), "v": time.time_ns()},
-        )
-        found[grain.table] = mark
+        if mark != found.get(grain.table):  # written when it moves, not at every call
+            ch.command(
+                "INSERT INTO rollup_marks VALUES ({g:String}, {m:DateTime('UTC')}, {v:UInt64})",
+                {"g": grain.table, "m": _seconds(mark), "v": time.time_ns()},
+            )
+            found[grain.table] = mark
     return found
 
 
 def recompute(ch: Transport, changes: Iterable[Change], found: dict[str, datetime]) -> int:
     """Roll up again the buckets the changed spans fall in, where a table's mark has passed
     them (a newer version of each); how many buckets."""
-    changes = list(changes)
     redone = 0
-    for grain in GRAINS:
-        mark = found.get(grain.table)
-        touched = cells(changes, grain, mark) if mark is not None else []
-        if not touched:
-            continue
+    for grain, touched in touched_buckets(changes, found):
         cell = _cell_sql(grain, _bucket_of(grain))
         where = (
             "start_time >= {lo:DateTime64(9, 'UTC')} AND start_time < {hi:DateTime64(9, 'UTC')} "
@@ -148,8 +141,8 @@ def recompute(ch: Transport, changes: Iterable[Change], found: dict[str, datetim
         )
         first, last = min(c[1] for c in touched), max(c[1] for c in touched)
         params = {
-            "lo": _time(first),
-            "hi": _time(last + timedelta(seconds=grain.seconds)),
+            "lo": _seconds(first),
+            "hi": _seconds(last + timedelta(seconds=grain.seconds)),
             "cells": [_cell_text(c, grain) for c in touched],
         }
         version = time.time_ns()
@@ -161,7 +154,7 @@ def recompute(ch: Transport, changes: Iterable[Change], found: dict[str, datetim
     return redone
 
 
-def _empty_rows(grain: Grain, touched: list[tuple[str, datetime, str | None]], version: int) -> pa.Table:
+def _empty_rows(grain: Grain, touched: list[Cell], version: int) -> pa.Table:
     """One row of zeros per bucket (spans = 0: reads skip it), in the bucket's new version."""
     columns = {
         "project_id": pa.array([c[0] for c in touched], pa.string()),
@@ -181,7 +174,7 @@ def _cell_sql(grain: Grain, bucket: str) -> str:
     return f"concat({', '.join(parts)})"
 
 
-def _cell_text(cell: tuple[str, datetime, str | None], grain: Grain) -> str:
+def _cell_text(cell: Cell, grain: Grain) -> str:
     project, at, narrow = cell
     text = f"{project}|{at:%Y-%m-%d %H:%M:%S}"
     if grain.narrowed_by:
@@ -202,10 +195,10 @@ def _where(f: SpanFilter, grain: Grain) -> tuple[str, dict[str, Any]]:
     clauses, params = ["project_id = {project:String}"], {"project": f.project_id}
     if f.since is not None:
         clauses.append(f"{grain.time_column} >= {{since:DateTime('UTC')}}")
-        params["since"] = _time(f.since)
+        params["since"] = _seconds(f.since)
     if f.until is not None:
         clauses.append(f"{grain.time_column} < {{until:DateTime('UTC')}}")
-        params["until"] = _time(f.until)
+        params["until"] = _seconds(f.until)
     time_only = " AND ".join(clauses)
     allowed = set(grain.keys)
     for n, (name, value) in enumerate(f.equals.items()):
@@ -241,9 +234,14 @@ def bucket(time_column: str, seconds: int) -> str:
     return f"toStartOfInterval({time_column}, INTERVAL {int(seconds)} SECOND)::DateTime64(6) AS bucket"
 
 
+def names(groups: list[str]) -> list[str]:
+    """The names of select items `expression AS name`."""
+    return [g.rsplit(" AS ", 1)[1] for g in groups]
+
+
 def group_clause(groups: list[str]) -> str:
     """The GROUP BY of select items `expression AS name`."""
-    return f"GROUP BY {', '.join(g.rsplit(' AS ', 1)[1] for g in groups)}" if groups else ""
+    return f"GROUP BY {', '.join(names(groups))}" if groups else ""
 
 
 def aggregate_sql(
@@ -291,7 +289,7 @@ def sketch_sql(
         groups = _groups(group_by, bucket_seconds, MINUTE, MINUTE.time_column)
         where, params = _where(f, MINUTE)
         select = ", ".join([*groups, "sketch_index", "toInt64(sum(n)) AS count"])
-        keys = [*(g.rsplit(" AS ", 1)[1] for g in groups), "sketch_index"]
+        keys = [*names(groups), "sketch_index"]
         sql = (
             f"SELECT {select} FROM {MINUTE.table} "
             f"ARRAY JOIN mapKeys({measure}) AS sketch_index, mapValues({measure}) AS n "
@@ -302,9 +300,9 @@ def sketch_sql(
     groups = _groups(group_by, bucket_seconds, MINUTE, "start_time")
     where, params = spans_where
     select = ", ".join([*groups, f"{sketch.index_sql(measure)} AS sketch_index", "toInt64(count()) AS count"])
-    keys = [*(g.rsplit(" AS ", 1)[1] for g in groups), "sketch_index"]
+    keys = [*names(groups), "sketch_index"]
     sql = (
-        f"SELECT {select} FROM spans FINAL WHERE {where} AND {_LLM} AND duplicate_of IS NULL "
+        f"SELECT {select} FROM spans FINAL WHERE {where} AND {LLM_CALL} AND duplicate_of IS NULL "
         f"AND {measure} IS NOT NULL GROUP BY {', '.join(keys)} {SETTINGS}"
     )
     return sql, params

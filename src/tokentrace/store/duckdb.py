@@ -22,8 +22,6 @@ from tokentrace.canonical import (
     ERROR_TYPES,
     FIELD_NAMES,
     GROUPABLE_FIELDS,
-    INPUT_BUCKETS,
-    LLM_OPERATIONS,
     MINUTE,
     SCORE_FIELD_NAMES,
     TAG_FIELDS,
@@ -34,6 +32,7 @@ from tokentrace.store import duckdb_rollups as rollups
 from tokentrace.store import duckdb_sampling as sampling
 from tokentrace.store import duplicates
 from tokentrace.store.base import (
+    ALERT_STATE_FIELDS,
     SCORE_OPERATORS,
     Change,
     Project,
@@ -43,8 +42,8 @@ from tokentrace.store.base import (
     TraceFilter,
 )
 from tokentrace.store.migrations import migrations
+from tokentrace.store.sql import LLM_CALL, LLM_OPERATIONS_SQL, PROVIDER_CALL, input_bucket
 
-_LLM_OPERATIONS = "(" + ", ".join(f"'{op}'" for op in LLM_OPERATIONS) + ")"
 _SPAN_COLUMNS = ", ".join(FIELD_NAMES)
 _MEASURES = frozenset({"duration_ms", "ttft_ms", "tpot_ms"})
 _HISTOGRAM_MEASURES = _MEASURES | {"input_tokens", "output_tokens"}
@@ -90,7 +89,6 @@ RETURNING project_id, start_time::TIMESTAMP, user_id, true
 
 # LLM spans that may record the same provider call as a span of this batch (store/duplicates.py
 # decides): those of touched traces that have another LLM span, and those sharing a response id.
-_LLM = "operation IN ('chat', 'text_completion', 'embeddings') AND provider IS NOT NULL"
 _USAGE_FIELDS = " + ".join(
     f"({c} IS NOT NULL)::INT"
     for c in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
@@ -108,13 +106,13 @@ _CANDIDATE_COLUMNS = f"""project_id || ':' || trace_id || span_id AS span_key,
 # a usage report and its usage-less siblings, or a response id seen twice. Most traces (one
 # call per step, under non-LLM parents) yield none.
 _DUPLICATE_CANDIDATES = f"""
-WITH touched AS (SELECT DISTINCT project_id, trace_id FROM batch_spans WHERE {_LLM}),
+WITH touched AS (SELECT DISTINCT project_id, trace_id FROM batch_spans WHERE {PROVIDER_CALL}),
 answered AS (
-    SELECT DISTINCT project_id, response_id FROM batch_spans WHERE {_LLM} AND response_id IS NOT NULL
+    SELECT DISTINCT project_id, response_id FROM batch_spans WHERE {PROVIDER_CALL} AND response_id IS NOT NULL
 ),
 llm AS (
     SELECT {_CANDIDATE_COLUMNS} FROM spans SEMI JOIN touched USING (project_id, trace_id)
-    WHERE {_LLM} AND start_time BETWEEN $lo AND $hi
+    WHERE {PROVIDER_CALL} AND start_time BETWEEN $lo AND $hi
 ),
 related AS (
     SELECT c.span_key AS a, p.span_key AS b FROM llm c JOIN llm p
@@ -129,7 +127,7 @@ related AS (
 keys AS (SELECT a AS span_key FROM related UNION SELECT b FROM related),
 by_answer AS (
     SELECT {_CANDIDATE_COLUMNS} FROM spans SEMI JOIN answered USING (project_id, response_id)
-    WHERE {_LLM} AND start_time BETWEEN $lo AND $hi
+    WHERE {PROVIDER_CALL} AND start_time BETWEEN $lo AND $hi
     QUALIFY count(*) OVER (PARTITION BY project_id, response_id) > 1
 )
 SELECT * FROM llm SEMI JOIN keys USING (span_key)
@@ -184,19 +182,11 @@ def _column(name: str, allowed: frozenset[str] | tuple[str, ...]) -> str:
     return name
 
 
-def _input_bucket(p: str) -> str:
-    cases = " ".join(
-        f"WHEN {p}input_tokens < {int(bound)} THEN '{label}'" for bound, label in INPUT_BUCKETS if bound
-    )
-    last = INPUT_BUCKETS[-1][1]
-    return f"(CASE WHEN {p}input_tokens IS NULL THEN NULL {cases} ELSE '{last}' END)"
-
-
 def _field(name: str, p: str = "") -> str:
     """The SQL expression of a groupable or filterable field: its column, or a derived field's
     expression (`input_bucket`)."""
     if name == "input_bucket":
-        return _input_bucket(p)
+        return input_bucket(p)
     return f"{p}{_column(name, FIELD_NAMES)}"
 
 
@@ -206,18 +196,6 @@ def _group(name: str, p: str = "") -> str:
 
 def _bucket(seconds: int) -> str:
     return f"time_bucket(INTERVAL '{int(seconds)} seconds', start_time::TIMESTAMP) AS bucket"
-
-
-_ALERT_STATE_FIELDS = (
-    "rule",
-    "group_key",
-    "status",
-    "value",
-    "active_since",
-    "fired_at",
-    "resolved_at",
-    "evaluated_at",
-)
 
 
 def _naive(value: Any) -> Any:
@@ -534,7 +512,7 @@ class DuckDBStore:
     def alert_states(self, project_id: str) -> list[dict[str, Any]]:
         return _dicts(
             self._arrow(
-                f"SELECT {', '.join(_ALERT_STATE_FIELDS)} FROM alert_states WHERE project_id = ? "
+                f"SELECT {', '.join(ALERT_STATE_FIELDS)} FROM alert_states WHERE project_id = ? "
                 "ORDER BY rule, group_key",
                 [project_id],
             )
@@ -554,7 +532,7 @@ class DuckDBStore:
                 for state in states:
                     cur.execute(
                         "INSERT OR REPLACE INTO alert_states VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [project_id, *(_naive(state[k]) for k in _ALERT_STATE_FIELDS)],
+                        [project_id, *(_naive(state[k]) for k in ALERT_STATE_FIELDS)],
                     )
                 for rule, group_key in cleared:
                     cur.execute(
@@ -697,7 +675,7 @@ class DuckDBStore:
                 list(DISTINCT s.error_type) FILTER (WHERE s.error_type IS NOT NULL) AS error_types,
                 list(DISTINCT coalesce(s.response_model, s.request_model))
                     FILTER (WHERE coalesce(s.response_model, s.request_model) IS NOT NULL) AS models,
-                count(*) FILTER (WHERE s.operation IN {_LLM_OPERATIONS} AND {counted}) AS llm_calls,
+                count(*) FILTER (WHERE s.operation IN {LLM_OPERATIONS_SQL} AND {counted}) AS llm_calls,
                 sum(s.input_tokens) FILTER (WHERE {counted})::BIGINT AS input_tokens,
                 sum(s.output_tokens) FILTER (WHERE {counted})::BIGINT AS output_tokens,
                 sum(s.total_tokens) FILTER (WHERE {counted})::BIGINT AS total_tokens,
@@ -729,8 +707,8 @@ class DuckDBStore:
         )
         SELECT s.session_id,
             count(DISTINCT s.trace_id) AS traces,
-            count(*) FILTER (WHERE s.operation IN {_LLM_OPERATIONS} AND {counted}) AS llm_calls,
-            count(*) FILTER (WHERE s.operation IN {_LLM_OPERATIONS} AND s.status = 'error' AND {counted})
+            count(*) FILTER (WHERE s.operation IN {LLM_OPERATIONS_SQL} AND {counted}) AS llm_calls,
+            count(*) FILTER (WHERE s.operation IN {LLM_OPERATIONS_SQL} AND s.status = 'error' AND {counted})
                 AS errors,
             coalesce(sum(s.total_tokens) FILTER (WHERE {counted}), 0)::BIGINT AS total_tokens,
             coalesce(sum(s.cost_usd) FILTER (WHERE {counted}), 0)::DOUBLE AS cost_usd,
@@ -785,36 +763,18 @@ class DuckDBStore:
             groups.insert(0, _bucket(bucket_seconds))
         where, params = _where(f)
         select = ", ".join([*groups, ""]) if groups else ""
-        llm = f"operation IN {_LLM_OPERATIONS}"
         errors_by_type = ", ".join(
-            f"count(*) FILTER (WHERE {llm} AND status = 'error' AND error_type = '{t}') AS errors_{t}"
+            f"count(*) FILTER (WHERE {LLM_CALL} AND status = 'error' AND error_type = '{t}') AS errors_{t}"
             for t in ERROR_TYPES
         )
+        # What a rollup row sums (duckdb_rollups.COUNTS), then what only spans can count.
         sql = f"""
-        SELECT {select}
-            count(*) FILTER (WHERE {llm}) AS requests,
-            count(*) AS spans,
+        SELECT {select} {rollups.COUNTS},
             {"count(DISTINCT trace_id)" if distinct else "NULL::BIGINT"} AS traces,
-            coalesce(sum(input_tokens), 0)::BIGINT AS input_tokens,
-            coalesce(sum(output_tokens), 0)::BIGINT AS output_tokens,
-            coalesce(sum(total_tokens), 0)::BIGINT AS total_tokens,
-            coalesce(sum(cache_read_tokens), 0)::BIGINT AS cache_read_tokens,
-            coalesce(sum(cache_write_tokens), 0)::BIGINT AS cache_write_tokens,
-            coalesce(sum(reasoning_tokens), 0)::BIGINT AS reasoning_tokens,
-            coalesce(sum(cost_usd), 0)::DOUBLE AS cost_usd,
-            count(*) FILTER (WHERE {llm} AND status = 'error') AS errors,
-            count(*) FILTER (WHERE cost_known = false) AS unpriced_spans,
-            count(*) FILTER (WHERE {llm} AND status <> 'error') AS answered,
-            count(*) FILTER (WHERE retry_attempt > 0) AS retries,
-            count(*) FILTER (WHERE retry_attempt > 0 AND NOT ({llm})) AS http_resends,
-            coalesce(sum(total_tokens) FILTER (WHERE retry_attempt > 0), 0)::BIGINT AS retry_tokens,
-            coalesce(sum(cost_usd) FILTER (WHERE retry_attempt > 0), 0)::DOUBLE AS retry_cost_usd,
-            count(*) FILTER (WHERE {llm} AND finish_reason = 'length') AS truncated,
-            count(*) FILTER (WHERE {llm} AND streaming) AS streamed,
+            count(*) FILTER (WHERE {LLM_CALL} AND status = 'error') AS errors,
+            count(*) FILTER (WHERE {LLM_CALL} AND status <> 'error') AS answered,
             {"count(DISTINCT session_id)" if distinct else "NULL::BIGINT"} AS sessions,
             {"count(DISTINCT user_id)" if distinct else "NULL::BIGINT"} AS users,
-            min(start_time) AS first_seen,
-            max(start_time) AS last_seen,
             {errors_by_type}
         FROM spans
         WHERE {where} AND duplicate_of IS NULL
@@ -844,7 +804,7 @@ class DuckDBStore:
         select = ", ".join([*groups, "count(*) AS requests", *parts])
         order = "1" if bucket_seconds is not None else "requests DESC"
         sql = (
-            f"SELECT {select} FROM spans WHERE {where} AND operation IN {_LLM_OPERATIONS} "
+            f"SELECT {select} FROM spans WHERE {where} AND {LLM_CALL} "
             f"AND duplicate_of IS NULL {'GROUP BY ALL' if groups else ''} ORDER BY {order}"
         )
         return self._arrow(sql, params)
@@ -881,7 +841,7 @@ class DuckDBStore:
             [*groups, f"count({column}) AS count", f"coalesce(sum({column}), 0)::DOUBLE AS sum", *buckets]
         )
         sql = (
-            f"SELECT {select} FROM spans WHERE {where} AND operation IN {_LLM_OPERATIONS} "
+            f"SELECT {select} FROM spans WHERE {where} AND {LLM_CALL} "
             f"AND duplicate_of IS NULL AND {column} IS NOT NULL {'GROUP BY ALL' if groups else ''}"
         )
         return self._arrow(sql, params)

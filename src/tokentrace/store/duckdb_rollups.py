@@ -23,20 +23,21 @@ from tokentrace import sketch
 from tokentrace.canonical import (
     ERROR_TYPES,
     GRAINS,
-    LLM_OPERATIONS,
     MINUTE,
     ROLLUP_COUNTS,
     SKETCHED_MEASURES,
     Grain,
 )
-from tokentrace.store.base import Change, SpanFilter, cells
+from tokentrace.store.base import Cell, Change, SpanFilter, touched_buckets
+from tokentrace.store.sql import LLM_CALL
 
-_LLM = "operation IN (" + ", ".join(f"'{op}'" for op in LLM_OPERATIONS) + ")"
 _RETRY = "retry_attempt > 0"
 _UNIT = {60: "minute", 3600: "hour"}
 
-_COUNTS = f"""
-    count(*) FILTER (WHERE {_LLM}) AS requests,
+#: Per span: what each rollup row sums (canonical.ROLLUP_COUNTS, in that order) and first/last
+#: seen. The store's span aggregate uses the same expressions.
+COUNTS = f"""
+    count(*) FILTER (WHERE {LLM_CALL}) AS requests,
     count(*) AS spans,
     coalesce(sum(input_tokens), 0)::BIGINT AS input_tokens,
     coalesce(sum(output_tokens), 0)::BIGINT AS output_tokens,
@@ -47,17 +48,17 @@ _COUNTS = f"""
     coalesce(sum(cost_usd), 0)::DOUBLE AS cost_usd,
     count(*) FILTER (WHERE cost_known = false) AS unpriced_spans,
     count(*) FILTER (WHERE {_RETRY}) AS retries,
-    count(*) FILTER (WHERE {_RETRY} AND NOT ({_LLM})) AS http_resends,
+    count(*) FILTER (WHERE {_RETRY} AND NOT ({LLM_CALL})) AS http_resends,
     coalesce(sum(total_tokens) FILTER (WHERE {_RETRY}), 0)::BIGINT AS retry_tokens,
     coalesce(sum(cost_usd) FILTER (WHERE {_RETRY}), 0)::DOUBLE AS retry_cost_usd,
-    count(*) FILTER (WHERE {_LLM} AND finish_reason = 'length') AS truncated,
-    count(*) FILTER (WHERE {_LLM} AND streaming) AS streamed,
+    count(*) FILTER (WHERE {LLM_CALL} AND finish_reason = 'length') AS truncated,
+    count(*) FILTER (WHERE {LLM_CALL} AND streaming) AS streamed,
     min(start_time) AS first_seen,
     max(start_time) AS last_seen"""
 # Each bucket index listed, then counted per list: ~5x faster in DuckDB 1.x than the
 # histogram() aggregate over a million groups (bench/scale.py).
 _SKETCHES = "".join(
-    f",\n    list({sketch.index_sql(m)}) FILTER (WHERE {_LLM} AND {m} IS NOT NULL) AS {m}"
+    f",\n    list({sketch.index_sql(m)}) FILTER (WHERE {LLM_CALL} AND {m} IS NOT NULL) AS {m}"
     for m in SKETCHED_MEASURES
 )
 _COUNTED = ", ".join(f"list_aggregate({m}, 'histogram') AS {m}" for m in SKETCHED_MEASURES)
@@ -70,7 +71,7 @@ def _bucket_of(grain: Grain, column: str = "start_time") -> str:
 def _select(grain: Grain, where: str, sampled_out: bool = False) -> str:
     """The rows of `grain`'s table for the counted spans matching `where`."""
     rows = f"""
-SELECT project_id, {_bucket_of(grain)} AS {grain.time_column}, {", ".join(grain.keys)},{_COUNTS}
+SELECT project_id, {_bucket_of(grain)} AS {grain.time_column}, {", ".join(grain.keys)},{COUNTS}
     {_SKETCHES if grain.sketched else ""}, {str(sampled_out).lower()} AS sampled_out
 FROM spans
 WHERE duplicate_of IS NULL AND {where}
@@ -88,14 +89,12 @@ def advance(cur: duckdb.DuckDBPyConnection, until: datetime) -> dict[str, dateti
     """Roll up every bucket from each table's mark to `until` (naive UTC, whole minute); the new
     marks. The caller holds the transaction."""
     found = marks(cur)
-    oldest: list[datetime | None] = []
+    oldest = None
+    if any(g.table not in found for g in GRAINS):  # the first time: from the oldest span
+        oldest = cur.execute("SELECT min(start_time)::TIMESTAMP FROM spans").fetchone()[0]
     for grain in GRAINS:
         target = grain.floor(until)
-        mark = found.get(grain.table)
-        if mark is None:  # the first time: from the oldest span
-            if not oldest:
-                oldest.append(cur.execute("SELECT min(start_time)::TIMESTAMP FROM spans").fetchone()[0])
-            mark = min(grain.floor(oldest[0]), target) if oldest[0] else target
+        mark = found.get(grain.table) or (min(grain.floor(oldest), target) if oldest else target)
         if target > mark:
             cur.execute(
                 f"DELETE FROM {grain.table} WHERE {grain.time_column} >= ? AND {grain.time_column} < ? "
@@ -107,22 +106,19 @@ def advance(cur: duckdb.DuckDBPyConnection, until: datetime) -> dict[str, dateti
                 [mark, target],
             )
             mark = target
-        cur.execute("INSERT OR REPLACE INTO rollup_marks VALUES (?, ?)", [grain.table, mark])
-        found[grain.table] = mark
+        if mark != found.get(grain.table):  # written when it moves, not at every call
+            cur.execute("INSERT OR REPLACE INTO rollup_marks VALUES (?, ?)", [grain.table, mark])
+            found[grain.table] = mark
     return found
 
 
 def recompute(cur: duckdb.DuckDBPyConnection, changes: Iterable[Change], found: dict[str, datetime]) -> int:
     """Roll up again the buckets the changed spans fall in, where a table's mark (`found`) has
     passed them; how many buckets. The caller holds the transaction."""
-    changes = list(changes)
     redone = 0
-    for grain in GRAINS:
-        mark = found.get(grain.table)
-        touched = cells(changes, grain, mark) if mark is not None else []
-        if touched:
-            _redo(cur, grain, touched)
-            redone += len(touched)
+    for grain, touched in touched_buckets(changes, found):
+        _redo(cur, grain, touched)
+        redone += len(touched)
     return redone
 
 
@@ -142,9 +138,7 @@ def freeze(cur: duckdb.DuckDBPyConnection, project_id: str, found: dict[str, dat
         )
 
 
-def _redo(
-    cur: duckdb.DuckDBPyConnection, grain: Grain, touched: list[tuple[str, datetime, str | None]]
-) -> None:
+def _redo(cur: duckdb.DuckDBPyConnection, grain: Grain, touched: list[Cell]) -> None:
     narrowed_by = grain.narrowed_by
     table = pa.table(
         {
@@ -275,7 +269,7 @@ def sketch_sql(
     where, params = spans_where
     select = ", ".join([*groups, f"{sketch.index_sql(measure)} AS sketch_index", "count(*) AS count"])
     sql = (
-        f"SELECT {select} FROM spans WHERE {where} AND {_LLM} AND duplicate_of IS NULL "
+        f"SELECT {select} FROM spans WHERE {where} AND {LLM_CALL} AND duplicate_of IS NULL "
         f"AND {measure} IS NOT NULL GROUP BY ALL"
     )
     return sql, params

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from tokentrace.canonical import GRAINS
 from tokentrace.store import duckdb_rollups as rollups
-from tokentrace.store.base import SCORE_OPERATORS, Change, SamplingPolicy, ScoreCondition
+from tokentrace.store.base import Change, SamplingPolicy, ScoreCondition
 
 # One row per trace of the population: whether it is judged now (the sampler's candidates, or
 # every trace when simulating), and the numbers the policy tests.
@@ -73,9 +73,7 @@ population AS (
 def _score_clause(conditions: tuple[ScoreCondition, ...]) -> tuple[str, dict[str, Any]]:
     clauses, params = [], {}
     for n, c in enumerate(conditions):
-        op = c.op if c.op in SCORE_OPERATORS else "="
-        column = "string_value" if isinstance(c.value, str) else "value"
-        clauses.append(f"(name = $score_name_{n} AND {column} {op} $score_value_{n})")
+        clauses.append(f"(name = $score_name_{n} AND {c.column} {c.op} $score_value_{n})")
         params[f"score_name_{n}"] = c.name
         params[f"score_value_{n}"] = c.value if isinstance(c.value, str) else float(c.value)
     return (" OR ".join(clauses) or "false"), params
@@ -116,11 +114,17 @@ def _verdicts_sql(policy: SamplingPolicy, population: str, judged: str) -> tuple
         params["users"] = list(policy.keep_users)
     reasons.append(("base_rate", _base_rate(policy.base_rate)))
     case = " ".join(f"WHEN {test} THEN '{reason}'" for reason, test in reasons)
-    quantile = (slow or 99.0) / 100
+    if slow is not None:
+        slowest = (
+            f"SELECT root_name, quantile_cont(duration_ms, {slow / 100!r}) AS threshold "
+            "FROM traces GROUP BY ALL"
+        )
+    else:  # no percentile to compute
+        slowest = "SELECT NULL::VARCHAR AS root_name, NULL::DOUBLE AS threshold WHERE false"
     sql = f"""
 WITH {population},
 {_TRACES},
-slow AS (SELECT root_name, quantile_cont(duration_ms, {quantile!r}) AS threshold FROM traces GROUP BY ALL),
+slow AS ({slowest}),
 scored AS (SELECT DISTINCT trace_id FROM scores WHERE project_id = $project AND ({scored})),
 alerted AS (
     SELECT DISTINCT unnest(json_extract_string(payload, '$.triage.causes[*].example_trace_ids[*]'))

@@ -63,8 +63,11 @@ CREATE TABLE IF NOT EXISTS spans (
 PARTITION BY toYYYYMM(start_time)
 ORDER BY (project_id, toStartOfHour(start_time), trace_id, span_id);
 
--- Message content lives apart so analytics scans never read it.
-CREATE TABLE IF NOT EXISTS content (
+-- Message content lives apart so analytics scans never read it. A span's content may come in
+-- parts (with the span, and as OTLP log records before or after it): DuckDB merges them at
+-- write; ClickHouse keeps every part and merges at read by the same rules (the first complete
+-- message list, events accumulated without repeats).
+CREATE TABLE IF NOT EXISTS content_parts (
     project_id LowCardinality(String),
     trace_id String,
     span_id String,
@@ -74,7 +77,7 @@ CREATE TABLE IF NOT EXISTS content (
     output_messages Nullable(String),
     events Nullable(String),
     revision UInt64
-) ENGINE = ReplacingMergeTree(revision)
+) ENGINE = MergeTree
 PARTITION BY toYYYYMM(start_time)
 ORDER BY (project_id, trace_id, span_id);
 
