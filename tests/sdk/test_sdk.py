@@ -3,6 +3,7 @@ provider, exported over OTLP to a real `tokentrace serve`, checked through the A
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -161,6 +162,9 @@ def test_the_app_keeps_working_while_the_backend_is_down_and_loses_nothing(tmp_p
         stderr=subprocess.PIPE,
         text=True,
         cwd=ROOT,
+        # The exporter retries for its timeout (10 s by default); a server slow to start on a
+        # loaded CI machine must still come up within it.
+        env={**os.environ, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "30"},
     )
     try:
         facts = orjson.loads(app.stdout.readline())  # the app's calls all succeeded

@@ -1,7 +1,7 @@
 """Tail sampling by retention: traces older than the recent window keep their detail only for a
 reason (errors, cost, slowness, scores, alerts, marked tenants, the base rate); the others lose
 spans and content, and not a cent or a token leaves the totals, even when late spans later
-make their minutes be recomputed."""
+make their minutes be recomputed. Each test runs on both stores."""
 
 from __future__ import annotations
 
@@ -18,8 +18,7 @@ from tokentrace.ingest.raw import RawSpan
 from tokentrace.pricing import PriceBook
 from tokentrace.query import analytics, rollups
 from tokentrace.query.records import records
-from tokentrace.store.base import SamplingPolicy, ScoreCondition, SpanFilter
-from tokentrace.store.duckdb import DuckDBStore
+from tokentrace.store.base import SamplingPolicy, ScoreCondition, SpanFilter, Store
 from tokentrace.store.duckdb_sampling import keeps_by_base_rate
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -92,17 +91,17 @@ def _trace(rng: random.Random, n: int, at: datetime, **tags) -> list[RawSpan]:
     return spans
 
 
-def _write(store: DuckDBStore, raws: list[RawSpan]) -> None:
+def _write(store: Store, raws: list[RawSpan]) -> None:
     batch = normalize(raws, "default")
     price_rows(_BOOK, batch.rows)
     store.write_batch(tables(batch.rows, batch.content, batch.scores), None)
 
 
 @pytest.fixture()
-def world(tmp_path):
+def world(open_store):
     """400 old traces (a few of each kind to keep) and 20 recent ones, rolled up."""
     rng = random.Random(11)
-    store = DuckDBStore(tmp_path / "t.duckdb")
+    store = open_store()
     special = {
         "error": [dict(error=True)] * 6,
         "cost": [dict(input_tokens=400_000)],
@@ -111,12 +110,14 @@ def world(tmp_path):
         "plain": [{}] * 389,
     }
     old: dict[str, list[str]] = {}
+    prompted: dict[str, str] = {}  # trace → its span with a prompt
     raws, n = [], 0
     for kind, variants in special.items():
         for tags in variants:
             n += 1
             spans = _trace(rng, n, OLD + timedelta(seconds=rng.uniform(0, 6 * 3600)), **tags)
             old.setdefault(kind, []).append(spans[0].trace_id)
+            prompted[spans[0].trace_id] = spans[1].span_id
             raws += spans
     recent = []
     for _ in range(20):
@@ -163,8 +164,7 @@ def world(tmp_path):
         ],
     )
     store.advance_rollups(NOW - timedelta(minutes=2))
-    yield store, old, recent, scored, alerted
-    store.close()
+    return store, old, recent, scored, alerted, prompted
 
 
 POLICY = SamplingPolicy(
@@ -194,7 +194,7 @@ def _trace_ids(store) -> set[str]:
 
 
 def test_traces_keep_detail_for_a_reason_and_the_totals_stay_whole(world):
-    store, old, recent, scored, alerted = world
+    store, old, recent, scored, alerted, prompted = world
     before = _totals(store)
     verdicts = {
         r["trace_id"]: r["kept_because"] for r in store.apply_sampling("default", POLICY, NOW).to_pylist()
@@ -219,10 +219,9 @@ def test_traces_keep_detail_for_a_reason_and_the_totals_stay_whole(world):
     assert store.trace_spans("default", dropped).num_rows == 0
     assert store.retained_because("default", old["cost"][0]) == "cost"
     assert store.retained_because("default", dropped) is None
-    with store._conn.cursor() as cur:
-        assert cur.execute("SELECT count(DISTINCT trace_id) FROM content").fetchone()[0] == len(kept) + len(
-            recent
-        )
+    prompts = {t: store.content("default", t, prompted[t]) for t in kept | {dropped}}
+    assert prompts[dropped] is None  # the dropped trace's content is gone, the kept ones' stays
+    assert all(prompts[t]["input_messages"] for t in kept)
 
     assert _totals(store) == before  # to the cent, by tenant and by user; the same sketches
 
@@ -267,12 +266,11 @@ def test_simulate_judges_stored_traces_without_changing_anything(world):
     assert row["spans"] == 3 and row["cost_usd"] > 0.5 and row["detail_bytes"] > 0
 
 
-def test_nothing_is_judged_before_the_rollups_hold_it(tmp_path):
-    store = DuckDBStore(tmp_path / "t.duckdb")
+def test_nothing_is_judged_before_the_rollups_hold_it(open_store):
+    store = open_store()
     _write(store, _trace(random.Random(1), 1, OLD))
     assert store.apply_sampling("default", POLICY, NOW).num_rows == 0  # no rollup marks yet
     assert store.totals("default")["spans"] == 3
-    store.close()
 
 
 def test_user_hours_keep_sampled_out_users(world):
@@ -282,3 +280,97 @@ def test_user_hours_keep_sampled_out_users(world):
     after = records(store.rollup_aggregate(WHOLE, ("user_id",), None, USER_HOUR))
     assert {r["user_id"]: r["requests"] for r in after} == {r["user_id"]: r["requests"] for r in hours}
     assert analytics.rollup(store, WHOLE, ("user_id",), distinct=False)
+
+
+# ClickHouse has no transactions: a sweep cut short at any statement must leave every total
+# whole, and the next sweep must finish or undo it.
+
+
+def _versions_per_minute(store) -> int:
+    """The most versions any minute bucket has stored (rows not sampled out)."""
+    return store._ch.query(
+        "SELECT max(n) AS n FROM (SELECT uniqExact(version) AS n FROM rollup_minute "
+        "WHERE NOT sampled_out GROUP BY project_id, minute)"
+    )["n"][0].as_py()
+
+
+class _Crash(Exception):
+    pass
+
+
+@pytest.mark.parametrize("store_kind", ["clickhouse"])
+def test_a_sweep_cut_short_before_it_commits_counts_nothing_and_is_redone(world, monkeypatch):
+    from tokentrace.store import clickhouse_rollups, clickhouse_sampling
+
+    store, old, *_ = world
+    before = _totals(store)
+    real = clickhouse_rollups.recompute
+
+    def crash_in_the_sweeps_recompute(ch, changes, found, sweep=0):
+        if sweep:
+            # half done: one grain's rows written under the sweep's id, then the process dies
+            real(ch, list(changes)[:3], {"rollup_minute": found["rollup_minute"]}, sweep)
+            raise _Crash
+        return real(ch, changes, found, sweep)
+
+    monkeypatch.setattr(clickhouse_rollups, "recompute", crash_in_the_sweeps_recompute)
+    with pytest.raises(_Crash):
+        store.apply_sampling("default", POLICY, NOW)
+    # Its sampled-out rows and rolled-up-again buckets do not count; no span was deleted.
+    assert _totals(store) == before
+    assert _trace_ids(store) >= {t for ids in old.values() for t in ids}
+
+    # A late call into an old minute meanwhile: its roll-up leaves the listed traces out (they
+    # may be frozen any moment), and they count again once the sweep is abandoned.
+    monkeypatch.setattr(clickhouse_rollups, "recompute", real)
+    listed = store._ch.query("SELECT trace_id FROM sampling_pending LIMIT 1")["trace_id"][0].as_py()
+    at = store.trace_spans("default", listed)["start_time"][0].as_py()
+    late = [s for s in _trace(random.Random(5), 9999, at) if s.parent_span_id]  # in a listed trace's minute
+    late[0].parent_span_id = late[1].parent_span_id = ""
+    _write(store, late)
+    assert store.apply_sampling("default", POLICY, NOW).num_rows == 0  # it may still be running
+    kept_before = {t for ids in old.values() for t in ids if store.retained_because("default", t)}
+    # Abandoned an hour on; the policy has changed meanwhile and now keeps every trace, so only
+    # the abandoning rolls the late call's minute up again with the listed traces in it.
+    monkeypatch.setattr(clickhouse_sampling, "_STALE_NS", 0)
+    verdicts = store.apply_sampling("default", SamplingPolicy(base_rate=1.0), NOW)
+    judged = {r["trace_id"] for r in verdicts.to_pylist()}
+    everything = {t for ids in old.values() for t in ids} | {late[0].trace_id}
+    assert judged | kept_before == everything and not judged & kept_before
+    assert _trace_ids(store) >= everything
+    by_tenant, by_user, _ = _totals(store)
+    assert by_tenant[None][0] == before[0].get(None, (0,))[0] + 2  # the late call, once
+    assert {k: v for k, v in by_tenant.items() if k} == {k: v for k, v in before[0].items() if k}
+    assert sum(v[0] for v in by_user.values()) == sum(v[0] for v in before[1].values()) + 2
+    states = store._ch.query("SELECT state FROM sampling_sweeps FINAL ORDER BY sweep")["state"].to_pylist()
+    assert states == ["abandoned", "done"]
+    assert _versions_per_minute(store) == 1  # superseded versions and the abandoned rows deleted
+
+
+@pytest.mark.parametrize("store_kind", ["clickhouse"])
+def test_a_sweep_cut_short_after_it_commits_is_finished_and_a_late_call_counts_once(world, monkeypatch):
+    from tokentrace.store import clickhouse_sampling
+
+    store, old, *_ = world
+    before = _totals(store)
+    real = clickhouse_sampling._finish
+    monkeypatch.setattr(clickhouse_sampling, "_finish", lambda *a: (_ for _ in ()).throw(_Crash()))
+    with pytest.raises(_Crash):
+        verdicts = store.apply_sampling("default", POLICY, NOW)
+    monkeypatch.setattr(clickhouse_sampling, "_finish", real)
+    assert _totals(store) == before  # committed: sampled-out rows count, the spans still stored do not
+
+    # A late call lands in an old minute: its roll-up leaves the committed sweep's spans out.
+    late = [s for s in _trace(random.Random(5), 9999, OLD + timedelta(hours=3)) if s.parent_span_id]
+    late[0].parent_span_id = late[1].parent_span_id = ""
+    _write(store, late)
+    by_tenant, *_ = _totals(store)
+    assert sum(v[0] for v in by_tenant.values()) == sum(v[0] for v in before[0].values()) + 2
+
+    verdicts = store.apply_sampling("default", POLICY, NOW)  # finishes the last one first
+    kept = {r["trace_id"] for r in verdicts.to_pylist() if r["kept_because"]}
+    stored = _trace_ids(store) & {t for ids in old.values() for t in ids}
+    assert stored == {t for t in stored if store.retained_because("default", t)}  # dropped ones deleted
+    assert kept <= stored
+    after, *_ = _totals(store)
+    assert after == by_tenant

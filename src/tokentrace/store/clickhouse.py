@@ -1,10 +1,9 @@
 """The scale-out store: ClickHouse, through a transport (store/clickhouse_transport.py: chDB
 in-process, or a server over HTTP).
 
-Being built (issue 8): every Store method but tail sampling (which raises NotImplementedError;
-the API answers 501), tested on chDB against DuckDB's answers or in the both-store tests
-(tests/store/, tests/query/test_traces.py), and the server over it end to end
-(tests/e2e/test_clickhouse_server.py). See docs/scale.md for what is not built yet.
+Every Store method, tested on chDB against DuckDB's answers or in the both-store tests
+(tests/store/, tests/query/), and the server over it end to end
+(tests/e2e/test_clickhouse_server.py). Tail sampling: store/clickhouse_sampling.py.
 
 ClickHouse has no transactions and no cheap UPDATE: a write is idempotent instead (identities
 already stored are skipped, so replaying a spool is safe), and a span's later revision is a new
@@ -14,6 +13,7 @@ row with a higher `revision` that ReplacingMergeTree keeps alone; every read say
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -37,6 +37,7 @@ from tokentrace.canonical import (
 )
 from tokentrace.store import clickhouse_duplicates as dup
 from tokentrace.store import clickhouse_rollups as rollups
+from tokentrace.store import clickhouse_sampling as sampling
 from tokentrace.store import duplicates
 from tokentrace.store.base import (
     ALERT_STATE_FIELDS,
@@ -159,7 +160,7 @@ def _groups(group_by: tuple[str, ...], bucket_seconds: int | None) -> list[str]:
 
 
 class ClickHouseStore:
-    """Store implementation over ClickHouse (a subset so far: see the module's docstring)."""
+    """Store implementation over ClickHouse (see the module's docstring)."""
 
     def __init__(self, transport: Transport, node: str | None = None) -> None:
         self._ch = transport
@@ -167,6 +168,7 @@ class ClickHouseStore:
         self.node = node or socket.gethostname()
         self._migrate()
         self._marks = rollups.marks(transport)
+        self._sweeping = threading.Lock()
 
     # --- lifecycle -------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -511,12 +513,13 @@ class ClickHouseStore:
         )
 
     def apply_sampling(self, project_id: str, policy: SamplingPolicy, now: datetime) -> pa.Table:
-        raise NotImplementedError("tail sampling is not built for the ClickHouse store yet")
+        with self._sweeping:  # the sampler's thread and the API's apply, one at a time
+            return sampling.sweep(self._ch, project_id, policy, now, self._marks)
 
     def simulate_sampling(
         self, project_id: str, policy: SamplingPolicy, since: datetime, until: datetime
     ) -> pa.Table:
-        raise NotImplementedError("tail sampling is not built for the ClickHouse store yet")
+        return sampling.simulate(self._ch, project_id, policy, since, until)
 
     def put_sampling_policy(self, project_id: str, spec: str | None) -> None:
         self._ch.command(

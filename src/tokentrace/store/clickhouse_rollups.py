@@ -3,7 +3,11 @@
 A bucket is never deleted and rewritten: rolling it up (again) inserts its rows with a higher
 `version`, and a read takes each bucket's newest version (for user hours, each user's), plus
 every sampled-out row. One INSERT is atomic, so a crash between statements leaves the previous
-rows in force: never none, never both. Superseded versions stay until a cleanup (not built).
+rows in force: never none, never both. `compact` deletes superseded versions.
+
+Tail sampling (store/clickhouse_sampling.py) writes its rows under its sweep's id: they count
+only once the sweep commits (`VALID`), and until its sampled-out spans are deleted every other
+roll-up leaves those spans out (`UNSETTLED`), so they are never counted twice.
 """
 
 from __future__ import annotations
@@ -57,6 +61,17 @@ COUNTS = f"""
 # column, and NULL matches NULL in IN (a cell's NULL user).
 SETTINGS = "SETTINGS prefer_column_name_to_alias = 1, transform_null_in = 1"
 
+#: Rows that count: those no sweep wrote, and those of sweeps that committed.
+VALID = (
+    "(sweep = 0 OR sweep IN (SELECT sweep FROM sampling_sweeps FINAL WHERE state IN ('committed', 'done')))"
+)
+#: Traces a sweep has dropped whose spans are not deleted yet: their numbers are (or are being)
+#: frozen into sampled-out rows, so no other roll-up counts them.
+UNSETTLED = (
+    "SELECT trace_id FROM sampling_pending WHERE sweep IN "
+    "(SELECT sweep FROM sampling_sweeps FINAL WHERE state IN ('open', 'committed'))"
+)
+
 
 def _seconds(value: datetime) -> str:
     """A datetime (naive: UTC) as a DateTime parameter's text; buckets are whole seconds."""
@@ -67,8 +82,9 @@ def _bucket_of(grain: Grain) -> str:
     return f"{_UNIT[grain.seconds]}(start_time)"
 
 
-def _insert(grain: Grain, where: str, version: int, sampled_out: bool = False) -> str:
-    """INSERT of `grain`'s rows for the counted spans matching `where`."""
+def _insert(grain: Grain, where: str, version: int, sampled_out: bool = False, sweep: int = 0) -> str:
+    """INSERT of `grain`'s rows for the counted spans matching `where` (for rows not sampled
+    out, without the spans of unsettled sweeps)."""
     counted = "map(assumeNotNull({index}), toUInt64(1))"
     sketches = "".join(
         f",\n    sumMapIf({counted.format(index=sketch.index_sql(m))}, {LLM_CALL} AND {m} IS NOT NULL) AS {m}"
@@ -85,12 +101,16 @@ def _insert(grain: Grain, where: str, version: int, sampled_out: bool = False) -
         *(SKETCHED_MEASURES if grain.sketched else ()),
         "sampled_out",
         "version",
+        "sweep",
     ]
     keys = ", ".join(grain.keys)
+    if not sampled_out:
+        where = f"{where} AND trace_id NOT IN ({UNSETTLED})"
     return f"""
 INSERT INTO {grain.table} ({", ".join(columns)})
 SELECT project_id, {_bucket_of(grain)} AS {grain.time_column}, {keys},{COUNTS}{sketches},
-    {str(sampled_out).lower()} AS sampled_out, toUInt64({int(version)}) AS version
+    {str(sampled_out).lower()} AS sampled_out, toUInt64({int(version)}) AS version,
+    toUInt64({int(sweep)}) AS sweep
 FROM spans FINAL
 WHERE duplicate_of IS NULL AND {where}
 GROUP BY project_id, {grain.time_column}, {keys}
@@ -129,9 +149,9 @@ def advance(ch: Transport, until: datetime) -> dict[str, datetime]:
     return found
 
 
-def recompute(ch: Transport, changes: Iterable[Change], found: dict[str, datetime]) -> int:
+def recompute(ch: Transport, changes: Iterable[Change], found: dict[str, datetime], sweep: int = 0) -> int:
     """Roll up again the buckets the changed spans fall in, where a table's mark has passed
-    them (a newer version of each); how many buckets."""
+    them (a newer version of each, under `sweep` when a sweep does it); how many buckets."""
     redone = 0
     for grain, touched in touched_buckets(changes, found):
         cell = _cell_sql(grain, _bucket_of(grain))
@@ -148,18 +168,19 @@ def recompute(ch: Transport, changes: Iterable[Change], found: dict[str, datetim
         version = time.time_ns()
         # A bucket left with no spans (its only span moved to another user, say) inserts no
         # rows; a row of zeros in its version says it is empty now.
-        ch.insert(grain.table, _empty_rows(grain, touched, version))
-        ch.command(_insert(grain, where, version), params)
+        ch.insert(grain.table, _empty_rows(grain, touched, version, sweep))
+        ch.command(_insert(grain, where, version, sweep=sweep), params)
         redone += len(touched)
     return redone
 
 
-def _empty_rows(grain: Grain, touched: list[Cell], version: int) -> pa.Table:
+def _empty_rows(grain: Grain, touched: list[Cell], version: int, sweep: int) -> pa.Table:
     """One row of zeros per bucket (spans = 0: reads skip it), in the bucket's new version."""
     columns = {
         "project_id": pa.array([c[0] for c in touched], pa.string()),
         grain.time_column: pa.array([c[1] for c in touched], pa.timestamp("s", tz="UTC")),
         "version": pa.array([version] * len(touched), pa.uint64()),
+        "sweep": pa.array([sweep] * len(touched), pa.uint64()),
     }
     if grain.narrowed_by:
         columns[grain.narrowed_by] = pa.array([c[2] for c in touched], pa.string())
@@ -182,12 +203,47 @@ def _cell_text(cell: Cell, grain: Grain) -> str:
     return text
 
 
+def freeze(ch: Transport, project_id: str, found: dict[str, datetime], sweep: int) -> None:
+    """Copy the numbers of the spans of the traces `sweep` dropped (sampling_pending) into
+    rollup rows marked sampled_out, under the sweep's id, before those spans are deleted.
+    Every such span lies before every mark (the sampler judges only such traces)."""
+    where = (
+        "project_id = {project:String} AND start_time < {mark:DateTime64(9, 'UTC')} "
+        "AND trace_id IN (SELECT trace_id FROM sampling_pending WHERE sweep = {sweep:UInt64})"
+    )
+    for grain in GRAINS:
+        ch.command(
+            _insert(grain, where, time.time_ns(), sampled_out=True, sweep=sweep),
+            {"project": project_id, "mark": _seconds(found[grain.table]), "sweep": sweep},
+        )
+
+
+def compact(ch: Transport, before: int) -> None:
+    """Delete the rows no read counts any more, written before version `before`: versions of a
+    bucket older than its newest valid one, and the rows of abandoned sweeps."""
+    for grain in GRAINS:
+        cell = _cell_columns(grain)
+        ch.command(
+            f"DELETE FROM {grain.table} WHERE version < {{before:UInt64}} AND ("
+            "sweep IN (SELECT sweep FROM sampling_sweeps FINAL WHERE state = 'abandoned') "
+            f"OR (NOT sampled_out AND {VALID} AND ({cell}, version) NOT IN (SELECT {cell}, max(version) "
+            f"FROM {grain.table} WHERE NOT sampled_out AND {VALID} GROUP BY {cell})))",
+            {"before": before},
+        )
+
+
+def _cell_columns(grain: Grain) -> str:
+    """A row's bucket as a tuple's items, without NULLs (IN in a DELETE does not match NULLs)."""
+    narrow = [f"ifNull({grain.narrowed_by}, '{_NO_USER}')"] if grain.narrowed_by else []
+    return ", ".join(["project_id", grain.time_column, *narrow])
+
+
 def newest(grain: Grain, where: str) -> str:
-    """The condition that keeps each bucket's newest version and every sampled-out row."""
-    cell = ["project_id", grain.time_column, *([grain.narrowed_by] if grain.narrowed_by else [])]
+    """The condition that keeps each bucket's newest valid version and every valid sampled-out row."""
+    cell = _cell_columns(grain)
     return (
-        f"(sampled_out OR ({', '.join(cell)}, version) IN (SELECT {', '.join(cell)}, max(version) "
-        f"FROM {grain.table} WHERE {where} AND NOT sampled_out GROUP BY {', '.join(cell)}))"
+        f"({VALID} AND (sampled_out OR ({cell}, version) IN (SELECT {cell}, max(version) "
+        f"FROM {grain.table} WHERE {where} AND NOT sampled_out AND {VALID} GROUP BY {cell})))"
     )
 
 

@@ -70,10 +70,7 @@ def simulate(state: ServerState, project: str, data: Any) -> Response:
         policy, _ = state.sampler.policy_for(project)
         if policy is None:
             return error(400, 'the project has no sampling policy: send one as "policy"')
-    try:
-        report = sampling.simulate(state.store, project, policy, since, until)
-    except NotImplementedError as exc:  # a store without tail sampling (ClickHouse, for now)
-        return error(501, str(exc))
+    report = sampling.simulate(state.store, project, policy, since, until)
     return JSON({"policy": policy_spec(policy), **report})
 
 
@@ -83,10 +80,7 @@ def apply_now(request: Request, state: ServerState, project: str) -> Response:
     policy, _ = state.sampler.policy_for(project)
     if policy is None:
         return error(409, "the project has no sampling policy")
-    try:
-        verdicts = state.store.apply_sampling(project, policy, datetime.now(UTC)).to_pylist()
-    except NotImplementedError as exc:  # a store without tail sampling (ClickHouse, for now)
-        return error(501, str(exc))
+    verdicts = state.store.apply_sampling(project, policy, datetime.now(UTC)).to_pylist()
     return JSON(summary(verdicts))
 
 
