@@ -74,6 +74,17 @@ def main() -> None:
     help="ClickHouse: chdb:///dir?database=db or clickhouse://user:pass@host:8123/db "
     "[default: a DuckDB file in --data-dir]",
 )
+@click.option(
+    "--node",
+    default=None,
+    help="this ingest node's name on a shared ClickHouse [default: host name and spool directory]",
+)
+@click.option(
+    "--ingest-only",
+    is_flag=True,
+    help="one of several nodes: serve OTLP, the API and the UI, and leave alert evaluation and "
+    "sampling sweeps to the node that runs without this flag",
+)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=4318, show_default=True, help="OTLP/HTTP, REST API and UI")
 @click.option("--grpc-port", type=int, default=4317, show_default=True, help="OTLP/gRPC; 0 disables it")
@@ -121,6 +132,8 @@ def main() -> None:
 def serve(
     data_dir: Path,
     store_url: str | None,
+    node: str | None,
+    ingest_only: bool,
     host: str,
     port: int,
     grpc_port: int,
@@ -147,6 +160,8 @@ def serve(
     config = ServerConfig(
         data_dir=data_dir,
         store_url=store_url,
+        node=node,
+        background_jobs=not ingest_only,
         host=host,
         port=port,
         grpc_port=grpc_port or None,

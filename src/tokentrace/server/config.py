@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,11 @@ class ServerConfig:
     data_dir: Path = Path(".tokentrace")
     # None: one DuckDB file in data_dir; else a ClickHouse URL (store/clickhouse_transport.py)
     store_url: str | None = None
+    # This ingest node's name on a shared ClickHouse (its spool position is kept under it);
+    # None: host name and spool directory.
+    node: str | None = None
+    # Alert evaluation and sampling sweeps: on one node of several (False: ingest and API only).
+    background_jobs: bool = True
     host: str = "127.0.0.1"
     port: int = 4318
     grpc_port: int | None = 4317  # None: no gRPC receiver
@@ -48,3 +54,9 @@ class ServerConfig:
     @property
     def spool_dir(self) -> Path:
         return self.data_dir / "spool"
+
+    @property
+    def node_name(self) -> str:
+        """The node's name: its spool's position belongs to that spool, so by default the host
+        and the spool's directory name it."""
+        return self.node or f"{socket.gethostname()}:{self.spool_dir.resolve()}"

@@ -32,7 +32,7 @@ def open_store(config: ServerConfig) -> Store:
     from tokentrace.store.clickhouse import ClickHouseStore
     from tokentrace.store.clickhouse_transport import connect
 
-    return ClickHouseStore(connect(config.store_url))
+    return ClickHouseStore(connect(config.store_url), node=config.node_name)
 
 
 def open_state(config: ServerConfig) -> ServerState:
@@ -72,8 +72,9 @@ def serve(config: ServerConfig) -> None:
         if config.grpc_port is not None:
             grpc_server = start_grpc(state, config.host, config.grpc_port)
         app = create_app(state)
-        state.alerts.start()
-        state.sampler.start()
+        if config.background_jobs:
+            state.alerts.start()
+            state.sampler.start()
         log.info(
             "tokentrace listening on http://%s:%d (OTLP/HTTP, API)%s; data in %s",
             config.host,

@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 from tokentrace.canonical import (
     ERROR_TYPES,
     FIELD_NAMES,
+    GRAINS,
     GROUPABLE_FIELDS,
     LLM_OPERATIONS,
     MINUTE,
@@ -168,6 +169,7 @@ class ClickHouseStore:
         self.node = node or socket.gethostname()
         self._migrate()
         self._marks = rollups.marks(transport)
+        self._lag: timedelta | None = None  # how far behind the clock this node rolls up
         self._sweeping = threading.Lock()
 
     # --- lifecycle -------------------------------------------------------------------
@@ -312,9 +314,10 @@ class ClickHouseStore:
     def _recompute_late(self, written: list[tuple[pa.Table, bool]]) -> None:
         """Roll up again the buckets already rolled up that new or revised spans fall in (and,
         for spans whose tags changed, their tag-less selves' buckets)."""
-        if not self._marks:
+        found = self._marks_for_writes()
+        if not found:
             return
-        mark = pa.scalar(max(self._marks.values()), pa.timestamp("ns"))
+        mark = pa.scalar(max(found.values()), pa.timestamp("ns"))
         changes = []
         for table, tags_changed in written:
             starts = table["start_time"].cast(pa.timestamp("ns"))
@@ -323,12 +326,23 @@ class ClickHouseStore:
                 Change(r["project_id"], r["start_time"], r["user_id"], tags_changed) for r in late.to_pylist()
             ]
         if changes:
-            rollups.recompute(self._ch, changes, self._marks)
+            rollups.recompute(self._ch, changes, found)
+
+    def _marks_for_writes(self) -> dict[str, datetime]:
+        """The marks a write's late spans are measured against, read after the spans are in:
+        other ingest nodes advance them too. Also this node's own next advance (as far behind
+        the clock as its last one): a node whose roll-up read the spans just before this write
+        may not have written its mark yet, and this node rolls the bucket up again after it."""
+        self._marks = found = rollups.marks(self._ch)
+        if self._lag is None:
+            return found
+        horizon = datetime.now(UTC).replace(tzinfo=None) - self._lag
+        return {g.table: max(found.get(g.table, datetime.min), g.floor(horizon)) for g in GRAINS}
 
     def advance_rollups(self, until: datetime) -> datetime:
-        self._marks = rollups.advance(
-            self._ch, until.astimezone(UTC).replace(tzinfo=None, second=0, microsecond=0)
-        )
+        self._lag = datetime.now(UTC) - until  # before flooring: the writer's lag itself
+        until = until.astimezone(UTC).replace(tzinfo=None, second=0, microsecond=0)
+        self._marks = rollups.advance(self._ch, until)
         return self._marks[MINUTE.table].replace(tzinfo=UTC)
 
     def rolled_up_until(self, grain: Grain = MINUTE) -> datetime | None:

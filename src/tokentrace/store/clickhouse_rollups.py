@@ -118,10 +118,18 @@ GROUP BY project_id, {grain.time_column}, {keys}
 """
 
 
+def server_clock(ch: Transport) -> int:
+    """A new version: ClickHouse's clock in ns, one clock for every ingest node, so a bucket
+    rolled up after another node's roll-up of it is newer whatever the nodes' clocks say."""
+    return ch.query("SELECT toUnixTimestamp64Nano(now64(9)) AS v")["v"][0].as_py()
+
+
 def marks(ch: Transport) -> dict[str, datetime]:
-    """Each rollup table's mark (naive UTC)."""
+    """Each rollup table's mark (naive UTC): the furthest any node has written."""
     # DateTime comes back from chDB's Arrow output as epoch seconds: ask for them plainly
-    rows = ch.query("SELECT grain, toUnixTimestamp(complete_until) AS at FROM rollup_marks FINAL").to_pylist()
+    rows = ch.query(
+        "SELECT grain, toUnixTimestamp(max(complete_until)) AS at FROM rollup_marks GROUP BY grain"
+    ).to_pylist()
     return {r["grain"]: datetime.fromtimestamp(r["at"], UTC).replace(tzinfo=None) for r in rows}
 
 
@@ -138,7 +146,8 @@ def advance(ch: Transport, until: datetime) -> dict[str, datetime]:
         mark = found.get(grain.table) or (min(grain.floor(oldest), target) if oldest else target)
         if target > mark:
             where = "start_time >= {lo:DateTime64(9, 'UTC')} AND start_time < {hi:DateTime64(9, 'UTC')}"
-            ch.command(_insert(grain, where, time.time_ns()), {"lo": _seconds(mark), "hi": _seconds(target)})
+            version = server_clock(ch)
+            ch.command(_insert(grain, where, version), {"lo": _seconds(mark), "hi": _seconds(target)})
             mark = target
         if mark != found.get(grain.table):  # written when it moves, not at every call
             ch.command(
@@ -165,7 +174,7 @@ def recompute(ch: Transport, changes: Iterable[Change], found: dict[str, datetim
             "hi": _seconds(last + timedelta(seconds=grain.seconds)),
             "cells": [_cell_text(c, grain) for c in touched],
         }
-        version = time.time_ns()
+        version = server_clock(ch)
         # A bucket left with no spans (its only span moved to another user, say) inserts no
         # rows; a row of zeros in its version says it is empty now.
         ch.insert(grain.table, _empty_rows(grain, touched, version, sweep))
@@ -213,7 +222,7 @@ def freeze(ch: Transport, project_id: str, found: dict[str, datetime], sweep: in
     )
     for grain in GRAINS:
         ch.command(
-            _insert(grain, where, time.time_ns(), sampled_out=True, sweep=sweep),
+            _insert(grain, where, server_clock(ch), sampled_out=True, sweep=sweep),
             {"project": project_id, "mark": _seconds(found[grain.table]), "sweep": sweep},
         )
 
