@@ -1,14 +1,16 @@
 """Scale: ingest with rollups, dashboard queries from rollups vs raw spans over --days, and
-storage bytes per span with and without tail sampling. DuckDB store (the ClickHouse store is
-not built yet).
+storage bytes per span with and without tail sampling, on either store: DuckDB (a file), or
+ClickHouse (`--store clickhouse`: the ClickHouse engine in-process through chDB, one core of
+this machine's; a server adds network and gains cores).
 
 Canonical span tables are generated column-wise (agent traces of a root, three chat calls and
 a tool call, tagged with tenant, user, feature and prompt version; 2% of traces with an error;
 0.5% of spans arriving 5-60 minutes late) spread evenly over --days (30), and written through
-DuckDBStore.write_batch in time order, the rollups advanced behind each batch as the writer does.
+the store's write_batch in time order, the rollups advanced behind each batch as the writer does.
 Each query is timed on a warm store, median of --repeat runs.
 
-    .venv/bin/python bench/scale.py [--spans 2000000] [--days 30] [--batch 50000] [--repeat 5]
+    .venv/bin/python bench/scale.py [--store duckdb|clickhouse] [--spans 2000000] [--days 30]
+        [--batch 50000] [--repeat 5]
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ import pyarrow.compute as pc
 from tokentrace.canonical import SPAN_SCHEMA, Tables
 from tokentrace.ingest.columns import content_table, score_table
 from tokentrace.query import analytics, rollups
-from tokentrace.store.base import SamplingPolicy, SpanFilter
+from tokentrace.store.base import SamplingPolicy, SpanFilter, Store
+from tokentrace.store.clickhouse import ClickHouseStore
+from tokentrace.store.clickhouse_transport import connect
 from tokentrace.store.duckdb import DuckDBStore
 
 SPANS_PER_TRACE = 5
@@ -125,8 +129,33 @@ def _timed(fn, repeat: int) -> tuple[float, object]:
     return statistics.median(runs) * 1000, result
 
 
-def _sizes(store: DuckDBStore, copy_to: Path) -> tuple[int, int]:
-    """(bytes the file uses after a checkpoint, bytes of a compacted copy of it)."""
+def _open(kind: str, tmp: Path) -> Store:
+    if kind == "duckdb":
+        return DuckDBStore(tmp / "scale.duckdb")
+    return ClickHouseStore(connect(f"chdb://{tmp / 'chdb'}?database=scale"))
+
+
+def _rollup_rows(store: Store) -> tuple[int, int]:
+    """Rows of the minute and user-hour rollups (ClickHouse: every version stored)."""
+    tables = ("rollup_minute", "rollup_user_hour")
+    if isinstance(store, DuckDBStore):
+        with store._conn.cursor() as cur:
+            return tuple(cur.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables)
+    return tuple(store._ch.query(f"SELECT count() AS n FROM {t}")["n"][0].as_py() for t in tables)
+
+
+def _sizes(store: Store, copy_to: Path) -> tuple[int, int]:
+    """(bytes in use, bytes once compacted): DuckDB's file after a checkpoint and a copy of it;
+    ClickHouse's active parts before and after merging every table's parts (OPTIMIZE FINAL,
+    which also drops rows a lightweight DELETE marked)."""
+    if isinstance(store, ClickHouseStore):
+        parts = (
+            "SELECT sum(bytes_on_disk) AS b FROM system.parts WHERE database = currentDatabase() AND active"
+        )
+        used = store._ch.query(parts)["b"][0].as_py()
+        for name in store._ch.query("SHOW TABLES")["name"].to_pylist():
+            store._ch.command(f"OPTIMIZE TABLE {name} FINAL")
+        return used, store._ch.query(parts)["b"][0].as_py()
     store._writer.execute("CHECKPOINT")
     with store._conn.cursor() as cur:
         block_size, used = cur.execute(
@@ -147,6 +176,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--store", choices=("duckdb", "clickhouse"), default="duckdb")
     parser.add_argument("--spans", type=int, default=2_000_000)
     parser.add_argument("--batch", type=int, default=50_000)
     parser.add_argument("--repeat", type=int, default=5)
@@ -165,7 +195,7 @@ def main() -> None:
     empty = (content_table([]), score_table([]))
 
     with tempfile.TemporaryDirectory() as tmp:
-        store = DuckDBStore(Path(tmp) / "scale.duckdb")
+        store = _open(args.store, Path(tmp))
         write_s = advance_s = 0.0
         for offset in range(0, table.num_rows, args.batch):
             batch = table.slice(offset, args.batch)
@@ -178,14 +208,11 @@ def main() -> None:
             store.advance_rollups(newest - timedelta(minutes=2))
             advance_s += time.perf_counter() - began
         store.advance_rollups(end + timedelta(minutes=5))
-        with store._conn.cursor() as cur:
-            minute_rows, hour_rows = (
-                cur.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-                for t in ("rollup_minute", "rollup_user_hour")
-            )
+        minute_rows, hour_rows = _rollup_rows(store)
         spans_total = table.num_rows
+        print(f"\nStore: {args.store}")
         print(
-            f"\nIngest: {spans_total:,} spans in batches of {args.batch:,}: write_batch {write_s:.1f} s "
+            f"Ingest: {spans_total:,} spans in batches of {args.batch:,}: write_batch {write_s:.1f} s "
             f"({spans_total / write_s:,.0f} spans/s, late minutes recomputed inside), "
             f"advancing the rollups {advance_s:.1f} s "
             f"({advance_s / (write_s + advance_s):.1%} of ingest time); "
@@ -222,7 +249,7 @@ def main() -> None:
             )
             _row(label, raw_ms, rolled_ms)
 
-        before = _sizes(store, Path(tmp) / "copy.duckdb")
+        before = _sizes(store, Path(tmp) / "copy.duckdb")  # (ClickHouse: merged from here on)
         totals_before = rollups.aggregate(store, month, ("tenant_id",), None)
         policy = SamplingPolicy(base_rate=0.1)
         began = time.perf_counter()
@@ -235,7 +262,7 @@ def main() -> None:
         assert abs(cost_before - cost_after) < 1e-9 * cost_before, (cost_before, cost_after)
         print(
             f"\n| storage, {spans_total:,} spans (~40 B of JSON attributes each, no content) "
-            "| file in use | per span | compacted copy | per span |"
+            "| in use | per span | compacted | per span |"
         )
         print("|---|---:|---:|---:|---:|")
         for label, (used, compact) in (

@@ -318,14 +318,20 @@ def open_store(tmp_path: Path, chdb_path: Path, store_kind: str, request):
     kind = store_kind
     opened = []
 
-    def open_one():
-        n = len(opened)
+    def open_one(reopen=None):
+        """A new empty store; or, given `reopen`, that store closed and opened again (a restart)."""
+        n = len(opened) if reopen is None else opened.index(reopen)
+        if reopen is not None:
+            reopen.close()
         if kind == "duckdb":
             store = DuckDBStore(tmp_path / f"t{n}.duckdb")
         else:
             database = f"{request.node.name}_{n}".translate({ord(c): "_" for c in "[]-.,"})
             store = ClickHouseStore(connect(f"chdb://{chdb_path}?database={database}"))
-        opened.append(store)
+        if reopen is None:
+            opened.append(store)
+        else:
+            opened[n] = store
         return store
 
     yield open_one

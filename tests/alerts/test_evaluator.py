@@ -1,4 +1,4 @@
-"""Alert rules over planted traffic in a real DuckDB store, notifying a real HTTP receiver."""
+"""Alert rules over planted traffic in each real store, notifying a real HTTP receiver."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from tests.alerts.receiver import Receiver
 from tests.query.planted import BASELINE, UNTIL, WINDOW, call, new_trace, store_with, traffic
 from tokentrace.alerts import rules
 from tokentrace.alerts.evaluator import Evaluator
-from tokentrace.store.duckdb import DuckDBStore
 
 
 @pytest.fixture
@@ -30,14 +29,13 @@ def _steady() -> list:
     return traffic(UNTIL - WINDOW - BASELINE, 60, 6)
 
 
-def _evaluate(tmp_path, receiver, body: str, window: list, *, now=UNTIL):
-    store = store_with(tmp_path, _steady(), window)
+def _evaluate(tmp_path, open_store, receiver, body: str, window: list, *, now=UNTIL):
+    store = store_with(open_store(), _steady(), window)
     evaluator = Evaluator(store, _rule_file(tmp_path, receiver, body))
     try:
         return evaluator.evaluate(now)
     finally:
         evaluator.stop()
-        store.close()
 
 
 SPEND = """
@@ -52,9 +50,9 @@ notify = ["hook", "log"]
 """
 
 
-def test_a_breach_fires_once_resolves_once_and_survives_a_restart(tmp_path, receiver):
+def test_a_breach_fires_once_resolves_once_and_survives_a_restart(tmp_path, open_store, receiver):
     bigger = traffic(UNTIL - WINDOW, 10, 6, **{"refund-chat": {"input_tokens": 4000}})
-    store = store_with(tmp_path, _steady(), bigger)
+    store = store_with(open_store(), _steady(), bigger)
     file = _rule_file(tmp_path, receiver, SPEND)
     evaluator = Evaluator(store, file)
 
@@ -75,9 +73,7 @@ def test_a_breach_fires_once_resolves_once_and_survives_a_restart(tmp_path, rece
 
     assert evaluator.evaluate(UNTIL + timedelta(minutes=1)) == []  # still firing: no news
     evaluator.stop()
-    store.close()
-
-    store = DuckDBStore(tmp_path / "planted.duckdb")  # a restart: state comes from the store
+    store = open_store(reopen=store)  # a restart: state comes from the store
     evaluator = Evaluator(store, file)
     try:
         assert evaluator.evaluate(UNTIL + timedelta(minutes=2)) == []
@@ -89,12 +85,11 @@ def test_a_breach_fires_once_resolves_once_and_survives_a_restart(tmp_path, rece
         assert evaluator.evaluate(UNTIL + timedelta(minutes=31)) == []
     finally:
         evaluator.stop()
-        store.close()
 
 
-def test_a_notification_the_receiver_refused_is_sent_again_and_only_once(tmp_path, receiver):
+def test_a_notification_the_receiver_refused_is_sent_again_and_only_once(tmp_path, open_store, receiver):
     bigger = traffic(UNTIL - WINDOW, 10, 6, **{"refund-chat": {"input_tokens": 4000}})
-    store = store_with(tmp_path, _steady(), bigger)
+    store = store_with(open_store(), _steady(), bigger)
     evaluator = Evaluator(store, _rule_file(tmp_path, receiver, SPEND))
     try:
         receiver.failing = True
@@ -109,13 +104,12 @@ def test_a_notification_the_receiver_refused_is_sent_again_and_only_once(tmp_pat
         assert len(receiver.of("spend", "firing")) == 1
     finally:
         evaluator.stop()
-        store.close()
 
 
-def test_a_rule_with_for_waits_in_pending(tmp_path, receiver):
+def test_a_rule_with_for_waits_in_pending(tmp_path, open_store, receiver):
     body = SPEND.replace('window = "10m"', 'window = "10m"\nfor = "2m"')
     bigger = traffic(UNTIL - WINDOW, 10, 6, **{"refund-chat": {"input_tokens": 4000}})
-    store = store_with(tmp_path, _steady(), bigger)
+    store = store_with(open_store(), _steady(), bigger)
     evaluator = Evaluator(store, _rule_file(tmp_path, receiver, body))
     try:
         assert evaluator.evaluate(UNTIL - timedelta(minutes=2)) == []
@@ -123,10 +117,9 @@ def test_a_rule_with_for_waits_in_pending(tmp_path, receiver):
         assert [e["status"] for e in evaluator.evaluate(UNTIL)] == ["firing", "firing"]
     finally:
         evaluator.stop()
-        store.close()
 
 
-def test_steady_traffic_fires_nothing(tmp_path, receiver):
+def test_steady_traffic_fires_nothing(tmp_path, open_store, receiver):
     every_kind = (
         SPEND
         + """
@@ -160,11 +153,11 @@ window = "10m"
 notify = ["hook"]
 """
     )
-    assert _evaluate(tmp_path, receiver, every_kind, traffic(UNTIL - WINDOW, 10, 6)) == []
+    assert _evaluate(tmp_path, open_store, receiver, every_kind, traffic(UNTIL - WINDOW, 10, 6)) == []
     assert receiver.bodies == []
 
 
-def test_cost_per_request_against_the_hour_before(tmp_path, receiver):
+def test_cost_per_request_against_the_hour_before(tmp_path, open_store, receiver):
     rule = """
 [[rules]]
 name = "dearer"
@@ -176,12 +169,13 @@ baseline = "1h"
 group_by = ["feature"]
 notify = ["hook"]
 """
-    _evaluate(tmp_path, receiver, rule, traffic(UNTIL - WINDOW, 10, 6, classify={"model": "gpt-4o"}))
+    dearer = traffic(UNTIL - WINDOW, 10, 6, classify={"model": "gpt-4o"})
+    _evaluate(tmp_path, open_store, receiver, rule, dearer)
     [body] = receiver.of("dearer")
     assert body["group"] == {"feature": "classify"} and "x the" in body["detail"]
 
 
-def test_a_traffic_surge_is_an_anomaly(tmp_path, receiver):
+def test_a_traffic_surge_is_an_anomaly(tmp_path, open_store, receiver):
     rule = """
 [[rules]]
 name = "surge"
@@ -192,12 +186,12 @@ window = "10m"
 history = "1h"
 notify = ["hook"]
 """
-    _evaluate(tmp_path, receiver, rule, traffic(UNTIL - WINDOW, 10, 18))
+    _evaluate(tmp_path, open_store, receiver, rule, traffic(UNTIL - WINDOW, 10, 18))
     [body] = receiver.of("surge")
     assert body["value"] == pytest.approx(18 * 60) and "sigma" in body["detail"]
 
 
-def test_errors_burn_the_error_budget_over_both_windows(tmp_path, receiver):
+def test_errors_burn_the_error_budget_over_both_windows(tmp_path, open_store, receiver):
     rule = """
 [[rules]]
 name = "budget"
@@ -212,12 +206,12 @@ notify = ["hook"]
         call(UNTIL - WINDOW + timedelta(seconds=20 * n), error="server_error" if n % 2 == 0 else None)
         for n in range(30)
     ]
-    _evaluate(tmp_path, receiver, rule, failing)
+    _evaluate(tmp_path, open_store, receiver, rule, failing)
     [body] = receiver.of("budget")
     assert body["kind"] == "slo_burn" and body["value"] >= 2
 
 
-def test_a_prompt_version_that_doubles_the_prompt_drifts(tmp_path, receiver):
+def test_a_prompt_version_that_doubles_the_prompt_drifts(tmp_path, open_store, receiver):
     rule = """
 [[rules]]
 name = "drift"
@@ -227,13 +221,13 @@ history = "2h"
 notify = ["hook"]
 """
     v2 = traffic(UNTIL - WINDOW, 10, 6, **{"refund-chat": {"version": "v2", "input_tokens": 2000}})
-    _evaluate(tmp_path, receiver, rule, v2)
+    _evaluate(tmp_path, open_store, receiver, rule, v2)
     [body] = receiver.of("drift")
     assert body["group"] == {"prompt_template": "refund-chat", "prompt_version": "v2"}
     assert body["value"] == pytest.approx(2.0) and "that of v1" in body["detail"]
 
 
-def test_a_retry_storm_fires_on_attempts_per_request(tmp_path, receiver):
+def test_a_retry_storm_fires_on_attempts_per_request(tmp_path, open_store, receiver):
     rule = """
 [[rules]]
 name = "storm"
@@ -248,26 +242,26 @@ notify = ["hook"]
         trace, at = new_trace(), UNTIL - WINDOW + timedelta(seconds=5 + 18 * n)
         storm += [call(at, trace=trace, error="rate_limit") for _ in range(3)]
         storm.append(call(at, trace=trace, input_tokens=1600))
-    _evaluate(tmp_path, receiver, rule, storm + traffic(UNTIL - WINDOW, 10, 3, **{"refund-chat": {}}))
+    storm += traffic(UNTIL - WINDOW, 10, 3, **{"refund-chat": {}})
+    _evaluate(tmp_path, open_store, receiver, rule, storm)
     [body] = receiver.of("storm")
     assert body["group"] == {"feature": "refund-chat", "request_model": "gpt-4o"}
     assert body["value"] == pytest.approx(140 / 50)  # 120 storm calls + 20 plain ones, 50 answered
 
 
-def test_a_slack_notifier_gets_slacks_shape(tmp_path, receiver):
+def test_a_slack_notifier_gets_slacks_shape(tmp_path, open_store, receiver):
     path = tmp_path / "alerts.toml"
     path.write_text(
         f'[[notifiers]]\nname = "team"\ntype = "slack"\nurl = "{receiver.url}"\n\n'
         + SPEND.replace('notify = ["hook", "log"]', 'notify = ["team"]')
     )
     bigger = traffic(UNTIL - WINDOW, 10, 6, **{"refund-chat": {"input_tokens": 4000}})
-    store = store_with(tmp_path, _steady(), bigger)
+    store = store_with(open_store(), _steady(), bigger)
     evaluator = Evaluator(store, rules.load(path))
     try:
         evaluator.evaluate(UNTIL)
     finally:
         evaluator.stop()
-        store.close()
     [body] = receiver.bodies
     assert body["text"].startswith("[FIRING] spend (feature=refund-chat): cost_per_hour")
     assert body["blocks"][1]["text"]["text"].startswith("What changed:\n1. ")

@@ -27,7 +27,7 @@ url = "{url}"
 name = "retry storm"
 kind = "retry_storm"
 above = 1.5
-window = "1m"
+window = "30s"
 group_by = ["feature"]
 min_requests = 5
 notify = ["hook"]
@@ -35,7 +35,7 @@ notify = ["hook"]
 [[rules]]
 name = "prompt drift"
 kind = "prompt_drift"
-window = "1m"
+window = "30s"
 history = "2h"
 min_requests = 3
 notify = ["hook"]
@@ -45,7 +45,7 @@ name = "search got dearer"
 kind = "baseline"
 metric = "cost_per_request"
 factor = 1.5
-window = "1m"
+window = "30s"
 where = {{ feature = "search-summarize" }}
 min_requests = 3
 notify = ["hook"]
@@ -59,7 +59,7 @@ def test_the_retry_storm_fires_its_rules_once_and_they_resolve(tmp_path):
     data = tmp_path / "data"
     server = ServerProcess(data, "--alerts", str(rules), "--alert-interval", "2s").start()
     try:
-        # The incident compressed into the last 30 s: the rules' 1-minute window moves past it soon.
+        # The incident compressed into the last 30 s: the rules' 30-second window moves past it soon.
         run_demo(server.url, "retry-storm", "--incident-minutes", "0.5")
         storm = receiver.wait_for("retry storm", "firing")
         assert storm["group"] == {"feature": "refund-chat"} and storm["value"] > 1.5

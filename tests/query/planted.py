@@ -10,7 +10,7 @@ from tokentrace.ingest.normalize import normalize
 from tokentrace.ingest.pipeline import price_rows
 from tokentrace.ingest.raw import RawSpan
 from tokentrace.pricing import PriceBook
-from tokentrace.store.duckdb import DuckDBStore
+from tokentrace.store.base import Store
 
 UNTIL = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 WINDOW, BASELINE = timedelta(minutes=10), timedelta(hours=1)
@@ -92,8 +92,8 @@ def traffic(start: datetime, minutes: int, per_minute: int, **changes) -> list[R
     return spans
 
 
-def store_with(tmp_path, *batches: list[RawSpan]) -> DuckDBStore:
-    store = DuckDBStore(tmp_path / "planted.duckdb")
+def store_with(store: Store, *batches: list[RawSpan]) -> Store:
+    """`store` with the batches written, normalized and priced as ingest does."""
     for spans in batches:
         batch = normalize(spans, "default")
         price_rows(_BOOK, batch.rows)

@@ -32,7 +32,7 @@ def _attempt(parent: RawSpan, number: int, failed: bool) -> RawSpan:
 
 
 @pytest.fixture
-def store(tmp_path):
+def store(open_store):
     at = T0
     spans = []
     # Session s1: two calls with a 5k-token prompt; s2: one small call that hit max_tokens.
@@ -56,9 +56,7 @@ def store(tmp_path):
     spans += [sdk_call, _attempt(sdk_call, 0, True), _attempt(sdk_call, 1, False)]
     # A timeout that never answered.
     spans.append(call(at, error="timeout", user="u3"))
-    s = store_with(tmp_path, spans)
-    yield s
-    s.close()
+    return store_with(open_store(), spans)
 
 
 def test_rates_errors_and_retries(store):

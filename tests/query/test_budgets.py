@@ -40,7 +40,7 @@ usd_per_day = 1
 
 
 @pytest.fixture
-def store(tmp_path):
+def store(open_store):
     spans = [
         *(call(NOW - timedelta(hours=h), tenant="acme") for h in (1, 2, 3)),
         call(NOW - timedelta(hours=13), tenant="acme"),  # yesterday (UTC): another window
@@ -49,9 +49,7 @@ def store(tmp_path):
         call(NOW - timedelta(seconds=40), tenant="beta", feature="classify"),  # the previous minute
         call(NOW - timedelta(days=30), tenant="beta", feature="classify"),  # last month
     ]
-    db = store_with(tmp_path, spans)
-    yield db
-    db.close()
+    return store_with(open_store(), spans)
 
 
 def test_each_budget_counts_its_window_and_its_refusals(store) -> None:

@@ -16,14 +16,12 @@ from tokentrace.store.base import SpanFilter
 
 
 @pytest.fixture
-def store(tmp_path):
+def store(open_store):
     at = UNTIL - timedelta(minutes=5)
     spans = [call(at, input_tokens=1000, duration_ms=300, tenant="acme") for _ in range(3)]
     spans += [call(at, model="gpt-4o-mini", input_tokens=20_000, duration_ms=3000, tenant="globex")]
     spans += [call(at, error="rate_limit", tenant="acme"), call(at, error="timeout", tenant="acme")]
-    s = store_with(tmp_path, spans)
-    yield s
-    s.close()
+    return store_with(open_store(), spans)
 
 
 def _exposition(store, labels=prometheus.DEFAULT_LABELS) -> str:

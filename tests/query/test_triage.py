@@ -1,4 +1,4 @@
-"""Triage over a real DuckDB store: each planted change is the first cause, with its evidence."""
+"""Triage over each real store: each planted change is the first cause, with its evidence."""
 
 from __future__ import annotations
 
@@ -12,28 +12,24 @@ from tokentrace.ingest.raw import RawSpan
 from tokentrace.query.triage import triage
 
 
-def _run(tmp_path, window: list[RawSpan], baseline_changes: dict | None = None) -> dict:
+def _run(open_store, window: list[RawSpan], baseline_changes: dict | None = None) -> dict:
     before = traffic(UNTIL - WINDOW - BASELINE, 60, 6, **(baseline_changes or {}))
-    store = store_with(tmp_path, before, window)
-    try:
-        return triage(store, "default", WINDOW, BASELINE, UNTIL)
-    finally:
-        store.close()
+    return triage(store_with(open_store(), before, window), "default", WINDOW, BASELINE, UNTIL)
 
 
 def _window(**changes) -> list[RawSpan]:
     return traffic(UNTIL - WINDOW, 10, 6, **changes)
 
 
-def test_the_same_traffic_has_no_cause(tmp_path):
-    result = _run(tmp_path, _window())
+def test_the_same_traffic_has_no_cause(open_store):
+    result = _run(open_store, _window())
     assert result["causes"] == [] and result["latency"]["causes"] == []
     assert result["window"]["requests"] == 60 and result["baseline"]["requests"] == 360
     assert result["window"]["cost_per_hour"] == pytest.approx(result["baseline"]["cost_per_hour"], rel=0.01)
 
 
-def test_a_new_prompt_version_that_doubles_the_prompt_ranks_first(tmp_path):
-    result = _run(tmp_path, _window(**{"refund-chat": {"version": "v2", "input_tokens": 2000}}))
+def test_a_new_prompt_version_that_doubles_the_prompt_ranks_first(open_store):
+    result = _run(open_store, _window(**{"refund-chat": {"version": "v2", "input_tokens": 2000}}))
     first = result["causes"][0]
     assert (first["dimension"], first["value"], first["filters"]) == (
         "prompt_version",
@@ -48,12 +44,12 @@ def test_a_new_prompt_version_that_doubles_the_prompt_ranks_first(tmp_path):
     assert version_mix["biggest_mover"]["value"] in ("v1", "v2") and version_mix["shift"] > 0.5
 
 
-def test_a_new_user_looping_in_one_tenant_ranks_first(tmp_path):
+def test_a_new_user_looping_in_one_tenant_ranks_first(open_store):
     loop = [
         call(UNTIL - WINDOW + timedelta(seconds=5 * n), user="script-bot", tenant="globex")
         for n in range(100)
     ]
-    result = _run(tmp_path, _window() + loop)
+    result = _run(open_store, _window() + loop)
     first = result["causes"][0]
     assert (first["dimension"], first["value"], first["filters"]) == (
         "user_id",
@@ -63,8 +59,8 @@ def test_a_new_user_looping_in_one_tenant_ranks_first(tmp_path):
     assert first["mechanism"] == "traffic" and first["before"] == 0 and first["after"] == 600
 
 
-def test_a_feature_moved_to_a_pricier_model_ranks_first(tmp_path):
-    result = _run(tmp_path, _window(classify={"model": "gpt-4o"}))
+def test_a_feature_moved_to_a_pricier_model_ranks_first(open_store):
+    result = _run(open_store, _window(classify={"model": "gpt-4o"}))
     first = result["causes"][0]
     assert (first["dimension"], first["value"], first["filters"]) == (
         "request_model",
@@ -75,9 +71,9 @@ def test_a_feature_moved_to_a_pricier_model_ranks_first(tmp_path):
     assert "gpt-4o-mini→gpt-4o" in first["evidence"]
 
 
-def test_a_lost_prompt_cache_ranks_first(tmp_path):
+def test_a_lost_prompt_cache_ranks_first(open_store):
     result = _run(
-        tmp_path, _window(), baseline_changes={"refund-chat": {"cached": 900}}
+        open_store, _window(), baseline_changes={"refund-chat": {"cached": 900}}
     )  # the baseline read 90% of every refund prompt from the cache; the window reads none
     first = result["causes"][0]
     assert (first["dimension"], first["value"]) == ("feature", "refund-chat")
@@ -85,7 +81,7 @@ def test_a_lost_prompt_cache_ranks_first(tmp_path):
     assert first["before"] == pytest.approx(0.9) and first["after"] == 0
 
 
-def test_a_retry_storm_after_rate_limits_ranks_first(tmp_path):
+def test_a_retry_storm_after_rate_limits_ranks_first(open_store):
     # Each refund request now fails twice on 429s and resends a longer conversation.
     storm = []
     for n in range(40):
@@ -95,7 +91,7 @@ def test_a_retry_storm_after_rate_limits_ranks_first(tmp_path):
         storm += [call(at - timedelta(seconds=k), error="rate_limit", duration_ms=50, **who) for k in (2, 1)]
         storm.append(call(at, input_tokens=1600, **who))
     window = [s for s in _window() if s.attributes["tokentrace.feature"] != "refund-chat"] + storm
-    result = _run(tmp_path, window)
+    result = _run(open_store, window)
     first = result["causes"][0]
     assert (first["dimension"], first["value"]) == ("error_type", "rate_limit")
     assert first["filters"]["feature"] == "refund-chat"
@@ -105,8 +101,8 @@ def test_a_retry_storm_after_rate_limits_ranks_first(tmp_path):
     assert calls_per_request["after"] > calls_per_request["before"]
 
 
-def test_a_slow_feature_is_the_first_latency_cause(tmp_path):
-    result = _run(tmp_path, _window(classify={"duration_ms": 6000}))
+def test_a_slow_feature_is_the_first_latency_cause(open_store):
+    result = _run(open_store, _window(classify={"duration_ms": 6000}))
     assert result["latency"]["after_p95_ms"] == 6000 and result["latency"]["before_p95_ms"] == 1000
     first = result["latency"]["causes"][0]
     assert (first["dimension"], first["value"]) in {("feature", "classify"), ("request_model", "gpt-4o-mini")}
