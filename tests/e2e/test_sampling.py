@@ -68,7 +68,7 @@ def test_policy_simulation_and_sweep(start_server, tmp_path):
         if swept["judged"] or time.monotonic() > deadline:
             break
         time.sleep(1)
-    assert swept == {"judged": 10, "kept": 2, "dropped": 8, "error": 2}
+    assert swept == {"judged": 10, "kept": 2, "dropped": 8, "expired": 0, "error": 2}
     listed = {t["trace_id"] for t in server.get("/api/v1/traces", since="1d")["traces"]}
     assert listed == set(old_ids[:2]) | set(recent_ids)
     assert abs(_cost(server) - cost) < 1e-9  # the dropped traces' cost is still counted

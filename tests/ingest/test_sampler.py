@@ -19,9 +19,11 @@ keep_cost_above_usd = 0.25
 keep_slower_than_percentile = false
 keep_scores = ["helpful<0.5", "refusal=true"]
 keep_tenants = ["acme"]
+keep_for = "30d"
 
 [projects.internal]
 base_rate = 1.0
+keep_for = false
 """
 
 
@@ -36,8 +38,9 @@ def test_a_policy_file_reads_with_its_per_project_tables(tmp_path):
         keep_slower_than_percentile=None,
         keep_scores=(ScoreCondition("helpful", "<", 0.5), ScoreCondition("refusal", "=", 1.0)),
         keep_tenants=("acme",),
+        keep_for=timedelta(days=30),
     )
-    assert found.projects["internal"] == SamplingPolicy(base_rate=1.0)
+    assert found.projects["internal"] == SamplingPolicy(base_rate=1.0)  # kept until deleted
     # the API's JSON of a policy reads back as the same policy
     assert parse_policy(orjson.loads(orjson.dumps(policy_spec(found.default)))) == found.default
 
@@ -54,6 +57,8 @@ def test_a_policy_file_reads_with_its_per_project_tables(tmp_path):
         ({"base_rate": False}, "must be a number"),
         ({"keep_cost_above_usd": "1"}, "must be a number"),
         ({"keep_slower_than_percentile": 100}, "between 0 and 100"),
+        ({"keep_for": "1h"}, "keep_for must be at least recent"),
+        ({"keep_for": 30}, "not a duration"),
         ({"sample_rate": 0.1}, "unknown sampling settings"),
     ],
 )

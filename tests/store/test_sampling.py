@@ -282,6 +282,25 @@ def test_user_hours_keep_sampled_out_users(world):
     assert analytics.rollup(store, WHOLE, ("user_id",), distinct=False)
 
 
+def test_kept_traces_lose_their_detail_after_keep_for_and_the_totals_stay_whole(world):
+    store, _, recent, *_ = world
+    policy = SamplingPolicy(base_rate=0.1, keep_tenants=("vip",), keep_for=timedelta(days=5))
+    first = store.apply_sampling("default", policy, NOW)
+    kept = {r["trace_id"] for r in first.to_pylist() if r["kept_because"]}
+    assert kept and not any(first["expired"].to_pylist())  # 4 days old: within keep_for
+    before = _totals(store)
+
+    later = NOW + timedelta(days=2)  # the old traces are 6 days old now; the recent ones 2
+    second = {r["trace_id"]: r for r in store.apply_sampling("default", policy, later).to_pylist()}
+    assert {t for t, r in second.items() if r["expired"]} == kept
+    assert all(second[t]["kept_because"] is None for t in kept)
+    assert {t for t, r in second.items() if not r["expired"]} == set(recent)  # judged for the first time
+    assert not _trace_ids(store) & kept  # their spans are gone
+    assert all(store.retained_because("default", t) is None for t in kept)
+    assert _totals(store) == before  # and not a cent of theirs
+    assert store.apply_sampling("default", policy, later).num_rows == 0  # nothing expires twice
+
+
 # ClickHouse has no transactions: a sweep cut short at any statement must leave every total
 # whole, and the next sweep must finish or undo it.
 

@@ -13,6 +13,7 @@ A policy file:
     keep_tenants = ["acme"]
     keep_users = []
     max_open = "7d"                  # a trace still growing after this long is judged anyway
+    keep_for = "30d"                 # a kept trace's detail ends then too (false: kept until deleted)
 
     [projects.internal]              # per project: replaces the top-level policy for it
     base_rate = 1.0
@@ -41,9 +42,9 @@ from tokentrace.store.base import SamplingPolicy, Store
 
 log = logging.getLogger("tokentrace.sampling")
 
-_DURATIONS = ("recent", "max_open")
+_DURATIONS = ("recent", "max_open", "keep_for")
 _LISTS = ("keep_tenants", "keep_users", "keep_scores")
-_OPTIONAL = ("keep_cost_above_usd", "keep_slower_than_percentile")
+_OPTIONAL = ("keep_cost_above_usd", "keep_slower_than_percentile", "keep_for")
 _KNOWN = {f.name for f in fields(SamplingPolicy)}
 
 
@@ -59,7 +60,9 @@ def parse_policy(spec: Mapping[str, Any]) -> SamplingPolicy:
     values: dict[str, Any] = {}
     try:
         for name, value in spec.items():
-            if name in _DURATIONS:
+            if name in _OPTIONAL and (value is None or value is False):  # TOML has no null
+                values[name] = None
+            elif name in _DURATIONS:
                 values[name] = parse_duration(str(value))
             elif name in _LISTS:
                 if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -71,10 +74,6 @@ def parse_policy(spec: Mapping[str, Any]) -> SamplingPolicy:
                 if not isinstance(value, bool):
                     raise PolicyError(f"{name} must be true or false")
                 values[name] = value
-            elif value is None or value is False:  # TOML has no null: false turns a threshold off
-                if name not in _OPTIONAL:
-                    raise PolicyError(f"{name} must be a number")
-                values[name] = None
             elif isinstance(value, int | float) and not isinstance(value, bool):
                 values[name] = float(value)
             else:
@@ -91,7 +90,7 @@ def policy_spec(policy: SamplingPolicy) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in fields(SamplingPolicy):
         value = getattr(policy, f.name)
-        if f.name in _DURATIONS:
+        if f.name in _DURATIONS and value is not None:
             value = duration_text(value)
         elif f.name == "keep_scores":
             value = [f"{c.name}{c.op}{c.value}" for c in value]
@@ -125,10 +124,13 @@ def load(path: Path) -> PolicyFile:
 
 
 def summary(verdicts: list[dict[str, Any]]) -> dict[str, int]:
-    """Counts of a sweep's verdicts: judged, kept (and why), dropped."""
-    reasons = Counter(v["kept_because"] for v in verdicts)
+    """Counts of a sweep's verdicts: judged, kept (and why), dropped; and expired (kept traces
+    past the policy's keep_for, their detail dropped now)."""
+    expired = sum(1 for v in verdicts if v["expired"])
+    reasons = Counter(v["kept_because"] for v in verdicts if not v["expired"])
     dropped = reasons.pop(None, 0)
-    return {"judged": len(verdicts), "kept": sum(reasons.values()), "dropped": dropped, **reasons}
+    judged = len(verdicts) - expired
+    return {"judged": judged, "kept": sum(reasons.values()), "dropped": dropped, "expired": expired} | reasons
 
 
 class Sampler:

@@ -136,7 +136,8 @@ class SamplingPolicy:
     of the rest by trace id (as OpenTelemetry's TraceIdRatioBased: the same traces on every
     node); `keep_slower_than_percentile` compares a trace with traces of the same root span
     name; `keep_scores` are score conditions any of which keeps a trace; `keep_alerted` keeps
-    the example traces a firing alert's notification named."""
+    the example traces a firing alert's notification named. `keep_for` ends a kept trace's
+    detail that long after its newest span, its numbers kept as a dropped trace's are."""
 
     recent: timedelta = timedelta(hours=48)
     base_rate: float = 0.0
@@ -149,6 +150,8 @@ class SamplingPolicy:
     keep_users: tuple[str, ...] = ()
     #: A trace still growing after this long is judged anyway (with what it has).
     max_open: timedelta = timedelta(days=7)
+    #: How long a kept trace keeps its detail (None: until a person deletes it).
+    keep_for: timedelta | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.base_rate <= 1.0:
@@ -157,6 +160,33 @@ class SamplingPolicy:
             raise ValueError("keep_slower_than_percentile must be between 0 and 100")
         if self.recent <= timedelta(0) or self.max_open < self.recent:
             raise ValueError("recent must be positive and max_open at least recent")
+        if self.keep_for is not None and self.keep_for < self.recent:
+            raise ValueError("keep_for must be at least recent")
+
+
+def keep_case(policy: SamplingPolicy, tests: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
+    """The CASE branches that give a trace's reason to be kept under `policy`, first met in
+    KEEP_REASONS order (a store's SQL test for each reason in `tests`, over a trace row `t`),
+    and the parameters they use: cost, tenants, users."""
+    on = {
+        "error": policy.keep_errors,
+        "cost": policy.keep_cost_above_usd is not None,
+        "slow": policy.keep_slower_than_percentile is not None,
+        "score": bool(policy.keep_scores),
+        "alert": policy.keep_alerted,
+        "tenant": bool(policy.keep_tenants),
+        "user": bool(policy.keep_users),
+        "base_rate": True,
+    }
+    params: dict[str, Any] = {}
+    if on["cost"]:
+        params["cost"] = policy.keep_cost_above_usd
+    if on["tenant"]:
+        params["tenants"] = list(policy.keep_tenants)
+    if on["user"]:
+        params["users"] = list(policy.keep_users)
+    case = " ".join(f"WHEN {tests[reason]} THEN '{reason}'" for reason in KEEP_REASONS if on[reason])
+    return case, params
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 
 from tokentrace.canonical import GRAINS
 from tokentrace.store import clickhouse_rollups as rollups
-from tokentrace.store.base import Change, SamplingPolicy, ScoreCondition
+from tokentrace.store.base import Change, SamplingPolicy, ScoreCondition, keep_case
 from tokentrace.store.clickhouse_rollups import SETTINGS, UNSETTLED
 from tokentrace.store.clickhouse_transport import Transport
 
@@ -62,7 +62,8 @@ _SWEEP_POPULATION = f"""
 population AS (
     SELECT DISTINCT trace_id, true AS candidate FROM spans
     WHERE project_id = {{project:String}} AND start_time < {{horizon:{_TIME}}}
-      AND trace_id NOT IN (SELECT trace_id FROM retained_traces WHERE project_id = {{project:String}})
+      AND (trace_id NOT IN (SELECT trace_id FROM retained_traces FINAL WHERE project_id = {{project:String}})
+           OR trace_id IN (SELECT trace_id FROM expired))
       AND trace_id NOT IN ({UNSETTLED})
     UNION ALL
     SELECT DISTINCT trace_id, false FROM spans
@@ -73,6 +74,16 @@ _SWEEP_JUDGED = (
     f"t.candidate AND t.last_start < {{marked:Nullable({_TIME})}} "
     f"AND (t.last_start < {{horizon:{_TIME}}} OR t.started < {{open_limit:{_TIME}}})"
 )
+
+# Kept traces whose newest span is older than the policy's keep_for: dropped now.
+_EXPIRED = f"""
+expired AS (
+    SELECT trace_id FROM spans
+    WHERE project_id = {{project:String}} AND start_time < {{horizon:{_TIME}}}
+      AND trace_id IN (SELECT trace_id FROM retained_traces FINAL WHERE project_id = {{project:String}})
+    GROUP BY trace_id HAVING max(start_time) < {{expire_before:{_TIME}}}
+)"""
+_NONE_EXPIRED = "expired AS (SELECT '' AS trace_id WHERE false)"
 
 _SIMULATE_POPULATION = f"""
 population AS (
@@ -93,6 +104,7 @@ VERDICTS = pa.schema(
         ("root_name", pa.string()),
         ("detail_bytes", pa.int64()),
         ("kept_because", pa.string()),
+        ("expired", pa.bool_()),
     ]
 )
 
@@ -123,34 +135,36 @@ def _base_rate(rate: float) -> str:
     return f"reinterpretAsUInt64(reverse(unhex(right(t.trace_id, 16)))) < {int(rate * 2**64)}"
 
 
-def _verdicts_sql(policy: SamplingPolicy, population: str, judged: str) -> tuple[str, dict[str, Any]]:
+def _verdicts_sql(
+    policy: SamplingPolicy, population: str, judged: str, expired: str = _NONE_EXPIRED
+) -> tuple[str, dict[str, Any]]:
     scored, params = _score_clause(policy.keep_scores)
     slow = policy.keep_slower_than_percentile
-    reasons = [("error", "t.has_error" if policy.keep_errors else "false")]
-    if policy.keep_cost_above_usd is not None:
-        reasons.append(("cost", "t.cost_usd > {cost:Float64}"))
-        params["cost"] = policy.keep_cost_above_usd
-    if slow is not None:
-        reasons.append(("slow", "t.duration_ms > slow.threshold"))
-    if policy.keep_scores:
-        reasons.append(("score", "t.trace_id IN (SELECT trace_id FROM scored)"))
-    if policy.keep_alerted:
-        reasons.append(("alert", "t.trace_id IN (SELECT trace_id FROM alerted)"))
-    if policy.keep_tenants:
-        reasons.append(("tenant", "hasAny(t.tenants, {tenants:Array(String)})"))
-        params["tenants"] = list(policy.keep_tenants)
-    if policy.keep_users:
-        reasons.append(("user", "hasAny(t.users, {users:Array(String)})"))
-        params["users"] = list(policy.keep_users)
-    reasons.append(("base_rate", _base_rate(policy.base_rate)))
-    case = " ".join(f"WHEN {test} THEN '{reason}'" for reason, test in reasons)
+    case, used = keep_case(
+        policy,
+        {
+            "error": "t.has_error",
+            "cost": "t.cost_usd > {cost:Float64}",
+            "slow": "t.duration_ms > slow.threshold",
+            "score": "t.trace_id IN (SELECT trace_id FROM scored)",
+            "alert": "t.trace_id IN (SELECT trace_id FROM alerted)",
+            "tenant": "hasAny(t.tenants, {tenants:Array(String)})",
+            "user": "hasAny(t.users, {users:Array(String)})",
+            "base_rate": _base_rate(policy.base_rate),
+        },
+    )
+    params |= used
     # Nullable, so a trace whose root name has no threshold is not slow (a LEFT JOIN's
     # missing row is the type's default).
     threshold = f"toNullable(quantileExactInclusive({slow / 100!r})(duration_ms))" if slow else "NULL"
     sql = f"""
-WITH {population},
+WITH {expired},
+{population},
 {_TRACES},
-slow AS (SELECT root_name, {threshold} AS threshold FROM traces GROUP BY root_name),
+slow AS (
+    SELECT root_name, {threshold} AS threshold FROM traces
+    WHERE trace_id NOT IN (SELECT trace_id FROM expired) GROUP BY root_name
+),
 scored AS (SELECT trace_id FROM scores FINAL WHERE project_id = {{project:String}} AND ({scored})),
 alerted AS (
     SELECT arrayJoin(arrayFlatten(arrayMap(c -> JSONExtract(c, 'example_trace_ids', 'Array(String)'),
@@ -168,7 +182,8 @@ content_bytes AS (
 SELECT t.trace_id AS trace_id, t.started AS started, t.spans AS spans, t.has_error AS has_error,
     t.cost_usd AS cost_usd, t.duration_ms AS duration_ms, t.root_name AS root_name,
     t.text_bytes + c.bytes AS detail_bytes,
-    CASE {case} END AS kept_because
+    CASE WHEN t.trace_id IN (SELECT trace_id FROM expired) THEN NULL {case} END AS kept_because,
+    t.trace_id IN (SELECT trace_id FROM expired) AS expired
 FROM judged AS t LEFT JOIN slow ON t.root_name = slow.root_name
 LEFT JOIN content_bytes AS c ON t.trace_id = c.trace_id
 {SETTINGS}
@@ -194,13 +209,17 @@ def sweep(
     ch: Transport, project_id: str, policy: SamplingPolicy, now: datetime, marks: dict[str, datetime]
 ) -> pa.Table:
     """Judge the traces due (as DuckDB's sweep does), list the kept ones and drop the detail of
-    the others, their numbers moved into sampled-out rollup rows; the verdicts. Nothing is
+    the others and of the kept traces past `keep_for`, their numbers moved into sampled-out
+    rollup rows; the verdicts. Nothing is
     judged while another sweep may be running."""
     if not _settle(ch, marks):
         return VERDICTS.empty_table()
     sweep_id = time.time_ns()
     _set_state(ch, project_id, sweep_id, "open")
-    sql, params = _verdicts_sql(policy, _SWEEP_POPULATION, _SWEEP_JUDGED)
+    expired = _EXPIRED if policy.keep_for is not None else _NONE_EXPIRED
+    sql, params = _verdicts_sql(policy, _SWEEP_POPULATION, _SWEEP_JUDGED, expired)
+    if policy.keep_for is not None:
+        params["expire_before"] = _time(now - policy.keep_for)
     every_mark = all(g.table in marks for g in GRAINS)
     verdicts = _verdicts(
         ch,
@@ -245,7 +264,7 @@ def sweep(
         _finish(ch, project_id, sweep_id)
     else:
         _set_state(ch, project_id, sweep_id, "done")
-    rollups.compact(ch, before=sweep_id)
+    rollups.compact(ch, before=rollups.server_clock(ch))
     return verdicts
 
 
@@ -277,9 +296,10 @@ def _buckets_of(ch: Transport, project_id: str, sweep_id: int) -> list[Change]:
 
 
 def _finish(ch: Transport, project_id: str, sweep_id: int) -> None:
-    """Delete a committed sweep's dropped spans and content, then its list (safe to repeat)."""
+    """Delete a committed sweep's dropped spans and content (and the kept traces' listing of
+    those that expired), then its list (safe to repeat)."""
     listed = "trace_id IN (SELECT trace_id FROM sampling_pending WHERE sweep = {s:UInt64})"
-    for table in ("spans", "content_parts"):
+    for table in ("spans", "content_parts", "retained_traces"):
         ch.command(
             f"DELETE FROM {table} WHERE project_id = {{p:String}} AND {listed}",
             {"p": project_id, "s": sweep_id},

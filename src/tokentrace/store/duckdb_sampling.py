@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from tokentrace.canonical import GRAINS
 from tokentrace.store import duckdb_rollups as rollups
-from tokentrace.store.base import Change, SamplingPolicy, ScoreCondition
+from tokentrace.store.base import Change, SamplingPolicy, ScoreCondition, keep_case
 
 # One row per trace of the population: whether it is judged now (the sampler's candidates, or
 # every trace when simulating), and the numbers the policy tests.
@@ -52,7 +52,8 @@ _SWEEP_POPULATION = """
 population AS (
     SELECT DISTINCT trace_id, true AS candidate FROM spans
     WHERE project_id = $project AND start_time < $horizon
-      AND trace_id NOT IN (SELECT trace_id FROM retained_traces WHERE project_id = $project)
+      AND (trace_id NOT IN (SELECT trace_id FROM retained_traces WHERE project_id = $project)
+           OR trace_id IN (SELECT trace_id FROM expired))
     UNION ALL
     SELECT DISTINCT trace_id, false FROM spans
     WHERE project_id = $project AND start_time >= $horizon AND start_time < $horizon + INTERVAL 1 HOUR
@@ -62,6 +63,16 @@ population AS (
 _SWEEP_JUDGED = (
     "t.candidate AND t.last_start < $marked AND (t.last_start < $horizon OR t.started < $open_limit)"
 )
+
+# Kept traces whose newest span is older than the policy's keep_for: dropped now.
+_EXPIRED = """
+expired AS (
+    SELECT trace_id FROM spans
+    WHERE project_id = $project AND start_time < $horizon
+      AND trace_id IN (SELECT trace_id FROM retained_traces WHERE project_id = $project)
+    GROUP BY trace_id HAVING max(start_time) < $expire_before
+)"""
+_NONE_EXPIRED = "expired AS (SELECT NULL::VARCHAR AS trace_id WHERE false)"
 
 _SIMULATE_POPULATION = """
 population AS (
@@ -93,36 +104,35 @@ def keeps_by_base_rate(trace_id: str, rate: float) -> bool:
     return rate >= 1.0 or (rate > 0.0 and int(trace_id[16:32], 16) < int(rate * 2**64))
 
 
-def _verdicts_sql(policy: SamplingPolicy, population: str, judged: str) -> tuple[str, dict[str, Any]]:
+def _verdicts_sql(
+    policy: SamplingPolicy, population: str, judged: str, expired: str = _NONE_EXPIRED
+) -> tuple[str, dict[str, Any]]:
     scored, params = _score_clause(policy.keep_scores)
     slow = policy.keep_slower_than_percentile
-    reasons = [("error", "t.has_error" if policy.keep_errors else "false")]
-    if policy.keep_cost_above_usd is not None:
-        reasons.append(("cost", "t.cost_usd > $cost"))
-        params["cost"] = policy.keep_cost_above_usd
-    if slow is not None:
-        reasons.append(("slow", "t.duration_ms > slow.threshold"))
-    if policy.keep_scores:
-        reasons.append(("score", "t.trace_id IN (SELECT trace_id FROM scored)"))
-    if policy.keep_alerted:
-        reasons.append(("alert", "t.trace_id IN (SELECT trace_id FROM alerted)"))
-    if policy.keep_tenants:
-        reasons.append(("tenant", "list_has_any(t.tenants, $tenants::VARCHAR[])"))
-        params["tenants"] = list(policy.keep_tenants)
-    if policy.keep_users:
-        reasons.append(("user", "list_has_any(t.users, $users::VARCHAR[])"))
-        params["users"] = list(policy.keep_users)
-    reasons.append(("base_rate", _base_rate(policy.base_rate)))
-    case = " ".join(f"WHEN {test} THEN '{reason}'" for reason, test in reasons)
-    if slow is not None:
+    case, used = keep_case(
+        policy,
+        {
+            "error": "t.has_error",
+            "cost": "t.cost_usd > $cost",
+            "slow": "t.duration_ms > slow.threshold",
+            "score": "t.trace_id IN (SELECT trace_id FROM scored)",
+            "alert": "t.trace_id IN (SELECT trace_id FROM alerted)",
+            "tenant": "list_has_any(t.tenants, $tenants::VARCHAR[])",
+            "user": "list_has_any(t.users, $users::VARCHAR[])",
+            "base_rate": _base_rate(policy.base_rate),
+        },
+    )
+    params |= used
+    if slow is not None:  # over the traces being judged, not those whose detail expires
         slowest = (
             f"SELECT root_name, quantile_cont(duration_ms, {slow / 100!r}) AS threshold "
-            "FROM traces GROUP BY ALL"
+            "FROM traces WHERE trace_id NOT IN (SELECT trace_id FROM expired) GROUP BY ALL"
         )
     else:  # no percentile to compute
         slowest = "SELECT NULL::VARCHAR AS root_name, NULL::DOUBLE AS threshold WHERE false"
     sql = f"""
-WITH {population},
+WITH {expired},
+{population},
 {_TRACES},
 slow AS ({slowest}),
 scored AS (SELECT DISTINCT trace_id FROM scores WHERE project_id = $project AND ({scored})),
@@ -141,7 +151,8 @@ content_bytes AS (
 )
 SELECT t.trace_id, t.started, t.spans, t.has_error, t.cost_usd, t.duration_ms, t.root_name,
     t.text_bytes + coalesce(c.bytes, 0) AS detail_bytes,
-    CASE {case} END AS kept_because
+    CASE WHEN t.trace_id IN (SELECT trace_id FROM expired) THEN NULL {case} END AS kept_because,
+    t.trace_id IN (SELECT trace_id FROM expired) AS expired
 FROM judged t LEFT JOIN slow USING (root_name) LEFT JOIN content_bytes c USING (trace_id)
 """
     return sql, params
@@ -164,9 +175,13 @@ def sweep(
     marks: dict[str, datetime],
 ) -> pa.Table:
     """Judge the traces due (see _SWEEP_JUDGED), list the kept ones and drop the detail of the
-    others, their numbers moved into sampled_out rollup rows first; the verdicts. The caller
-    holds the transaction; `marks` are every rollup table's (naive UTC)."""
-    sql, params = _verdicts_sql(policy, _SWEEP_POPULATION, _SWEEP_JUDGED)
+    others and of the kept traces past `keep_for` (`expired`), their numbers moved into
+    sampled_out rollup rows first; the verdicts. The caller holds the transaction; `marks` are
+    every rollup table's (naive UTC)."""
+    expired = _EXPIRED if policy.keep_for is not None else _NONE_EXPIRED
+    sql, params = _verdicts_sql(policy, _SWEEP_POPULATION, _SWEEP_JUDGED, expired)
+    if policy.keep_for is not None:
+        params["expire_before"] = now - policy.keep_for
     params |= {
         "project": project_id,
         "horizon": now - policy.recent,
@@ -202,11 +217,12 @@ def sweep(
                 "AND trace_id IN (SELECT trace_id FROM sampled_out_traces)",
                 [project_id],
             )
-            cur.execute(
-                "DELETE FROM content WHERE project_id = ? "
-                "AND trace_id IN (SELECT trace_id FROM sampled_out_traces)",
-                [project_id],
-            )
+            for table in ("content", "retained_traces"):  # (kept traces listed there expire)
+                cur.execute(
+                    f"DELETE FROM {table} WHERE project_id = ? "
+                    "AND trace_id IN (SELECT trace_id FROM sampled_out_traces)",
+                    [project_id],
+                )
         finally:
             cur.unregister("sampled_out_traces")
         rollups.recompute(cur, map(Change._make, changed), marks)
