@@ -393,3 +393,15 @@ def test_a_sweep_cut_short_after_it_commits_is_finished_and_a_late_call_counts_o
     assert kept <= stored
     after, *_ = _totals(store)
     assert after == by_tenant
+
+
+@pytest.mark.parametrize("store_kind", ["clickhouse"])
+def test_a_sweep_over_more_buckets_than_a_recompute_names_rolls_up_their_range(world, monkeypatch):
+    from tokentrace.store import clickhouse_rollups
+
+    store, old, *_ = world
+    monkeypatch.setattr(clickhouse_rollups, "_MOST_CELLS", 10)  # a big sweep's many buckets
+    before = _totals(store)
+    verdicts = store.apply_sampling("default", POLICY, NOW)
+    assert verdicts.num_rows == sum(len(ids) for ids in old.values())
+    assert _totals(store) == before

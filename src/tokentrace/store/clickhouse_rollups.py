@@ -35,6 +35,7 @@ from tokentrace.store.sql import LLM_CALL
 _RETRY = "retry_attempt > 0"
 _UNIT = {60: "toStartOfMinute", 3600: "toStartOfHour"}
 _NO_USER = "\x00"  # a cell's NULL narrowing key, as text
+_MOST_CELLS = 5000  # buckets a recompute names; more: their whole time range
 
 #: Per span: what each rollup row sums (canonical.ROLLUP_COUNTS, in that order) and first/last
 #: seen. The store's span aggregate uses the same expressions.
@@ -163,17 +164,17 @@ def recompute(ch: Transport, changes: Iterable[Change], found: dict[str, datetim
     them (a newer version of each, under `sweep` when a sweep does it); how many buckets."""
     redone = 0
     for grain, touched in touched_buckets(changes, found):
-        cell = _cell_sql(grain, _bucket_of(grain))
-        where = (
-            "start_time >= {lo:DateTime64(9, 'UTC')} AND start_time < {hi:DateTime64(9, 'UTC')} "
-            f"AND has({{cells:Array(String)}}, {cell})"
-        )
+        where = "start_time >= {lo:DateTime64(9, 'UTC')} AND start_time < {hi:DateTime64(9, 'UTC')}"
         first, last = min(c[1] for c in touched), max(c[1] for c in touched)
-        params = {
+        params: dict[str, Any] = {
             "lo": _seconds(first),
             "hi": _seconds(last + timedelta(seconds=grain.seconds)),
-            "cells": [_cell_text(c, grain) for c in touched],
         }
+        # Past a few thousand buckets (a sweep's), the whole range, every bucket in it rolled up
+        # again: the buckets as a parameter would make a query of megabytes.
+        if len(touched) <= _MOST_CELLS:
+            where += f" AND has({{cells:Array(String)}}, {_cell_sql(grain, _bucket_of(grain))})"
+            params["cells"] = [_cell_text(c, grain) for c in touched]
         version = server_clock(ch)
         # A bucket left with no spans (its only span moved to another user, say) inserts no
         # rows; a row of zeros in its version says it is empty now.
