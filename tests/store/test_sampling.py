@@ -18,8 +18,7 @@ from tokentrace.ingest.raw import RawSpan
 from tokentrace.pricing import PriceBook
 from tokentrace.query import analytics, rollups
 from tokentrace.query.records import records
-from tokentrace.store.base import SamplingPolicy, ScoreCondition, SpanFilter, Store
-from tokentrace.store.duckdb_sampling import keeps_by_base_rate
+from tokentrace.store.base import SamplingPolicy, ScoreCondition, SpanFilter, Store, keeps_by_base_rate
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 OLD = NOW - timedelta(days=4)  # the old traces start here, over 6 hours

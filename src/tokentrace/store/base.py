@@ -7,7 +7,7 @@ again by the store before they reach SQL; values always travel as parameters.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, Protocol
@@ -162,6 +162,36 @@ class SamplingPolicy:
             raise ValueError("recent must be positive and max_open at least recent")
         if self.keep_for is not None and self.keep_for < self.recent:
             raise ValueError("keep_for must be at least recent")
+
+
+def score_clause(
+    conditions: tuple[ScoreCondition, ...], param: Callable[[str, bool], str]
+) -> tuple[str, dict[str, Any]]:
+    """A condition on score rows true when any of `conditions` holds, and its parameters;
+    `param(name, is_text)` writes a parameter in the store's SQL."""
+    clauses, params = [], {}
+    for n, c in enumerate(conditions):
+        text = isinstance(c.value, str)
+        value = param(f"score_value_{n}", text)
+        clauses.append(f"(name = {param(f'score_name_{n}', True)} AND {c.column} {c.op} {value})")
+        params[f"score_name_{n}"] = c.name
+        params[f"score_value_{n}"] = c.value if text else float(c.value)
+    return (" OR ".join(clauses) or "false"), params
+
+
+def base_rate_test(rate: float, low_bits: str) -> str:
+    """OpenTelemetry's TraceIdRatioBased as SQL: `low_bits` (a trace id's low 64 bits as an
+    unsigned integer, in the store's SQL) below rate * 2**64."""
+    if rate >= 1.0:
+        return "true"
+    if rate <= 0.0:
+        return "false"
+    return f"{low_bits} < {int(rate * 2**64)}"
+
+
+def keeps_by_base_rate(trace_id: str, rate: float) -> bool:
+    """`base_rate_test` in Python (for callers and tests that check a trace's fate)."""
+    return rate >= 1.0 or (rate > 0.0 and int(trace_id[16:32], 16) < int(rate * 2**64))
 
 
 def keep_case(policy: SamplingPolicy, tests: Mapping[str, str]) -> tuple[str, dict[str, Any]]:

@@ -48,7 +48,7 @@ from tokentrace.store.base import (
     SpanFilter,
     TraceFilter,
 )
-from tokentrace.store.clickhouse_rollups import SETTINGS
+from tokentrace.store.clickhouse_rollups import SETTINGS, time64
 from tokentrace.store.clickhouse_transport import Transport
 from tokentrace.store.migrations import migrations
 from tokentrace.store.sql import LLM_CALL, input_bucket
@@ -56,11 +56,6 @@ from tokentrace.store.sql import LLM_CALL, input_bucket
 _MEASURES = frozenset({"duration_ms", "ttft_ms", "tpot_ms"})
 _HISTOGRAM_MEASURES = _MEASURES | {"input_tokens", "output_tokens"}
 _SPANS = "spans FINAL"
-
-
-def _time(value: datetime) -> str:
-    """A datetime as a DateTime64 parameter's text (UTC)."""
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 _TAGS = ", ".join(TAG_FIELDS)
@@ -137,10 +132,10 @@ def _where(f: SpanFilter) -> tuple[str, dict[str, Any]]:
     clauses, params = ["project_id = {project:String}"], {"project": f.project_id}
     if f.since is not None:
         clauses.append("start_time >= {since:DateTime64(9, 'UTC')}")
-        params["since"] = _time(f.since)
+        params["since"] = time64(f.since)
     if f.until is not None:
         clauses.append("start_time < {until:DateTime64(9, 'UTC')}")
-        params["until"] = _time(f.until)
+        params["until"] = time64(f.until)
     for n, (name, value) in enumerate(f.equals.items()):
         if value is None:
             clauses.append(f"{_field(name)} IS NULL")
@@ -272,7 +267,7 @@ class ClickHouseStore:
         """Write a new revision of every span of the batch's traces whose inherited tags
         changed; those spans."""
         first, _ = _start_bounds(batch)
-        params = {"traces": pc.unique(batch["trace_id"]).to_pylist(), "lo": _time(first)}
+        params = {"traces": pc.unique(batch["trace_id"]).to_pylist(), "lo": time64(first)}
         changed = self._ch.query(_INHERIT_TAGS + SETTINGS, params)
         if changed.num_rows:
             self._insert_spans(changed.cast(SPAN_SCHEMA))
@@ -290,7 +285,7 @@ class ClickHouseStore:
             return nothing
         first, last = _start_bounds(llm)
         # Spans of one call start within a day of each other.
-        window = {"lo": _time(first - timedelta(days=1)), "hi": _time(last + timedelta(days=1))}
+        window = {"lo": time64(first - timedelta(days=1)), "hi": time64(last + timedelta(days=1))}
         params = {
             "traces": pc.unique(llm["trace_id"]).to_pylist(),
             "responses": pc.unique(llm["response_id"].drop_null()).to_pylist(),
@@ -380,8 +375,8 @@ class ClickHouseStore:
             "WHERE start_time >= {lo:DateTime64(9, 'UTC')} AND start_time <= {hi:DateTime64(9, 'UTC')} "
             "AND has({traces:Array(String)}, trace_id)",
             {
-                "lo": _time(first),
-                "hi": _time(last),
+                "lo": time64(first),
+                "hi": time64(last),
                 "traces": pc.unique(spans["trace_id"]).to_pylist(),
             },
         )["key"]

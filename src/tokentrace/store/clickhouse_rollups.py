@@ -74,6 +74,11 @@ UNSETTLED = (
 )
 
 
+def time64(value: datetime) -> str:
+    """A datetime (naive: UTC) as a DateTime64 parameter's text, to the microsecond."""
+    return (value.astimezone(UTC) if value.tzinfo else value).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
 def _seconds(value: datetime) -> str:
     """A datetime (naive: UTC) as a DateTime parameter's text; buckets are whole seconds."""
     return (value.astimezone(UTC) if value.tzinfo else value).strftime("%Y-%m-%d %H:%M:%S")

@@ -26,8 +26,8 @@ import pyarrow.compute as pc
 
 from tokentrace.canonical import GRAINS
 from tokentrace.store import clickhouse_rollups as rollups
-from tokentrace.store.base import Change, SamplingPolicy, ScoreCondition, keep_case
-from tokentrace.store.clickhouse_rollups import SETTINGS, UNSETTLED
+from tokentrace.store.base import Change, SamplingPolicy, base_rate_test, keep_case, score_clause
+from tokentrace.store.clickhouse_rollups import SETTINGS, UNSETTLED, time64
 from tokentrace.store.clickhouse_transport import Transport
 
 _TIME = "DateTime64(9, 'UTC')"
@@ -112,33 +112,12 @@ VERDICTS = pa.schema(
 _STALE_NS = 3600 * 10**9
 
 
-def _time(value: datetime) -> str:
-    return (value.astimezone(UTC) if value.tzinfo else value).strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
-def _score_clause(conditions: tuple[ScoreCondition, ...]) -> tuple[str, dict[str, Any]]:
-    clauses, params = [], {}
-    for n, c in enumerate(conditions):
-        kind = "String" if isinstance(c.value, str) else "Float64"
-        clauses.append(f"(name = {{score_name_{n}:String}} AND {c.column} {c.op} {{score_value_{n}:{kind}}})")
-        params[f"score_name_{n}"] = c.name
-        params[f"score_value_{n}"] = c.value if isinstance(c.value, str) else float(c.value)
-    return (" OR ".join(clauses) or "false"), params
-
-
-def _base_rate(rate: float) -> str:
-    """OpenTelemetry's TraceIdRatioBased: the trace id's low 64 bits below rate * 2**64."""
-    if rate >= 1.0:
-        return "true"
-    if rate <= 0.0:
-        return "false"
-    return f"reinterpretAsUInt64(reverse(unhex(right(t.trace_id, 16)))) < {int(rate * 2**64)}"
-
-
 def _verdicts_sql(
     policy: SamplingPolicy, population: str, judged: str, expired: str = _NONE_EXPIRED
 ) -> tuple[str, dict[str, Any]]:
-    scored, params = _score_clause(policy.keep_scores)
+    scored, params = score_clause(
+        policy.keep_scores, lambda name, text: f"{{{name}:{'String' if text else 'Float64'}}}"
+    )
     slow = policy.keep_slower_than_percentile
     case, used = keep_case(
         policy,
@@ -150,7 +129,9 @@ def _verdicts_sql(
             "alert": "t.trace_id IN (SELECT trace_id FROM alerted)",
             "tenant": "hasAny(t.tenants, {tenants:Array(String)})",
             "user": "hasAny(t.users, {users:Array(String)})",
-            "base_rate": _base_rate(policy.base_rate),
+            "base_rate": base_rate_test(
+                policy.base_rate, "reinterpretAsUInt64(reverse(unhex(right(t.trace_id, 16))))"
+            ),
         },
     )
     params |= used
@@ -202,7 +183,8 @@ def simulate(
 ) -> pa.Table:
     """Each trace with a span in [since, until) as the policy would judge it now."""
     sql, params = _verdicts_sql(policy, _SIMULATE_POPULATION, "t.candidate")
-    return _verdicts(ch, sql, params | {"project": project_id, "since": _time(since), "until": _time(until)})
+    params |= {"project": project_id, "since": time64(since), "until": time64(until)}
+    return _verdicts(ch, sql, params)
 
 
 def sweep(
@@ -219,7 +201,7 @@ def sweep(
     expired = _EXPIRED if policy.keep_for is not None else _NONE_EXPIRED
     sql, params = _verdicts_sql(policy, _SWEEP_POPULATION, _SWEEP_JUDGED, expired)
     if policy.keep_for is not None:
-        params["expire_before"] = _time(now - policy.keep_for)
+        params["expire_before"] = time64(now - policy.keep_for)
     every_mark = all(g.table in marks for g in GRAINS)
     verdicts = _verdicts(
         ch,
@@ -227,10 +209,10 @@ def sweep(
         params
         | {
             "project": project_id,
-            "horizon": _time(now - policy.recent),
+            "horizon": time64(now - policy.recent),
             # None (nothing judged) until every rollup table has a mark
-            "marked": _time(min(marks[g.table] for g in GRAINS)) if every_mark else None,
-            "open_limit": _time(now - policy.max_open),
+            "marked": time64(min(marks[g.table] for g in GRAINS)) if every_mark else None,
+            "open_limit": time64(now - policy.max_open),
         },
     )
     kept = verdicts.filter(pc.is_valid(verdicts["kept_because"]))

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from tokentrace.canonical import GRAINS
 from tokentrace.store import duckdb_rollups as rollups
-from tokentrace.store.base import Change, SamplingPolicy, ScoreCondition, keep_case
+from tokentrace.store.base import Change, SamplingPolicy, base_rate_test, keep_case, score_clause
 
 # One row per trace of the population: whether it is judged now (the sampler's candidates, or
 # every trace when simulating), and the numbers the policy tests.
@@ -81,33 +81,10 @@ population AS (
 )"""
 
 
-def _score_clause(conditions: tuple[ScoreCondition, ...]) -> tuple[str, dict[str, Any]]:
-    clauses, params = [], {}
-    for n, c in enumerate(conditions):
-        clauses.append(f"(name = $score_name_{n} AND {c.column} {c.op} $score_value_{n})")
-        params[f"score_name_{n}"] = c.name
-        params[f"score_value_{n}"] = c.value if isinstance(c.value, str) else float(c.value)
-    return (" OR ".join(clauses) or "false"), params
-
-
-def _base_rate(rate: float) -> str:
-    """The trace-id test of OpenTelemetry's TraceIdRatioBased: its low 64 bits below rate * 2**64."""
-    if rate >= 1.0:
-        return "true"
-    if rate <= 0.0:
-        return "false"
-    return f"try_cast('0x' || right(t.trace_id, 16) AS UBIGINT) < {int(rate * 2**64)}"
-
-
-def keeps_by_base_rate(trace_id: str, rate: float) -> bool:
-    """The same test in Python (for callers and tests that check a trace's fate)."""
-    return rate >= 1.0 or (rate > 0.0 and int(trace_id[16:32], 16) < int(rate * 2**64))
-
-
 def _verdicts_sql(
     policy: SamplingPolicy, population: str, judged: str, expired: str = _NONE_EXPIRED
 ) -> tuple[str, dict[str, Any]]:
-    scored, params = _score_clause(policy.keep_scores)
+    scored, params = score_clause(policy.keep_scores, lambda name, _text: f"${name}")
     slow = policy.keep_slower_than_percentile
     case, used = keep_case(
         policy,
@@ -119,7 +96,9 @@ def _verdicts_sql(
             "alert": "t.trace_id IN (SELECT trace_id FROM alerted)",
             "tenant": "list_has_any(t.tenants, $tenants::VARCHAR[])",
             "user": "list_has_any(t.users, $users::VARCHAR[])",
-            "base_rate": _base_rate(policy.base_rate),
+            "base_rate": base_rate_test(
+                policy.base_rate, "try_cast('0x' || right(t.trace_id, 16) AS UBIGINT)"
+            ),
         },
     )
     params |= used
