@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import resource
 import shutil
 import signal
 import socket
@@ -58,8 +59,11 @@ def stop_process(proc: subprocess.Popen | None) -> None:
 class ServerProcess:
     """`tokentrace serve` in a subprocess, with helpers to talk to it."""
 
-    def __init__(self, data_dir: Path, *extra: str) -> None:
+    def __init__(self, data_dir: Path, *extra: str, file_size_limit: int | None = None) -> None:
         self.data_dir = data_dir
+        # RLIMIT_FSIZE: no file the server writes may grow past this (a full disk, as the
+        # server sees it: writes fail with EFBIG)
+        self.file_size_limit = file_size_limit
         self.port = free_port()
         self.grpc_port = free_port()
         self.extra = extra
@@ -85,10 +89,17 @@ class ServerProcess:
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
+            preexec_fn=self._limits if self.file_size_limit else None,
         )
         if not wait_healthy(self.url, self.proc, timeout):
             raise RuntimeError(f"server did not become healthy (exit {self.proc.returncode}):\n{self.log()}")
         return self
+
+    def _limits(self) -> None:
+        # In the child before exec: the signal is ignored (as it stays after exec), so a write
+        # past the limit fails with EFBIG instead of killing the process.
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (self.file_size_limit, self.file_size_limit))
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

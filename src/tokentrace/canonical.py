@@ -119,6 +119,11 @@ class Tables:
     def rows(self) -> int:
         return self.spans.num_rows + self.content.num_rows + self.scores.num_rows
 
+    @property
+    def nbytes(self) -> int:
+        """Memory the three tables hold (Arrow buffers)."""
+        return self.spans.nbytes + self.content.nbytes + self.scores.nbytes
+
     @staticmethod
     def concat(parts: list[Tables]) -> Tables:
         return Tables(

@@ -98,6 +98,20 @@ def main() -> None:
 @click.option(
     "--max-body-mb", type=float, default=16, show_default=True, help="largest OTLP body, decompressed"
 )
+@click.option(
+    "--max-pending-mb",
+    type=float,
+    default=256,
+    show_default=True,
+    help="memory for data acked but not yet stored; past it ingest answers 503 with Retry-After",
+)
+@click.option(
+    "--max-inflight-mb",
+    type=float,
+    default=64,
+    show_default=True,
+    help="memory for OTLP request bodies in flight; past it a new export is answered 429",
+)
 @click.option("--require-key", is_flag=True, help="refuse requests without an API key, even on loopback")
 @click.option("--admin-token", envvar="TOKENTRACE_ADMIN_TOKEN", default=None, help="token for project admin")
 @click.option(
@@ -139,6 +153,8 @@ def serve(
     grpc_port: int,
     prices_file: Path | None,
     max_body_mb: float,
+    max_pending_mb: float,
+    max_inflight_mb: float,
     require_key: bool,
     admin_token: str | None,
     alerts_file: Path | None,
@@ -167,6 +183,8 @@ def serve(
         grpc_port=grpc_port or None,
         prices_file=prices_file,
         max_body_bytes=int(max_body_mb * 1024 * 1024),
+        max_pending_bytes=int(max_pending_mb * 1024 * 1024),
+        max_inflight_bytes=int(max_inflight_mb * 1024 * 1024),
         require_key=require_key,
         admin_token=admin_token,
         alerts_file=alerts_file,

@@ -10,6 +10,7 @@ from pathlib import Path
 import orjson
 
 from tests.conftest import ServerProcess
+from tests.otlp_builders import chat, new_trace_id, protobuf
 
 
 def _acked(path: Path) -> list[str]:
@@ -58,3 +59,21 @@ def test_every_acked_span_survives_kill_9_exactly_once(tmp_path):
     missing = set(acked) - set(keys)
     assert not missing, f"{len(missing)} acked spans lost of {len(acked)}"
     assert len(acked) > 3000
+
+
+def test_a_torn_spool_record_is_skipped_with_a_log_line_and_start_up_goes_on(tmp_path):
+    server = ServerProcess(tmp_path / "data").start()
+    trace_id = new_trace_id()
+    spans = [chat(trace_id, input_tokens=5, output_tokens=1) for _ in range(3)]
+    assert server.post_traces(protobuf(spans)).status_code == 200
+    server.kill9()  # within the writer's 1 s delay: the batch is only in the spool
+    segment = sorted((tmp_path / "data" / "spool").glob("*.spool"))[-1]
+    with segment.open("ab") as f:
+        f.write(b"TTS1\xff\xff\x00\x00torn")  # a header promising more than was written
+
+    server.start()
+    try:
+        server.wait_for_spans(3)
+    finally:
+        server.stop()
+    assert "torn or corrupt record" in server.log()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import math
+import random
 import struct
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -134,6 +136,7 @@ class Pipeline:
         spool_dir: Path,
         *,
         max_pending_rows: int = 1_000_000,
+        max_pending_bytes: int = 256 * 1024 * 1024,
         batch_rows: int = 10_000,
         batch_delay_s: float = 1.0,
         fsync: bool = True,
@@ -141,7 +144,11 @@ class Pipeline:
         self.store = store
         self.prices = prices
         self.max_pending_rows = max_pending_rows
-        self.writer = BatchWriter(store, self._committed, batch_rows, batch_delay_s)
+        self.max_pending_bytes = max_pending_bytes
+        # Half the memory bound pending is written at once: room stays for what arrives meanwhile.
+        self.writer = BatchWriter(
+            store, self._committed, batch_rows, batch_delay_s, max_bytes=max_pending_bytes // 2
+        )
         self.spool = Spool(spool_dir, self._durable, fsync=fsync)
         self.replayed = self._replay()
 
@@ -199,9 +206,20 @@ class Pipeline:
         return Prepared(tables(scores=rows), len(errors), errors)
 
     def check_capacity(self) -> None:
-        """Raise Overloaded when the store is too far behind to take more."""
-        if self.writer.pending_rows >= self.max_pending_rows:
-            raise Overloaded(f"{self.writer.pending_rows} spans are waiting for the store; retry later")
+        """Raise Overloaded when the store is failing or too far behind to take more: what is
+        acked but not stored stays within max_pending_rows and max_pending_bytes of memory."""
+        writer = self.writer
+        if writer.last_error is not None:
+            raise Overloaded(f"the store is failing ({writer.last_error}); retry later", 5)
+        rows, held = writer.pending_rows, writer.pending_bytes
+        if rows >= self.max_pending_rows or held >= self.max_pending_bytes:
+            # Come back when the backlog should be written at the store's recent speed, the
+            # senders spread over two seconds so they do not all return at once.
+            drain_s = rows / writer.rows_per_s if writer.rows_per_s else 1.0
+            raise Overloaded(
+                f"{rows} rows ({held // 2**20} MiB) are waiting for the store; retry later",
+                min(max(math.ceil(drain_s), 1), 30) + random.randint(0, 1),
+            )
 
     def submit(self, prepared: Prepared) -> Future:
         """Spool a prepared export; the Future resolves once it is fsynced (then ack)."""

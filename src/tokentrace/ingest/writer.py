@@ -30,6 +30,7 @@ class BatchWriter:
         on_committed: Callable[[Position], None],
         max_rows: int = 10_000,
         max_delay_s: float = 1.0,
+        max_bytes: int = 128 * 1024 * 1024,
         rollup_lag_s: float = 120.0,
         rollup_every_s: float = 10.0,
     ) -> None:
@@ -42,14 +43,18 @@ class BatchWriter:
         self._on_committed = on_committed
         self._max_rows = max_rows
         self._max_delay_s = max_delay_s
+        self._max_bytes = max_bytes
         self._pending: deque[tuple[Tables, Position | None]] = deque()
         self._pending_rows = 0
+        self._pending_bytes = 0
+        self.pending_bytes_peak = 0
         self._cond = threading.Condition()
         self._closing = False
         self._writing = False
         self._flush_requested = False
         self.last_error: str | None = None
         self.rows_written = 0
+        self.rows_per_s = 0.0  # the store's recent write speed (rows/s), for Retry-After
         self._thread = threading.Thread(target=self._run, name="tokentrace-writer", daemon=True)
         self._thread.start()
 
@@ -58,14 +63,26 @@ class BatchWriter:
         """Rows (spans, content, scores) acked (spooled) but not yet in the store."""
         return self._pending_rows
 
+    @property
+    def pending_bytes(self) -> int:
+        """Memory held by what is pending (the bound ingest's 503 keeps)."""
+        return self._pending_bytes
+
     def put(self, tables: Tables, position: Position | None) -> None:
         with self._cond:
             was_empty = not self._pending
             self._pending.append((tables, position))
             self._pending_rows += tables.rows
+            self._pending_bytes += tables.nbytes
+            self.pending_bytes_peak = max(self.pending_bytes_peak, self._pending_bytes)
             # Wake the writer to start its delay clock, or to write a full batch now.
-            if was_empty or self._pending_rows >= self._max_rows:
+            if was_empty or self._full():
                 self._cond.notify_all()
+
+    def _full(self) -> bool:
+        """A batch is worth writing now: enough rows, or enough memory held (under overload
+        the backlog is written at once rather than after the delay)."""
+        return self._pending_rows >= self._max_rows or self._pending_bytes >= self._max_bytes
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Write everything pending now; True once the store has it all."""
@@ -97,12 +114,7 @@ class BatchWriter:
                 if self._pending:
                     now = time.monotonic()
                     deadline = deadline or now + self._max_delay_s
-                    if (
-                        self._pending_rows >= self._max_rows
-                        or self._flush_requested
-                        or self._closing
-                        or now >= deadline
-                    ):
+                    if self._full() or self._flush_requested or self._closing or now >= deadline:
                         break
                     self._cond.wait(deadline - now)
                 elif self._closing:
@@ -131,12 +143,14 @@ class BatchWriter:
                 return
             if not batch:
                 continue
-            tables = Tables.concat([b[0] for b in batch])
+            parts = [b[0] for b in batch]
+            tables = Tables.concat(parts)
             positions = [b[1] for b in batch if b[1] is not None]
             position = max(positions) if positions else None
             self._write(tables, position)
             with self._cond:
                 self._pending_rows -= tables.rows
+                self._pending_bytes -= sum(p.nbytes for p in parts)
                 self._writing = False
                 self._cond.notify_all()
 
@@ -151,8 +165,11 @@ class BatchWriter:
     def _write(self, tables: Tables, position: Position | None) -> None:
         delay = 0.1
         while True:
+            started = time.monotonic()
             try:
                 self._store.write_batch(tables, (position.segment, position.offset) if position else None)
+                rate = tables.rows / max(time.monotonic() - started, 1e-3)
+                self.rows_per_s = rate if not self.rows_per_s else 0.7 * self.rows_per_s + 0.3 * rate
                 self.last_error = None
                 self.rows_written += tables.rows
                 break

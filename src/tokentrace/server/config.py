@@ -23,7 +23,11 @@ class ServerConfig:
     grpc_port: int | None = 4317  # None: no gRPC receiver
     prices_file: Path | None = None
     max_body_bytes: int = 16 * 1024 * 1024  # after decompression
+    # Memory bounds under overload: data acked but not yet in the store (past it: 503), and
+    # request bodies being read, decoded and spooled (past it: 429); both with Retry-After.
     max_pending_spans: int = 1_000_000
+    max_pending_bytes: int = 256 * 1024 * 1024
+    max_inflight_bytes: int = 64 * 1024 * 1024
     require_key: bool = False
     admin_token: str | None = None
     fsync: bool = True

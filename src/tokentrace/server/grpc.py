@@ -7,6 +7,7 @@ from collections.abc import Callable
 from concurrent import futures
 
 import grpc
+from google.rpc.error_details_pb2 import RetryInfo
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 
@@ -19,6 +20,15 @@ from tokentrace.server.state import ServerState
 _MAX_MESSAGE = 64 * 1024 * 1024
 
 
+def _unavailable(state: ServerState, context, message: str, retry_after_s: int) -> None:
+    """UNAVAILABLE with OTLP's RetryInfo: the exporters wait that long before trying again."""
+    state.refused["UNAVAILABLE"] += 1
+    info = RetryInfo()
+    info.retry_delay.seconds = retry_after_s
+    context.set_trailing_metadata((("google.rpc.retryinfo-bin", info.SerializeToString()),))
+    context.abort(grpc.StatusCode.UNAVAILABLE, message)
+
+
 def _export(state: ServerState, context, prepare: Callable[[Pipeline, str], Prepared]) -> Prepared:
     metadata = dict(context.invocation_metadata())
     try:
@@ -29,13 +39,13 @@ def _export(state: ServerState, context, prepare: Callable[[Pipeline, str], Prep
     try:
         pipeline.check_capacity()
     except Overloaded as exc:
-        context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        _unavailable(state, context, str(exc), exc.retry_after_s)
     prepared = prepare(pipeline, project)
     if prepared.accepted:
         try:
             pipeline.submit(prepared).result(timeout=60)
         except OSError as exc:
-            context.abort(grpc.StatusCode.UNAVAILABLE, f"cannot store data right now: {exc}")
+            _unavailable(state, context, f"cannot store data right now: {exc}", 5)
     return prepared
 
 

@@ -1,4 +1,4 @@
-"""GET /healthz: 200 once the server accepts data."""
+"""GET /healthz: 200 once the server accepts data; what it holds in memory and what it refused."""
 
 from __future__ import annotations
 
@@ -15,6 +15,11 @@ async def healthz(request: Request) -> JSON:
     body = {
         "status": "ok",
         "pending_spans": writer.pending_rows,
+        "pending_bytes": writer.pending_bytes,
+        "pending_bytes_peak": writer.pending_bytes_peak,
+        "inflight_bytes": state.admission.held_bytes,
+        "inflight_bytes_peak": state.admission.peak_bytes,
+        "refused": dict(state.refused),
         "store_error": writer.last_error,
     }
     return JSON(body)

@@ -123,6 +123,11 @@ def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
     return out
 
 
+def _declared_length(request: Request) -> int:
+    declared = request.headers.get("content-length", "")
+    return int(declared) if declared.isdigit() else 0
+
+
 async def _export(request: Request, signal: Signal) -> Response:
     state: ServerState = request.app.state.tt
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -136,10 +141,20 @@ async def _export(request: Request, signal: Signal) -> Response:
     except Unauthorized as exc:
         return _failure(401, str(exc), is_protobuf)
     limit = state.config.max_body_bytes
+    held = min(_declared_length(request), limit)
+    if not state.admission.admit(held):
+        state.refused["429"] += 1
+        message = f"{state.admission.held_bytes} bytes of requests are in flight; retry later"
+        return _failure(429, message, is_protobuf, {"Retry-After": "1"})
     try:
-        body = _decompress(
-            await read_body(request, limit), request.headers.get("content-encoding", ""), limit
-        )
+        body = await read_body(request, limit)
+        if len(body) > held:  # chunked: no length was declared
+            state.admission.hold(len(body) - held)
+            held = len(body)
+        body = _decompress(body, request.headers.get("content-encoding", ""), limit)
+        if len(body) > held:
+            state.admission.hold(len(body) - held)
+            held = len(body)
         state.pipeline.check_capacity()
         pipeline = state.pipeline
         prepare = signal.prepare_protobuf if is_protobuf else signal.prepare_json
@@ -151,10 +166,14 @@ async def _export(request: Request, signal: Signal) -> Response:
     except DecodeError as exc:
         return _failure(400, str(exc), is_protobuf)
     except Overloaded as exc:
+        state.refused["503"] += 1
         headers = {"Retry-After": str(exc.retry_after_s)}
         return _failure(503, str(exc), is_protobuf, headers)
     except OSError as exc:  # the spool could not write: nothing is acked
+        state.refused["503"] += 1
         return _failure(503, f"cannot store data right now: {exc}", is_protobuf, {"Retry-After": "5"})
+    finally:
+        state.admission.release(held)
     return _success(signal, prepared, is_protobuf)
 
 

@@ -15,6 +15,7 @@ from tokentrace.ingest.pipeline import Pipeline
 from tokentrace.ingest.sampler import Sampler
 from tokentrace.pricing import PriceBook
 from tokentrace.pricing.overrides import load_overrides
+from tokentrace.server.admission import Admission
 from tokentrace.server.app import create_app
 from tokentrace.server.config import ServerConfig
 from tokentrace.server.grpc import start_grpc
@@ -48,6 +49,7 @@ def open_state(config: ServerConfig) -> ServerState:
         prices,
         config.spool_dir,
         max_pending_rows=config.max_pending_spans,
+        max_pending_bytes=config.max_pending_bytes,
         fsync=config.fsync,
     )
     alerts = Evaluator(
@@ -61,7 +63,8 @@ def open_state(config: ServerConfig) -> ServerState:
         sampling_policies.load(config.sampling_file) if config.sampling_file else None,
         interval=timedelta(seconds=config.sampling_interval_s),
     )
-    return ServerState(config, store, pipeline, prices, alerts, sampler, budgets)
+    admission = Admission(config.max_inflight_bytes)
+    return ServerState(config, store, pipeline, prices, alerts, sampler, admission, budgets)
 
 
 def serve(config: ServerConfig) -> None:

@@ -1,8 +1,9 @@
 """What every route needs: the store, the pipeline, the price book, the alerts, the sampler, the
-budgets and the config."""
+budgets, the config, and what requests in flight hold."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from tokentrace.alerts.evaluator import Evaluator
@@ -10,6 +11,7 @@ from tokentrace.budgets.policy import Policy
 from tokentrace.ingest.pipeline import Pipeline
 from tokentrace.ingest.sampler import Sampler
 from tokentrace.pricing import PriceBook
+from tokentrace.server.admission import Admission
 from tokentrace.server.config import ServerConfig
 from tokentrace.store.base import Store
 
@@ -22,4 +24,7 @@ class ServerState:
     prices: PriceBook
     alerts: Evaluator
     sampler: Sampler
+    admission: Admission
     budgets: Policy = field(default_factory=Policy)
+    # Exports refused for overload, by answer ("429", "503", "UNAVAILABLE"): shown by /healthz.
+    refused: Counter[str] = field(default_factory=Counter)

@@ -6,6 +6,7 @@ and queries share it: writes are serialized under a lock, each read uses its own
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -254,7 +255,7 @@ class DuckDBStore:
             config["memory_limit"] = memory_limit
         self.path = path
         self._conn = duckdb.connect(str(path), config=config)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # advance_rollups holds it around a transaction
         self._writer = self._conn.cursor()
         self._migrate()
         self._marks = rollups.marks(self._writer)
@@ -270,18 +271,29 @@ class DuckDBStore:
         for version, name, sql in migrations("duckdb"):
             if version in applied:
                 continue
-            cur.execute("BEGIN")
-            try:
-                cur.execute(sql)
-                cur.execute("INSERT INTO schema_migrations VALUES (?, ?, now()::TIMESTAMP)", [version, name])
-                cur.execute("COMMIT")
-            except Exception:
-                cur.execute("ROLLBACK")
-                raise
+            with self._transaction() as tx:
+                tx.execute(sql)
+                tx.execute("INSERT INTO schema_migrations VALUES (?, ?, now()::TIMESTAMP)", [version, name])
 
     def schema_version(self) -> int:
         with self._conn.cursor() as cur:
             return cur.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The writer's cursor in BEGIN … COMMIT, under the write lock. On an error it is rolled
+        back, and that error is the one raised (a failed write, e.g. with the disk full, may
+        have ended the transaction already, and the ROLLBACK's own error would hide it)."""
+        with self._lock:
+            cur = self._writer
+            cur.execute("BEGIN")
+            try:
+                yield cur
+                cur.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(duckdb.Error):
+                    cur.execute("ROLLBACK")
+                raise
 
     def close(self) -> None:
         with self._lock:
@@ -295,44 +307,37 @@ class DuckDBStore:
         return (row[0], row[1]) if row else None
 
     def write_batch(self, tables: Tables, spool_position: tuple[int, int] | None) -> int:
-        with self._lock:
-            cur = self._writer
-            cur.execute("BEGIN")
-            try:
-                new = 0
-                if tables.spans.num_rows:
-                    cur.register("batch_spans", tables.spans)
-                    new = cur.execute(
-                        f"INSERT OR IGNORE INTO spans (span_key, {_SPAN_COLUMNS}) SELECT "
-                        f"md5_number(project_id || ':' || trace_id || span_id), {_SPAN_COLUMNS} "
-                        f"FROM batch_spans"
-                    ).fetchone()[0]
-                    # Spans of buckets already rolled up: the new ones, and those the batch
-                    # changed (tags lent by a late parent, duplicates found).
-                    changed = cur.execute(_INHERIT_TAGS).fetchall()
-                    if self._marks:
-                        changed += cur.execute(
-                            "SELECT DISTINCT project_id, start_time::TIMESTAMP, user_id, false "
-                            "FROM batch_spans WHERE start_time < ?",
-                            [max(self._marks.values())],
-                        ).fetchall()
-                    changed += self._mark_duplicates(cur, tables.spans)
-                    cur.unregister("batch_spans")
-                    rollups.recompute(cur, map(Change._make, changed), self._marks)
-                if tables.content.num_rows:
-                    cur.register("batch_content", tables.content)
-                    cur.execute(_MERGE_CONTENT)
-                    cur.unregister("batch_content")
-                if tables.scores.num_rows:
-                    cur.register("batch_scores", tables.scores)
-                    cur.execute(_UPSERT_SCORES)
-                    cur.unregister("batch_scores")
-                if spool_position is not None:
-                    cur.execute("INSERT OR REPLACE INTO spool_state VALUES (1, ?, ?)", list(spool_position))
-                cur.execute("COMMIT")
-            except Exception:
-                cur.execute("ROLLBACK")
-                raise
+        with self._transaction() as cur:
+            new = 0
+            if tables.spans.num_rows:
+                cur.register("batch_spans", tables.spans)
+                new = cur.execute(
+                    f"INSERT OR IGNORE INTO spans (span_key, {_SPAN_COLUMNS}) SELECT "
+                    f"md5_number(project_id || ':' || trace_id || span_id), {_SPAN_COLUMNS} "
+                    f"FROM batch_spans"
+                ).fetchone()[0]
+                # Spans of buckets already rolled up: the new ones, and those the batch
+                # changed (tags lent by a late parent, duplicates found).
+                changed = cur.execute(_INHERIT_TAGS).fetchall()
+                if self._marks:
+                    changed += cur.execute(
+                        "SELECT DISTINCT project_id, start_time::TIMESTAMP, user_id, false "
+                        "FROM batch_spans WHERE start_time < ?",
+                        [max(self._marks.values())],
+                    ).fetchall()
+                changed += self._mark_duplicates(cur, tables.spans)
+                cur.unregister("batch_spans")
+                rollups.recompute(cur, map(Change._make, changed), self._marks)
+            if tables.content.num_rows:
+                cur.register("batch_content", tables.content)
+                cur.execute(_MERGE_CONTENT)
+                cur.unregister("batch_content")
+            if tables.scores.num_rows:
+                cur.register("batch_scores", tables.scores)
+                cur.execute(_UPSERT_SCORES)
+                cur.unregister("batch_scores")
+            if spool_position is not None:
+                cur.execute("INSERT OR REPLACE INTO spool_state VALUES (1, ?, ?)", list(spool_position))
         return int(new)
 
     def _mark_duplicates(self, cur: duckdb.DuckDBPyConnection, batch: pa.Table) -> list[tuple[Any, ...]]:
@@ -376,10 +381,8 @@ class DuckDBStore:
         return changed
 
     def update_costs(self, project_id: str, costs: pa.Table) -> int:
-        with self._lock:
-            cur = self._writer
+        with self._transaction() as cur:
             cur.register("new_costs", costs)
-            cur.execute("BEGIN")
             try:
                 changed = cur.execute(
                     "UPDATE spans SET cost_usd = c.cost_usd, cost_known = c.cost_known, "
@@ -390,38 +393,21 @@ class DuckDBStore:
                     [project_id],
                 ).fetchall()
                 rollups.recompute(cur, map(Change._make, changed), self._marks)
-                cur.execute("COMMIT")
-            except Exception:
-                cur.execute("ROLLBACK")
-                raise
             finally:
                 cur.unregister("new_costs")
         return len(changed)
 
     def advance_rollups(self, until: datetime) -> datetime:
-        with self._lock:
-            cur = self._writer
-            until = until.astimezone(UTC).replace(tzinfo=None, second=0, microsecond=0)
-            cur.execute("BEGIN")
-            try:
+        until = until.astimezone(UTC).replace(tzinfo=None, second=0, microsecond=0)
+        with self._lock:  # the marks change with the commit, before another write reads them
+            with self._transaction() as cur:
                 found = rollups.advance(cur, until)
-                cur.execute("COMMIT")
-            except Exception:
-                cur.execute("ROLLBACK")
-                raise
             self._marks = found
         return found[MINUTE.table].replace(tzinfo=UTC)
 
     def apply_sampling(self, project_id: str, policy: SamplingPolicy, now: datetime) -> pa.Table:
-        with self._lock:
-            cur = self._writer
-            cur.execute("BEGIN")
-            try:
-                verdicts = sampling.sweep(cur, project_id, policy, _naive(now), self._marks)
-                cur.execute("COMMIT")
-            except Exception:
-                cur.execute("ROLLBACK")
-                raise
+        with self._transaction() as cur:
+            verdicts = sampling.sweep(cur, project_id, policy, _naive(now), self._marks)
         return verdicts
 
     def simulate_sampling(
@@ -437,16 +423,9 @@ class DuckDBStore:
     # --- projects ----------------------------------------------------------------------
     def create_project(self, project_id: str, key_hash: str) -> None:
         now = datetime.now(UTC).replace(tzinfo=None)
-        with self._lock:
-            cur = self._writer
-            cur.execute("BEGIN")
-            try:
-                cur.execute("INSERT INTO projects VALUES (?, ?)", [project_id, now])
-                cur.execute("INSERT INTO api_keys VALUES (?, ?, ?)", [key_hash, project_id, now])
-                cur.execute("COMMIT")
-            except Exception:
-                cur.execute("ROLLBACK")
-                raise
+        with self._transaction() as cur:
+            cur.execute("INSERT INTO projects VALUES (?, ?)", [project_id, now])
+            cur.execute("INSERT INTO api_keys VALUES (?, ?, ?)", [key_hash, project_id, now])
 
     def add_key(self, project_id: str, key_hash: str) -> None:
         now = datetime.now(UTC).replace(tzinfo=None)
@@ -525,37 +504,30 @@ class DuckDBStore:
         cleared: list[tuple[str, str]],
         events: list[dict[str, Any]],
     ) -> None:
-        with self._lock:
-            cur = self._writer
-            cur.execute("BEGIN")
-            try:
-                for state in states:
-                    cur.execute(
-                        "INSERT OR REPLACE INTO alert_states VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [project_id, *(_naive(state[k]) for k in ALERT_STATE_FIELDS)],
-                    )
-                for rule, group_key in cleared:
-                    cur.execute(
-                        "DELETE FROM alert_states WHERE project_id = ? AND rule = ? AND group_key = ?",
-                        [project_id, rule, group_key],
-                    )
-                for event in events:
-                    cur.execute(
-                        "INSERT INTO alert_events VALUES (?, ?, ?, ?, ?, ?, ?, NULL, 0, NULL)",
-                        [
-                            event["event_id"],
-                            project_id,
-                            event["rule"],
-                            event["group_key"],
-                            event["status"],
-                            _naive(event["at"]),
-                            orjson.dumps(event["payload"]).decode(),
-                        ],
-                    )
-                cur.execute("COMMIT")
-            except Exception:
-                cur.execute("ROLLBACK")
-                raise
+        with self._transaction() as cur:
+            for state in states:
+                cur.execute(
+                    "INSERT OR REPLACE INTO alert_states VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [project_id, *(_naive(state[k]) for k in ALERT_STATE_FIELDS)],
+                )
+            for rule, group_key in cleared:
+                cur.execute(
+                    "DELETE FROM alert_states WHERE project_id = ? AND rule = ? AND group_key = ?",
+                    [project_id, rule, group_key],
+                )
+            for event in events:
+                cur.execute(
+                    "INSERT INTO alert_events VALUES (?, ?, ?, ?, ?, ?, ?, NULL, 0, NULL)",
+                    [
+                        event["event_id"],
+                        project_id,
+                        event["rule"],
+                        event["group_key"],
+                        event["status"],
+                        _naive(event["at"]),
+                        orjson.dumps(event["payload"]).decode(),
+                    ],
+                )
 
     def alert_events(
         self, project_id: str | None = None, undelivered: bool = False, limit: int = 100

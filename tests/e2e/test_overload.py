@@ -1,0 +1,60 @@
+"""Offered load far above what the server takes: it stays up within its memory bounds, answers
+429/503 with Retry-After, and the stock OTel exporters' retries deliver every span, once."""
+
+from __future__ import annotations
+
+import httpx
+import orjson
+
+from tests.conftest import ServerProcess
+from tests.e2e.flood import flood, peak_rss_mib
+from tests.otlp_builders import chat, new_trace_id, protobuf
+
+PENDING_MIB = 1.0
+INFLIGHT_MIB = 0.25
+
+
+def test_senders_far_above_capacity_lose_nothing_and_memory_stays_bounded(tmp_path):
+    server = ServerProcess(
+        tmp_path / "data", "--max-pending-mb", str(PENDING_MIB), "--max-inflight-mb", str(INFLIGHT_MIB)
+    ).start()
+    try:
+        sent = flood(server.url, senders=8, seconds=8, batch=200)
+        assert not sent.failed, f"the exporters gave up on {len(sent.failed)} spans"
+        server.wait_for_spans(len(sent.delivered), timeout=60)
+        health = httpx.get(f"{server.url}/healthz").json()
+        with server.client() as c:
+            exported = c.get("/api/v1/spans/export", params={"format": "jsonl"}).content.splitlines()
+        rss = peak_rss_mib(server.proc.pid)
+    finally:
+        server.stop()
+
+    keys = [(s := orjson.loads(line))["trace_id"] + s["span_id"] for line in exported]
+    assert len(keys) == len(set(keys)), "a span was stored twice"
+    assert set(keys) == sent.delivered
+    assert len(keys) > 5_000
+
+    # Both refusals happened, and the exporters came back after them.
+    assert health["refused"].get("429", 0) > 0 and health["refused"].get("503", 0) > 0, health
+    # Acked-but-unstored data passes its bound by at most what the admitted requests in flight
+    # held when they passed the check (their tables are spooled after it).
+    assert health["pending_bytes_peak"] <= (PENDING_MIB + 4 * INFLIGHT_MIB) * 2**20, health
+    # Bodies in flight pass theirs by at most one request (a lone request is always admitted).
+    assert health["inflight_bytes_peak"] <= INFLIGHT_MIB * 2**20 + 200_000, health
+    print(f"peak RSS {rss:.0f} MiB, {sent.exports} exports, refused {health['refused']}")
+
+
+def test_503_and_429_carry_retry_after_in_the_otlp_status_body(tmp_path):
+    server = ServerProcess(tmp_path / "data", "--max-pending-mb", "0.0001").start()
+    try:
+        trace_id = new_trace_id()
+        body = protobuf([chat(trace_id, input_tokens=1, output_tokens=1) for _ in range(20)])
+        first = server.post_traces(body)  # accepted: nothing was pending yet
+        second = server.post_traces(body)  # the first is still waiting for its 1 s batch
+    finally:
+        server.stop()
+    assert first.status_code == 200
+    assert second.status_code == 503
+    assert int(second.headers["Retry-After"]) >= 1
+    assert second.headers["Content-Type"] == "application/x-protobuf"
+    assert b"waiting for the store" in second.content  # google.rpc.Status message
