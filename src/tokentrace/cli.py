@@ -112,6 +112,11 @@ def main() -> None:
     show_default=True,
     help="memory for OTLP request bodies in flight; past it a new export is answered 429",
 )
+@click.option(
+    "--no-redact",
+    is_flag=True,
+    help="keep emails, API keys and card numbers in what is sent (redacted before the spool by default)",
+)
 @click.option("--require-key", is_flag=True, help="refuse requests without an API key, even on loopback")
 @click.option("--admin-token", envvar="TOKENTRACE_ADMIN_TOKEN", default=None, help="token for project admin")
 @click.option(
@@ -155,6 +160,7 @@ def serve(
     max_body_mb: float,
     max_pending_mb: float,
     max_inflight_mb: float,
+    no_redact: bool,
     require_key: bool,
     admin_token: str | None,
     alerts_file: Path | None,
@@ -185,6 +191,7 @@ def serve(
         max_body_bytes=int(max_body_mb * 1024 * 1024),
         max_pending_bytes=int(max_pending_mb * 1024 * 1024),
         max_inflight_bytes=int(max_inflight_mb * 1024 * 1024),
+        redact=not no_redact,
         require_key=require_key,
         admin_token=admin_token,
         alerts_file=alerts_file,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tokentrace.redaction import redact_defaults
 from tokentrace.sdk import content
-from tokentrace.sdk.redaction import redact_defaults
 
 
 @pytest.mark.parametrize(

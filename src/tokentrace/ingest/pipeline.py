@@ -20,6 +20,7 @@ from tokentrace.ingest.columns import tables
 from tokentrace.ingest.logs import from_logs
 from tokentrace.ingest.normalize import normalize
 from tokentrace.ingest.raw import RawLogRecord, RawSpan
+from tokentrace.ingest.redaction import redact
 from tokentrace.ingest.spool import Position, Spool
 from tokentrace.ingest.writer import BatchWriter
 from tokentrace.pricing import PriceBook
@@ -140,8 +141,10 @@ class Pipeline:
         batch_rows: int = 10_000,
         batch_delay_s: float = 1.0,
         fsync: bool = True,
+        redact_content: bool = True,
     ) -> None:
         self.store = store
+        self.redact_content = redact_content
         self.prices = prices
         self.max_pending_rows = max_pending_rows
         self.max_pending_bytes = max_pending_bytes
@@ -171,12 +174,16 @@ class Pipeline:
         self.spool.release(position)
 
     # --- the request path ------------------------------------------------------------
+    def _prepared(self, tables: Tables, errors: list[str]) -> Prepared:
+        """What is spooled: secrets and PII redacted first, unless the server was told not to."""
+        return Prepared(redact(tables) if self.redact_content else tables, len(errors), errors)
+
     def prepare(self, project_id: str, spans: list[RawSpan], decode_errors: list[str]) -> Prepared:
         """Normalize and price decoded spans; invalid ones are rejected with their reason."""
         batch = normalize(spans, project_id)
         price_rows(self.prices, batch.rows)
         errors = decode_errors + batch.errors
-        return Prepared(tables(batch.rows, batch.content, batch.scores), len(errors), errors)
+        return self._prepared(tables(batch.rows, batch.content, batch.scores), errors)
 
     def prepare_protobuf(self, project_id: str, body: bytes) -> Prepared:
         return self.prepare(project_id, otlp_proto.decode_traces(body), [])
@@ -191,7 +198,7 @@ class Pipeline:
         """Content and scores of decoded OTLP log records; bad records are rejected alone."""
         batch = from_logs(records, project_id)
         errors = decode_errors + batch.errors
-        return Prepared(tables(content=batch.content, scores=batch.scores), len(errors), errors)
+        return self._prepared(tables(content=batch.content, scores=batch.scores), errors)
 
     def prepare_logs_protobuf(self, project_id: str, body: bytes) -> Prepared:
         return self.prepare_logs(project_id, otlp_proto.decode_logs(body), [])
@@ -203,7 +210,7 @@ class Pipeline:
     def prepare_scores(self, project_id: str, payload: Any) -> Prepared:
         """Scores of a REST request body; bad ones are rejected alone."""
         rows, errors = scores.from_request(project_id, payload)
-        return Prepared(tables(scores=rows), len(errors), errors)
+        return self._prepared(tables(scores=rows), errors)
 
     def check_capacity(self) -> None:
         """Raise Overloaded when the store is failing or too far behind to take more: what is

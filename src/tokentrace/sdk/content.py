@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from tokentrace.sdk.redaction import redact_defaults
+from tokentrace.redaction import redact_defaults
 
 ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 DEFAULT_MAX_CHARS = 16_384

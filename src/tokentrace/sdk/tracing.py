@@ -14,11 +14,11 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 
+from tokentrace.redaction import redact_defaults
 from tokentrace.sdk import content, scores
 from tokentrace.sdk.batching import BatchingSpanProcessor
 from tokentrace.sdk.content import DEFAULT_MAX_CHARS
 from tokentrace.sdk.exporter import DirectOTLPSpanExporter
-from tokentrace.sdk.redaction import redact_defaults
 from tokentrace.sdk.tags import TagSpanProcessor
 from tokentrace.sdk.threads import propagate_to_threads
 

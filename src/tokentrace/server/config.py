@@ -31,6 +31,7 @@ class ServerConfig:
     require_key: bool = False
     admin_token: str | None = None
     fsync: bool = True
+    redact: bool = True  # the default redaction rules over what is sent, before the spool
     alerts_file: Path | None = None  # TOML alert rules and notifiers
     alert_interval_s: float = 30.0
     budgets_file: Path | None = None  # the gateway's budgets, shown against the traced spend

@@ -51,6 +51,7 @@ def open_state(config: ServerConfig) -> ServerState:
         max_pending_rows=config.max_pending_spans,
         max_pending_bytes=config.max_pending_bytes,
         fsync=config.fsync,
+        redact_content=config.redact,
     )
     alerts = Evaluator(
         store,

@@ -1,7 +1,8 @@
-"""The default redaction hook: emails, API keys and card numbers never leave the process.
+"""The default redaction rules: emails, API keys and card numbers, replaced by placeholders.
 
-`redact_defaults(text)` is what `init(capture_content=True)` applies unless told otherwise;
-pass `redact=` your own function (it may call this one) or `redact=None` to send as is.
+The SDK applies `redact_defaults(text)` to captured content unless told otherwise (pass
+`redact=` your own function, which may call this one, or `redact=None` to send as is); the
+server applies it again to everything it is sent, before the spool (ingest/redaction.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,18 @@ API_KEY = re.compile(
 BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/-]{20,}=*")
 # 13 to 19 digits, optionally grouped by spaces or dashes; kept only if the Luhn check passes.
 CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
+
+
+# A pattern both Python's re and RE2 (Arrow's compute) accept that matches wherever one of the
+# rules above might: ingest finds the values worth redacting with it, column by column.
+CANDIDATE = "|".join(
+    [
+        EMAIL.pattern,
+        API_KEY.pattern,
+        r"(?i:bearer)\s+[A-Za-z0-9._~+/-]{20,}",
+        r"\d(?:[ -]?\d){12,18}",
+    ]
+)
 
 
 def _luhn(digits: str) -> bool:

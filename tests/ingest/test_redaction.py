@@ -1,0 +1,63 @@
+"""Ingest's redaction of an export's tables, before the spool."""
+
+from __future__ import annotations
+
+import orjson
+import pyarrow as pa
+
+from tokentrace.canonical import CONTENT_SCHEMA, SCORE_SCHEMA, SPAN_SCHEMA, Tables
+from tokentrace.ingest.redaction import redact
+
+CARD = "4111 1111 1111 1111"  # passes the Luhn check
+
+
+def _spans(**columns: list) -> pa.Table:
+    rows = len(next(iter(columns.values())))
+    arrays = [
+        pa.array(columns[f.name], f.type) if f.name in columns else pa.nulls(rows, f.type)
+        for f in SPAN_SCHEMA
+    ]
+    return pa.Table.from_arrays(arrays, schema=SPAN_SCHEMA)
+
+
+def _tables(spans: pa.Table) -> Tables:
+    return Tables(spans, CONTENT_SCHEMA.empty_table(), SCORE_SCHEMA.empty_table())
+
+
+def test_json_strings_are_redacted_and_numbers_and_validity_are_kept():
+    attributes = {
+        "note": f"card {CARD}, mail a.b@example.com",
+        "time_unix_nano": 4111111111111111,
+        "n": [1.5],
+    }
+    out = redact(_tables(_spans(attributes=[orjson.dumps(attributes).decode(), None, "{}"])))
+    first, second, third = out.spans.column("attributes").to_pylist()
+    assert orjson.loads(first) == {
+        "note": "card [CARD], mail [EMAIL]",
+        "time_unix_nano": 4111111111111111,  # a number is never a card
+        "n": [1.5],
+    }
+    assert (second, third) == (None, "{}")
+
+
+def test_text_columns_are_redacted_and_text_without_hits_kept():
+    spans = _spans(name=["call", "call"], status_message=["Bearer abcdefghij0123456789xyz failed", None])
+    out = redact(_tables(spans))
+    assert out.spans.column("status_message").to_pylist() == ["Bearer [API_KEY] failed", None]
+    assert out.spans.column("name").to_pylist() == ["call", "call"]
+
+
+def test_text_that_is_not_json_in_a_json_column_is_redacted_as_text():
+    content = pa.Table.from_pylist(
+        [
+            {
+                "project_id": "p",
+                "trace_id": "t",
+                "span_id": "s",
+                "input_messages": "not json sk-ant-api03-" + "x" * 30,
+            }
+        ],
+        schema=CONTENT_SCHEMA,
+    )
+    out = redact(Tables(SPAN_SCHEMA.empty_table(), content, SCORE_SCHEMA.empty_table()))
+    assert out.content.column("input_messages").to_pylist() == ["not json [API_KEY]"]
