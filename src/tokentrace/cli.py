@@ -143,6 +143,13 @@ def main() -> None:
 )
 @click.option("--sampling-interval", default="10m", show_default=True, help="how often traces are judged")
 @click.option(
+    "--retention",
+    default=None,
+    help="delete spans, content, scores and rollups older than this (e.g. 30d), checked hourly "
+    "[default: keep everything]",
+)
+@click.option("--retention-interval", default="1h", show_default=True, help="how often --retention deletes")
+@click.option(
     "--metric-labels",
     default="request_model,provider,feature,prompt_template,tenant_id",
     show_default=True,
@@ -168,6 +175,8 @@ def serve(
     budgets_file: Path | None,
     sampling_file: Path | None,
     sampling_interval: str,
+    retention: str | None,
+    retention_interval: str,
     metric_labels: str,
 ) -> None:
     """Run the server: OTLP in (HTTP and gRPC), REST API out, alerts, one DuckDB file."""
@@ -199,6 +208,8 @@ def serve(
         budgets_file=budgets_file,
         sampling_file=sampling_file,
         sampling_interval_s=_interval(sampling_interval, "--sampling-interval"),
+        retention_s=_interval(retention, "--retention") if retention else None,
+        retention_interval_s=_interval(retention_interval, "--retention-interval"),
         metric_labels=_labels(metric_labels),
     )
     try:
@@ -233,6 +244,18 @@ def projects_list(server: str | None, admin_token: str | None) -> None:
     for p in listing["projects"]:
         table.add_row(p["project_id"], p["created_at"])
     console.print(table)
+
+
+@projects.command("delete")
+@click.argument("name")
+@_server_option
+@click.option("--admin-token", envvar="TOKENTRACE_ADMIN_TOKEN", default=None)
+@click.confirmation_option(prompt="Delete the project, its keys and all its data?")
+def projects_delete(name: str, server: str | None, admin_token: str | None) -> None:
+    """Delete a project, its keys and every span, score and rollup of it."""
+    answer = _run(lambda: _client(server, admin_token).delete(f"/api/v1/projects/{name}"))
+    rows = sum(answer["deleted"].values())
+    click.echo(f"Deleted project {answer['project_id']} ({rows} rows).")
 
 
 @main.command()

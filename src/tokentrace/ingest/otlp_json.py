@@ -86,7 +86,7 @@ def any_value(value: Any, depth: int = 0) -> Any:
         return key_values(values, depth + 1)
     try:
         return base64.b64decode(raw, validate=True).hex()
-    except (binascii.Error, TypeError) as exc:
+    except (binascii.Error, TypeError, ValueError) as exc:  # ValueError: not ASCII
         raise SpanRejected("bytesValue must be base64") from exc
 
 
@@ -108,8 +108,11 @@ def _span(obj: Any, resource: dict[str, Any], scope_name: str, scope_version: st
     status = obj.get("status") or {}
     if not isinstance(status, dict):
         raise SpanRejected("status must be an object")
+    raw_events = obj.get("events") or []
+    if not isinstance(raw_events, list):
+        raise SpanRejected("events must be a list")
     events = []
-    for event in obj.get("events") or []:
+    for event in raw_events:
         if not isinstance(event, dict):
             raise SpanRejected("event must be an object")
         events.append(
@@ -157,6 +160,15 @@ def _document(body: bytes, top: str) -> dict[str, Any]:
     return doc
 
 
+def _count(scopes: list, key: str) -> int:
+    """How many items the scopes hold under `key` (what a bad resource rejects)."""
+    return sum(
+        len(items)
+        for scope in scopes
+        if isinstance(scope, dict) and isinstance(items := scope.get(key), list)
+    )
+
+
 def decode_traces(body: bytes) -> tuple[list[RawSpan], list[str]]:
     """Decode an OTLP/JSON export: (spans, one error message per rejected span)."""
     doc = _document(body, "resourceSpans")
@@ -169,15 +181,14 @@ def decode_traces(body: bytes) -> tuple[list[RawSpan], list[str]]:
         if not isinstance(rs, dict):
             raise DecodeError("each resourceSpans entry must be an object")
         scope_spans = _get(rs, "scopeSpans", "scope_spans", [])
+        if not isinstance(scope_spans, list):
+            raise DecodeError("scopeSpans must be a list")
         try:
             resource = key_values((rs.get("resource") or {}).get("attributes") or [])
         except (SpanRejected, AttributeError) as exc:
             # A bad resource spoils every span under it, and only those.
-            count = sum(len(ss.get("spans") or []) for ss in scope_spans if isinstance(ss, dict))
-            errors.extend([f"resource: {exc}"] * count)
+            errors.extend([f"resource: {exc}"] * _count(scope_spans, "spans"))
             continue
-        if not isinstance(scope_spans, list):
-            raise DecodeError("scopeSpans must be a list")
         for ss in scope_spans:
             if not isinstance(ss, dict):
                 raise DecodeError("each scopeSpans entry must be an object")
@@ -238,8 +249,7 @@ def decode_logs(body: bytes) -> tuple[list[RawLogRecord], list[str]]:
         try:
             resource = key_values((rl.get("resource") or {}).get("attributes") or [])
         except (SpanRejected, AttributeError) as exc:
-            count = sum(len(sl.get("logRecords") or []) for sl in scope_logs if isinstance(sl, dict))
-            errors.extend([f"resource: {exc}"] * count)
+            errors.extend([f"resource: {exc}"] * _count(scope_logs, "logRecords"))
             continue
         for sl in scope_logs:
             if not isinstance(sl, dict):

@@ -54,6 +54,8 @@ class PolicyError(ValueError):
 
 def parse_policy(spec: Mapping[str, Any]) -> SamplingPolicy:
     """A policy from its TOML table or API JSON object; PolicyError names what is wrong."""
+    if not isinstance(spec, Mapping):
+        raise PolicyError(f"a sampling policy must be an object of settings, got {type(spec).__name__}")
     unknown = set(spec) - _KNOWN
     if unknown:
         raise PolicyError(f"unknown sampling settings: {sorted(unknown)}; known: {sorted(_KNOWN)}")

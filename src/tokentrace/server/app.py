@@ -5,7 +5,17 @@ from __future__ import annotations
 from starlette.applications import Starlette
 
 from tokentrace.server import health, metrics, otlp
-from tokentrace.server.api import alerts, analytics, export, projects, sampling, scores, traces, triage
+from tokentrace.server.api import (
+    alerts,
+    analytics,
+    export,
+    openapi,
+    projects,
+    sampling,
+    scores,
+    traces,
+    triage,
+)
 from tokentrace.server.api import budgets as budgets_api
 from tokentrace.server.state import ServerState
 from tokentrace.server.ui import alerts as alerts_page
@@ -28,6 +38,7 @@ def create_app(state: ServerState) -> Starlette:
             *projects.routes,
             *scores.routes,
             *sampling.routes,
+            *openapi.routes,
             *overview.routes,
             *cost.routes,
             *traces_pages.routes,

@@ -37,6 +37,8 @@ class ServerConfig:
     budgets_file: Path | None = None  # the gateway's budgets, shown against the traced spend
     sampling_file: Path | None = None  # TOML tail-sampling policies (ingest/sampler.py)
     sampling_interval_s: float = 600.0
+    retention_s: float | None = None  # spans, content, scores and rollups older are deleted
+    retention_interval_s: float = 3600.0
     # /metrics labels (canonical fields): tenant_id can go, user_id come, as cardinality allows.
     metric_labels: tuple[str, ...] = ("request_model", "provider", "feature", "prompt_template", "tenant_id")
 

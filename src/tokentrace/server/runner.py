@@ -12,6 +12,7 @@ from tokentrace.alerts.evaluator import Evaluator
 from tokentrace.budgets.policy import Policy, load_policy
 from tokentrace.ingest import sampler as sampling_policies
 from tokentrace.ingest.pipeline import Pipeline
+from tokentrace.ingest.retention import Retention
 from tokentrace.ingest.sampler import Sampler
 from tokentrace.pricing import PriceBook
 from tokentrace.pricing.overrides import load_overrides
@@ -65,7 +66,11 @@ def open_state(config: ServerConfig) -> ServerState:
         interval=timedelta(seconds=config.sampling_interval_s),
     )
     admission = Admission(config.max_inflight_bytes)
-    return ServerState(config, store, pipeline, prices, alerts, sampler, admission, budgets)
+    retention = None
+    if config.retention_s is not None:
+        interval = timedelta(seconds=config.retention_interval_s)
+        retention = Retention(store, timedelta(seconds=config.retention_s), interval)
+    return ServerState(config, store, pipeline, prices, alerts, sampler, admission, retention, budgets)
 
 
 def serve(config: ServerConfig) -> None:
@@ -79,6 +84,8 @@ def serve(config: ServerConfig) -> None:
         if config.background_jobs:
             state.alerts.start()
             state.sampler.start()
+            if state.retention is not None:
+                state.retention.start()
         log.info(
             "tokentrace listening on http://%s:%d (OTLP/HTTP, API)%s; data in %s",
             config.host,
@@ -99,6 +106,8 @@ def serve(config: ServerConfig) -> None:
     finally:
         state.alerts.stop()
         state.sampler.stop()
+        if state.retention is not None:
+            state.retention.stop()
         if grpc_server is not None:
             grpc_server.stop(grace=5).wait()
         state.pipeline.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
 import pyarrow as pa
@@ -225,6 +225,27 @@ class Project:
     created_at: datetime
 
 
+#: A project's data, and the column that dates each row: retention deletes what is older than
+#: its cutoff by it (None: kept until the project is deleted). `content` is the DuckDB name; the
+#: ClickHouse store keeps content as `content_parts`.
+DATED = (
+    ("spans", "start_time"),
+    ("content", "start_time"),
+    ("scores", "created_at"),
+    ("rollup_minute", "minute"),
+    ("rollup_user_hour", "hour"),
+    ("retained_traces", "decided_at"),
+    ("alert_events", "created_at"),
+)
+UNDATED = ("alert_states", "alert_rules", "sampling_policies", "api_keys", "projects")
+
+
+def retention_cutoff(now: datetime, keep: timedelta) -> datetime:
+    """The instant before which retention deletes: `keep` back from now, down to the hour, so
+    the minute and hour rollups end where the spans do."""
+    return (now - keep).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
 class Store(Protocol):
     """An engine that holds canonical spans, their content and the projects."""
 
@@ -272,8 +293,15 @@ class Store(Protocol):
 
     def close(self) -> None: ...
 
+    def delete_before(self, cutoff: datetime) -> dict[str, int]:
+        """Retention: delete every project's rows dated before `cutoff` (see DATED), spans,
+        content and their rollups alike; rows deleted per table."""
+
     # --- projects --------------------------------------------------------------------
     def create_project(self, project_id: str, key_hash: str) -> None: ...
+
+    def delete_project(self, project_id: str) -> dict[str, int]:
+        """The project, its keys and every row of its data; rows deleted per table."""
 
     def add_key(self, project_id: str, key_hash: str) -> None: ...
 

@@ -42,6 +42,8 @@ from tokentrace.store import clickhouse_sampling as sampling
 from tokentrace.store import duplicates
 from tokentrace.store.base import (
     ALERT_STATE_FIELDS,
+    DATED,
+    UNDATED,
     Change,
     Project,
     SamplingPolicy,
@@ -385,6 +387,24 @@ class ClickHouseStore:
         return spans.filter(pc.invert(pc.is_in(keys, stored)))
 
     # --- projects and settings -----------------------------------------------------------
+    def _delete(self, table: str, where: str, params: dict[str, Any]) -> int:
+        """Count, then lightweight-DELETE, the rows of `table` that `where` selects."""
+        table = "content_parts" if table == "content" else table
+        found = self._ch.query(f"SELECT count() AS n FROM {table} WHERE {where}", params).to_pylist()[0]["n"]
+        if found:
+            self._ch.command(f"DELETE FROM {table} WHERE {where}", params)
+        return int(found)
+
+    def delete_before(self, cutoff: datetime) -> dict[str, int]:
+        # Spans first: a read between two DELETEs may see rollups reach back further than the
+        # spans (totals from rollups stay whole meanwhile), never spans without their rollups.
+        params = {"c": time64(cutoff)}
+        return {t: self._delete(t, f"{column} < {{c:DateTime64(9)}}", params) for t, column in DATED}
+
+    def delete_project(self, project_id: str) -> dict[str, int]:
+        tables = (*(t for t, _ in DATED), *UNDATED)
+        return {table: self._delete(table, "project_id = {p:String}", {"p": project_id}) for table in tables}
+
     def create_project(self, project_id: str, key_hash: str) -> None:
         self._ch.command("INSERT INTO projects VALUES ({p:String}, now64(6))", {"p": project_id})
         self.add_key(project_id, key_hash)

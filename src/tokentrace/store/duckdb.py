@@ -34,7 +34,9 @@ from tokentrace.store import duckdb_sampling as sampling
 from tokentrace.store import duplicates
 from tokentrace.store.base import (
     ALERT_STATE_FIELDS,
+    DATED,
     SCORE_OPERATORS,
+    UNDATED,
     Change,
     Project,
     SamplingPolicy,
@@ -420,7 +422,22 @@ class DuckDBStore:
         mark = self._marks.get(grain.table)
         return mark.replace(tzinfo=UTC) if mark is not None else None
 
+    def delete_before(self, cutoff: datetime) -> dict[str, int]:
+        # One transaction: a read sees the spans and their rollups end at the same instant.
+        with self._transaction() as cur:
+            return {
+                table: cur.execute(f"DELETE FROM {table} WHERE {column} < ?", [_naive(cutoff)]).fetchone()[0]
+                for table, column in DATED
+            }
+
     # --- projects ----------------------------------------------------------------------
+    def delete_project(self, project_id: str) -> dict[str, int]:
+        with self._transaction() as cur:
+            return {
+                table: cur.execute(f"DELETE FROM {table} WHERE project_id = ?", [project_id]).fetchone()[0]
+                for table in (*(t for t, _ in DATED), *UNDATED)
+            }
+
     def create_project(self, project_id: str, key_hash: str) -> None:
         now = datetime.now(UTC).replace(tzinfo=None)
         with self._transaction() as cur:

@@ -42,7 +42,8 @@ def latency(request: Request, state: ServerState, project: str) -> Response:
 @project_route
 def get_overview(request: Request, state: ServerState, project: str) -> Response:
     params = _params(request)
-    params.setdefault("since", "24h")
+    if not params.get("since"):  # absent or empty: the overview's default day
+        params["since"] = "24h"
     return JSON(overview(state.store, filters.span_filter(project, params)))
 
 

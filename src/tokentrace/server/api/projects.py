@@ -1,4 +1,5 @@
-"""Projects and keys (admin), and re-pricing a project's stored spans."""
+"""Projects and keys (admin: create, list, delete with all their data), and re-pricing a
+project's stored spans."""
 
 from __future__ import annotations
 
@@ -49,6 +50,19 @@ async def list_projects(request: Request) -> Response:
     )
 
 
+async def delete_project(request: Request) -> Response:
+    """The project, its keys and all its data (what is still on its way is written first)."""
+    state: ServerState = request.app.state.tt
+    if not is_admin(state, request.headers.get("authorization")):
+        return error(403, "deleting projects needs the admin token (or a loopback-only server)")
+    name = request.path_params["name"]
+    if not any(p.project_id == name for p in state.store.projects()):
+        return error(404, f"no project {name!r}")
+    await run_in_threadpool(state.pipeline.writer.flush)
+    deleted = await run_in_threadpool(state.store.delete_project, name)
+    return JSON({"project_id": name, "deleted": deleted})
+
+
 @project_route
 def reprice_spans(request: Request, state: ServerState, project: str) -> Response:
     """Reload the overrides file, flush pending spans, and re-price the range."""
@@ -65,5 +79,6 @@ def reprice_spans(request: Request, state: ServerState, project: str) -> Respons
 routes = [
     Route("/api/v1/projects", create_project, methods=["POST"]),
     Route("/api/v1/projects", list_projects, methods=["GET"]),
+    Route("/api/v1/projects/{name}", delete_project, methods=["DELETE"]),
     Route("/api/v1/reprice", reprice_spans, methods=["POST"]),
 ]
