@@ -113,6 +113,13 @@ def main() -> None:
     help="memory for OTLP request bodies in flight; past it a new export is answered 429",
 )
 @click.option(
+    "--store-memory-mb",
+    type=int,
+    default=1024,
+    show_default=True,
+    help="DuckDB's memory limit (it spills to disk past it)",
+)
+@click.option(
     "--no-redact",
     is_flag=True,
     help="keep emails, API keys and card numbers in what is sent (redacted before the spool by default)",
@@ -167,6 +174,7 @@ def serve(
     max_body_mb: float,
     max_pending_mb: float,
     max_inflight_mb: float,
+    store_memory_mb: int,
     no_redact: bool,
     require_key: bool,
     admin_token: str | None,
@@ -201,6 +209,7 @@ def serve(
         max_pending_bytes=int(max_pending_mb * 1024 * 1024),
         max_inflight_bytes=int(max_inflight_mb * 1024 * 1024),
         redact=not no_redact,
+        store_memory_mb=store_memory_mb,
         require_key=require_key,
         admin_token=admin_token,
         alerts_file=alerts_file,

@@ -13,6 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
@@ -77,15 +78,28 @@ class Flood:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def flood(url: str, senders: int, seconds: float, batch: int = 200, timeout_s: float = 60) -> Flood:
-    """Run `senders` threads exporting `batch`-span requests back to back for `seconds`."""
+def flood(
+    url: str,
+    senders: int,
+    seconds: float,
+    batch: int = 200,
+    timeout_s: float = 60,
+    grpc_port: int | None = None,
+) -> Flood:
+    """Run `senders` threads exporting `batch`-span requests back to back for `seconds`, over
+    OTLP/HTTP to `url`, or over OTLP/gRPC to `grpc_port` on the same host when given."""
     result = Flood()
     stop_at = time.monotonic() + seconds
     # The exporter logs each retry as a warning; hundreds of them say nothing here.
-    logging.getLogger("opentelemetry.exporter.otlp.proto.http").setLevel(logging.ERROR)
+    logging.getLogger("opentelemetry.exporter.otlp.proto").setLevel(logging.ERROR)
+
+    def exporter_() -> OTLPSpanExporter | GrpcExporter:
+        if grpc_port is None:
+            return OTLPSpanExporter(endpoint=f"{url}/v1/traces", timeout=timeout_s)
+        return GrpcExporter(endpoint=f"127.0.0.1:{grpc_port}", insecure=True, timeout=timeout_s)
 
     def send() -> None:
-        exporter = OTLPSpanExporter(endpoint=f"{url}/v1/traces", timeout=timeout_s)
+        exporter = exporter_()
         while time.monotonic() < stop_at:
             spans = _batch(batch)
             outcome = exporter.export(spans)

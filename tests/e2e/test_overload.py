@@ -44,7 +44,23 @@ def test_senders_far_above_capacity_lose_nothing_and_memory_stays_bounded(tmp_pa
     print(f"peak RSS {rss:.0f} MiB, {sent.exports} exports, refused {health['refused']}")
 
 
-def test_503_and_429_carry_retry_after_in_the_otlp_status_body(tmp_path):
+def test_grpc_senders_are_told_unavailable_with_retry_info_and_lose_nothing(tmp_path):
+    server = ServerProcess(tmp_path / "data", "--max-pending-mb", str(PENDING_MIB)).start()
+    try:
+        sent = flood(server.url, senders=6, seconds=6, batch=200, grpc_port=server.grpc_port)
+        assert not sent.failed, f"the exporters gave up on {len(sent.failed)} spans"
+        server.wait_for_spans(len(sent.delivered), timeout=60)
+        health = httpx.get(f"{server.url}/healthz").json()
+        with server.client() as c:
+            exported = c.get("/api/v1/spans/export", params={"format": "jsonl"}).content.splitlines()
+    finally:
+        server.stop()
+    keys = [(s := orjson.loads(line))["trace_id"] + s["span_id"] for line in exported]
+    assert sorted(keys) == sorted(sent.delivered)
+    assert health["refused"].get("UNAVAILABLE", 0) > 0, health
+
+
+def test_a_503_carries_retry_after_and_an_otlp_status_body(tmp_path):
     server = ServerProcess(tmp_path / "data", "--max-pending-mb", "0.0001").start()
     try:
         trace_id = new_trace_id()

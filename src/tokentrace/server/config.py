@@ -28,6 +28,9 @@ class ServerConfig:
     max_pending_spans: int = 1_000_000
     max_pending_bytes: int = 256 * 1024 * 1024
     max_inflight_bytes: int = 64 * 1024 * 1024
+    # DuckDB's buffer pool (its memory_limit; past it, it spills to disk): without it DuckDB
+    # takes up to 80% of the machine's memory.
+    store_memory_mb: int = 1024
     require_key: bool = False
     admin_token: str | None = None
     fsync: bool = True

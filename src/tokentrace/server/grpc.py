@@ -17,7 +17,7 @@ from tokentrace.server.auth import Unauthorized, project_for
 from tokentrace.server.otlp import logs_response, traces_response
 from tokentrace.server.state import ServerState
 
-_MAX_MESSAGE = 64 * 1024 * 1024
+_WORKERS = 4
 
 
 def _unavailable(state: ServerState, context, message: str, retry_after_s: int) -> None:
@@ -74,13 +74,14 @@ class LogsService(logs_service_pb2_grpc.LogsServiceServicer):
 
 
 def start_grpc(state: ServerState, host: str, port: int) -> grpc.Server:
-    """Start the gRPC receiver; returns the running server (call .stop())."""
+    """Start the gRPC receiver; returns the running server (call .stop()). Its memory for
+    requests is bounded by the RPCs it holds at once (16, past which it answers
+    RESOURCE_EXHAUSTED, which the exporters retry) times the body limit."""
+    limit = state.config.max_body_bytes
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="tokentrace-grpc"),
-        options=[
-            ("grpc.max_receive_message_length", _MAX_MESSAGE),
-            ("grpc.max_send_message_length", _MAX_MESSAGE),
-        ],
+        futures.ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="tokentrace-grpc"),
+        options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)],
+        maximum_concurrent_rpcs=_WORKERS * 4,
     )
     trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceService(state), server)
     logs_service_pb2_grpc.add_LogsServiceServicer_to_server(LogsService(state), server)

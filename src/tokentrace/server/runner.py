@@ -30,7 +30,7 @@ log = logging.getLogger("tokentrace")
 def open_store(config: ServerConfig) -> Store:
     """The DuckDB file in the data directory, or the ClickHouse that --store names."""
     if config.store_url is None:
-        return DuckDBStore(config.store_path)
+        return DuckDBStore(config.store_path, memory_limit=f"{config.store_memory_mb}MB")
     from tokentrace.store.clickhouse import ClickHouseStore
     from tokentrace.store.clickhouse_transport import connect
 
