@@ -7,17 +7,24 @@ DecodeError (a 400). Any other exception is a crash: atheris prints the input an
     .venv/bin/python -m tests.ingest.fuzz_ingest -atheris_runs=200000 [CORPUS_DIR …]
 
 With no corpus it starts from the recorded payloads of every instrumentation family
-(tests/ingest/fixtures). test_fuzz.py runs it for a bounded number of inputs in the suite.
+(tests/ingest/fixtures), as protobuf and as OTLP/JSON. test_fuzz.py runs it for a bounded
+number of inputs in the suite.
 """
 
 from __future__ import annotations
 
+import base64
 import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import atheris
+import orjson
+from google.protobuf import json_format
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 with atheris.instrument_imports(include=["tokentrace"]):
     from tokentrace.ingest.pipeline import Pipeline, decode_record, encode_record
@@ -26,6 +33,7 @@ with atheris.instrument_imports(include=["tokentrace"]):
     from tokentrace.store.duckdb import DuckDBStore
 
 FIXTURES = Path(__file__).parent / "fixtures"
+_ID_KEYS = {"traceId", "spanId", "parentSpanId"}
 _MODES = ("traces", "logs", "json traces", "json logs")
 
 
@@ -53,13 +61,28 @@ def one_input(pipeline: Pipeline, data: bytes) -> None:
         raise AssertionError("the spool record lost rows")
 
 
+def _hex_ids(node: Any) -> Any:
+    """protobuf's JSON mapping writes ids in base64; OTLP/JSON writes them in hex."""
+    if isinstance(node, dict):
+        return {
+            k: base64.b64decode(v).hex() if k in _ID_KEYS and isinstance(v, str) else _hex_ids(v)
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_hex_ids(v) for v in node]
+    return node
+
+
 def seed_corpus(directory: Path) -> None:
-    """Each recorded payload as a protobuf input, and as JSON where it is JSON."""
+    """Each recorded payload as a protobuf input, and as the OTLP/JSON of the same request."""
     for i, path in enumerate(sorted(FIXTURES.rglob("*.pb"))):
-        mode = 1 if "logs" in path.name else 0
-        (directory / f"seed-{i}").write_bytes(bytes([mode]) + path.read_bytes())
-    for i, path in enumerate(sorted(FIXTURES.rglob("*.json"))):
-        (directory / f"seed-json-{i}").write_bytes(bytes([2]) + path.read_bytes())
+        logs = "logs" in path.name
+        body = path.read_bytes()
+        (directory / f"seed-{i}").write_bytes(bytes([1 if logs else 0]) + body)
+        request = ExportLogsServiceRequest() if logs else ExportTraceServiceRequest()
+        request.ParseFromString(body)
+        text = orjson.dumps(_hex_ids(json_format.MessageToDict(request, use_integers_for_enums=True)))
+        (directory / f"seed-json-{i}").write_bytes(bytes([3 if logs else 2]) + text)
 
 
 def main(argv: list[str]) -> None:
