@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import orjson
 from tokentrace.alerts import conditions, notify
 from tokentrace.alerts.conditions import Observation
 from tokentrace.alerts.rules import Notifier, Rule, RuleError, RuleFile, parse_rule
+from tokentrace.periodic import Periodic
 from tokentrace.query.triage import triage
 from tokentrace.store.base import Store
 
@@ -101,8 +101,7 @@ class Evaluator:
         self.base_url = base_url.rstrip("/")
         self.clock = clock
         self._client = httpx.Client(timeout=5.0)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.schedule = Periodic("alerts", interval, self.evaluate)
 
     # --- rules ---------------------------------------------------------------------------
     @property
@@ -248,18 +247,8 @@ class Evaluator:
     # --- schedule -------------------------------------------------------------------------
     def start(self) -> None:
         """Evaluate every `interval` in a background thread until stop()."""
-        self._thread = threading.Thread(target=self._loop, name="tokentrace-alerts", daemon=True)
-        self._thread.start()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval.total_seconds()):
-            try:
-                self.evaluate()
-            except Exception:  # the next round may succeed (a store busy, a receiver down)
-                log.exception("alert evaluation failed")
+        self.schedule.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
+        self.schedule.stop()
         self._client.close()

@@ -9,9 +9,9 @@ expires a kept trace's detail and keeps its numbers; retention deletes the numbe
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import UTC, datetime, timedelta
 
+from tokentrace.periodic import Periodic
 from tokentrace.store.base import Store, retention_cutoff
 
 log = logging.getLogger(__name__)
@@ -23,9 +23,7 @@ class Retention:
     def __init__(self, store: Store, keep: timedelta, interval: timedelta = timedelta(hours=1)) -> None:
         self.store = store
         self.keep = keep
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.schedule = Periodic("retention", interval, self.run_once, at_start=True)
 
     def run_once(self, now: datetime | None = None) -> dict[str, int]:
         """Delete what is past retention; rows deleted per table."""
@@ -36,20 +34,7 @@ class Retention:
         return deleted
 
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="tokentrace-retention", daemon=True)
-            self._thread.start()
+        self.schedule.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-
-    def _loop(self) -> None:
-        while True:
-            try:
-                self.run_once()
-            except Exception:  # the next round tries again
-                log.exception("retention failed")
-            if self._stop.wait(self.interval.total_seconds()):
-                return
+        self.schedule.stop()

@@ -25,7 +25,6 @@ file's for its project.
 from __future__ import annotations
 
 import logging
-import threading
 import tomllib
 from collections import Counter
 from collections.abc import Mapping
@@ -36,6 +35,7 @@ from typing import Any
 
 import orjson
 
+from tokentrace.periodic import Periodic
 from tokentrace.query.filters import score_condition
 from tokentrace.query.timerange import duration_text, parse_duration
 from tokentrace.store.base import SamplingPolicy, Store
@@ -143,8 +143,7 @@ class Sampler:
         self.store = store
         self.policies = policies or PolicyFile()
         self.interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.schedule = Periodic("sampler", interval, self.run_once)
 
     def policy_for(self, project_id: str) -> tuple[SamplingPolicy | None, str]:
         """The policy that applies to a project, and where it comes from (api, file, none)."""
@@ -173,15 +172,7 @@ class Sampler:
         return out
 
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="tokentrace-sampler", daemon=True)
-            self._thread.start()
+        self.schedule.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval.total_seconds()):
-            self.run_once()
+        self.schedule.stop()
