@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gzip
 import socket
 import time
 
@@ -77,15 +78,21 @@ def test_past_the_in_flight_bound_a_new_export_is_429_before_its_body_is_read(tm
         )
         time.sleep(0.5)
         refused = server.post_traces(body)  # 100 kB + this one's 5+ kB would pass 0.1 MiB
+        # Small compressed, past the bound once decompressed: refused before it is decoded.
+        zipped = gzip.compress(protobuf([chat(new_trace_id(), input_tokens=1, output_tokens=1)] * 1000))
+        assert len(zipped) < 8_000 and len(gzip.decompress(zipped)) > 0.1 * 2**20
+        refused_unzipped = server.post_traces(zipped, **{"Content-Encoding": "gzip"})
         slow.close()  # the slow request ends; its bytes are released
         time.sleep(0.5)
         accepted = server.post_traces(body)
+        alone = server.post_traces(zipped, **{"Content-Encoding": "gzip"})  # alone: past the bound is fine
         health = httpx.get(f"{server.url}/healthz").json()
     finally:
         server.stop()
     assert refused.status_code == 429 and refused.headers["Retry-After"] == "1"
-    assert accepted.status_code == 200
-    assert health["inflight_bytes"] == 0 and health["refused"] == {"429": 1}
+    assert refused_unzipped.status_code == 429
+    assert accepted.status_code == 200 and alone.status_code == 200
+    assert health["inflight_bytes"] == 0 and health["refused"] == {"429": 2}
 
 
 def test_a_503_carries_retry_after_and_an_otlp_status_body(tmp_path):

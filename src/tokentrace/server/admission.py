@@ -19,15 +19,16 @@ class Admission:
     held_bytes: int = 0
     peak_bytes: int = 0
 
-    def admit(self, size: int) -> bool:
-        """Reserve `size` bytes; False (nothing reserved) when that would pass the bound."""
-        if self.held_bytes and self.held_bytes + size > self.limit_bytes:
+    def admit(self, size: int, own: int = 0) -> bool:
+        """Reserve `size` more bytes for a request already holding `own`; False (nothing
+        reserved) when that would pass the bound while other requests hold bytes."""
+        if self.held_bytes > own and self.held_bytes + size > self.limit_bytes:
             return False
         self.hold(size)
         return True
 
     def hold(self, size: int) -> None:
-        """Reserve without asking (what a body grew to once decompressed)."""
+        """Reserve without asking (what a chunked body turned out to hold)."""
         self.held_bytes += size
         self.peak_bytes = max(self.peak_bytes, self.held_bytes)
 

@@ -123,6 +123,12 @@ def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
     return out
 
 
+def _too_many(state: ServerState, is_protobuf: bool) -> Response:
+    state.refused["429"] += 1
+    message = f"{state.admission.held_bytes} bytes of requests are in flight; retry later"
+    return _failure(429, message, is_protobuf, {"Retry-After": "1"})
+
+
 def _declared_length(request: Request) -> int:
     declared = request.headers.get("content-length", "")
     return int(declared) if declared.isdigit() else 0
@@ -143,17 +149,17 @@ async def _export(request: Request, signal: Signal) -> Response:
     limit = state.config.max_body_bytes
     held = min(_declared_length(request), limit)
     if not state.admission.admit(held):
-        state.refused["429"] += 1
-        message = f"{state.admission.held_bytes} bytes of requests are in flight; retry later"
-        return _failure(429, message, is_protobuf, {"Retry-After": "1"})
+        return _too_many(state, is_protobuf)
     try:
         body = await read_body(request, limit)
         if len(body) > held:  # chunked: no length was declared
             state.admission.hold(len(body) - held)
             held = len(body)
         body = _decompress(body, request.headers.get("content-encoding", ""), limit)
+        # Decompressed, it may no longer fit: refused before it is decoded.
         if len(body) > held:
-            state.admission.hold(len(body) - held)
+            if not state.admission.admit(len(body) - held, own=held):
+                return _too_many(state, is_protobuf)
             held = len(body)
         state.pipeline.check_capacity()
         pipeline = state.pipeline
