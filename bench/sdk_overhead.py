@@ -159,6 +159,64 @@ def run_mode(mode: str, endpoint: str, calls: int, warmup: int) -> dict:
     }
 
 
+def run_paired(endpoint: str, pairs: int, warmup: int) -> dict:
+    """tokentrace alone, in one process: each instrumented call paired with one made under OTel's
+    suppress-instrumentation flag (the wrapper then only checks the flag), in alternating order.
+    The median of the pairs' differences is the added time with the machine's drift cancelled;
+    thread CPU splits the calling thread's cost from the export thread's."""
+    from opentelemetry import context
+
+    client, openai = _client()
+    flush = _instrument("tokentrace", endpoint)
+    create = client.chat.completions.create
+    quiet = context.set_value(context._SUPPRESS_INSTRUMENTATION_KEY, True)
+    clock, thread_clock = time.perf_counter_ns, time.thread_time_ns
+
+    def call(suppress: bool) -> tuple[int, int]:
+        token = context.attach(quiet) if suppress else None
+        t0, c0 = clock(), thread_clock()
+        create(model="gpt-4o-mini", messages=MESSAGES, temperature=0.2, max_tokens=100)
+        spent = clock() - t0, thread_clock() - c0
+        if token is not None:
+            context.detach(token)
+        return spent
+
+    for i in range(warmup):
+        call(i % 2 == 0)
+    flush()
+    added, added_cpu, plain, traced = [], [], [], []
+    in_thread = 0
+    cpu_start = time.process_time_ns()
+    for i in range(pairs):
+        order = (True, False) if i % 2 else (False, True)
+        spent = {suppress: call(suppress) for suppress in order}
+        added.append(spent[False][0] - spent[True][0])
+        added_cpu.append(spent[False][1] - spent[True][1])
+        plain.append(spent[True][0])
+        traced.append(spent[False][0])
+        in_thread += spent[True][1] + spent[False][1]
+    flush()
+    other_threads = time.process_time_ns() - cpu_start - in_thread  # the export thread, mostly
+    for series in (added, added_cpu, plain, traced):
+        series.sort()
+
+    def median(values: list[int]) -> float:
+        return values[len(values) // 2] / 1000
+
+    def p99(values: list[int]) -> float:
+        return values[int(len(values) * 0.99)] / 1000
+
+    return {
+        "openai": openai.__version__,
+        "pairs": pairs,
+        "base_median_us": median(plain),
+        "added_median_us": median(added),
+        "added_thread_cpu_us": median(added_cpu),
+        "export_cpu_per_call_us": other_threads / pairs / 1000,
+        "added_p99_us": p99(traced) - p99(plain),
+    }
+
+
 # --- the driver -------------------------------------------------------------------------------
 def _free_port() -> int:
     import socket
@@ -192,6 +250,34 @@ def _child(python: str, mode: str, endpoint: str, calls: int, warmup: int) -> di
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _print_paired(args: argparse.Namespace) -> None:
+    port = _free_port()
+    sink_proc = subprocess.Popen([sys.executable, __file__, "--sink", str(port)])
+    time.sleep(0.5)
+    try:
+        runs = [
+            _child(sys.executable, "paired", f"http://127.0.0.1:{port}", args.calls, args.warmup)
+            for _ in range(args.repeat)
+        ]
+    finally:
+        sink_proc.kill()
+    print(f"tokentrace, {args.calls} pairs of calls per run (instrumented, suppressed), µs per call")
+    head = ("run", "openai", "call", "added median", "added thread CPU", "export CPU/call", "added p99")
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for n, r in enumerate(runs, 1):
+        cells = (
+            n,
+            r["openai"],
+            f"{r['base_median_us']:.0f}",
+            f"{r['added_median_us']:+.0f}",
+            f"{r['added_thread_cpu_us']:+.0f}",
+            f"{r['export_cpu_per_call_us']:.0f}",
+            f"{r['added_p99_us']:+.0f}",
+        )
+        print("| " + " | ".join(str(c) for c in cells) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -203,6 +289,11 @@ def main() -> None:
         "--venv", action="append", default=[], help="NAME=PYTHON for openai-v2, openlit, openllmetry"
     )
     parser.add_argument("--modes", help="comma-separated subset of tokentrace,openai-v2,openlit,openllmetry")
+    parser.add_argument(
+        "--paired",
+        action="store_true",
+        help="tokentrace only, instrumented and suppressed calls alternating in one process",
+    )
     parser.add_argument("--run", help=argparse.SUPPRESS)
     parser.add_argument("--endpoint", help=argparse.SUPPRESS)
     parser.add_argument("--sink", type=int, help=argparse.SUPPRESS)
@@ -211,7 +302,13 @@ def main() -> None:
         sink(args.sink)
         return
     if args.run:
-        print(json.dumps(run_mode(args.run, args.endpoint, args.calls, args.warmup)))
+        if args.run == "paired":
+            print(json.dumps(run_paired(args.endpoint, args.calls, args.warmup)))
+        else:
+            print(json.dumps(run_mode(args.run, args.endpoint, args.calls, args.warmup)))
+        return
+    if args.paired:
+        _print_paired(args)
         return
 
     pythons = {"tokentrace": sys.executable}

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import openai
 import orjson
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 import tokentrace
@@ -55,6 +56,23 @@ def agent(client: openai.OpenAI) -> dict:
         prompt_version="v3",
     ):
         return handle("Where is my refund?")
+
+
+def suppressed(client: openai.OpenAI) -> dict:
+    """A call made while OTel instrumentation is suppressed (as exporters and other
+    instrumentations do for their own calls) records nothing; the next one does."""
+    token = otel_context.attach(otel_context.set_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY, True))
+    try:
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "quiet"}])
+    finally:
+        otel_context.detach(token)
+
+    @tokentrace.observe(name="after")
+    def run() -> str:
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "loud"}])
+        return _trace_id()
+
+    return {"trace_id": run()}
 
 
 def streams(client: openai.OpenAI) -> dict:
@@ -411,6 +429,8 @@ def main() -> None:
     client = openai.OpenAI(base_url=f"{provider}/v1", api_key="sk-sim", max_retries=0)
     if scenario == "agent":
         facts = agent(client)
+    elif scenario == "suppressed":
+        facts = suppressed(client)
     elif scenario == "streams":
         facts = streams(client)
     elif scenario == "async":

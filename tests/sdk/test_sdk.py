@@ -220,7 +220,9 @@ def _texts(messages: list[dict]) -> str:
     return " ".join(p.get("content") or "" for m in messages for p in m["parts"] if p["type"] == "text")
 
 
-def test_content_capture_redacts_caps_and_records_every_shape(server, provider_url):
+def test_content_capture_redacts_caps_and_records_every_shape(start_server, provider_url):
+    # The server redacts too; with --no-redact only the SDK can have kept the secrets out.
+    server = start_server("--no-redact")
     facts = run_app("content", provider_url, server)
     spans = spans_of(server, facts["trace_id"], 12)
     calls = sorted((s for s in spans if s["operation"] == "chat"), key=lambda s: s["start_time"])
@@ -294,6 +296,13 @@ def test_content_capture_redacts_caps_and_records_every_shape(server, provider_u
     [quality] = by_name["quality"]
     assert quality["score_id"] == facts["quality_id"] and quality["value"] == 0.8 and quality["span_id"] == ""
     assert "orphan" not in facts and "orphan" not in by_name
+
+
+def test_a_call_made_with_instrumentation_suppressed_records_no_span(server, provider_url):
+    facts = run_app("suppressed", provider_url, server)
+    assert {s["name"] for s in spans_of(server, facts["trace_id"], 2)} == {"after", "chat gpt-4o-mini"}
+    time.sleep(1)  # anything else would have been exported with them
+    assert server.get("/api/v1/stats")["spans"] == 2
 
 
 def test_content_is_not_recorded_unless_asked(server, provider_url):

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from opentelemetry import trace
+from opentelemetry import context, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 _tracer = trace.get_tracer("tokentrace.sdk")
@@ -49,6 +49,12 @@ current_call: contextvars.ContextVar[Call | None] = contextvars.ContextVar("toke
 usage_sink: contextvars.ContextVar[Callable[[Span], None] | None] = contextvars.ContextVar(
     "tokentrace_usage_sink", default=None
 )
+
+
+def suppressed() -> bool:
+    """OTel's convention to turn instrumentation off for a block of code (exporters use it for
+    their own requests); honoured by every wrapped SDK method."""
+    return bool(context.get_value(context._SUPPRESS_INSTRUMENTATION_KEY))
 
 
 def start_call(operation: str, provider: str, model: str | None, attributes: dict[str, Any]) -> Call:

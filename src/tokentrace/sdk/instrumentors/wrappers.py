@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tokentrace.sdk.instrumentors.calls import Call, calling, end_call
+from tokentrace.sdk.instrumentors.calls import Call, calling, end_call, suppressed
 from tokentrace.sdk.instrumentors.streams import AsyncTracedStream, StreamObserver, TracedStream
 
 Begin = Callable[[Any, dict[str, Any]], Call]  # (SDK resource, request kwargs) → the started call
@@ -23,6 +23,8 @@ def create_wrappers(
         return observer is not None and kwargs.get("stream") is True and not hasattr(result, "parse")
 
     def sync_wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+        if suppressed():
+            return wrapped(*args, **kwargs)
         call = begin(instance, kwargs)
         with calling(call):
             result = wrapped(*args, **kwargs)
@@ -33,6 +35,8 @@ def create_wrappers(
         return result
 
     async def async_wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+        if suppressed():
+            return await wrapped(*args, **kwargs)
         call = begin(instance, kwargs)
         with calling(call):
             result = await wrapped(*args, **kwargs)
