@@ -70,8 +70,25 @@ class ServerProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
         self.proc: subprocess.Popen | None = None
+        self.ran = False  # it has been healthy once: its clients know its port now
 
     def start(self, timeout: float = 30) -> ServerProcess:
+        # free_port() only finds a port free a moment ago: a server of another test worker may
+        # take it first. A first start then moves to other ports; a restart keeps its own.
+        for _ in range(3):
+            logged = self.log_path.stat().st_size if self.log_path.exists() else 0
+            self._launch()
+            if wait_healthy(self.url, self.proc, timeout):
+                self.ran = True
+                return self
+            taken = b"address already in use" in self.log_path.read_bytes()[logged:]
+            if not taken or self.ran:
+                break
+            self.port, self.grpc_port = free_port(), free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
+        raise RuntimeError(f"server did not become healthy (exit {self.proc.returncode}):\n{self.log()}")
+
+    def _launch(self) -> None:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [
@@ -91,9 +108,6 @@ class ServerProcess:
             stderr=subprocess.STDOUT,
             preexec_fn=self._limits if self.file_size_limit else None,
         )
-        if not wait_healthy(self.url, self.proc, timeout):
-            raise RuntimeError(f"server did not become healthy (exit {self.proc.returncode}):\n{self.log()}")
-        return self
 
     def _limits(self) -> None:
         # In the child before exec: the signal is ignored (as it stays after exec), so a write
