@@ -14,7 +14,7 @@ pytest.importorskip("atheris")
 
 def test_the_ingest_path_survives_a_coverage_guided_fuzzing_run(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "tests.ingest.fuzz_ingest", "-atheris_runs=6000", "-max_total_time=90"],
+        [sys.executable, "-m", "tests.ingest.fuzz_ingest", "-atheris_runs=3000", "-max_total_time=90"],
         cwd=Path(__file__).parents[2],
         capture_output=True,
         text=True,

@@ -24,7 +24,7 @@ from tokentrace.pricing import PriceBook
 from tokentrace.store.duckdb import DuckDBStore
 
 HOSTILE = settings(
-    max_examples=150,
+    max_examples=100,
     deadline=timedelta(seconds=5),
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
