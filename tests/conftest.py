@@ -287,15 +287,21 @@ class GatewayProcess:
         import os
 
         env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": self.server_url}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tokentrace.cli", "proxy", "--port", str(self.port), *self.args],
-            stdout=self.log_path.open("ab"),
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-        if not wait_healthy(self.url, self.proc, 30):
-            raise RuntimeError(f"gateway did not start (exit {self.proc.returncode}):\n{self.log()}")
-        return self
+        for _ in range(3):  # another worker may take the free port first (as ServerProcess)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "tokentrace.cli", "proxy", "--port", str(self.port), *self.args],
+                stdout=self.log_path.open("ab"),
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+            if wait_healthy(self.url, self.proc, 30):
+                return self
+            if "address already in use" not in self.log():
+                break
+            self.port = free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
+            self.log_path = self.log_path.with_name(f"proxy-{self.port}.log")
+        raise RuntimeError(f"gateway did not start (exit {self.proc.returncode}):\n{self.log()}")
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
