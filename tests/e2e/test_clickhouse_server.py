@@ -1,8 +1,10 @@
 """`tokentrace serve --store chdb://…`: the same server over the ClickHouse engine (chDB,
-in the server's process): OTLP in, the API, the UI pages, a sampling simulation and a restart
-that keeps the data."""
+in the server's process): OTLP in, the API, the UI pages, a sampling simulation, a restart
+that keeps the data, and retention."""
 
 from __future__ import annotations
+
+import time
 
 from tests.otlp_builders import chat, new_trace_id, protobuf, span
 
@@ -39,5 +41,17 @@ def test_the_server_runs_over_clickhouse(start_server, tmp_path):
         assert simulated.json()["traces"] == {"total": 2, "kept": 0, "share": 0.0}
 
     server.stop()
-    again = start_server("--store", store, data_dir=server.data_dir)
+    again = start_server(
+        "--store", store, "--retention", "2d", "--retention-interval", "1s", data_dir=server.data_dir
+    )
+    assert again.get("/api/v1/stats")["spans"] == 4
+    # Retention on ClickHouse: a 5-day-old span goes on the next round; the others stay.
+    old = chat(new_trace_id(), input_tokens=5, output_tokens=1)
+    old["start"] -= 5 * 86_400 * 10**9
+    old["end"] -= 5 * 86_400 * 10**9
+    assert again.post_traces(protobuf([old])).status_code == 200
+    deadline = time.monotonic() + 30
+    while "'spans': 1" not in again.log() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "retention: deleted what is older than" in again.log() and "'spans': 1" in again.log()
     assert again.get("/api/v1/stats")["spans"] == 4
