@@ -1,0 +1,124 @@
+"""What recording one LLM call's span costs: the OTel SDK span tokentrace makes today, against a
+minimal recording object holding the same attributes, warm (a tight loop) and cold (the caches
+cooled between calls, as ~1.7 ms of openai client work between two spans does).
+
+    .venv/bin/python bench/span_cost.py
+
+Both paths do what the instrumentation does per call: start with the request's attributes,
+make the span current and restore the context, add the response's attributes twice, end (the
+SDK span through tokentrace's tag and batching processors, to an exporter that drops).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+from opentelemetry import context, trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind
+
+from tokentrace.sdk.batching import BatchingSpanProcessor
+from tokentrace.sdk.tags import TagSpanProcessor
+
+START = {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.provider.name": "openai",
+    "gen_ai.request.model": "gpt-4o-mini",
+    "gen_ai.request.temperature": 0.2,
+    "gen_ai.request.max_tokens": 100,
+    "gen_ai.request.stream": False,
+}
+IDENTITY = {
+    "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
+    "gen_ai.response.id": "chatcmpl-bench",
+    "gen_ai.response.finish_reasons": ["stop"],
+}
+USAGE = {
+    "gen_ai.usage.input_tokens": 120,
+    "gen_ai.usage.output_tokens": 9,
+    "gen_ai.usage.total_tokens": 129,
+    "gen_ai.usage.cache_read.input_tokens": 64,
+}
+
+
+class _Drop(SpanExporter):
+    def export(self, spans) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
+class LightSpan:
+    """The least a recording span can be: ids, times, attributes; ended onto a list."""
+
+    __slots__ = ("attributes", "end_ns", "name", "parent", "span_id", "start_ns", "trace_id")
+
+    def __init__(self, name: str, attributes: dict) -> None:
+        parent = trace.get_current_span().get_span_context()
+        self.trace_id = parent.trace_id if parent.is_valid else random.getrandbits(128)
+        self.span_id = random.getrandbits(64)
+        self.parent = parent
+        self.name = name
+        self.start_ns = time.time_ns()
+        self.end_ns = 0
+        self.attributes = dict(attributes)
+
+    def end(self, ended: list) -> None:
+        self.end_ns = time.time_ns()
+        ended.append(self)
+
+
+def main() -> None:
+    provider = TracerProvider()
+    provider.add_span_processor(TagSpanProcessor())
+    provider.add_span_processor(BatchingSpanProcessor(_Drop()))
+    tracer = provider.get_tracer("bench")
+    ended: list = []
+
+    def sdk_span() -> None:
+        span = tracer.start_span("chat gpt-4o-mini", kind=SpanKind.CLIENT, attributes=START)
+        with trace.use_span(span, end_on_exit=False):
+            pass
+        span.set_attributes(IDENTITY)
+        span.set_attributes(USAGE)
+        span.end()
+
+    def light_span() -> None:
+        span = LightSpan("chat gpt-4o-mini", START)
+        current = NonRecordingSpan(SpanContext(span.trace_id, span.span_id, False))
+        context.detach(context.attach(trace.set_span_in_context(current)))
+        span.attributes.update(IDENTITY)
+        span.attributes.update(USAGE)
+        span.end(ended)
+
+    junk = [str(i) * 3 for i in range(200_000)]
+
+    def cool() -> int:
+        return sum(len(x) for x in junk[::7])
+
+    print("µs per span (median of 3 runs)\n")
+    print("| path | warm | cold |\n|---|---|---|")
+    for name, make in (("OTel SDK span (today)", sdk_span), ("minimal recording object", light_span)):
+        warm, cold = [], []
+        for _ in range(3):
+            for _ in range(2000):
+                make()
+            n = 20_000
+            started = time.perf_counter_ns()
+            for _ in range(n):
+                make()
+            warm.append((time.perf_counter_ns() - started) / n / 1000)
+            total, n = 0, 3000
+            for _ in range(n):
+                cool()
+                started = time.perf_counter_ns()
+                make()
+                total += time.perf_counter_ns() - started
+            cold.append(total / n / 1000)
+            ended.clear()
+        print(f"| {name} | {sorted(warm)[1]:.1f} | {sorted(cold)[1]:.1f} |")
+    provider.shutdown()
+
+
+if __name__ == "__main__":
+    main()
