@@ -13,22 +13,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
+from starlette.routing import Route
 
 from tests.conftest import ServerProcess
 from tests.otlp_builders import chat, new_trace_id, protobuf, span
-from tokentrace.server import health, metrics
-from tokentrace.server.api import (
-    alerts,
-    analytics,
-    budgets,
-    export,
-    projects,
-    sampling,
-    scores,
-    traces,
-    triage,
-)
 from tokentrace.server.api.openapi import document
+from tokentrace.server.app import create_app
 
 SCHEMA = schemathesis.openapi.from_dict(document())
 OPERATIONS = {op.label: op for op in (result.ok() for result in SCHEMA.get_all_operations())}
@@ -49,23 +39,16 @@ def api(tmp_path_factory):
 
 
 def test_the_document_describes_every_api_route_and_only_those():
-    modules = (
-        alerts,
-        analytics,
-        budgets,
-        export,
-        projects,
-        sampling,
-        scores,
-        traces,
-        triage,
-        metrics,
-        health,
-    )
+    def is_api(path: str) -> bool:
+        return (path.startswith("/api/v1/") and path != "/api/v1/openapi.json") or path in (
+            "/metrics",
+            "/healthz",
+        )
+
     served = {
         (route.path.replace(":path}", "}"), method)
-        for module in modules
-        for route in module.routes
+        for route in create_app(None).routes  # the routing table only: no state is needed
+        if isinstance(route, Route) and is_api(route.path)
         for method in route.methods - {"HEAD"}
     }
     documented = {(path, method.upper()) for path, ops in document()["paths"].items() for method in ops}

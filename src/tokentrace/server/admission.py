@@ -24,13 +24,9 @@ class Admission:
         reserved) when that would pass the bound while other requests hold bytes."""
         if self.held_bytes > own and self.held_bytes + size > self.limit_bytes:
             return False
-        self.hold(size)
-        return True
-
-    def hold(self, size: int) -> None:
-        """Reserve without asking (what a chunked body turned out to hold)."""
         self.held_bytes += size
         self.peak_bytes = max(self.peak_bytes, self.held_bytes)
+        return True
 
     def release(self, size: int) -> None:
         self.held_bytes -= size

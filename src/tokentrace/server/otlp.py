@@ -27,7 +27,7 @@ from starlette.routing import Route
 from tokentrace.ingest.pipeline import Overloaded, Pipeline, Prepared
 from tokentrace.ingest.raw import DecodeError
 from tokentrace.server.auth import Unauthorized, project_for
-from tokentrace.server.body import BodyTooLarge, read_body
+from tokentrace.server.body import BodyTooLarge, declared_length, read_body
 from tokentrace.server.state import ServerState
 
 PROTOBUF = "application/x-protobuf"
@@ -129,11 +129,6 @@ def _too_many(state: ServerState, is_protobuf: bool) -> Response:
     return _failure(429, message, is_protobuf, {"Retry-After": "1"})
 
 
-def _declared_length(request: Request) -> int:
-    declared = request.headers.get("content-length", "")
-    return int(declared) if declared.isdigit() else 0
-
-
 async def _export(request: Request, signal: Signal) -> Response:
     state: ServerState = request.app.state.tt
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -147,16 +142,15 @@ async def _export(request: Request, signal: Signal) -> Response:
     except Unauthorized as exc:
         return _failure(401, str(exc), is_protobuf)
     limit = state.config.max_body_bytes
-    held = min(_declared_length(request), limit)
+    held = min(declared_length(request), limit)
     if not state.admission.admit(held):
         return _too_many(state, is_protobuf)
     try:
-        body = await read_body(request, limit)
-        if len(body) > held:  # chunked: no length was declared
-            state.admission.hold(len(body) - held)
-            held = len(body)
-        body = _decompress(body, request.headers.get("content-encoding", ""), limit)
-        # Decompressed, it may no longer fit: refused before it is decoded.
+        body = _decompress(
+            await read_body(request, limit), request.headers.get("content-encoding", ""), limit
+        )
+        # Larger than declared (chunked, or decompressed), it may no longer fit: refused before
+        # it is decoded.
         if len(body) > held:
             if not state.admission.admit(len(body) - held, own=held):
                 return _too_many(state, is_protobuf)

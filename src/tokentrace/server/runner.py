@@ -12,8 +12,9 @@ from tokentrace.alerts.evaluator import Evaluator
 from tokentrace.budgets.policy import Policy, load_policy
 from tokentrace.ingest import sampler as sampling_policies
 from tokentrace.ingest.pipeline import Pipeline
-from tokentrace.ingest.retention import Retention
+from tokentrace.ingest.retention import expire
 from tokentrace.ingest.sampler import Sampler
+from tokentrace.periodic import Periodic
 from tokentrace.pricing import PriceBook
 from tokentrace.pricing.overrides import load_overrides
 from tokentrace.server.admission import Admission
@@ -68,8 +69,8 @@ def open_state(config: ServerConfig) -> ServerState:
     admission = Admission(config.max_inflight_bytes)
     retention = None
     if config.retention_s is not None:
-        interval = timedelta(seconds=config.retention_interval_s)
-        retention = Retention(store, timedelta(seconds=config.retention_s), interval)
+        keep, interval = timedelta(seconds=config.retention_s), timedelta(seconds=config.retention_interval_s)
+        retention = Periodic("retention", interval, lambda: expire(store, keep), at_start=True)
     return ServerState(config, store, pipeline, prices, alerts, sampler, admission, retention, budgets)
 
 

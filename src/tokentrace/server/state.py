@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from tokentrace.alerts.evaluator import Evaluator
 from tokentrace.budgets.policy import Policy
 from tokentrace.ingest.pipeline import Pipeline
-from tokentrace.ingest.retention import Retention
 from tokentrace.ingest.sampler import Sampler
+from tokentrace.periodic import Periodic
 from tokentrace.pricing import PriceBook
 from tokentrace.server.admission import Admission
 from tokentrace.server.config import ServerConfig
@@ -26,7 +26,7 @@ class ServerState:
     alerts: Evaluator
     sampler: Sampler
     admission: Admission
-    retention: Retention | None = None  # None: data is kept until deleted
+    retention: Periodic | None = None  # ingest.retention.expire on schedule; None: kept until deleted
     budgets: Policy = field(default_factory=Policy)
     # Exports refused for overload, by answer ("429", "503", "UNAVAILABLE"): shown by /healthz.
     refused: Counter[str] = field(default_factory=Counter)
