@@ -1,24 +1,25 @@
-"""What recording one LLM call's span costs: the OTel SDK span tokentrace makes today, against a
-minimal recording object holding the same attributes, warm (a tight loop) and cold (the caches
-cooled between calls, as ~1.7 ms of openai client work between two spans does).
+"""What recording one LLM call's span costs: the OTel SDK span against tokentrace's `CallSpan`
+(sdk/call_span.py, what `init()` uses when it owns the provider), warm (a tight loop) and cold
+(the caches cooled between calls, as ~1.2-1.7 ms of openai client work between two spans does).
 
     .venv/bin/python bench/span_cost.py
 
-Both paths do what the instrumentation does per call: start with the request's attributes,
-make the span current and restore the context, add the response's attributes twice, end (the
-SDK span through tokentrace's tag and batching processors, to an exporter that drops).
+Both paths do what the instrumentation does per call: start with the request's attributes
+(and the tags from baggage), make the span current and restore the context, add the response's
+attributes twice, end (through tokentrace's tag and batching processors, to an exporter that
+drops).
 """
 
 from __future__ import annotations
 
-import random
 import time
 
 from opentelemetry import context, trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind
+from opentelemetry.trace import SpanKind
 
+from tokentrace.sdk import call_span
 from tokentrace.sdk.batching import BatchingSpanProcessor
 from tokentrace.sdk.tags import TagSpanProcessor
 
@@ -48,32 +49,16 @@ class _Drop(SpanExporter):
         return SpanExportResult.SUCCESS
 
 
-class LightSpan:
-    """The least a recording span can be: ids, times, attributes; ended onto a list."""
-
-    __slots__ = ("attributes", "end_ns", "name", "parent", "span_id", "start_ns", "trace_id")
-
-    def __init__(self, name: str, attributes: dict) -> None:
-        parent = trace.get_current_span().get_span_context()
-        self.trace_id = parent.trace_id if parent.is_valid else random.getrandbits(128)
-        self.span_id = random.getrandbits(64)
-        self.parent = parent
-        self.name = name
-        self.start_ns = time.time_ns()
-        self.end_ns = 0
-        self.attributes = dict(attributes)
-
-    def end(self, ended: list) -> None:
-        self.end_ns = time.time_ns()
-        ended.append(self)
-
-
 def main() -> None:
     provider = TracerProvider()
-    provider.add_span_processor(TagSpanProcessor())
-    provider.add_span_processor(BatchingSpanProcessor(_Drop()))
+    tags, batcher = (
+        TagSpanProcessor(),
+        BatchingSpanProcessor(_Drop(), max_queue_size=500_000),
+    )  # nothing dropped
+    provider.add_span_processor(tags)
+    provider.add_span_processor(batcher)
+    call_span.configure(provider, tags, batcher)
     tracer = provider.get_tracer("bench")
-    ended: list = []
 
     def sdk_span() -> None:
         span = tracer.start_span("chat gpt-4o-mini", kind=SpanKind.CLIENT, attributes=START)
@@ -83,13 +68,12 @@ def main() -> None:
         span.set_attributes(USAGE)
         span.end()
 
-    def light_span() -> None:
-        span = LightSpan("chat gpt-4o-mini", START)
-        current = NonRecordingSpan(SpanContext(span.trace_id, span.span_id, False))
-        context.detach(context.attach(trace.set_span_in_context(current)))
-        span.attributes.update(IDENTITY)
-        span.attributes.update(USAGE)
-        span.end(ended)
+    def call_span_path() -> None:
+        span = call_span.start("chat gpt-4o-mini", dict(START))
+        context.detach(context.attach(trace.set_span_in_context(span)))
+        call_span.put(span, dict(IDENTITY))
+        call_span.put(span, dict(USAGE))
+        span.end()
 
     junk = [str(i) * 3 for i in range(200_000)]
 
@@ -98,7 +82,7 @@ def main() -> None:
 
     print("µs per span (median of 3 runs)\n")
     print("| path | warm | cold |\n|---|---|---|")
-    for name, make in (("OTel SDK span (today)", sdk_span), ("minimal recording object", light_span)):
+    for name, make in (("OTel SDK span", sdk_span), ("tokentrace CallSpan", call_span_path)):
         warm, cold = [], []
         for _ in range(3):
             for _ in range(2000):
@@ -115,7 +99,6 @@ def main() -> None:
                 make()
                 total += time.perf_counter_ns() - started
             cold.append(total / n / 1000)
-            ended.clear()
         print(f"| {name} | {sorted(warm)[1]:.1f} | {sorted(cold)[1]:.1f} |")
     provider.shutdown()
 

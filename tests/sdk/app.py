@@ -18,6 +18,10 @@ import openai
 import orjson
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import tokentrace
 
@@ -416,9 +420,62 @@ def budgets(client: openai.OpenAI, provider: str) -> dict:
     return facts
 
 
+def _own_processor(provider) -> InMemorySpanExporter:
+    """A span processor of the app's own (an exporter to another backend, say)."""
+    mine = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(mine))
+    return mine
+
+
+def _span_seen_by_http(provider: str, seen: list[str]) -> openai.OpenAI:
+    """A client whose HTTP hook notes the kind of span current while each request is sent."""
+    hook = {"request": [lambda request: seen.append(type(trace.get_current_span()).__name__)]}
+    return openai.OpenAI(
+        base_url=f"{provider}/v1",
+        api_key="sk-sim",
+        max_retries=0,
+        http_client=openai.DefaultHttpxClient(event_hooks=hook),
+    )
+
+
+def _mine(exporter: InMemorySpanExporter) -> list[dict]:
+    return [
+        {"name": s.name, "trace_id": format(s.context.trace_id, "032x"), "attributes": dict(s.attributes)}
+        for s in exporter.get_finished_spans()
+    ]
+
+
+def joined(provider: str, mine: InMemorySpanExporter) -> dict:
+    """tokentrace joined the provider the app set up, processors and all: its calls get OTel
+    SDK spans, which the app's own processor sees as well."""
+    seen: list[str] = []
+    client = _span_seen_by_http(provider, seen)
+    with tokentrace.context(tenant_id="acme"):
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+    tokentrace.flush()
+    return {"seen": seen, "mine": _mine(mine)}
+
+
+def added_processor(provider: str) -> dict:
+    """An app that adds a processor of its own to tokentrace's provider after init(): calls
+    from then on get OTel SDK spans, so that processor sees them."""
+    seen: list[str] = []
+    client = _span_seen_by_http(provider, seen)
+    with tokentrace.context(tenant_id="acme"):
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "first"}])
+        mine = _own_processor(trace.get_tracer_provider())
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "second"}])
+    tokentrace.flush()
+    return {"seen": seen, "mine": _mine(mine)}
+
+
 def main() -> None:
     scenario, provider, server = sys.argv[1:4]
     capture = scenario == "content"
+    if scenario == "joined":
+        app_provider = TracerProvider(resource=Resource.create({"service.name": "sdk-test-app"}))
+        mine = _own_processor(app_provider)
+        trace.set_tracer_provider(app_provider)
     tokentrace.init(
         service_name="sdk-test-app",
         endpoint=server,
@@ -443,6 +500,10 @@ def main() -> None:
         facts = failures(client, provider)
     elif scenario == "content":
         facts = content(client, provider)
+    elif scenario == "joined":
+        facts = joined(provider, mine)
+    elif scenario == "added-processor":
+        facts = added_processor(provider)
     elif scenario == "budgets":
         facts = budgets(client, provider)
     elif scenario == "backend-down":

@@ -43,6 +43,8 @@ def _spans():
                         "counts": [1, 2],
                         "raw": b"\x00\xff",
                         "text": "héllo ✓ " * (i * 40),  # past the cache's size limit when long
+                        "mapping": {"a": 1, "b": ["x", None], "c": {"d": 0.5}},  # the SDK keeps these
+                        "nothing": None,  # and None, as an empty value
                     },
                 ) as span:
                     span.add_event("exception", {"exception.type": "RateLimitError", "n": i})

@@ -311,3 +311,29 @@ def test_content_is_not_recorded_unless_asked(server, provider_url):
     [chat] = [s for s in spans if s["operation"] == "chat"]
     assert _detail(server, facts["trace_id"], chat)["content"] is None
     assert not any(k.startswith("gen_ai.input") for k in chat["attributes"])
+
+
+def test_an_app_with_a_provider_of_its_own_keeps_every_span_in_its_processors(server, provider_url):
+    """tokentrace joins the app's provider: the app's own processor sees the LLM span, tags and
+    usage included, and so does the server."""
+    facts = run_app("joined", provider_url, server)
+    assert facts["seen"] == ["_Span"]  # an OTel SDK span was current while the request went
+    [mine] = facts["mine"]
+    assert mine["name"] == "chat gpt-4o-mini"
+    assert mine["attributes"]["tenant.id"] == "acme"
+    assert mine["attributes"]["gen_ai.usage.input_tokens"] > 0
+    [stored] = spans_of(server, mine["trace_id"], 1)
+    assert stored["tenant_id"] == "acme"
+    assert stored["input_tokens"] == mine["attributes"]["gen_ai.usage.input_tokens"]
+
+
+def test_a_processor_added_after_init_sees_the_calls_made_from_then_on(server, provider_url):
+    """With tokentrace's own provider a call records a CallSpan; once the app adds a processor
+    of its own, calls get OTel SDK spans again, so that processor misses none of them."""
+    facts = run_app("added-processor", provider_url, server)
+    assert facts["seen"] == ["CallSpan", "_Span"]
+    [mine] = facts["mine"]
+    assert mine["attributes"]["tenant.id"] == "acme"
+    assert mine["attributes"]["gen_ai.response.finish_reasons"] == ["stop"]
+    server.wait_for_spans(2)
+    assert server.get("/api/v1/stats")["spans"] == 2

@@ -22,6 +22,7 @@ from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, detach,
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter
 
+from tokentrace.sdk.call_span import readable_spans
 from tokentrace.sdk.exporter import DirectOTLPSpanExporter
 from tokentrace.sdk.otlp_encode import encode_span
 
@@ -76,7 +77,9 @@ class BatchingSpanProcessor(SpanProcessor):
         return span
 
     def _export(self, batch: Sequence[Any]) -> None:
-        self.exporter.export(batch)
+        # tokentrace's exporter writes CallSpans as they are; another gets ReadableSpans.
+        direct = isinstance(self.exporter, DirectOTLPSpanExporter)
+        self.exporter.export(batch if direct else readable_spans(batch))
 
     def on_end(self, span: ReadableSpan) -> None:
         if self._shutdown or not span.context.trace_flags.sampled:

@@ -15,6 +15,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 
+from tokentrace.sdk.call_span import readable_spans
 from tokentrace.sdk.otlp_encode import EncodedSpan, encode_spans, request_body
 
 log = logging.getLogger("tokentrace")
@@ -30,12 +31,12 @@ class DirectOTLPSpanExporter(OTLPSpanExporter):
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if not self.sends_bytes or getattr(self, "_shutdown", False):
-            return super().export(spans)
+            return super().export(readable_spans(spans))
         try:
             body = encode_spans(spans)
         except Exception:  # an attribute the direct encoder does not know: let the official one try
             log.debug("direct OTLP encoding failed; using the official encoder", exc_info=True)
-            return super().export(spans)
+            return super().export(readable_spans(spans))
         result = self._client.export(body)
         return SpanExportResult.SUCCESS if result.success else SpanExportResult.FAILURE
 

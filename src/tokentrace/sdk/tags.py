@@ -13,7 +13,8 @@ from tokentrace.semconv import TAG_ATTRIBUTES
 
 #: context() keyword → the attribute (and baggage key) the server reads.
 TAG_KEYS = TAG_ATTRIBUTES
-_STAMPED = frozenset(TAG_KEYS.values())
+#: The baggage keys stamped on spans as attributes.
+STAMPED = frozenset(TAG_KEYS.values())
 
 
 @contextmanager
@@ -39,7 +40,7 @@ class TagSpanProcessor(SpanProcessor):
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         for key, value in baggage.get_all(parent_context).items():
-            if key in _STAMPED:
+            if key in STAMPED:
                 span.set_attribute(key, str(value))
 
     def on_end(self, span: ReadableSpan) -> None:

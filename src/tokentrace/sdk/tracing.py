@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from tokentrace.redaction import redact_defaults
-from tokentrace.sdk import content, scores
+from tokentrace.sdk import call_span, content, scores
 from tokentrace.sdk.batching import BatchingSpanProcessor
 from tokentrace.sdk.content import DEFAULT_MAX_CHARS
 from tokentrace.sdk.exporter import DirectOTLPSpanExporter
@@ -107,10 +107,14 @@ def init(
             attributes["deployment.environment.name"] = env
         provider = TracerProvider(resource=Resource.create(attributes))
         trace.set_tracer_provider(provider)
-    provider.add_span_processor(TagSpanProcessor())
-    provider.add_span_processor(
-        BatchingSpanProcessor(exporter or DirectOTLPSpanExporter(endpoint=traces_endpoint, headers=headers))
+    tags = TagSpanProcessor()
+    batcher = BatchingSpanProcessor(
+        exporter or DirectOTLPSpanExporter(endpoint=traces_endpoint, headers=headers)
     )
+    provider.add_span_processor(tags)
+    provider.add_span_processor(batcher)
+    if provider is not existing:  # the app's own provider may hold processors of its own
+        call_span.configure(provider, tags, batcher)
     # Scores travel as OTLP log records (evaluation events), to the same server.
     scores.configure(scores.Destination(signal_endpoint("logs", endpoint), headers, provider.resource))
     if exporter is None:
@@ -135,6 +139,7 @@ def flush(timeout_s: float = 30) -> bool:
 def shutdown() -> None:
     """Flush and stop exporting."""
     global _provider
+    call_span.unconfigure()
     if _provider is not None:
         _provider.shutdown()
         _provider = None

@@ -17,12 +17,11 @@ from tokentrace.sdk import content
 from tokentrace.sdk.content import text_part, tool_call_part, tool_response_part
 from tokentrace.sdk.instrumentors.calls import (
     Call,
-    calling,
     given,
     parsed_response,
+    record_response,
     send_async_wrapper,
     send_wrapper,
-    set_response_identity,
     start_call,
 )
 from tokentrace.sdk.instrumentors.streams import AsyncTracedStream, TracedStream
@@ -33,9 +32,9 @@ _installed = False
 
 def _request(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {
-        "gen_ai.request.temperature": given(kwargs.get("temperature")),
-        "gen_ai.request.top_p": given(kwargs.get("top_p")),
-        "gen_ai.request.max_tokens": given(kwargs.get("max_tokens")),
+        "gen_ai.request.temperature": kwargs.get("temperature"),
+        "gen_ai.request.top_p": kwargs.get("top_p"),
+        "gen_ai.request.max_tokens": kwargs.get("max_tokens"),
         "gen_ai.request.stream": kwargs.get("stream") is True,
     }
 
@@ -87,10 +86,10 @@ def _record_response(call: Call, blocks: Any, stop_reason: Any) -> None:
         content.record(call.span, outputs=outputs)
 
 
-def _set_usage(span: Any, usage: Any, output_tokens: int | None = None) -> None:
+def _usage(usage: Any, output_tokens: int | None = None) -> dict[str, int]:
     """OTel meaning: input tokens include cache reads and writes (Anthropic reports them apart)."""
     if usage is None:
-        return
+        return {}
     raw_input = getattr(usage, "input_tokens", None)
     read = getattr(usage, "cache_read_input_tokens", None)
     written = getattr(usage, "cache_creation_input_tokens", None)
@@ -103,7 +102,7 @@ def _set_usage(span: Any, usage: Any, output_tokens: int | None = None) -> None:
         "gen_ai.usage.cache_creation.input_tokens": written,
         "gen_ai.usage.output_tokens": output,
     }
-    span.set_attributes({key: value for key, value in values.items() if isinstance(value, int)})
+    return {key: value for key, value in values.items() if isinstance(value, int)}
 
 
 def _reasons(stop_reason: Any) -> list[str] | None:
@@ -113,10 +112,13 @@ def _reasons(stop_reason: Any) -> list[str] | None:
 def _response(call: Call, result: Any) -> None:
     message = parsed_response(result)
     stop_reason = getattr(message, "stop_reason", None)
-    set_response_identity(
-        call.span, getattr(message, "model", None), getattr(message, "id", None), _reasons(stop_reason)
+    record_response(
+        call.span,
+        getattr(message, "model", None),
+        getattr(message, "id", None),
+        _reasons(stop_reason),
+        _usage(getattr(message, "usage", None)),
     )
-    _set_usage(call.span, getattr(message, "usage", None))
     _record_response(call, getattr(message, "content", None), stop_reason)
 
 
@@ -160,8 +162,8 @@ class _EventStream:
     def finish(self, call: Call) -> None:
         if self.start is None:
             return
-        set_response_identity(call.span, self.start.model, self.start.id, _reasons(self.stop_reason))
-        _set_usage(call.span, self.start.usage, self.output_tokens)
+        usage = _usage(self.start.usage, self.output_tokens)
+        record_response(call.span, self.start.model, self.start.id, _reasons(self.stop_reason), usage)
         if self.gather:
             blocks = []
             for index in sorted(self.blocks):
@@ -199,7 +201,7 @@ def _enter(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
     call: Call | None = getattr(instance, "_tokentrace_call", None)
     if call is None:
         return wrapped(*args, **kwargs)
-    with calling(call):
+    with call:
         stream = wrapped(*args, **kwargs)
     # MessageStream reads its raw stream lazily, so the traced one is the one it iterates.
     stream._raw_stream = TracedStream(stream._raw_stream, call, _EventStream(call))
@@ -210,7 +212,7 @@ async def _aenter(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any
     call: Call | None = getattr(instance, "_tokentrace_call", None)
     if call is None:
         return await wrapped(*args, **kwargs)
-    with calling(call):
+    with call:
         stream = await wrapped(*args, **kwargs)
     stream._raw_stream = AsyncTracedStream(stream._raw_stream, call, _EventStream(call))
     return stream

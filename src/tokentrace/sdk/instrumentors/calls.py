@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import contextvars
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from opentelemetry import context, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
+from tokentrace.sdk import call_span
+
 _tracer = trace.get_tracer("tokentrace.sdk")
 
 
-@dataclass
+@dataclass(slots=True)
 class Attempt:
     start_ns: int
     end_ns: int = 0
@@ -24,23 +25,43 @@ class Attempt:
     error: BaseException | None = None
 
 
-@dataclass
 class Call:
-    """One logical LLM call: its span and every HTTP attempt the SDK's retry loop made."""
+    """One logical LLM call: its span and every HTTP attempt the SDK's retry loop made.
 
-    span: Span
-    # Wall time at the start; TTFT and attempt times are measured from it, so
-    # they hold whatever clock stamps the span itself.
-    started_ns: int = field(default_factory=time.time_ns)
-    attempts: list[Attempt] = field(default_factory=list)
-    first_token_ns: int | None = None
-    ended: bool = False
-    wants_json: bool = False  # the request asked for JSON output: the SDK checks the answer
+    `with call:` runs the SDK's request as this call: its span is current, its attempts are
+    recorded, and an exception ends the span as failed. (A class, not a generator context
+    manager: this runs on every LLM call, and each object and frame less counts.)"""
+
+    __slots__ = ("_tokens", "attempts", "ended", "first_token_ns", "span", "started_ns", "wants_json")
+
+    def __init__(self, span: Span) -> None:
+        self.span = span
+        # Wall time at the start; TTFT and attempt times are measured from it, so
+        # they hold whatever clock stamps the span itself.
+        self.started_ns = getattr(span, "start_time", None) or time.time_ns()
+        self.attempts: list[Attempt] = []
+        self.first_token_ns: int | None = None
+        self.ended = False
+        self.wants_json = False  # the request asked for JSON output: the SDK checks the answer
+        self._tokens: tuple[Any, Any] | None = None
 
     def span_time(self, wall_ns: int) -> int:
         """A wall-clock instant of this call on the span's own clock."""
         return (getattr(self.span, "start_time", None) or self.started_ns) + (wall_ns - self.started_ns)
 
+    def __enter__(self) -> Call:
+        self._tokens = (current_call.set(self), context.attach(trace.set_span_in_context(self.span)))
+        return self
+
+    def __exit__(self, kind: type | None, exc: BaseException | None, tb: Any) -> None:
+        call_token, context_token = self._tokens
+        context.detach(context_token)
+        current_call.reset(call_token)
+        if exc is not None:
+            fail_call(self, exc)
+
+
+_PLAIN = (str, int, float, bool)  # a tuple: `str | int | ...` would build unions on every call
 
 #: The call in progress in this context: the HTTP layer records its attempts here.
 current_call: contextvars.ContextVar[Call | None] = contextvars.ContextVar("tokentrace_call", default=None)
@@ -57,31 +78,41 @@ def suppressed() -> bool:
     return bool(context.get_value(context._SUPPRESS_INSTRUMENTATION_KEY))
 
 
-def start_call(operation: str, provider: str, model: str | None, attributes: dict[str, Any]) -> Call:
+def start_call(operation: str, provider: str, model: str | None, request: dict[str, Any]) -> Call:
+    """Start the call's span with the request's attributes: those given as plain values (not
+    None, nor the SDKs' NOT_GIVEN / Omit sentinels)."""
     attrs = {"gen_ai.operation.name": operation, "gen_ai.provider.name": provider}
     if model:
         attrs["gen_ai.request.model"] = model
-    attrs.update({k: v for k, v in attributes.items() if v is not None})
-    span = _tracer.start_span(f"{operation} {model or ''}".strip(), kind=SpanKind.CLIENT, attributes=attrs)
-    return Call(span)
+    for key, value in request.items():
+        if isinstance(value, _PLAIN):
+            attrs[key] = value
+    return Call(call_span.start(f"{operation} {model or ''}".strip(), attrs))
 
 
 def parsed_response(result: Any) -> Any:
     """The response model, also behind `with_raw_response` (which caches its parse)."""
+    # model_dump first: a pydantic model answers a missing attribute (`parse`) by raising
+    # inside its __getattr__, ~3 µs on every call.
+    if hasattr(result, "model_dump"):
+        return result
     parse = getattr(result, "parse", None)
-    return parse() if callable(parse) and not hasattr(result, "model_dump") else result
+    return parse() if callable(parse) else result
 
 
-def set_response_identity(span: Span, model: Any, ident: Any, reasons: list[str] | None = None) -> None:
-    """Response model, id and finish reasons, in one set_attributes call (one span lock)."""
-    attributes: dict[str, Any] = {}
+def record_response(
+    span: Span, model: Any, ident: Any, reasons: list[str] | None, usage: dict[str, int]
+) -> None:
+    """Response model, id, finish reasons and the token `usage` (a fresh dict of int counts,
+    which this fills and hands over), in one set_attributes call."""
+    attributes = usage
     if isinstance(model, str):
         attributes["gen_ai.response.model"] = model
     if isinstance(ident, str):
         attributes["gen_ai.response.id"] = ident
     if reasons:
-        attributes["gen_ai.response.finish_reasons"] = reasons
-    span.set_attributes(attributes)
+        attributes["gen_ai.response.finish_reasons"] = tuple(reasons)  # as the SDK keeps a list
+    call_span.put(span, attributes)
 
 
 def check_output(call: Call, texts: list[str], refused: bool = False) -> None:
@@ -228,19 +259,4 @@ async def send_async_wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: d
 
 def given(value: Any) -> Any:
     """A request argument as a plain value; the SDKs' NOT_GIVEN / Omit sentinels become None."""
-    return value if isinstance(value, str | int | float | bool) else None
-
-
-@contextmanager
-def calling(call: Call) -> Iterator[None]:
-    """Run the SDK's request as `call`: its span is active, its attempts are recorded, and an
-    exception ends the span as failed."""
-    token = current_call.set(call)
-    try:
-        with trace.use_span(call.span, end_on_exit=False):
-            yield
-    except BaseException as exc:
-        fail_call(call, exc)
-        raise
-    finally:
-        current_call.reset(token)
+    return value if isinstance(value, _PLAIN) else None

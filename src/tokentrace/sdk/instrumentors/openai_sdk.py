@@ -14,9 +14,9 @@ from tokentrace.sdk.instrumentors.calls import (
     check_output,
     given,
     parsed_response,
+    record_response,
     send_async_wrapper,
     send_wrapper,
-    set_response_identity,
     start_call,
 )
 from tokentrace.sdk.instrumentors.wrappers import create_wrappers
@@ -29,9 +29,9 @@ def _provider(resource: Any) -> str:
     return "azure.ai.openai" if "Azure" in type(client).__name__ else "openai"
 
 
-def _set_usage(span: Any, usage: Any, inp: str, out: str, cached_in: str, reasoning_in: str) -> None:
+def _usage(usage: Any, inp: str, out: str, cached_in: str, reasoning_in: str) -> dict[str, int]:
     if usage is None:
-        return
+        return {}
     input_details = getattr(usage, cached_in, None)
     values = {
         "gen_ai.usage.input_tokens": getattr(usage, inp, None),
@@ -44,23 +44,17 @@ def _set_usage(span: Any, usage: Any, inp: str, out: str, cached_in: str, reason
             getattr(usage, reasoning_in, None), "reasoning_tokens", None
         ),
     }
-    # One set_attributes call: the SDK takes its span lock once, not once per attribute.
-    span.set_attributes({key: value for key, value in values.items() if isinstance(value, int)})
+    return {key: value for key, value in values.items() if type(value) is int}
 
 
-def _set_chat_usage(span: Any, usage: Any) -> None:
-    _set_usage(
-        span,
-        usage,
-        "prompt_tokens",
-        "completion_tokens",
-        "prompt_tokens_details",
-        "completion_tokens_details",
+def _chat_usage(usage: Any) -> dict[str, int]:
+    return _usage(
+        usage, "prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details"
     )
 
 
-def _set_responses_usage(span: Any, usage: Any) -> None:
-    _set_usage(span, usage, "input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details")
+def _responses_usage(usage: Any) -> dict[str, int]:
+    return _usage(usage, "input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details")
 
 
 def _plain(item: Any) -> dict[str, Any]:
@@ -93,6 +87,8 @@ def _content_parts(value: Any) -> list[dict[str, Any]]:
 
 def _expect_json(call: Call, fmt: Any) -> None:
     """Note a request for JSON output (a JSON format, or a pydantic model given to parse())."""
+    if fmt is None:  # most calls
+        return
     call.wants_json = isinstance(fmt, type) or _plain(fmt).get("type") in ("json_object", "json_schema")
     if call.wants_json:
         call.span.set_attribute("gen_ai.output.type", "json")
@@ -124,26 +120,30 @@ def _chat_start(call: Call, kwargs: dict[str, Any]) -> None:
 
 def _chat_request(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {
-        "gen_ai.request.temperature": given(kwargs.get("temperature")),
-        "gen_ai.request.top_p": given(kwargs.get("top_p")),
-        "gen_ai.request.max_tokens": given(kwargs.get("max_completion_tokens"))
-        or given(kwargs.get("max_tokens")),
-        "gen_ai.request.seed": given(kwargs.get("seed")),
+        "gen_ai.request.temperature": kwargs.get("temperature"),
+        "gen_ai.request.top_p": kwargs.get("top_p"),
+        "gen_ai.request.max_tokens": kwargs.get("max_completion_tokens") or kwargs.get("max_tokens"),
+        "gen_ai.request.seed": kwargs.get("seed"),
         "gen_ai.request.stream": kwargs.get("stream") is True,
     }
 
 
 def _chat_response(call: Call, result: Any) -> None:
     response = parsed_response(result)
-    span = call.span
     choices = getattr(response, "choices", None) or []
-    reasons = [c.finish_reason for c in choices if c.finish_reason]
-    set_response_identity(span, getattr(response, "model", None), getattr(response, "id", None), reasons)
-    _set_chat_usage(span, getattr(response, "usage", None))
-    texts = [c.message.content for c in choices[:1] if c.message.content]
-    check_output(call, texts, refused=any(getattr(c.message, "refusal", None) for c in choices))
+    reasons, refused = [], False
+    for choice in choices:
+        if choice.finish_reason:
+            reasons.append(choice.finish_reason)
+        refused = refused or bool(getattr(choice.message, "refusal", None))
+    usage = _chat_usage(getattr(response, "usage", None))
+    record_response(
+        call.span, getattr(response, "model", None), getattr(response, "id", None), reasons, usage
+    )
+    if refused or call.wants_json:
+        check_output(call, [c.message.content for c in choices[:1] if c.message.content], refused)
     if content.capturing():
-        content.record(span, outputs=_chat_outputs(choices))
+        content.record(call.span, outputs=_chat_outputs(choices))
 
 
 def _chat_outputs(choices: list[Any]) -> list[dict[str, Any]]:
@@ -205,8 +205,8 @@ class _ChatStream:
 
     def finish(self, call: Call) -> None:
         reasons = [self.reasons[i] for i in sorted(self.reasons)]
-        set_response_identity(call.span, self.model, self.ident, reasons)
-        _set_chat_usage(call.span, self.usage)  # present when stream_options.include_usage was asked
+        # usage is there when stream_options.include_usage was asked
+        record_response(call.span, self.model, self.ident, reasons, _chat_usage(self.usage))
         if not self.gather:
             return
         outputs = []
@@ -224,9 +224,9 @@ class _ChatStream:
 # --- responses ---------------------------------------------------------------------------
 def _responses_request(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {
-        "gen_ai.request.temperature": given(kwargs.get("temperature")),
-        "gen_ai.request.top_p": given(kwargs.get("top_p")),
-        "gen_ai.request.max_tokens": given(kwargs.get("max_output_tokens")),
+        "gen_ai.request.temperature": kwargs.get("temperature"),
+        "gen_ai.request.top_p": kwargs.get("top_p"),
+        "gen_ai.request.max_tokens": kwargs.get("max_output_tokens"),
         "gen_ai.request.stream": kwargs.get("stream") is True,
     }
 
@@ -260,8 +260,10 @@ def _responses_response(call: Call, result: Any) -> None:
     response = parsed_response(result)
     status = getattr(response, "status", None)
     reasons = [status] if isinstance(status, str) else None
-    set_response_identity(call.span, getattr(response, "model", None), getattr(response, "id", None), reasons)
-    _set_responses_usage(call.span, getattr(response, "usage", None))
+    usage = _responses_usage(getattr(response, "usage", None))
+    record_response(
+        call.span, getattr(response, "model", None), getattr(response, "id", None), reasons, usage
+    )
     parts, texts, refused = [], [], False
     for item in getattr(response, "output", None) or []:
         kind = getattr(item, "type", None)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tokentrace.sdk.instrumentors.calls import Call, calling, end_call, suppressed
+from tokentrace.sdk.instrumentors.calls import Call, end_call, suppressed
 from tokentrace.sdk.instrumentors.streams import AsyncTracedStream, StreamObserver, TracedStream
 
 Begin = Callable[[Any, dict[str, Any]], Call]  # (SDK resource, request kwargs) → the started call
@@ -26,10 +26,12 @@ def create_wrappers(
         if suppressed():
             return wrapped(*args, **kwargs)
         call = begin(instance, kwargs)
-        with calling(call):
+        with call:
             result = wrapped(*args, **kwargs)
         if streamed(kwargs, result):
             return TracedStream(result, call, observer(call))
+        # Read here, on the app's thread: leaving it to the export thread kept each response
+        # alive until its batch went and cost more than it saved (bench/sdk_overhead.py --paired).
         respond(call, result)
         end_call(call)
         return result
@@ -38,7 +40,7 @@ def create_wrappers(
         if suppressed():
             return await wrapped(*args, **kwargs)
         call = begin(instance, kwargs)
-        with calling(call):
+        with call:
             result = await wrapped(*args, **kwargs)
         if streamed(kwargs, result):
             return AsyncTracedStream(result, call, observer(call))
