@@ -111,9 +111,11 @@ class CallSpan(trace.Span):
     sets it); only plain values with room left skip the checks."""
 
     __slots__ = (
+        "_context",
         "_recorder",
+        "_span_id",
+        "_trace_id",
         "attributes",
-        "context",
         "dropped_attributes",
         "end_time",
         "events",
@@ -137,13 +139,9 @@ class CallSpan(trace.Span):
     ) -> None:
         self.name = name
         self.parent = parent
-        self.context = SpanContext(
-            trace_id,
-            recorder.provider.id_generator.generate_span_id(),
-            False,
-            _SAMPLED,
-            parent.trace_state if parent is not None else None,
-        )
+        self._trace_id = trace_id
+        self._span_id = recorder.provider.id_generator.generate_span_id()
+        self._context: SpanContext | None = None  # made when first asked for: rarely on the app's thread
         self._recorder = recorder
         self.end_time: int | None = None
         self.dropped_attributes = 0
@@ -153,12 +151,19 @@ class CallSpan(trace.Span):
         for key, value in baggage.get_all(ctx).items():  # as TagSpanProcessor.on_start does
             if key in STAMPED:
                 attributes[key] = str(value)
-        self.events: list[Event] = []
+        self.events: list[Event] | tuple = ()  # lists once something is added
         self.links: list[trace.Link] | tuple = ()
         self.status = _UNSET
         self.start_time = time.time_ns()
 
     # --- the OTel API span ----------------------------------------------------------------
+    @property
+    def context(self) -> SpanContext:
+        if self._context is None:
+            trace_state = self.parent.trace_state if self.parent is not None else None
+            self._context = SpanContext(self._trace_id, self._span_id, False, _SAMPLED, trace_state)
+        return self._context
+
     def get_span_context(self) -> SpanContext:
         return self.context
 
@@ -199,7 +204,7 @@ class CallSpan(trace.Span):
     def add_event(self, name: str, attributes: types.Attributes = None, timestamp: int | None = None) -> None:
         if self.end_time is None and len(self.events) < _MAX:
             cleaned = BoundedAttributes(_MAX, attributes, immutable=True)
-            self.events.append(Event(name, cleaned, timestamp))
+            self.events = [*self.events, Event(name, cleaned, timestamp)]
 
     def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
         # As the SDK: an invalid context is kept when it carries attributes or a trace state.

@@ -158,9 +158,7 @@ def error_type(exc: BaseException) -> str:
 
 
 def _emit_attempts(call: Call) -> None:
-    """One child span per attempt, only when the SDK retried (a first-try success adds none)."""
-    if len(call.attempts) < 2:
-        return
+    """One child span per attempt (called only when the SDK retried: a first-try success adds none)."""
     call.span.set_attribute("tokentrace.attempts", len(call.attempts))
     parent = trace.set_span_in_context(call.span)
     for number, attempt in enumerate(call.attempts):
@@ -210,7 +208,8 @@ def end_call(call: Call) -> None:
     call.ended = True
     if call.first_token_ns is not None:
         call.span.set_attribute("tokentrace.ttft_ms", (call.first_token_ns - call.started_ns) / 1e6)
-    _emit_attempts(call)
+    if len(call.attempts) > 1:
+        _emit_attempts(call)
     sink = usage_sink.get()
     if sink is not None:
         sink(call.span)
