@@ -20,12 +20,12 @@ as before. tests/sdk/test_call_span.py holds the two to the same result.
 from __future__ import annotations
 
 import logging
-import time
 import traceback
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import opentelemetry.sdk.trace as sdk_trace
 from opentelemetry import baggage, context, trace
 from opentelemetry.attributes import BoundedAttributes, _clean_attribute_value
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, TracerProvider, sampling
@@ -106,9 +106,10 @@ def start(name: str, attributes: dict[str, Any]) -> trace.Span:
 
 class CallSpan(trace.Span):
     """A recording CLIENT span: an OTel API span while it runs, a `ReadableSpan` look-alike
-    once it has ended. Attributes, events and links keep the SDK span's rules (values cleaned as
-    `BoundedAttributes` cleans them, at most 128 of each, a status set as `Span.set_status`
-    sets it); only plain values with room left skip the checks."""
+    once it has ended. Its times come from the SDK spans' clock (`opentelemetry.sdk.trace.time_ns`,
+    which the simulator shifts to compress time). Attributes, events and links keep the SDK
+    span's rules (values cleaned as `BoundedAttributes` cleans them, at most 128 of each, a
+    status set as `Span.set_status` sets it); only plain values with room left skip the checks."""
 
     __slots__ = (
         "_context",
@@ -154,7 +155,7 @@ class CallSpan(trace.Span):
         self.events: list[Event] | tuple = ()  # lists once something is added
         self.links: list[trace.Link] | tuple = ()
         self.status = _UNSET
-        self.start_time = time.time_ns()
+        self.start_time = sdk_trace.time_ns()
 
     # --- the OTel API span ----------------------------------------------------------------
     @property
@@ -247,7 +248,7 @@ class CallSpan(trace.Span):
     def end(self, end_time: int | None = None) -> None:
         if self.end_time is not None:
             return
-        self.end_time = end_time or time.time_ns()
+        self.end_time = end_time or sdk_trace.time_ns()
         self._recorder.batcher.add(self)
 
     # --- the ReadableSpan look-alike (what the encoders read) ------------------------------

@@ -38,7 +38,7 @@ class Call:
         self.span = span
         # Wall time at the start; TTFT and attempt times are measured from it, so
         # they hold whatever clock stamps the span itself.
-        self.started_ns = getattr(span, "start_time", None) or time.time_ns()
+        self.started_ns = time.time_ns()
         self.attempts: list[Attempt] = []
         self.first_token_ns: int | None = None
         self.ended = False
@@ -104,7 +104,7 @@ def record_response(
     span: Span, model: Any, ident: Any, reasons: list[str] | None, usage: dict[str, int]
 ) -> None:
     """Response model, id, finish reasons and the token `usage` (a fresh dict of int counts,
-    which this fills and hands over), in one set_attributes call."""
+    which this fills and hands over), put on the span at once."""
     attributes = usage
     if isinstance(model, str):
         attributes["gen_ai.response.model"] = model
