@@ -22,13 +22,13 @@ from tokentrace.sdk.otlp_encode import encode_span
 from tokentrace.sdk.tags import TagSpanProcessor
 from tokentrace.sdk.tags import context as tags
 
-START = {
+START = {  # what start_call() gives a chat call's span
     "gen_ai.operation.name": "chat",
-    "gen_ai.provider.name": "openai",
-    "gen_ai.request.model": "gpt-4o-mini",
-    "gen_ai.request.temperature": 0.2,
-    "gen_ai.request.max_tokens": 100,
-    "gen_ai.request.stream": False,
+    "gen_ai.provider.name": "anthropic",
+    "gen_ai.request.model": "claude-sonnet-4-5",
+    "gen_ai.request.top_p": 0.9,
+    "gen_ai.request.seed": 7,
+    "gen_ai.request.stream": True,
 }
 
 
@@ -208,7 +208,10 @@ def test_an_app_hook_setting_a_bad_value_loses_nothing_else(pipeline, caplog):
         span.set_attributes({"app.ok": 1, 3: "a key that is not a string"})
     span.end()
     [exported] = pipeline.spans()
-    assert exported.attributes["app.ok"] == 1 and exported.attributes["gen_ai.request.model"] == "gpt-4o-mini"
+    assert (
+        exported.attributes["app.ok"] == 1
+        and exported.attributes["gen_ai.request.model"] == "claude-sonnet-4-5"
+    )
     assert exported.attributes["app.object"] is None  # as the SDK keeps it: an empty OTLP value
     assert 3 not in exported.attributes and exported.dropped_attributes == 1
     assert encode_span(exported).data == encode_span(span).data
