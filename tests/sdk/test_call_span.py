@@ -172,7 +172,7 @@ def test_an_unsampled_parent_gets_no_recording_span(pipeline):
     assert not isinstance(span, CallSpan) and not span.is_recording()
 
 
-def test_another_processor_on_the_provider_means_sdk_spans_again(pipeline, caplog):
+def test_another_processor_on_the_provider_means_sdk_spans_again(pipeline):
     assert isinstance(call_span.start("chat", dict(START)), CallSpan)
     pipeline.provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
     assert not isinstance(call_span.start("chat", dict(START)), CallSpan)

@@ -26,14 +26,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import opentelemetry.sdk.trace as sdk_trace
-from opentelemetry import baggage, context, trace
+from opentelemetry import context, trace
 from opentelemetry.attributes import BoundedAttributes, _clean_attribute_value
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, TracerProvider, sampling
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util import types
 
-from tokentrace.sdk.tags import STAMPED, TagSpanProcessor
+from tokentrace.sdk.tags import TagSpanProcessor, tag_attributes
 
 log = logging.getLogger("tokentrace")
 SCOPE = "tokentrace.sdk"
@@ -149,9 +149,7 @@ class CallSpan(trace.Span):
         # Taken as it is (start()'s contract: plain values, fewer than the limit): checking
         # them again cost ~5 µs a call, measured.
         self.attributes = attributes
-        for key, value in baggage.get_all(ctx).items():  # as TagSpanProcessor.on_start does
-            if key in STAMPED:
-                attributes[key] = str(value)
+        attributes.update(tag_attributes(ctx))  # as TagSpanProcessor.on_start does
         self.events: list[Event] | tuple = ()  # lists once something is added
         self.links: list[trace.Link] | tuple = ()
         self.status = _UNSET
@@ -179,14 +177,8 @@ class CallSpan(trace.Span):
                 self._set_checked(key, value)
 
     def set_attributes(self, attributes: Mapping[str, types.AnyValue]) -> None:
-        if self.end_time is None:
-            own = self.attributes
-            room = len(own) + len(attributes) < _MAX
-            for key, value in attributes.items():
-                if room and type(value) in _SCALARS and type(key) is str and key:
-                    own[key] = value
-                else:
-                    self._set_checked(key, value)
+        for key, value in attributes.items():
+            self.set_attribute(key, value)
 
     def _set_checked(self, key: Any, value: Any) -> None:
         """What `BoundedAttributes` does with any key and value: drop a bad key, clean the value,
@@ -200,7 +192,7 @@ class CallSpan(trace.Span):
         if len(own) >= _MAX:
             del own[next(iter(own))]
             self.dropped_attributes += 1
-        own[key] = _cleaned(value)
+        own[key] = _clean_attribute_value(value, None)
 
     def add_event(self, name: str, attributes: types.Attributes = None, timestamp: int | None = None) -> None:
         if self.end_time is None and len(self.events) < _MAX:
@@ -291,16 +283,6 @@ def put(span: trace.Span, attributes: dict[str, Any]) -> None:
         span.attributes.update(attributes)
     else:
         span.set_attributes(attributes)
-
-
-def _cleaned(value: Any) -> Any:
-    """`value` as `BoundedAttributes` keeps it. A list of plain values (finish reasons, on
-    every call) is made a tuple here: the SDK's cleaner tests it against the `Sequence` ABC,
-    ~5 µs a call cache-cold, measured."""
-    kind = type(value)
-    if (kind is list or kind is tuple) and all(type(item) in _SCALARS for item in value):
-        return tuple(value)
-    return _clean_attribute_value(value, None)
 
 
 def readable_spans(spans: Iterable[Any]) -> Sequence[Any]:

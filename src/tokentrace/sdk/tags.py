@@ -35,13 +35,16 @@ def context(**tags: str | int | None) -> Iterator[None]:
         detach(token)
 
 
+def tag_attributes(ctx: Context | None = None) -> dict[str, str]:
+    """tokentrace's tags in the context's baggage, as span attributes."""
+    return {key: str(value) for key, value in baggage.get_all(ctx).items() if key in STAMPED}
+
+
 class TagSpanProcessor(SpanProcessor):
     """Copies tokentrace's tags from baggage onto each span when it starts."""
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        for key, value in baggage.get_all(parent_context).items():
-            if key in STAMPED:
-                span.set_attribute(key, str(value))
+        span.set_attributes(tag_attributes(parent_context))
 
     def on_end(self, span: ReadableSpan) -> None:
         pass

@@ -14,7 +14,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from tokentrace.sdk import call_span
 
-_tracer = trace.get_tracer("tokentrace.sdk")
+_tracer = trace.get_tracer(call_span.SCOPE)
 
 
 @dataclass(slots=True)
