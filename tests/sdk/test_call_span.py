@@ -178,6 +178,20 @@ def test_another_processor_on_the_provider_means_sdk_spans_again(pipeline):
     assert not isinstance(call_span.start("chat", dict(START)), CallSpan)
 
 
+def test_a_provider_joined_with_a_processor_of_the_apps_keeps_sdk_spans():
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
+    tags, batcher = TagSpanProcessor(), BatchingSpanProcessor(InMemorySpanExporter())
+    provider.add_span_processor(tags)
+    provider.add_span_processor(batcher)
+    call_span.configure(provider, tags, batcher)
+    try:
+        assert not isinstance(call_span.start("chat", dict(START)), CallSpan)
+    finally:
+        call_span.unconfigure()
+        provider.shutdown()
+
+
 @pytest.mark.parametrize(
     "options",
     [

@@ -47,17 +47,18 @@ _MAX = SpanLimits().max_span_attributes  # 128, as for events and links; configu
 
 @dataclass(frozen=True, slots=True)
 class Recorder:
-    """Where `CallSpan`s come from and go: the provider `init()` made and its two processors."""
+    """Where `CallSpan`s come from and go: the provider `init()` made and its batching processor."""
 
     provider: TracerProvider
-    tags: TagSpanProcessor
     batcher: Any  # BatchingSpanProcessor (not imported: batching imports this module)
     scope: InstrumentationScope
+    active: Any  # the provider's multi span processor
+    processors: tuple  # its processors when they were only tokentrace's tag and batching ones
 
     def owns(self) -> bool:
-        """Whether the provider still runs only tokentrace's processors (an app may add its own)."""
-        processors = getattr(self.provider._active_span_processor, "_span_processors", None)
-        return processors == (self.tags, self.batcher)
+        """Whether the provider still runs only tokentrace's processors (an app may add its own).
+        Adding one replaces the SDK's tuple of processors: an identity check tells."""
+        return self.active._span_processors is self.processors
 
 
 _recorder: Recorder | None = None
@@ -65,10 +66,14 @@ _recorder: Recorder | None = None
 
 def configure(provider: TracerProvider, tags: TagSpanProcessor, batcher: Any) -> None:
     """Record calls with `CallSpan`s on `provider` (one `init()` made) where they are
-    equivalent; a provider with another sampler or other span limits keeps OTel's spans."""
+    equivalent; a provider with another sampler, other span limits or other processors
+    keeps OTel's spans."""
     global _recorder
+    _recorder = None
     limits = getattr(provider, "_span_limits", None)
     counts = ("max_span_attributes", "max_events", "max_links", "max_event_attributes", "max_link_attributes")
+    active = getattr(provider, "_active_span_processor", None)
+    processors = getattr(active, "_span_processors", None)
     if (
         provider.sampler is not sampling.DEFAULT_ON
         or getattr(provider, "_disabled", True)
@@ -76,11 +81,13 @@ def configure(provider: TracerProvider, tags: TagSpanProcessor, batcher: Any) ->
         or any(getattr(limits, name) != _MAX for name in counts)
         or limits.max_attribute_length is not None
         or limits.max_span_attribute_length is not None
+        # a tuple, replaced when a processor is added (owns() relies on it)
+        or type(processors) is not tuple
+        or processors != (tags, batcher)
     ):
-        _recorder = None
         return
     scope = getattr(provider.get_tracer(SCOPE), "_instrumentation_scope", None)  # the SDK tracer's own
-    _recorder = Recorder(provider, tags, batcher, scope or InstrumentationScope(SCOPE, ""))
+    _recorder = Recorder(provider, batcher, scope or InstrumentationScope(SCOPE, ""), active, processors)
 
 
 def unconfigure() -> None:
@@ -89,19 +96,22 @@ def unconfigure() -> None:
     _recorder = None
 
 
-def start(name: str, attributes: dict[str, Any]) -> trace.Span:
-    """Start an LLM call's CLIENT span under the current context. `attributes` becomes the
-    span's own as it is (the caller gives it up): a few plain str, bool, int or float values."""
+def start(name: str, attributes: dict[str, Any], ctx: context.Context | None = None) -> trace.Span:
+    """Start an LLM call's CLIENT span under `ctx` (the current context when None).
+    `attributes` becomes the span's own as it is (the caller gives it up): a few plain str,
+    bool, int or float values."""
     recorder = _recorder
-    if recorder is not None and recorder.owns():
+    if ctx is None:
         ctx = context.get_current()
+    # owns(), inline: this runs on every call
+    if recorder is not None and recorder.active._span_processors is recorder.processors:
         parent = trace.get_current_span(ctx).get_span_context()
         if not parent.is_valid:
             ids = recorder.provider.id_generator
             return CallSpan(name, ids.generate_trace_id(), None, attributes, ctx, recorder)
         if parent.trace_flags.sampled:
             return CallSpan(name, parent.trace_id, parent, attributes, ctx, recorder)
-    return _tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+    return _tracer.start_span(name, context=ctx, kind=SpanKind.CLIENT, attributes=attributes)
 
 
 class CallSpan(trace.Span):
@@ -149,7 +159,9 @@ class CallSpan(trace.Span):
         # Taken as it is (start()'s contract: plain values, fewer than the limit): checking
         # them again cost ~5 µs a call, measured.
         self.attributes = attributes
-        attributes.update(tag_attributes(ctx))  # as TagSpanProcessor.on_start does
+        tags = tag_attributes(ctx)  # as TagSpanProcessor.on_start does
+        if tags:
+            attributes.update(tags)
         self.events: list[Event] | tuple = ()  # lists once something is added
         self.links: list[trace.Link] | tuple = ()
         self.status = _UNSET

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from opentelemetry import baggage
+from opentelemetry.baggage import _BAGGAGE_KEY
 from opentelemetry.context import Context, attach, detach, get_current
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
@@ -37,7 +38,12 @@ def context(**tags: str | int | None) -> Iterator[None]:
 
 def tag_attributes(ctx: Context | None = None) -> dict[str, str]:
     """tokentrace's tags in the context's baggage, as span attributes."""
-    return {key: str(value) for key, value in baggage.get_all(ctx).items() if key in STAMPED}
+    # The baggage entry read as `baggage.get_all` reads it, without its copy: this runs as
+    # every span starts, and most contexts carry no baggage at all.
+    entries = (get_current() if ctx is None else ctx).get(_BAGGAGE_KEY)
+    if not entries or not isinstance(entries, dict):
+        return {}
+    return {key: str(value) for key, value in entries.items() if key in STAMPED}
 
 
 class TagSpanProcessor(SpanProcessor):

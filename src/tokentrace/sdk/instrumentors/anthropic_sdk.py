@@ -12,12 +12,12 @@ import os
 from typing import Any
 
 import wrapt
+from opentelemetry.context import Context
 
 from tokentrace.sdk import content
 from tokentrace.sdk.content import text_part, tool_call_part, tool_response_part
 from tokentrace.sdk.instrumentors.calls import (
     Call,
-    given,
     parsed_response,
     record_response,
     send_async_wrapper,
@@ -178,16 +178,18 @@ class _EventStream:
             _record_response(call, blocks, self.stop_reason)
 
 
-def _start(kwargs: dict[str, Any], stream: bool = False) -> Call:
+def _start(kwargs: dict[str, Any], stream: bool = False, ctx: Context | None = None) -> Call:
     attributes = _request(kwargs)
     if stream:
         attributes["gen_ai.request.stream"] = True
-    call = start_call("chat", "anthropic", given(kwargs.get("model")), attributes)
+    call = start_call("chat", "anthropic", kwargs.get("model"), attributes, ctx)
     _record_request(call, kwargs)
     return call
 
 
-_create, _create_async = create_wrappers(lambda instance, kwargs: _start(kwargs), _response, _EventStream)
+_create, _create_async = create_wrappers(
+    lambda instance, kwargs, ctx: _start(kwargs, ctx=ctx), _response, _EventStream
+)
 
 
 def _stream_helper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:

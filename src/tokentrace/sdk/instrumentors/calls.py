@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 from opentelemetry import context, trace
+from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from tokentrace.sdk import call_span
@@ -32,10 +33,13 @@ class Call:
     recorded, and an exception ends the span as failed. (A class, not a generator context
     manager: this runs on every LLM call, and each object and frame less counts.)"""
 
-    __slots__ = ("_tokens", "attempts", "ended", "first_token_ns", "span", "started_ns", "wants_json")
+    __slots__ = ("_tokens", "attempts", "ctx", "ended", "first_token_ns", "span", "started_ns", "wants_json")
 
-    def __init__(self, span: Span) -> None:
+    def __init__(self, span: Span, ctx: Context | None = None) -> None:
         self.span = span
+        # The context the call started in, where its request goes out at once (None: the
+        # request runs in whatever context is current when `with call:` is entered).
+        self.ctx = ctx
         # Wall time at the start; TTFT and attempt times are measured from it, so
         # they hold whatever clock stamps the span itself.
         self.started_ns = time.time_ns()
@@ -50,7 +54,8 @@ class Call:
         return (getattr(self.span, "start_time", None) or self.started_ns) + (wall_ns - self.started_ns)
 
     def __enter__(self) -> Call:
-        self._tokens = (current_call.set(self), context.attach(trace.set_span_in_context(self.span)))
+        entered = trace.set_span_in_context(self.span, self.ctx)
+        self._tokens = (current_call.set(self), context.attach(entered))
         return self
 
     def __exit__(self, kind: type | None, exc: BaseException | None, tb: Any) -> None:
@@ -72,22 +77,26 @@ usage_sink: contextvars.ContextVar[Callable[[Span], None] | None] = contextvars.
 )
 
 
-def suppressed() -> bool:
-    """OTel's convention to turn instrumentation off for a block of code (exporters use it for
-    their own requests); honoured by every wrapped SDK method."""
-    return bool(context.get_value(context._SUPPRESS_INSTRUMENTATION_KEY))
+#: OTel's convention to turn instrumentation off for a block of code (exporters use it for
+#: their own requests): every wrapped SDK method looks for it in the current context.
+SUPPRESS = context._SUPPRESS_INSTRUMENTATION_KEY
 
 
-def start_call(operation: str, provider: str, model: str | None, request: dict[str, Any]) -> Call:
-    """Start the call's span with the request's attributes: those given as plain values (not
-    None, nor the SDKs' NOT_GIVEN / Omit sentinels)."""
+def start_call(
+    operation: str, provider: str, model: Any, request: dict[str, Any], ctx: Context | None = None
+) -> Call:
+    """Start the call's span under `ctx` (the current context when None) with the request's
+    model and attributes, those given as plain values (not None, nor the SDKs' NOT_GIVEN /
+    Omit sentinels)."""
     attrs = {"gen_ai.operation.name": operation, "gen_ai.provider.name": provider}
-    if model:
+    name = operation
+    if isinstance(model, str) and model:
         attrs["gen_ai.request.model"] = model
+        name = f"{operation} {model}"
     for key, value in request.items():
         if isinstance(value, _PLAIN):
             attrs[key] = value
-    return Call(call_span.start(f"{operation} {model or ''}".strip(), attrs))
+    return Call(call_span.start(name, attrs, ctx), ctx)
 
 
 def parsed_response(result: Any) -> Any:
@@ -216,46 +225,33 @@ def end_call(call: Call) -> None:
     call.span.end()
 
 
-def record_attempt_start() -> Attempt | None:
-    call = current_call.get()
-    if call is None:
-        return None
-    attempt = Attempt(time.time_ns())
-    call.attempts.append(attempt)
-    return attempt
-
-
-def record_attempt_end(attempt: Attempt | None, status_code: int | None, error: BaseException | None) -> None:
-    if attempt is not None:
-        attempt.end_ns = time.time_ns()
-        attempt.status_code = status_code
-        attempt.error = error
-
-
 def send_wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
     """Wraps an SDK's one-HTTP-attempt method: records the attempt in the current call."""
-    attempt = record_attempt_start()
+    call = current_call.get()
+    if call is None:
+        return wrapped(*args, **kwargs)
+    attempt = Attempt(time.time_ns())
+    call.attempts.append(attempt)
     try:
         response = wrapped(*args, **kwargs)
     except BaseException as exc:
-        record_attempt_end(attempt, None, exc)
+        attempt.end_ns, attempt.error = time.time_ns(), exc
         raise
-    record_attempt_end(attempt, response.status_code, None)
+    attempt.end_ns, attempt.status_code = time.time_ns(), response.status_code
     return response
 
 
 async def send_async_wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
     """The async twin of send_wrapper."""
-    attempt = record_attempt_start()
+    call = current_call.get()
+    if call is None:
+        return await wrapped(*args, **kwargs)
+    attempt = Attempt(time.time_ns())
+    call.attempts.append(attempt)
     try:
         response = await wrapped(*args, **kwargs)
     except BaseException as exc:
-        record_attempt_end(attempt, None, exc)
+        attempt.end_ns, attempt.error = time.time_ns(), exc
         raise
-    record_attempt_end(attempt, response.status_code, None)
+    attempt.end_ns, attempt.status_code = time.time_ns(), response.status_code
     return response
-
-
-def given(value: Any) -> Any:
-    """A request argument as a plain value; the SDKs' NOT_GIVEN / Omit sentinels become None."""
-    return value if isinstance(value, _PLAIN) else None

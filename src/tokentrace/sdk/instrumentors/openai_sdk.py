@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import wrapt
+from opentelemetry.context import Context
 
 from tokentrace.sdk import content
 from tokentrace.sdk.content import text_part, tool_call_part, tool_response_part
 from tokentrace.sdk.instrumentors.calls import (
     Call,
     check_output,
-    given,
     parsed_response,
     record_response,
     send_async_wrapper,
@@ -30,31 +30,38 @@ def _provider(resource: Any) -> str:
 
 
 def _usage(usage: Any, inp: str, out: str, cached_in: str, reasoning_in: str) -> dict[str, int]:
+    # Each count is kept when it is an int (a field may be missing or None). Spelled out, no
+    # loop or comprehension: this runs on every call.
+    counts: dict[str, int] = {}
     if usage is None:
-        return {}
-    input_details = getattr(usage, cached_in, None)
-    values = {
-        "gen_ai.usage.input_tokens": getattr(usage, inp, None),
-        "gen_ai.usage.output_tokens": getattr(usage, out, None),
-        "gen_ai.usage.total_tokens": getattr(usage, "total_tokens", None),
-        "gen_ai.usage.cache_read.input_tokens": getattr(input_details, "cached_tokens", None),
+        return counts
+    value = getattr(usage, inp, None)
+    if type(value) is int:
+        counts["gen_ai.usage.input_tokens"] = value
+    value = getattr(usage, out, None)
+    if type(value) is int:
+        counts["gen_ai.usage.output_tokens"] = value
+    value = getattr(usage, "total_tokens", None)
+    if type(value) is int:
+        counts["gen_ai.usage.total_tokens"] = value
+    details = getattr(usage, cached_in, None)
+    if details is not None:
+        value = getattr(details, "cached_tokens", None)
+        if type(value) is int:
+            counts["gen_ai.usage.cache_read.input_tokens"] = value
         # Newer OpenAI answers report prompt-cache writes too (part of the input, as cached reads are).
-        "gen_ai.usage.cache_creation.input_tokens": getattr(input_details, "cache_write_tokens", None),
-        "gen_ai.usage.reasoning.output_tokens": getattr(
-            getattr(usage, reasoning_in, None), "reasoning_tokens", None
-        ),
-    }
-    return {key: value for key, value in values.items() if type(value) is int}
+        value = getattr(details, "cache_write_tokens", None)
+        if type(value) is int:
+            counts["gen_ai.usage.cache_creation.input_tokens"] = value
+    value = getattr(getattr(usage, reasoning_in, None), "reasoning_tokens", None)
+    if type(value) is int:
+        counts["gen_ai.usage.reasoning.output_tokens"] = value
+    return counts
 
 
-def _chat_usage(usage: Any) -> dict[str, int]:
-    return _usage(
-        usage, "prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details"
-    )
-
-
-def _responses_usage(usage: Any) -> dict[str, int]:
-    return _usage(usage, "input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details")
+#: Where chat completions and the Responses API keep their counts (`_usage`'s names).
+_CHAT_USAGE = ("prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details")
+_RESPONSES_USAGE = ("input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details")
 
 
 def _plain(item: Any) -> dict[str, Any]:
@@ -136,7 +143,7 @@ def _chat_response(call: Call, result: Any) -> None:
         if choice.finish_reason:
             reasons.append(choice.finish_reason)
         refused = refused or bool(getattr(choice.message, "refusal", None))
-    usage = _chat_usage(getattr(response, "usage", None))
+    usage = _usage(getattr(response, "usage", None), *_CHAT_USAGE)
     record_response(
         call.span, getattr(response, "model", None), getattr(response, "id", None), reasons, usage
     )
@@ -206,7 +213,7 @@ class _ChatStream:
     def finish(self, call: Call) -> None:
         reasons = [self.reasons[i] for i in sorted(self.reasons)]
         # usage is there when stream_options.include_usage was asked
-        record_response(call.span, self.model, self.ident, reasons, _chat_usage(self.usage))
+        record_response(call.span, self.model, self.ident, reasons, _usage(self.usage, *_CHAT_USAGE))
         if not self.gather:
             return
         outputs = []
@@ -260,7 +267,7 @@ def _responses_response(call: Call, result: Any) -> None:
     response = parsed_response(result)
     status = getattr(response, "status", None)
     reasons = [status] if isinstance(status, str) else None
-    usage = _responses_usage(getattr(response, "usage", None))
+    usage = _usage(getattr(response, "usage", None), *_RESPONSES_USAGE)
     record_response(
         call.span, getattr(response, "model", None), getattr(response, "id", None), reasons, usage
     )
@@ -306,8 +313,8 @@ def _embeddings_response(call: Call, result: Any) -> None:
 
 # --- wrapping ------------------------------------------------------------------------------
 def _wrappers(operation: str, request, start, response, stream_observer):
-    def begin(instance: Any, kwargs: dict) -> Call:
-        call = start_call(operation, _provider(instance), given(kwargs.get("model")), request(kwargs))
+    def begin(instance: Any, kwargs: dict, ctx: Context) -> Call:
+        call = start_call(operation, _provider(instance), kwargs.get("model"), request(kwargs), ctx)
         if start is not None:
             start(call, kwargs)
         return call

@@ -6,10 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tokentrace.sdk.instrumentors.calls import Call, end_call, suppressed
+from opentelemetry import context
+from opentelemetry.context import Context
+
+from tokentrace.sdk.instrumentors.calls import SUPPRESS, Call, end_call
 from tokentrace.sdk.instrumentors.streams import AsyncTracedStream, StreamObserver, TracedStream
 
-Begin = Callable[[Any, dict[str, Any]], Call]  # (SDK resource, request kwargs) → the started call
+# (SDK resource, request kwargs, the current context) → the started call
+Begin = Callable[[Any, dict[str, Any], Context], Call]
 Respond = Callable[[Call, Any], None]  # record a complete response on the call's span
 
 
@@ -18,17 +22,17 @@ def create_wrappers(
 ) -> tuple[Callable[..., Any], Callable[..., Any]]:
     """(sync, async) wrapt wrappers; `observer` reads streamed items (None: never streamed)."""
 
-    def streamed(kwargs: dict[str, Any], result: Any) -> bool:
-        # with_raw_response results have .parse(): they are read as responses, not streams
-        return observer is not None and kwargs.get("stream") is True and not hasattr(result, "parse")
-
+    # The current context is read once per call: for the suppression flag, the parent and the tags.
+    # A result is a stream when one was asked for, unless it is a with_raw_response result
+    # (it has .parse(), and is read as a response).
     def sync_wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-        if suppressed():
+        ctx = context.get_current()
+        if ctx.get(SUPPRESS):
             return wrapped(*args, **kwargs)
-        call = begin(instance, kwargs)
+        call = begin(instance, kwargs, ctx)
         with call:
             result = wrapped(*args, **kwargs)
-        if streamed(kwargs, result):
+        if observer is not None and kwargs.get("stream") is True and not hasattr(result, "parse"):
             return TracedStream(result, call, observer(call))
         # Read here, on the app's thread: leaving it to the export thread kept each response
         # alive until its batch went and cost more than it saved (bench/sdk_overhead.py --paired).
@@ -37,12 +41,13 @@ def create_wrappers(
         return result
 
     async def async_wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-        if suppressed():
+        ctx = context.get_current()
+        if ctx.get(SUPPRESS):
             return await wrapped(*args, **kwargs)
-        call = begin(instance, kwargs)
+        call = begin(instance, kwargs, ctx)
         with call:
             result = await wrapped(*args, **kwargs)
-        if streamed(kwargs, result):
+        if observer is not None and kwargs.get("stream") is True and not hasattr(result, "parse"):
             return AsyncTracedStream(result, call, observer(call))
         respond(call, result)
         end_call(call)
