@@ -55,11 +55,6 @@ class Recorder:
     active: Any  # the provider's multi span processor
     processors: tuple  # its processors when they were only tokentrace's tag and batching ones
 
-    def owns(self) -> bool:
-        """Whether the provider still runs only tokentrace's processors (an app may add its own).
-        Adding one replaces the SDK's tuple of processors: an identity check tells."""
-        return self.active._span_processors is self.processors
-
 
 _recorder: Recorder | None = None
 
@@ -81,7 +76,7 @@ def configure(provider: TracerProvider, tags: TagSpanProcessor, batcher: Any) ->
         or any(getattr(limits, name) != _MAX for name in counts)
         or limits.max_attribute_length is not None
         or limits.max_span_attribute_length is not None
-        # a tuple, replaced when a processor is added (owns() relies on it)
+        # a tuple, replaced when a processor is added (start() relies on it)
         or type(processors) is not tuple
         or processors != (tags, batcher)
     ):
@@ -103,7 +98,8 @@ def start(name: str, attributes: dict[str, Any], ctx: context.Context | None = N
     recorder = _recorder
     if ctx is None:
         ctx = context.get_current()
-    # owns(), inline: this runs on every call
+    # The provider still runs only tokentrace's processors (an app may add its own later):
+    # adding one replaces the SDK's tuple of processors, so identity tells.
     if recorder is not None and recorder.active._span_processors is recorder.processors:
         parent = trace.get_current_span(ctx).get_span_context()
         if not parent.is_valid:

@@ -114,7 +114,7 @@ def init(
     provider.add_span_processor(tags)
     provider.add_span_processor(batcher)
     # Calls get tokentrace's own span where it is equivalent; with processors of the app's
-    # on the provider (joined, or added later) they get the SDK's (call_span.Recorder.owns).
+    # on the provider (joined, or added later) they get the SDK's (call_span.start).
     call_span.configure(provider, tags, batcher)
     # Scores travel as OTLP log records (evaluation events), to the same server.
     scores.configure(scores.Destination(signal_endpoint("logs", endpoint), headers, provider.resource))

@@ -66,7 +66,8 @@ class Call:
             fail_call(self, exc)
 
 
-_PLAIN = (str, int, float, bool)  # a tuple: `str | int | ...` would build unions on every call
+# bool is an int; a tuple, as `str | int | float` would build a union on every call
+_PLAIN = (str, int, float)
 
 #: The call in progress in this context: the HTTP layer records its attempts here.
 current_call: contextvars.ContextVar[Call | None] = contextvars.ContextVar("tokentrace_call", default=None)
