@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 WEB := src/tokentrace/web
 VENDOR := $(WEB)/static/vendor
 
-.PHONY: install demo test lint bench bench-sdk bench-proxy bench-ui family-venvs family-locks fixtures debian-tools clean
+.PHONY: install demo test lint bench bench-sdk bench-proxy bench-ui family-venvs family-locks agent-venvs agent-locks fixtures debian-tools clean
 
 install: $(VENV)/.installed $(VENDOR)/.installed
 
@@ -44,7 +44,7 @@ lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 
-test: lint family-venvs debian-tools
+test: lint family-venvs agent-venvs debian-tools
 	$(BIN)/pytest
 
 # Real tools the tests run where they install: redis-server holds the gateways' shared budget
@@ -89,6 +89,24 @@ $(FAMILY_VENVS)/%/.installed: $(FAMILY_REQS)/%.txt $(UV)
 family-locks: $(UV)
 	for f in $(FAMILY_NAMES); do \
 		$(UV) pip compile --quiet --python-version 3.11 $(FAMILY_REQS)/$$f.in -o $(FAMILY_REQS)/$$f.txt || exit 1; \
+	done
+
+# Agent frameworks, one venv each (tests/ingest/agents: pydantic-ai, the OpenAI Agents SDK, LangGraph…),
+# pinned by tests/ingest/agents/requirements/NAME.txt (make agent-locks).
+AGENT_REQS := tests/ingest/agents/requirements
+AGENT_NAMES := $(patsubst $(AGENT_REQS)/%.txt,%,$(wildcard $(AGENT_REQS)/*.txt))
+
+agent-venvs: $(foreach a,$(AGENT_NAMES),$(FAMILY_VENVS)/agent-$(a)/.installed)
+
+$(FAMILY_VENVS)/agent-%/.installed: $(AGENT_REQS)/%.txt $(UV)
+	rm -rf $(FAMILY_VENVS)/agent-$*
+	$(UV) venv --quiet --python $(PYTHON) $(FAMILY_VENVS)/agent-$*
+	$(UV) pip install --quiet --python $(FAMILY_VENVS)/agent-$*/bin/python -r $<
+	touch $@
+
+agent-locks: $(UV)
+	for f in $(AGENT_REQS)/*.in; do \
+		$(UV) pip compile --quiet --python-version 3.11 $$f -o $${f%.in}.txt || exit 1; \
 	done
 
 # Re-record what each family exports (after a version bump in requirements/*.in).

@@ -208,12 +208,12 @@ def start_server(tmp_path: Path):
 
 
 @contextlib.contextmanager
-def simulated_provider(log_path: Path | None = None) -> Iterator[str]:
-    """The simulated LLM provider (`tokentrace simulate provider`) as its own process; yields its URL."""
+def simulated_provider(log_path: Path | None = None, *args: str) -> Iterator[str]:
+    """The simulated LLM provider (`tokentrace simulate provider ARGS`) as its own process; yields its URL."""
     port = free_port()
     log = log_path.open("wb") if log_path else subprocess.DEVNULL
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tokentrace.cli", "simulate", "provider", "--port", str(port)],
+        [sys.executable, "-m", "tokentrace.cli", "simulate", "provider", "--port", str(port), *args],
         stdout=log,
         stderr=subprocess.STDOUT,
     )

@@ -827,7 +827,7 @@ def proxy(
 
 @main.group()
 def simulate() -> None:
-    """The simulated LLM provider (and, later, traffic) for demos and tests."""
+    """The simulated LLM provider for demos and tests."""
 
 
 @simulate.command("provider")
@@ -835,15 +835,20 @@ def simulate() -> None:
 @click.option("--port", type=int, default=8300, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="same seed, same answers")
 @click.option("--realistic-latency", is_flag=True, help="pace answers like the real models (TTFT, TPOT)")
-def simulate_provider(host: str, port: int, seed: int, realistic_latency: bool) -> None:
+@click.option(
+    "--short-ids", is_flag=True, help="chat completion ids repeat (chatcmpl-0..999), as Ollama's do"
+)
+def simulate_provider(host: str, port: int, seed: int, realistic_latency: bool, short_ids: bool) -> None:
     """Serve OpenAI- and Anthropic-compatible APIs with deterministic answers and usage.
 
     Point an SDK at it: OpenAI(base_url="http://HOST:PORT/v1"), Anthropic(base_url="http://HOST:PORT").
     Faults per request with the x-simulate header (error=429, fail_first=2, ttft_ms=800, ...).
+    With tools, the model calls one until a tool result is in the conversation, then answers.
+    GET /_simulate/ledger lists every answer given (ids, usage): the truth to check a trace against.
     """
     from tokentrace.simulate.provider import run
 
-    run(host, port, seed, realistic_latency)
+    run(host, port, seed, realistic_latency, short_ids)
 
 
 if __name__ == "__main__":

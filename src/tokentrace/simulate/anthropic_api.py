@@ -79,8 +79,17 @@ def _cache(state: ProviderState, model: str, breakpoints: list[tuple[int, list[A
     return read, max(written - read, 0)
 
 
-def _tool_use(rng, tools: list[dict[str, Any]], choice: Any) -> dict[str, Any] | None:
+def _tool_use(rng, tools: list[dict[str, Any]], choice: Any, messages: list[Any]) -> dict[str, Any] | None:
+    """The tool the simulated model uses; none once a tool result is in the conversation."""
     if not tools or (isinstance(choice, dict) and choice.get("type") == "none"):
+        return None
+    answered = any(
+        block.get("type") == "tool_result"
+        for message in messages
+        if isinstance(message, dict)
+        for block in _blocks(message.get("content"))
+    )
+    if answered:
         return None
     tool = tools[0]
     if isinstance(choice, dict) and choice.get("type") == "tool":
@@ -107,17 +116,19 @@ async def messages(request: Request) -> Response:
     if not isinstance(body.get("max_tokens"), int):
         return error(400, "max_tokens: Field required")
     directives = faults.parse(request.headers.get("x-simulate"))
+    model = body["model"]
     forced = state.forced_error(directives, raw)
     if forced is not None:
+        state.record("messages", model, forced)
         return error(forced, retry_after_ms=directives.retry_after_ms)
-    model = body["model"]
     spec = profile(model)
     total, breakpoints = _prompt(body)
     if total > spec.context_window:
+        state.record("messages", model, 400)
         return error(400, f"prompt is too long: {total} tokens > {spec.context_window} maximum")
     cache_read, cache_write = _cache(state, model, breakpoints)
     rng = rng_for(state.seed, model, body.get("system"), body["messages"])
-    tool = _tool_use(rng, body.get("tools") or [], body.get("tool_choice"))
+    tool = _tool_use(rng, body.get("tools") or [], body.get("tool_choice"), body["messages"])
     if tool:
         output, truncated, words = count_text(orjson.dumps(tool["input"]).decode()) + 10, False, []
     else:
@@ -136,6 +147,8 @@ async def messages(request: Request) -> Response:
         "service_tier": "standard",
     }
     ident = state.response_id("msg_")
+    stream = bool(body.get("stream"))
+    state.record("messages", model, 200, id=ident, usage=usage, stream=stream, tool=bool(tool), reported=True)
     content = [tool] if tool else [{"type": "text", "text": " ".join(words)}]
     message = {
         "id": ident,
@@ -149,7 +162,7 @@ async def messages(request: Request) -> Response:
     }
     first_delay = state.first_token_delay_s(directives, spec, total)
     token_delay = state.token_delay_s(directives, spec)
-    if not body.get("stream"):
+    if not stream:
         await pause(first_delay + token_delay * output)
         return Response(orjson.dumps(message), media_type="application/json")
 

@@ -76,9 +76,20 @@ def _sse(event: dict[str, Any], name: str | None = None) -> bytes:
 REFUSAL = "I'm sorry, but I can't help with that."
 
 
-def _tool_call(rng, tools: list[dict[str, Any]], choice: Any) -> dict[str, Any] | None:
-    """The tool the simulated model calls, with arguments built from the schema's required fields."""
-    if not tools or choice == "none":
+def _answered(messages: list[Any]) -> bool:
+    """A tool result is in the conversation (chat `tool` messages, Responses `function_call_output`
+    items): the simulated model then answers instead of calling a tool again, as an agent expects."""
+    return any(
+        isinstance(m, dict)
+        and (m.get("role") in ("tool", "function") or m.get("type") == "function_call_output")
+        for m in messages
+    )
+
+
+def _tool_call(rng, tools: list[dict[str, Any]], choice: Any, messages: list[Any]) -> dict[str, Any] | None:
+    """The tool the simulated model calls, with arguments built from the schema's required fields;
+    none once a tool result is present."""
+    if not tools or choice == "none" or _answered(messages):
         return None
     functions = [t.get("function", t) for t in tools]
     if isinstance(choice, dict):
@@ -120,13 +131,15 @@ async def chat_completions(request: Request) -> Response:
     if body is None or not isinstance(body.get("messages"), list) or not body.get("model"):
         return error(400, "you must provide a model and a list of messages")
     directives = faults.parse(request.headers.get("x-simulate"))
+    model, messages = body["model"], body["messages"]
     forced = state.forced_error(directives, raw)
     if forced is not None:
+        state.record("chat.completions", model, forced)
         return error(forced, retry_after_ms=directives.retry_after_ms)
-    model, messages = body["model"], body["messages"]
     spec = profile(model)
     prompt = _prompt_tokens(messages, body.get("tools"))
     if prompt > spec.context_window:
+        state.record("chat.completions", model, 400)
         return error(
             400,
             f"This model's maximum context length is {spec.context_window} tokens. However, "
@@ -135,7 +148,7 @@ async def chat_completions(request: Request) -> Response:
         )
     cached = _cached(state, model, messages, body.get("tools"))
     rng = rng_for(state.seed, model, messages)
-    call = _tool_call(rng, body.get("tools") or [], body.get("tool_choice"))
+    call = _tool_call(rng, body.get("tools") or [], body.get("tool_choice"), messages)
     limit = body.get("max_completion_tokens") or body.get("max_tokens")
     if call:
         words, truncated = [], False
@@ -165,6 +178,18 @@ async def chat_completions(request: Request) -> Response:
     }
     ident = state.response_id("chatcmpl-")
     served = RESPONSE_MODELS.get(model, model)
+    stream = bool(body.get("stream"))
+    reported = not stream or bool((body.get("stream_options") or {}).get("include_usage"))
+    state.record(
+        "chat.completions",
+        model,
+        200,
+        id=ident,
+        usage=usage,
+        stream=stream,
+        tool=bool(call),
+        reported=reported,
+    )
     created = int(time.time())
     first_delay = state.first_token_delay_s(directives, spec, prompt)
     token_delay = state.token_delay_s(directives, spec)
@@ -264,11 +289,12 @@ async def embeddings(request: Request) -> Response:
     if body is None or "input" not in body or not body.get("model"):
         return error(400, "you must provide a model and an input")
     directives = faults.parse(request.headers.get("x-simulate"))
-    forced = state.forced_error(directives, raw)
-    if forced is not None:
-        return error(forced, retry_after_ms=directives.retry_after_ms)
     inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
     model = body["model"]
+    forced = state.forced_error(directives, raw)
+    if forced is not None:
+        state.record("embeddings", model, forced)
+        return error(forced, retry_after_ms=directives.retry_after_ms)
     dims = int(body.get("dimensions") or profile(model).embedding_dims or 1536)
     data, tokens = [], 0
     for i, item in enumerate(inputs):
@@ -281,12 +307,14 @@ async def embeddings(request: Request) -> Response:
             embedding = vector
         data.append({"object": "embedding", "index": i, "embedding": embedding})
     await pause(state.first_token_delay_s(directives, profile(model), tokens))
+    usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+    state.record("embeddings", model, 200, usage=usage, stream=False, tool=False, reported=True)
     return _json(
         {
             "object": "list",
             "data": data,
             "model": model,
-            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            "usage": usage,
         }
     )
 
@@ -307,20 +335,27 @@ def _response_input_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
     return messages
 
 
+def _response_tools(tools: Any) -> list[dict[str, Any]]:
+    """The function tools of a Responses request (flat: name and parameters on the tool)."""
+    return [t for t in tools or [] if isinstance(t, dict) and t.get("type", "function") == "function"]
+
+
 async def responses(request: Request) -> Response:
     state: ProviderState = request.app.state.sim
     raw, body = await _body(request)
     if body is None or not body.get("model") or body.get("input") is None:
         return error(400, "you must provide a model and an input")
     directives = faults.parse(request.headers.get("x-simulate"))
+    model = body["model"]
     forced = state.forced_error(directives, raw)
     if forced is not None:
+        state.record("responses", model, forced)
         return error(forced, retry_after_ms=directives.retry_after_ms)
-    model = body["model"]
     spec = profile(model)
     messages = _response_input_messages(body)
     prompt = _prompt_tokens(messages, body.get("tools"))
     if prompt > spec.context_window:
+        state.record("responses", model, 400)
         return error(
             400,
             f"Your input exceeds the context window of this model ({spec.context_window} tokens).",
@@ -328,12 +363,20 @@ async def responses(request: Request) -> Response:
         )
     cached = _cached(state, model, messages, body.get("tools"))
     rng = rng_for(state.seed, "responses", model, messages)
-    output, truncated = answer_length(rng, body.get("max_output_tokens"), high=directives.max_output or 160)
-    words = generate_words(rng, output)
+    items = body["input"] if isinstance(body["input"], list) else []
+    call = _tool_call(rng, _response_tools(body.get("tools")), body.get("tool_choice"), items)
+    if call:
+        words, truncated = [], False
+        output = count_text(call["name"]) + count_text(call["arguments"])
+    else:
+        output, truncated = answer_length(
+            rng, body.get("max_output_tokens"), high=directives.max_output or 160
+        )
+        words = generate_words(rng, output)
     reasoning = rng.randint(64, 512) if spec.reasoning else 0
     text = " ".join(words)
     ident = state.response_id("resp_")
-    message_id = state.response_id("msg_")
+    message_id = state.response_id("fc_" if call else "msg_")
     usage = {
         "input_tokens": prompt,
         "input_tokens_details": {"cached_tokens": cached},
@@ -341,6 +384,37 @@ async def responses(request: Request) -> Response:
         "output_tokens_details": {"reasoning_tokens": reasoning},
         "total_tokens": prompt + output + reasoning,
     }
+    stream = bool(body.get("stream"))
+    state.record(
+        "responses", model, 200, id=ident, usage=usage, stream=stream, tool=bool(call), reported=True
+    )
+    function_call = (
+        {
+            "type": "function_call",
+            "id": message_id,
+            "call_id": call["id"],
+            "name": call["name"],
+            "arguments": call["arguments"],
+            "status": "completed",
+        }
+        if call
+        else None
+    )
+
+    def output_items(content: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if function_call:
+            return [function_call]
+        if not content:
+            return []
+        return [
+            {
+                "type": "message",
+                "id": message_id,
+                "status": "completed",
+                "role": "assistant",
+                "content": content,
+            }
+        ]
 
     def response(status: str, content: list[dict[str, Any]], with_usage: bool) -> dict[str, Any]:
         return {
@@ -361,17 +435,7 @@ async def responses(request: Request) -> Response:
             "tool_choice": "auto",
             "tools": [],
             "top_p": body.get("top_p", 1.0),
-            "output": [
-                {
-                    "type": "message",
-                    "id": message_id,
-                    "status": "completed",
-                    "role": "assistant",
-                    "content": content,
-                }
-            ]
-            if content
-            else [],
+            "output": output_items(content) if status != "in_progress" else [],
             "usage": usage if with_usage else None,
         }
 
@@ -379,7 +443,7 @@ async def responses(request: Request) -> Response:
     part = {"type": "output_text", "text": text, "annotations": []}
     first_delay = state.first_token_delay_s(directives, spec, prompt)
     token_delay = state.token_delay_s(directives, spec)
-    if not body.get("stream"):
+    if not stream:
         await pause(first_delay + token_delay * output)
         return _json(response(final_status, [part], True))
 
@@ -393,6 +457,30 @@ async def responses(request: Request) -> Response:
 
         yield event("response.created", response=response("in_progress", [], False))
         await pause(first_delay)
+        if function_call:
+            yield event(
+                "response.output_item.added",
+                output_index=0,
+                item={**function_call, "arguments": "", "status": "in_progress"},
+            )
+            arguments = function_call["arguments"]
+            for i in range(0, len(arguments), 8):
+                await pause(token_delay)
+                yield event(
+                    "response.function_call_arguments.delta",
+                    item_id=message_id,
+                    output_index=0,
+                    delta=arguments[i : i + 8],
+                )
+            yield event(
+                "response.function_call_arguments.done",
+                item_id=message_id,
+                output_index=0,
+                arguments=arguments,
+            )
+            yield event("response.output_item.done", output_index=0, item=function_call)
+            yield event(f"response.{final_status}", response=response(final_status, [], True))
+            return
         item = {
             "type": "message",
             "id": message_id,

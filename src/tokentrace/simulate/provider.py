@@ -15,14 +15,32 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
+async def ledger(request: Request) -> JSONResponse:
+    """Every answer given so far, in order: what a tracing backend must have counted."""
+    return JSONResponse(request.app.state.sim.ledger)
+
+
 def create_app(state: ProviderState | None = None) -> Starlette:
-    app = Starlette(routes=[Route("/healthz", healthz), *openai_api.routes, *anthropic_api.routes])
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/_simulate/ledger", ledger),
+            *openai_api.routes,
+            *anthropic_api.routes,
+        ]
+    )
     app.state.sim = state or ProviderState()
     return app
 
 
-def run(host: str = "127.0.0.1", port: int = 8300, seed: int = 0, realistic_latency: bool = False) -> None:
+def run(
+    host: str = "127.0.0.1",
+    port: int = 8300,
+    seed: int = 0,
+    realistic_latency: bool = False,
+    short_ids: bool = False,
+) -> None:
     import uvicorn
 
-    app = create_app(ProviderState(seed=seed, realistic_latency=realistic_latency))
+    app = create_app(ProviderState(seed=seed, realistic_latency=realistic_latency, short_ids=short_ids))
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

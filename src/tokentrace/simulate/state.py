@@ -1,4 +1,5 @@
-"""The simulated provider's memory: prompt prefixes seen (for caching) and attempts (for retries)."""
+"""The simulated provider's memory: prompt prefixes seen (for caching), attempts (for retries),
+and the ledger of every answer it gave (the truth a test compares a tracing backend with)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import itertools
 import random
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
@@ -19,6 +21,10 @@ from tokentrace.simulate.models import ModelProfile
 class ProviderState:
     seed: int = 0
     realistic_latency: bool = False  # off: answers as fast as possible (tests, benchmarks)
+    # Answer chat completions with short ids that repeat (`chatcmpl-<0..999>`), as Ollama and
+    # other OpenAI-compatible servers do: a response id is then no identity.
+    short_ids: bool = False
+    ledger: list[dict[str, Any]] = field(default_factory=list)
     _prefixes: set[str] = field(default_factory=set)
     _attempts: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -28,8 +34,17 @@ class ProviderState:
     def response_id(self, prefix: str) -> str:
         """A new id for each response, as providers give (the same prompt twice is two answers)."""
         number = next(self._responses)
+        if self.short_ids and prefix == "chatcmpl-":
+            with self._lock:
+                return f"{prefix}{self._rng.randint(0, 999)}"
         digest = hashlib.sha256(f"{self.seed}:{prefix}:{number}".encode()).hexdigest()[:24]
         return f"{prefix}{digest}"
+
+    def record(self, api: str, model: str, status: int, **facts: Any) -> None:
+        """Add one answer to the ledger: its API, model, HTTP status and, for a success, its id,
+        usage (as the API reports it), whether it streamed and whether it called a tool."""
+        with self._lock:
+            self.ledger.append({"api": api, "model": model, "status": status, **facts})
 
     def seen_before(self, prefix: object) -> bool:
         """Record a cacheable prefix; True if an earlier request already wrote it to the cache."""

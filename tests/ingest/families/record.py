@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import zlib
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -45,16 +46,17 @@ class _Sink(BaseHTTPRequestHandler):
         pass
 
 
-def record(family: str) -> Path:
+def capture(run: Callable[[str, str], str], out: Path, *provider_args: str) -> Path:
+    """Run `run(provider_url, otlp_url)` against a fresh simulated provider and an OTLP sink;
+    write what was exported (traces and logs, in arrival order) and the facts it returned to `out`."""
     sink_class = type("Sink", (_Sink,), {"bodies": []})
     sink = ThreadingHTTPServer(("127.0.0.1", 0), sink_class)
     threading.Thread(target=sink.serve_forever, daemon=True).start()
     try:
-        with simulated_provider() as provider:
-            facts = run_app(family, provider, f"http://127.0.0.1:{sink.server_address[1]}")
+        with simulated_provider(None, *provider_args) as provider:
+            facts = run(provider, f"http://127.0.0.1:{sink.server_address[1]}")
     finally:
         sink.shutdown()
-    out = FIXTURES / family
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     for number, (path, body, content_type) in enumerate(sink_class.bodies):
@@ -65,6 +67,10 @@ def record(family: str) -> Path:
         (out / f"{number:03d}-{signal}.{suffix}").write_bytes(body)
     (out / "facts.json").write_text(facts + "\n")
     return out
+
+
+def record(family: str) -> Path:
+    return capture(lambda provider, otlp: run_app(family, provider, otlp), FIXTURES / family)
 
 
 def main(families: list[str]) -> None:
