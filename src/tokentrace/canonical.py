@@ -139,10 +139,13 @@ OPERATIONS = (
     "embeddings",
     "execute_tool",
     "invoke_agent",
+    "invoke_workflow",
     "retrieval",
     "other",
 )
-#: Operations that are calls to a model: the ones counted as requests and priced.
+#: Operations that are calls to a model: the only spans that add requests, tokens and cost to a
+#: total. Others that report usage (an agent run's or a workflow's totals of its children) keep
+#: it in attributes (`tokentrace.subtotal.*`), for display only.
 LLM_OPERATIONS = ("chat", "text_completion", "embeddings")
 ERROR_TYPES = (
     "rate_limit",

@@ -46,6 +46,7 @@ INPUT_MESSAGES = "gen_ai.input.messages"
 OUTPUT_MESSAGES = "gen_ai.output.messages"
 SYSTEM_INSTRUCTIONS = "gen_ai.system_instructions"
 ERROR_TYPE = "error.type"
+SERVER_ADDRESS = "server.address"
 HTTP_STATUS = ("http.response.status_code", "http.status_code")
 
 # --- Resource -----------------------------------------------------------------------
@@ -84,6 +85,13 @@ JSON_VALID = "tokentrace.output.json_valid"  # checked by the SDK when JSON outp
 # Set by a normalizer on a span that only reports the usage of its request sibling (Logfire's
 # stream log-span); the store pairs the two as one call (store/duplicates.py).
 USAGE_REPORT = "tokentrace.usage_report"
+
+# Usage an aggregate span (an agent run, a workflow) reported for its children: shown, never summed.
+SUBTOTAL = "tokentrace.subtotal."
+# On a span of LLM kind that never reached a model (a preparation step): the operation it claimed.
+NOT_A_CALL = "tokentrace.not_a_call"
+# A router's model name as sent (`openai/gpt-4o-mini`), when the provider was split off it.
+ROUTED_MODEL = "tokentrace.model.routed"
 
 # --- Evaluation results (scores) -------------------------------------------------------
 EVALUATION_EVENT = "gen_ai.evaluation.result"

@@ -100,7 +100,7 @@ def normalize(spans: list[RawSpan], project_id: str) -> NormalizedBatch:
         try:
             row = base_row(span, project_id)
             _family_for(span).apply(span, row)
-            complete(row)
+            complete(row, span.attributes)
             content = _content(span, row)
         except SpanRejected as exc:
             batch.errors.append(f"span {span.span_id or '?'}: {exc}")

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from tokentrace import semconv
-from tokentrace.canonical import FIELD_NAMES
+from tokentrace.canonical import FIELD_NAMES, LLM_OPERATIONS, TOKEN_FIELDS
 from tokentrace.ingest.normalize import vocab
 from tokentrace.ingest.normalize.attrmap import AttributeMap
 from tokentrace.ingest.raw import SPAN_KINDS, STATUS_CODES, RawSpan, SpanRejected
@@ -191,7 +191,11 @@ def base_row(span: RawSpan, project_id: str) -> dict[str, Any]:
     for field, baggage in _BAGGAGE:
         row[field] = text(found.get(field)) or resource[field] or text(found.get(baggage))
     if row["session_id"] is None:
-        row["session_id"] = text(found.get("conversation_id"))
+        conversation = text(found.get("conversation_id"))
+        # Microsoft Agent Framework sets a Responses API call's previous response id as its
+        # conversation id: that chains two calls, it names no conversation.
+        if conversation is not None and not conversation.startswith("resp_"):
+            row["session_id"] = conversation
 
     row["request_id"] = text(found.get("request_id"))
     attempt = integer(found.get("retry_attempt"))
@@ -253,9 +257,69 @@ def add_cache_to_input(row: dict[str, Any]) -> None:
         row["total_tokens"] = row["input_tokens"] + row["output_tokens"]
 
 
-def complete(row: dict[str, Any]) -> None:
-    """What follows from the fields any family read: the total when only its parts were sent
-    (an embedding has no output tokens), the streaming flag and the time per output token."""
+_SUBTOTALS = tuple((field, semconv.SUBTOTAL + field) for field in TOKEN_FIELDS)
+
+
+def _serving_provider(row: dict[str, Any], attrs: dict[str, Any]) -> None:
+    """The provider is who served the call: a router's `provider/model` name is split (the name
+    as sent stays in attributes), and a framework's name in the provider's place gives way to the
+    server's host or the model family."""
+    provider = row["provider"]
+    for field in ("request_model", "response_model"):
+        routed, model = vocab.split_route(row[field], provider)
+        if routed is not None:
+            attrs[semconv.ROUTED_MODEL] = row[field]
+            row[field] = model
+            provider = routed
+    if provider is None or vocab.is_framework(provider):
+        provider = vocab.serving_provider(
+            attrs.get(semconv.SERVER_ADDRESS), row["response_model"] or row["request_model"]
+        )
+    row["provider"] = provider
+
+
+def _set_aside_subtotals(row: dict[str, Any], attrs: dict[str, Any]) -> None:
+    """An agent run, a workflow or a chain that reports usage reports its children's totals: the
+    counts move to `tokentrace.subtotal.*` attributes, shown and never added to a total. A remote
+    agent (`invoke_agent` as a CLIENT span) is the one record of the calls made for it: it keeps
+    its usage."""
+    if row["kind"] == "client" and row["operation"] == "invoke_agent":
+        return
+    for field, key in _SUBTOTALS:
+        value = row[field]
+        if value is not None:
+            attrs[key] = value
+            row[field] = None
+
+
+def _never_reached_a_model(row: dict[str, Any], attrs: dict[str, Any]) -> bool:
+    """An in-process span of LLM kind with no usage, no answer (id, finish reason, output) and no
+    error is a preparation step (LlamaIndex's `_prepare_chat_with_tools`), not a call. A CLIENT
+    span did send a request: it stays a call, even when its library recorded nothing of the answer."""
+    return (
+        row["kind"] != "client"
+        and row["status"] != "error"
+        and row["input_tokens"] is None
+        and row["output_tokens"] is None
+        and row["response_id"] is None
+        and row["finish_reason"] is None
+        and semconv.OUTPUT_MESSAGES not in attrs
+    )
+
+
+def complete(row: dict[str, Any], attrs: dict[str, Any]) -> None:
+    """What follows from the fields any family read: who served the call, usage that is a
+    subtotal set aside, a preparation step that is no call, the total when only its parts were
+    sent (an embedding has no output tokens), the streaming flag and the time per output token."""
+    if row["provider"] is not None or row["request_model"] or row["response_model"]:
+        _serving_provider(row, attrs)
+    if row["operation"] in LLM_OPERATIONS and _never_reached_a_model(row, attrs):
+        attrs[semconv.NOT_A_CALL] = row["operation"]
+        row["operation"] = "other"
+    if row["operation"] not in LLM_OPERATIONS and (
+        row["input_tokens"] is not None or row["output_tokens"] is not None or row["total_tokens"] is not None
+    ):
+        _set_aside_subtotals(row, attrs)
     if row["total_tokens"] is None and row["input_tokens"] is not None:
         if row["output_tokens"] is not None:
             row["total_tokens"] = row["input_tokens"] + row["output_tokens"]

@@ -12,7 +12,7 @@ import orjson
 from tokentrace import semconv
 from tokentrace.ingest.normalize import vocab
 from tokentrace.ingest.normalize.attrmap import AttributeMap
-from tokentrace.ingest.normalize.base import integer, number, text, token_count
+from tokentrace.ingest.normalize.base import fill_tags, integer, json_object, number, text, token_count
 from tokentrace.ingest.raw import RawSpan
 
 PRIORITY = 1000  # last: the generic reading
@@ -120,4 +120,14 @@ def apply(span: RawSpan, row: dict[str, Any]) -> None:
     row["tool_name"] = text(get("tool_name"))
     row["agent_name"] = text(get("agent_name"))
     row["data_source"] = text(get("data_source"))
-    row["operation"] = vocab.operation(get("operation")) or _infer_operation(row, found)
+    row["operation"] = (
+        vocab.operation(get("operation"))
+        or vocab.operation_from_name(span.name)
+        or _infer_operation(row, found)
+    )
+    # Run metadata as a JSON object (pydantic-ai's `metadata`, on its agent span): tags.
+    metadata = span.attributes.get("metadata")
+    if isinstance(metadata, str) and metadata.startswith("{"):
+        values = json_object(metadata)
+        if isinstance(values, dict):
+            fill_tags(row, values)

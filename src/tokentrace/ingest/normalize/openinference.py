@@ -7,6 +7,7 @@ too). The request model and parameters sit inside the `llm.invocation_parameters
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from tokentrace import semconv
@@ -50,6 +51,8 @@ _MAP = AttributeMap(
         "finish_reason": ("llm.finish_reason",),
         "metadata": ("metadata",),
         "tool_name": ("tool.name",),
+        "agent_name": ("agent.name",),
+        "node": ("graph.node.id",),
         **{field: (key,) for field, key in _TOKENS},
     },
     keep=frozenset(
@@ -57,6 +60,7 @@ _MAP = AttributeMap(
     ),
 )
 _FIRST_TOKEN_EVENT = "First Token Stream Event"
+_AGENT_RUN = re.compile(r"^\w*Agent(Workflow)?\.run$")
 
 
 def matches(span: RawSpan) -> bool:
@@ -72,6 +76,14 @@ def apply(span: RawSpan, row: dict[str, Any]) -> None:
     params = params if isinstance(params, dict) else {}
 
     row["operation"] = _KINDS.get(str(get("kind") or "").upper(), "other")
+    if row["operation"] == "other" and _AGENT_RUN.match(span.name):
+        row["operation"] = "invoke_agent"  # LlamaIndex's agents run as a CHAIN named `FunctionAgent.run`
+    if row["operation"] == "invoke_agent":
+        # The agent's name: its own attribute, the graph node (CrewAI), or the span name before
+        # the method (smolagents' `weather_agent.run`, CrewAI's `weather_agent._execute_core`).
+        row["agent_name"] = text(get("agent_name")) or text(get("node"))
+        if row["agent_name"] is None and not _AGENT_RUN.match(span.name):
+            row["agent_name"] = span.name.partition(".")[0] or None
     row["provider"] = vocab.provider(get("provider"))
     row["response_model"] = text(get("response_model"))
     row["request_model"] = text(get("request_model")) or text(params.get("model"))

@@ -53,9 +53,26 @@ _OPERATIONS = {
     "invoke_agent": "invoke_agent",
     "create_agent": "invoke_agent",
     "agent": "invoke_agent",
+    "invoke_workflow": "invoke_workflow",
+    "workflow": "invoke_workflow",
     "retrieval": "retrieval",
     "retrieve": "retrieval",
     "retriever": "retrieval",
+}
+
+# The operation names the conventions put first in a span's name.
+_NAMED_OPERATIONS = {
+    name: _OPERATIONS[name]
+    for name in (
+        "chat",
+        "text_completion",
+        "embeddings",
+        "generate_content",
+        "execute_tool",
+        "invoke_agent",
+        "create_agent",
+        "invoke_workflow",
+    )
 }
 
 _FINISH = {
@@ -117,6 +134,13 @@ def operation(raw: object) -> str | None:
     return _OPERATIONS.get(raw.strip().lower())
 
 
+def operation_from_name(name: str) -> str | None:
+    """The operation a span name in the GenAI conventions' form `{operation} {target}` states
+    (`invoke_agent planner`, `execute_tool get_weather`); None for any other name."""
+    head, space, target = name.partition(" ")
+    return _NAMED_OPERATIONS.get(head) if space and target else None
+
+
 def finish_reason(raw: object) -> str | None:
     """Canonical finish reason of the first choice: stop, length, tool_calls, content_filter, error, other."""
     if isinstance(raw, list | tuple):
@@ -152,3 +176,135 @@ def error_type(*clues: object, http_status: int | None = None) -> str:
         if http_status >= 400:
             return "bad_request"
     return "other"
+
+
+# Names agent frameworks and routers put where the provider belongs (Strands reports
+# `strands-agents`): they say who made the call, never who served it.
+_NOT_PROVIDERS = frozenset(
+    {
+        "strands-agents",
+        "strands",
+        "litellm",
+        "langchain",
+        "langgraph",
+        "llama_index",
+        "llama-index",
+        "llamaindex",
+        "crewai",
+        "pydantic_ai",
+        "pydantic-ai",
+        "smolagents",
+        "google_adk",
+        "adk",
+        "gcp_vertex_agent",
+        "agent_framework",
+        "microsoft_agent_framework",
+        "openai_agents",
+        "openai-agents",
+        "autogen",
+        "semantic_kernel",
+        "haystack",
+        "dspy",
+    }
+)
+# A router's `provider/model` prefix (LiteLLM, ADK, CrewAI, OpenRouter users) → who serves it.
+_ROUTES = {
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "azure": "azure_openai",
+    "azure_ai": "azure_ai_inference",
+    "bedrock": "aws_bedrock",
+    "vertex_ai": "vertex_ai",
+    "gemini": "gemini",
+    "openrouter": "openrouter",
+    "groq": "groq",
+    "mistral": "mistral",
+    "ollama": "ollama",
+    "ollama_chat": "ollama",
+    "together_ai": "together",
+    "fireworks_ai": "fireworks",
+    "deepseek": "deepseek",
+    "xai": "xai",
+    "cohere": "cohere",
+    "cohere_chat": "cohere",
+    "perplexity": "perplexity",
+    "hosted_vllm": "vllm",
+}
+# LiteLLM's route variants that sit between the provider and the model id.
+_ROUTE_VARIANTS = ("converse/", "invoke/", "chat/")
+# Who serves a host's API, when a span names the server it called.
+_HOSTS = (
+    (re.compile(r"(^|\.)api\.openai\.com$"), "openai"),
+    (re.compile(r"(^|\.)api\.anthropic\.com$"), "anthropic"),
+    (re.compile(r"\.openai\.azure\.com$"), "azure_openai"),
+    (re.compile(r"\.services\.ai\.azure\.com$"), "azure_ai_inference"),
+    (re.compile(r"^generativelanguage\.googleapis\.com$"), "gemini"),
+    (re.compile(r"aiplatform\.googleapis\.com$"), "vertex_ai"),
+    (re.compile(r"^bedrock-runtime\..*\.amazonaws\.com$"), "aws_bedrock"),
+    (re.compile(r"(^|\.)api\.mistral\.ai$"), "mistral"),
+    (re.compile(r"(^|\.)api\.groq\.com$"), "groq"),
+    (re.compile(r"(^|\.)openrouter\.ai$"), "openrouter"),
+    (re.compile(r"(^|\.)api\.deepseek\.com$"), "deepseek"),
+    (re.compile(r"(^|\.)api\.x\.ai$"), "xai"),
+    (re.compile(r"(^|\.)api\.together\.(xyz|ai)$"), "together"),
+    (re.compile(r"(^|\.)api\.fireworks\.ai$"), "fireworks"),
+    (re.compile(r"(^|\.)api\.cohere\.(com|ai)$"), "cohere"),
+)
+# Model families only one provider serves under these names (others rename them: Bedrock's
+# `anthropic.claude-…`, Azure deployments), for spans that name no provider.
+_FAMILIES = (
+    (
+        re.compile(r"^(gpt-|o[1-9]\b|o[1-9]-|chatgpt-|text-embedding-|dall-e|whisper-|tts-|omni-moderation)"),
+        "openai",
+    ),
+    (re.compile(r"^claude-"), "anthropic"),
+    (re.compile(r"^gemini-"), "gemini"),
+    (re.compile(r"^(mistral-|mixtral-|codestral-|ministral-|magistral-|pixtral-|devstral-)"), "mistral"),
+    (re.compile(r"^command(-|$)"), "cohere"),
+    (re.compile(r"^grok-"), "xai"),
+    (re.compile(r"^deepseek-"), "deepseek"),
+)
+
+
+def is_framework(name: str | None) -> bool:
+    """True for a framework's or router's name reported as the provider."""
+    return name is not None and name in _NOT_PROVIDERS
+
+
+def split_route(model: str | None, provider: str | None) -> tuple[str | None, str | None]:
+    """(provider, model) of a router's `provider/model` name; (None, model) when the name is no
+    route, or when the span's own provider is another real one (Groq serving `openai/gpt-oss-…`,
+    OpenRouter's `anthropic/…` ids: the slash is part of that provider's model id) and the model
+    is not of the routed provider's own family (an instrumentation that calls every LiteLLM call
+    `openai` while the name says `anthropic/claude-…`)."""
+    if not model or "/" not in model:
+        return None, model
+    prefix, _, rest = model.partition("/")
+    routed = _ROUTES.get(prefix.lower())
+    if routed is None or not rest:
+        return None, model
+    for variant in _ROUTE_VARIANTS:
+        rest = rest.removeprefix(variant)
+    if (
+        provider is not None
+        and provider != routed
+        and not is_framework(provider)
+        and serving_provider(None, rest) != routed
+    ):
+        return None, model
+    return routed, rest
+
+
+def serving_provider(server_address: object, model: str | None) -> str | None:
+    """Who served a call that names no provider: its server's host, else its model family."""
+    if isinstance(server_address, str) and server_address:
+        host = server_address.lower()
+        for pattern, name in _HOSTS:
+            if pattern.search(host):
+                return name
+    if model:
+        lowered = model.lower()
+        for pattern, name in _FAMILIES:
+            if pattern.search(lowered):
+                return name
+    return None
