@@ -291,6 +291,17 @@ class ClickHouseStore:
         params = {
             "traces": pc.unique(llm["trace_id"]).to_pylist(),
             "responses": pc.unique(llm["response_id"].drop_null()).to_pylist(),
+            "usage": sorted(
+                {
+                    (
+                        r["provider"],
+                        r["input_tokens"],
+                        -1 if r["output_tokens"] is None else r["output_tokens"],
+                    )
+                    for r in llm.select(["provider", "input_tokens", "output_tokens"]).to_pylist()
+                    if r["input_tokens"] is not None
+                }
+            ),
             **window,
         }
         found = self._ch.query(dup.CANDIDATES + SETTINGS, params)

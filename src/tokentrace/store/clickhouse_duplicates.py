@@ -27,9 +27,12 @@ _COLUMNS = f"""{_KEY} AS key, project_id, trace_id, span_id, parent_span_id,
     toUInt8(response_id IS NOT NULL) + toUInt8(response_model IS NOT NULL)
         + toUInt8(finish_reason IS NOT NULL) AS details,
     coalesce(streaming AND position(attributes, '"{semconv.USAGE_REPORT}":true') > 0, false) AS usage_report,
-    duplicate_of"""
+    duplicate_of, service_name, input_tokens, output_tokens"""
+_USAGE = "(assumeNotNull(provider), assumeNotNull(input_tokens), coalesce(output_tokens, -1))"
 # Only spans with a possible partner: an LLM parent or child of the same provider, a usage
-# report and its usage-less siblings, or a response id seen twice.
+# report and its usage-less siblings, a response id seen twice, or a possible twin in another
+# trace (calls with a batch call's provider and token counts, where such calls are in two
+# traces and one is a root: store/duplicates.py checks the rest).
 CANDIDATES = f"""
 WITH llm AS (
     SELECT {_COLUMNS} FROM spans FINAL
@@ -51,6 +54,15 @@ SELECT * EXCEPT (answers) FROM (
     SELECT {_COLUMNS}, count() OVER (PARTITION BY project_id, response_id) AS answers FROM spans FINAL
     WHERE has({{responses:Array(String)}}, response_id) AND {PROVIDER_CALL} AND {_BETWEEN}
 ) WHERE answers > 1
+UNION DISTINCT
+SELECT * EXCEPT (traces, roots) FROM (
+    SELECT {_COLUMNS},
+           uniqExact(trace_id) OVER (PARTITION BY project_id, {_USAGE}) AS traces,
+           countIf(parent_span_id = '') OVER (PARTITION BY project_id, {_USAGE}) AS roots
+    FROM spans FINAL
+    WHERE input_tokens IS NOT NULL AND has({{usage:Array(Tuple(String, Int64, Int64))}}, {_USAGE})
+      AND {PROVIDER_CALL} AND {_BETWEEN}
+) WHERE traces > 1 AND roots > 0
 """
 
 #: The spans a resolution revises, whole (with their identity as `key`).

@@ -104,10 +104,12 @@ _CANDIDATE_COLUMNS = f"""project_id || ':' || trace_id || span_id AS span_key,
     (response_id IS NOT NULL)::INT + (response_model IS NOT NULL)::INT + (finish_reason IS NOT NULL)::INT
         AS details,
     coalesce(streaming AND contains(attributes, '"{semconv.USAGE_REPORT}":true'), false) AS usage_report,
-    duplicate_of"""
+    duplicate_of, service_name, input_tokens, output_tokens"""
 # Only spans with a possible partner go to Python: an LLM parent or child of the same provider,
-# a usage report and its usage-less siblings, or a response id seen twice. Most traces (one
-# call per step, under non-LLM parents) yield none.
+# a usage report and its usage-less siblings, a response id seen twice, or a twin in another
+# trace (a lone root and a call of the same tokens overlapping it). Most traces (one call per
+# step, under non-LLM parents) yield none. Twins are joined on their token counts first: equal
+# counts are rare among calls of one provider, so the time overlap checks few pairs.
 _DUPLICATE_CANDIDATES = f"""
 WITH touched AS (SELECT DISTINCT project_id, trace_id FROM batch_spans WHERE {PROVIDER_CALL}),
 answered AS (
@@ -127,6 +129,18 @@ related AS (
        AND s.provider = r.provider AND s.span_key <> r.span_key
     WHERE r.usage_report AND s.usage_fields = 0
 ),
+twins AS (
+    SELECT md5_number(s.project_id || ':' || s.trace_id || s.span_id) AS a,
+           md5_number(b.project_id || ':' || b.trace_id || b.span_id) AS b
+    FROM batch_spans b JOIN spans s
+      ON s.project_id = b.project_id AND s.provider = b.provider
+     AND s.input_tokens = b.input_tokens AND s.output_tokens = b.output_tokens
+    WHERE b.operation IN {LLM_OPERATIONS_SQL} AND s.operation IN {LLM_OPERATIONS_SQL}
+      AND s.trace_id <> b.trace_id AND (s.parent_span_id = '' OR b.parent_span_id = '')
+      AND s.service_name IS NOT DISTINCT FROM b.service_name
+      AND s.start_time <= b.end_time AND b.start_time <= s.end_time
+      AND s.start_time BETWEEN $lo AND $hi
+),
 keys AS (SELECT a AS span_key FROM related UNION SELECT b FROM related),
 by_answer AS (
     SELECT {_CANDIDATE_COLUMNS} FROM spans SEMI JOIN answered USING (project_id, response_id)
@@ -136,6 +150,9 @@ by_answer AS (
 SELECT * FROM llm SEMI JOIN keys USING (span_key)
 UNION
 SELECT * FROM by_answer
+UNION
+SELECT {_CANDIDATE_COLUMNS} FROM spans
+WHERE span_key IN (SELECT a FROM twins UNION SELECT b FROM twins) AND start_time BETWEEN $lo AND $hi
 """
 _LEND_TAGS = f"""
 UPDATE spans SET {", ".join(f"{t} = coalesce(spans.{t}, lent.{t})" for t in TAG_FIELDS)}

@@ -5,15 +5,22 @@ OpenInference's, Traceloop's or Logfire's; Logfire's streams add a usage-carryin
 beside the request span. Tokens and cost must count once. Spans of one call:
 
 - share a provider response id (in any trace: an instrumentation that does not make its span
-  current starts a second trace), or
+  current starts a second trace) and agree on the rest (provider, model, input tokens, time
+  within `SAME_ANSWER_NS`): some OpenAI-compatible servers reuse short ids (`chatcmpl-0..999`),
+  so an id alone is no identity; or
+- are twins in two traces: one is the root of its own trace (a provider SDK's span when the
+  framework around it did not make its span current), the other's time contains it, and they
+  agree on service, provider, model and token counts; or
 - in one trace, with the same provider and no conflicting response id or request model, are
   parent and child overlapping in time, or are a request span without usage and the sibling
   that reports its usage (`tokentrace.usage_report`, set by a family such as Logfire's streams)
   within `ADJACENT_NS` of it (each pairs with its nearest such partner, and that one with it:
   parallel calls stay apart).
 
-In each group the span with the most complete usage counts (then the one with more details;
-then the shorter one, nearer the wire; then the larger span id, to be deterministic); the
+In each group a span inside a tree counts before a root whose twin is in another trace (the
+call belongs to the run that made it); then the span with the most complete usage (then the
+one with more details; then the shorter one, nearer the wire; then the larger span id, to be
+deterministic); the
 others name it in `duplicate_of`, and lend it the attribution tags it lacks (a library may
 put the user on its own span only). The decision depends only on the spans, never on their
 arrival order.
@@ -23,8 +30,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import partial
 
 ADJACENT_NS = 50_000_000  # 50 ms
+SAME_ANSWER_NS = 1_000_000_000  # spans of one answer overlap; 1 s for clocks of two processes
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +52,9 @@ class Candidate:
     details: int  # how many of response id, response model and finish reason it reports
     usage_report: bool  # a span that only reports the usage of its request sibling
     duplicate_of: str | None  # as stored now
+    service_name: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
 
 
 class _Groups:
@@ -69,6 +81,32 @@ def _compatible(a: Candidate, b: Candidate) -> bool:
     if a.response_id and b.response_id and a.response_id != b.response_id:
         return False
     return not (a.request_model and b.request_model and a.request_model != b.request_model)
+
+
+def _same_answer(a: Candidate, b: Candidate) -> bool:
+    """Two spans with one response id record one answer only if the other facts agree too."""
+    if not _compatible(a, b) or _gap(a, b) > SAME_ANSWER_NS:
+        return False
+    return a.input_tokens is None or b.input_tokens is None or a.input_tokens == b.input_tokens
+
+
+def _twins(a: Candidate, b: Candidate) -> bool:
+    """A lone root and a span of another trace that contains it in time, with the same facts."""
+    if a.trace_id == b.trace_id or (a.parent_span_id and b.parent_span_id):
+        return False
+    if a.service_name != b.service_name or not _compatible(a, b) or a.input_tokens is None:
+        return False
+    if (a.input_tokens, a.output_tokens) != (b.input_tokens, b.output_tokens):
+        return False
+    outer, inner = (a, b) if a.start_ns <= b.start_ns else (b, a)
+    return inner.end_ns <= outer.end_ns
+
+
+def _rank(c: Candidate, across: bool) -> tuple[bool, int, int, int, str]:
+    """Which span of a group counts: the highest rank. A root beside its twin in another trace
+    ranks last; then more usage, more details, the shorter span, the larger id."""
+    lone = across and not c.parent_span_id
+    return (not lone, c.usage_fields, c.details, c.start_ns - c.end_ns, c.span_id)
 
 
 def _reports_for(a: Candidate, b: Candidate) -> bool:
@@ -99,8 +137,19 @@ def resolve(candidates: list[Candidate]) -> Resolution:
             by_response[(c.project_id, c.provider, c.response_id)].append(c)
         by_trace[(c.project_id, c.trace_id)].append(c)
     for same in by_response.values():
-        for other in same[1:]:
-            groups.union(same[0].key, other.key)
+        for i, a in enumerate(same):
+            for b in same[i + 1 :]:
+                if _same_answer(a, b):
+                    groups.union(a.key, b.key)
+    by_usage: dict[tuple[str, str, int, int | None], list[Candidate]] = defaultdict(list)
+    for c in candidates:
+        if c.input_tokens is not None:
+            by_usage[(c.project_id, c.provider, c.input_tokens, c.output_tokens)].append(c)
+    for same in by_usage.values():
+        for i, a in enumerate(same):
+            for b in same[i + 1 :]:
+                if _twins(a, b):
+                    groups.union(a.key, b.key)
 
     for spans in by_trace.values():
         nearest: dict[str, tuple[int, str]] = {}  # key → (gap, partner key), usage-less ↔ usage
@@ -130,7 +179,7 @@ def resolve(candidates: list[Candidate]) -> Resolution:
             if group[0].duplicate_of is not None:
                 resolution.changes[group[0].key] = None
             continue
-        winner = max(group, key=lambda c: (c.usage_fields, c.details, c.start_ns - c.end_ns, c.span_id))
+        winner = max(group, key=partial(_rank, across=len({c.trace_id for c in group}) > 1))
         for c in group:
             wanted = None if c is winner else winner.span_id
             if wanted != c.duplicate_of:
