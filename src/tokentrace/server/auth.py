@@ -31,7 +31,12 @@ def _candidates(authorization: str | None) -> list[str]:
     """Keys offered by a Bearer token, or by HTTP Basic (either half: Langfuse sends pk:sk)."""
     if not authorization:
         return []
-    scheme, _, value = authorization.strip().partition(" ")
+    authorization = authorization.strip()
+    if authorization[:9].lower() == "bearer%20":
+        # OTEL_EXPORTER_OTLP_HEADERS values are URL-encoded ("Bearer%20<key>"); some exporters
+        # (Microsoft Agent Framework's) send them without decoding.
+        authorization = "Bearer " + authorization[9:]
+    scheme, _, value = authorization.partition(" ")
     value = value.strip()
     if scheme.lower() == "bearer" and value:
         return [value]
