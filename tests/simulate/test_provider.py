@@ -216,3 +216,105 @@ def test_anthropic_plain_stream_tools_and_cache(claude):
             max_tokens=10,
             messages=[{"role": "user", "content": "word " * 200_000}],
         )
+
+
+def _ledger(url: str) -> list[dict]:
+    import httpx
+
+    return httpx.get(f"{url}/_simulate/ledger").json()
+
+
+def test_the_tool_flow_an_agent_expects_on_all_three_apis(oai, claude, provider_url):
+    """A tool call first; once a tool result is in the conversation, an answer. Each answer is in
+    the ledger with its id and the usage the client saw."""
+    before = len(_ledger(provider_url))
+    question = [{"role": "user", "content": "Where is order 7?"}]
+    first = oai.chat.completions.create(model="gpt-4o-mini", messages=question, tools=TOOLS)
+    call = first.choices[0].message.tool_calls[0]
+    answer = oai.chat.completions.create(
+        model="gpt-4o-mini",
+        tools=TOOLS,
+        messages=[
+            *question,
+            first.choices[0].message.model_dump(exclude_none=True),
+            {"role": "tool", "tool_call_id": call.id, "content": "shipped"},
+        ],
+    )
+    assert (first.choices[0].finish_reason, answer.choices[0].finish_reason) == ("tool_calls", "stop")
+
+    flat = [{"type": "function", **TOOLS[0]["function"]}]
+    asked = oai.responses.create(model="gpt-4o-mini", input="Where is order 7?", tools=flat)
+    function_call = asked.output[0]
+    assert function_call.type == "function_call" and function_call.name == "lookup_order"
+    with oai.responses.stream(model="gpt-4o-mini", input="Where is order 7?", tools=flat) as stream:
+        for _ in stream:
+            pass
+        streamed = stream.get_final_response()
+    assert (
+        streamed.output[0].type == "function_call" and streamed.output[0].arguments == function_call.arguments
+    )
+    told = oai.responses.create(
+        model="gpt-4o-mini",
+        tools=flat,
+        input=[
+            {"role": "user", "content": "Where is order 7?"},
+            function_call.model_dump(exclude_none=True),
+            {"type": "function_call_output", "call_id": function_call.call_id, "output": "shipped"},
+        ],
+    )
+    assert told.output[0].type == "message" and told.output_text
+
+    tools = [{"name": "lookup_order", "input_schema": TOOLS[0]["function"]["parameters"]}]
+    used = claude.messages.create(model="claude-haiku-4-5", max_tokens=200, messages=question, tools=tools)
+    result = [{"type": "tool_result", "tool_use_id": used.content[0].id, "content": "shipped"}]
+    done = claude.messages.create(
+        model="claude-haiku-4-5",
+        max_tokens=200,
+        tools=tools,
+        messages=[
+            *question,
+            {"role": "assistant", "content": used.content},
+            {"role": "user", "content": result},
+        ],
+    )
+    assert (used.stop_reason, done.stop_reason) == ("tool_use", "end_turn")
+
+    ledger = _ledger(provider_url)[before:]
+    assert [(a["api"], a["tool"]) for a in ledger] == [
+        ("chat.completions", True),
+        ("chat.completions", False),
+        ("responses", True),
+        ("responses", True),
+        ("responses", False),
+        ("messages", True),
+        ("messages", False),
+    ]
+    assert [a["id"] for a in ledger] == [
+        first.id,
+        answer.id,
+        asked.id,
+        streamed.id,
+        told.id,
+        used.id,
+        done.id,
+    ]
+    assert ledger[1]["usage"]["prompt_tokens"] == answer.usage.prompt_tokens
+    assert len({a["id"] for a in ledger}) == len(ledger)  # every answer its own id
+
+
+def test_short_ids_repeat_as_ollama_s_do():
+    """--short-ids: chat completion ids are chatcmpl-<0..999>, so a few hundred calls repeat some."""
+    from tests.conftest import simulated_provider
+
+    with (
+        simulated_provider(None, "--short-ids") as url,
+        openai.OpenAI(base_url=f"{url}/v1", api_key="sk-sim", max_retries=0) as client,
+    ):
+        ids = [
+            client.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": f"q{i}"}]
+            ).id
+            for i in range(150)
+        ]
+    assert all(i.startswith("chatcmpl-") and 0 <= int(i.removeprefix("chatcmpl-")) <= 999 for i in ids)
+    assert len(set(ids)) < len(ids)  # 150 draws of a seeded generator from 1,000: some repeat
