@@ -170,6 +170,9 @@ TAG_FIELDS = (
     "prompt_template",
     "prompt_version",
 )
+#: What a span takes from its nearest ancestor that has it: the tags, and the agent it runs in
+#: (an LLM call or tool inside an agent's run is that agent's: cost by agent sums its calls).
+INHERITED_FIELDS = (*TAG_FIELDS, "agent_name")
 TOKEN_FIELDS = (
     "input_tokens",
     "output_tokens",

@@ -155,6 +155,8 @@ def check_framework(server: ServerProcess, name: str, facts: dict[str, Any], tra
         expected_cost = _cost(span, want)
         if expected_cost is None or span["cost_usd"] != pytest.approx(expected_cost, rel=1e-9):
             failures.append(f"answer {i} {span['name']!r}.cost_usd: {span['cost_usd']} != {expected_cost}")
+        if "agent_name" not in gaps and span["agent_name"] != facts["scenarios"][0]["agent"]:
+            failures.append(f"answer {i} {span['name']!r}.agent_name: {span['agent_name']!r} (its agent's)")
         for tag, value in TAGS.items():
             if span[tag] != value and tag not in gaps:
                 failures.append(f"answer {i} {span['name']!r}.{tag}: {span[tag]!r} != {value!r}")
@@ -195,6 +197,12 @@ def check_framework(server: ServerProcess, name: str, facts: dict[str, Any], tra
     wanted = sum(truth(a)["input_tokens"] or 0 for _, a in answers)
     if input_tokens != wanted:
         failures.append(f"rollups: {input_tokens} input tokens, the provider answered {wanted}")
+    # What does the agent cost? One group by agent: every call its agent made.
+    if "agent_name" not in gaps:
+        by_agent = server.get("/api/v1/rollups", key, group_by="agent_name")["rows"]
+        of_agent = sum(r["requests"] for r in by_agent if r["agent_name"] == facts["scenarios"][0]["agent"])
+        if of_agent < len(answers):
+            failures.append(f"cost by agent: {of_agent} requests of {len(answers)} under the agent")
     assert not failures, f"{name}:\n" + "\n".join(failures)
 
 

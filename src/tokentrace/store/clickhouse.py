@@ -28,11 +28,11 @@ from tokentrace.canonical import (
     FIELD_NAMES,
     GRAINS,
     GROUPABLE_FIELDS,
+    INHERITED_FIELDS,
     LLM_OPERATIONS,
     MINUTE,
     SCORE_FIELD_NAMES,
     SPAN_SCHEMA,
-    TAG_FIELDS,
     Grain,
     Tables,
 )
@@ -60,11 +60,12 @@ _HISTOGRAM_MEASURES = _MEASURES | {"input_tokens", "output_tokens"}
 _SPANS = "spans FINAL"
 
 
-_TAGS = ", ".join(TAG_FIELDS)
+_INHERITED = INHERITED_FIELDS
+_TAGS = ", ".join(INHERITED_FIELDS)
 # Long agent runs aside, ancestors start within days of their descendants (as in DuckDB).
 _WEEK_BEFORE = "{lo:DateTime64(9, 'UTC')} - INTERVAL 7 DAY"
-# A span inherits each attribution tag it lacks from its nearest ancestor that has it, whatever
-# order spans arrive in (store/duckdb.py's _INHERIT_TAGS, as ClickHouse SQL). The spans whose
+# A span inherits each attribution tag it lacks (and its agent) from its nearest ancestor that
+# has it, whatever order spans arrive in (store/duckdb.py's _INHERIT_TAGS, as ClickHouse SQL). The spans whose
 # tags change come back whole with the inherited tags, to be written as a new revision.
 _INHERIT_TAGS = f"""
 WITH RECURSIVE
@@ -74,24 +75,24 @@ trace_spans AS (
 ),
 walk AS (
     SELECT project_id, trace_id, span_id AS key_span, parent_span_id AS next_id, 0 AS depth, {_TAGS}
-    FROM trace_spans WHERE parent_span_id != '' AND ({" OR ".join(f"{t} IS NULL" for t in TAG_FIELDS)})
+    FROM trace_spans WHERE parent_span_id != '' AND ({" OR ".join(f"{t} IS NULL" for t in INHERITED_FIELDS)})
     UNION ALL
     SELECT w.project_id, w.trace_id, w.key_span, p.parent_span_id, w.depth + 1,
-        {", ".join(f"coalesce(w.{t}, p.{t}) AS {t}" for t in TAG_FIELDS)}
+        {", ".join(f"coalesce(w.{t}, p.{t}) AS {t}" for t in INHERITED_FIELDS)}
     FROM walk AS w INNER JOIN trace_spans AS p
         ON p.project_id = w.project_id AND p.trace_id = w.trace_id AND p.span_id = w.next_id
     WHERE w.depth < 256
 ),
 found AS (
     SELECT project_id, trace_id, key_span AS span_id,
-        {", ".join(f"argMax({t}, depth) AS found_{t}" for t in TAG_FIELDS)}
+        {", ".join(f"argMax({t}, depth) AS found_{t}" for t in INHERITED_FIELDS)}
     FROM walk GROUP BY project_id, trace_id, key_span
 )
-SELECT {", ".join(f"found_{n} AS {n}" if n in TAG_FIELDS else f"s.{n} AS {n}" for n in FIELD_NAMES)}
+SELECT {", ".join(f"found_{n} AS {n}" if n in INHERITED_FIELDS else f"s.{n} AS {n}" for n in FIELD_NAMES)}
 FROM spans AS s FINAL
 INNER JOIN found AS f ON s.project_id = f.project_id AND s.trace_id = f.trace_id AND s.span_id = f.span_id
 WHERE has({{traces:Array(String)}}, s.trace_id) AND s.start_time >= {_WEEK_BEFORE}
-  AND ({" OR ".join(f"((s.{t} IS NULL) != (found_{t} IS NULL) OR s.{t} != found_{t})" for t in TAG_FIELDS)})
+  AND ({" OR ".join(f"((s.{t} IS NULL) != (found_{t} IS NULL) OR s.{t} != found_{t})" for t in _INHERITED)})
 """
 
 

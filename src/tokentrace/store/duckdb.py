@@ -23,6 +23,7 @@ from tokentrace.canonical import (
     ERROR_TYPES,
     FIELD_NAMES,
     GROUPABLE_FIELDS,
+    INHERITED_FIELDS,
     MINUTE,
     SCORE_FIELD_NAMES,
     TAG_FIELDS,
@@ -50,21 +51,21 @@ from tokentrace.store.sql import LLM_CALL, LLM_OPERATIONS_SQL, PROVIDER_CALL, in
 _SPAN_COLUMNS = ", ".join(FIELD_NAMES)
 _MEASURES = frozenset({"duration_ms", "ttft_ms", "tpot_ms"})
 _HISTOGRAM_MEASURES = _MEASURES | {"input_tokens", "output_tokens"}
-_TAGS = ", ".join(TAG_FIELDS)
-_ANY_TAG_MISSING = " OR ".join(f"{t} IS NULL" for t in TAG_FIELDS)
+_TAGS = ", ".join(INHERITED_FIELDS)
+_ANY_TAG_MISSING = " OR ".join(f"{t} IS NULL" for t in INHERITED_FIELDS)
 
-# A span inherits each attribution tag it lacks from its nearest ancestor that has it,
+# A span inherits each attribution tag it lacks (and its agent) from its nearest ancestor that has it,
 # whatever order the spans arrive in. Run after each insert over the traces the batch
 # touched: walk up from every span missing a tag, keeping the first value met (coalesce).
 # An inherited value is final: a span inherits only through a complete chain of ancestors.
 _INHERIT_TAGS = f"""
-UPDATE spans SET {", ".join(f"{t} = found.{t}" for t in TAG_FIELDS)}
+UPDATE spans SET {", ".join(f"{t} = found.{t}" for t in INHERITED_FIELDS)}
 FROM (
     WITH RECURSIVE
     touched AS (SELECT DISTINCT project_id, trace_id FROM batch_spans),
     trace_spans AS (
         SELECT s.span_key, s.project_id, s.trace_id, s.span_id, s.parent_span_id,
-               {", ".join(f"s.{t}" for t in TAG_FIELDS)}
+               {", ".join(f"s.{t}" for t in INHERITED_FIELDS)}
         FROM spans s SEMI JOIN touched USING (project_id, trace_id)
         -- long agent runs aside, ancestors start within days of their descendants; the bound
         -- lets zone maps skip old row groups
@@ -75,7 +76,7 @@ FROM (
         FROM trace_spans WHERE parent_span_id <> '' AND ({_ANY_TAG_MISSING})
         UNION ALL
         SELECT w.span_key, w.project_id, w.trace_id, p.parent_span_id, w.depth + 1,
-               {", ".join(f"coalesce(w.{t}, p.{t})" for t in TAG_FIELDS)}
+               {", ".join(f"coalesce(w.{t}, p.{t})" for t in INHERITED_FIELDS)}
         FROM walk w
         JOIN trace_spans p ON p.project_id = w.project_id AND p.trace_id = w.trace_id
                           AND p.span_id = w.next_id
@@ -85,7 +86,7 @@ FROM (
     QUALIFY row_number() OVER (PARTITION BY span_key ORDER BY depth DESC) = 1
 ) AS found
 WHERE spans.span_key = found.span_key
-  AND ({" OR ".join(f"spans.{t} IS DISTINCT FROM found.{t}" for t in TAG_FIELDS)})
+  AND ({" OR ".join(f"spans.{t} IS DISTINCT FROM found.{t}" for t in INHERITED_FIELDS)})
 RETURNING project_id, start_time::TIMESTAMP, user_id, true
 """
 
