@@ -97,3 +97,67 @@ def test_rollup_groups_and_rates(store):
 def test_unknown_group_field_is_a_clear_error():
     with pytest.raises(filters.FilterError, match="not a field you can filter or group by"):
         filters.group_fields("tenant,attributes")
+
+
+def test_an_agent_with_a_sub_agent_sums_each_run_exactly(open_store):
+    """A planner's run holds its own call and a researcher sub-agent's two calls and tool run: each
+    agent's line sums its subtree's calls once; what the framework reported (the researcher's
+    totals on its own span) is shown beside it and added to nothing."""
+    store = open_store()
+    _write(
+        store,
+        [
+            _span(
+                "00000000000000a1",
+                **{"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "planner"},
+            ),
+            _span("00000000000000a2", "00000000000000a1", tokens=100, offset_ms=1),
+            _span(
+                "00000000000000b1",
+                "00000000000000a1",
+                offset_ms=2,
+                **{
+                    "gen_ai.operation.name": "invoke_agent",
+                    "gen_ai.agent.name": "researcher",
+                    "gen_ai.request.model": "gpt-4o",
+                    "gen_ai.usage.input_tokens": 500,  # the framework's total of its two calls
+                    "gen_ai.usage.output_tokens": 2,
+                },
+            ),
+            _span("00000000000000b2", "00000000000000b1", tokens=200, offset_ms=3),
+            _span("00000000000000b3", "00000000000000b1", offset_ms=4, **{"gen_ai.tool.name": "search"}),
+            _span("00000000000000b4", "00000000000000b1", tokens=300, offset_ms=5),
+        ],
+    )
+    tree = trace_tree(store, "default", TRACE)
+    runs = {a["name"]: a for a in tree["agents"]}
+    assert [(a["name"], a["depth"]) for a in tree["agents"]] == [("planner", 0), ("researcher", 1)]
+    assert (runs["planner"]["calls"], runs["planner"]["input_tokens"]) == (3, 600)
+    assert (
+        runs["researcher"]["calls"],
+        runs["researcher"]["tool_runs"],
+        runs["researcher"]["input_tokens"],
+    ) == (
+        2,
+        1,
+        500,
+    )
+    assert runs["researcher"]["reported"] == {"input_tokens": 500, "output_tokens": 2}
+    assert tree["totals"]["input_tokens"] == 600 and tree["totals"]["calls"] == 3
+    assert runs["planner"]["cost_usd"] == pytest.approx(tree["totals"]["cost_usd"])
+    assert runs["researcher"]["cost_usd"] == pytest.approx(
+        sum(s["cost_usd"] for s in tree["roots"][0]["children"][1]["children"] if s["cost_usd"])
+    )
+    # the calls are each agent's own in cost by agent: the nearest agent ancestor
+    calls = {s["span_id"]: s["agent_name"] for s in _all(tree["roots"]) if s["input_tokens"]}
+    assert calls == {
+        "00000000000000a2": "planner",
+        "00000000000000b2": "researcher",
+        "00000000000000b4": "researcher",
+    }
+
+
+def _all(nodes):
+    for node in nodes:
+        yield node
+        yield from _all(node["children"])

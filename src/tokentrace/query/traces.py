@@ -7,7 +7,8 @@ from typing import Any
 
 import orjson
 
-from tokentrace.canonical import TOKEN_FIELDS
+from tokentrace import semconv
+from tokentrace.canonical import LLM_OPERATIONS, TOKEN_FIELDS
 from tokentrace.query.conversation import conversation
 from tokentrace.query.records import records
 from tokentrace.query.scores import trace_scores
@@ -49,13 +50,15 @@ def trace_tree(store: Store, project_id: str, trace_id: str) -> dict[str, Any] |
     def roll(node: dict[str, Any]) -> dict[str, float]:
         own = node["duplicate_of"] is None
         totals = {k: (node[k] or 0) if own else 0 for k in _ROLLED_UP}
+        totals["calls"] = int(own and node["operation"] in LLM_OPERATIONS)
+        totals["tool_runs"] = int(node["operation"] == "execute_tool")
         for child in node["children"]:
             for k, v in roll(child).items():
                 totals[k] += v
         node["subtree"] = totals
         return totals
 
-    total = {k: 0 for k in _ROLLED_UP}
+    total = {k: 0 for k in (*_ROLLED_UP, "calls", "tool_runs")}
     for root in roots:
         for k, v in roll(root).items():
             total[k] += v
@@ -66,8 +69,42 @@ def trace_tree(store: Store, project_id: str, trace_id: str) -> dict[str, Any] |
         "end_time": max(r["end_time"] for r in rows),
         "totals": total,
         "scores": trace_scores(store, project_id, trace_id),
+        "agents": agent_runs(roots),
         "roots": roots,
     }
+
+
+def agent_runs(roots: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each agent's run in a trace tree (sub-agents under their parent, in tree order) with what
+    its subtree spent: calls (turns), tool runs, tokens, cost, and its latency. A sub-agent's
+    spend is inside its parent's too, as the calls were made for both. `reported` is what the
+    framework itself said the run used (`tokentrace.subtotal.*`), shown beside it, never summed."""
+    runs = []
+
+    def visit(nodes: list[dict[str, Any]], depth: int) -> None:
+        for node in nodes:
+            deeper = depth
+            if node["operation"] == "invoke_agent":
+                reported = {
+                    field: node["attributes"][semconv.SUBTOTAL + field]
+                    for field in TOKEN_FIELDS
+                    if semconv.SUBTOTAL + field in node["attributes"]
+                }
+                runs.append(
+                    {
+                        "span_id": node["span_id"],
+                        "name": node["agent_name"] or node["name"],
+                        "depth": depth,
+                        "duration_ms": node["duration_ms"],
+                        **node["subtree"],
+                        "reported": reported,
+                    }
+                )
+                deeper = depth + 1
+            visit(node["children"], deeper)
+
+    visit(roots, 0)
+    return runs
 
 
 def walk(nodes: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:

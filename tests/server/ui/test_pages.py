@@ -148,6 +148,17 @@ def test_a_trace_shows_retries_its_conversation_and_subtree_totals(site: Site) -
     root = site.client.get(f"/traces/{site.agent_trace}").text  # the root is selected by default
     subtree = re.search(r'data-field="subtree_cost_usd">([^<]*)<', root)[1]
     assert subtree == money(tree["totals"]["cost_usd"])
+    # the agent's run, summed: its two calls (the rate-limited one and its retry), their cost
+    [run] = tree["agents"]
+    assert (run["name"], run["calls"], run["cost_usd"]) == (
+        "invoke_agent support",
+        2,
+        tree["totals"]["cost_usd"],
+    )
+    agents = root.split('id="agents"', 1)[1].split("</table>", 1)[0]
+    assert "invoke_agent support" in agents
+    assert re.search(r'data-field="calls">([^<]*)<', agents)[1] == "2"
+    assert re.search(r'data-field="cost_usd">([^<]*)<', agents)[1] == money(run["cost_usd"])
 
 
 def test_the_span_panel_is_a_fragment_for_htmx_and_a_redirect_otherwise(site: Site) -> None:
