@@ -40,6 +40,7 @@ SCENARIO_MODELS = {
     "anthropic_cache": ("anthropic", "claude-sonnet-4-5", "chat"),
     "anthropic_stream": ("anthropic", "claude-sonnet-4-5", "chat"),
     "rate_limited": ("openai", "gpt-4o-mini", "chat"),
+    "anthropic_rate_limited": ("anthropic", "claude-sonnet-4-5", "chat"),
 }
 STREAMS = ("stream", "anthropic_stream")
 CONVERSATIONS = ("chat", "stream", "tool", "anthropic_cache", "anthropic_stream")
@@ -63,7 +64,7 @@ class AsSent:
 
 
 OPENAI = ("chat", "stream", "tool", "embeddings", "rate_limited")
-ANTHROPIC = ("anthropic_cache", "anthropic_stream")
+ANTHROPIC = ("anthropic_cache", "anthropic_stream", "anthropic_rate_limited")
 _OPENLIT_STREAM_CACHE = "OpenLIT reports an Anthropic stream's cache tokens as 0"
 
 # (family, scenarios, field, cell). Every other cell of every family equals the truth.
@@ -115,7 +116,7 @@ def truth(scenario: str, facts: dict[str, Any]) -> dict[str, Any]:
     provider, model, operation = SCENARIO_MODELS[scenario]
     want: dict[str, Any] = {"operation": operation, "provider": provider, "request_model": model, **TAGS}
     usage = facts.get("usage") or {}
-    if scenario == "rate_limited":
+    if scenario in ("rate_limited", "anthropic_rate_limited"):
         return {**want, "status": "error", "error_type": "rate_limit", "input_tokens": None}
     want["response_model"] = facts["model"]
     if provider == "anthropic":

@@ -123,3 +123,48 @@ def test_a_span_already_marked_is_left_alone_and_lends_nothing_new():
     resolution = resolve([marked, sdk])
     assert resolution.changes == {}
     assert resolution.counted_by == {"k-lib": "k-sdk"}
+
+
+def test_a_failed_call_seen_by_a_library_and_the_provider_sdk_counts_once():
+    """Traceloop's span and the anthropic SDK's sibling of one 429: no usage, no id; the same
+    error, one inside the other's time. Two 429s of different kinds, or side by side, stay two."""
+    library = replace(
+        span("lib", start=0, end=20, usage=0, details=0, provider="anthropic"), error_type="rate_limit"
+    )
+    sdk = replace(
+        span("sdk", start=2, end=18, usage=0, details=0, provider="anthropic"), error_type="rate_limit"
+    )
+    assert counted([library, sdk]) == {"lib": "sdk", "sdk": None}  # the shorter one, nearer the wire
+    other = replace(sdk, error_type="server_error")
+    assert counted([library, other]) == {"lib": None, "sdk": None}
+    later = replace(sdk, start_ns=25 * MS, end_ns=30 * MS)
+    assert counted([library, later]) == {"lib": None, "sdk": None}
+
+
+def test_a_response_id_alone_is_no_identity():
+    """Reused short ids (`chatcmpl-7`): spans with one id merge only when model, input tokens and
+    time agree as well."""
+    a = replace(span("a", trace="t1", response_id="chatcmpl-7", parent=""), input_tokens=120)
+    b = replace(span("b", trace="t2", response_id="chatcmpl-7", parent=""), input_tokens=450)
+    assert counted([a, b]) == {"a": None, "b": None}  # other tokens: other calls
+    much_later = replace(a, span_id="c", key="k-c", trace_id="t3", start_ns=10**12, end_ns=10**12 + 10 * MS)
+    assert counted([a, much_later]) == {"a": None, "c": None}  # same tokens, minutes apart
+    same = replace(a, span_id="d", key="k-d", trace_id="t4")
+    assert list(counted([a, same]).values()).count(None) == 1  # same id, tokens and time: one answer
+
+
+def test_a_lone_root_twin_defers_to_the_span_in_the_run():
+    """A provider SDK's span as the root of its own trace, inside a framework's call span of the
+    same service with the same tokens: one call, counted in the run's tree even though the SDK
+    span has more usage detail."""
+    framework = replace(
+        span("fw", trace="run", parent="agent", start=0, end=50, usage=2), input_tokens=76, output_tokens=15
+    )
+    sdk = replace(
+        span("sdk", trace="alone", parent="", start=5, end=45, usage=4, details=3, response_id="msg_1"),
+        input_tokens=76,
+        output_tokens=15,
+    )
+    assert counted([framework, sdk]) == {"fw": None, "sdk": "fw"}
+    elsewhere = replace(sdk, service_name="another-service")
+    assert counted([framework, elsewhere]) == {"fw": None, "sdk": None}

@@ -27,7 +27,7 @@ _COLUMNS = f"""{_KEY} AS key, project_id, trace_id, span_id, parent_span_id,
     toUInt8(response_id IS NOT NULL) + toUInt8(response_model IS NOT NULL)
         + toUInt8(finish_reason IS NOT NULL) AS details,
     coalesce(streaming AND position(attributes, '"{semconv.USAGE_REPORT}":true') > 0, false) AS usage_report,
-    duplicate_of, service_name, input_tokens, output_tokens"""
+    duplicate_of, service_name, input_tokens, output_tokens, error_type"""
 _USAGE = "(assumeNotNull(provider), assumeNotNull(input_tokens), coalesce(output_tokens, -1))"
 # Only spans with a possible partner: an LLM parent or child of the same provider, a usage
 # report and its usage-less siblings, a response id seen twice, or a possible twin in another
@@ -47,6 +47,12 @@ related AS (
         ON s.project_id = r.project_id AND s.trace_id = r.trace_id AND s.parent_span_id = r.parent_span_id
        AND s.provider = r.provider
     WHERE r.usage_report AND s.usage_fields = 0 AND s.key != r.key
+    UNION ALL
+    SELECT r.key AS a, s.key AS b FROM llm AS r INNER JOIN llm AS s
+        ON s.project_id = r.project_id AND s.trace_id = r.trace_id AND s.parent_span_id = r.parent_span_id
+       AND s.provider = r.provider
+    WHERE r.usage_fields = 0 AND s.usage_fields = 0 AND r.error_type IS NOT NULL
+      AND s.error_type = r.error_type AND s.key != r.key
 )
 SELECT * FROM llm WHERE key IN (SELECT a FROM related UNION ALL SELECT b FROM related)
 UNION DISTINCT

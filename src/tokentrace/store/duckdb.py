@@ -105,7 +105,7 @@ _CANDIDATE_COLUMNS = f"""project_id || ':' || trace_id || span_id AS span_key,
     (response_id IS NOT NULL)::INT + (response_model IS NOT NULL)::INT + (finish_reason IS NOT NULL)::INT
         AS details,
     coalesce(streaming AND contains(attributes, '"{semconv.USAGE_REPORT}":true'), false) AS usage_report,
-    duplicate_of, service_name, input_tokens, output_tokens"""
+    duplicate_of, service_name, input_tokens, output_tokens, error_type"""
 # Only spans with a possible partner go to Python: an LLM parent or child of the same provider,
 # a usage report and its usage-less siblings, a response id seen twice, or a twin in another
 # trace (a lone root and a call of the same tokens overlapping it). Most traces (one call per
@@ -129,6 +129,11 @@ related AS (
         ON s.project_id = r.project_id AND s.trace_id = r.trace_id AND s.parent_span_id = r.parent_span_id
        AND s.provider = r.provider AND s.span_key <> r.span_key
     WHERE r.usage_report AND s.usage_fields = 0
+    UNION ALL
+    SELECT r.span_key, s.span_key FROM llm r JOIN llm s
+        ON s.project_id = r.project_id AND s.trace_id = r.trace_id AND s.parent_span_id = r.parent_span_id
+       AND s.provider = r.provider AND s.error_type = r.error_type AND s.span_key <> r.span_key
+    WHERE r.usage_fields = 0 AND s.usage_fields = 0
 ),
 twins AS (
     SELECT md5_number(s.project_id || ':' || s.trace_id || s.span_id) AS a,

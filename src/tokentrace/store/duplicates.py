@@ -15,7 +15,8 @@ beside the request span. Tokens and cost must count once. Spans of one call:
   parent and child overlapping in time, or are a request span without usage and the sibling
   that reports its usage (`tokentrace.usage_report`, set by a family such as Logfire's streams)
   within `ADJACENT_NS` of it (each pairs with its nearest such partner, and that one with it:
-  parallel calls stay apart).
+  parallel calls stay apart), or are siblings that failed alike with no usage and no answer, one
+  inside the other's time (a 429 seen by a library and by the provider SDK beside it).
 
 In each group a span inside a tree counts before a root whose twin is in another trace (the
 call belongs to the run that made it); then the span with the most complete usage (then the
@@ -55,6 +56,7 @@ class Candidate:
     service_name: str | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
+    error_type: str | None = None
 
 
 class _Groups:
@@ -97,6 +99,17 @@ def _twins(a: Candidate, b: Candidate) -> bool:
     if a.service_name != b.service_name or not _compatible(a, b) or a.input_tokens is None:
         return False
     if (a.input_tokens, a.output_tokens) != (b.input_tokens, b.output_tokens):
+        return False
+    outer, inner = (a, b) if a.start_ns <= b.start_ns else (b, a)
+    return inner.end_ns <= outer.end_ns
+
+
+def _failed_alike(a: Candidate, b: Candidate) -> bool:
+    """Siblings that both failed with the same error, neither with usage or an answer id, one
+    inside the other's time: what is left to know one failed call by."""
+    if a.error_type is None or a.error_type != b.error_type or a.usage_fields or b.usage_fields:
+        return False
+    if a.response_id or b.response_id:
         return False
     outer, inner = (a, b) if a.start_ns <= b.start_ns else (b, a)
     return inner.end_ns <= outer.end_ns
@@ -160,6 +173,8 @@ def resolve(candidates: list[Candidate]) -> Resolution:
                 if a.parent_span_id == b.span_id or b.parent_span_id == a.span_id:
                     if _gap(a, b) == 0:
                         groups.union(a.key, b.key)
+                elif a.parent_span_id == b.parent_span_id and _failed_alike(a, b):
+                    groups.union(a.key, b.key)
                 elif a.parent_span_id == b.parent_span_id and _reports_for(a, b):
                     gap = _gap(a, b)
                     if gap <= ADJACENT_NS:

@@ -362,6 +362,21 @@ def rate_limited(oa, an) -> dict[str, Any]:
     raise AssertionError("the provider was asked to answer 429")
 
 
+def anthropic_rate_limited(oa, an) -> dict[str, Any]:
+    import anthropic
+
+    try:
+        an.with_options(max_retries=0).messages.create(
+            model="claude-sonnet-4-5",
+            max_tokens=100,
+            messages=[{"role": "user", "content": "hello"}],
+            extra_headers={"x-simulate": "error=429; retry_after_ms=10"},
+        )
+    except anthropic.RateLimitError as exc:
+        return {"error": type(exc).__name__, "status": exc.status_code}
+    raise AssertionError("the provider was asked to answer 429")
+
+
 SCENARIOS = {
     "chat": chat,
     "stream": stream,
@@ -370,6 +385,7 @@ SCENARIOS = {
     "anthropic_cache": anthropic_cache,
     "anthropic_stream": anthropic_stream,
     "rate_limited": rate_limited,
+    "anthropic_rate_limited": anthropic_rate_limited,
 }
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from tokentrace import semconv
+from tokentrace.canonical import LLM_OPERATIONS
 from tokentrace.ingest.normalize import vocab
 from tokentrace.ingest.normalize.attrmap import AttributeMap
 from tokentrace.ingest.normalize.base import fill_tags, integer, json_object, number, text, token_count
@@ -120,11 +121,12 @@ def apply(span: RawSpan, row: dict[str, Any]) -> None:
     row["tool_name"] = text(get("tool_name"))
     row["agent_name"] = text(get("agent_name"))
     row["data_source"] = text(get("data_source"))
-    row["operation"] = (
-        vocab.operation(get("operation"))
-        or vocab.operation_from_name(span.name)
-        or _infer_operation(row, found)
-    )
+    named = vocab.operation_from_name(span.name)
+    row["operation"] = vocab.operation(get("operation")) or named or _infer_operation(row, found)
+    if row["request_model"] is None and named in LLM_OPERATIONS and row["operation"] == named:
+        # `chat claude-sonnet-4-5`: the conventions' span name says the model. A failed call
+        # may carry nothing else (OpenLIT's Anthropic 429: no attributes at all).
+        row["request_model"] = span.name.partition(" ")[2].strip() or None
     # Run metadata as a JSON object (pydantic-ai's `metadata`, on its agent span): tags.
     metadata = span.attributes.get("metadata")
     if isinstance(metadata, str) and metadata.startswith("{"):
