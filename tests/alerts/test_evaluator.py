@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from tests.alerts.receiver import Receiver
-from tests.query.planted import BASELINE, UNTIL, WINDOW, call, new_trace, store_with, traffic
+from tests.query.planted import BASELINE, UNTIL, WINDOW, agent_run, call, new_trace, store_with, traffic
 from tokentrace.alerts import rules
 from tokentrace.alerts.evaluator import Evaluator
 
@@ -265,3 +265,47 @@ def test_a_slack_notifier_gets_slacks_shape(tmp_path, open_store, receiver):
     [body] = receiver.bodies
     assert body["text"].startswith("[FIRING] spend (feature=refund-chat): cost_per_hour")
     assert body["blocks"][1]["text"]["text"].startswith("What changed:\n1. ")
+
+
+LOOP = """
+[[rules]]
+name = "loops"
+kind = "agent_loop"
+window = "10m"
+history = "1h"
+notify = ["hook"]
+"""
+
+
+def _agent_runs(start, count: int, **run) -> list:
+    return [span for n in range(count) for span in agent_run(start + timedelta(minutes=n), **run)]
+
+
+def test_an_agent_run_far_past_its_usual_turns_is_a_loop(tmp_path, open_store, receiver):
+    """The planner usually takes 4 turns; one run in the window takes 31, calling get_weather 12
+    times with the same arguments: the rule fires for the planner and names that run."""
+    history = _agent_runs(UNTIL - WINDOW - BASELINE, 20)
+    looping = agent_run(UNTIL - WINDOW + timedelta(minutes=1), turns=31, tool_runs=12)
+    window = history + _agent_runs(UNTIL - WINDOW + timedelta(minutes=2), 5) + looping
+    _evaluate(tmp_path, open_store, receiver, LOOP, window)
+    [body] = receiver.of("loops")
+    assert body["group"] == {"agent_name": "planner"} and body["value"] == 31
+    assert looping[0].trace_id in body["detail"]
+    assert "31 turns" in body["detail"] and "(usually 4)" in body["detail"]
+    assert "get_weather ran 12 times with the same arguments" in body["detail"]
+
+
+def test_agents_at_their_usual_turns_fire_nothing(tmp_path, open_store, receiver):
+    """Runs of 4, 5 and 6 turns and a tool run twice are an agent at work, not a loop."""
+    history = _agent_runs(UNTIL - WINDOW - BASELINE, 20)
+    window = [
+        *_agent_runs(UNTIL - WINDOW, 3, turns=6, tool_runs=2),
+        *_agent_runs(UNTIL - WINDOW + timedelta(minutes=4), 3, turns=5),
+    ]
+    _evaluate(tmp_path, open_store, receiver, LOOP, history + window)
+    assert receiver.of("loops") == []
+
+
+def test_an_agent_loop_rule_is_per_agent():
+    with pytest.raises(rules.RuleError, match="per agent"):
+        rules.parse_rule({"name": "x", "kind": "agent_loop", "group_by": ["tenant_id"]})

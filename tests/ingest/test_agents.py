@@ -46,6 +46,12 @@ GAPS: dict[str, dict[str, str]] = {
         "scenario:anthropic": "Traceloop's Agents SDK instrumentation reads usage and output only from "
         "Responses API data: LiteLLM calls arrive without usage (calls with unknown tokens)",
     },
+    "mcp-openai-agents-traceloop": {
+        "tool_runs": "Traceloop's MCP instrumentation (mcp 1.x) records the tool run again as a second "
+        "`get_weather.tool` span inside the Agents SDK's, with no MCP attribute to tell them apart",
+        "mcp": "with mcp 1.x its MCP spans (`ResponseStreamWriter`, `tools/list.mcp`) carry no mcp.* "
+        "attributes; the client and server spans are still one trace",
+    },
     "openai-agents-otel": {
         "scenario:anthropic": "the official Agents SDK instrumentation leaves model calls to the openai "
         "instrumentation: LiteLLM's own HTTP calls are recorded by nothing",
@@ -187,6 +193,12 @@ def check_framework(server: ServerProcess, name: str, facts: dict[str, Any], tra
         tools = [s for s in members if s["operation"] == "execute_tool"]
         if "tool_span" not in gaps and run["tool"] not in {s["tool_name"] for s in tools}:
             failures.append(f"{label} tool spans {[s['tool_name'] for s in tools]} lack {run['tool']!r}")
+        runs = tree["totals"]["tool_runs"]
+        if "tool_runs" not in gaps and runs != 1:  # one tool call per run, seen by however many spans
+            failures.append(f"{label} {runs} tool runs, the model asked for one")
+        calls = [s for s in members if s["attributes"].get("mcp.method.name") == "tools/call"]
+        if name.startswith("mcp-") and "mcp" not in gaps and {s["tool_name"] for s in calls} != {run["tool"]}:
+            failures.append(f"{label} MCP tools/call spans {[s['tool_name'] for s in calls]}: not one tree")
 
     # Project totals (the rollups) count each answer once.
     rows = server.get("/api/v1/rollups", key)["rows"]

@@ -103,3 +103,54 @@ def store_with(store: Store, *batches: list[RawSpan]) -> Store:
 
 def new_trace() -> str:
     return f"{next(IDS):032x}"
+
+
+def agent_run(
+    at: datetime, agent: str = "planner", turns: int = 4, tool_runs: int = 1, same_arguments: bool = True
+) -> list[RawSpan]:
+    """One run of an agent: its span, `turns` LLM calls and `tool_runs` runs of get_weather under it
+    (with the same arguments each time, or each its own), a second apart."""
+    trace = new_trace()
+    start = int(at.timestamp() * 1e9)
+    length = (turns + tool_runs + 1) * 10**9
+    root = RawSpan(
+        trace,
+        f"{next(IDS):016x}",
+        "",
+        f"invoke_agent {agent}",
+        1,
+        start,
+        start + length,
+        0,
+        "",
+        {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": agent, "tenant.id": "acme"},
+        {"service.name": "support-bot"},
+    )
+    spans = [root]
+    for n in range(turns):
+        spans.append(
+            call(at + timedelta(seconds=n), trace=trace, parent=root.span_id, input_tokens=800 + 50 * n)
+        )
+    for n in range(tool_runs):
+        tool_start = start + (turns + n) * 10**9
+        arguments = '{"city": "Paris"}' if same_arguments else f'{{"city": "city-{n}"}}'
+        spans.append(
+            RawSpan(
+                trace,
+                f"{next(IDS):016x}",
+                root.span_id,
+                "execute_tool get_weather",
+                1,
+                tool_start,
+                tool_start + 10**8,
+                0,
+                "",
+                {
+                    "gen_ai.operation.name": "execute_tool",
+                    "gen_ai.tool.name": "get_weather",
+                    "gen_ai.tool.call.arguments": arguments,
+                },
+                {"service.name": "support-bot"},
+            )
+        )
+    return spans

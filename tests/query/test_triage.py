@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.query.planted import BASELINE, UNTIL, WINDOW, call, new_trace, store_with, traffic
+from tests.query.planted import BASELINE, UNTIL, WINDOW, agent_run, call, new_trace, store_with, traffic
 from tokentrace.canonical import input_bucket
 from tokentrace.ingest.raw import RawSpan
 from tokentrace.query.triage import triage
@@ -108,6 +108,27 @@ def test_a_slow_feature_is_the_first_latency_cause(open_store):
     assert (first["dimension"], first["value"]) in {("feature", "classify"), ("request_model", "gpt-4o-mini")}
     assert (first["before"], first["after"]) == (1000, 6000)
     assert first["unit"] == "ms" and first["contribution"] > 0
+
+
+def test_an_agent_looping_shows_in_its_turns_per_run_and_names_the_run(open_store):
+    """The planner took 4 turns a run before; in the window one run takes 31 (get_weather 12 times
+    with the same arguments): its turns per run rise, and the looping run is named."""
+    before = [s for n in range(12) for s in agent_run(UNTIL - WINDOW - BASELINE + timedelta(minutes=5 * n))]
+    looping = agent_run(UNTIL - WINDOW + timedelta(minutes=2), turns=31, tool_runs=12)
+    window = [s for n in range(3) for s in agent_run(UNTIL - WINDOW + timedelta(minutes=5 + n))] + looping
+    result = triage(store_with(open_store(), before, window), "default", WINDOW, BASELINE, UNTIL)
+    steps = {c["step"]: c for c in result["checks"]}
+    turns = steps["turns per run (planner)"]
+    assert (turns["before"], turns["after"]) == (4, pytest.approx((3 * 4 + 31) / 4))
+    [loop] = steps["agent loops"]["runs"]
+    assert (loop["agent"], loop["trace_id"], loop["turns"], loop["usual"]) == (
+        "planner",
+        looping[0].trace_id,
+        31,
+        4,
+    )
+    assert (loop["tool"], loop["tool_runs"], loop["same_arguments"]) == ("get_weather", 12, True)
+    assert "get_weather ran 12 times with the same arguments" in loop["text"]
 
 
 @pytest.mark.parametrize(

@@ -129,16 +129,22 @@ def test_a_failed_call_seen_by_a_library_and_the_provider_sdk_counts_once():
     """Traceloop's span and the anthropic SDK's sibling of one 429: no usage, no id; the same
     error, one inside the other's time. Two 429s of different kinds, or side by side, stay two."""
     library = replace(
-        span("lib", start=0, end=20, usage=0, details=0, provider="anthropic"), error_type="rate_limit"
+        span("lib", start=0, end=20, usage=0, details=0, provider="anthropic"),
+        error_type="rate_limit",
+        scope="opentelemetry.instrumentation.anthropic",
     )
     sdk = replace(
-        span("sdk", start=2, end=18, usage=0, details=0, provider="anthropic"), error_type="rate_limit"
+        span("sdk", start=2, end=18, usage=0, details=0, provider="anthropic"),
+        error_type="rate_limit",
+        scope="com.anthropic.sdk.python",
     )
     assert counted([library, sdk]) == {"lib": "sdk", "sdk": None}  # the shorter one, nearer the wire
     other = replace(sdk, error_type="server_error")
     assert counted([library, other]) == {"lib": None, "sdk": None}
     later = replace(sdk, start_ns=25 * MS, end_ns=30 * MS)
     assert counted([library, later]) == {"lib": None, "sdk": None}
+    retry = replace(sdk, scope=library.scope)  # an app's own retry: the same instrumentation
+    assert counted([library, retry]) == {"lib": None, "sdk": None}
 
 
 def test_a_response_id_alone_is_no_identity():

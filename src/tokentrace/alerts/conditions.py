@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tokentrace.alerts.rules import Rule
-from tokentrace.query import analytics, measures
+from tokentrace.query import agents, analytics, measures
 from tokentrace.query.timerange import duration_text
 from tokentrace.store.base import SpanFilter, Store
 
@@ -169,6 +169,33 @@ def prompt_drift(store: Store, rule: Rule, now: datetime) -> list[Observation]:
     return out
 
 
+def agent_loop(store: Store, rule: Rule, now: datetime) -> list[Observation]:
+    """Per agent: its longest run in the window against its usual turns over the history before,
+    breached by a looping run (query/agents.py); the looping runs are named in the detail."""
+    start = now - rule.window
+    usual = agents.usual_turns(agents.runs(store, _filter(rule, start - rule.history, start)))
+    window = _filter(rule, start, now)
+    found = agents.loops(store, window, usual, factor=rule.factor or 3.0, min_turns=int(rule.above or 10))
+    out = []
+    for agent, runs in _by_agent(agents.runs(store, window)).items():
+        looping = [loop for loop in found if loop.agent == agent]
+        longest = max(run.turns for run in runs)
+        if len(runs) < rule.min_requests and not looping:
+            continue
+        detail = "; ".join(loop.describe() for loop in looping[:3]) or (
+            f"longest run {longest} turns (usually {_g(usual.get(agent))})"
+        )
+        out.append(Observation({"agent_name": agent}, float(longest), bool(looping), detail))
+    return out
+
+
+def _by_agent(runs: list[agents.Run]) -> dict[str, list[agents.Run]]:
+    grouped: dict[str, list[agents.Run]] = {}
+    for run in runs:
+        grouped.setdefault(run.agent, []).append(run)
+    return grouped
+
+
 OBSERVERS: dict[str, Callable[[Store, Rule, datetime], list[Observation]]] = {
     "threshold": threshold,
     "retry_storm": threshold,
@@ -176,6 +203,7 @@ OBSERVERS: dict[str, Callable[[Store, Rule, datetime], list[Observation]]] = {
     "anomaly": anomaly,
     "slo_burn": slo_burn,
     "prompt_drift": prompt_drift,
+    "agent_loop": agent_loop,
 }
 
 

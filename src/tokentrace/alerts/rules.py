@@ -9,7 +9,8 @@ A rules file:
 
     [[rules]]
     name = "refund spend"
-    kind = "threshold"          # threshold, baseline, anomaly, slo_burn, prompt_drift, retry_storm
+    kind = "threshold"          # threshold, baseline, anomaly, slo_burn, prompt_drift, retry_storm,
+                                # agent_loop
     metric = "cost_per_hour"    # any measure of tokentrace.query.measures
     above = 50
     window = "15m"
@@ -22,7 +23,10 @@ A rules file:
 
 Per kind: baseline takes `factor` (1.2) and `baseline` ("1h"); anomaly `z` (3) and `history`
 ("24h"); slo_burn `objective` (0.99), `window` ("1h"), `short_window` ("5m") and `burn_rate`
-(14.4); prompt_drift `factor` (1.3, both ways) and `history` ("7d"); retry_storm `above` (1.5).
+(14.4); prompt_drift `factor` (1.3, both ways) and `history` ("7d"); retry_storm `above` (1.5);
+agent_loop (per agent: a run far past the agent's usual turns, or one tool run again and again
+in a run) `factor` (3, times the median turns per run over `history`, "24h") and `above` (10:
+the fewest turns that loop, and the bound where no history is known).
 """
 
 from __future__ import annotations
@@ -37,13 +41,14 @@ from typing import Any
 from tokentrace.query import filters, measures
 from tokentrace.query.timerange import TimeRangeError, duration_text, parse_duration
 
-KINDS = ("threshold", "baseline", "anomaly", "slo_burn", "prompt_drift", "retry_storm")
+KINDS = ("threshold", "baseline", "anomaly", "slo_burn", "prompt_drift", "retry_storm", "agent_loop")
 NOTIFIER_TYPES = ("webhook", "slack", "log")
 #: The measure each kind compares when the rule names none.
 DEFAULT_METRIC = {
     "retry_storm": "attempts_per_request",
     "prompt_drift": "input_tokens_per_request",
     "slo_burn": "error_rate",
+    "agent_loop": "requests",  # LLM calls per run: an agent's turns
 }
 _DURATIONS = ("window", "for", "baseline", "history", "short_window")
 
@@ -99,6 +104,11 @@ class Rule:
             return (
                 f"error budget of a {self.objective:.2%} SLO burning > {self.burn_rate:g}x "
                 f"over {window} and {duration_text(self.short_window)}"
+            )
+        if self.kind == "agent_loop":
+            return (
+                f"an agent's run past {self.factor:g}x its usual turns (at least {self.above:g}), "
+                f"or one tool run again and again, over {window}"
             )
         return f"{self.metric} of the newest prompt version vs the previous one beyond {self.factor:g}x"
 
@@ -177,6 +187,12 @@ def _with_defaults(rule: Rule, where: str) -> Rule:
         raise RuleError(f"{where}: a threshold rule needs above, below or both")
     if rule.kind == "retry_storm" and rule.above is None:
         changes["above"] = 1.5
+    if rule.kind == "agent_loop":
+        changes["factor"] = rule.factor or 3.0
+        changes["above"] = rule.above if rule.above is not None else 10.0
+        if rule.group_by not in ((), ("agent_name",)):
+            raise RuleError(f"{where}: an agent_loop rule is per agent: group_by is agent_name")
+        changes["group_by"] = ("agent_name",)
     if rule.kind == "baseline" and rule.factor is None:
         changes["factor"] = 1.2
     if rule.kind == "prompt_drift":

@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tokentrace.canonical import LLM_OPERATIONS, input_bucket
+from tokentrace.query import agents
 from tokentrace.query.analytics import quantile
 from tokentrace.store.base import SpanFilter, Store
 
@@ -59,6 +60,7 @@ NESTED = (
 )
 _COLUMNS = (
     "trace_id",
+    "agent_name",
     "start_time",
     "operation",
     "duplicate_of",
@@ -272,6 +274,23 @@ def checks(before: Period, after: Period) -> list[dict[str, Any]]:
                 }
             )
     out.append({"step": "errors by model", "models": sorted(errors, key=lambda e: -e["after"])})
+    return out
+
+
+def agent_checks(store: Store, project_id: str, before: Period, after: Period) -> list[dict[str, Any]]:
+    """Turns per run of each agent (before → after), and the runs that loop in the window."""
+    history = agents.runs_of_calls(before.calls)
+    usual, then = agents.usual_turns(history), agents.mean_turns(history)
+    now = agents.mean_turns(agents.runs_of_calls(after.calls))
+    out = [_check(f"turns per run ({agent})", then.get(agent), now[agent]) for agent in sorted(now)]
+    if now:
+        found = agents.loops(store, SpanFilter(project_id, after.since, after.until), usual)
+        out.append(
+            {
+                "step": "agent loops",
+                "runs": [{**loop.__dict__, "text": loop.describe()} for loop in found],
+            }
+        )
     return out
 
 
@@ -642,7 +661,7 @@ def triage(
     return {
         "window": _summary(after),
         "baseline": _summary(before),
-        "checks": checks(before, after),
+        "checks": checks(before, after) + agent_checks(store, project_id, before, after),
         "causes": cost_causes(before, after),
         "latency": {
             "before_p95_ms": _round(before.total.p95(), 1),

@@ -27,7 +27,8 @@ _COLUMNS = f"""{_KEY} AS key, project_id, trace_id, span_id, parent_span_id,
     toUInt8(response_id IS NOT NULL) + toUInt8(response_model IS NOT NULL)
         + toUInt8(finish_reason IS NOT NULL) AS details,
     coalesce(streaming AND position(attributes, '"{semconv.USAGE_REPORT}":true') > 0, false) AS usage_report,
-    duplicate_of, service_name, input_tokens, output_tokens, error_type"""
+    duplicate_of, service_name, input_tokens, output_tokens, error_type,
+    nullIf(JSONExtractString(attributes, 'otel.scope.name'), '') AS scope"""
 _USAGE = "(assumeNotNull(provider), assumeNotNull(input_tokens), coalesce(output_tokens, -1))"
 # Only spans with a possible partner: an LLM parent or child of the same provider, a usage
 # report and its usage-less siblings, a response id seen twice, or a possible twin in another

@@ -105,7 +105,8 @@ _CANDIDATE_COLUMNS = f"""project_id || ':' || trace_id || span_id AS span_key,
     (response_id IS NOT NULL)::INT + (response_model IS NOT NULL)::INT + (finish_reason IS NOT NULL)::INT
         AS details,
     coalesce(streaming AND contains(attributes, '"{semconv.USAGE_REPORT}":true'), false) AS usage_report,
-    duplicate_of, service_name, input_tokens, output_tokens, error_type"""
+    duplicate_of, service_name, input_tokens, output_tokens, error_type,
+    json_extract_string(attributes, '$."otel.scope.name"') AS scope"""
 # Only spans with a possible partner go to Python: an LLM parent or child of the same provider,
 # a usage report and its usage-less siblings, a response id seen twice, or a twin in another
 # trace (a lone root and a call of the same tokens overlapping it). Most traces (one call per
@@ -142,7 +143,7 @@ twins AS (
       ON s.project_id = b.project_id AND s.provider = b.provider
      AND s.input_tokens = b.input_tokens AND s.output_tokens = b.output_tokens
     WHERE b.operation IN {LLM_OPERATIONS_SQL} AND s.operation IN {LLM_OPERATIONS_SQL}
-      AND s.trace_id <> b.trace_id AND (s.parent_span_id = '' OR b.parent_span_id = '')
+      AND s.trace_id <> b.trace_id AND (s.parent_span_id = '') <> (b.parent_span_id = '')
       AND s.service_name IS NOT DISTINCT FROM b.service_name
       AND s.start_time <= b.end_time AND b.start_time <= s.end_time
       AND s.start_time BETWEEN $lo AND $hi

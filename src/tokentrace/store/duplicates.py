@@ -9,14 +9,15 @@ beside the request span. Tokens and cost must count once. Spans of one call:
   within `SAME_ANSWER_NS`): some OpenAI-compatible servers reuse short ids (`chatcmpl-0..999`),
   so an id alone is no identity; or
 - are twins in two traces: one is the root of its own trace (a provider SDK's span when the
-  framework around it did not make its span current), the other's time contains it, and they
-  agree on service, provider, model and token counts; or
+  framework around it did not make its span current), the other is part of a run and its time
+  contains the root's, and they agree on service, provider, model and token counts; or
 - in one trace, with the same provider and no conflicting response id or request model, are
   parent and child overlapping in time, or are a request span without usage and the sibling
   that reports its usage (`tokentrace.usage_report`, set by a family such as Logfire's streams)
   within `ADJACENT_NS` of it (each pairs with its nearest such partner, and that one with it:
-  parallel calls stay apart), or are siblings that failed alike with no usage and no answer, one
-  inside the other's time (a 429 seen by a library and by the provider SDK beside it).
+  parallel calls stay apart), or are siblings from two instrumentations that failed alike with
+  no usage and no answer, one inside the other's time (a 429 seen by a library and by the
+  provider SDK beside it; an app's own retries come from one instrumentation and stay apart).
 
 In each group a span inside a tree counts before a root whose twin is in another trace (the
 call belongs to the run that made it); then the span with the most complete usage (then the
@@ -57,6 +58,7 @@ class Candidate:
     input_tokens: int | None = None
     output_tokens: int | None = None
     error_type: str | None = None
+    scope: str | None = None  # the instrumentation that recorded it (otel.scope.name)
 
 
 class _Groups:
@@ -93,21 +95,24 @@ def _same_answer(a: Candidate, b: Candidate) -> bool:
 
 
 def _twins(a: Candidate, b: Candidate) -> bool:
-    """A lone root and a span of another trace that contains it in time, with the same facts."""
-    if a.trace_id == b.trace_id or (a.parent_span_id and b.parent_span_id):
+    """A lone root inside the time of a span that is part of a run in another trace, with the
+    same facts: one call whose provider SDK did not see the framework's span as its parent."""
+    if a.trace_id == b.trace_id or bool(a.parent_span_id) == bool(b.parent_span_id):
         return False
     if a.service_name != b.service_name or not _compatible(a, b) or a.input_tokens is None:
         return False
     if (a.input_tokens, a.output_tokens) != (b.input_tokens, b.output_tokens):
         return False
-    outer, inner = (a, b) if a.start_ns <= b.start_ns else (b, a)
-    return inner.end_ns <= outer.end_ns
+    inner, outer = (a, b) if not a.parent_span_id else (b, a)
+    return outer.start_ns <= inner.start_ns and inner.end_ns <= outer.end_ns
 
 
 def _failed_alike(a: Candidate, b: Candidate) -> bool:
-    """Siblings that both failed with the same error, neither with usage or an answer id, one
-    inside the other's time: what is left to know one failed call by."""
+    """Siblings from two instrumentations that both failed with the same error, neither with usage
+    or an answer id, one inside the other's time: what is left to know one failed call by."""
     if a.error_type is None or a.error_type != b.error_type or a.usage_fields or b.usage_fields:
+        return False
+    if a.scope == b.scope:
         return False
     if a.response_id or b.response_id:
         return False

@@ -92,6 +92,19 @@ def _infer_operation(row: dict[str, Any], found: dict[str, Any]) -> str:
     return "other"
 
 
+MCP_METHOD = "mcp.method.name"
+
+
+def _mcp(span: RawSpan, row: dict[str, Any], method: str) -> None:
+    """An MCP request (`tools/call get_weather`, seen by the client SDK, a client library and the
+    server) carries a tool call across processes: it is the tool run's transport, shown in the
+    tree with its tool, not another run of the tool (the framework's tool span is that)."""
+    row["operation"] = "other"
+    if method == "tools/call" and row["tool_name"] is None:
+        head, _, tool = span.name.rpartition(" ")
+        row["tool_name"] = tool if head.endswith("tools/call") and tool else None
+
+
 def apply(span: RawSpan, row: dict[str, Any]) -> None:
     """Fill the gen_ai.* fields of `row` from the span's attributes (consuming what it maps)."""
     found = _MAP.extract(span.attributes)
@@ -127,6 +140,9 @@ def apply(span: RawSpan, row: dict[str, Any]) -> None:
         # `chat claude-sonnet-4-5`: the conventions' span name says the model. A failed call
         # may carry nothing else (OpenLIT's Anthropic 429: no attributes at all).
         row["request_model"] = span.name.partition(" ")[2].strip() or None
+    method = span.attributes.get(MCP_METHOD)
+    if isinstance(method, str):
+        _mcp(span, row, method)
     # Run metadata as a JSON object (pydantic-ai's `metadata`, on its agent span): tags.
     metadata = span.attributes.get("metadata")
     if isinstance(metadata, str) and metadata.startswith("{"):

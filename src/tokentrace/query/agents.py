@@ -1,0 +1,151 @@
+"""Agents' runs: how many turns (LLM calls) each run of an agent takes, and the runs that loop.
+
+A run is an agent's part of one trace: its calls are the counted LLM calls that inherited its
+name (`agent_name`, the nearest agent ancestor). A run loops when it takes far more turns than
+the agent usually does, or when one tool runs again and again in it (with the same arguments,
+where the spans say them).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from tokentrace.query.records import records
+from tokentrace.store.base import SpanFilter, Store
+
+#: A run loops past max(LOOP_FACTOR times the agent's usual turns, LOOP_MIN_TURNS) turns…
+LOOP_FACTOR = 3.0
+LOOP_MIN_TURNS = 10
+#: …or when one tool runs this many times in it.
+TOOL_REPEATS = 5
+_ARGUMENTS = ("gen_ai.tool.call.arguments", "input.value", "traceloop.entity.input")
+
+
+@dataclass(frozen=True)
+class Run:
+    agent: str
+    trace_id: str
+    turns: int
+    cost_usd: float = 0.0
+
+
+@dataclass(frozen=True)
+class Loop:
+    agent: str
+    trace_id: str
+    turns: int
+    usual: float | None  # the agent's median turns per run before, if known
+    tool: str | None = None  # the tool that repeated, if that is the finding
+    tool_runs: int = 0
+    same_arguments: bool = False
+
+    def describe(self) -> str:
+        """The finding in words, e.g. `weather_agent: 31 turns in trace 4bf9… (usually 4)`."""
+        usual = f" (usually {self.usual:g})" if self.usual is not None else ""
+        text = f"{self.agent}: {self.turns} turns in trace {self.trace_id}{usual}"
+        if self.tool:
+            same = " with the same arguments" if self.same_arguments else ""
+            text += f"; {self.tool} ran {self.tool_runs} times{same}"
+        return text
+
+
+def runs(store: Store, f: SpanFilter) -> list[Run]:
+    """Every agent run with calls in the filter's range: turns and cost per (trace, agent)."""
+    table = store.aggregate(f, ("trace_id", "agent_name"), None, distinct=False)
+    return [
+        Run(r["agent_name"], r["trace_id"], r["requests"], r["cost_usd"] or 0.0)
+        for r in records(table)
+        if r["agent_name"] and r["requests"]
+    ]
+
+
+def runs_of_calls(calls: Iterable[dict[str, Any]]) -> list[Run]:
+    """Runs from counted LLM calls already loaded (triage's), each with trace_id and agent_name."""
+    turns: dict[tuple[str, str], int] = defaultdict(int)
+    cost: dict[tuple[str, str], float] = defaultdict(float)
+    for call in calls:
+        if call.get("agent_name"):
+            key = (call["agent_name"], call["trace_id"])
+            turns[key] += 1
+            cost[key] += call.get("cost_usd") or 0.0
+    return [Run(agent, trace, n, cost[(agent, trace)]) for (agent, trace), n in turns.items()]
+
+
+def usual_turns(history: Iterable[Run]) -> dict[str, float]:
+    """Each agent's median turns per run."""
+    by_agent: dict[str, list[int]] = defaultdict(list)
+    for run in history:
+        by_agent[run.agent].append(run.turns)
+    return {agent: statistics.median(turns) for agent, turns in by_agent.items()}
+
+
+def mean_turns(current: Iterable[Run]) -> dict[str, float]:
+    """Each agent's mean turns per run: one looping run moves it, as it moves the bill."""
+    by_agent: dict[str, list[int]] = defaultdict(list)
+    for run in current:
+        by_agent[run.agent].append(run.turns)
+    return {agent: sum(turns) / len(turns) for agent, turns in by_agent.items()}
+
+
+def _tool_repeats(store: Store, f: SpanFilter) -> dict[tuple[str, str], tuple[str, int]]:
+    """(agent, trace) → the tool that ran most in that run and how often, where it is ≥ TOOL_REPEATS."""
+    table = store.aggregate(f, ("trace_id", "agent_name", "tool_name"), None, distinct=False)
+    found: dict[tuple[str, str], tuple[str, int]] = {}
+    for r in records(table):
+        if r["tool_name"] and r["agent_name"] and r["spans"] >= TOOL_REPEATS:
+            key = (r["agent_name"], r["trace_id"])
+            if key not in found or r["spans"] > found[key][1]:
+                found[key] = (r["tool_name"], r["spans"])
+    return found
+
+
+def _same_arguments(store: Store, project_id: str, trace_id: str, agent: str, tool: str) -> bool:
+    """Whether every run of `tool` by `agent` in the trace was given the same arguments."""
+    seen = set()
+    for span in records(store.trace_spans(project_id, trace_id)):
+        if span["tool_name"] != tool or span["agent_name"] != agent or span["operation"] != "execute_tool":
+            continue
+        attributes = orjson.loads(span["attributes"]) if span["attributes"] else {}
+        arguments = next((attributes[k] for k in _ARGUMENTS if k in attributes), None)
+        if arguments is None:
+            return False
+        seen.add(orjson.dumps(arguments, option=orjson.OPT_SORT_KEYS))
+    return len(seen) == 1
+
+
+def loops(
+    store: Store,
+    f: SpanFilter,
+    usual: dict[str, float],
+    factor: float = LOOP_FACTOR,
+    min_turns: int = LOOP_MIN_TURNS,
+    limit: int = 10,
+) -> list[Loop]:
+    """The runs in `f` that loop, the longest first: far past the agent's usual turns (or
+    `min_turns` where no usual is known), or with one tool run TOOL_REPEATS times or more."""
+    repeats = _tool_repeats(store, f)
+    found = []
+    for run in runs(store, f):
+        known = usual.get(run.agent)
+        bound = max(factor * known, min_turns) if known is not None else min_turns
+        tool, tool_runs = repeats.get((run.agent, run.trace_id), (None, 0))
+        if run.turns >= bound or tool:
+            found.append(Loop(run.agent, run.trace_id, run.turns, known, tool, tool_runs))
+    found.sort(key=lambda loop: (-loop.turns, -loop.tool_runs, loop.trace_id))
+    return [
+        Loop(
+            **{
+                **loop.__dict__,
+                "same_arguments": _same_arguments(store, f.project_id, loop.trace_id, loop.agent, loop.tool),
+            }
+        )
+        if loop.tool
+        else loop
+        for loop in found[:limit]
+    ]
