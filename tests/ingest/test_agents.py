@@ -20,6 +20,7 @@ import os
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -30,6 +31,7 @@ from tests.conftest import ServerProcess
 from tests.ingest.agents import FIXTURES, FRAMEWORKS, framework_python, run_agent
 from tokentrace.canonical import LLM_OPERATIONS
 from tokentrace.pricing import PriceBook
+from tokentrace.query.traces import walk
 
 TAGS = {"user_id": "u42", "session_id": "s-9", "tenant_id": "acme"}
 _PRICES = PriceBook()
@@ -101,12 +103,8 @@ def _cost(span: dict[str, Any], tokens: dict[str, Any]) -> float | None:
     return costs[0]
 
 
-def _walk(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    out = []
-    for node in nodes:
-        out.append(node)
-        out += _walk(node["children"])
-    return out
+def _tree(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return list(walk(nodes))
 
 
 def _token_match(span: dict[str, Any], want: dict[str, Any]) -> bool:
@@ -118,7 +116,7 @@ def check_framework(server: ServerProcess, name: str, facts: dict[str, Any], tra
     gaps = GAPS.get(name, {})
     failures: list[str] = []
     trees = {t: server.get(f"/api/v1/traces/{t}", key) for t in trace_ids}
-    spans = [s | {"trace_id": t} for t, tree in trees.items() for s in _walk(tree["roots"])]
+    spans = [s | {"trace_id": t} for t, tree in trees.items() for s in _tree(tree["roots"])]
     counted = [s for s in spans if s["operation"] in LLM_OPERATIONS and s["duplicate_of"] is None]
     unrecorded = {
         i for run in facts["scenarios"] if f"scenario:{run['name']}" in gaps for i in range(*run["calls"])
@@ -179,7 +177,7 @@ def check_framework(server: ServerProcess, name: str, facts: dict[str, Any], tra
             failures.append(f"{label} its calls are in {len(ids)} traces")
             continue
         tree = trees[ids.pop()]
-        members = _walk(tree["roots"])
+        members = _tree(tree["roots"])
         if len(tree["roots"]) != 1:
             failures.append(f"{label} {len(tree['roots'])} roots in its trace")
         wanted_input = sum(truth(facts["ledger"][i])["input_tokens"] or 0 for i in range(first, last))
@@ -219,9 +217,10 @@ def check_framework(server: ServerProcess, name: str, facts: dict[str, Any], tra
 
 
 def _ns(iso: str) -> int:
-    from tests.ingest.test_families import _ns as ns
-
-    return ns(iso)
+    """An API timestamp (ISO 8601 to the nanosecond, UTC) as Unix nanoseconds."""
+    whole, _, fraction = iso.removesuffix("Z").partition(".")
+    seconds = int(datetime.fromisoformat(whole).replace(tzinfo=UTC).timestamp())
+    return seconds * 1_000_000_000 + int(fraction.split("+")[0].ljust(9, "0")[:9])
 
 
 def _project_key(server: ServerProcess, name: str) -> str:

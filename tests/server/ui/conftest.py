@@ -55,7 +55,11 @@ def planted(now: datetime) -> tuple[list, str, str]:
         call(now - timedelta(minutes=5), error="rate_limit", feature="classify", model="gpt-4o-mini")
     )
     agent = new_trace()
-    root = call(now - timedelta(minutes=3), trace=agent, extra={"gen_ai.operation.name": "invoke_agent"})
+    root = call(
+        now - timedelta(minutes=3),
+        trace=agent,
+        extra={"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "support"},
+    )
     root_id = root.span_id
     root.attributes.pop("gen_ai.usage.input_tokens")
     root.attributes.pop("gen_ai.usage.output_tokens")

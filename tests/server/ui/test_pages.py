@@ -89,6 +89,17 @@ def test_the_cost_table_matches_the_rollups_and_drills_down(site: Site) -> None:
     assert [r["group"] for r in drilled] == ["gpt-4o"]
 
 
+def test_cost_by_agent_sums_every_call_the_agent_made(site: Site) -> None:
+    """The agent's calls inherit its name: the cost page groups by it, as the API does."""
+    api = site.client.get("/api/v1/rollups", params={"since": "24h", "group_by": "agent_name"}).json()
+    [support] = [r for r in api["rows"] if r["agent_name"] == "support"]
+    tree = site.client.get(f"/api/v1/traces/{site.agent_trace}").json()
+    assert (support["requests"], support["cost_usd"]) == (2, pytest.approx(tree["totals"]["cost_usd"]))
+    rows = {r["group"]: r for r in cells(site.client.get("/cost?by=agent_name").text, "cost-table")}
+    assert rows["support"]["cost_usd"] == money(support["cost_usd"])
+    assert rows["support"]["requests"] == count(2)
+
+
 def test_unpriced_models_are_listed(site: Site) -> None:
     page = site.client.get("/cost").text
     unpriced = page.split('id="unpriced"', 1)[1]

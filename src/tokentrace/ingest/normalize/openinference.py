@@ -74,6 +74,11 @@ def apply(span: RawSpan, row: dict[str, Any]) -> None:
     get = found.get
     params = json_object(get("parameters"))
     params = params if isinstance(params, dict) else {}
+    answer = None
+    if isinstance(params.get("id"), str) and "created_at" in params:
+        # The Agents SDK's instrumentation puts the Responses API's answer here, not the request:
+        # its model is the response model and its id the response id.
+        answer, params = params, {k: v for k, v in params.items() if k not in ("id", "model")}
 
     row["operation"] = _KINDS.get(str(get("kind") or "").upper(), "other")
     if row["operation"] == "other" and _AGENT_RUN.match(span.name):
@@ -87,6 +92,9 @@ def apply(span: RawSpan, row: dict[str, Any]) -> None:
     row["provider"] = vocab.provider(get("provider"))
     row["response_model"] = text(get("response_model"))
     row["request_model"] = text(get("request_model")) or text(params.get("model"))
+    if answer is not None:
+        row["response_model"] = row["response_model"] or text(answer.get("model"))
+        row["response_id"] = text(answer["id"])
     if row["operation"] == "embeddings" and row["request_model"] is None:
         row["request_model"] = row["response_model"]
     for field, key in _TOKENS:
@@ -115,7 +123,7 @@ def apply(span: RawSpan, row: dict[str, Any]) -> None:
         attrs.pop("input.value", None)  # the raw request: the messages above say it
     response = json_object(attrs.get("output.value"))
     if isinstance(response, dict):
-        row["response_id"] = text(response.get("id"))
+        row["response_id"] = text(response.get("id")) or row["response_id"]
     if outputs:
         if row["finish_reason"]:
             for message in outputs:

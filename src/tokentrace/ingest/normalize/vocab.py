@@ -254,7 +254,10 @@ _HOSTS = (
 # `anthropic.claude-…`, Azure deployments), for spans that name no provider.
 _FAMILIES = (
     (
-        re.compile(r"^(gpt-|o[1-9]\b|o[1-9]-|chatgpt-|text-embedding-|dall-e|whisper-|tts-|omni-moderation)"),
+        # gpt-oss is open weights: served by many, named `openai/gpt-oss-…` by some.
+        re.compile(
+            r"^(gpt-(?!oss)|o[1-9]\b|o[1-9]-|chatgpt-|text-embedding-|dall-e|whisper-|tts-|omni-moderation)"
+        ),
         "openai",
     ),
     (re.compile(r"^claude-"), "anthropic"),

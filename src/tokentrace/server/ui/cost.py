@@ -27,6 +27,7 @@ DIMENSIONS = (
     ("provider", "Provider"),
     ("prompt_template", "Prompt template"),
     ("prompt_version", "Prompt version"),
+    ("agent_name", "Agent"),
     ("service_name", "Service"),
     ("environment", "Environment"),
 )
