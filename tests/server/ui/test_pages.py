@@ -161,13 +161,9 @@ def test_a_trace_shows_retries_its_conversation_and_subtree_totals(site: Site) -
     assert subtree == money(tree["totals"]["cost_usd"])
     # the agent's run, summed: its two calls (the rate-limited one and its retry), their cost
     [run] = tree["agents"]
-    assert (run["name"], run["calls"], run["cost_usd"]) == (
-        "invoke_agent support",
-        2,
-        tree["totals"]["cost_usd"],
-    )
+    assert (run["name"], run["calls"], run["cost_usd"]) == ("support", 2, tree["totals"]["cost_usd"])
     agents = root.split('id="agents"', 1)[1].split("</table>", 1)[0]
-    assert "invoke_agent support" in agents
+    assert ">support</a>" in agents
     assert re.search(r'data-field="calls">([^<]*)<', agents)[1] == "2"
     assert re.search(r'data-field="cost_usd">([^<]*)<', agents)[1] == money(run["cost_usd"])
 
