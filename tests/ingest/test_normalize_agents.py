@@ -163,11 +163,14 @@ def test_run_metadata_tags_and_conversation_ids():
                 "gen_ai.operation.name": "invoke_agent",
                 "metadata": '{"user_id":"u42","session_id":"s-9","tenant_id":"acme"}',
                 "gen_ai.conversation.id": "s-9",
+                "gen_ai.aggregated_usage.input_tokens": 222,
+                "gen_ai.aggregated_usage.output_tokens": 157,
             },
             name="invoke_agent weather_agent",
         )
     )
     assert (root["user_id"], root["session_id"], root["tenant_id"]) == ("u42", "s-9", "acme")
+    assert (root["input_tokens"], root["attributes"]["tokentrace.subtotal.input_tokens"]) == (None, 222)
     chained = one(raw({"gen_ai.conversation.id": "resp_fa3ad453b7f6497e42c00b8a"}))
     assert chained["session_id"] is None
     assert one(raw({"gen_ai.conversation.id": "conv-7"}))["session_id"] == "conv-7"

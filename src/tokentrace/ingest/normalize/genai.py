@@ -143,6 +143,10 @@ def apply(span: RawSpan, row: dict[str, Any]) -> None:
     method = span.attributes.get(MCP_METHOD)
     if isinstance(method, str):
         _mcp(span, row, method)
+    for field in ("input_tokens", "output_tokens"):  # pydantic-ai's agent run: its calls' totals
+        total = span.attributes.get(f"gen_ai.aggregated_usage.{field}")
+        if isinstance(total, int):
+            span.attributes[semconv.SUBTOTAL + field] = total
     # Run metadata as a JSON object (pydantic-ai's `metadata`, on its agent span): tags.
     metadata = span.attributes.get("metadata")
     if isinstance(metadata, str) and metadata.startswith("{"):
