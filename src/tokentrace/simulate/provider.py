@@ -16,8 +16,8 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 async def ledger(request: Request) -> JSONResponse:
-    """Every answer given so far, in order: what a tracing backend must have counted."""
-    return JSONResponse(request.app.state.sim.ledger)
+    """Every answer given so far (the newest 100,000), in order: what a tracing backend must have counted."""
+    return JSONResponse(list(request.app.state.sim.ledger))
 
 
 def create_app(state: ProviderState | None = None) -> Starlette:

@@ -8,6 +8,7 @@ import hashlib
 import itertools
 import random
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,8 @@ import orjson
 
 from tokentrace.simulate import faults
 from tokentrace.simulate.models import ModelProfile
+
+LEDGER_SIZE = 100_000
 
 
 @dataclass
@@ -24,7 +27,8 @@ class ProviderState:
     # Answer chat completions with short ids that repeat (`chatcmpl-<0..999>`), as Ollama and
     # other OpenAI-compatible servers do: a response id is then no identity.
     short_ids: bool = False
-    ledger: list[dict[str, Any]] = field(default_factory=list)
+    # The newest answers (bounded: a demo runs for days).
+    ledger: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=LEDGER_SIZE))
     _prefixes: set[str] = field(default_factory=set)
     _attempts: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
