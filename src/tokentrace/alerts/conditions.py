@@ -175,25 +175,21 @@ def agent_loop(store: Store, rule: Rule, now: datetime) -> list[Observation]:
     start = now - rule.window
     usual = agents.usual_turns(agents.runs(store, _filter(rule, start - rule.history, start)))
     window = _filter(rule, start, now)
-    found = agents.loops(store, window, usual, factor=rule.factor or 3.0, min_turns=int(rule.above or 10))
+    current = agents.runs(store, window)
+    found = agents.loops(
+        store, window, current, usual, factor=rule.factor or 3.0, min_turns=int(rule.above or 10)
+    )
     out = []
-    for agent, runs in _by_agent(agents.runs(store, window)).items():
+    for agent, turns in agents.turns_by_agent(current).items():
         looping = [loop for loop in found if loop.agent == agent]
-        longest = max(run.turns for run in runs)
-        if len(runs) < rule.min_requests and not looping:
+        longest = max(turns)
+        if len(turns) < rule.min_requests and not looping:
             continue
         detail = "; ".join(loop.describe() for loop in looping[:3]) or (
             f"longest run {longest} turns (usually {_g(usual.get(agent))})"
         )
         out.append(Observation({"agent_name": agent}, float(longest), bool(looping), detail))
     return out
-
-
-def _by_agent(runs: list[agents.Run]) -> dict[str, list[agents.Run]]:
-    grouped: dict[str, list[agents.Run]] = {}
-    for run in runs:
-        grouped.setdefault(run.agent, []).append(run)
-    return grouped
 
 
 OBSERVERS: dict[str, Callable[[Store, Rule, datetime], list[Observation]]] = {

@@ -11,7 +11,7 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -32,7 +32,6 @@ class Run:
     agent: str
     trace_id: str
     turns: int
-    cost_usd: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -56,10 +55,10 @@ class Loop:
 
 
 def runs(store: Store, f: SpanFilter) -> list[Run]:
-    """Every agent run with calls in the filter's range: turns and cost per (trace, agent)."""
+    """Every agent run with calls in the filter's range: turns per (trace, agent)."""
     table = store.aggregate(f, ("trace_id", "agent_name"), None, distinct=False)
     return [
-        Run(r["agent_name"], r["trace_id"], r["requests"], r["cost_usd"] or 0.0)
+        Run(r["agent_name"], r["trace_id"], r["requests"])
         for r in records(table)
         if r["agent_name"] and r["requests"]
     ]
@@ -68,29 +67,28 @@ def runs(store: Store, f: SpanFilter) -> list[Run]:
 def runs_of_calls(calls: Iterable[dict[str, Any]]) -> list[Run]:
     """Runs from counted LLM calls already loaded (triage's), each with trace_id and agent_name."""
     turns: dict[tuple[str, str], int] = defaultdict(int)
-    cost: dict[tuple[str, str], float] = defaultdict(float)
     for call in calls:
         if call.get("agent_name"):
-            key = (call["agent_name"], call["trace_id"])
-            turns[key] += 1
-            cost[key] += call.get("cost_usd") or 0.0
-    return [Run(agent, trace, n, cost[(agent, trace)]) for (agent, trace), n in turns.items()]
+            turns[(call["agent_name"], call["trace_id"])] += 1
+    return [Run(agent, trace, n) for (agent, trace), n in turns.items()]
+
+
+def turns_by_agent(runs: Iterable[Run]) -> dict[str, list[int]]:
+    """Each agent's turns, run by run."""
+    by_agent: dict[str, list[int]] = defaultdict(list)
+    for run in runs:
+        by_agent[run.agent].append(run.turns)
+    return by_agent
 
 
 def usual_turns(history: Iterable[Run]) -> dict[str, float]:
     """Each agent's median turns per run."""
-    by_agent: dict[str, list[int]] = defaultdict(list)
-    for run in history:
-        by_agent[run.agent].append(run.turns)
-    return {agent: statistics.median(turns) for agent, turns in by_agent.items()}
+    return {agent: statistics.median(turns) for agent, turns in turns_by_agent(history).items()}
 
 
 def mean_turns(current: Iterable[Run]) -> dict[str, float]:
     """Each agent's mean turns per run: one looping run moves it, as it moves the bill."""
-    by_agent: dict[str, list[int]] = defaultdict(list)
-    for run in current:
-        by_agent[run.agent].append(run.turns)
-    return {agent: sum(turns) / len(turns) for agent, turns in by_agent.items()}
+    return {agent: sum(turns) / len(turns) for agent, turns in turns_by_agent(current).items()}
 
 
 def _tool_repeats(store: Store, f: SpanFilter) -> dict[tuple[str, str], tuple[str, int]]:
@@ -122,16 +120,18 @@ def _same_arguments(store: Store, project_id: str, trace_id: str, agent: str, to
 def loops(
     store: Store,
     f: SpanFilter,
+    current: Iterable[Run],
     usual: dict[str, float],
     factor: float = LOOP_FACTOR,
     min_turns: int = LOOP_MIN_TURNS,
     limit: int = 10,
 ) -> list[Loop]:
-    """The runs in `f` that loop, the longest first: far past the agent's usual turns (or
-    `min_turns` where no usual is known), or with one tool run TOOL_REPEATS times or more."""
+    """Of the runs in `f` (`current`, already counted), those that loop, the longest first: far
+    past the agent's usual turns (or `min_turns` where no usual is known), or with one tool run
+    TOOL_REPEATS times or more."""
     repeats = _tool_repeats(store, f)
     found = []
-    for run in runs(store, f):
+    for run in current:
         known = usual.get(run.agent)
         bound = max(factor * known, min_turns) if known is not None else min_turns
         tool, tool_runs = repeats.get((run.agent, run.trace_id), (None, 0))
@@ -139,11 +139,8 @@ def loops(
             found.append(Loop(run.agent, run.trace_id, run.turns, known, tool, tool_runs))
     found.sort(key=lambda loop: (-loop.turns, -loop.tool_runs, loop.trace_id))
     return [
-        Loop(
-            **{
-                **loop.__dict__,
-                "same_arguments": _same_arguments(store, f.project_id, loop.trace_id, loop.agent, loop.tool),
-            }
+        replace(
+            loop, same_arguments=_same_arguments(store, f.project_id, loop.trace_id, loop.agent, loop.tool)
         )
         if loop.tool
         else loop

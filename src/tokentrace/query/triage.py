@@ -281,10 +281,11 @@ def agent_checks(store: Store, project_id: str, before: Period, after: Period) -
     """Turns per run of each agent (before → after), and the runs that loop in the window."""
     history = agents.runs_of_calls(before.calls)
     usual, then = agents.usual_turns(history), agents.mean_turns(history)
-    now = agents.mean_turns(agents.runs_of_calls(after.calls))
+    current = agents.runs_of_calls(after.calls)
+    now = agents.mean_turns(current)
     out = [_check(f"turns per run ({agent})", then.get(agent), now[agent]) for agent in sorted(now)]
     if now:
-        found = agents.loops(store, SpanFilter(project_id, after.since, after.until), usual)
+        found = agents.loops(store, SpanFilter(project_id, after.since, after.until), current, usual)
         out.append(
             {
                 "step": "agent loops",

@@ -60,7 +60,6 @@ _HISTOGRAM_MEASURES = _MEASURES | {"input_tokens", "output_tokens"}
 _SPANS = "spans FINAL"
 
 
-_INHERITED = INHERITED_FIELDS
 _TAGS = ", ".join(INHERITED_FIELDS)
 # Long agent runs aside, ancestors start within days of their descendants (as in DuckDB).
 _WEEK_BEFORE = "{lo:DateTime64(9, 'UTC')} - INTERVAL 7 DAY"
@@ -92,7 +91,9 @@ SELECT {", ".join(f"found_{n} AS {n}" if n in INHERITED_FIELDS else f"s.{n} AS {
 FROM spans AS s FINAL
 INNER JOIN found AS f ON s.project_id = f.project_id AND s.trace_id = f.trace_id AND s.span_id = f.span_id
 WHERE has({{traces:Array(String)}}, s.trace_id) AND s.start_time >= {_WEEK_BEFORE}
-  AND ({" OR ".join(f"((s.{t} IS NULL) != (found_{t} IS NULL) OR s.{t} != found_{t})" for t in _INHERITED)})
+  AND ({
+    " OR ".join(f"((s.{t} IS NULL) != (found_{t} IS NULL) OR s.{t} != found_{t})" for t in INHERITED_FIELDS)
+})
 """
 
 
