@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 
 from tokentrace.canonical import SPAN_SCHEMA, Tables
 from tokentrace.ingest.columns import content_table, score_table
-from tokentrace.query import analytics, rollups
+from tokentrace.query import aggregates, rollups
 from tokentrace.store.base import SamplingPolicy, SpanFilter, Store
 from tokentrace.store.clickhouse import ClickHouseStore
 from tokentrace.store.clickhouse_transport import connect
@@ -240,7 +240,7 @@ def main() -> None:
             cost_rolled = sum(r["cost_usd"] for r in rolled)
             assert abs(cost_raw - cost_rolled) < 1e-6 * cost_raw, (label, cost_raw, cost_rolled)
             _row(label, raw_ms, rolled_ms)
-        qs = analytics.QUANTILES
+        qs = aggregates.QUANTILES
         for label, bucket in (("p50/p95/p99 duration by model", None), ("the same per hour", 3600)):
             by = ("request_model",)
             raw_ms, _ = _timed(partial(store.quantiles, month, by, ("duration_ms",), qs, bucket), args.repeat)

@@ -39,7 +39,7 @@ def _usd(value: Any) -> str:
 
 
 def _interval(text: str, option: str = "--alert-interval") -> float:
-    from tokentrace.query.timerange import TimeRangeError, parse_duration
+    from tokentrace.timerange import TimeRangeError, parse_duration
 
     try:
         seconds = parse_duration(text).total_seconds()
@@ -190,7 +190,7 @@ def serve(
     """Run the server: OTLP in (HTTP and gRPC), REST API out, alerts, one DuckDB file."""
     from tokentrace.alerts.rules import RuleError
     from tokentrace.budgets import BudgetError
-    from tokentrace.ingest.sampler import PolicyError
+    from tokentrace.jobs.sampler import PolicyError
     from tokentrace.pricing.overrides import OverridesError
     from tokentrace.server.config import ServerConfig
     from tokentrace.server.runner import serve as run_server
@@ -374,7 +374,7 @@ def _policy_file(path: Path | None) -> dict[str, Any] | None:
     """A TOML policy (the top-level table of a --sampling file) as the API's JSON."""
     if path is None:
         return None
-    from tokentrace.ingest.sampler import PolicyError, load, policy_spec
+    from tokentrace.jobs.sampler import PolicyError, load, policy_spec
 
     try:
         found = load(path)
@@ -743,7 +743,7 @@ def prometheus_rules(alerts_file: Path, metric_labels: str, output: Path | None)
     import yaml
 
     from tokentrace.alerts import rules
-    from tokentrace.alerts.prometheus_rules import rule_groups
+    from tokentrace.metrics.alert_rules import rule_groups
 
     try:
         loaded = rules.load(alerts_file)
@@ -760,7 +760,7 @@ def prometheus_rules(alerts_file: Path, metric_labels: str, output: Path | None)
 @_output_option
 def grafana_dashboard(metric_labels: str, output: Path | None) -> None:
     """Write a Grafana dashboard (JSON) over /metrics: latency, cost, cache hits, errors, retries."""
-    from tokentrace.query.grafana import dashboard
+    from tokentrace.metrics.grafana import dashboard
 
     _write(json.dumps(dashboard(_labels(metric_labels)), indent=2), output)
 

@@ -2,7 +2,7 @@
 
 The SDK applies `redact_defaults(text)` to captured content unless told otherwise (pass
 `redact=` your own function, which may call this one, or `redact=None` to send as is); the
-server applies it again to everything it is sent, before the spool (ingest/redaction.py).
+server applies it again to everything it is sent, before the spool (ingest/redact.py).
 """
 
 from __future__ import annotations

@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from tests.alerts.test_rules import FILE
-from tokentrace.alerts.prometheus_rules import alert_name, rule_groups
 from tokentrace.alerts.rules import load, parse_rule
-from tokentrace.query.prometheus import DEFAULT_LABELS
+from tokentrace.metrics.alert_rules import alert_name, rule_groups
+from tokentrace.metrics.exposition import DEFAULT_LABELS
 
 promtool = pytest.mark.skipif(
     shutil.which("promtool") is None, reason="promtool (Debian's prometheus) absent"

@@ -28,8 +28,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from tests.conftest import ServerProcess
 from tests.ingest.families import FAMILIES, FIXTURES, family_python, run_app
+from tokentrace import vocab
 from tokentrace.canonical import LLM_OPERATIONS
-from tokentrace.ingest.normalize import vocab
 from tokentrace.pricing import PriceBook
 
 SCENARIO_MODELS = {

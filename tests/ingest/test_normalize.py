@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from tokentrace.ingest.normalize import normalize, vocab
+from tokentrace import vocab
+from tokentrace.ingest.normalize import normalize
 from tokentrace.ingest.raw import RawEvent, RawSpan
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from tests.ingest.test_normalize import one, raw
-from tokentrace.ingest.normalize import vocab
+from tokentrace import vocab
 
 INTERNAL, CLIENT = 1, 3
 

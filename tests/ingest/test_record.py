@@ -11,7 +11,7 @@ from tokentrace.ingest.columns import tables
 from tokentrace.ingest.normalize import normalize
 from tokentrace.ingest.pipeline import _ipc, decode_record, encode_record
 from tokentrace.ingest.raw import RawSpan
-from tokentrace.ingest.scores import score_row
+from tokentrace.ingest.score_rows import score_row
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 

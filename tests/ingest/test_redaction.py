@@ -6,7 +6,7 @@ import orjson
 import pyarrow as pa
 
 from tokentrace.canonical import CONTENT_SCHEMA, SCORE_SCHEMA, SPAN_SCHEMA, Tables
-from tokentrace.ingest.redaction import redact
+from tokentrace.ingest.redact import redact
 
 CARD = "4111 1111 1111 1111"  # passes the Luhn check
 

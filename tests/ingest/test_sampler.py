@@ -8,7 +8,7 @@ from datetime import timedelta
 import orjson
 import pytest
 
-from tokentrace.ingest.sampler import PolicyError, Sampler, load, parse_policy, policy_spec
+from tokentrace.jobs.sampler import PolicyError, Sampler, load, parse_policy, policy_spec
 from tokentrace.store.base import SamplingPolicy, ScoreCondition
 from tokentrace.store.duckdb import DuckDBStore
 

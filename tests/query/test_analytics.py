@@ -8,7 +8,7 @@ import pytest
 
 from tests.query.planted import UNTIL, call, new_trace, store_with
 from tokentrace.ingest.raw import RawSpan
-from tokentrace.query import analytics, filters
+from tokentrace.query import aggregates, filters
 from tokentrace.store.base import SpanFilter
 
 T0 = UNTIL - timedelta(minutes=30)
@@ -60,7 +60,7 @@ def store(open_store):
 
 
 def test_rates_errors_and_retries(store):
-    [row] = analytics.rollup(store, SpanFilter("default"))
+    [row] = aggregates.rollup(store, SpanFilter("default"))
     assert row["requests"] == 8 and row["answered"] == 5
     assert row["errors_by_type"] == {"rate_limit": 2, "timeout": 1}
     assert row["error_rate"] == pytest.approx(3 / 8)
@@ -74,7 +74,9 @@ def test_rates_errors_and_retries(store):
 
 
 def test_model_mix_is_each_models_share_of_requests_and_cost(store):
-    rows = {r["request_model"]: r for r in analytics.rollup(store, SpanFilter("default"), ("request_model",))}
+    rows = {
+        r["request_model"]: r for r in aggregates.rollup(store, SpanFilter("default"), ("request_model",))
+    }
     assert rows["gpt-4o-mini"]["share_of_requests"] == pytest.approx(1 / 8)
     assert rows["gpt-4o"]["share_of_cost"] + rows["gpt-4o-mini"]["share_of_cost"] == pytest.approx(1)
     assert rows["gpt-4o"]["share_of_cost"] > 0.9
@@ -82,10 +84,10 @@ def test_model_mix_is_each_models_share_of_requests_and_cost(store):
 
 def test_truncation_by_feature_and_filter_by_input_bucket(store):
     f = filters.span_filter("default", {"input_bucket": "4k-16k"})
-    [big] = analytics.rollup(store, f)
+    [big] = aggregates.rollup(store, f)
     assert big["requests"] == 2 and big["input_tokens"] == 10_000
     by_bucket = {
-        r["input_bucket"]: r for r in analytics.latency(store, SpanFilter("default"), ("input_bucket",))
+        r["input_bucket"]: r for r in aggregates.latency(store, SpanFilter("default"), ("input_bucket",))
     }
     assert by_bucket["4k-16k"]["requests"] == 2 and by_bucket["<1k"]["requests"] == 1
     assert by_bucket[None]["requests"] == 3  # failed calls report no usage: no bucket
@@ -93,7 +95,7 @@ def test_truncation_by_feature_and_filter_by_input_bucket(store):
 
 
 def test_cost_per_session(store):
-    result = analytics.cost_per(store, SpanFilter("default"), "session_id")
+    result = aggregates.cost_per(store, SpanFilter("default"), "session_id")
     assert result["count"] == 3 and [r["session_id"] for r in result["top"]] == ["s1", "s3", "s2"]
     costs = sorted(r["cost_usd"] for r in result["top"])
     assert result["cost_usd"]["p50"] == pytest.approx(costs[1])

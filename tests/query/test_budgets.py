@@ -9,7 +9,7 @@ import pytest
 
 from tests.query.planted import call, store_with
 from tokentrace.budgets import parse_policy
-from tokentrace.query.analytics import rollup
+from tokentrace.query.aggregates import rollup
 from tokentrace.query.budgets import budget_usage
 from tokentrace.store.base import SpanFilter
 

@@ -11,7 +11,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.query.planted import UNTIL, call, store_with
-from tokentrace.query import analytics, prometheus
+from tokentrace.metrics import exposition
+from tokentrace.query import aggregates
 from tokentrace.store.base import SpanFilter
 
 
@@ -24,10 +25,10 @@ def store(open_store):
     return store_with(open_store(), spans)
 
 
-def _exposition(store, labels=prometheus.DEFAULT_LABELS) -> str:
+def _exposition(store, labels=exposition.DEFAULT_LABELS) -> str:
     class Collector:
         def collect(self):
-            return prometheus.families(store, "default", labels)
+            return exposition.families(store, "default", labels)
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(Collector())
@@ -40,7 +41,7 @@ def _samples(text: str) -> dict[str, list]:
 
 def test_counters_and_histograms_match_the_rollups(store):
     samples = _samples(_exposition(store))
-    [total] = analytics.rollup(store, SpanFilter("default"))
+    [total] = aggregates.rollup(store, SpanFilter("default"))
     requests = {s.labels["request_model"]: s.value for s in samples["tokentrace_requests"]}
     assert requests == {"gpt-4o": 5, "gpt-4o-mini": 1}
     cost = sum(s.value for s in samples["tokentrace_cost_usd"] if s.name.endswith("_total"))

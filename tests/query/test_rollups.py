@@ -17,7 +17,7 @@ from tokentrace.ingest.normalize import normalize
 from tokentrace.ingest.pipeline import price_rows
 from tokentrace.ingest.raw import RawSpan
 from tokentrace.pricing import PriceBook
-from tokentrace.query import analytics, rollups
+from tokentrace.query import aggregates, rollups
 from tokentrace.query.records import records
 from tokentrace.store.base import SpanFilter
 from tokentrace.store.clickhouse import ClickHouseStore
@@ -249,8 +249,8 @@ def test_percentiles_from_sketches_are_within_the_stated_error(store):
             low, high = ordered[int(position)], ordered[min(int(position) + 1, len(ordered) - 1)]
             a = sketch.RELATIVE_ACCURACY
             assert low * (1 - a) <= got <= high * (1 + a), (row["request_model"], q)
-    # analytics.latency uses the sketches for a range this long, and the spans for a short one
-    assert analytics.latency(store, f, ("request_model",))[0]["duration_ms"]["p50"] in {
+    # aggregates.latency uses the sketches for a range this long, and the spans for a short one
+    assert aggregates.latency(store, f, ("request_model",))[0]["duration_ms"]["p50"] in {
         r["duration_ms"][0] for r in sketched
     }
     # per hour, ungrouped: each hour's median within the sketch's error of the spans' median
@@ -276,7 +276,7 @@ def test_what_rollups_do_not_hold_goes_to_spans(store):
     )
     assert rollups.aggregate(store, f, (), 90) is None
     # and analytics still answers them, from spans
-    assert analytics.rollup(store, f, ("user_id", "request_model"), distinct=False)
+    assert aggregates.rollup(store, f, ("user_id", "request_model"), distinct=False)
 
 
 def test_sketch_quantiles_interpolate_like_quantile_cont():
@@ -285,7 +285,7 @@ def test_sketch_quantiles_interpolate_like_quantile_cont():
     for v in values:
         counts[sketch.index_of(v)] = counts.get(sketch.index_of(v), 0) + 1
     for q in (0.0, 0.25, 0.5, 0.9, 1.0):
-        exact = analytics.quantile(values, q)
+        exact = aggregates.quantile(values, q)
         assert sketch.quantiles(counts.items(), [q])[0] == pytest.approx(exact, rel=sketch.RELATIVE_ACCURACY)
     assert sketch.quantiles([], [0.5]) == [None]
     assert sketch.value_of(sketch.index_of(0.0)) == 0.0

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tokentrace.query.timerange import TimeRangeError, parse_instant, parse_range
+from tokentrace.timerange import TimeRangeError, parse_instant, parse_range
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 

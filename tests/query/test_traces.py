@@ -11,7 +11,7 @@ from tokentrace.ingest.normalize import normalize
 from tokentrace.ingest.pipeline import price_rows
 from tokentrace.ingest.raw import RawSpan
 from tokentrace.pricing import PriceBook
-from tokentrace.query import analytics, filters
+from tokentrace.query import aggregates, filters
 from tokentrace.query.traces import trace_tree
 from tokentrace.store.base import SpanFilter
 
@@ -83,14 +83,14 @@ def test_rollup_groups_and_rates(store):
             _span("00000000000000c3", tokens=100, **{"tenant.id": "b"}),
         ],
     )
-    rows = analytics.rollup(store, SpanFilter("default"), filters.group_fields("tenant"))
+    rows = aggregates.rollup(store, SpanFilter("default"), filters.group_fields("tenant"))
     by_tenant = {r["tenant_id"]: r for r in rows}
     assert by_tenant["b"]["requests"] == 2 and by_tenant["b"]["input_tokens"] == 400
     assert rows[0]["tenant_id"] == "b"  # most expensive first
     assert by_tenant["a"]["cost_per_request"] == pytest.approx(by_tenant["a"]["cost_usd"])
-    [bucketed] = analytics.rollup(store, SpanFilter("default"), (), bucket_seconds=3600)
+    [bucketed] = aggregates.rollup(store, SpanFilter("default"), (), bucket_seconds=3600)
     assert bucketed["requests"] == 3 and bucketed["bucket"].endswith("Z")
-    [lat] = analytics.latency(store, SpanFilter("default"), ("request_model",))
+    [lat] = aggregates.latency(store, SpanFilter("default"), ("request_model",))
     assert lat["requests"] == 3 and lat["duration_ms"]["p50"] == pytest.approx(5.0)
 
 

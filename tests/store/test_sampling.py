@@ -16,7 +16,7 @@ from tokentrace.ingest.normalize import normalize
 from tokentrace.ingest.pipeline import price_rows
 from tokentrace.ingest.raw import RawSpan
 from tokentrace.pricing import PriceBook
-from tokentrace.query import analytics, rollups
+from tokentrace.query import aggregates, rollups
 from tokentrace.query.records import records
 from tokentrace.store.base import SamplingPolicy, ScoreCondition, SpanFilter, Store, keeps_by_base_rate
 
@@ -278,7 +278,7 @@ def test_user_hours_keep_sampled_out_users(world):
     store.apply_sampling("default", POLICY, NOW)
     after = records(store.rollup_aggregate(WHOLE, ("user_id",), None, USER_HOUR))
     assert {r["user_id"]: r["requests"] for r in after} == {r["user_id"]: r["requests"] for r in hours}
-    assert analytics.rollup(store, WHOLE, ("user_id",), distinct=False)
+    assert aggregates.rollup(store, WHOLE, ("user_id",), distinct=False)
 
 
 def test_kept_traces_lose_their_detail_after_keep_for_and_the_totals_stay_whole(world):

@@ -11,7 +11,7 @@ import pytest
 from tokentrace.ingest.columns import tables
 from tokentrace.ingest.normalize import normalize
 from tokentrace.ingest.raw import RawSpan
-from tokentrace.query import analytics
+from tokentrace.query import aggregates
 from tokentrace.store.base import SpanFilter
 
 TRACE = "5b8efff798038103d269b633813fc60c"
@@ -76,7 +76,7 @@ def test_nearest_ancestor_wins_in_any_arrival_order(open_store, order):
         store.write_batch(tables(normalize([_raw(name)], "default").rows), None)
     assert _tags(store) == EXPECTED
     # rollups see the inherited tags: the LLM's cost counts for globex, not acme
-    by_tenant = {r["tenant_id"]: r for r in analytics.rollup(store, SpanFilter("default"), ("tenant_id",))}
+    by_tenant = {r["tenant_id"]: r for r in aggregates.rollup(store, SpanFilter("default"), ("tenant_id",))}
     assert by_tenant["globex"]["requests"] == 1 and by_tenant["acme"]["requests"] == 0
 
 

@@ -12,9 +12,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tokentrace.alerts.rules import Rule
-from tokentrace.query import agents, analytics, measures
-from tokentrace.query.timerange import duration_text
+from tokentrace.query import agents, aggregates, measures
 from tokentrace.store.base import SpanFilter, Store
+from tokentrace.timerange import duration_text
 
 _MIN_HISTORY = 6  # anomaly: buckets of history needed before a z-score means anything
 
@@ -136,7 +136,7 @@ def prompt_drift(store: Store, rule: Rule, now: datetime) -> list[Observation]:
     """The newest version of each template (by first use) against the version before it."""
     start = now - rule.window
     by_version = (*rule.group_by, "prompt_version")
-    seen = analytics.rollup(store, _filter(rule, now - rule.history, now), by_version)
+    seen = aggregates.rollup(store, _filter(rule, now - rule.history, now), by_version)
     current = measures.measure(store, _filter(rule, start, now), by_version, rule.metric)
     earlier = measures.measure(store, _filter(rule, now - rule.history, start), by_version, rule.metric)
     versions: dict[tuple[Any, ...], list[tuple[str, str]]] = {}

@@ -23,7 +23,7 @@ import orjson
 from tokentrace.alerts import conditions, notify
 from tokentrace.alerts.conditions import Observation
 from tokentrace.alerts.rules import Notifier, Rule, RuleError, RuleFile, parse_rule
-from tokentrace.periodic import Periodic
+from tokentrace.jobs.periodic import Periodic
 from tokentrace.query.triage import triage
 from tokentrace.store.base import Store
 

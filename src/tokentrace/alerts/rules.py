@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from tokentrace.query import filters, measures
-from tokentrace.query.timerange import TimeRangeError, duration_text, parse_duration
+from tokentrace.timerange import TimeRangeError, duration_text, parse_duration
 
 KINDS = ("threshold", "baseline", "anomaly", "slo_burn", "prompt_drift", "retry_storm", "agent_loop")
 NOTIFIER_TYPES = ("webhook", "slack", "log")

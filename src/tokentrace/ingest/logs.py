@@ -18,9 +18,9 @@ from typing import Any
 from tokentrace import semconv
 from tokentrace.ingest.jsontext import dumps
 from tokentrace.ingest.normalize import json_text
-from tokentrace.ingest.normalize.base import is_id
+from tokentrace.ingest.normalize.fields import is_id
 from tokentrace.ingest.raw import RawLogRecord, SpanRejected
-from tokentrace.ingest.scores import score_row
+from tokentrace.ingest.score_rows import score_row
 
 
 @dataclass

@@ -15,12 +15,12 @@ import pyarrow as pa
 
 from tokentrace import semconv
 from tokentrace.canonical import SCORE_SCHEMA, SPAN_SCHEMA, Tables
-from tokentrace.ingest import otlp_json, otlp_proto, scores
+from tokentrace.ingest import otlp_json, otlp_proto, score_rows
 from tokentrace.ingest.columns import tables
 from tokentrace.ingest.logs import from_logs
 from tokentrace.ingest.normalize import normalize
 from tokentrace.ingest.raw import RawLogRecord, RawSpan
-from tokentrace.ingest.redaction import redact
+from tokentrace.ingest.redact import redact
 from tokentrace.ingest.spool import Position, Spool
 from tokentrace.ingest.writer import BatchWriter
 from tokentrace.pricing import PriceBook
@@ -209,7 +209,7 @@ class Pipeline:
 
     def prepare_scores(self, project_id: str, payload: Any) -> Prepared:
         """Scores of a REST request body; bad ones are rejected alone."""
-        rows, errors = scores.from_request(project_id, payload)
+        rows, errors = score_rows.from_request(project_id, payload)
         return self._prepared(tables(scores=rows), errors)
 
     def check_capacity(self) -> None:

@@ -10,9 +10,9 @@ from typing import Any
 
 import aiohttp
 
-from tokentrace.budgets.alerts import BudgetAlerts
 from tokentrace.budgets.counters import AsyncCounters, MemoryCounters
 from tokentrace.budgets.redis_counters import AsyncRedisCounters
+from tokentrace.budgets.webhooks import BudgetAlerts
 from tokentrace.pricing import PriceBook
 from tokentrace.proxy import anthropic_api, budget_api, forward, openai_api
 from tokentrace.proxy.asgi import (

@@ -12,8 +12,8 @@ from typing import Any
 import aiohttp
 import orjson
 
+from tokentrace import vocab
 from tokentrace.budgets import Decision, Usage, decide_async, estimate, settlement
-from tokentrace.ingest.normalize import vocab
 from tokentrace.proxy.asgi import Send, respond, start_response
 from tokentrace.proxy.exchange import BadRequest, CallRequest, Endpoint, Outcome
 from tokentrace.proxy.headers import (

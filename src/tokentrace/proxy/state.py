@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import aiohttp
 
 from tokentrace.budgets import Policy
-from tokentrace.budgets.alerts import BudgetAlerts
 from tokentrace.budgets.counters import AsyncCounters
 from tokentrace.budgets.redis_counters import AsyncRedisCounters
+from tokentrace.budgets.webhooks import BudgetAlerts
 from tokentrace.pricing import PriceBook
 from tokentrace.proxy.config import ProxyConfig
 from tokentrace.proxy.spans import SpanSink

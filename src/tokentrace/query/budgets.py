@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tokentrace.budgets.policy import Budget, Policy, Window, window_at
-from tokentrace.query.analytics import rollup
+from tokentrace.query.aggregates import rollup
 from tokentrace.store.base import SpanFilter, Store
 
 #: Values shown per "*" budget, nearest their limit first.

@@ -6,8 +6,8 @@ import re
 from collections.abc import Mapping, Sequence
 
 from tokentrace.canonical import GROUPABLE_FIELDS
-from tokentrace.query.timerange import parse_range
 from tokentrace.store.base import ScoreCondition, SpanFilter, TraceFilter
+from tokentrace.timerange import parse_range
 
 #: Friendly names → canonical fields (`--by tenant,model`, `?user=u42`).
 ALIASES = {

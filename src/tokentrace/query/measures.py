@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from tokentrace.canonical import ERROR_TYPES
-from tokentrace.query.analytics import latency, rollup
+from tokentrace.query.aggregates import latency, rollup
 from tokentrace.store.base import SpanFilter, Store
 
 Group = tuple[Any, ...]

@@ -6,10 +6,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tokentrace.query.analytics import collapse, latency, rollup
+from tokentrace.query.aggregates import collapse, latency, rollup
 from tokentrace.query.records import iso_ns
-from tokentrace.query.timerange import bucket_for
 from tokentrace.store.base import SpanFilter, Store
+from tokentrace.timerange import bucket_for
 
 #: Series drawn by the overview, in order.
 SERIES = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tokentrace.query.analytics import rollup
+from tokentrace.query.aggregates import rollup
 from tokentrace.query.records import records
 from tokentrace.query.traces import list_traces
 from tokentrace.store.base import SpanFilter, Store, TraceFilter

@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 
 from tokentrace.canonical import LLM_OPERATIONS, input_bucket
 from tokentrace.query import agents
-from tokentrace.query.analytics import quantile
+from tokentrace.query.aggregates import quantile
 from tokentrace.store.base import SpanFilter, Store
 
 #: Dimensions a cause can be (canonical field names).

@@ -33,7 +33,7 @@ from tokentrace.semconv import TAG_ATTRIBUTES
 
 if TYPE_CHECKING:
     from tokentrace.budgets import Counters, Decision, Policy, Usage
-    from tokentrace.budgets.alerts import BudgetAlerts
+    from tokentrace.budgets.webhooks import BudgetAlerts
     from tokentrace.pricing import PriceBook
 
 log = logging.getLogger("tokentrace.budgets")
@@ -82,7 +82,7 @@ def configure(
     """Load the budgets (a budgets file, the gateway's format, or a `Policy`) and pick the
     counters: this process's memory, or Redis shared with other apps and gateways."""
     from tokentrace.budgets import MemoryCounters, load_policy
-    from tokentrace.budgets.alerts import BudgetAlerts
+    from tokentrace.budgets.webhooks import BudgetAlerts
     from tokentrace.pricing import PriceBook
 
     global _setup

@@ -1,1 +1,1 @@
-"""The server: OTLP receivers, REST API (and later UI, /metrics) over one store."""
+"""The server: OTLP receivers (HTTP and gRPC), the REST API, the UI and /metrics over one store."""

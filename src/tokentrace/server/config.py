@@ -38,7 +38,7 @@ class ServerConfig:
     alerts_file: Path | None = None  # TOML alert rules and notifiers
     alert_interval_s: float = 30.0
     budgets_file: Path | None = None  # the gateway's budgets, shown against the traced spend
-    sampling_file: Path | None = None  # TOML tail-sampling policies (ingest/sampler.py)
+    sampling_file: Path | None = None  # TOML tail-sampling policies (jobs/sampler.py)
     sampling_interval_s: float = 600.0
     retention_s: float | None = None  # spans, content, scores and rollups older are deleted
     retention_interval_s: float = 3600.0

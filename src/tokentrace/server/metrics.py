@@ -11,8 +11,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tokentrace.query import prometheus
-from tokentrace.server.api.common import project_route
+from tokentrace.metrics import exposition
+from tokentrace.server.routing import project_route
 from tokentrace.server.state import ServerState
 
 
@@ -23,7 +23,7 @@ class _Project:
         self.state, self.project = state, project
 
     def collect(self) -> Iterator[Metric]:
-        return prometheus.families(self.state.store, self.project, self.state.config.metric_labels)
+        return exposition.families(self.state.store, self.project, self.state.config.metric_labels)
 
 
 @project_route

@@ -10,11 +10,11 @@ import uvicorn
 from tokentrace.alerts import rules
 from tokentrace.alerts.evaluator import Evaluator
 from tokentrace.budgets.policy import Policy, load_policy
-from tokentrace.ingest import sampler as sampling_policies
 from tokentrace.ingest.pipeline import Pipeline
-from tokentrace.ingest.retention import expire
-from tokentrace.ingest.sampler import Sampler
-from tokentrace.periodic import Periodic
+from tokentrace.jobs import sampler as sampling_policies
+from tokentrace.jobs.periodic import Periodic
+from tokentrace.jobs.retention import expire
+from tokentrace.jobs.sampler import Sampler
 from tokentrace.pricing import PriceBook
 from tokentrace.pricing.overrides import load_overrides
 from tokentrace.server.admission import Admission

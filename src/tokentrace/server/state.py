@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from tokentrace.alerts.evaluator import Evaluator
 from tokentrace.budgets.policy import Policy
 from tokentrace.ingest.pipeline import Pipeline
-from tokentrace.ingest.sampler import Sampler
-from tokentrace.periodic import Periodic
+from tokentrace.jobs.periodic import Periodic
+from tokentrace.jobs.sampler import Sampler
 from tokentrace.pricing import PriceBook
 from tokentrace.server.admission import Admission
 from tokentrace.server.config import ServerConfig

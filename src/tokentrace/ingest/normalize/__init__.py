@@ -19,9 +19,9 @@ from typing import Any
 import orjson
 
 from tokentrace import semconv
-from tokentrace.ingest import rules
+from tokentrace.ingest import checks
 from tokentrace.ingest.jsontext import dumps
-from tokentrace.ingest.normalize.base import base_row, complete, take
+from tokentrace.ingest.normalize.fields import base_row, complete, take
 from tokentrace.ingest.raw import RawSpan, SpanRejected
 
 
@@ -50,7 +50,7 @@ def _family_for(span: RawSpan) -> ModuleType:
 @dataclass
 class NormalizedBatch:
     """Canonical rows (attributes still dicts, so pricing can add to them), content rows and
-    the scores of the ingest rules."""
+    the scores of the ingest checks."""
 
     rows: list[dict[str, Any]] = field(default_factory=list)
     content: list[dict[str, Any]] = field(default_factory=list)
@@ -115,5 +115,5 @@ def normalize(spans: list[RawSpan], project_id: str) -> NormalizedBatch:
         batch.rows.append(row)
         if content is not None:
             batch.content.append(content)
-        batch.scores.extend(rules.check(row, attrs, content))
+        batch.scores.extend(checks.check(row, attrs, content))
     return batch

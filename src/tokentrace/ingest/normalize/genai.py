@@ -9,11 +9,10 @@ from typing import Any
 
 import orjson
 
-from tokentrace import semconv
+from tokentrace import semconv, vocab
 from tokentrace.canonical import LLM_OPERATIONS
-from tokentrace.ingest.normalize import vocab
 from tokentrace.ingest.normalize.attrmap import AttributeMap
-from tokentrace.ingest.normalize.base import fill_tags, integer, json_object, number, text, token_count
+from tokentrace.ingest.normalize.fields import fill_tags, integer, json_object, number, text, token_count
 from tokentrace.ingest.raw import RawSpan
 
 PRIORITY = 1000  # last: the generic reading

@@ -13,9 +13,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from tokentrace import semconv
-from tokentrace.ingest.normalize import genai, messages, usage, vocab
-from tokentrace.ingest.normalize.base import (
+from tokentrace import semconv, vocab
+from tokentrace.ingest.normalize import genai, messages, usage
+from tokentrace.ingest.normalize.fields import (
     add_cache_to_input,
     fill_tags,
     integer,

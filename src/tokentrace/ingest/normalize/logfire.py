@@ -16,7 +16,7 @@ from typing import Any
 from tokentrace import semconv
 from tokentrace.canonical import TAG_FIELDS
 from tokentrace.ingest.normalize import genai, usage
-from tokentrace.ingest.normalize.base import json_object, number, text
+from tokentrace.ingest.normalize.fields import json_object, number, text
 from tokentrace.ingest.raw import RawSpan
 
 PRIORITY = 40

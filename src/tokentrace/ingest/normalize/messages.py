@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tokentrace.ingest.normalize.base import json_object
+from tokentrace.ingest.normalize.fields import json_object
 
 
 def _text_parts(content: Any) -> list[dict[str, Any]]:

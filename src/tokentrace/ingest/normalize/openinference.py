@@ -10,17 +10,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tokentrace import semconv
-from tokentrace.ingest.normalize import messages, vocab
+from tokentrace import semconv, vocab
+from tokentrace.ingest.normalize import messages
 from tokentrace.ingest.normalize.attrmap import AttributeMap
-from tokentrace.ingest.normalize.base import (
-    fill_tags,
-    integer,
-    json_object,
-    number,
-    text,
-    token_count,
-)
+from tokentrace.ingest.normalize.fields import fill_tags, integer, json_object, number, text, token_count
 from tokentrace.ingest.raw import RawSpan
 
 PRIORITY = 10

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from tokentrace.ingest.normalize import genai
-from tokentrace.ingest.normalize.base import add_cache_to_input, text
+from tokentrace.ingest.normalize.fields import add_cache_to_input, text
 from tokentrace.ingest.raw import RawSpan
 
 PRIORITY = 30

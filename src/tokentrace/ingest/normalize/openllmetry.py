@@ -12,7 +12,7 @@ from typing import Any
 
 from tokentrace import semconv
 from tokentrace.ingest.normalize import genai, messages
-from tokentrace.ingest.normalize.base import fill_tags, text
+from tokentrace.ingest.normalize.fields import fill_tags, text
 from tokentrace.ingest.raw import RawSpan
 
 PRIORITY = 20

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tokentrace.ingest.normalize.base import dig, token_count
+from tokentrace.ingest.normalize.fields import dig, token_count
 
 _PATHS = {
     "input_tokens": (("prompt_tokens",), ("input_tokens",), ("input",)),

@@ -15,8 +15,8 @@ from starlette.routing import Route
 
 from tokentrace.alerts import status
 from tokentrace.alerts.rules import RuleError, check_notifiers, parse_rule, rule_spec
-from tokentrace.server.api.common import int_param, json_route, project_route
 from tokentrace.server.responses import JSON, error
+from tokentrace.server.routing import int_param, json_route, project_route
 from tokentrace.server.state import ServerState
 
 

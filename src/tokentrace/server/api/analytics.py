@@ -7,12 +7,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tokentrace.query import analytics, filters
+from tokentrace.query import aggregates, filters
 from tokentrace.query.overview import overview
-from tokentrace.query.timerange import parse_duration
-from tokentrace.server.api.common import BadParameter, int_param, project_route
 from tokentrace.server.responses import JSON
+from tokentrace.server.routing import BadParameter, int_param, project_route
 from tokentrace.server.state import ServerState
+from tokentrace.timerange import parse_duration
 
 
 def _params(request: Request) -> dict[str, str]:
@@ -27,7 +27,7 @@ def rollups(request: Request, state: ServerState, project: str) -> Response:
     bucket_seconds = int(parse_duration(bucket).total_seconds()) if bucket else None
     if bucket_seconds is not None and bucket_seconds < 1:
         raise BadParameter("bucket must be at least 1s")
-    rows = analytics.rollup(state.store, filters.span_filter(project, params), group_by, bucket_seconds)
+    rows = aggregates.rollup(state.store, filters.span_filter(project, params), group_by, bucket_seconds)
     return JSON({"group_by": list(group_by), "bucket_seconds": bucket_seconds, "rows": rows})
 
 
@@ -35,7 +35,7 @@ def rollups(request: Request, state: ServerState, project: str) -> Response:
 def latency(request: Request, state: ServerState, project: str) -> Response:
     params = _params(request)
     group_by = filters.group_fields(params.get("group_by"))
-    rows = analytics.latency(state.store, filters.span_filter(project, params), group_by)
+    rows = aggregates.latency(state.store, filters.span_filter(project, params), group_by)
     return JSON({"group_by": list(group_by), "rows": rows})
 
 
@@ -53,12 +53,12 @@ def cost_per(request: Request, state: ServerState, project: str) -> Response:
     entity = filters.canonical_field(params.pop("by", "session_id"))
     top = int_param(request, "top", 20, 1, 1000)
     params.pop("top", None)
-    return JSON(analytics.cost_per(state.store, filters.span_filter(project, params), entity, top))
+    return JSON(aggregates.cost_per(state.store, filters.span_filter(project, params), entity, top))
 
 
 @project_route
 def stats(request: Request, state: ServerState, project: str) -> Response:
-    return JSON(analytics.stats(state.store, project, state.pipeline.writer.pending_rows))
+    return JSON(aggregates.stats(state.store, project, state.pipeline.writer.pending_rows))
 
 
 routes = [

@@ -8,8 +8,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tokentrace.query.budgets import budget_usage
-from tokentrace.server.api.common import project_route
 from tokentrace.server.responses import JSON
+from tokentrace.server.routing import project_route
 from tokentrace.server.state import ServerState
 
 

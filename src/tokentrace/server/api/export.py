@@ -7,8 +7,8 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from tokentrace.query import export, filters
-from tokentrace.server.api.common import project_route
 from tokentrace.server.responses import error
+from tokentrace.server.routing import project_route
 from tokentrace.server.state import ServerState
 
 _FORMATS = {

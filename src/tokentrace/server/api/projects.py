@@ -9,12 +9,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tokentrace.jobs.reprice import reprice
 from tokentrace.pricing.overrides import OverridesError, load_overrides
-from tokentrace.pricing.reprice import reprice
 from tokentrace.query import filters
-from tokentrace.server.api.common import project_route
 from tokentrace.server.auth import PROJECT_ID, hash_key, is_admin, new_key
 from tokentrace.server.responses import JSON, error
+from tokentrace.server.routing import project_route
 from tokentrace.server.state import ServerState
 
 

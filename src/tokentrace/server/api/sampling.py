@@ -15,12 +15,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tokentrace.ingest.sampler import PolicyError, parse_policy, policy_spec, summary
+from tokentrace.jobs.sampler import PolicyError, parse_policy, policy_spec, summary
 from tokentrace.query import sampling
-from tokentrace.query.timerange import TimeRangeError, parse_instant
-from tokentrace.server.api.common import json_route, project_route
 from tokentrace.server.responses import JSON, error
+from tokentrace.server.routing import json_route, project_route
 from tokentrace.server.state import ServerState
+from tokentrace.timerange import TimeRangeError, parse_instant
 
 _BODY_LIMIT = 64 * 1024
 

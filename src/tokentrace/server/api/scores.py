@@ -11,8 +11,8 @@ from starlette.routing import Route
 from tokentrace.ingest.pipeline import Overloaded
 from tokentrace.query import filters
 from tokentrace.query.scores import summary
-from tokentrace.server.api.common import project_and_json, project_route
 from tokentrace.server.responses import JSON, error
+from tokentrace.server.routing import project_and_json, project_route
 from tokentrace.server.state import ServerState
 
 

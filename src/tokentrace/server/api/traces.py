@@ -10,8 +10,8 @@ from starlette.routing import Route
 from tokentrace.query import filters
 from tokentrace.query.sessions import list_sessions, session
 from tokentrace.query.traces import list_traces, span_detail, trace_tree
-from tokentrace.server.api.common import int_param, project_route
 from tokentrace.server.responses import JSON, error
+from tokentrace.server.routing import int_param, project_route
 from tokentrace.server.state import ServerState
 
 

@@ -6,11 +6,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tokentrace.query.timerange import parse_duration, parse_instant
 from tokentrace.query.triage import triage
-from tokentrace.server.api.common import BadParameter, project_route
 from tokentrace.server.responses import JSON
+from tokentrace.server.routing import BadParameter, project_route
 from tokentrace.server.state import ServerState
+from tokentrace.timerange import parse_duration, parse_instant
 
 
 @project_route

@@ -11,9 +11,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tokentrace.query import filters
-from tokentrace.query.analytics import collapse, rollup
+from tokentrace.query.aggregates import collapse, rollup
 from tokentrace.query.overview import timeline
-from tokentrace.server.api.common import BadParameter
+from tokentrace.server.routing import BadParameter
 from tokentrace.server.state import ServerState
 from tokentrace.server.ui.charts import chart
 from tokentrace.server.ui.render import params, render, span_params, ui_route

@@ -8,7 +8,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tokentrace.query import filters
-from tokentrace.query.analytics import latency
+from tokentrace.query.aggregates import latency
 from tokentrace.query.overview import timeline
 from tokentrace.server.state import ServerState
 from tokentrace.server.ui.charts import chart

@@ -20,11 +20,11 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from tokentrace.canonical import LLM_OPERATIONS
 from tokentrace.query.filters import FilterError
-from tokentrace.query.timerange import TimeRangeError
-from tokentrace.server.api.common import BadParameter
 from tokentrace.server.auth import Unauthorized, project_for
+from tokentrace.server.routing import BadParameter
 from tokentrace.server.state import ServerState
 from tokentrace.server.ui.formats import FILTERS, GLOBALS
+from tokentrace.timerange import TimeRangeError
 from tokentrace.web import TEMPLATES
 
 KEY_COOKIE = "tt_key"

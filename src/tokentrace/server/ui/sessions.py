@@ -9,7 +9,7 @@ from starlette.routing import Route
 
 from tokentrace.query import filters
 from tokentrace.query.sessions import list_sessions, session
-from tokentrace.server.api.common import int_param
+from tokentrace.server.routing import int_param
 from tokentrace.server.state import ServerState
 from tokentrace.server.ui.render import params, render, span_params, ui_route
 

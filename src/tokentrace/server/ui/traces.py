@@ -13,7 +13,7 @@ from tokentrace.canonical import ERROR_TYPES, LLM_OPERATIONS
 from tokentrace.query import filters
 from tokentrace.query.records import ns_of
 from tokentrace.query.traces import list_traces, trace_tree, tree_span, walk
-from tokentrace.server.api.common import int_param
+from tokentrace.server.routing import int_param
 from tokentrace.server.state import ServerState
 from tokentrace.server.ui.render import params, render, span_params, ui_route
 

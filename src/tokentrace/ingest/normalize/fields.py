@@ -7,9 +7,8 @@ from typing import Any
 
 import orjson
 
-from tokentrace import semconv
+from tokentrace import semconv, vocab
 from tokentrace.canonical import FIELD_NAMES, LLM_OPERATIONS, TOKEN_FIELDS
-from tokentrace.ingest.normalize import vocab
 from tokentrace.ingest.normalize.attrmap import AttributeMap
 from tokentrace.ingest.raw import SPAN_KINDS, STATUS_CODES, RawSpan, SpanRejected
 

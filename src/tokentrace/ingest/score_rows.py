@@ -13,7 +13,7 @@ import uuid
 from typing import Any
 
 from tokentrace.canonical import SCORE_DATA_TYPES
-from tokentrace.ingest.normalize.base import check_id
+from tokentrace.ingest.normalize.fields import check_id
 from tokentrace.ingest.raw import SpanRejected
 
 MAX_NAME = 200

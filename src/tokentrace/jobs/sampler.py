@@ -35,10 +35,10 @@ from typing import Any
 
 import orjson
 
-from tokentrace.periodic import Periodic
+from tokentrace.jobs.periodic import Periodic
 from tokentrace.query.filters import score_condition
-from tokentrace.query.timerange import duration_text, parse_duration
 from tokentrace.store.base import SamplingPolicy, Store
+from tokentrace.timerange import duration_text, parse_duration
 
 log = logging.getLogger("tokentrace.sampling")
 

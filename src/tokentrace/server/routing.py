@@ -12,11 +12,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tokentrace.query.filters import FilterError
-from tokentrace.query.timerange import TimeRangeError
 from tokentrace.server.auth import Unauthorized, project_for
 from tokentrace.server.body import BodyTooLarge, read_body
 from tokentrace.server.responses import JSON, error
 from tokentrace.server.state import ServerState
+from tokentrace.timerange import TimeRangeError
 
 Handler = Callable[[Request, ServerState, str], Response]
 JsonHandler = Callable[[ServerState, str, Any], Response]

@@ -11,8 +11,8 @@ import re
 from typing import Any
 
 from tokentrace.alerts.rules import Rule
-from tokentrace.query.promql import NoPromQL, expression
-from tokentrace.query.timerange import duration_text
+from tokentrace.metrics.promql import NoPromQL, expression
+from tokentrace.timerange import duration_text
 
 
 def alert_name(rule: Rule) -> str:

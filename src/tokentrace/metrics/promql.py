@@ -1,4 +1,4 @@
-"""The PromQL twin of tokentrace.query.measures, over the metrics of tokentrace.query.prometheus:
+"""The PromQL twin of tokentrace.query.measures, over the metrics of tokentrace.metrics.exposition:
 the same measure, window, filters and grouping as one PromQL expression (for Prometheus
 alerting rules and Grafana panels)."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tokentrace.query.promql import expression
+from tokentrace.metrics.promql import expression
 
 _WINDOW = "$__rate_interval"
 #: (title, measure, group by, unit): one time-series panel each.
