@@ -43,6 +43,7 @@ demo: install
 lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports
 
 test: lint family-venvs agent-venvs debian-tools
 	$(BIN)/pytest

@@ -32,10 +32,12 @@ import pyarrow.compute as pc
 from tokentrace.canonical import SPAN_SCHEMA, Tables
 from tokentrace.ingest.columns import content_table, score_table
 from tokentrace.query import aggregates, rollups
-from tokentrace.store.base import SamplingPolicy, SpanFilter, Store
 from tokentrace.store.clickhouse import ClickHouseStore
-from tokentrace.store.clickhouse_transport import connect
+from tokentrace.store.clickhouse.transport import connect
 from tokentrace.store.duckdb import DuckDBStore
+from tokentrace.store.filters import SpanFilter
+from tokentrace.store.protocol import Store
+from tokentrace.store.sampling import SamplingPolicy
 
 SPANS_PER_TRACE = 5
 MODELS = np.array(["gpt-4o", "gpt-4o-mini", "claude-sonnet-4-5", "claude-3-5-haiku"])

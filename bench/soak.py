@@ -27,8 +27,8 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import ServerProcess  # noqa: E402
-from tests.e2e.flood import flood, peak_rss_mib  # noqa: E402
+from tests.builders.flood import flood, peak_rss_mib  # noqa: E402
+from tests.builders.processes import ServerProcess  # noqa: E402
 
 
 def _stored_keys(server: ServerProcess) -> list[str]:

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from tests.alerts.receiver import Receiver
-from tests.query.planted import BASELINE, UNTIL, WINDOW, agent_run, call, new_trace, store_with, traffic
+from tests.builders.planted import BASELINE, UNTIL, WINDOW, agent_run, call, new_trace, store_with, traffic
+from tests.builders.receiver import Receiver
 from tokentrace.alerts import rules
 from tokentrace.alerts.evaluator import Evaluator
 

@@ -11,7 +11,7 @@ import sys
 import pytest
 import yaml
 
-from tests.alerts.test_rules import FILE
+from tests.builders.rule_file import EVERY_KIND
 from tokentrace.alerts.rules import load, parse_rule
 from tokentrace.metrics.alert_rules import alert_name, rule_groups
 from tokentrace.metrics.exposition import DEFAULT_LABELS
@@ -36,7 +36,7 @@ def _check(path) -> None:
 
 def test_every_kind_becomes_an_alerting_rule(tmp_path):
     path = tmp_path / "alerts.toml"
-    path.write_text(FILE)
+    path.write_text(EVERY_KIND)
     document, skipped = rule_groups(load(path).rules, DEFAULT_LABELS)
     rules = {r["alert"]: r for r in document["groups"][0]["rules"]}
     assert skipped == []
@@ -58,7 +58,7 @@ def test_a_rule_over_a_label_metrics_lack_is_left_out_with_the_reason():
 @promtool
 def test_promtool_accepts_the_rules_and_the_dashboard(tmp_path):
     path = tmp_path / "alerts.toml"
-    path.write_text(FILE)
+    path.write_text(EVERY_KIND)
     written = _cli("prometheus-rules", "--alerts", str(path), "-o", str(tmp_path / "rules.yml"))
     assert written.returncode == 0, written.stderr
     _check(tmp_path / "rules.yml")

@@ -6,55 +6,13 @@ from datetime import timedelta
 
 import pytest
 
+from tests.builders.rule_file import EVERY_KIND
 from tokentrace.alerts.rules import KINDS, RuleError, load, parse_rule, rule_spec
-
-FILE = """
-[[notifiers]]
-name = "oncall"
-type = "slack"
-url = "https://hooks.example.com/T0/B0"
-
-[[rules]]
-name = "p95"
-kind = "threshold"
-metric = "p95_latency_ms"
-above = 10000
-window = "15m"
-group_by = ["model"]
-where = { tenant = "acme" }
-for = "2m"
-notify = ["oncall", "log"]
-
-[[rules]]
-name = "tokens per request out of range"
-kind = "threshold"
-metric = "tokens_per_request"
-above = 8000
-below = 50
-
-[[rules]]
-name = "budget"
-kind = "slo_burn"
-
-[[rules]]
-name = "drift"
-kind = "prompt_drift"
-group_by = ["feature"]
-
-[[rules]]
-name = "storm"
-kind = "retry_storm"
-
-[[rules]]
-name = "spike"
-kind = "anomaly"
-metric = "cost_per_hour"
-"""
 
 
 def test_a_file_of_every_kind(tmp_path):
     path = tmp_path / "alerts.toml"
-    path.write_text(FILE)
+    path.write_text(EVERY_KIND)
     loaded = load(path)
     p95, out_of_range, budget, drift, storm, spike = loaded.rules
     assert p95.group_by == ("request_model",) and p95.where == {"tenant_id": "acme"}

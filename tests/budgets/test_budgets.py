@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.conftest import minute_with_room
+from tests.builders.processes import minute_with_room
 from tokentrace.budgets import (
     BudgetError,
     MemoryCounters,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.otlp_builders import chat, new_trace_id, protobuf, span
+from tests.builders.otlp import chat, new_trace_id, protobuf, span
 
 
 def main(url: str, acked_path: str, stop_path: str) -> None:

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.alerts.receiver import Receiver
-from tests.conftest import ServerProcess, run_demo
+from tests.builders.processes import ServerProcess, run_demo
+from tests.builders.receiver import Receiver
 
 pytestmark = pytest.mark.e2e
 

@@ -15,8 +15,8 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 from starlette.routing import Route
 
-from tests.conftest import ServerProcess
-from tests.otlp_builders import chat, new_trace_id, protobuf, span
+from tests.builders.otlp import chat, new_trace_id, protobuf, span
+from tests.builders.processes import ServerProcess
 from tokentrace.server.api.openapi import document
 from tokentrace.server.app import create_app
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from tests.otlp_builders import chat, json_body, new_trace_id, protobuf, span
+from tests.builders.otlp import chat, json_body, new_trace_id, protobuf, span
 
 
 def _good() -> dict:

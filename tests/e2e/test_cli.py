@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import orjson
 import pandas
 import polars
 import pyarrow.parquet as pq
 import pytest
 
-from tests.otlp_builders import chat, new_trace_id, protobuf, span
+from tests.builders.cli import cli
+from tests.builders.otlp import chat, new_trace_id, protobuf, span
 from tokentrace.canonical import FIELD_NAMES
-
-
-def cli(*args: str, server=None, check: bool = True) -> subprocess.CompletedProcess:
-    full = [sys.executable, "-m", "tokentrace.cli", *args]
-    if server is not None:
-        full += ["--server", server.url]
-    result = subprocess.run(full, capture_output=True, text=True, env={"COLUMNS": "200", "PATH": ""})
-    if check and result.returncode != 0:
-        raise AssertionError(result.stderr)
-    return result
 
 
 def _fill(server) -> list[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from tests.otlp_builders import chat, new_trace_id, protobuf, span
+from tests.builders.otlp import chat, new_trace_id, protobuf, span
 
 
 def test_the_server_runs_over_clickhouse(start_server, tmp_path):

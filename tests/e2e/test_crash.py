@@ -9,8 +9,8 @@ from pathlib import Path
 
 import orjson
 
-from tests.conftest import ServerProcess
-from tests.otlp_builders import chat, new_trace_id, protobuf
+from tests.builders.otlp import chat, new_trace_id, protobuf
+from tests.builders.processes import ServerProcess
 
 
 def _acked(path: Path) -> list[str]:

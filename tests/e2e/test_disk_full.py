@@ -6,8 +6,8 @@ from __future__ import annotations
 import httpx
 import orjson
 
-from tests.conftest import ServerProcess
-from tests.otlp_builders import chat, new_trace_id, protobuf, span
+from tests.builders.otlp import chat, new_trace_id, protobuf, span
+from tests.builders.processes import ServerProcess
 
 
 def _batch() -> list[dict]:

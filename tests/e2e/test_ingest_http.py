@@ -10,7 +10,7 @@ import sys
 import orjson
 import pytest
 
-from tests.otlp_builders import chat, json_body, new_trace_id, protobuf, span
+from tests.builders.otlp import chat, json_body, new_trace_id, protobuf, span
 
 
 def test_a_batch_delivered_twice_is_stored_once(server):

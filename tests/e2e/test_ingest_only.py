@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import time
 
-from tests.conftest import ServerProcess
-from tests.otlp_builders import chat, new_trace_id, protobuf
+from tests.builders.otlp import chat, new_trace_id, protobuf
+from tests.builders.processes import ServerProcess
 
 RULE = """[[rules]]
 name = "any-traffic"

@@ -10,8 +10,8 @@ import httpx
 import orjson
 import pytest
 
-from tests.conftest import ServerProcess
-from tests.otlp_builders import chat, new_trace_id, protobuf, span
+from tests.builders.otlp import chat, new_trace_id, protobuf, span
+from tests.builders.processes import ServerProcess
 from tokentrace.server.api.openapi import document
 
 ADMIN = "admin-secret-token"

@@ -18,7 +18,7 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
-from tests.otlp_builders import chat, new_span_id, new_trace_id, protobuf, span
+from tests.builders.otlp import chat, new_span_id, new_trace_id, protobuf, span
 
 
 def _logger(exporter):

@@ -153,7 +153,7 @@ def test_exported_agent_trace_has_tree_tokens_and_cost(server, transport):
 
 
 def test_cached_tokens_are_priced_at_their_own_rate(server):
-    from tests.otlp_builders import chat, new_trace_id, protobuf
+    from tests.builders.otlp import chat, new_trace_id, protobuf
 
     cached, uncached = new_trace_id(), new_trace_id()
     body = protobuf(

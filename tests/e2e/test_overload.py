@@ -10,9 +10,9 @@ import time
 import httpx
 import orjson
 
-from tests.conftest import ServerProcess
-from tests.e2e.flood import flood, peak_rss_mib
-from tests.otlp_builders import chat, new_trace_id, protobuf
+from tests.builders.flood import flood, peak_rss_mib
+from tests.builders.otlp import chat, new_trace_id, protobuf
+from tests.builders.processes import ServerProcess
 
 PENDING_MIB = 1.0
 INFLIGHT_MIB = 0.25

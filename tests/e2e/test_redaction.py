@@ -8,8 +8,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.conftest import ServerProcess
-from tests.otlp_builders import chat, new_trace_id, protobuf
+from tests.builders.otlp import chat, new_trace_id, protobuf
+from tests.builders.processes import ServerProcess
 
 SECRET = "sk-proj-PLANTEDsecret0123456789abcdefXYZ"
 EMAIL = "jane.doe.planted@example.org"

@@ -7,8 +7,8 @@ import time
 
 import httpx
 
-from tests.conftest import ServerProcess
-from tests.otlp_builders import chat, new_trace_id, protobuf
+from tests.builders.otlp import chat, new_trace_id, protobuf
+from tests.builders.processes import ServerProcess
 
 DAY_NS = 86_400 * 10**9
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 import time
 
-from tests.e2e.test_cli import cli
-from tests.otlp_builders import chat, new_trace_id, protobuf, span
+from tests.builders.cli import cli
+from tests.builders.otlp import chat, new_trace_id, protobuf, span
 
 POLICY = """
 recent = "1h"

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 import tokentrace.simulate
-from tests import otlp_builders as otlp
-from tests.conftest import ServerProcess, run_demo
+from tests.builders import otlp
+from tests.builders.processes import ServerProcess, run_demo
 from tokentrace.server.ui.formats import count, money, pct
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

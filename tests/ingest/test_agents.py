@@ -22,7 +22,7 @@ import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from tests.conftest import ServerProcess
+from tests.builders.processes import ServerProcess
 from tests.ingest.agents import FIXTURES, FRAMEWORKS
 from tests.ingest.agents.checks import check_framework, project_key
 

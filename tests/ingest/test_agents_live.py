@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.conftest import ServerProcess, simulated_provider
+from tests.builders.processes import ServerProcess, simulated_provider
 from tests.ingest.agents import FRAMEWORKS, framework_python, run_agent
 from tests.ingest.agents.checks import check_framework, project_key
 

@@ -26,7 +26,7 @@ import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from tests.conftest import ServerProcess
+from tests.builders.processes import ServerProcess
 from tests.ingest.families import FAMILIES, FIXTURES, family_python, run_app
 from tokentrace import vocab
 from tokentrace.canonical import LLM_OPERATIONS

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.ingest.test_normalize import one, raw
+from tests.builders.raw_spans import one, raw
 from tokentrace import vocab
 
 INTERNAL, CLIENT = 1, 3

@@ -3,7 +3,7 @@ hidden in JSON strings, scrubbed tags, and bad values inside a family's JSON."""
 
 from __future__ import annotations
 
-from tests.ingest.test_normalize import one, raw
+from tests.builders.raw_spans import one, raw
 from tokentrace.ingest.normalize import normalize
 
 

@@ -9,8 +9,9 @@ import orjson
 import pytest
 
 from tokentrace.jobs.sampler import PolicyError, Sampler, load, parse_policy, policy_spec
-from tokentrace.store.base import SamplingPolicy, ScoreCondition
 from tokentrace.store.duckdb import DuckDBStore
+from tokentrace.store.filters import ScoreCondition
+from tokentrace.store.sampling import SamplingPolicy
 
 FILE = """
 recent = "24h"

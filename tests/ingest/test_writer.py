@@ -9,8 +9,8 @@ from tokentrace.ingest.columns import tables
 from tokentrace.ingest.normalize import normalize
 from tokentrace.ingest.raw import RawSpan
 from tokentrace.ingest.writer import BatchWriter
-from tokentrace.store.base import SpanFilter
 from tokentrace.store.duckdb import DuckDBStore
+from tokentrace.store.filters import SpanFilter
 
 
 def test_the_writer_advances_the_rollups_and_they_count_what_was_written(tmp_path):

@@ -11,8 +11,8 @@ import httpx
 import openai
 import pytest
 
-from tests.alerts.receiver import Receiver
-from tests.conftest import minute_with_room
+from tests.builders.processes import minute_with_room
+from tests.builders.receiver import Receiver
 
 pytestmark = pytest.mark.e2e
 TAGS = {
@@ -190,7 +190,7 @@ def test_bad_requests_and_missing_upstreams_get_clear_errors(server, provider_ur
 
 
 def test_an_unreachable_upstream_is_a_502_and_an_error_span(server, start_gateway):
-    from tests.conftest import free_port
+    from tests.builders.processes import free_port
 
     gateway = start_gateway(server.url, "--upstream", f"openai=http://127.0.0.1:{free_port()}")
     answer = httpx.post(f"{gateway.url}/v1/chat/completions", json={"model": "gpt-4o", "messages": ASK})

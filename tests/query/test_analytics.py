@@ -6,10 +6,10 @@ from datetime import timedelta
 
 import pytest
 
-from tests.query.planted import UNTIL, call, new_trace, store_with
+from tests.builders.planted import UNTIL, call, new_trace, store_with
 from tokentrace.ingest.raw import RawSpan
 from tokentrace.query import aggregates, filters
-from tokentrace.store.base import SpanFilter
+from tokentrace.store.filters import SpanFilter
 
 T0 = UNTIL - timedelta(minutes=30)
 

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.query.planted import call, store_with
+from tests.builders.planted import call, store_with
 from tokentrace.budgets import parse_policy
 from tokentrace.query.aggregates import rollup
 from tokentrace.query.budgets import budget_usage
-from tokentrace.store.base import SpanFilter
+from tokentrace.store.filters import SpanFilter
 
 NOW = datetime(2026, 11, 22, 12, 0, 30, tzinfo=UTC)
 POLICY = parse_policy(

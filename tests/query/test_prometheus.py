@@ -10,10 +10,10 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.query.planted import UNTIL, call, store_with
+from tests.builders.planted import UNTIL, call, store_with
 from tokentrace.metrics import exposition
 from tokentrace.query import aggregates
-from tokentrace.store.base import SpanFilter
+from tokentrace.store.filters import SpanFilter
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pytest
 
+from tests.builders.random_calls import MODELS, random_call, to_ns
 from tokentrace import sketch
 from tokentrace.canonical import ERROR_TYPES, MINUTE, USER_HOUR
 from tokentrace.ingest.columns import tables
@@ -19,56 +20,13 @@ from tokentrace.ingest.raw import RawSpan
 from tokentrace.pricing import PriceBook
 from tokentrace.query import aggregates, rollups
 from tokentrace.query.records import records
-from tokentrace.store.base import SpanFilter
 from tokentrace.store.clickhouse import ClickHouseStore
-from tokentrace.store.clickhouse_transport import connect
+from tokentrace.store.clickhouse.transport import connect
 from tokentrace.store.duckdb import DuckDBStore
+from tokentrace.store.filters import SpanFilter
 
 START = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
 HOURS = 8
-MODELS = ("gpt-4o-mini", "gpt-4o", "claude-3-5-haiku-20241022")
-
-
-def _ns(t: datetime) -> int:
-    return int(t.timestamp() * 1e9)
-
-
-def _call(rng: random.Random, n: int, at: datetime, parent: str = "", **extra) -> RawSpan:
-    model = rng.choice(MODELS)
-    duration_ms = rng.lognormvariate(6.5, 0.8)
-    attributes = {
-        "gen_ai.operation.name": "chat",
-        "gen_ai.provider.name": "anthropic" if model.startswith("claude") else "openai",
-        "gen_ai.request.model": model,
-        "gen_ai.usage.input_tokens": rng.randint(50, 4000),
-        "gen_ai.usage.output_tokens": rng.randint(1, 800),
-        "tokentrace.tenant_id": rng.choice(("acme", "globex", "initech")),
-        "tokentrace.feature": rng.choice(("chat", "search")),
-        "tokentrace.user_id": f"u{rng.randint(1, 30)}",
-    }
-    if rng.random() < 0.3:
-        attributes["gen_ai.request.stream"] = True
-        attributes["tokentrace.ttft_ms"] = duration_ms * rng.uniform(0.05, 0.5)
-    status = 0
-    if rng.random() < 0.05:
-        attributes["error.type"] = rng.choice(("rate_limit", "timeout"))
-        attributes["tokentrace.retry_attempt"] = rng.randint(0, 2)
-        status = 2
-    attributes.update(extra)
-    start = _ns(at)
-    return RawSpan(
-        f"{n:032x}",
-        f"{n:016x}",
-        parent,
-        f"chat {model}",
-        3,
-        start,
-        start + int(duration_ms * 1e6),
-        status,
-        "",
-        attributes,
-        {"service.name": "support-bot"},
-    )
 
 
 _BOOK = PriceBook()
@@ -88,15 +46,15 @@ def store(request, tmp_path_factory, chdb_path):
     else:
         store = ClickHouseStore(connect(f"chdb://{chdb_path}?database=query_rollups"))
     seconds = HOURS * 3600
-    raws = [_call(rng, n, START + timedelta(seconds=rng.uniform(0, seconds))) for n in range(1, 6001)]
+    raws = [random_call(rng, n, START + timedelta(seconds=rng.uniform(0, seconds))) for n in range(1, 6001)]
     _write(store, raws)
     store.advance_rollups(START + timedelta(hours=HOURS - 1))  # the last hour stays in spans only
     # After the minutes are rolled up, each of these changes spans in them:
     late = START + timedelta(hours=2, minutes=5, seconds=30)
     # a late call
-    _write(store, [_call(rng, 10_001, late)])
+    _write(store, [random_call(rng, 10_001, late)])
     # a child arriving first without tags, then its parent with them (the child inherits)
-    child = _call(rng, 10_002, late, parent=f"{10_003:016x}")
+    child = random_call(rng, 10_002, late, parent=f"{10_003:016x}")
     for key in ("tokentrace.tenant_id", "tokentrace.feature", "tokentrace.user_id"):
         child.attributes.pop(key)
     child.trace_id = f"{10_003:032x}"
@@ -107,8 +65,8 @@ def store(request, tmp_path_factory, chdb_path):
         "",
         "agent",
         1,
-        _ns(late),
-        _ns(late) + 10**9,
+        to_ns(late),
+        to_ns(late) + 10**9,
         0,
         "",
         {
@@ -120,8 +78,8 @@ def store(request, tmp_path_factory, chdb_path):
     )
     _write(store, [parent])
     # a second instrumentation's span of the same provider call (counted once)
-    twin = _call(random.Random(3), 10_004, late, **{"gen_ai.response.id": "resp-twin"})
-    again = _call(random.Random(3), 10_005, late, **{"gen_ai.response.id": "resp-twin"})
+    twin = random_call(random.Random(3), 10_004, late, **{"gen_ai.response.id": "resp-twin"})
+    again = random_call(random.Random(3), 10_005, late, **{"gen_ai.response.id": "resp-twin"})
     _write(store, [twin])
     _write(store, [again])
     # a repricing of one span in a rolled-up minute

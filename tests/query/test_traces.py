@@ -13,7 +13,7 @@ from tokentrace.ingest.raw import RawSpan
 from tokentrace.pricing import PriceBook
 from tokentrace.query import aggregates, filters
 from tokentrace.query.traces import trace_tree
-from tokentrace.store.base import SpanFilter
+from tokentrace.store.filters import SpanFilter
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.query.planted import BASELINE, UNTIL, WINDOW, agent_run, call, new_trace, store_with, traffic
+from tests.builders.planted import BASELINE, UNTIL, WINDOW, agent_run, call, new_trace, store_with, traffic
 from tokentrace.canonical import input_bucket
 from tokentrace.ingest.raw import RawSpan
 from tokentrace.query.triage import triage

@@ -17,9 +17,9 @@ from openai.types import CompletionUsage
 from openai.types.responses import ResponseUsage
 
 import tokentrace
-from tests.alerts.receiver import Receiver
-from tests.conftest import ServerProcess, minute_with_room
-from tests.sdk.test_sdk import ROOT
+from tests.builders.paths import ROOT
+from tests.builders.processes import ServerProcess, minute_with_room
+from tests.builders.receiver import Receiver
 from tokentrace.budgets import Usage, parse_policy
 from tokentrace.budgets.decisions import cost_units
 from tokentrace.budgets.policy import counter_key, window_at

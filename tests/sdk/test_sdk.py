@@ -8,15 +8,14 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import orjson
 import pytest
 from genai_prices import Usage, calc_price
 
-from tests.conftest import ServerProcess
+from tests.builders.paths import ROOT
+from tests.builders.processes import ServerProcess
 
-ROOT = Path(__file__).parents[2]
 TAGS = {
     "tenant_id": "acme",
     "user_id": "u42",

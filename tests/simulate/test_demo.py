@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.conftest import ServerProcess, run_demo
+from tests.builders.processes import ServerProcess, run_demo
 
 
 @pytest.fixture(scope="module")

@@ -304,7 +304,7 @@ def test_the_tool_flow_an_agent_expects_on_all_three_apis(oai, claude, provider_
 
 def test_short_ids_repeat_as_ollama_s_do():
     """--short-ids: chat completion ids are chatcmpl-<0..999>, so a few hundred calls repeat some."""
-    from tests.conftest import simulated_provider
+    from tests.builders.processes import simulated_provider
 
     with (
         simulated_provider(None, "--short-ids") as url,

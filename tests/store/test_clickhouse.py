@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pytest
 
-from tests.query.test_rollups import MODELS, _call
+from tests.builders.random_calls import MODELS, random_call
 from tokentrace import sketch
 from tokentrace.canonical import USER_HOUR
 from tokentrace.ingest.columns import tables
@@ -19,11 +19,11 @@ from tokentrace.ingest.raw import RawSpan
 from tokentrace.pricing import PriceBook
 from tokentrace.query import rollups
 from tokentrace.query.records import records
-from tokentrace.store import clickhouse_rollups as ch_rollups
-from tokentrace.store.base import ScoreCondition, SpanFilter, TraceFilter
 from tokentrace.store.clickhouse import ClickHouseStore
-from tokentrace.store.clickhouse_transport import TransportError, connect
+from tokentrace.store.clickhouse import rollups as ch_rollups
+from tokentrace.store.clickhouse.transport import TransportError, connect
 from tokentrace.store.duckdb import DuckDBStore
+from tokentrace.store.filters import ScoreCondition, SpanFilter, TraceFilter
 
 START = datetime(2026, 11, 20, tzinfo=UTC)
 
@@ -33,7 +33,7 @@ def stores(tmp_path_factory, chdb_path):
     """The same 3,000 priced LLM calls over 6 hours in DuckDB and in ClickHouse (chDB)."""
     base = tmp_path_factory.mktemp("stores")
     rng = random.Random(3)
-    raws = [_call(rng, n, START + timedelta(seconds=rng.uniform(0, 6 * 3600))) for n in range(1, 3001)]
+    raws = [random_call(rng, n, START + timedelta(seconds=rng.uniform(0, 6 * 3600))) for n in range(1, 3001)]
     rows = normalize(raws, "default").rows
     price_rows(PriceBook(), rows)
     batch = tables(rows)
@@ -100,10 +100,12 @@ def test_a_batch_sent_again_is_stored_once(stores):
     duck, ch = stores
     f = SpanFilter("default")
     assert ch.spans(f, ("trace_id", "span_id"), 10).num_rows == 10
-    full = tables(normalize([_call(random.Random(9), 50_001, START + timedelta(hours=1))], "default").rows)
+    full = tables(
+        normalize([random_call(random.Random(9), 50_001, START + timedelta(hours=1))], "default").rows
+    )
     assert ch.write_batch(full, None) == 1
     assert ch.write_batch(full, None) == 0  # the same span again
-    doubled = tables(normalize([_call(random.Random(9), 50_002, START)] * 2, "default").rows)
+    doubled = tables(normalize([random_call(random.Random(9), 50_002, START)] * 2, "default").rows)
     assert ch.write_batch(doubled, None) == 1  # twice in one batch
     assert ch.totals("default")["spans"] == 3002
     assert ch.totals("default")["traces"] == duck.totals("default")["traces"] + 2
@@ -136,17 +138,19 @@ def rolled(chdb_path):
     """3,000 calls over 8 hours in ClickHouse, rolled up to 7 h, then a late call at 2:05."""
     rng = random.Random(5)
     store = ClickHouseStore(connect(f"chdb://{chdb_path}?database=rolled"))
-    raws = [_call(rng, n, START + timedelta(seconds=rng.uniform(0, 8 * 3600))) for n in range(1, 3001)]
+    raws = [random_call(rng, n, START + timedelta(seconds=rng.uniform(0, 8 * 3600))) for n in range(1, 3001)]
     rows = normalize(raws, "default").rows
     price_rows(PriceBook(), rows)
     store.write_batch(tables(rows), None)
     store.advance_rollups(START + timedelta(hours=7))
-    late = normalize([_call(rng, 9001, START + timedelta(hours=2, minutes=5, seconds=3))], "default").rows
+    late = normalize(
+        [random_call(rng, 9001, START + timedelta(hours=2, minutes=5, seconds=3))], "default"
+    ).rows
     price_rows(PriceBook(), late)
     store.write_batch(tables(late), None)
     # a child without tags, then its parent with them: the child inherits into rolled-up buckets
     at = START + timedelta(hours=3, minutes=1)
-    child = _call(rng, 9002, at, parent=f"{9003:016x}")
+    child = random_call(rng, 9002, at, parent=f"{9003:016x}")
     for key in ("tokentrace.tenant_id", "tokentrace.feature", "tokentrace.user_id"):
         child.attributes.pop(key)
     child.trace_id = f"{9003:032x}"
@@ -167,7 +171,7 @@ def rolled(chdb_path):
     store.write_batch(tables(normalize([parent], "default").rows), None)
     # a second instrumentation's span of one provider call, after its minute was rolled up
     for n in (9004, 9005):
-        twin = _call(random.Random(3), n, at, **{"gen_ai.response.id": "resp-twin"})
+        twin = random_call(random.Random(3), n, at, **{"gen_ai.response.id": "resp-twin"})
         rows = normalize([twin], "default").rows
         price_rows(PriceBook(), rows)
         store.write_batch(tables(rows), None)
@@ -253,7 +257,7 @@ def traced(tmp_path_factory, chdb_path):
                     {"session.id": f"s{n % 5}", "user.id": f"u{n % 4}", "tenant.id": "acme"}, {})
         )  # fmt: skip
         for k in (1, 2):
-            call = _call(random.Random(n * 10 + k), n * 10 + k, START + timedelta(minutes=n, seconds=k))
+            call = random_call(random.Random(n * 10 + k), n * 10 + k, START + timedelta(minutes=n, seconds=k))
             call.trace_id, call.parent_span_id = trace, root
             call.attributes.pop("tokentrace.user_id")
             raws.append(call)

@@ -12,8 +12,8 @@ from tokentrace.canonical import MINUTE, SPAN_SCHEMA, USER_HOUR, Tables
 from tokentrace.ingest.columns import tables
 from tokentrace.ingest.normalize import normalize
 from tokentrace.ingest.raw import RawSpan
-from tokentrace.store.base import SpanFilter
 from tokentrace.store.duckdb import DuckDBStore
+from tokentrace.store.filters import SpanFilter
 
 
 def _spans(n: int, trace_id: str = "0af7651916cd43dd8448eb211c80319c", project: str = "default") -> Tables:

@@ -13,7 +13,7 @@ from tokentrace.ingest.pipeline import price_rows
 from tokentrace.ingest.raw import RawSpan
 from tokentrace.pricing import PriceBook
 from tokentrace.query.records import records
-from tokentrace.store.base import SpanFilter
+from tokentrace.store.filters import SpanFilter
 
 NOW = time.time_ns()
 TRACE = "7a8efff798038103d269b633813fc60c"

@@ -11,15 +11,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.query.test_rollups import _call
+from tests.builders.random_calls import random_call
 from tokentrace.ingest.columns import tables
 from tokentrace.ingest.normalize import normalize
 from tokentrace.ingest.pipeline import price_rows
 from tokentrace.pricing import PriceBook
 from tokentrace.query.records import records
-from tokentrace.store.base import SpanFilter
 from tokentrace.store.clickhouse import ClickHouseStore
-from tokentrace.store.clickhouse_transport import connect
+from tokentrace.store.clickhouse.transport import connect
+from tokentrace.store.filters import SpanFilter
 
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 _BOOK = PriceBook()
@@ -37,7 +37,8 @@ def nodes(chdb_path, request):
 
 def _batch(rng: random.Random, first: int, count: int, since: datetime, seconds: float):
     raws = [
-        _call(rng, n, since + timedelta(seconds=rng.uniform(0, seconds))) for n in range(first, first + count)
+        random_call(rng, n, since + timedelta(seconds=rng.uniform(0, seconds)))
+        for n in range(first, first + count)
     ]
     rows = normalize(raws, "default").rows
     price_rows(_BOOK, rows)

@@ -8,12 +8,14 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow.compute as pc
 
-from tests.query.test_rollups import _call
+from tests.builders.random_calls import random_call
+from tokentrace.canonical import MINUTE
 from tokentrace.ingest.columns import tables
 from tokentrace.ingest.normalize import normalize
 from tokentrace.ingest.pipeline import price_rows
 from tokentrace.pricing import PriceBook
-from tokentrace.store.base import MINUTE, SpanFilter, retention_cutoff
+from tokentrace.store.catalog import retention_cutoff
+from tokentrace.store.filters import SpanFilter
 
 NOW = datetime(2026, 11, 20, 12, 30, tzinfo=UTC)
 OLD, RECENT = NOW - timedelta(days=5), NOW - timedelta(hours=6)
@@ -22,7 +24,7 @@ PROMPT = '[{"role": "user", "parts": [{"type": "text", "content": "hello"}]}]'
 
 def _write(store, project: str, first: int, at: datetime, calls: int = 40) -> list[str]:
     rng = random.Random(first)
-    raws = [_call(rng, n, at + timedelta(seconds=n)) for n in range(first, first + calls)]
+    raws = [random_call(rng, n, at + timedelta(seconds=n)) for n in range(first, first + calls)]
     for raw in raws:
         raw.attributes["gen_ai.input.messages"] = PROMPT
     batch = normalize(raws, project)

@@ -18,7 +18,9 @@ from tokentrace.ingest.raw import RawSpan
 from tokentrace.pricing import PriceBook
 from tokentrace.query import aggregates, rollups
 from tokentrace.query.records import records
-from tokentrace.store.base import SamplingPolicy, ScoreCondition, SpanFilter, Store, keeps_by_base_rate
+from tokentrace.store.filters import ScoreCondition, SpanFilter
+from tokentrace.store.protocol import Store
+from tokentrace.store.sampling import SamplingPolicy, keeps_by_base_rate
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 OLD = NOW - timedelta(days=4)  # the old traces start here, over 6 hours
@@ -318,7 +320,8 @@ class _Crash(Exception):
 
 @pytest.mark.parametrize("store_kind", ["clickhouse"])
 def test_a_sweep_cut_short_before_it_commits_counts_nothing_and_is_redone(world, monkeypatch):
-    from tokentrace.store import clickhouse_rollups, clickhouse_sampling
+    from tokentrace.store.clickhouse import rollups as clickhouse_rollups
+    from tokentrace.store.clickhouse import sampling as clickhouse_sampling
 
     store, old, *_ = world
     before = _totals(store)
@@ -367,7 +370,7 @@ def test_a_sweep_cut_short_before_it_commits_counts_nothing_and_is_redone(world,
 
 @pytest.mark.parametrize("store_kind", ["clickhouse"])
 def test_a_sweep_cut_short_after_it_commits_is_finished_and_a_late_call_counts_once(world, monkeypatch):
-    from tokentrace.store import clickhouse_sampling
+    from tokentrace.store.clickhouse import sampling as clickhouse_sampling
 
     store, old, *_ = world
     before = _totals(store)
@@ -396,7 +399,7 @@ def test_a_sweep_cut_short_after_it_commits_is_finished_and_a_late_call_counts_o
 
 @pytest.mark.parametrize("store_kind", ["clickhouse"])
 def test_a_sweep_over_more_buckets_than_a_recompute_names_rolls_up_their_range(world, monkeypatch):
-    from tokentrace.store import clickhouse_rollups
+    from tokentrace.store.clickhouse import rollups as clickhouse_rollups
 
     store, old, *_ = world
     monkeypatch.setattr(clickhouse_rollups, "_MOST_CELLS", 10)  # a big sweep's many buckets

@@ -10,14 +10,14 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pytest
 
-from tests.query.test_rollups import _call
+from tests.builders.random_calls import random_call
 from tokentrace.ingest.columns import tables
 from tokentrace.ingest.normalize import normalize
 from tokentrace.ingest.pipeline import price_rows
 from tokentrace.pricing import PriceBook
 from tokentrace.query import rollups
 from tokentrace.query.records import records
-from tokentrace.store.base import SpanFilter
+from tokentrace.store.filters import SpanFilter
 
 START = datetime(2026, 11, 20, tzinfo=UTC)
 PROMPT = '[{"role": "user", "parts": [{"type": "text", "content": "where is my refund?"}]}]'
@@ -26,7 +26,7 @@ PROMPT = '[{"role": "user", "parts": [{"type": "text", "content": "where is my r
 def _filled(open_store):
     store = open_store()
     rng = random.Random(4)
-    raws = [_call(rng, n, START + timedelta(seconds=rng.uniform(0, 7200))) for n in range(1, 301)]
+    raws = [random_call(rng, n, START + timedelta(seconds=rng.uniform(0, 7200))) for n in range(1, 301)]
     raws[0].attributes["gen_ai.input.messages"] = PROMPT
     batch = normalize(raws, "default")
     price_rows(PriceBook(), batch.rows)

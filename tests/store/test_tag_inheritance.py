@@ -12,7 +12,7 @@ from tokentrace.ingest.columns import tables
 from tokentrace.ingest.normalize import normalize
 from tokentrace.ingest.raw import RawSpan
 from tokentrace.query import aggregates
-from tokentrace.store.base import SpanFilter
+from tokentrace.store.filters import SpanFilter
 
 TRACE = "5b8efff798038103d269b633813fc60c"
 NOW = time.time_ns()

@@ -13,7 +13,8 @@ from typing import Any
 
 from tokentrace.alerts.rules import Rule
 from tokentrace.query import agents, aggregates, measures
-from tokentrace.store.base import SpanFilter, Store
+from tokentrace.store.filters import SpanFilter
+from tokentrace.store.protocol import Store
 from tokentrace.timerange import duration_text
 
 _MIN_HISTORY = 6  # anomaly: buckets of history needed before a z-score means anything

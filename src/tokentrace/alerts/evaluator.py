@@ -25,7 +25,7 @@ from tokentrace.alerts.conditions import Observation
 from tokentrace.alerts.rules import Notifier, Rule, RuleError, RuleFile, parse_rule
 from tokentrace.jobs.periodic import Periodic
 from tokentrace.query.triage import triage
-from tokentrace.store.base import Store
+from tokentrace.store.protocol import Store
 
 log = logging.getLogger("tokentrace.alerts")
 

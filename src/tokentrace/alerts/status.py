@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tokentrace.store.base import Store
+from tokentrace.store.protocol import Store
 
 _RANK = {"firing": 0, "pending": 1, "resolved": 2}
 _EVENT_FIELDS = ("event_id", "rule", "status", "at", "delivered_at", "attempts", "last_error", "payload")

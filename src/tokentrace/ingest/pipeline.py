@@ -24,9 +24,15 @@ from tokentrace.ingest.redact import redact
 from tokentrace.ingest.spool import Position, Spool
 from tokentrace.ingest.writer import BatchWriter
 from tokentrace.pricing import PriceBook
-from tokentrace.store.base import Store
+from tokentrace.store.protocol import Store
 
 log = logging.getLogger(__name__)
+
+#: The OTLP encodings an export body may have (a transport maps its own names onto these).
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+#: The OTLP signals tokentrace receives.
+SIGNALS = ("traces", "logs")
 
 _LEN = struct.Struct("<I")
 _IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
@@ -184,6 +190,31 @@ class Pipeline:
         price_rows(self.prices, batch.rows)
         errors = decode_errors + batch.errors
         return self._prepared(tables(batch.rows, batch.content, batch.scores), errors)
+
+    def export(
+        self, project_id: str, body: bytes, media: str, signal: str = "traces"
+    ) -> tuple[Prepared, Future]:
+        """The OTLP request path in one call: refuse when the store is behind (Overloaded), decode
+        the body (`media` PROTOBUF or JSON; DecodeError when it cannot be read at all), normalize,
+        price, redact and spool what is valid. The Future resolves once that is fsynced: answer
+        the client then. Invalid spans or records are rejected alone (Prepared says which)."""
+        self.check_capacity()
+        prepared = self.prepare_export(project_id, body, media, signal)
+        if not prepared.accepted:
+            done: Future = Future()
+            done.set_result(None)
+            return prepared, done
+        return prepared, self.submit(prepared)
+
+    def prepare_export(self, project_id: str, body: bytes, media: str, signal: str = "traces") -> Prepared:
+        """`export` without the capacity check and the spool: what would be stored."""
+        if signal not in SIGNALS or media not in (PROTOBUF, JSON):
+            raise ValueError(f"no OTLP {signal!r} export in {media!r}")
+        if signal == "traces":
+            protobuf, json = self.prepare_protobuf, self.prepare_json
+        else:
+            protobuf, json = self.prepare_logs_protobuf, self.prepare_logs_json
+        return protobuf(project_id, body) if media == PROTOBUF else json(project_id, body)
 
     def prepare_protobuf(self, project_id: str, body: bytes) -> Prepared:
         return self.prepare(project_id, otlp_proto.decode_traces(body), [])

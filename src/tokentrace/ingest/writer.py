@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from tokentrace.canonical import Tables
 from tokentrace.ingest.spool import Position
-from tokentrace.store.base import Store
+from tokentrace.store.protocol import Store
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ class BatchWriter:
     ) -> None:
         self._store = store
         # Minutes are rolled up once `rollup_lag_s` old: most of their spans are in by then, and
-        # a later one recomputes its minute as it is written (store/duckdb_rollups.py).
+        # a later one recomputes its minute as it is written (store/duckdb/rollups.py).
         self._rollup_lag_s = rollup_lag_s
         self._rollup_every_s = rollup_every_s
         self._rolled_up_at = float("-inf")

@@ -9,7 +9,8 @@ import pyarrow as pa
 
 from tokentrace import semconv
 from tokentrace.pricing.book import PriceBook
-from tokentrace.store.base import SpanFilter, Store
+from tokentrace.store.filters import SpanFilter
+from tokentrace.store.protocol import Store
 
 _COLUMNS = (
     "trace_id",

@@ -1,7 +1,7 @@
 """`serve --retention 30d`: spans, content, scores and their rollups older than that are
 deleted, once at start and every `--retention-interval` (an hour), by a `Periodic` job.
 
-The cutoff is whole hours (store.base.retention_cutoff), so what a query can read of spans
+The cutoff is whole hours (store.catalog.retention_cutoff), so what a query can read of spans
 and of rollups ends at the same instant. Tail sampling's `keep_for` is the finer tool: it
 expires a kept trace's detail and keeps its numbers; retention deletes the numbers too.
 """
@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-from tokentrace.store.base import Store, retention_cutoff
+from tokentrace.store.catalog import retention_cutoff
+from tokentrace.store.protocol import Store
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """Tail sampling by retention: sampling policies (TOML file or API JSON) and the loop that
-applies them to the store (store/duckdb_sampling.py judges and drops).
+applies them to the store (store/duckdb/sampling.py judges and drops).
 
 A policy file:
 
@@ -36,8 +36,9 @@ from typing import Any
 import orjson
 
 from tokentrace.jobs.periodic import Periodic
-from tokentrace.query.filters import score_condition
-from tokentrace.store.base import SamplingPolicy, Store
+from tokentrace.store.filters import ScoreCondition
+from tokentrace.store.protocol import Store
+from tokentrace.store.sampling import SamplingPolicy
 from tokentrace.timerange import duration_text, parse_duration
 
 log = logging.getLogger("tokentrace.sampling")
@@ -70,7 +71,7 @@ def parse_policy(spec: Mapping[str, Any]) -> SamplingPolicy:
                 if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                     raise PolicyError(f"{name} must be a list of strings")
                 values[name] = (
-                    tuple(score_condition(v) for v in value) if name == "keep_scores" else tuple(value)
+                    tuple(ScoreCondition.parse(v) for v in value) if name == "keep_scores" else tuple(value)
                 )
             elif name in ("keep_errors", "keep_alerted"):
                 if not isinstance(value, bool):

@@ -16,7 +16,8 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, M
 
 from tokentrace.canonical import ERROR_TYPES
 from tokentrace.query.records import records
-from tokentrace.store.base import SpanFilter, Store
+from tokentrace.store.filters import SpanFilter
+from tokentrace.store.protocol import Store
 
 #: Labels by default: tenant_id can be switched off and user_id on (`--metric-labels`).
 DEFAULT_LABELS = ("request_model", "provider", "feature", "prompt_template", "tenant_id")

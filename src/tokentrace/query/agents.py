@@ -17,7 +17,8 @@ from typing import Any
 import orjson
 
 from tokentrace.query.records import records
-from tokentrace.store.base import SpanFilter, Store
+from tokentrace.store.filters import SpanFilter
+from tokentrace.store.protocol import Store
 
 #: A run loops past max(LOOP_FACTOR times the agent's usual turns, LOOP_MIN_TURNS) turns…
 LOOP_FACTOR = 3.0

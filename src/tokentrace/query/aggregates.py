@@ -11,7 +11,8 @@ from tokentrace.canonical import ERROR_TYPES
 from tokentrace.query import rollups
 from tokentrace.query.records import records
 from tokentrace.query.rollups import ADDITIVE
-from tokentrace.store.base import SpanFilter, Store
+from tokentrace.store.filters import SpanFilter
+from tokentrace.store.protocol import Store
 
 QUANTILES = (0.5, 0.95, 0.99)
 _Q_NAMES = ("p50", "p95", "p99")

@@ -14,7 +14,8 @@ from typing import Any
 
 from tokentrace.budgets.policy import Budget, Policy, Window, window_at
 from tokentrace.query.aggregates import rollup
-from tokentrace.store.base import SpanFilter, Store
+from tokentrace.store.filters import SpanFilter
+from tokentrace.store.protocol import Store
 
 #: Values shown per "*" budget, nearest their limit first.
 TOP_VALUES = 10

@@ -11,7 +11,8 @@ import pyarrow.parquet as pq
 
 from tokentrace.canonical import SPAN_SCHEMA
 from tokentrace.query.records import records
-from tokentrace.store.base import SpanFilter, Store
+from tokentrace.store.filters import SpanFilter
+from tokentrace.store.protocol import Store
 
 #: Parquet carries UTC explicitly so pandas and polars read aware timestamps.
 PARQUET_SCHEMA = pa.schema(

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 
 from tokentrace.canonical import GROUPABLE_FIELDS
-from tokentrace.store.base import ScoreCondition, SpanFilter, TraceFilter
+from tokentrace.store.filters import ScoreCondition, SpanFilter, TraceFilter
 from tokentrace.timerange import parse_range
 
 #: Friendly names → canonical fields (`--by tenant,model`, `?user=u42`).
@@ -39,7 +38,6 @@ _NOT_EQUALITY = {
     "score",
     "score_name",
 }
-_SCORE = re.compile(r"^\s*(?P<name>[^<>=!]+?)\s*(?P<op>!=|<=|>=|=|<|>)\s*(?P<value>.+?)\s*$")
 
 
 class FilterError(ValueError):
@@ -85,20 +83,8 @@ def span_filter(project_id: str, params: Mapping[str, str]) -> SpanFilter:
 
 def score_condition(text: str) -> ScoreCondition:
     """`helpful=0`, `quality>=0.8`, `verdict!=bad`, `refusal=true` → a ScoreCondition."""
-    match = _SCORE.match(text)
-    if not match:
-        raise FilterError(f"score filter {text!r} must look like name=value, name<0.5 or name!=label")
-    raw = match["value"]
-    value: float | str
-    if raw.lower() in ("true", "false"):
-        value = 1.0 if raw.lower() == "true" else 0.0
-    else:
-        try:
-            value = float(raw)
-        except ValueError:
-            value = raw
     try:
-        return ScoreCondition(match["name"], match["op"], value)
+        return ScoreCondition.parse(text)
     except ValueError as exc:
         raise FilterError(str(exc)) from exc
 

@@ -13,7 +13,8 @@ from typing import Any
 
 from tokentrace.canonical import ERROR_TYPES
 from tokentrace.query.aggregates import latency, rollup
-from tokentrace.store.base import SpanFilter, Store
+from tokentrace.store.filters import SpanFilter
+from tokentrace.store.protocol import Store
 
 Group = tuple[Any, ...]
 

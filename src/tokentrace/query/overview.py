@@ -8,7 +8,8 @@ from typing import Any
 
 from tokentrace.query.aggregates import collapse, latency, rollup
 from tokentrace.query.records import iso_ns
-from tokentrace.store.base import SpanFilter, Store
+from tokentrace.store.filters import SpanFilter
+from tokentrace.store.protocol import Store
 from tokentrace.timerange import bucket_for
 
 #: Series drawn by the overview, in order.

@@ -21,7 +21,8 @@ import pyarrow as pa
 from tokentrace import sketch
 from tokentrace.canonical import ERROR_TYPES, GRAINS, MINUTE, ROLLUP_COUNTS, SKETCHED_MEASURES, Grain
 from tokentrace.query.records import records
-from tokentrace.store.base import SpanFilter, Store
+from tokentrace.store.filters import SpanFilter
+from tokentrace.store.protocol import Store
 
 #: Percentiles come from sketches only over ranges at least this long: shorter ones are cheap
 #: to answer exactly from spans.

@@ -9,7 +9,8 @@ from typing import Any
 
 import pyarrow.compute as pc
 
-from tokentrace.store.base import KEEP_REASONS, SamplingPolicy, Store
+from tokentrace.store.protocol import Store
+from tokentrace.store.sampling import KEEP_REASONS, SamplingPolicy
 
 
 def _share(part: float, whole: float) -> float | None:

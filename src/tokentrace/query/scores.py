@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from tokentrace.query.records import records
-from tokentrace.store.base import SpanFilter, Store
+from tokentrace.store.filters import SpanFilter
+from tokentrace.store.protocol import Store
 
 
 def trace_scores(store: Store, project_id: str, trace_id: str) -> list[dict[str, Any]]:

@@ -7,7 +7,8 @@ from typing import Any
 from tokentrace.query.aggregates import rollup
 from tokentrace.query.records import records
 from tokentrace.query.traces import list_traces
-from tokentrace.store.base import SpanFilter, Store, TraceFilter
+from tokentrace.store.filters import SpanFilter, TraceFilter
+from tokentrace.store.protocol import Store
 
 #: The most traces a session page lists (a longer session shows its latest this many).
 SESSION_TRACES = 500

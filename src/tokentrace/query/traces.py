@@ -12,7 +12,8 @@ from tokentrace.canonical import LLM_OPERATIONS, TOKEN_FIELDS
 from tokentrace.query.conversation import conversation
 from tokentrace.query.records import records
 from tokentrace.query.scores import trace_scores
-from tokentrace.store.base import Store, TraceFilter
+from tokentrace.store.filters import TraceFilter
+from tokentrace.store.protocol import Store
 
 _ROLLED_UP = (*TOKEN_FIELDS, "cost_usd")
 

@@ -35,7 +35,8 @@ import pyarrow.compute as pc
 from tokentrace.canonical import LLM_OPERATIONS, input_bucket
 from tokentrace.query import agents
 from tokentrace.query.aggregates import quantile
-from tokentrace.store.base import SpanFilter, Store
+from tokentrace.store.filters import SpanFilter
+from tokentrace.store.protocol import Store
 
 #: Dimensions a cause can be (canonical field names).
 DIMENSIONS = (

@@ -11,7 +11,7 @@ from pathlib import Path
 @dataclass(frozen=True)
 class ServerConfig:
     data_dir: Path = Path(".tokentrace")
-    # None: one DuckDB file in data_dir; else a ClickHouse URL (store/clickhouse_transport.py)
+    # None: one DuckDB file in data_dir; else a ClickHouse URL (store/clickhouse/transport.py)
     store_url: str | None = None
     # This ingest node's name on a shared ClickHouse (its spool position is kept under it);
     # None: host name and spool directory.

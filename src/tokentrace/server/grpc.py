@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent import futures
+from typing import Any
 
 import grpc
 from google.rpc.error_details_pb2 import RetryInfo
-from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 
-from tokentrace.ingest.otlp_proto import log_records_of, spans_of
-from tokentrace.ingest.pipeline import Overloaded, Pipeline, Prepared
+from tokentrace.ingest.pipeline import PROTOBUF, Overloaded, Prepared
+from tokentrace.ingest.raw import DecodeError
 from tokentrace.server.auth import Unauthorized, project_for
 from tokentrace.server.otlp import logs_response, traces_response
 from tokentrace.server.state import ServerState
@@ -29,48 +28,35 @@ def _unavailable(state: ServerState, context, message: str, retry_after_s: int) 
     context.abort(grpc.StatusCode.UNAVAILABLE, message)
 
 
-def _export(state: ServerState, context, prepare: Callable[[Pipeline, str], Prepared]) -> Prepared:
+def _export(state: ServerState, context, body: bytes, signal: str) -> Prepared:
+    """An Export RPC's request, still serialized (the pipeline decodes it, as over HTTP)."""
     metadata = dict(context.invocation_metadata())
     try:
         project = project_for(state, metadata.get("authorization"))
     except Unauthorized as exc:
         context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
-    pipeline = state.pipeline
     try:
-        pipeline.check_capacity()
+        prepared, stored = state.pipeline.export(project, body, PROTOBUF, signal)
+        stored.result(timeout=60)
     except Overloaded as exc:
         _unavailable(state, context, str(exc), exc.retry_after_s)
-    prepared = prepare(pipeline, project)
-    if prepared.accepted:
-        try:
-            pipeline.submit(prepared).result(timeout=60)
-        except OSError as exc:
-            _unavailable(state, context, f"cannot store data right now: {exc}", 5)
+    except DecodeError as exc:
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+    except OSError as exc:
+        _unavailable(state, context, f"cannot store data right now: {exc}", 5)
     return prepared
 
 
-class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
-    def __init__(self, state: ServerState) -> None:
-        self.state = state
+def _service(name: str, signal: str, response: Callable[[Prepared], Any], state: ServerState):
+    """An OTLP collector service whose Export takes the request's bytes as they came."""
 
-    def Export(self, request, context):
-        prepared = _export(
-            self.state, context, lambda pipeline, project: pipeline.prepare(project, spans_of(request), [])
-        )
-        return traces_response(prepared)
+    def export(body: bytes, context) -> Any:
+        return response(_export(state, context, body, signal))
 
-
-class LogsService(logs_service_pb2_grpc.LogsServiceServicer):
-    def __init__(self, state: ServerState) -> None:
-        self.state = state
-
-    def Export(self, request, context):
-        prepared = _export(
-            self.state,
-            context,
-            lambda pipeline, project: pipeline.prepare_logs(project, log_records_of(request), []),
-        )
-        return logs_response(prepared)
+    handler = grpc.unary_unary_rpc_method_handler(
+        export, request_deserializer=None, response_serializer=lambda message: message.SerializeToString()
+    )
+    return grpc.method_handlers_generic_handler(name, {"Export": handler})
 
 
 def start_grpc(state: ServerState, host: str, port: int) -> grpc.Server:
@@ -83,8 +69,12 @@ def start_grpc(state: ServerState, host: str, port: int) -> grpc.Server:
         options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)],
         maximum_concurrent_rpcs=_WORKERS * 4,
     )
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceService(state), server)
-    logs_service_pb2_grpc.add_LogsServiceServicer_to_server(LogsService(state), server)
+    server.add_generic_rpc_handlers(
+        (
+            _service("opentelemetry.proto.collector.trace.v1.TraceService", "traces", traces_response, state),
+            _service("opentelemetry.proto.collector.logs.v1.LogsService", "logs", logs_response, state),
+        )
+    )
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
         raise OSError(f"cannot listen for OTLP/gRPC on {host}:{port}")

@@ -24,14 +24,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tokentrace.ingest.pipeline import Overloaded, Pipeline, Prepared
+from tokentrace.ingest.pipeline import JSON, PROTOBUF, Overloaded, Prepared
 from tokentrace.ingest.raw import DecodeError
 from tokentrace.server.auth import Unauthorized, project_for
 from tokentrace.server.body import BodyTooLarge, declared_length, read_body
 from tokentrace.server.state import ServerState
 
-PROTOBUF = "application/x-protobuf"
-JSON = "application/json"
 _PROTOBUF_TYPES = {PROTOBUF, "application/protobuf"}
 
 
@@ -84,14 +82,13 @@ logs_response = _export_response(ExportLogsServiceResponse, ExportLogsPartialSuc
 class Signal:
     """What differs between the OTLP signals tokentrace receives."""
 
-    prepare_protobuf: Callable[[Pipeline, str, bytes], Prepared]
-    prepare_json: Callable[[Pipeline, str, bytes], Prepared]
+    name: str  # pipeline.SIGNALS
     response: Callable[[Prepared], object]
     rejected_key: str  # the partialSuccess count field in the JSON mapping
 
 
-TRACES = Signal(Pipeline.prepare_protobuf, Pipeline.prepare_json, traces_response, "rejectedSpans")
-LOGS = Signal(Pipeline.prepare_logs_protobuf, Pipeline.prepare_logs_json, logs_response, "rejectedLogRecords")
+TRACES = Signal("traces", traces_response, "rejectedSpans")
+LOGS = Signal("logs", logs_response, "rejectedLogRecords")
 
 
 def _success(signal: Signal, prepared: Prepared, is_protobuf: bool) -> Response:
@@ -155,12 +152,9 @@ async def _export(request: Request, signal: Signal) -> Response:
             if not state.admission.admit(len(body) - held, own=held):
                 return _too_many(state, is_protobuf)
             held = len(body)
-        state.pipeline.check_capacity()
-        pipeline = state.pipeline
-        prepare = signal.prepare_protobuf if is_protobuf else signal.prepare_json
-        prepared = prepare(pipeline, project, body)
-        if prepared.accepted:
-            await asyncio.wrap_future(pipeline.submit(prepared))
+        media = PROTOBUF if is_protobuf else JSON
+        prepared, stored = state.pipeline.export(project, body, media, signal.name)
+        await asyncio.wrap_future(stored)
     except BodyTooLarge:
         return _failure(413, f"body larger than the limit of {limit} bytes", is_protobuf)
     except DecodeError as exc:

@@ -22,8 +22,8 @@ from tokentrace.server.app import create_app
 from tokentrace.server.config import ServerConfig
 from tokentrace.server.grpc import start_grpc
 from tokentrace.server.state import ServerState
-from tokentrace.store.base import Store
 from tokentrace.store.duckdb import DuckDBStore
+from tokentrace.store.protocol import Store
 
 log = logging.getLogger("tokentrace")
 
@@ -33,7 +33,7 @@ def open_store(config: ServerConfig) -> Store:
     if config.store_url is None:
         return DuckDBStore(config.store_path, memory_limit=f"{config.store_memory_mb}MB")
     from tokentrace.store.clickhouse import ClickHouseStore
-    from tokentrace.store.clickhouse_transport import connect
+    from tokentrace.store.clickhouse.transport import connect
 
     return ClickHouseStore(connect(config.store_url), node=config.node_name)
 

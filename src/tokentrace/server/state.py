@@ -14,7 +14,7 @@ from tokentrace.jobs.sampler import Sampler
 from tokentrace.pricing import PriceBook
 from tokentrace.server.admission import Admission
 from tokentrace.server.config import ServerConfig
-from tokentrace.store.base import Store
+from tokentrace.store.protocol import Store
 
 
 @dataclass

@@ -1,5 +1,8 @@
-"""Stores: the only code that writes SQL. DuckDB (embedded default); ClickHouse follows."""
+"""Stores: the only code that writes SQL. `protocol` says what a store does, one small protocol
+per concern; `duckdb/` (embedded, the default) and `clickhouse/` (a server, for scale) do it,
+each split by the same concerns; `sql` is the filter and group compiler both dialects share."""
 
-from tokentrace.store.base import SpanFilter, Store
+from tokentrace.store.filters import SpanFilter
+from tokentrace.store.protocol import Store
 
 __all__ = ["SpanFilter", "Store"]

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ServerProcess
+from tests.builders.processes import ServerProcess
 from tokentrace.canonical import LLM_OPERATIONS
 from tokentrace.pricing import PriceBook
 from tokentrace.query.traces import walk

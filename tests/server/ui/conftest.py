@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from starlette.testclient import TestClient
 
-from tests.query.planted import _BOOK, call, new_trace
+from tests.builders.planted import _BOOK, call, new_trace
 from tokentrace.ingest.columns import tables
 from tokentrace.ingest.normalize import normalize
 from tokentrace.ingest.pipeline import price_rows

@@ -12,7 +12,7 @@ import pytest
 from markupsafe import escape
 from starlette.testclient import TestClient
 
-from tests.query.planted import call
+from tests.builders.planted import call
 from tests.server.ui.conftest import HOSTILE, Site, planted, write
 from tokentrace.server.app import create_app
 from tokentrace.server.auth import hash_key

@@ -1,4 +1,4 @@
--- The ClickHouse store's schema (store/clickhouse.py), the DuckDB schema's counterpart.
+-- The ClickHouse store's schema (store/clickhouse/), the DuckDB schema's counterpart.
 -- One statement per `;` at a line's end (ClickHouse runs one statement per query).
 --
 -- Canonical spans. A row's identity is (project_id, trace_id, span_id): a span delivered twice

@@ -1,4 +1,4 @@
--- Tail sampling without transactions (store/clickhouse_sampling.py). A sweep moves
+-- Tail sampling without transactions (store/clickhouse/sampling.py). A sweep moves
 -- open -> committed -> done (or, cut short while open, abandoned); the rollup rows it writes carry
 -- its id and count only once it has committed, so it takes effect in one INSERT.
 CREATE TABLE IF NOT EXISTS sampling_sweeps (

@@ -10,16 +10,20 @@ their numbers move into rollup rows marked sampled_out first, so totals never ch
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tokentrace.canonical import GRAINS
-from tokentrace.store import duckdb_rollups as rollups
-from tokentrace.store.base import Change, SamplingPolicy, base_rate_test, keep_case, score_clause
+from tokentrace.canonical import (
+    GRAINS,
+)
+from tokentrace.store.duckdb import rollups
+from tokentrace.store.duckdb.connection import naive
+from tokentrace.store.rollups import Change
+from tokentrace.store.sampling import SamplingPolicy, base_rate_test, keep_case, score_clause
 
 # One row per trace of the population: whether it is judged now (the sampler's candidates, or
 # every trace when simulating), and the numbers the policy tests.
@@ -206,3 +210,40 @@ def sweep(
             cur.unregister("sampled_out_traces")
         rollups.recompute(cur, map(Change._make, changed), marks)
     return verdicts
+
+
+class DuckDBSampling:
+    """Sampling: verdicts, and the policies set through the API."""
+
+    def apply_sampling(self, project_id: str, policy: SamplingPolicy, now: datetime) -> pa.Table:
+        with self._transaction() as cur:
+            verdicts = sweep(cur, project_id, policy, naive(now), self._marks)
+        return verdicts
+
+    def simulate_sampling(
+        self, project_id: str, policy: SamplingPolicy, since: datetime, until: datetime
+    ) -> pa.Table:
+        with self._conn.cursor() as cur:
+            return simulate(cur, project_id, policy, naive(since), naive(until))
+
+    def put_sampling_policy(self, project_id: str, spec: str | None) -> None:
+        now = datetime.now(UTC).replace(tzinfo=None)
+        with self._lock:
+            if spec is None:
+                self._writer.execute("DELETE FROM sampling_policies WHERE project_id = ?", [project_id])
+            else:
+                self._writer.execute(
+                    "INSERT OR REPLACE INTO sampling_policies VALUES (?, ?, ?)", [project_id, spec, now]
+                )
+
+    def sampling_policies(self) -> dict[str, str]:
+        with self._conn.cursor() as cur:
+            return dict(cur.execute("SELECT project_id, spec FROM sampling_policies").fetchall())
+
+    def retained_because(self, project_id: str, trace_id: str) -> str | None:
+        with self._conn.cursor() as cur:
+            row = cur.execute(
+                "SELECT reason FROM retained_traces WHERE project_id = ? AND trace_id = ?",
+                [project_id, trace_id],
+            ).fetchone()
+        return row[0] if row else None

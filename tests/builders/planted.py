@@ -10,7 +10,7 @@ from tokentrace.ingest.normalize import normalize
 from tokentrace.ingest.pipeline import price_rows
 from tokentrace.ingest.raw import RawSpan
 from tokentrace.pricing import PriceBook
-from tokentrace.store.base import Store
+from tokentrace.store.protocol import Store
 
 UNTIL = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 WINDOW, BASELINE = timedelta(minutes=10), timedelta(hours=1)

@@ -1,4 +1,4 @@
-"""A real HTTP webhook receiver for alert tests: records every JSON body it is sent."""
+"""A real HTTP webhook receiver (alerts, budget warnings): records every JSON body it is sent."""
 
 from __future__ import annotations
 

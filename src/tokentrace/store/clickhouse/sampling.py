@@ -5,11 +5,11 @@ A sweep is a row of sampling_sweeps that moves open → committed → done:
 
 - open: the traces it drops are listed in sampling_pending under its id; their numbers are
   frozen into sampled-out rollup rows and their buckets rolled up again without them, all
-  under its id, rows that no read counts yet (clickhouse_rollups.VALID);
+  under its id, rows that no read counts yet (rollups.VALID);
 - committed: one INSERT of its state makes all of them count at once;
 - done: the dropped traces' spans and content are deleted, then their list.
 
-Meanwhile every other roll-up leaves the listed traces out (clickhouse_rollups.UNSETTLED), so
+Meanwhile every other roll-up leaves the listed traces out (rollups.UNSETTLED), so
 their numbers are never counted twice. The next sweep finishes one that died committed, and
 abandons one that died open (its rows never count; its buckets are rolled up again).
 One process sweeps at a time (the server that runs `--sampling`): docs/scale.md.
@@ -24,11 +24,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tokentrace.canonical import GRAINS
-from tokentrace.store import clickhouse_rollups as rollups
-from tokentrace.store.base import Change, SamplingPolicy, base_rate_test, keep_case, score_clause
-from tokentrace.store.clickhouse_rollups import SETTINGS, UNSETTLED, time64
-from tokentrace.store.clickhouse_transport import Transport
+from tokentrace.canonical import (
+    GRAINS,
+)
+from tokentrace.store.clickhouse import rollups as rollups
+from tokentrace.store.clickhouse.rollups import SETTINGS, UNSETTLED, time64
+from tokentrace.store.clickhouse.transport import Transport
+from tokentrace.store.rollups import Change
+from tokentrace.store.sampling import SamplingPolicy, base_rate_test, keep_case, score_clause
 
 _TIME = "DateTime64(9, 'UTC')"
 
@@ -308,3 +311,34 @@ def _settle(ch: Transport, marks: dict[str, datetime]) -> bool:
             rollups.recompute(ch, _buckets_of(ch, row["project_id"], row["sweep"]), marks)
             ch.command("DELETE FROM sampling_pending WHERE sweep = {s:UInt64}", {"s": row["sweep"]})
     return not running
+
+
+class ClickHouseSampling:
+    """Sampling: verdicts, and the policies set through the API."""
+
+    def apply_sampling(self, project_id: str, policy: SamplingPolicy, now: datetime) -> pa.Table:
+        with self._sweeping:  # the sampler's thread and the API's apply, one at a time
+            return sweep(self._ch, project_id, policy, now, self._marks)
+
+    def simulate_sampling(
+        self, project_id: str, policy: SamplingPolicy, since: datetime, until: datetime
+    ) -> pa.Table:
+        return simulate(self._ch, project_id, policy, since, until)
+
+    def put_sampling_policy(self, project_id: str, spec: str | None) -> None:
+        self._ch.command(
+            "INSERT INTO sampling_policies VALUES ({p:String}, {s:Nullable(String)}, {u:UInt64})",
+            {"p": project_id, "s": spec, "u": time.time_ns()},
+        )
+
+    def sampling_policies(self) -> dict[str, str]:
+        rows = self._ch.query("SELECT project_id, spec FROM sampling_policies FINAL WHERE spec IS NOT NULL")
+        return {r["project_id"]: r["spec"] for r in rows.to_pylist()}
+
+    def retained_because(self, project_id: str, trace_id: str) -> str | None:
+        rows = self._ch.query(
+            "SELECT reason FROM retained_traces FINAL "
+            "WHERE project_id = {p:String} AND trace_id = {t:String}",
+            {"p": project_id, "t": trace_id},
+        ).to_pylist()
+        return rows[0]["reason"] if rows else None

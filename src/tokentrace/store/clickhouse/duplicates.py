@@ -1,5 +1,5 @@
 """ClickHouse's side of duplicate marking: the LLM spans that may record the same provider call
-as a span of a new batch (store/duckdb.py's _DUPLICATE_CANDIDATES, as ClickHouse SQL), and the
+as a span of a new batch (store/duckdb/writes.py's _DUPLICATE_CANDIDATES, as ClickHouse SQL), and the
 revised spans once store/duplicates.py has decided: duplicate_of set, and the counted span
 given the attribution tags only its duplicates carry."""
 

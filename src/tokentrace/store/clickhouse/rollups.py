@@ -5,7 +5,7 @@ A bucket is never deleted and rewritten: rolling it up (again) inserts its rows 
 every sampled-out row. One INSERT is atomic, so a crash between statements leaves the previous
 rows in force: never none, never both. `compact` deletes superseded versions.
 
-Tail sampling (store/clickhouse_sampling.py) writes its rows under its sweep's id: they count
+Tail sampling (store/clickhouse/sampling.py) writes its rows under its sweep's id: they count
 only once the sweep commits (`VALID`), and until its sampled-out spans are deleted every other
 roll-up leaves those spans out (`UNSETTLED`), so they are never counted twice.
 """
@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from tokentrace import sketch
 from tokentrace.canonical import (
@@ -28,8 +29,9 @@ from tokentrace.canonical import (
     SKETCHED_MEASURES,
     Grain,
 )
-from tokentrace.store.base import Cell, Change, SpanFilter, touched_buckets
-from tokentrace.store.clickhouse_transport import Transport
+from tokentrace.store.clickhouse.transport import Transport
+from tokentrace.store.filters import SpanFilter
+from tokentrace.store.rollups import Cell, Change, touched_buckets
 from tokentrace.store.sql import LLM_CALL
 
 _RETRY = "retry_attempt > 0"
@@ -377,3 +379,45 @@ def sketch_sql(
         f"AND {measure} IS NOT NULL GROUP BY {', '.join(keys)} {SETTINGS}"
     )
     return sql, params
+
+
+class ClickHouseRollups:
+    """Rollups: advance the marks, recompute what late writes touched."""
+
+    def _recompute_late(self, written: list[tuple[pa.Table, bool]]) -> None:
+        """Roll up again the buckets already rolled up that new or revised spans fall in (and,
+        for spans whose tags changed, their tag-less selves' buckets)."""
+        found = self._marks_for_writes()
+        if not found:
+            return
+        mark = pa.scalar(max(found.values()), pa.timestamp("ns"))
+        changes = []
+        for table, tags_changed in written:
+            starts = table["start_time"].cast(pa.timestamp("ns"))
+            late = table.filter(pc.less(starts, mark)).select(["project_id", "start_time", "user_id"])
+            changes += [
+                Change(r["project_id"], r["start_time"], r["user_id"], tags_changed) for r in late.to_pylist()
+            ]
+        if changes:
+            recompute(self._ch, changes, found)
+
+    def _marks_for_writes(self) -> dict[str, datetime]:
+        """The marks a write's late spans are measured against, read after the spans are in:
+        other ingest nodes advance them too. Also this node's own next advance (as far behind
+        the clock as its last one): a node whose roll-up read the spans just before this write
+        may not have written its mark yet, and this node rolls the bucket up again after it."""
+        self._marks = found = marks(self._ch)
+        if self._lag is None:
+            return found
+        horizon = datetime.now(UTC).replace(tzinfo=None) - self._lag
+        return {g.table: max(found.get(g.table, datetime.min), g.floor(horizon)) for g in GRAINS}
+
+    def advance_rollups(self, until: datetime) -> datetime:
+        self._lag = datetime.now(UTC) - until  # before flooring: the writer's lag itself
+        until = until.astimezone(UTC).replace(tzinfo=None, second=0, microsecond=0)
+        self._marks = advance(self._ch, until)
+        return self._marks[MINUTE.table].replace(tzinfo=UTC)
+
+    def rolled_up_until(self, grain: Grain = MINUTE) -> datetime | None:
+        mark = self._marks.get(grain.table)
+        return mark.replace(tzinfo=UTC) if mark is not None else None

@@ -1,8 +1,7 @@
-"""Several senders exporting with no pause through the stock OTel OTLP/HTTP exporter (its own
-retries, honouring Retry-After): what they were told was delivered, and what they gave up on.
+"""Flood a server through the stock OTel OTLP exporters; count what was delivered and what was given up on."""
 
-Used by tests/e2e/test_overload.py and bench/soak.py.
-"""
+# The stock exporter keeps its own retries and honours Retry-After. Used by
+# tests/e2e/test_overload.py and bench/soak.py.
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ that changes a span of a bucket already rolled up (a late span, a parent arrivin
 children and lending them its tags, a duplicate found, a repricing) recomputes that bucket in
 the same transaction (for user hours, only the users whose spans changed). So rollups always
 equal what the spans say, and reading a range is rollups for its whole buckets before the mark
-plus spans for the rest (query/rollups.py decides).
+plus spans for the rest (query/py decides).
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from tokentrace.canonical import (
     SKETCHED_MEASURES,
     Grain,
 )
-from tokentrace.store.base import Cell, Change, SpanFilter, touched_buckets
+from tokentrace.store.filters import SpanFilter
+from tokentrace.store.rollups import Cell, Change, touched_buckets
 from tokentrace.store.sql import LLM_CALL
 
 _RETRY = "retry_attempt > 0"
@@ -273,3 +274,19 @@ def sketch_sql(
         f"AND {measure} IS NOT NULL GROUP BY ALL"
     )
     return sql, params
+
+
+class DuckDBRollups:
+    """Rollups: advance the marks, say how far they reach."""
+
+    def advance_rollups(self, until: datetime) -> datetime:
+        until = until.astimezone(UTC).replace(tzinfo=None, second=0, microsecond=0)
+        with self._lock:  # the marks change with the commit, before another write reads them
+            with self._transaction() as cur:
+                found = advance(cur, until)
+            self._marks = found
+        return found[MINUTE.table].replace(tzinfo=UTC)
+
+    def rolled_up_until(self, grain: Grain = MINUTE) -> datetime | None:
+        mark = self._marks.get(grain.table)
+        return mark.replace(tzinfo=UTC) if mark is not None else None

@@ -1,0 +1,5 @@
+"""`python -m tokentrace.cli`, as the tests and benchmarks run it."""
+
+from tokentrace.cli import main
+
+main()

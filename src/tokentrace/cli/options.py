@@ -1,0 +1,60 @@
+"""What the commands share: the --server and --api-key options, the API client, the console, formats."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+from rich.console import Console
+
+from tokentrace.client import ApiClient, ApiError
+
+# Piped output (files, CI logs) gets wide tables instead of rich's 80-column default.
+console = Console(width=None if sys.stdout.isatty() else 160)
+
+server_option = click.option(
+    "--server", default=None, help="tokentrace URL [default: $TOKENTRACE_SERVER or http://127.0.0.1:4318]"
+)
+key_option = click.option("--api-key", default=None, help="project API key [default: $TOKENTRACE_API_KEY]")
+
+
+def api_client(server: str | None, api_key: str | None) -> ApiClient:
+    """The REST client for --server with --api-key (each falls back to its environment variable)."""
+    return ApiClient(server, api_key)
+
+
+def call_api(call):
+    """Call the API; its errors end the command with their message."""
+    try:
+        return call()
+    except ApiError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def usd(value: Any) -> str:
+    """Dollars to four decimals; — when unpriced."""
+    return "—" if value is None else f"${value:,.4f}"
+
+
+def interval(text: str, option: str = "--alert-interval") -> float:
+    """A duration option (30s, 10m, 1h) in seconds, at least one."""
+    from tokentrace.timerange import TimeRangeError, parse_duration
+
+    try:
+        seconds = parse_duration(text).total_seconds()
+    except TimeRangeError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from exc
+    if seconds < 1:
+        raise click.BadParameter("must be at least 1s", param_hint=option)
+    return seconds
+
+
+def labels(text: str) -> tuple[str, ...]:
+    """The --metric-labels option as canonical field names."""
+    from tokentrace.query.filters import FilterError, group_fields
+
+    try:
+        return group_fields(text)
+    except FilterError as exc:
+        raise click.BadParameter(str(exc), param_hint="--metric-labels") from exc

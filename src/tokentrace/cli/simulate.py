@@ -1,0 +1,163 @@
+"""The simulated world: `demo` (traffic with a planted incident) and `simulate provider`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from tokentrace.cli.options import key_option, server_option
+from tokentrace.client import ApiClient
+
+
+@click.command()
+@click.option(
+    "--scenario",
+    type=click.Choice(["retry-storm", "expensive-model", "tenant-loop", "cache-miss"]),
+    default="retry-storm",
+    show_default=True,
+    help="the incident planted in the last 10 minutes",
+)
+@click.option("--requests", "request_count", type=int, default=600, show_default=True)
+@click.option("--workers", type=int, default=32, show_default=True)
+@click.option("--fast", is_flag=True, help="no simulated model latency (tests)")
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option(
+    "--incident-minutes",
+    type=click.FloatRange(0.1, 60),
+    default=10,
+    show_default=True,
+    help="how long the incident lasts (its share of requests stays a seventh)",
+)
+@click.option("--serve", "serve_too", is_flag=True, help="also run `tokentrace serve` and keep it running")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=Path(".tokentrace"),
+    show_default=True,
+    help="with --serve",
+)
+@click.option("--port", type=int, default=4318, show_default=True, help="with --serve")
+@server_option
+@key_option
+def demo(
+    scenario: str,
+    request_count: int,
+    workers: int,
+    fast: bool,
+    seed: int,
+    incident_minutes: float,
+    serve_too: bool,
+    data_dir: Path,
+    port: int,
+    server: str | None,
+    api_key: str | None,
+) -> None:
+    """Send an hour of compressed traffic from a simulated SaaS, then plant an incident."""
+    import subprocess
+    import time
+
+    import httpx
+
+    from tokentrace.simulate.demo import run_demo
+    from tokentrace.simulate.incidents import INCIDENTS
+
+    server_process = None
+    if serve_too:
+        from importlib import resources
+
+        server = f"http://127.0.0.1:{port}"
+        files = resources.files("tokentrace.simulate")
+        alerts, budgets = files.joinpath("demo_alerts.toml"), files.joinpath("demo_budgets.toml")
+        server_process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tokentrace.cli",
+                "serve",
+                "--data-dir",
+                str(data_dir),
+                "--port",
+                str(port),
+                "--alerts",
+                str(alerts),
+                "--budgets",
+                str(budgets),
+            ]
+        )
+    url = ApiClient(server, api_key).server
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline or (server_process and server_process.poll() is not None):
+            raise click.ClickException(
+                f"no tokentrace server answers at {url}; start one with `tokentrace serve`"
+            )
+        time.sleep(0.2)
+
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        provider_port = s.getsockname()[1]
+    click.echo(f"Sending {request_count} requests of simulated traffic to {url} ...", err=True)
+    outcomes = run_demo(
+        url,
+        scenario=scenario,
+        requests=request_count,
+        workers=workers,
+        realistic_latency=not fast,
+        seed=seed,
+        provider_port=provider_port,
+        api_key=api_key,
+        incident_minutes=incident_minutes,
+    )
+    for phase, counts in outcomes.items():
+        detail = ", ".join(f"{name} {n}" for name, n in counts.most_common())
+        click.echo(f"  {phase}: {sum(counts.values())} requests ({detail})")
+    incident = INCIDENTS[scenario]
+    minutes = f"{max(incident_minutes, 1):g}m"  # triage needs a window of a minute or more
+    click.echo(f"\nIncident planted in the last {minutes} ({scenario}): {incident.story}")
+    click.echo("Where to look:")
+    click.echo(f"  tokentrace triage --since {minutes} --baseline 1h      (what changed, causes ranked)")
+    for command in incident.where_to_look:
+        click.echo(f"  {command}")
+    click.echo(f"  {url}/api/v1/rollups?group_by=feature,prompt_version,request_model&bucket=5m&since=75m")
+    if server_process is not None:
+        click.echo(f"\ntokentrace is running at {url} (Ctrl-C to stop).")
+        try:
+            server_process.wait()
+        except KeyboardInterrupt:
+            server_process.terminate()
+            server_process.wait(30)
+
+
+@click.group()
+def simulate() -> None:
+    """The simulated LLM provider for demos and tests."""
+
+
+@simulate.command("provider")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8300, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="same seed, same answers")
+@click.option("--realistic-latency", is_flag=True, help="pace answers like the real models (TTFT, TPOT)")
+@click.option(
+    "--short-ids", is_flag=True, help="chat completion ids repeat (chatcmpl-0..999), as Ollama's do"
+)
+def simulate_provider(host: str, port: int, seed: int, realistic_latency: bool, short_ids: bool) -> None:
+    """Serve OpenAI- and Anthropic-compatible APIs with deterministic answers and usage.
+
+    Point an SDK at it: OpenAI(base_url="http://HOST:PORT/v1"), Anthropic(base_url="http://HOST:PORT").
+    Faults per request with the x-simulate header (error=429, fail_first=2, ttft_ms=800, ...).
+    With tools, the model calls one until a tool result is in the conversation, then answers.
+    GET /_simulate/ledger lists every answer given (ids, usage): the truth to check a trace against.
+    """
+    from tokentrace.simulate.provider import run
+
+    run(host, port, seed, realistic_latency, short_ids)

@@ -1,0 +1,371 @@
+"""Reads from DuckDB: span lists, traces, sessions, scores, and the aggregates, quantiles,
+sketches and histograms query/ builds its answers from."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from tokentrace.canonical import (
+    ERROR_TYPES,
+    FIELD_NAMES,
+    GROUPABLE_FIELDS,
+    MINUTE,
+    SCORE_FIELD_NAMES,
+    Grain,
+)
+from tokentrace.store.duckdb import rollups
+from tokentrace.store.duckdb.connection import SPAN_COLUMNS
+from tokentrace.store.filters import SCORE_OPERATORS, ScoreCondition, SpanFilter, TraceFilter
+from tokentrace.store.sql import LLM_CALL, LLM_OPERATIONS_SQL, input_bucket
+
+_MEASURES = frozenset({"duration_ms", "ttft_ms", "tpot_ms"})
+
+
+_HISTOGRAM_MEASURES = _MEASURES | {"input_tokens", "output_tokens"}
+
+
+def _column(name: str, allowed: frozenset[str] | tuple[str, ...]) -> str:
+    """A column name that may be inlined in SQL: only canonical names pass."""
+    if name not in allowed:
+        raise ValueError(f"{name!r} is not allowed here")
+    return name
+
+
+def _field(name: str, p: str = "") -> str:
+    """The SQL expression of a groupable or filterable field: its column, or a derived field's
+    expression (`input_bucket`)."""
+    if name == "input_bucket":
+        return input_bucket(p)
+    return f"{p}{_column(name, FIELD_NAMES)}"
+
+
+def _group(name: str, p: str = "") -> str:
+    return f"{_field(_column(name, GROUPABLE_FIELDS), p)} AS {name}"
+
+
+def _bucket(seconds: int) -> str:
+    return f"time_bucket(INTERVAL '{int(seconds)} seconds', start_time::TIMESTAMP) AS bucket"
+
+
+def _score_condition(condition: ScoreCondition) -> tuple[str, list[Any]]:
+    op = condition.op if condition.op in SCORE_OPERATORS else "="
+    if isinstance(condition.value, str):
+        return f"name = ? AND string_value {op} ?", [condition.name, condition.value]
+    return f"name = ? AND value {op} ?", [condition.name, float(condition.value)]
+
+
+def _where(f: SpanFilter, alias: str = "") -> tuple[str, list[Any]]:
+    p = f"{alias}." if alias else ""
+    clauses = [f"{p}project_id = ?"]
+    params: list[Any] = [f.project_id]
+    if f.since is not None:
+        clauses.append(f"{p}start_time >= ?")
+        params.append(f.since.astimezone(UTC).replace(tzinfo=None))
+    if f.until is not None:
+        clauses.append(f"{p}start_time < ?")
+        params.append(f.until.astimezone(UTC).replace(tzinfo=None))
+    for name, value in f.equals.items():
+        column = _field(name, p)
+        if value is None:
+            clauses.append(f"{column} IS NULL")
+        else:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if f.name_contains:
+        escaped = f.name_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        clauses.append(f"{p}name ILIKE ? ESCAPE '\\'")
+        params.append(f"%{escaped}%")
+    return " AND ".join(clauses), params
+
+
+class DuckDBReads:
+    """SpanReader over the spans table (and the rollups, for rollup_aggregate and sketch)."""
+
+    def spans(self, f: SpanFilter, columns: tuple[str, ...], limit: int | None = None) -> pa.Table:
+        cols = ", ".join(_column(c, FIELD_NAMES) for c in columns)
+        where, params = _where(f)
+        sql = f"SELECT {cols} FROM spans WHERE {where} ORDER BY start_time"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return self._arrow(sql, params)
+
+    def trace_spans(self, project_id: str, trace_id: str) -> pa.Table:
+        return self._arrow(
+            f"SELECT {SPAN_COLUMNS} FROM spans WHERE trace_id = ? AND project_id = ? "
+            "ORDER BY start_time, span_id",
+            [trace_id, project_id],
+        )
+
+    def content(self, project_id: str, trace_id: str, span_id: str) -> dict[str, Any] | None:
+        with self._conn.cursor() as cur:
+            row = cur.execute(
+                "SELECT system_instructions, input_messages, output_messages, events FROM content "
+                "WHERE content_key = md5_number(? || ':' || ? || ?)",
+                [project_id, trace_id, span_id],
+            ).fetchone()
+        if row is None:
+            return None
+        names = ("system_instructions", "input_messages", "output_messages", "events")
+        return {name: orjson.loads(value) if value else None for name, value in zip(names, row, strict=True)}
+
+    def trace_summaries(self, f: TraceFilter, limit: int, offset: int) -> pa.Table:
+        where, params = _where(f.spans)
+        post = []
+        post_params: list[Any] = []
+        if f.min_cost_usd is not None:
+            post.append("cost_usd >= ?")
+            post_params.append(f.min_cost_usd)
+        if f.min_duration_ms is not None:
+            post.append("duration_ms >= ?")
+            post_params.append(f.min_duration_ms)
+        if f.errors_only:
+            post.append("status = 'error'")
+        for condition in f.scores:
+            scored, scored_params = _score_condition(condition)
+            where += f" AND trace_id IN (SELECT trace_id FROM scores WHERE project_id = ? AND {scored})"
+            params += [f.spans.project_id, *scored_params]
+        counted = "s.duplicate_of IS NULL"
+        duration = "(epoch_ns(max(s.end_time)) - epoch_ns(min(s.start_time))) / 1e6"
+        status = "CASE WHEN bool_or(s.status = 'error') THEN 'error' ELSE 'ok' END"
+        # Traces are listed newest first by their first matching span. The page is picked before
+        # the summaries are built, so a million-span store summarises 50 traces, not all of
+        # them; conditions on trace totals first sum only the totals they test.
+        page = f"ORDER BY first DESC, trace_id LIMIT {int(limit)} OFFSET {int(offset)}"
+        if post:
+            chosen = f"""
+            totals AS (
+                SELECT s.trace_id, any_value(hits.first) AS first,
+                    sum(s.cost_usd) FILTER (WHERE {counted}) AS cost_usd,
+                    {duration} AS duration_ms, {status} AS status
+                FROM spans s JOIN hits USING (trace_id)
+                WHERE s.project_id = ?
+                GROUP BY s.trace_id
+            ),
+            chosen AS (SELECT trace_id, first FROM totals WHERE {" AND ".join(post)} {page})"""
+            hits_page, chosen_params = "", [f.spans.project_id, *post_params]
+        else:
+            chosen, hits_page, chosen_params = "chosen AS (SELECT * FROM hits)", page, []
+        sql = f"""
+        WITH hits AS (
+            SELECT trace_id, min(start_time) AS first FROM spans WHERE {where} GROUP BY trace_id {hits_page}
+        ),
+        {chosen},
+        t AS (
+            SELECT s.trace_id, any_value(chosen.first) AS first,
+                min(s.start_time) AS start_time,
+                max(s.end_time) AS end_time,
+                {duration} AS duration_ms,
+                count(*) AS spans,
+                coalesce(arg_min(s.name, s.start_time) FILTER (WHERE s.parent_span_id = ''),
+                         arg_min(s.name, s.start_time)) AS root_name,
+                {status} AS status,
+                list(DISTINCT s.error_type) FILTER (WHERE s.error_type IS NOT NULL) AS error_types,
+                list(DISTINCT coalesce(s.response_model, s.request_model))
+                    FILTER (WHERE coalesce(s.response_model, s.request_model) IS NOT NULL) AS models,
+                count(*) FILTER (WHERE s.operation IN {LLM_OPERATIONS_SQL} AND {counted}) AS llm_calls,
+                sum(s.input_tokens) FILTER (WHERE {counted})::BIGINT AS input_tokens,
+                sum(s.output_tokens) FILTER (WHERE {counted})::BIGINT AS output_tokens,
+                sum(s.total_tokens) FILTER (WHERE {counted})::BIGINT AS total_tokens,
+                sum(s.cost_usd) FILTER (WHERE {counted}) AS cost_usd,
+                count(*) FILTER (WHERE s.cost_known = false AND {counted}) AS unpriced_spans,
+                arg_min(s.user_id, s.start_time) FILTER (WHERE s.user_id IS NOT NULL) AS user_id,
+                arg_min(s.session_id, s.start_time) FILTER (WHERE s.session_id IS NOT NULL) AS session_id,
+                arg_min(s.tenant_id, s.start_time) FILTER (WHERE s.tenant_id IS NOT NULL) AS tenant_id,
+                arg_min(s.feature, s.start_time) FILTER (WHERE s.feature IS NOT NULL) AS feature,
+                arg_min(s.service_name, s.start_time) AS service_name
+            FROM spans s JOIN chosen USING (trace_id)
+            WHERE s.project_id = ?
+            GROUP BY s.trace_id
+        )
+        SELECT * EXCLUDE (first) FROM t ORDER BY first DESC, trace_id
+        """
+        return self._arrow(sql, [*params, *chosen_params, f.spans.project_id])
+
+    def session_summaries(self, f: SpanFilter, limit: int, offset: int) -> pa.Table:
+        where, params = _where(f)
+        counted = "s.duplicate_of IS NULL"
+        # The page is the sessions most recently active in the filter; each is then summed whole.
+        sql = f"""
+        WITH chosen AS (
+            SELECT session_id, max(start_time) AS last_active FROM spans
+            WHERE {where} AND session_id IS NOT NULL
+            GROUP BY session_id
+            ORDER BY last_active DESC, session_id LIMIT {int(limit)} OFFSET {int(offset)}
+        )
+        SELECT s.session_id,
+            count(DISTINCT s.trace_id) AS traces,
+            count(*) FILTER (WHERE s.operation IN {LLM_OPERATIONS_SQL} AND {counted}) AS llm_calls,
+            count(*) FILTER (WHERE s.operation IN {LLM_OPERATIONS_SQL} AND s.status = 'error' AND {counted})
+                AS errors,
+            coalesce(sum(s.total_tokens) FILTER (WHERE {counted}), 0)::BIGINT AS total_tokens,
+            coalesce(sum(s.cost_usd) FILTER (WHERE {counted}), 0)::DOUBLE AS cost_usd,
+            min(s.start_time) AS first_seen,
+            max(s.end_time) AS last_seen,
+            arg_min(s.user_id, s.start_time) FILTER (WHERE s.user_id IS NOT NULL) AS user_id,
+            arg_min(s.tenant_id, s.start_time) FILTER (WHERE s.tenant_id IS NOT NULL) AS tenant_id
+        FROM spans s JOIN chosen USING (session_id)
+        WHERE s.project_id = ?
+        GROUP BY s.session_id
+        ORDER BY any_value(chosen.last_active) DESC, s.session_id
+        """
+        return self._arrow(sql, [*params, f.project_id])
+
+    def scores(self, project_id: str, trace_id: str) -> pa.Table:
+        return self._arrow(
+            f"SELECT {', '.join(SCORE_FIELD_NAMES)} FROM scores WHERE trace_id = ? AND project_id = ? "
+            "ORDER BY created_at, score_id",
+            [trace_id, project_id],
+        )
+
+    def score_summary(self, f: SpanFilter, group_by: tuple[str, ...], name: str | None) -> pa.Table:
+        groups = [_group(g, "sp.") for g in group_by]
+        where, params = _where(f, "sp")
+        sc_params: list[Any] = [f.project_id]
+        named = ""
+        if name is not None:
+            named = "AND sc.name = ?"
+            sc_params.append(name)
+        # The scored span, or for a trace-level score the trace's root span, carries the tags
+        # (inherited ones included) and the time.
+        sql = f"""
+        SELECT sc.name, sc.data_type, {", ".join([*groups, ""])}
+            count(*) AS scores,
+            avg(sc.value) AS mean,
+            min(sc.value) AS min,
+            max(sc.value) AS max,
+            histogram(sc.string_value) FILTER (WHERE sc.string_value IS NOT NULL) AS labels
+        FROM scores sc
+        JOIN spans sp ON sp.project_id = sc.project_id AND sp.trace_id = sc.trace_id
+            AND (sp.span_id = sc.span_id OR (sc.span_id = '' AND sp.parent_span_id = ''))
+        WHERE sc.project_id = ? {named} AND {where}
+        GROUP BY ALL ORDER BY sc.name, scores DESC
+        """
+        return self._arrow(sql, [*sc_params, *params])
+
+    def aggregate(
+        self, f: SpanFilter, group_by: tuple[str, ...], bucket_seconds: int | None, distinct: bool = True
+    ) -> pa.Table:
+        groups = [_group(g) for g in group_by]
+        if bucket_seconds is not None:
+            groups.insert(0, _bucket(bucket_seconds))
+        where, params = _where(f)
+        select = ", ".join([*groups, ""]) if groups else ""
+        errors_by_type = ", ".join(
+            f"count(*) FILTER (WHERE {LLM_CALL} AND status = 'error' AND error_type = '{t}') AS errors_{t}"
+            for t in ERROR_TYPES
+        )
+        # What a rollup row sums (duckdb_rollups.COUNTS), then what only spans can count.
+        sql = f"""
+        SELECT {select} {rollups.COUNTS},
+            {"count(DISTINCT trace_id)" if distinct else "NULL::BIGINT"} AS traces,
+            count(*) FILTER (WHERE {LLM_CALL} AND status = 'error') AS errors,
+            count(*) FILTER (WHERE {LLM_CALL} AND status <> 'error') AS answered,
+            {"count(DISTINCT session_id)" if distinct else "NULL::BIGINT"} AS sessions,
+            {"count(DISTINCT user_id)" if distinct else "NULL::BIGINT"} AS users,
+            {errors_by_type}
+        FROM spans
+        WHERE {where} AND duplicate_of IS NULL
+        {"GROUP BY ALL" if groups else ""}
+        ORDER BY {"1" if bucket_seconds is not None else "cost_usd DESC"}
+        """
+        return self._arrow(sql, params)
+
+    def quantiles(
+        self,
+        f: SpanFilter,
+        group_by: tuple[str, ...],
+        measures: tuple[str, ...],
+        quantiles: tuple[float, ...],
+        bucket_seconds: int | None = None,
+    ) -> pa.Table:
+        groups = [_group(g) for g in group_by]
+        if bucket_seconds is not None:
+            groups.insert(0, _bucket(bucket_seconds))
+        qs = "[" + ", ".join(repr(float(q)) for q in quantiles if 0 <= q <= 1) + "]"
+        parts = []
+        for m in measures:
+            column = _column(m, _MEASURES)
+            parts.append(f"quantile_cont({column}, {qs}) AS {column}")
+            parts.append(f"count({column}) AS {column}_count")
+        where, params = _where(f)
+        select = ", ".join([*groups, "count(*) AS requests", *parts])
+        order = "1" if bucket_seconds is not None else "requests DESC"
+        sql = (
+            f"SELECT {select} FROM spans WHERE {where} AND {LLM_CALL} "
+            f"AND duplicate_of IS NULL {'GROUP BY ALL' if groups else ''} ORDER BY {order}"
+        )
+        return self._arrow(sql, params)
+
+    def rollup_aggregate(
+        self, f: SpanFilter, group_by: tuple[str, ...], bucket_seconds: int | None, grain: Grain = MINUTE
+    ) -> pa.Table:
+        sql, params = rollups.aggregate_sql(f, group_by, bucket_seconds, grain)
+        return self._arrow(sql, params)
+
+    def sketch(
+        self,
+        f: SpanFilter,
+        group_by: tuple[str, ...],
+        measure: str,
+        bucket_seconds: int | None,
+        from_rollups: bool,
+    ) -> pa.Table:
+        spans_where = None if from_rollups else _where(f)
+        sql, params = rollups.sketch_sql(f, group_by, measure, bucket_seconds, from_rollups, spans_where)
+        return self._arrow(sql, params)
+
+    def histogram(
+        self, f: SpanFilter, group_by: tuple[str, ...], measure: str, bounds: tuple[float, ...]
+    ) -> pa.Table:
+        groups = [_group(g) for g in group_by]
+        column = _column(measure, _HISTOGRAM_MEASURES)
+        buckets = [
+            f"count(*) FILTER (WHERE {column} <= {float(bound)!r}) AS le_{n}"
+            for n, bound in enumerate(bounds)
+        ]
+        where, params = _where(f)
+        select = ", ".join(
+            [*groups, f"count({column}) AS count", f"coalesce(sum({column}), 0)::DOUBLE AS sum", *buckets]
+        )
+        sql = (
+            f"SELECT {select} FROM spans WHERE {where} AND {LLM_CALL} "
+            f"AND duplicate_of IS NULL AND {column} IS NOT NULL {'GROUP BY ALL' if groups else ''}"
+        )
+        return self._arrow(sql, params)
+
+    def totals(self, project_id: str) -> dict[str, Any]:
+        with self._conn.cursor() as cur:
+            row = cur.execute(
+                """
+                SELECT count(*), count(DISTINCT trace_id),
+                       coalesce(sum(total_tokens) FILTER (WHERE duplicate_of IS NULL), 0),
+                       coalesce(sum(cost_usd) FILTER (WHERE duplicate_of IS NULL), 0),
+                       count(*) FILTER (WHERE cost_known = false AND duplicate_of IS NULL),
+                       max(end_time)
+                FROM spans WHERE project_id = ?
+                """,
+                [project_id],
+            ).fetchone()
+        last = row[5]
+        return {
+            "spans": row[0],
+            "traces": row[1],
+            "total_tokens": int(row[2]),
+            "cost_usd": float(row[3]),
+            "unpriced_spans": row[4],
+            "last_span_end": last.replace(tzinfo=UTC).isoformat() if last else None,
+        }
+
+    def export(self, f: SpanFilter, batch_rows: int = 10_000) -> Iterator[pa.RecordBatch]:
+        where, params = _where(f)
+        with self._conn.cursor() as cur:
+            reader = cur.sql(
+                f"SELECT {SPAN_COLUMNS} FROM spans WHERE {where} ORDER BY start_time, span_id",
+                params=params,
+            ).to_arrow_reader(batch_rows)
+            yield from reader

@@ -1,0 +1,35 @@
+"""DuckDBStore: every concern of the Store protocol over one DuckDB file."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import duckdb
+
+from tokentrace.store.duckdb import rollups
+from tokentrace.store.duckdb.alert_log import DuckDBAlertLog
+from tokentrace.store.duckdb.catalog import DuckDBCatalog
+from tokentrace.store.duckdb.connection import DuckDBConnection
+from tokentrace.store.duckdb.reads import DuckDBReads
+from tokentrace.store.duckdb.rollups import DuckDBRollups
+from tokentrace.store.duckdb.sampling import DuckDBSampling
+from tokentrace.store.duckdb.writes import DuckDBWrites
+
+
+class DuckDBStore(
+    DuckDBConnection, DuckDBWrites, DuckDBReads, DuckDBRollups, DuckDBSampling, DuckDBCatalog, DuckDBAlertLog
+):
+    """Store implementation over one DuckDB file."""
+
+    def __init__(self, path: Path, memory_limit: str | None = None) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        config = {"wal_autocheckpoint": "256MB", "preserve_insertion_order": "false"}
+        if memory_limit:
+            config["memory_limit"] = memory_limit
+        self.path = path
+        self._conn = duckdb.connect(str(path), config=config)
+        self._lock = threading.RLock()  # advance_rollups holds it around a transaction
+        self._writer = self._conn.cursor()
+        self._migrate()
+        self._marks = rollups.marks(self._writer)

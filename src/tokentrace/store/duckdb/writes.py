@@ -1,0 +1,288 @@
+"""Writes to DuckDB: a batch of spans, content and scores in one transaction (duplicates marked,
+tags inherited and lent, the rollups it touches recomputed), and costs set after the fact."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tokentrace import semconv
+from tokentrace.canonical import (
+    INHERITED_FIELDS,
+    SCORE_FIELD_NAMES,
+    TAG_FIELDS,
+    Tables,
+)
+from tokentrace.store import duplicates
+from tokentrace.store.duckdb import rollups
+from tokentrace.store.duckdb.connection import SPAN_COLUMNS
+from tokentrace.store.rollups import Change
+from tokentrace.store.sql import LLM_OPERATIONS_SQL, PROVIDER_CALL
+
+_TAGS = ", ".join(INHERITED_FIELDS)
+
+
+_ANY_TAG_MISSING = " OR ".join(f"{t} IS NULL" for t in INHERITED_FIELDS)
+
+
+# A span inherits each attribution tag it lacks (and its agent) from its nearest ancestor that has it,
+# whatever order the spans arrive in. Run after each insert over the traces the batch
+# touched: walk up from every span missing a tag, keeping the first value met (coalesce).
+# An inherited value is final: a span inherits only through a complete chain of ancestors.
+_INHERIT_TAGS = f"""
+UPDATE spans SET {", ".join(f"{t} = found.{t}" for t in INHERITED_FIELDS)}
+FROM (
+    WITH RECURSIVE
+    touched AS (SELECT DISTINCT project_id, trace_id FROM batch_spans),
+    trace_spans AS (
+        SELECT s.span_key, s.project_id, s.trace_id, s.span_id, s.parent_span_id,
+               {", ".join(f"s.{t}" for t in INHERITED_FIELDS)}
+        FROM spans s SEMI JOIN touched USING (project_id, trace_id)
+        -- long agent runs aside, ancestors start within days of their descendants; the bound
+        -- lets zone maps skip old row groups
+        WHERE s.start_time >= (SELECT min(start_time) FROM batch_spans) - INTERVAL 7 DAY
+    ),
+    walk AS (
+        SELECT span_key, project_id, trace_id, parent_span_id AS next_id, 0 AS depth, {_TAGS}
+        FROM trace_spans WHERE parent_span_id <> '' AND ({_ANY_TAG_MISSING})
+        UNION ALL
+        SELECT w.span_key, w.project_id, w.trace_id, p.parent_span_id, w.depth + 1,
+               {", ".join(f"coalesce(w.{t}, p.{t})" for t in INHERITED_FIELDS)}
+        FROM walk w
+        JOIN trace_spans p ON p.project_id = w.project_id AND p.trace_id = w.trace_id
+                          AND p.span_id = w.next_id
+        WHERE w.depth < 256  -- a parent cycle in bad data ends here
+    )
+    SELECT span_key, {_TAGS} FROM walk
+    QUALIFY row_number() OVER (PARTITION BY span_key ORDER BY depth DESC) = 1
+) AS found
+WHERE spans.span_key = found.span_key
+  AND ({" OR ".join(f"spans.{t} IS DISTINCT FROM found.{t}" for t in INHERITED_FIELDS)})
+RETURNING project_id, start_time::TIMESTAMP, user_id, true
+"""
+
+
+# LLM spans that may record the same provider call as a span of this batch (store/duplicates.py
+# decides): those of touched traces that have another LLM span, and those sharing a response id.
+_USAGE_FIELDS = " + ".join(
+    f"({c} IS NOT NULL)::INT"
+    for c in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
+)
+
+
+# The key as md5_number's input text: reading UHUGEINT keys into Python costs ~60 µs a row.
+_CANDIDATE_COLUMNS = f"""project_id || ':' || trace_id || span_id AS span_key,
+    project_id, trace_id, span_id, parent_span_id,
+    provider, request_model, response_id, epoch_ns(start_time) AS start_ns, epoch_ns(end_time) AS end_ns,
+    {_USAGE_FIELDS} AS usage_fields,
+    (response_id IS NOT NULL)::INT + (response_model IS NOT NULL)::INT + (finish_reason IS NOT NULL)::INT
+        AS details,
+    coalesce(streaming AND contains(attributes, '"{semconv.USAGE_REPORT}":true'), false) AS usage_report,
+    duplicate_of, service_name, input_tokens, output_tokens, error_type,
+    json_extract_string(attributes, '$."otel.scope.name"') AS scope"""
+
+
+# Only spans with a possible partner go to Python: an LLM parent or child of the same provider,
+# a usage report and its usage-less siblings, a response id seen twice, or a twin in another
+# trace (a lone root and a call of the same tokens overlapping it). Most traces (one call per
+# step, under non-LLM parents) yield none. Twins are joined on their token counts first: equal
+# counts are rare among calls of one provider, so the time overlap checks few pairs.
+_DUPLICATE_CANDIDATES = f"""
+WITH touched AS (SELECT DISTINCT project_id, trace_id FROM batch_spans WHERE {PROVIDER_CALL}),
+answered AS (
+    SELECT DISTINCT project_id, response_id FROM batch_spans WHERE {PROVIDER_CALL} AND response_id IS NOT NULL
+),
+llm AS (
+    SELECT {_CANDIDATE_COLUMNS} FROM spans SEMI JOIN touched USING (project_id, trace_id)
+    WHERE {PROVIDER_CALL} AND start_time BETWEEN $lo AND $hi
+),
+related AS (
+    SELECT c.span_key AS a, p.span_key AS b FROM llm c JOIN llm p
+        ON p.project_id = c.project_id AND p.trace_id = c.trace_id AND p.span_id = c.parent_span_id
+       AND p.provider = c.provider
+    UNION ALL
+    SELECT r.span_key, s.span_key FROM llm r JOIN llm s
+        ON s.project_id = r.project_id AND s.trace_id = r.trace_id AND s.parent_span_id = r.parent_span_id
+       AND s.provider = r.provider AND s.span_key <> r.span_key
+    WHERE r.usage_report AND s.usage_fields = 0
+    UNION ALL
+    SELECT r.span_key, s.span_key FROM llm r JOIN llm s
+        ON s.project_id = r.project_id AND s.trace_id = r.trace_id AND s.parent_span_id = r.parent_span_id
+       AND s.provider = r.provider AND s.error_type = r.error_type AND s.span_key <> r.span_key
+    WHERE r.usage_fields = 0 AND s.usage_fields = 0
+),
+twins AS (
+    SELECT md5_number(s.project_id || ':' || s.trace_id || s.span_id) AS a,
+           md5_number(b.project_id || ':' || b.trace_id || b.span_id) AS b
+    FROM batch_spans b JOIN spans s
+      ON s.project_id = b.project_id AND s.provider = b.provider
+     AND s.input_tokens = b.input_tokens AND s.output_tokens = b.output_tokens
+    WHERE b.operation IN {LLM_OPERATIONS_SQL} AND s.operation IN {LLM_OPERATIONS_SQL}
+      AND s.trace_id <> b.trace_id AND (s.parent_span_id = '') <> (b.parent_span_id = '')
+      AND s.service_name IS NOT DISTINCT FROM b.service_name
+      AND s.start_time <= b.end_time AND b.start_time <= s.end_time
+      AND s.start_time BETWEEN $lo AND $hi
+),
+keys AS (SELECT a AS span_key FROM related UNION SELECT b FROM related),
+by_answer AS (
+    SELECT {_CANDIDATE_COLUMNS} FROM spans SEMI JOIN answered USING (project_id, response_id)
+    WHERE {PROVIDER_CALL} AND start_time BETWEEN $lo AND $hi
+    QUALIFY count(*) OVER (PARTITION BY project_id, response_id) > 1
+)
+SELECT * FROM llm SEMI JOIN keys USING (span_key)
+UNION
+SELECT * FROM by_answer
+UNION
+SELECT {_CANDIDATE_COLUMNS} FROM spans
+WHERE span_key IN (SELECT a FROM twins UNION SELECT b FROM twins) AND start_time BETWEEN $lo AND $hi
+"""
+
+
+_LEND_TAGS = f"""
+UPDATE spans SET {", ".join(f"{t} = coalesce(spans.{t}, lent.{t})" for t in TAG_FIELDS)}
+FROM (
+    SELECT md5_number(p.counted) AS span_key,
+           {", ".join(f"first(d.{t}) FILTER (WHERE d.{t} IS NOT NULL) AS {t}" for t in TAG_FIELDS)}
+    FROM duplicate_pairs p JOIN spans d ON d.span_key = md5_number(p.duplicate)
+    GROUP BY ALL
+) AS lent
+WHERE spans.span_key = lent.span_key AND ({" OR ".join(f"spans.{t} IS NULL" for t in TAG_FIELDS)})
+RETURNING project_id, start_time::TIMESTAMP, user_id, true
+"""
+
+
+# Content of one span may come in parts: with the span, and as OTLP log records before or
+# after it. Message lists keep the first complete value; events accumulate, and a part sent
+# again (an exporter retry) is recognized by its text and not added twice.
+_JOIN_EVENTS = """CASE WHEN {old} IS NULL THEN {new}
+    WHEN {new} IS NULL OR contains({old}, trim({new}, '[]')) THEN {old}
+    ELSE rtrim({old}, ']') || ',' || ltrim({new}, '[') END"""
+
+
+_MERGE_CONTENT = f"""
+INSERT INTO content
+SELECT md5_number(project_id || ':' || trace_id || span_id) AS content_key,
+       any_value(project_id), any_value(trace_id), any_value(span_id), min(start_time),
+       first(system_instructions) FILTER (WHERE system_instructions IS NOT NULL),
+       first(input_messages) FILTER (WHERE input_messages IS NOT NULL),
+       first(output_messages) FILTER (WHERE output_messages IS NOT NULL),
+       '[' || string_agg(DISTINCT trim(events, '[]'), ',') || ']'
+FROM batch_content GROUP BY content_key
+ON CONFLICT (content_key) DO UPDATE SET
+    start_time = least(content.start_time, excluded.start_time),
+    system_instructions = coalesce(content.system_instructions, excluded.system_instructions),
+    input_messages = coalesce(content.input_messages, excluded.input_messages),
+    output_messages = coalesce(content.output_messages, excluded.output_messages),
+    events = {_JOIN_EVENTS.format(old="content.events", new="excluded.events")}
+"""
+
+
+_UPSERT_SCORES = f"""
+INSERT OR REPLACE INTO scores
+SELECT md5_number(project_id || ':' || score_id), {", ".join(SCORE_FIELD_NAMES)} FROM batch_scores
+QUALIFY row_number() OVER (PARTITION BY project_id, score_id ORDER BY created_at DESC) = 1
+"""
+
+
+class DuckDBWrites:
+    """SpanWriter's writes (retention's deletes are in catalog.py, beside the projects)."""
+
+    def spool_position(self) -> tuple[int, int] | None:
+        with self._conn.cursor() as cur:
+            row = cur.execute('SELECT segment, "offset" FROM spool_state WHERE id = 1').fetchone()
+        return (row[0], row[1]) if row else None
+
+    def write_batch(self, tables: Tables, spool_position: tuple[int, int] | None) -> int:
+        with self._transaction() as cur:
+            new = 0
+            if tables.spans.num_rows:
+                cur.register("batch_spans", tables.spans)
+                new = cur.execute(
+                    f"INSERT OR IGNORE INTO spans (span_key, {SPAN_COLUMNS}) SELECT "
+                    f"md5_number(project_id || ':' || trace_id || span_id), {SPAN_COLUMNS} "
+                    f"FROM batch_spans"
+                ).fetchone()[0]
+                # Spans of buckets already rolled up: the new ones, and those the batch
+                # changed (tags lent by a late parent, duplicates found).
+                changed = cur.execute(_INHERIT_TAGS).fetchall()
+                if self._marks:
+                    changed += cur.execute(
+                        "SELECT DISTINCT project_id, start_time::TIMESTAMP, user_id, false "
+                        "FROM batch_spans WHERE start_time < ?",
+                        [max(self._marks.values())],
+                    ).fetchall()
+                changed += self._mark_duplicates(cur, tables.spans)
+                cur.unregister("batch_spans")
+                rollups.recompute(cur, map(Change._make, changed), self._marks)
+            if tables.content.num_rows:
+                cur.register("batch_content", tables.content)
+                cur.execute(_MERGE_CONTENT)
+                cur.unregister("batch_content")
+            if tables.scores.num_rows:
+                cur.register("batch_scores", tables.scores)
+                cur.execute(_UPSERT_SCORES)
+                cur.unregister("batch_scores")
+            if spool_position is not None:
+                cur.execute("INSERT OR REPLACE INTO spool_state VALUES (1, ?, ?)", list(spool_position))
+        return int(new)
+
+    def _mark_duplicates(self, cur: duckdb.DuckDBPyConnection, batch: pa.Table) -> list[tuple[Any, ...]]:
+        """Set duplicate_of on the LLM spans that record a provider call another span counts,
+        and give the counted span the attribution tags only its duplicates carry; the
+        (project, start time, user, tags changed) of the spans changed."""
+        # Spans of one call start within a day of each other: the bound lets zone maps skip
+        # old row groups (as literals: a scalar subquery here would plan a nested loop).
+        bounds = pc.min_max(batch.column("start_time").cast(pa.int64()))
+        lo, hi = (datetime.fromtimestamp(bounds[end].as_py() / 1e9, UTC) for end in ("min", "max"))
+        window = timedelta(days=1)
+        params = {"lo": (lo - window).replace(tzinfo=None), "hi": (hi + window).replace(tzinfo=None)}
+        rows = cur.execute(_DUPLICATE_CANDIDATES, params).fetchall()
+        if len(rows) < 2:
+            return []
+        changed: list[tuple[Any, ...]] = []
+        resolution = duplicates.resolve([duplicates.Candidate(*row) for row in rows])
+        if resolution.changes:
+            changes = pa.table(
+                {"span_key": list(resolution.changes), "duplicate_of": list(resolution.changes.values())},
+                schema=pa.schema([("span_key", pa.string()), ("duplicate_of", pa.string())]),
+            )
+            cur.register("duplicate_changes", changes)
+            try:
+                changed += cur.execute(
+                    "UPDATE spans SET duplicate_of = c.duplicate_of FROM duplicate_changes c "
+                    "WHERE spans.span_key = md5_number(c.span_key) "
+                    "RETURNING project_id, start_time::TIMESTAMP, user_id, false"
+                ).fetchall()
+            finally:
+                cur.unregister("duplicate_changes")
+        if resolution.counted_by:
+            pairs = pa.table(
+                {"duplicate": list(resolution.counted_by), "counted": list(resolution.counted_by.values())}
+            )
+            cur.register("duplicate_pairs", pairs)
+            try:
+                changed += cur.execute(_LEND_TAGS).fetchall()
+            finally:
+                cur.unregister("duplicate_pairs")
+        return changed
+
+    def update_costs(self, project_id: str, costs: pa.Table) -> int:
+        with self._transaction() as cur:
+            cur.register("new_costs", costs)
+            try:
+                changed = cur.execute(
+                    "UPDATE spans SET cost_usd = c.cost_usd, cost_known = c.cost_known, "
+                    "attributes = c.attributes "
+                    "FROM new_costs c WHERE spans.project_id = ? "
+                    "AND spans.trace_id = c.trace_id AND spans.span_id = c.span_id "
+                    "RETURNING project_id, start_time::TIMESTAMP, user_id, false",
+                    [project_id],
+                ).fetchall()
+                rollups.recompute(cur, map(Change._make, changed), self._marks)
+            finally:
+                cur.unregister("new_costs")
+        return len(changed)

@@ -1,0 +1,228 @@
+"""What ingest writes and query/ reads, independent of the engine: one small protocol per
+concern, so each consumer names only what it uses, and `Store`, every one of them.
+
+query/ decides what to compute; a store only knows how to run it on its engine. Column
+names passed in (group-by, measures) are canonical field names, validated by query/ and
+again by the store before they reach SQL; values always travel as parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+from tokentrace.canonical import MINUTE, Grain, Tables
+from tokentrace.store.catalog import Project
+from tokentrace.store.filters import SpanFilter, TraceFilter
+from tokentrace.store.sampling import SamplingPolicy
+
+#: What an alert state row holds (with its project): Store.alert_states' keys.
+ALERT_STATE_FIELDS = (
+    "rule",
+    "group_key",
+    "status",
+    "value",
+    "active_since",
+    "fired_at",
+    "resolved_at",
+    "evaluated_at",
+)
+
+
+class SpanWriter(Protocol):
+    """Writes: spans, their content and scores, costs set after the fact, and retention's deletes."""
+
+    def spool_position(self) -> tuple[int, int] | None:
+        """The spool position covered by the last committed write, or None."""
+
+    def write_batch(self, tables: Tables, spool_position: tuple[int, int] | None) -> int:
+        """Insert spans (a repeated identity is ignored), merge content (parts of one span's
+        content may arrive apart), upsert scores and record the spool position, atomically.
+        Returns how many spans were new."""
+
+    def update_costs(self, project_id: str, costs: pa.Table) -> int:
+        """Set cost_usd, cost_known and attributes of the spans named by (trace_id, span_id)."""
+
+    def delete_before(self, cutoff: datetime) -> dict[str, int]:
+        """Retention: delete every project's rows dated before `cutoff` (see DATED), spans,
+        content and their rollups alike; rows deleted per table."""
+
+
+class SpanReader(Protocol):
+    """Reads over spans (and the rollups that stand in for them): lists, traces, sessions, scores and
+    the aggregates query/ builds its answers from."""
+
+    def spans(self, f: SpanFilter, columns: tuple[str, ...], limit: int | None = None) -> pa.Table:
+        """Matching spans, oldest first."""
+
+    def trace_spans(self, project_id: str, trace_id: str) -> pa.Table:
+        """Every span of a trace (canonical fields), oldest first."""
+
+    def content(self, project_id: str, trace_id: str, span_id: str) -> dict[str, Any] | None: ...
+
+    def trace_summaries(self, f: TraceFilter, limit: int, offset: int) -> pa.Table:
+        """One row per qualifying trace, newest first: trace_id, start_time, end_time,
+        duration_ms, spans, root_name, status, error_types, models, tokens, cost, tags."""
+
+    def session_summaries(self, f: SpanFilter, limit: int, offset: int) -> pa.Table:
+        """The sessions with spans matching `f`, most recently active first, each summed over
+        all its spans: traces, LLM calls, errors, tokens, cost, first and last time, user and
+        tenant."""
+
+    def scores(self, project_id: str, trace_id: str) -> pa.Table:
+        """Every score of a trace and of its spans, oldest first."""
+
+    def score_summary(self, f: SpanFilter, group_by: tuple[str, ...], name: str | None) -> pa.Table:
+        """Per score name, data type and group (tags of the scored span, or of the trace's root
+        span for a trace-level score): count, mean, min and max of the value, and the count of
+        each label. Scores are placed in time by the span they score."""
+
+    def aggregate(
+        self, f: SpanFilter, group_by: tuple[str, ...], bucket_seconds: int | None, distinct: bool = True
+    ) -> pa.Table:
+        """Per group (and time bucket): requests (LLM calls), answered (not failed), spans,
+        traces, tokens by kind, cost, errors (and errors_<type> for each error type), unpriced
+        spans, retries (spans with retry_attempt > 0) with their tokens and cost, http_resends
+        (retries below an LLM call: an SDK's own retry loop), truncated and streamed calls,
+        distinct sessions and users, first and last start time. Duplicates (duplicate_of set)
+        are never counted. Without `distinct`, traces, sessions and users are NULL: exact
+        distinct counts cost about half the scan, and per-bucket rows that are summed later
+        cannot use them."""
+
+    def quantiles(
+        self,
+        f: SpanFilter,
+        group_by: tuple[str, ...],
+        measures: tuple[str, ...],
+        quantiles: tuple[float, ...],
+        bucket_seconds: int | None = None,
+    ) -> pa.Table:
+        """Per group (and time bucket, oldest first): count and the quantiles of each measure
+        over LLM calls."""
+
+    def rollup_aggregate(
+        self, f: SpanFilter, group_by: tuple[str, ...], bucket_seconds: int | None, grain: Grain = MINUTE
+    ) -> pa.Table:
+        """`aggregate` without distinct counts, from the rollups of `grain`: `f` covers whole
+        buckets before `rolled_up_until(grain)`, filters and groups by the grain's keys only,
+        and `bucket_seconds` is a multiple of its width."""
+
+    def sketch(
+        self,
+        f: SpanFilter,
+        group_by: tuple[str, ...],
+        measure: str,
+        bucket_seconds: int | None,
+        from_rollups: bool,
+    ) -> pa.Table:
+        """Per group (and time bucket): the latency sketch of `measure` over LLM calls as
+        (sketch_index, count) rows (tokentrace/sketch.py), merged from the rollups' sketches or
+        computed from the spans with the same buckets (the rollups' limits apply to both)."""
+
+    def histogram(
+        self, f: SpanFilter, group_by: tuple[str, ...], measure: str, bounds: tuple[float, ...]
+    ) -> pa.Table:
+        """Per group, over LLM calls that have `measure` (duration_ms, ttft_ms, tpot_ms,
+        input_tokens, output_tokens): count, sum, and le_<n>, the count at or below bounds[n]."""
+
+    def totals(self, project_id: str) -> dict[str, Any]:
+        """Cheap whole-project counts: spans, traces, tokens, cost, unpriced spans, newest span."""
+
+    def export(self, f: SpanFilter, batch_rows: int = 10_000) -> Iterator[pa.RecordBatch]:
+        """Every matching span with exactly the canonical fields, oldest first."""
+
+
+class Rollups(Protocol):
+    """The per-minute and per-hour rollups kept beside the spans: how far they reach."""
+
+    def advance_rollups(self, until: datetime) -> datetime:
+        """Roll up every bucket (of each canonical.GRAINS) that ends by `until` and is not yet
+        rolled up; the new per-minute mark. Buckets before a mark stay exact: a write that
+        changes their spans recomputes them."""
+
+    def rolled_up_until(self, grain: Grain = MINUTE) -> datetime | None:
+        """Every bucket of `grain` before this is in its rollups; None before the first
+        `advance_rollups`."""
+
+
+class Sampling(Protocol):
+    """Tail sampling: verdicts on finished traces, and the policies set through the API."""
+
+    def apply_sampling(self, project_id: str, policy: SamplingPolicy, now: datetime) -> pa.Table:
+        """Judge the project's traces whose newest span is `policy.recent` old (and those open
+        `policy.max_open`) once every rollup holds them; list the kept, drop the detail of the
+        others (their numbers stay in the rollups). The verdicts: trace_id, started, spans,
+        has_error, cost_usd, duration_ms, root_name, detail_bytes, kept_because (None: dropped)."""
+
+    def simulate_sampling(
+        self, project_id: str, policy: SamplingPolicy, since: datetime, until: datetime
+    ) -> pa.Table:
+        """The verdicts `apply_sampling` would give every stored trace with a span in the range,
+        judged now; changes nothing."""
+
+    def put_sampling_policy(self, project_id: str, spec: str | None) -> None:
+        """Store (JSON) or, with None, remove the project's policy set through the API."""
+
+    def sampling_policies(self) -> dict[str, str]:
+        """The policies set through the API, by project (JSON)."""
+
+    def retained_because(self, project_id: str, trace_id: str) -> str | None:
+        """Why a judged trace kept its detail; None if it was not judged (or not kept)."""
+
+
+class Catalog(Protocol):
+    """Projects and their API keys."""
+
+    def create_project(self, project_id: str, key_hash: str) -> None: ...
+
+    def delete_project(self, project_id: str) -> dict[str, int]:
+        """The project, its keys and every row of its data; rows deleted per table."""
+
+    def add_key(self, project_id: str, key_hash: str) -> None: ...
+
+    def project_for_key(self, key_hash: str) -> str | None: ...
+
+    def projects(self) -> list[Project]: ...
+
+
+class AlertLog(Protocol):
+    """The API's alert rules, the evaluator's state and the notifications owed."""
+
+    def put_alert_rule(self, project_id: str, name: str, spec: str) -> None:
+        """Add or replace a rule made through the API (`spec` is its JSON)."""
+
+    def delete_alert_rule(self, project_id: str, name: str) -> bool: ...
+
+    def alert_rules(self, project_id: str | None = None) -> list[tuple[str, str, str]]:
+        """(project_id, name, spec) of the API's rules, of one project or all."""
+
+    def alert_states(self, project_id: str) -> list[dict[str, Any]]:
+        """Each (rule, group_key) not at rest: status, value, active_since, fired_at,
+        resolved_at, evaluated_at (aware UTC datetimes)."""
+
+    def save_alert_evaluation(
+        self,
+        project_id: str,
+        states: list[dict[str, Any]],
+        cleared: list[tuple[str, str]],
+        events: list[dict[str, Any]],
+    ) -> None:
+        """Atomically: upsert `states`, delete the `cleared` (rule, group_key) states and record
+        the notifications owed (`events`: event_id, rule, group_key, status, at, payload)."""
+
+    def alert_events(
+        self, project_id: str | None = None, undelivered: bool = False, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Notifications, newest first (oldest first when only the undelivered)."""
+
+    def mark_alert_event(self, event_id: str, delivered: bool, error: str | None = None) -> None:
+        """Count a delivery attempt; `delivered` settles the notification."""
+
+
+class Store(SpanWriter, SpanReader, Rollups, Sampling, Catalog, AlertLog, Protocol):
+    """An engine that holds canonical spans, their content and the projects: every concern."""
+
+    def close(self) -> None: ...

@@ -1,0 +1,1 @@
+"""Helpers tests share: one module per idea, imported by test modules instead of each other."""

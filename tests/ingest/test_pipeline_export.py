@@ -1,0 +1,75 @@
+"""`Pipeline.export`, the one call the OTLP routes (HTTP and gRPC) make: refused whole when the
+store is behind, refused whole when the body cannot be read, and otherwise the valid spans
+stored and the invalid ones rejected alone with their reason."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from tests.builders.otlp import chat, json_body, new_trace_id, protobuf, span
+from tokentrace.ingest.pipeline import JSON, PROTOBUF, Overloaded, Pipeline
+from tokentrace.ingest.raw import DecodeError
+from tokentrace.pricing import PriceBook
+from tokentrace.store import SpanFilter
+from tokentrace.store.duckdb import DuckDBStore
+
+
+@pytest.fixture
+def pipeline(tmp_path):
+    store = DuckDBStore(tmp_path / "store.duckdb")
+    pipe = Pipeline(store, PriceBook(), tmp_path / "spool", batch_delay_s=0.05)
+    yield pipe
+    pipe.close()
+    store.close()
+
+
+def _stored(pipeline: Pipeline, project: str) -> list[str]:
+    assert pipeline.writer.flush()
+    spans = pipeline.store.spans(SpanFilter(project), ("trace_id", "span_id"))
+    return sorted(spans.column("span_id").to_pylist())
+
+
+@pytest.mark.parametrize("media", [PROTOBUF, JSON])
+def test_valid_spans_are_stored_and_an_invalid_one_is_rejected_alone(pipeline, media):
+    trace = new_trace_id()
+    good = chat(trace, input_tokens=10, output_tokens=2)
+    bad = span(trace, span_id="0" * 16)  # OTLP: an all-zero span id is invalid
+    body = protobuf([good, bad]) if media == PROTOBUF else orjson.dumps(json_body([good, bad]))
+    prepared, stored = pipeline.export("p1", body, media)
+    stored.result(timeout=10)
+    assert _stored(pipeline, "p1") == [good["span_id"]]
+    assert prepared.rejected == 1
+    assert "all zeros" in prepared.error_message()
+
+
+def test_logs_go_the_same_way(pipeline):
+    prepared, stored = pipeline.export("p1", orjson.dumps({"resourceLogs": []}), JSON, "logs")
+    stored.result(timeout=10)
+    assert (prepared.accepted, prepared.rejected) == (0, 0)
+
+
+def test_an_unreadable_body_is_refused_whole_and_nothing_is_stored(pipeline):
+    with pytest.raises(DecodeError):
+        pipeline.export("p1", b"\xff\xfe not protobuf", PROTOBUF)
+    with pytest.raises(DecodeError):
+        pipeline.export("p1", b"{not json", JSON)
+    assert _stored(pipeline, "p1") == []
+
+
+def test_an_encoding_or_signal_it_does_not_know_is_a_clear_error(pipeline):
+    with pytest.raises(ValueError, match="text/plain"):
+        pipeline.export("p1", b"", "text/plain")
+    with pytest.raises(ValueError, match="metrics"):
+        pipeline.export("p1", b"", JSON, "metrics")
+
+
+def test_a_store_that_is_behind_refuses_before_decoding(pipeline):
+    pipeline.max_pending_rows = 0  # as if the backlog were full
+    body = protobuf([chat(new_trace_id(), input_tokens=1, output_tokens=1)])
+    with pytest.raises(Overloaded):
+        pipeline.export("p1", body, PROTOBUF)
+    with pytest.raises(Overloaded):  # before the body is read: garbage is not a DecodeError here
+        pipeline.export("p1", b"garbage", PROTOBUF)
+    pipeline.max_pending_rows = 1_000_000
+    assert _stored(pipeline, "p1") == []
