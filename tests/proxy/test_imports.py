@@ -13,7 +13,7 @@ import pytest
 import tokentrace.proxy
 import tokentrace.sdk
 
-HEAVY = ("pyarrow", "duckdb", "tokentrace.ingest", "tokentrace.store", "tokentrace.query", "tokentrace.server")
+HEAVY = ("pyarrow", "duckdb", *(f"tokentrace.{p}" for p in ("ingest", "store", "jobs", "query", "server")))
 
 
 def _modules(package) -> list[str]:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tokentrace.store.catalog import DATED, UNDATED, Project
-from tokentrace.store.clickhouse.rollups import time64
+from tokentrace.store.clickhouse.dialect import time64
 
 
 class ClickHouseCatalog:

@@ -14,61 +14,21 @@ import pyarrow.compute as pc
 from tokentrace.canonical import (
     ERROR_TYPES,
     FIELD_NAMES,
-    GROUPABLE_FIELDS,
     MINUTE,
     SCORE_FIELD_NAMES,
     Grain,
 )
 from tokentrace.store.clickhouse import rollups
 from tokentrace.store.clickhouse.connection import SPANS
-from tokentrace.store.clickhouse.rollups import SETTINGS, time64
+from tokentrace.store.clickhouse.dialect import ClickHouseDialect
+from tokentrace.store.clickhouse.rollups import SETTINGS
 from tokentrace.store.filters import SpanFilter, TraceFilter
-from tokentrace.store.sql import LLM_CALL, input_bucket
+from tokentrace.store.sql import LLM_CALL, allowed_column, group_clause, names, select_groups, where_clause
 
 _MEASURES = frozenset({"duration_ms", "ttft_ms", "tpot_ms"})
 
 
 _HISTOGRAM_MEASURES = _MEASURES | {"input_tokens", "output_tokens"}
-
-
-def _column(name: str, allowed: frozenset[str] | tuple[str, ...]) -> str:
-    if name not in allowed:
-        raise ValueError(f"unknown field {name!r}")
-    return name
-
-
-def _field(name: str) -> str:
-    """A groupable or filterable field's expression: its column or `input_bucket`'s CASE."""
-    if name == "input_bucket":
-        return input_bucket()
-    return _column(name, FIELD_NAMES)
-
-
-def _where(f: SpanFilter) -> tuple[str, dict[str, Any]]:
-    clauses, params = ["project_id = {project:String}"], {"project": f.project_id}
-    if f.since is not None:
-        clauses.append("start_time >= {since:DateTime64(9, 'UTC')}")
-        params["since"] = time64(f.since)
-    if f.until is not None:
-        clauses.append("start_time < {until:DateTime64(9, 'UTC')}")
-        params["until"] = time64(f.until)
-    for n, (name, value) in enumerate(f.equals.items()):
-        if value is None:
-            clauses.append(f"{_field(name)} IS NULL")
-        else:
-            clauses.append(f"{_field(name)} = {{eq{n}:String}}")
-            params[f"eq{n}"] = str(value)
-    if f.name_contains:
-        clauses.append("positionCaseInsensitiveUTF8(coalesce(name, ''), {name:String}) > 0")
-        params["name"] = f.name_contains
-    return " AND ".join(clauses), params
-
-
-def _groups(group_by: tuple[str, ...], bucket_seconds: int | None) -> list[str]:
-    groups = [f"{_field(_column(g, GROUPABLE_FIELDS))} AS {g}" for g in group_by]
-    if bucket_seconds is not None:
-        groups.insert(0, rollups.bucket("start_time", bucket_seconds))
-    return groups
 
 
 class ClickHouseReads:
@@ -98,7 +58,8 @@ class ClickHouseReads:
         return merged
 
     def trace_summaries(self, f: TraceFilter, limit: int, offset: int) -> pa.Table:
-        where, params = _where(f.spans)
+        params = ClickHouseDialect()
+        where = where_clause(f.spans, params)
         post = []
         if f.min_cost_usd is not None:
             post.append("cost_usd >= {min_cost:Float64}")
@@ -173,7 +134,8 @@ class ClickHouseReads:
         return table
 
     def session_summaries(self, f: SpanFilter, limit: int, offset: int) -> pa.Table:
-        where, params = _where(f)
+        params = ClickHouseDialect()
+        where = where_clause(f, params)
         counted = "duplicate_of IS NULL"
         # As DuckDB's: the sessions most recently active in the filter, each summed whole.
         chosen = (
@@ -201,8 +163,9 @@ class ClickHouseReads:
         return self._ch.query(sql, params)
 
     def score_summary(self, f: SpanFilter, group_by: tuple[str, ...], name: str | None) -> pa.Table:
-        groups = _groups(group_by, None)
-        where, params = _where(f)
+        groups = select_groups(group_by, ClickHouseDialect(), None)
+        params = ClickHouseDialect()
+        where = where_clause(f, params)
         named = "AND name = {score_name:String}" if name is not None else ""
         if name is not None:
             params["score_name"] = name
@@ -217,7 +180,7 @@ class ClickHouseReads:
                 ON sp.project_id = sc.project_id AND sp.trace_id = sc.trace_id
                 AND sp.span_id = if(sc.span_id = '', sp.span_id, sc.span_id)
             WHERE sc.span_id != '' OR sp.parent_span_id = ''"""
-        keys = ["name", "data_type", *rollups.names(groups)]
+        keys = ["name", "data_type", *names(groups)]
         sql = f"""
         SELECT {", ".join(keys)},
             count() AS scores, avg(value) AS mean, min(value) AS min, max(value) AS max,
@@ -236,21 +199,23 @@ class ClickHouseReads:
     def histogram(
         self, f: SpanFilter, group_by: tuple[str, ...], measure: str, bounds: tuple[float, ...]
     ) -> pa.Table:
-        groups = _groups(group_by, None)
-        column = _column(measure, _HISTOGRAM_MEASURES)
+        groups = select_groups(group_by, ClickHouseDialect(), None)
+        column = allowed_column(measure, _HISTOGRAM_MEASURES)
         buckets = [f"countIf({column} <= {float(bound)!r}) AS le_{n}" for n, bound in enumerate(bounds)]
-        where, params = _where(f)
+        params = ClickHouseDialect()
+        where = where_clause(f, params)
         select = ", ".join(
             [*groups, f"count({column}) AS count", f"toFloat64(sum({column})) AS sum", *buckets]
         )
         sql = (
             f"SELECT {select} FROM {SPANS} WHERE {where} AND {LLM_CALL} AND duplicate_of IS NULL "
-            f"AND {column} IS NOT NULL {rollups.group_clause(groups)} {SETTINGS}"
+            f"AND {column} IS NOT NULL {group_clause(groups)} {SETTINGS}"
         )
         return self._ch.query(sql, params)
 
     def export(self, f: SpanFilter, batch_rows: int = 10_000) -> Iterator[pa.RecordBatch]:
-        where, params = _where(f)
+        params = ClickHouseDialect()
+        where = where_clause(f, params)
         table = self._ch.query(
             f"SELECT {', '.join(FIELD_NAMES)} FROM {SPANS} WHERE {where} ORDER BY start_time, span_id",
             params,
@@ -265,8 +230,9 @@ class ClickHouseReads:
         )
 
     def spans(self, f: SpanFilter, columns: tuple[str, ...], limit: int | None = None) -> pa.Table:
-        select = ", ".join(_column(c, FIELD_NAMES) for c in columns)
-        where, params = _where(f)
+        select = ", ".join(allowed_column(c, FIELD_NAMES) for c in columns)
+        params = ClickHouseDialect()
+        where = where_clause(f, params)
         sql = f"SELECT {select} FROM {SPANS} WHERE {where} ORDER BY start_time"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
@@ -298,8 +264,9 @@ class ClickHouseReads:
     def aggregate(
         self, f: SpanFilter, group_by: tuple[str, ...], bucket_seconds: int | None, distinct: bool = True
     ) -> pa.Table:
-        groups = _groups(group_by, bucket_seconds)
-        where, params = _where(f)
+        groups = select_groups(group_by, ClickHouseDialect(), bucket_seconds)
+        params = ClickHouseDialect()
+        where = where_clause(f, params)
         errors_by_type = ", ".join(
             f"countIf({LLM_CALL} AND status = 'error' AND error_type = '{t}') AS errors_{t}"
             for t in ERROR_TYPES
@@ -317,7 +284,7 @@ class ClickHouseReads:
             {errors_by_type}
         FROM {SPANS}
         WHERE {where} AND duplicate_of IS NULL
-        {rollups.group_clause(groups)})
+        {group_clause(groups)})
         ORDER BY {"bucket" if bucket_seconds is not None else "cost_usd DESC"}
         {SETTINGS}
         """
@@ -331,23 +298,24 @@ class ClickHouseReads:
         quantiles: tuple[float, ...],
         bucket_seconds: int | None = None,
     ) -> pa.Table:
-        groups = _groups(group_by, bucket_seconds)
+        groups = select_groups(group_by, ClickHouseDialect(), bucket_seconds)
         levels = ", ".join(repr(float(q)) for q in quantiles if 0 <= q <= 1)
         parts = []
         for m in measures:
-            column = _column(m, _MEASURES)
+            column = allowed_column(m, _MEASURES)
             # quantilesExactInclusive interpolates between order statistics as DuckDB's
             # quantile_cont does; an empty group has NULL, not an empty array.
             parts.append(
                 f"if(count({column}) = 0, NULL, quantilesExactInclusive({levels})({column})) AS {column}"
             )
             parts.append(f"count({column}) AS {column}_count")
-        where, params = _where(f)
+        params = ClickHouseDialect()
+        where = where_clause(f, params)
         select = ", ".join([*groups, "count() AS requests", *parts])
         order = "bucket" if bucket_seconds is not None else "requests DESC"
         sql = (
             f"SELECT * FROM (SELECT {select} FROM {SPANS} WHERE {where} AND {LLM_CALL} "
-            f"AND duplicate_of IS NULL {rollups.group_clause(groups)}) ORDER BY {order} {SETTINGS}"
+            f"AND duplicate_of IS NULL {group_clause(groups)}) ORDER BY {order} {SETTINGS}"
         )
         return self._ch.query(sql, params)
 
@@ -365,6 +333,7 @@ class ClickHouseReads:
         bucket_seconds: int | None,
         from_rollups: bool,
     ) -> pa.Table:
-        spans_where = None if from_rollups else _where(f)
+        params = ClickHouseDialect()
+        spans_where = None if from_rollups else (where_clause(f, params), params)
         sql, params = rollups.sketch_sql(f, group_by, measure, bucket_seconds, from_rollups, spans_where)
         return self._ch.query(sql, params)

@@ -29,10 +29,11 @@ from tokentrace.canonical import (
     SKETCHED_MEASURES,
     Grain,
 )
+from tokentrace.store.clickhouse.dialect import ClickHouseDialect, whole_seconds
 from tokentrace.store.clickhouse.transport import Transport
 from tokentrace.store.filters import SpanFilter
 from tokentrace.store.rollups import Cell, Change, touched_buckets
-from tokentrace.store.sql import LLM_CALL
+from tokentrace.store.sql import LLM_CALL, group_clause, names, select_groups, where_clause
 
 _RETRY = "retry_attempt > 0"
 _UNIT = {60: "toStartOfMinute", 3600: "toStartOfHour"}
@@ -74,16 +75,6 @@ UNSETTLED = (
     "SELECT trace_id FROM sampling_pending WHERE sweep IN "
     "(SELECT sweep FROM sampling_sweeps FINAL WHERE state IN ('open', 'committed'))"
 )
-
-
-def time64(value: datetime) -> str:
-    """A datetime (naive: UTC) as a DateTime64 parameter's text, to the microsecond."""
-    return (value.astimezone(UTC) if value.tzinfo else value).strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
-def _seconds(value: datetime) -> str:
-    """A datetime (naive: UTC) as a DateTime parameter's text; buckets are whole seconds."""
-    return (value.astimezone(UTC) if value.tzinfo else value).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _bucket_of(grain: Grain) -> str:
@@ -155,12 +146,14 @@ def advance(ch: Transport, until: datetime) -> dict[str, datetime]:
         if target > mark:
             where = "start_time >= {lo:DateTime64(9, 'UTC')} AND start_time < {hi:DateTime64(9, 'UTC')}"
             version = server_clock(ch)
-            ch.command(_insert(grain, where, version), {"lo": _seconds(mark), "hi": _seconds(target)})
+            ch.command(
+                _insert(grain, where, version), {"lo": whole_seconds(mark), "hi": whole_seconds(target)}
+            )
             mark = target
         if mark != found.get(grain.table):  # written when it moves, not at every call
             ch.command(
                 "INSERT INTO rollup_marks VALUES ({g:String}, {m:DateTime('UTC')}, {v:UInt64})",
-                {"g": grain.table, "m": _seconds(mark), "v": time.time_ns()},
+                {"g": grain.table, "m": whole_seconds(mark), "v": time.time_ns()},
             )
             found[grain.table] = mark
     return found
@@ -174,8 +167,8 @@ def recompute(ch: Transport, changes: Iterable[Change], found: dict[str, datetim
         where = "start_time >= {lo:DateTime64(9, 'UTC')} AND start_time < {hi:DateTime64(9, 'UTC')}"
         first, last = min(c[1] for c in touched), max(c[1] for c in touched)
         params: dict[str, Any] = {
-            "lo": _seconds(first),
-            "hi": _seconds(last + timedelta(seconds=grain.seconds)),
+            "lo": whole_seconds(first),
+            "hi": whole_seconds(last + timedelta(seconds=grain.seconds)),
         }
         # Past a few thousand buckets (a sweep's), the whole range, every bucket in it rolled up
         # again: the buckets as a parameter would make a query of megabytes.
@@ -231,7 +224,7 @@ def freeze(ch: Transport, project_id: str, found: dict[str, datetime], sweep: in
     for grain in GRAINS:
         ch.command(
             _insert(grain, where, server_clock(ch), sampled_out=True, sweep=sweep),
-            {"project": project_id, "mark": _seconds(found[grain.table]), "sweep": sweep},
+            {"project": project_id, "mark": whole_seconds(found[grain.table]), "sweep": sweep},
         )
 
 
@@ -264,65 +257,19 @@ def newest(grain: Grain, where: str) -> str:
     )
 
 
-def _where(f: SpanFilter, grain: Grain) -> tuple[str, dict[str, Any]]:
-    clauses, params = ["project_id = {project:String}"], {"project": f.project_id}
-    if f.since is not None:
-        clauses.append(f"{grain.time_column} >= {{since:DateTime('UTC')}}")
-        params["since"] = _seconds(f.since)
-    if f.until is not None:
-        clauses.append(f"{grain.time_column} < {{until:DateTime('UTC')}}")
-        params["until"] = _seconds(f.until)
-    time_only = " AND ".join(clauses)
-    allowed = set(grain.keys)
-    for n, (name, value) in enumerate(f.equals.items()):
-        if name not in allowed:
-            raise ValueError(f"{grain.table} is not kept by {name!r}")
-        if value is None:
-            clauses.append(f"{name} IS NULL")
-        else:
-            clauses.append(f"{name} = {{eq{n}:String}}")
-            params[f"eq{n}"] = str(value)
-    if f.name_contains:
-        raise ValueError("rollups are not kept by span name")
-    return " AND ".join([*clauses, newest(grain, time_only)]), params
-
-
-def _groups(
-    group_by: tuple[str, ...], bucket_seconds: int | None, grain: Grain, time_column: str
-) -> list[str]:
-    for g in group_by:
-        if g not in grain.keys:
-            raise ValueError(f"{grain.table} is not kept by {g!r}")
-    groups = [f"{g} AS {g}" for g in group_by]
-    if bucket_seconds is not None:
-        if bucket_seconds % grain.seconds:
-            raise ValueError(f"{grain.table}'s time buckets are multiples of {grain.seconds} s")
-        groups.insert(0, bucket(time_column, bucket_seconds))
-    return groups
-
-
-def bucket(time_column: str, seconds: int) -> str:
-    """A row's time bucket as the select item `bucket` (DuckDB's time_bucket's, for widths that
-    divide a day)."""
-    return f"toStartOfInterval({time_column}, INTERVAL {int(seconds)} SECOND)::DateTime64(6) AS bucket"
-
-
-def names(groups: list[str]) -> list[str]:
-    """The names of select items `expression AS name`."""
-    return [g.rsplit(" AS ", 1)[1] for g in groups]
-
-
-def group_clause(groups: list[str]) -> str:
-    """The GROUP BY of select items `expression AS name`."""
-    return f"GROUP BY {', '.join(names(groups))}" if groups else ""
+def _newest_where(f: SpanFilter, grain: Grain, params: ClickHouseDialect) -> str:
+    """The filter over `grain`'s table, kept to each cell's newest rows (see `newest`)."""
+    times = where_clause(f, params, grain=grain, times_only=True)
+    return f"{where_clause(f, params, grain=grain)} AND {newest(grain, times)}"
 
 
 def aggregate_sql(
     f: SpanFilter, group_by: tuple[str, ...], bucket_seconds: int | None, grain: Grain
 ) -> tuple[str, dict[str, Any]]:
     """The store's `aggregate` (without distinct counts) over the newest rows of `grain`'s table."""
-    groups = _groups(group_by, bucket_seconds, grain, grain.time_column)
-    where, params = _where(f, grain)
+    params = ClickHouseDialect()
+    groups = select_groups(group_by, params, bucket_seconds, grain=grain)
+    where = _newest_where(f, grain, params)
     summed = ", ".join(
         f"{'toFloat64' if c.endswith('usd') else 'toInt64'}(sum({c})) AS {c}" for c in ROLLUP_COUNTS
     )
@@ -352,15 +299,16 @@ def sketch_sql(
     measure: str,
     bucket_seconds: int | None,
     from_rollups: bool,
-    spans_where: tuple[str, dict[str, Any]] | None = None,
+    spans_where: tuple[str, ClickHouseDialect] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """(groups…, sketch_index, count) of `measure` over LLM calls: merged from the newest
     per-minute rollups, or computed from spans (`spans_where`) with the same buckets."""
     if measure not in SKETCHED_MEASURES:
         raise ValueError(f"no sketch of {measure!r}")
     if from_rollups:
-        groups = _groups(group_by, bucket_seconds, MINUTE, MINUTE.time_column)
-        where, params = _where(f, MINUTE)
+        params = ClickHouseDialect()
+        groups = select_groups(group_by, params, bucket_seconds, grain=MINUTE)
+        where = _newest_where(f, MINUTE, params)
         select = ", ".join([*groups, "sketch_index", "toInt64(sum(n)) AS count"])
         keys = [*names(groups), "sketch_index"]
         sql = (
@@ -370,8 +318,8 @@ def sketch_sql(
         )
         return sql, params
     assert spans_where is not None
-    groups = _groups(group_by, bucket_seconds, MINUTE, "start_time")
     where, params = spans_where
+    groups = select_groups(group_by, params, bucket_seconds, grain=MINUTE, time_column="start_time")
     select = ", ".join([*groups, f"{sketch.index_sql(measure)} AS sketch_index", "toInt64(count()) AS count"])
     keys = [*names(groups), "sketch_index"]
     sql = (

@@ -27,8 +27,9 @@ import pyarrow.compute as pc
 from tokentrace.canonical import (
     GRAINS,
 )
-from tokentrace.store.clickhouse import rollups as rollups
-from tokentrace.store.clickhouse.rollups import SETTINGS, UNSETTLED, time64
+from tokentrace.store.clickhouse import rollups
+from tokentrace.store.clickhouse.dialect import time64
+from tokentrace.store.clickhouse.rollups import SETTINGS, UNSETTLED
 from tokentrace.store.clickhouse.transport import Transport
 from tokentrace.store.rollups import Change
 from tokentrace.store.sampling import SamplingPolicy, base_rate_test, keep_case, score_clause

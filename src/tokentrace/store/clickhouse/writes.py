@@ -20,7 +20,8 @@ from tokentrace.canonical import (
 from tokentrace.store import duplicates
 from tokentrace.store.clickhouse import duplicates as dup
 from tokentrace.store.clickhouse.connection import SPANS
-from tokentrace.store.clickhouse.rollups import SETTINGS, time64
+from tokentrace.store.clickhouse.dialect import time64
+from tokentrace.store.clickhouse.rollups import SETTINGS
 
 _TAGS = ", ".join(INHERITED_FIELDS)
 

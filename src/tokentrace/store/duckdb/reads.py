@@ -13,43 +13,20 @@ import pyarrow as pa
 from tokentrace.canonical import (
     ERROR_TYPES,
     FIELD_NAMES,
-    GROUPABLE_FIELDS,
     MINUTE,
     SCORE_FIELD_NAMES,
     Grain,
 )
 from tokentrace.store.duckdb import rollups
 from tokentrace.store.duckdb.connection import SPAN_COLUMNS
+from tokentrace.store.duckdb.dialect import DuckDBDialect
 from tokentrace.store.filters import SCORE_OPERATORS, ScoreCondition, SpanFilter, TraceFilter
-from tokentrace.store.sql import LLM_CALL, LLM_OPERATIONS_SQL, input_bucket
+from tokentrace.store.sql import LLM_CALL, LLM_OPERATIONS_SQL, allowed_column, select_groups, where_clause
 
 _MEASURES = frozenset({"duration_ms", "ttft_ms", "tpot_ms"})
 
 
 _HISTOGRAM_MEASURES = _MEASURES | {"input_tokens", "output_tokens"}
-
-
-def _column(name: str, allowed: frozenset[str] | tuple[str, ...]) -> str:
-    """A column name that may be inlined in SQL: only canonical names pass."""
-    if name not in allowed:
-        raise ValueError(f"{name!r} is not allowed here")
-    return name
-
-
-def _field(name: str, p: str = "") -> str:
-    """The SQL expression of a groupable or filterable field: its column, or a derived field's
-    expression (`input_bucket`)."""
-    if name == "input_bucket":
-        return input_bucket(p)
-    return f"{p}{_column(name, FIELD_NAMES)}"
-
-
-def _group(name: str, p: str = "") -> str:
-    return f"{_field(_column(name, GROUPABLE_FIELDS), p)} AS {name}"
-
-
-def _bucket(seconds: int) -> str:
-    return f"time_bucket(INTERVAL '{int(seconds)} seconds', start_time::TIMESTAMP) AS bucket"
 
 
 def _score_condition(condition: ScoreCondition) -> tuple[str, list[Any]]:
@@ -59,36 +36,13 @@ def _score_condition(condition: ScoreCondition) -> tuple[str, list[Any]]:
     return f"name = ? AND value {op} ?", [condition.name, float(condition.value)]
 
 
-def _where(f: SpanFilter, alias: str = "") -> tuple[str, list[Any]]:
-    p = f"{alias}." if alias else ""
-    clauses = [f"{p}project_id = ?"]
-    params: list[Any] = [f.project_id]
-    if f.since is not None:
-        clauses.append(f"{p}start_time >= ?")
-        params.append(f.since.astimezone(UTC).replace(tzinfo=None))
-    if f.until is not None:
-        clauses.append(f"{p}start_time < ?")
-        params.append(f.until.astimezone(UTC).replace(tzinfo=None))
-    for name, value in f.equals.items():
-        column = _field(name, p)
-        if value is None:
-            clauses.append(f"{column} IS NULL")
-        else:
-            clauses.append(f"{column} = ?")
-            params.append(value)
-    if f.name_contains:
-        escaped = f.name_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        clauses.append(f"{p}name ILIKE ? ESCAPE '\\'")
-        params.append(f"%{escaped}%")
-    return " AND ".join(clauses), params
-
-
 class DuckDBReads:
     """SpanReader over the spans table (and the rollups, for rollup_aggregate and sketch)."""
 
     def spans(self, f: SpanFilter, columns: tuple[str, ...], limit: int | None = None) -> pa.Table:
-        cols = ", ".join(_column(c, FIELD_NAMES) for c in columns)
-        where, params = _where(f)
+        cols = ", ".join(allowed_column(c, FIELD_NAMES) for c in columns)
+        params = DuckDBDialect()
+        where = where_clause(f, params)
         sql = f"SELECT {cols} FROM spans WHERE {where} ORDER BY start_time"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
@@ -114,7 +68,8 @@ class DuckDBReads:
         return {name: orjson.loads(value) if value else None for name, value in zip(names, row, strict=True)}
 
     def trace_summaries(self, f: TraceFilter, limit: int, offset: int) -> pa.Table:
-        where, params = _where(f.spans)
+        params = DuckDBDialect()
+        where = where_clause(f.spans, params)
         post = []
         post_params: list[Any] = []
         if f.min_cost_usd is not None:
@@ -187,7 +142,8 @@ class DuckDBReads:
         return self._arrow(sql, [*params, *chosen_params, f.spans.project_id])
 
     def session_summaries(self, f: SpanFilter, limit: int, offset: int) -> pa.Table:
-        where, params = _where(f)
+        params = DuckDBDialect()
+        where = where_clause(f, params)
         counted = "s.duplicate_of IS NULL"
         # The page is the sessions most recently active in the filter; each is then summed whole.
         sql = f"""
@@ -223,8 +179,9 @@ class DuckDBReads:
         )
 
     def score_summary(self, f: SpanFilter, group_by: tuple[str, ...], name: str | None) -> pa.Table:
-        groups = [_group(g, "sp.") for g in group_by]
-        where, params = _where(f, "sp")
+        params = DuckDBDialect()
+        groups = select_groups(group_by, params, alias="sp")
+        where = where_clause(f, params, alias="sp")
         sc_params: list[Any] = [f.project_id]
         named = ""
         if name is not None:
@@ -250,10 +207,9 @@ class DuckDBReads:
     def aggregate(
         self, f: SpanFilter, group_by: tuple[str, ...], bucket_seconds: int | None, distinct: bool = True
     ) -> pa.Table:
-        groups = [_group(g) for g in group_by]
-        if bucket_seconds is not None:
-            groups.insert(0, _bucket(bucket_seconds))
-        where, params = _where(f)
+        groups = select_groups(group_by, DuckDBDialect(), bucket_seconds)
+        params = DuckDBDialect()
+        where = where_clause(f, params)
         select = ", ".join([*groups, ""]) if groups else ""
         errors_by_type = ", ".join(
             f"count(*) FILTER (WHERE {LLM_CALL} AND status = 'error' AND error_type = '{t}') AS errors_{t}"
@@ -283,16 +239,15 @@ class DuckDBReads:
         quantiles: tuple[float, ...],
         bucket_seconds: int | None = None,
     ) -> pa.Table:
-        groups = [_group(g) for g in group_by]
-        if bucket_seconds is not None:
-            groups.insert(0, _bucket(bucket_seconds))
+        groups = select_groups(group_by, DuckDBDialect(), bucket_seconds)
         qs = "[" + ", ".join(repr(float(q)) for q in quantiles if 0 <= q <= 1) + "]"
         parts = []
         for m in measures:
-            column = _column(m, _MEASURES)
+            column = allowed_column(m, _MEASURES)
             parts.append(f"quantile_cont({column}, {qs}) AS {column}")
             parts.append(f"count({column}) AS {column}_count")
-        where, params = _where(f)
+        params = DuckDBDialect()
+        where = where_clause(f, params)
         select = ", ".join([*groups, "count(*) AS requests", *parts])
         order = "1" if bucket_seconds is not None else "requests DESC"
         sql = (
@@ -315,20 +270,22 @@ class DuckDBReads:
         bucket_seconds: int | None,
         from_rollups: bool,
     ) -> pa.Table:
-        spans_where = None if from_rollups else _where(f)
+        params = DuckDBDialect()
+        spans_where = None if from_rollups else (where_clause(f, params), params)
         sql, params = rollups.sketch_sql(f, group_by, measure, bucket_seconds, from_rollups, spans_where)
         return self._arrow(sql, params)
 
     def histogram(
         self, f: SpanFilter, group_by: tuple[str, ...], measure: str, bounds: tuple[float, ...]
     ) -> pa.Table:
-        groups = [_group(g) for g in group_by]
-        column = _column(measure, _HISTOGRAM_MEASURES)
+        groups = select_groups(group_by, DuckDBDialect())
+        column = allowed_column(measure, _HISTOGRAM_MEASURES)
         buckets = [
             f"count(*) FILTER (WHERE {column} <= {float(bound)!r}) AS le_{n}"
             for n, bound in enumerate(bounds)
         ]
-        where, params = _where(f)
+        params = DuckDBDialect()
+        where = where_clause(f, params)
         select = ", ".join(
             [*groups, f"count({column}) AS count", f"coalesce(sum({column}), 0)::DOUBLE AS sum", *buckets]
         )
@@ -362,7 +319,8 @@ class DuckDBReads:
         }
 
     def export(self, f: SpanFilter, batch_rows: int = 10_000) -> Iterator[pa.RecordBatch]:
-        where, params = _where(f)
+        params = DuckDBDialect()
+        where = where_clause(f, params)
         with self._conn.cursor() as cur:
             reader = cur.sql(
                 f"SELECT {SPAN_COLUMNS} FROM spans WHERE {where} ORDER BY start_time, span_id",

@@ -28,9 +28,10 @@ from tokentrace.canonical import (
     SKETCHED_MEASURES,
     Grain,
 )
+from tokentrace.store.duckdb.dialect import DuckDBDialect
 from tokentrace.store.filters import SpanFilter
 from tokentrace.store.rollups import Cell, Change, touched_buckets
-from tokentrace.store.sql import LLM_CALL
+from tokentrace.store.sql import LLM_CALL, select_groups, where_clause
 
 _RETRY = "retry_attempt > 0"
 _UNIT = {60: "minute", 3600: "hour"}
@@ -174,52 +175,13 @@ def _redo(cur: duckdb.DuckDBPyConnection, grain: Grain, touched: list[Cell]) -> 
         cur.unregister("rollup_redo")
 
 
-def _where(f: SpanFilter, grain: Grain) -> tuple[str, list[Any]]:
-    clauses, params = ["project_id = ?"], [f.project_id]
-    if f.since is not None:
-        clauses.append(f"{grain.time_column} >= ?")
-        params.append(_utc(f.since))
-    if f.until is not None:
-        clauses.append(f"{grain.time_column} < ?")
-        params.append(_utc(f.until))
-    allowed = set(grain.keys)
-    for name, value in f.equals.items():
-        if name not in allowed:
-            raise ValueError(f"rollups are not kept by {name!r}")
-        if value is None:
-            clauses.append(f"{name} IS NULL")
-        else:
-            clauses.append(f"{name} = ?")
-            params.append(value)
-    if f.name_contains:
-        raise ValueError("rollups are not kept by span name")
-    return " AND ".join(clauses), params
-
-
-def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC).replace(tzinfo=None)
-
-
-def _groups(
-    group_by: tuple[str, ...], bucket_seconds: int | None, grain: Grain, time_column: str
-) -> list[str]:
-    for g in group_by:
-        if g not in grain.keys:
-            raise ValueError(f"{grain.table} is not kept by {g!r}")
-    groups = list(group_by)
-    if bucket_seconds is not None:
-        if bucket_seconds % grain.seconds:
-            raise ValueError(f"{grain.table}'s time buckets are whole {_UNIT[grain.seconds]}s")
-        groups.insert(0, f"time_bucket(INTERVAL '{int(bucket_seconds)} seconds', {time_column}) AS bucket")
-    return groups
-
-
 def aggregate_sql(
     f: SpanFilter, group_by: tuple[str, ...], bucket_seconds: int | None, grain: Grain
 ) -> tuple[str, list[Any]]:
     """The store's `aggregate` (without distinct counts) over the rows of `grain`'s table."""
-    groups = _groups(group_by, bucket_seconds, grain, grain.time_column)
-    where, params = _where(f, grain)
+    params = DuckDBDialect()
+    groups = select_groups(group_by, params, bucket_seconds, grain=grain)
+    where = where_clause(f, params, grain=grain)
     summed = ", ".join(
         f"coalesce(sum({c}), 0)::{'DOUBLE' if c.endswith('usd') else 'BIGINT'} AS {c}" for c in ROLLUP_COUNTS
     )
@@ -248,15 +210,16 @@ def sketch_sql(
     measure: str,
     bucket_seconds: int | None,
     from_rollups: bool,
-    spans_where: tuple[str, list[Any]] | None = None,
+    spans_where: tuple[str, DuckDBDialect] | None = None,
 ) -> tuple[str, list[Any]]:
     """(groups…, sketch_index, count) of `measure` over LLM calls: merged from per-minute rollups, or
     computed from spans (`spans_where` is the spans filter) with the same buckets."""
     if measure not in SKETCHED_MEASURES:
         raise ValueError(f"no sketch of {measure!r}")
     if from_rollups:
-        groups = _groups(group_by, bucket_seconds, MINUTE, MINUTE.time_column)
-        where, params = _where(f, MINUTE)
+        params = DuckDBDialect()
+        groups = select_groups(group_by, params, bucket_seconds, grain=MINUTE)
+        where = where_clause(f, params, grain=MINUTE)
         inner = ", ".join(
             [*groups, f"unnest(map_keys({measure})) AS sketch_index", f"unnest(map_values({measure})) AS n"]
         )
@@ -266,8 +229,9 @@ def sketch_sql(
         )
         return sql, params
     assert spans_where is not None
-    groups = _groups(group_by, bucket_seconds, MINUTE, "start_time::TIMESTAMP")
     where, params = spans_where
+    time = "start_time::TIMESTAMP"
+    groups = select_groups(group_by, params, bucket_seconds, grain=MINUTE, time_column=time)
     select = ", ".join([*groups, f"{sketch.index_sql(measure)} AS sketch_index", "count(*) AS count"])
     sql = (
         f"SELECT {select} FROM spans WHERE {where} AND {LLM_CALL} AND duplicate_of IS NULL "
