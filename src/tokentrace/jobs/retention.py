@@ -12,12 +12,12 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from tokentrace.store.catalog import retention_cutoff
-from tokentrace.store.protocol import Store
+from tokentrace.store.protocol import SpanWriter
 
 log = logging.getLogger(__name__)
 
 
-def expire(store: Store, keep: timedelta, now: datetime | None = None) -> dict[str, int]:
+def expire(store: SpanWriter, keep: timedelta, now: datetime | None = None) -> dict[str, int]:
     """Delete what is older than `keep`; rows deleted per table."""
     cutoff = retention_cutoff(now or datetime.now(UTC), keep)
     deleted = store.delete_before(cutoff)

@@ -163,7 +163,7 @@ class ClickHouseReads:
         return self._ch.query(sql, params)
 
     def score_summary(self, f: SpanFilter, group_by: tuple[str, ...], name: str | None) -> pa.Table:
-        groups = select_groups(group_by, ClickHouseDialect(), None)
+        groups = select_groups(group_by, ClickHouseDialect())
         params = ClickHouseDialect()
         where = where_clause(f, params)
         named = "AND name = {score_name:String}" if name is not None else ""
@@ -199,7 +199,7 @@ class ClickHouseReads:
     def histogram(
         self, f: SpanFilter, group_by: tuple[str, ...], measure: str, bounds: tuple[float, ...]
     ) -> pa.Table:
-        groups = select_groups(group_by, ClickHouseDialect(), None)
+        groups = select_groups(group_by, ClickHouseDialect())
         column = allowed_column(measure, _HISTOGRAM_MEASURES)
         buckets = [f"countIf({column} <= {float(bound)!r}) AS le_{n}" for n, bound in enumerate(bounds)]
         params = ClickHouseDialect()

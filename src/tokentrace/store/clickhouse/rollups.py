@@ -1,4 +1,4 @@
-"""ClickHouse's rollups (the DuckDB store's, store/duckdb_rollups.py, without transactions).
+"""ClickHouse's rollups (the DuckDB store's, store/duckdb/rollups.py, without transactions).
 
 A bucket is never deleted and rewritten: rolling it up (again) inserts its rows with a higher
 `version`, and a read takes each bucket's newest version (for user hours, each user's), plus

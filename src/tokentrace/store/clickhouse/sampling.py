@@ -1,4 +1,4 @@
-"""ClickHouse's tail sampling by retention: DuckDB's judging (store/duckdb_sampling.py), made
+"""ClickHouse's tail sampling by retention: DuckDB's judging (store/duckdb/sampling.py), made
 safe to cut short at any statement without transactions.
 
 A sweep is a row of sampling_sweeps that moves open → committed → done:
@@ -36,7 +36,7 @@ from tokentrace.store.sampling import SamplingPolicy, base_rate_test, keep_case,
 
 _TIME = "DateTime64(9, 'UTC')"
 
-# One row per trace of the population (store/duckdb_sampling.py's _TRACES).
+# One row per trace of the population (store/duckdb/sampling.py's _TRACES).
 _TRACES = """
 traces AS (
     SELECT s.trace_id AS trace_id,

@@ -215,7 +215,7 @@ class DuckDBReads:
             f"count(*) FILTER (WHERE {LLM_CALL} AND status = 'error' AND error_type = '{t}') AS errors_{t}"
             for t in ERROR_TYPES
         )
-        # What a rollup row sums (duckdb_rollups.COUNTS), then what only spans can count.
+        # What a rollup row sums (rollups.COUNTS), then what only spans can count.
         sql = f"""
         SELECT {select} {rollups.COUNTS},
             {"count(DISTINCT trace_id)" if distinct else "NULL::BIGINT"} AS traces,
