@@ -1,0 +1,324 @@
+"""Causes of a change: the slices that explain it (*where*) and the log-mean Divisia split of each
+slice's change into traffic, calls per request, tokens per call and cost per token (*how*);
+for latency, the slices with the excess slow calls."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any
+
+from tokentrace.query.triage.checks import ratio, rounded
+from tokentrace.query.triage.evidence import (
+    changed_value,
+    example_traces,
+    milliseconds,
+    money,
+    slice_label,
+    slowest_traces,
+)
+from tokentrace.query.triage.periods import DIMENSIONS, VARIANTS, Period, Slice, Totals
+
+_MAX_CAUSES = 6
+
+
+_MIN_CALLS = 5  # a slice with fewer calls on its changed side is noise, not a cause
+
+
+_SUFFICIENT = 0.8  # a slice explaining this share of the change explains it by itself
+
+
+_ORDER = {
+    dimension: n for n, dimension in enumerate(DIMENSIONS)
+}  # a slice with fewer calls on its changed side is noise, not a cause
+
+
+_MIN_MECHANISM_SHARE = 0.2  # a mechanism is its own cause when it carries this much of its slice's change
+
+
+# --- where: the slices that explain the change --------------------------------------------------
+def _parent(key: Slice) -> Slice | None:
+    return key[:1] if len(key) == 2 else None
+
+
+def _reference(before: Period, key: Slice) -> Slice:
+    """What the slice is compared with: itself, or its parent when it is (mostly) new."""
+    parent = _parent(key)
+    if parent is not None and key[-1][0] in VARIANTS and before.of(key).cost < 0.5 * before.of(parent).cost:
+        return parent
+    return key
+
+
+def _outside(period: Period, key: Slice, chosen: list[Slice], measure) -> float:
+    """`measure` of the slice's calls that no chosen slice holds."""
+    taken: set[int] = set()
+    for other in chosen:
+        taken.update(period.of(other).rows)
+    rest = Totals()
+    for row in period.of(key).rows:
+        if row not in taken:
+            rest.add(row, period.calls[row])
+    return measure(period, rest)
+
+
+def _where(
+    before: Period, after: Period, measure, direction: float, floor: float
+) -> list[tuple[Slice, float, float]]:
+    """The slices that explain the change, best first (see the module's *Where*): (slice,
+    explained, score).
+
+    `measure(period, totals)` is the quantity being explained (cost per hour, slow calls); a
+    change under `floor` is no change."""
+    change = (measure(after, after.total) - measure(before, before.total)) * direction
+    base_total = measure(before, before.total)
+    if change <= max(floor, 1e-12):
+        return []
+    scored = []
+    for key in set(after.slices) | set(before.slices):
+        parent = _parent(key)
+        if parent is not None and all(p.of(key).calls == p.of(parent).calls for p in (before, after)):
+            continue  # the only value inside its parent: the parent says the same, more plainly
+        explained = (measure(after, after.of(key)) - measure(before, before.of(key))) * direction
+        changed_side = after.of(key) if direction > 0 else before.of(key)
+        if explained <= 0.1 * change or changed_side.calls < _MIN_CALLS:
+            continue
+        share = measure(before, before.of(key)) / base_total if base_total > 0 else 0.0
+        explains = min(explained, change) / change
+        # A slice that explains the change by itself beats any that explains part of it; among
+        # those, the one that held the least before is the most specific (a new version, a new
+        # user). A change spread evenly over a dominant feature still names that feature.
+        score = 2 - share if explains >= _SUFFICIENT else explains - share
+        scored.append((key, explained, score))
+    # Ties (the same calls seen through two slices) go to the more specific slice, then to the
+    # dimension listed first.
+    scored.sort(key=lambda item: (-round(item[2], 6), -len(item[0]), _ORDER[item[0][0][0]], item[0]))
+    chosen: list[tuple[Slice, float, float]] = []
+    for key, explained, score in scored:
+        keys = [other for other, _, _ in chosen]
+        # What is left of its change once the better slices' calls are taken out of it.
+        left = (_outside(after, key, keys, measure) - _outside(before, key, keys, measure)) * direction
+        if left < 0.4 * explained:
+            continue
+        chosen.append((key, explained, score))
+        if len(chosen) == _MAX_CAUSES:
+            break
+    return chosen
+
+
+def _cost(period: Period, totals: Totals) -> float:
+    return period.rate(totals.cost)
+
+
+def excess_slow(period: Period, totals: Totals) -> float:
+    # Slow calls as a share of all the period's calls: a partition's shares add up.
+    return totals.slow / period.total.calls if period.total.calls else 0.0
+
+
+# --- how: the mechanisms inside a slice -------------------------------------------------------
+def _log_mean(a: float, b: float) -> float:
+    if a <= 0 or b <= 0:
+        return 0.0
+    return a if math.isclose(a, b) else (a - b) / (math.log(a) - math.log(b))
+
+
+def _factors(period: Period, totals: Totals) -> dict[str, float]:
+    """cost/h = requests/h * answered calls per request * tokens per answered call * cost per
+    token. Failed attempts carry no usage, so they are not a factor of cost by themselves."""
+    requests = len(totals.traces)
+    return {
+        "traffic": period.rate(requests),
+        "calls_per_request": ratio(totals.answered, requests) or 0.0,
+        "tokens_per_call": ratio(totals.tokens, totals.answered) or 0.0,
+        "cost_per_token": ratio(totals.cost, totals.tokens) or 0.0,
+    }
+
+
+def _call_kind(call: dict[str, Any]) -> tuple[str, str]:
+    return call["operation"], call["request_model"] or ""
+
+
+def _first_try_costs(period: Period, totals: Totals) -> dict[tuple[str, str], float]:
+    """Mean cost of an answered first try, per operation and model (with enough of them)."""
+    costs: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for row in totals.rows:
+        call = period.calls[row]
+        if call["status"] != "error" and not call["_resent"]:
+            costs[_call_kind(call)].append(call["cost_usd"] or 0.0)
+    return {kind: sum(c) / len(c) for kind, c in costs.items() if len(c) >= _MIN_CALLS}
+
+
+def _resend_cost(period: Period, totals: Totals, usual: dict[tuple[str, str], float]) -> float:
+    """Per hour, what answered retries cost beyond a first try of the same operation and model:
+    the conversation an app resends after a failure, and what it added on the way."""
+    extra = 0.0
+    for row in totals.rows:
+        call = period.calls[row]
+        if call["_resent"]:
+            extra += (call["cost_usd"] or 0.0) - usual.get(_call_kind(call), call["cost_usd"] or 0.0)
+    return period.rate(max(extra, 0.0))
+
+
+def mechanisms(before: Period, after: Period, key: Slice, reference: Slice) -> dict[str, float]:
+    """The slice's change in cost per hour, split exactly among the four factors (LMDI), with
+    what retries' resends added carved out of the tokens-per-call share as `retries`."""
+    now, then = after.of(key), before.of(reference)
+    c_now, c_then = _cost(after, now), _cost(before, then)
+    if c_then <= 0 or c_now <= 0:  # nothing to compare with: all of it is new (or gone) traffic
+        return {"traffic": c_now - c_then}
+    f_now, f_then = _factors(after, now), _factors(before, then)
+    weight = _log_mean(c_now, c_then)
+    split = {}
+    for name in f_now:
+        if f_now[name] > 0 and f_then[name] > 0:
+            split[name] = weight * math.log(f_now[name] / f_then[name])
+    usual_then = _first_try_costs(before, then)
+    usual_now = usual_then | _first_try_costs(after, now)  # the window's own first tries where it has them
+    retries = _resend_cost(after, now, usual_now) - _resend_cost(before, then, usual_then)
+    carved = min(retries, split.get("tokens_per_call", 0.0))
+    if carved > 0:
+        split["tokens_per_call"] -= carved
+        split["retries"] = carved
+    return split
+
+
+def _cause(
+    before: Period,
+    after: Period,
+    key: Slice,
+    reference: Slice,
+    mechanism: str,
+    contribution: float,
+) -> dict[str, Any]:
+    now, then = after.of(key), before.of(reference)
+    dimension, value = key[-1]
+    filters = dict(key[:-1])
+    where = slice_label(key)
+    changed = changed_value(before, key, reference)
+    if mechanism == "traffic":
+        metric, b, a = (
+            "requests_per_hour",
+            before.rate(len(before.of(key).traces)),
+            after.rate(len(now.traces)),
+        )
+        evidence = f"{where}: requests per hour {b:.0f}→{a:.0f} ({money(contribution)})"
+    elif mechanism in ("calls_per_request", "retries"):
+        metric = "llm_calls_per_request"
+        b, a = ratio(then.calls, len(then.traces)), ratio(now.calls, len(now.traces))
+        models = sorted({after.calls[r]["request_model"] for r in now.rows} - {None, ""})
+        on = f" on {', '.join(models)}" if models else ""
+        evidence = f"{where}: LLM calls per request {b:.1f}→{a:.1f}{on}"
+        rises = {
+            kind: count / now.calls - then.errors_by_type.get(kind, 0) / max(then.calls, 1)
+            for kind, count in now.errors_by_type.items()
+        }
+        kind = max(rises, key=rises.__getitem__, default=None)
+        if kind is not None and rises[kind] > 0.05:
+            share_b = then.errors_by_type.get(kind, 0) / max(then.calls, 1)
+            evidence += f", {kind} errors {share_b:.0%}→{now.errors_by_type[kind] / now.calls:.0%} of calls"
+            filters[dimension] = value
+            dimension, value = "error_type", kind
+        if mechanism == "retries":
+            evidence += ": retries resend the conversation, each answer costs more"
+        evidence += f" ({money(contribution)})"
+    elif mechanism == "tokens_per_call":
+        # Per answered call: failed attempts carry no usage and would dilute the change.
+        metric = "input_tokens_per_call"
+        b, a = ratio(then.input_tokens, then.answered) or 0.0, ratio(now.input_tokens, now.answered) or 0.0
+        out_b = ratio(then.output_tokens, then.answered) or 0.0
+        out_a = ratio(now.output_tokens, now.answered) or 0.0
+        sign = 1 if contribution >= 0 else -1
+        if (out_a - out_b) * sign > (a - b) * sign:
+            metric, b, a = "output_tokens_per_call", out_b, out_a
+        what = "input" if metric.startswith("input") else "output"
+        evidence = (
+            f"{slice_label(key[:-1]) + ', ' if len(key) > 1 else ''}{dimension} {changed}: {what} tokens per "
+            f"call {b:,.0f}→{a:,.0f} ({(a / b - 1) if b else 0:+.0%}, {money(contribution)})"
+        )
+    else:  # cost_per_token
+        hit_b, hit_a = ratio(then.cache_read, then.input_tokens), ratio(now.cache_read, now.input_tokens)
+        if hit_b is not None and hit_a is not None and hit_b - hit_a > 0.1:
+            metric, b, a = "cache_hit_rate", hit_b, hit_a
+            evidence = f"{where}: cache hit rate {b:.0%}→{a:.0%} ({money(contribution)})"
+        else:
+            metric = "cost_per_1k_tokens"
+            b = (ratio(then.cost, then.tokens) or 0.0) * 1000
+            a = (ratio(now.cost, now.tokens) or 0.0) * 1000
+            evidence = (
+                f"{slice_label(key[:-1]) + ', ' if len(key) > 1 else ''}{dimension} {changed}: cost per 1k "
+                f"tokens ${b:.4f}→${a:.4f} ({money(contribution)})"
+            )
+    return {
+        "dimension": dimension,
+        "value": value,
+        "filters": filters,
+        "mechanism": mechanism,
+        "metric": metric,
+        "before": rounded(b),
+        "after": rounded(a),
+        "contribution": rounded(contribution),
+        "unit": "usd_per_hour",
+        "evidence": evidence,
+        "example_trace_ids": example_traces(after, now),
+    }
+
+
+def cost_causes(before: Period, after: Period) -> list[dict[str, Any]]:
+    """The change in cost per hour as ranked causes: slices in the order they explain the change,
+    each slice's mechanisms by contribution."""
+    change = _cost(after, after.total) - _cost(before, before.total)
+    direction = 1.0 if change >= 0 else -1.0
+    causes = []
+    # Under 2% of the baseline's cost per hour is noise, not an incident.
+    floor = 0.02 * _cost(before, before.total)
+    for key, _explained, _score in _where(before, after, _cost, direction, floor):
+        reference = _reference(before, key)
+        split = mechanisms(before, after, key, reference)
+        moved = sum(v for v in split.values() if v * direction > 0)
+        if moved * direction <= 0:
+            continue
+        found = [
+            _cause(before, after, key, reference, mechanism, contribution)
+            for mechanism, contribution in split.items()
+            if contribution * direction >= _MIN_MECHANISM_SHARE * abs(moved)
+        ]
+        causes.extend(sorted(found, key=lambda cause: -abs(cause["contribution"])))
+    return causes[:_MAX_CAUSES]
+
+
+def latency_causes(before: Period, after: Period) -> list[dict[str, Any]]:
+    """Where the window's excess slow calls (above the baseline p95) come from."""
+    p95_b, p95_a = before.total.p95(), after.total.p95()
+    if p95_b is None or p95_a is None:
+        return []
+    direction = 1.0 if p95_a >= p95_b else -1.0
+    excess = excess_slow(after, after.total) - excess_slow(before, before.total)
+    causes = []
+    # One call in a hundred more (or fewer) over the baseline p95 is noise.
+    for key, explained, _score in _where(before, after, excess_slow, direction, 0.01):
+        dimension, value = key[-1]
+        now, then = after.of(key), before.of(key)
+        b, a = then.p95(), now.p95()
+        share = explained / abs(excess) if excess else 0.0
+        slow_then = then.slow / then.calls if then.calls else None
+        slow_now = now.slow / now.calls if now.calls else 0.0
+        evidence = (
+            f"{slice_label(key)}: p95 {milliseconds(b)}→{milliseconds(a)}, "
+            f"calls over the baseline p95 ({p95_b:,.0f} ms) "
+            f"{'n/a' if slow_then is None else f'{slow_then:.0%}'}→{slow_now:.0%}; "
+            f"{share:.0%} of the excess slow calls"
+        )
+        causes.append(
+            {
+                "dimension": dimension,
+                "value": value,
+                "filters": dict(key[:-1]),
+                "metric": "p95_latency_ms",
+                "before": rounded(b, 1),
+                "after": rounded(a, 1),
+                "contribution": rounded((p95_a - p95_b) * min(share, 1.0), 1),
+                "unit": "ms",
+                "evidence": evidence,
+                "example_trace_ids": slowest_traces(after, now),
+            }
+        )
+    return causes

@@ -1,0 +1,56 @@
+"""The triage report: both periods' summaries, the checks and the ranked causes of cost and latency."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tokentrace.query.aggregates import quantile
+from tokentrace.query.triage.causes import cost_causes, latency_causes
+from tokentrace.query.triage.checks import agent_checks, checks, ratio, rounded
+from tokentrace.query.triage.periods import Period, calls_between, period_of
+from tokentrace.store.protocol import Store
+
+
+def _summary(period: Period) -> dict[str, Any]:
+    t = period.total
+    return {
+        "since": period.since.isoformat(),
+        "until": period.until.isoformat(),
+        "hours": round(period.hours, 4),
+        "requests": len(t.traces),
+        "llm_calls": t.calls,
+        "cost_usd": round(t.cost, 6),
+        "cost_per_hour": round(period.rate(t.cost), 6),
+        "tokens_per_hour": round(period.rate(t.tokens), 1),
+        "error_rate": rounded(ratio(t.errors, t.calls)),
+        "p95_latency_ms": rounded(t.p95(), 1),
+    }
+
+
+def triage(
+    store: Store,
+    project_id: str,
+    window: timedelta,
+    baseline: timedelta,
+    until: datetime | None = None,
+) -> dict[str, Any]:
+    """Compare the `window` ending at `until` (default now) with the `baseline` just before it."""
+    end = until or datetime.now(UTC)
+    start = end - window
+    base_start = start - baseline
+    before_calls = calls_between(store, project_id, base_start, start)
+    slow_ms = quantile([c["duration_ms"] for c in before_calls if c["duration_ms"] is not None], 0.95)
+    before = period_of(before_calls, base_start, start, slow_ms)
+    after = period_of(calls_between(store, project_id, start, end), start, end, slow_ms)
+    return {
+        "window": _summary(after),
+        "baseline": _summary(before),
+        "checks": checks(before, after) + agent_checks(store, project_id, before, after),
+        "causes": cost_causes(before, after),
+        "latency": {
+            "before_p95_ms": rounded(before.total.p95(), 1),
+            "after_p95_ms": rounded(after.total.p95(), 1),
+            "causes": latency_causes(before, after),
+        },
+    }
