@@ -70,7 +70,17 @@ FIELDS: tuple[tuple[str, pa.DataType], ...] = (
 FIELD_NAMES: tuple[str, ...] = tuple(name for name, _ in FIELDS)
 SPAN_SCHEMA = pa.schema(FIELDS)
 
-#: Message content, stored apart from the span row (never scanned by analytics).
+#: The attribution tags: inherited from ancestors, filterable, groupable.
+TAG_FIELDS = (
+    "user_id",
+    "session_id",
+    "tenant_id",
+    "feature",
+    "prompt_template",
+    "prompt_version",
+)
+#: Message content, stored apart from the span row (never scanned by analytics), with
+#: the tags a span's log records carry (lent to the span: some libraries put them only there).
 CONTENT_SCHEMA = pa.schema(
     [
         ("project_id", pa.string()),
@@ -81,6 +91,7 @@ CONTENT_SCHEMA = pa.schema(
         ("input_messages", pa.string()),  # JSON
         ("output_messages", pa.string()),  # JSON
         ("events", pa.string()),  # JSON list of {name, time_unix_nano, attributes}
+        *((tag, pa.string()) for tag in TAG_FIELDS),
     ]
 )
 CONTENT_FIELD_NAMES: tuple[str, ...] = tuple(CONTENT_SCHEMA.names)
@@ -161,15 +172,6 @@ ERROR_TYPES = (
 )
 FINISH_REASONS = ("stop", "length", "tool_calls", "content_filter", "error", "other")
 
-#: The attribution tags: inherited from ancestors, filterable, groupable.
-TAG_FIELDS = (
-    "user_id",
-    "session_id",
-    "tenant_id",
-    "feature",
-    "prompt_template",
-    "prompt_version",
-)
 #: What a span takes from its nearest ancestor that has it: the tags, and the agent it runs in
 #: (an LLM call or tool inside an agent's run is that agent's: cost by agent sums its calls).
 INHERITED_FIELDS = (*TAG_FIELDS, "agent_name")

@@ -106,10 +106,16 @@ def new_trace() -> str:
 
 
 def agent_run(
-    at: datetime, agent: str = "planner", turns: int = 4, tool_runs: int = 1, same_arguments: bool = True
+    at: datetime,
+    agent: str = "planner",
+    turns: int = 4,
+    tool_runs: int = 1,
+    same_arguments: bool = True,
+    seen_twice: bool = False,
 ) -> list[RawSpan]:
     """One run of an agent: its span, `turns` LLM calls and `tool_runs` runs of get_weather under it
-    (with the same arguments each time, or each its own), a second apart."""
+    (with the same arguments each time, or each its own), a second apart. `seen_twice`: each tool
+    run also recorded by a second instrumentation, as a span of the same tool inside it."""
     trace = new_trace()
     start = int(at.timestamp() * 1e9)
     length = (turns + tool_runs + 1) * 10**9
@@ -153,4 +159,21 @@ def agent_run(
                 {"service.name": "support-bot"},
             )
         )
+        if seen_twice:
+            outer = spans[-1]
+            spans.append(
+                RawSpan(
+                    trace,
+                    f"{next(IDS):016x}",
+                    outer.span_id,
+                    "get_weather.tool",
+                    1,
+                    tool_start + 1000,
+                    tool_start + 10**8 - 1000,
+                    0,
+                    "",
+                    {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "get_weather"},
+                    {"service.name": "support-bot"},
+                )
+            )
     return spans

@@ -107,6 +107,26 @@ def test_latest_operation_details_event_after_its_span_fills_the_message_lists_o
     assert len(content["events"]) == 1 and "gen_ai.input.messages" not in content["events"][0]["attributes"]
 
 
+def test_tags_only_on_a_log_record_are_the_spans_and_count_in_cost_by_tenant(server):
+    # Some libraries set user and tenant on the event beside the call, not on its span.
+    trace_id, span_id, tenant = new_trace_id(), new_span_id(), f"t-{new_span_id()}"
+    server.post_traces(protobuf([chat(trace_id, input_tokens=40, output_tokens=4) | {"span_id": span_id}]))
+    server.wait_for_spans(1)
+    provider, logger = _logger(OTLPLogExporter(endpoint=f"{server.url}/v1/logs"))
+    logger.emit(
+        event_name="gen_ai.client.inference.operation.details",
+        attributes={"tenant.id": tenant, "user.id": "u-logs", "gen_ai.operation.name": "chat"},
+        context=_in_span(trace_id, span_id),
+    )
+    provider.shutdown()
+    tree = _wait(lambda: server.get(f"/api/v1/traces/{trace_id}"), lambda t: t["roots"][0]["tenant_id"])
+    [call] = tree["roots"]
+    assert (call["tenant_id"], call["user_id"]) == (tenant, "u-logs")
+    rows = server.get("/api/v1/rollups", since="24h", group_by="tenant_id")["rows"]
+    [mine] = [r for r in rows if r["tenant_id"] == tenant]
+    assert mine["requests"] == 1 and mine["input_tokens"] == 40
+
+
 def test_evaluation_events_over_grpc_become_scores_of_their_span(server):
     trace_id, span_id = new_trace_id(), new_span_id()
     server.post_traces(protobuf([chat(trace_id, input_tokens=5, output_tokens=2) | {"span_id": span_id}]))

@@ -6,10 +6,10 @@ import struct
 
 import pyarrow as pa
 
-from tokentrace.canonical import SCORE_SCHEMA
+from tokentrace.canonical import SCORE_SCHEMA, TAG_FIELDS
 from tokentrace.ingest.columns import tables
 from tokentrace.ingest.normalize import normalize
-from tokentrace.ingest.pipeline import _ipc, decode_record, encode_record
+from tokentrace.ingest.pipeline import _RECORD_V2, _ipc, decode_record, encode_record
 from tokentrace.ingest.raw import RawSpan
 from tokentrace.ingest.score_rows import score_row
 
@@ -54,3 +54,16 @@ def test_a_record_spooled_before_scores_existed_still_decodes():
     assert decoded.spans.equals(original.spans) and decoded.content.equals(original.content)
     assert decoded.scores.schema == SCORE_SCHEMA and decoded.scores.num_rows == 0
     assert isinstance(decoded.scores, pa.Table)
+
+
+def test_content_spooled_before_record_tags_existed_decodes_with_no_tags():
+    rows, content, scores = _written()
+    original = tables(rows, content, scores)
+    old_content = original.content.drop_columns(list(TAG_FIELDS))  # the layout before tags
+    old = b"".join(
+        [_RECORD_V2]
+        + [struct.pack("<I", len(d)) + d for d in map(_ipc, (original.spans, old_content, original.scores))]
+    )
+    decoded = decode_record(old)
+    assert decoded.content.equals(original.content)
+    assert decoded.content.column("tenant_id").null_count == 1

@@ -143,6 +143,7 @@ def test_an_agent_with_a_sub_agent_sums_each_run_exactly(open_store):
         500,
     )
     assert runs["researcher"]["reported"] == {"input_tokens": 500, "output_tokens": 2}
+
     assert tree["totals"]["input_tokens"] == 600 and tree["totals"]["calls"] == 3
     assert runs["planner"]["cost_usd"] == pytest.approx(tree["totals"]["cost_usd"])
     assert runs["researcher"]["cost_usd"] == pytest.approx(
@@ -161,3 +162,23 @@ def _all(nodes):
     for node in nodes:
         yield node
         yield from _all(node["children"])
+
+
+def test_a_tool_span_inside_a_span_of_the_same_tool_is_one_run(open_store):
+    # a second instrumentation (Traceloop's MCP one) records the run again, nested
+    store = open_store()
+    tool = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search"}
+    _write(
+        store,
+        [
+            _span(
+                "00000000000000a1",
+                **{"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "planner"},
+            ),
+            _span("00000000000000a2", "00000000000000a1", offset_ms=1, **tool),
+            _span("00000000000000a3", "00000000000000a2", offset_ms=1, **tool),
+            _span("00000000000000a4", "00000000000000a1", offset_ms=2, **tool),  # a second run
+        ],
+    )
+    tree = trace_tree(store, "default", TRACE)
+    assert tree["totals"]["tool_runs"] == 2 and tree["agents"][0]["tool_runs"] == 2

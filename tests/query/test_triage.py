@@ -131,6 +131,17 @@ def test_an_agent_looping_shows_in_its_turns_per_run_and_names_the_run(open_stor
     assert "get_weather ran 12 times with the same arguments" in loop["text"]
 
 
+@pytest.mark.parametrize(("tool_runs", "loops"), [(3, False), (6, True)])
+def test_a_tool_run_recorded_twice_by_nested_instrumentations_counts_once(open_store, tool_runs, loops):
+    """Traceloop's MCP instrumentation records each tool run again inside the Agents SDK's span:
+    3 runs seen as 6 spans are no loop; 6 runs are, and are said as 6."""
+    before = [s for n in range(12) for s in agent_run(UNTIL - WINDOW - BASELINE + timedelta(minutes=5 * n))]
+    run = agent_run(UNTIL - WINDOW + timedelta(minutes=2), tool_runs=tool_runs, seen_twice=True)
+    result = triage(store_with(open_store(), before, run), "default", WINDOW, BASELINE, UNTIL)
+    found = {c["step"]: c for c in result["checks"]}.get("agent loops", {}).get("runs", [])
+    assert [(r["tool"], r["tool_runs"]) for r in found] == ([("get_weather", tool_runs)] if loops else [])
+
+
 @pytest.mark.parametrize(
     ("tokens", "bucket"), [(None, None), (10, "<1k"), (1000, "1k-4k"), (5000, "4k-16k"), (20000, ">16k")]
 )

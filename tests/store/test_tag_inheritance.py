@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import itertools
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from tokentrace.ingest.columns import tables
+from tokentrace.ingest.logs import from_logs
 from tokentrace.ingest.normalize import normalize
-from tokentrace.ingest.raw import RawSpan
+from tokentrace.ingest.raw import RawLogRecord, RawSpan
 from tokentrace.query import aggregates
 from tokentrace.store.filters import SpanFilter
 
@@ -98,3 +100,74 @@ def test_a_parent_cycle_in_bad_data_terminates(open_store):
     b = RawSpan(TRACE, "00000000000000f2", "00000000000000f1", "b", 1, NOW, NOW + 1, 0, "", {}, {})
     store.write_batch(tables(normalize([a, b], "default").rows), None)
     assert store.totals("default")["spans"] == 2
+
+
+# Tags that arrive only on a span's OTLP log records (an event beside the span) are the span's:
+# lent to it whichever arrives first, inherited by its descendants, counted in the rollups.
+def _record(span: str, attrs: dict) -> RawLogRecord:
+    event = "gen_ai.client.inference.operation.details"
+    return RawLogRecord(TRACE, SPANS[span][0], NOW, NOW, event, None, attrs, {})
+
+
+def _log_batch(*records: RawLogRecord):
+    batch = from_logs(list(records), "default")
+    assert not batch.errors
+    return tables(content=batch.content)
+
+
+def _without(name: str, *prefixes: str) -> RawSpan:
+    span_id, parent, attrs = SPANS[name]
+    attrs = {k: v for k, v in attrs.items() if not k.startswith(prefixes)}
+    return RawSpan(TRACE, span_id, parent, name, 1, NOW, NOW + 1000, 0, "", attrs, {})
+
+
+@pytest.mark.parametrize("records_first", [True, False])
+def test_tags_on_log_records_are_lent_to_their_span_in_either_order(open_store, records_first):
+    store = open_store()
+    spans = tables(
+        normalize([_without("root", "user."), _without("agent", "tenant."), _raw("llm")], "default").rows
+    )
+    records = _log_batch(
+        # the root has a tenant of its own, which a record never overrides; it lacks a user
+        _record("root", {"tenant.id": "globex", "user.id": "u1"}),
+        _record("llm", {"tokentrace.feature": "support"}),
+    )
+    if records_first:
+        store.write_batch(records, None)
+        store.write_batch(spans, None)
+    else:
+        store.write_batch(spans, None)
+        store.advance_rollups(datetime.now(UTC) + timedelta(hours=2))  # the bucket is rolled up
+        store.write_batch(records, None)
+    assert _tags(store) == {
+        "root": ("acme", "u1", "s1", None),
+        "agent": ("acme", "u1", "s1", None),
+        "llm": ("acme", "u1", "s1", "support"),
+    }
+    store.advance_rollups(datetime.now(UTC) + timedelta(hours=2))
+    by_feature = {r["feature"]: r for r in aggregates.rollup(store, SpanFilter("default"), ("feature",))}
+    assert by_feature["support"]["requests"] == 1 and by_feature["support"]["input_tokens"] == 100
+    by_user = {r["user_id"]: r for r in aggregates.rollup(store, SpanFilter("default"), ("user_id",))}
+    assert by_user["u1"]["requests"] == 1 and by_user.get(None, {"requests": 0})["requests"] == 0
+
+
+def test_a_record_after_its_span_fills_only_what_the_span_still_lacks(open_store):
+    # A stored span does not say which of its tags it inherited: a record arriving after it
+    # fills what it lacks and leaves an inherited value be (had the record come first, its tag
+    # would have been the span's own, nearer than the ancestor's).
+    store = open_store()
+    store.write_batch(
+        tables(normalize([_raw("root"), _without("agent", "tenant."), _raw("llm")], "default").rows), None
+    )
+    store.write_batch(
+        _log_batch(_record("agent", {"tenant.id": "initech", "tokentrace.feature": "plan"})), None
+    )
+    assert _tags(store)["agent"] == ("acme", "u1", "s1", "plan")
+    assert _tags(store)["llm"] == ("acme", "u1", "s1", "plan")
+
+
+def test_a_log_record_without_tags_lends_nothing(open_store):
+    store = open_store()
+    store.write_batch(_log_batch(_record("llm", {"gen_ai.input.messages": "[]"})), None)
+    store.write_batch(tables(normalize([_raw("llm")], "default").rows), None)
+    assert _tags(store) == {"llm": (None, None, None, None)}

@@ -39,8 +39,10 @@ def _table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
 
 
 def content_table(rows: list[dict[str, Any]]) -> pa.Table:
-    """Content rows → a table of CONTENT_SCHEMA."""
-    return _table(rows, CONTENT_SCHEMA)
+    """Content rows → a table of CONTENT_SCHEMA (a row without tags has none)."""
+    return pa.Table.from_arrays(
+        [pa.array([r.get(f.name) for r in rows], type=f.type) for f in CONTENT_SCHEMA], schema=CONTENT_SCHEMA
+    )
 
 
 def score_table(rows: list[dict[str, Any]]) -> pa.Table:

@@ -5,8 +5,10 @@ the latest conventions as one `gen_ai.client.inference.operation.details` event 
 gen_ai.input.messages / output.messages / system_instructions, the v1.36-and-earlier ones
 as one event per message (gen_ai.user.message, gen_ai.choice, ...). Either may arrive
 before or after its span; the store merges the parts by (project, trace, span).
-`gen_ai.evaluation.result` events become scores. A record outside any span has nothing to
-join and is rejected with its reason.
+`gen_ai.evaluation.result` events become scores. Attribution tags on a record (user, session,
+tenant… under the same spellings as on spans) are its span's too: some libraries put them
+only there, and the store lends them to the span whichever arrives first. A record outside
+any span has nothing to join and is rejected with its reason.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 from tokentrace import semconv
 from tokentrace.ingest.jsontext import dumps
 from tokentrace.ingest.normalize import json_text
-from tokentrace.ingest.normalize.fields import is_id
+from tokentrace.ingest.normalize.fields import TAG_NAMES, fill_tags, is_id
 from tokentrace.ingest.raw import RawLogRecord, SpanRejected
 from tokentrace.ingest.score_rows import score_row
 
@@ -65,7 +67,10 @@ def _content(record: RawLogRecord, project_id: str, name: str, when: int) -> dic
     event: dict[str, Any] = {"name": name, "time_unix_nano": when, "attributes": attrs}
     if record.body is not None:
         event["body"] = record.body
-    return {
+    tags: dict[str, Any] = dict.fromkeys(TAG_NAMES)
+    fill_tags(tags, attrs)
+    fill_tags(tags, record.resource)
+    return tags | {
         "project_id": project_id,
         "trace_id": record.trace_id,
         "span_id": record.span_id,

@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 
 from tokentrace import semconv
-from tokentrace.canonical import SCORE_SCHEMA, SPAN_SCHEMA, Tables
+from tokentrace.canonical import CONTENT_SCHEMA, SCORE_SCHEMA, SPAN_SCHEMA, Tables
 from tokentrace.ingest import otlp_json, otlp_proto, score_rows
 from tokentrace.ingest.columns import tables
 from tokentrace.ingest.logs import from_logs
@@ -84,15 +84,15 @@ def encode_record(tables: Tables) -> bytes:
     return b"".join(parts)
 
 
-def _current_spans(spans: pa.Table) -> pa.Table:
-    """Spans spooled by an older version, with the canonical fields added since as nulls."""
-    if spans.schema.names == list(SPAN_SCHEMA.names):
-        return spans
+def _current(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """A table spooled by an older version, with the canonical fields added since as nulls."""
+    if table.schema.names == list(schema.names):
+        return table
     columns = [
-        spans.column(f.name) if f.name in spans.schema.names else pa.nulls(spans.num_rows, f.type)
-        for f in SPAN_SCHEMA
+        table.column(f.name) if f.name in table.schema.names else pa.nulls(table.num_rows, f.type)
+        for f in schema
     ]
-    return pa.Table.from_arrays(columns, schema=SPAN_SCHEMA)
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def decode_record(payload: bytes) -> Tables:
@@ -101,7 +101,8 @@ def decode_record(payload: bytes) -> Tables:
         (length,) = _LEN.unpack_from(payload)
         spans = pa.ipc.open_stream(payload[4 : 4 + length]).read_all()
         content = pa.ipc.open_stream(payload[4 + length :]).read_all()
-        return Tables(_current_spans(spans), content, SCORE_SCHEMA.empty_table())
+        scores = SCORE_SCHEMA.empty_table()
+        return Tables(_current(spans, SPAN_SCHEMA), _current(content, CONTENT_SCHEMA), scores)
     tables = []
     at = len(_RECORD_V2)
     for _ in range(3):
@@ -109,7 +110,7 @@ def decode_record(payload: bytes) -> Tables:
         tables.append(pa.ipc.open_stream(payload[at + 4 : at + 4 + length]).read_all())
         at += 4 + length
     spans, content, scores = tables
-    return Tables(_current_spans(spans), content, scores)
+    return Tables(_current(spans, SPAN_SCHEMA), _current(content, CONTENT_SCHEMA), scores)
 
 
 def price_rows(book: PriceBook, rows: list[dict[str, Any]]) -> None:

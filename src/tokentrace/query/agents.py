@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from tokentrace.query.records import records
+from tokentrace.query.traces import same_tool_run
 from tokentrace.store.filters import SpanFilter
 from tokentrace.store.protocol import Store
 
@@ -104,18 +105,25 @@ def _tool_repeats(store: Store, f: SpanFilter) -> dict[tuple[str, str], tuple[st
     return found
 
 
-def _same_arguments(store: Store, project_id: str, trace_id: str, agent: str, tool: str) -> bool:
-    """Whether every run of `tool` by `agent` in the trace was given the same arguments."""
-    seen = set()
-    for span in records(store.trace_spans(project_id, trace_id)):
+def _tool_runs(store: Store, project_id: str, trace_id: str, agent: str, tool: str) -> tuple[int, bool]:
+    """How often `agent` ran `tool` in the trace (a tool span directly inside one of the same tool
+    is the same run, seen twice), and whether every run was given the same arguments."""
+    spans = records(store.trace_spans(project_id, trace_id))
+    by_id = {span["span_id"]: span for span in spans}
+    count, seen, said = 0, set(), True
+    for span in spans:
         if span["tool_name"] != tool or span["agent_name"] != agent or span["operation"] != "execute_tool":
             continue
+        if same_tool_run(span, by_id.get(span["parent_span_id"])):
+            continue
+        count += 1
         attributes = orjson.loads(span["attributes"]) if span["attributes"] else {}
         arguments = next((attributes[k] for k in _ARGUMENTS if k in attributes), None)
         if arguments is None:
-            return False
-        seen.add(orjson.dumps(arguments, option=orjson.OPT_SORT_KEYS))
-    return len(seen) == 1
+            said = False
+        else:
+            seen.add(orjson.dumps(arguments, option=orjson.OPT_SORT_KEYS))
+    return count, said and len(seen) == 1
 
 
 def loops(
@@ -131,19 +139,28 @@ def loops(
     past the agent's usual turns (or `min_turns` where no usual is known), or with one tool run
     TOOL_REPEATS times or more."""
     repeats = _tool_repeats(store, f)
-    found = []
+    found: list[tuple[Loop, bool]] = []  # each with whether its turns alone make it a loop
     for run in current:
         known = usual.get(run.agent)
         bound = max(factor * known, min_turns) if known is not None else min_turns
         tool, tool_runs = repeats.get((run.agent, run.trace_id), (None, 0))
         if run.turns >= bound or tool:
-            found.append(Loop(run.agent, run.trace_id, run.turns, known, tool, tool_runs))
-    found.sort(key=lambda loop: (-loop.turns, -loop.tool_runs, loop.trace_id))
-    return [
-        replace(
-            loop, same_arguments=_same_arguments(store, f.project_id, loop.trace_id, loop.agent, loop.tool)
-        )
-        if loop.tool
-        else loop
-        for loop in found[:limit]
-    ]
+            found.append(
+                (Loop(run.agent, run.trace_id, run.turns, known, tool, tool_runs), run.turns >= bound)
+            )
+    found.sort(key=lambda item: (-item[0].turns, -item[0].tool_runs, item[0].trace_id))
+    kept = []
+    for loop, long in found:
+        if len(kept) == limit:
+            break
+        if loop.tool:
+            # the store counted tool spans; the trace says which of them are one run
+            runs, same = _tool_runs(store, f.project_id, loop.trace_id, loop.agent, loop.tool)
+            if runs >= TOOL_REPEATS:
+                loop = replace(loop, tool_runs=runs, same_arguments=same)
+            elif long:
+                loop = replace(loop, tool=None, tool_runs=0)
+            else:
+                continue
+        kept.append(loop)
+    return kept

@@ -48,13 +48,13 @@ def trace_tree(store: Store, project_id: str, trace_id: str) -> dict[str, Any] |
         parent = by_id.get(row["parent_span_id"])
         (parent["children"] if parent is not None else roots).append(row)
 
-    def roll(node: dict[str, Any]) -> dict[str, float]:
+    def roll(node: dict[str, Any], parent: dict[str, Any] | None = None) -> dict[str, float]:
         own = node["duplicate_of"] is None
         totals = {k: (node[k] or 0) if own else 0 for k in _ROLLED_UP}
         totals["calls"] = int(own and node["operation"] in LLM_OPERATIONS)
-        totals["tool_runs"] = int(node["operation"] == "execute_tool")
+        totals["tool_runs"] = int(node["operation"] == "execute_tool" and not same_tool_run(node, parent))
         for child in node["children"]:
-            for k, v in roll(child).items():
+            for k, v in roll(child, node).items():
                 totals[k] += v
         node["subtree"] = totals
         return totals
@@ -73,6 +73,16 @@ def trace_tree(store: Store, project_id: str, trace_id: str) -> dict[str, Any] |
         "agents": agent_runs(roots),
         "roots": roots,
     }
+
+
+def same_tool_run(node: dict[str, Any], parent: dict[str, Any] | None) -> bool:
+    """A tool span directly inside a span of the same tool's run is that run seen by a second
+    instrumentation (Traceloop's MCP one records it again inside the Agents SDK's): one run."""
+    return (
+        parent is not None
+        and parent["operation"] == "execute_tool"
+        and parent["tool_name"] == node["tool_name"]
+    )
 
 
 def agent_runs(roots: list[dict[str, Any]]) -> list[dict[str, Any]]:

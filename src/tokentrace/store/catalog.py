@@ -18,6 +18,7 @@ class Project:
 DATED = (
     ("spans", "start_time"),
     ("content", "start_time"),
+    ("record_tags", "start_time"),
     ("scores", "created_at"),
     ("rollup_minute", "minute"),
     ("rollup_user_hour", "hour"),

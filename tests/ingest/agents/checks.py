@@ -32,8 +32,6 @@ GAPS: dict[str, dict[str, str]] = {
         "Responses API data: LiteLLM calls arrive without usage (calls with unknown tokens)",
     },
     "mcp-openai-agents-traceloop": {
-        "tool_runs": "Traceloop's MCP instrumentation (mcp 1.x) records the tool run again as a second "
-        "`get_weather.tool` span inside the Agents SDK's, with no MCP attribute to tell them apart",
         "mcp": "with mcp 1.x its MCP spans (`ResponseStreamWriter`, `tools/list.mcp`) carry no mcp.* "
         "attributes; the client and server spans are still one trace",
     },

@@ -15,6 +15,7 @@ from tokentrace.canonical import (
     INHERITED_FIELDS,
     LLM_OPERATIONS,
     SPAN_SCHEMA,
+    TAG_FIELDS,
     Tables,
 )
 from tokentrace.store import duplicates
@@ -22,8 +23,10 @@ from tokentrace.store.clickhouse import duplicates as dup
 from tokentrace.store.clickhouse.connection import SPANS
 from tokentrace.store.clickhouse.dialect import time64
 from tokentrace.store.clickhouse.rollups import SETTINGS
+from tokentrace.store.record_tags import record_tags
 
 _TAGS = ", ".join(INHERITED_FIELDS)
+_SPAN_PLACE = ["project_id", "trace_id", "span_id", "start_time"]
 
 
 # Long agent runs aside, ancestors start within days of their descendants (as in DuckDB).
@@ -64,6 +67,26 @@ WHERE has({{traces:Array(String)}}, s.trace_id) AND s.start_time >= {_WEEK_BEFOR
 """
 
 
+# Tags that came on a span's log records (ingest/logs.py) are the span's own: the spans of the
+# batch's traces that lack one their records carry come back whole with it, as a new revision.
+_TAGS_FROM_RECORDS = f"""
+WITH r AS (
+    SELECT project_id, trace_id, span_id, {", ".join(f"any({t}) AS record_{t}" for t in TAG_FIELDS)}
+    FROM record_tags WHERE has({{traces:Array(String)}}, trace_id)
+    GROUP BY project_id, trace_id, span_id
+)
+SELECT {
+    ", ".join(
+        f"coalesce(s.{n}, record_{n}) AS {n}" if n in TAG_FIELDS else f"s.{n} AS {n}" for n in FIELD_NAMES
+    )
+}
+FROM spans AS s FINAL
+INNER JOIN r ON s.project_id = r.project_id AND s.trace_id = r.trace_id AND s.span_id = r.span_id
+WHERE has({{traces:Array(String)}}, s.trace_id) AND s.start_time >= {_WEEK_BEFORE}
+  AND ({" OR ".join(f"(s.{t} IS NULL AND record_{t} IS NOT NULL)" for t in TAG_FIELDS)})
+"""
+
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -90,24 +113,33 @@ class ClickHouseWrites:
         spool replayed, adds nothing), their content and scores; how many spans were new."""
         new = 0
         spans = tables.spans
+        tagged = record_tags(tables.content)
+        if tagged.num_rows:
+            self._ch.insert("record_tags", tagged)
         if spans.num_rows:
             spans = self._unseen(spans)
             new = spans.num_rows
             if new:
                 self._insert_spans(spans)
-                inherited = self._inherit_tags(spans)
-                revised, lent = self._mark_duplicates(spans)
-                self._recompute_late(
-                    [
-                        (spans, False),
-                        (inherited, True),
-                        (revised.filter(lent), True),
-                        (revised.filter(pc.invert(lent)), False),
-                    ]
-                )
+        if new or tagged.num_rows:
+            # The spans the batch wrote or holds tags for: their traces inherit again.
+            places = pa.concat_tables([spans.select(_SPAN_PLACE), tagged.select(_SPAN_PLACE)])
+            from_records = self._revise(_TAGS_FROM_RECORDS, places)
+            inherited = self._revise(_INHERIT_TAGS, places)
+            revised, lent = self._mark_duplicates(spans)
+            self._recompute_late(
+                [
+                    (spans, False),
+                    (from_records, True),
+                    (inherited, True),
+                    (revised.filter(lent), True),
+                    (revised.filter(pc.invert(lent)), False),
+                ]
+            )
         if tables.content.num_rows:
             revision = pa.array([time.time_ns()] * tables.content.num_rows, pa.uint64())
-            self._ch.insert("content_parts", tables.content.append_column("revision", revision))
+            content = tables.content.drop_columns(list(TAG_FIELDS))  # kept in record_tags
+            self._ch.insert("content_parts", content.append_column("revision", revision))
         if tables.scores.num_rows:
             self._ch.insert("scores", tables.scores)
         if spool_position is not None:  # after the data: a crash before it replays, harmlessly
@@ -148,12 +180,12 @@ class ClickHouseWrites:
         revision = pa.array([time.time_ns()] * spans.num_rows, pa.uint64())
         self._ch.insert("spans", spans.append_column("revision", revision))
 
-    def _inherit_tags(self, batch: pa.Table) -> pa.Table:
-        """Write a new revision of every span of the batch's traces whose inherited tags
-        changed; those spans."""
-        first, _ = _start_bounds(batch)
-        params = {"traces": pc.unique(batch["trace_id"]).to_pylist(), "lo": time64(first)}
-        changed = self._ch.query(_INHERIT_TAGS + SETTINGS, params)
+    def _revise(self, sql: str, places: pa.Table) -> pa.Table:
+        """Write a new revision of every span of the traces in `places` that `sql` (tags from log
+        records, or inherited) gives new tags; those spans."""
+        first, _ = _start_bounds(places)
+        params = {"traces": pc.unique(places["trace_id"]).to_pylist(), "lo": time64(first)}
+        changed = self._ch.query(sql + SETTINGS, params)
         if changed.num_rows:
             self._insert_spans(changed.cast(SPAN_SCHEMA))
         return changed
@@ -163,6 +195,8 @@ class ClickHouseWrites:
         (store/duplicates.py decides), lending the counted span the tags only its duplicates
         carry, each as a newer revision; the revised spans, and for each whether its tags changed."""
         nothing = (SPAN_SCHEMA.empty_table(), pa.array([], pa.bool_()))
+        if not batch.num_rows:
+            return nothing
         llm = batch.filter(
             pc.and_(pc.is_in(batch["operation"], pa.array(LLM_OPERATIONS)), pc.is_valid(batch["provider"]))
         )

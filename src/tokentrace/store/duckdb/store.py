@@ -33,3 +33,6 @@ class DuckDBStore(
         self._writer = self._conn.cursor()
         self._migrate()
         self._marks = rollups.marks(self._writer)
+        # Whether any log record brought tags: until one does, a write skips lending them
+        # (this process owns the file, so the flag stays true to it).
+        self._has_record_tags = bool(self._writer.execute("SELECT count(*) FROM record_tags").fetchone()[0])

@@ -20,10 +20,12 @@ from tokentrace.canonical import (
 from tokentrace.store import duplicates
 from tokentrace.store.duckdb import rollups
 from tokentrace.store.duckdb.connection import SPAN_COLUMNS
+from tokentrace.store.record_tags import record_tags
 from tokentrace.store.rollups import Change
 from tokentrace.store.sql import LLM_OPERATIONS_SQL, PROVIDER_CALL
 
 _TAGS = ", ".join(INHERITED_FIELDS)
+_SPAN_PLACE = ["project_id", "trace_id", "span_id", "start_time"]
 
 
 _ANY_TAG_MISSING = " OR ".join(f"{t} IS NULL" for t in INHERITED_FIELDS)
@@ -37,14 +39,14 @@ _INHERIT_TAGS = f"""
 UPDATE spans SET {", ".join(f"{t} = found.{t}" for t in INHERITED_FIELDS)}
 FROM (
     WITH RECURSIVE
-    touched AS (SELECT DISTINCT project_id, trace_id FROM batch_spans),
+    touched AS (SELECT DISTINCT project_id, trace_id FROM batch_traces),
     trace_spans AS (
         SELECT s.span_key, s.project_id, s.trace_id, s.span_id, s.parent_span_id,
                {", ".join(f"s.{t}" for t in INHERITED_FIELDS)}
         FROM spans s SEMI JOIN touched USING (project_id, trace_id)
         -- long agent runs aside, ancestors start within days of their descendants; the bound
         -- lets zone maps skip old row groups
-        WHERE s.start_time >= (SELECT min(start_time) FROM batch_spans) - INTERVAL 7 DAY
+        WHERE s.start_time >= (SELECT min(start_time) FROM batch_traces) - INTERVAL 7 DAY
     ),
     walk AS (
         SELECT span_key, project_id, trace_id, parent_span_id AS next_id, 0 AS depth, {_TAGS}
@@ -142,6 +144,27 @@ WHERE span_key IN (SELECT a FROM twins UNION SELECT b FROM twins) AND start_time
 """
 
 
+# Tags that came on a span's log records (ingest/logs.py) are the span's own: kept in record_tags
+# and lent to the span, whether the span is in this batch or stored before its records came.
+_MERGE_RECORD_TAGS = f"""
+INSERT INTO record_tags
+SELECT md5_number(project_id || ':' || trace_id || span_id) AS tag_key,
+       any_value(project_id), any_value(trace_id), any_value(span_id), min(start_time),
+       {", ".join(f"first({t}) FILTER (WHERE {t} IS NOT NULL)" for t in TAG_FIELDS)}
+FROM batch_record_tags GROUP BY tag_key
+ON CONFLICT (tag_key) DO UPDATE SET
+    {", ".join(f"{t} = coalesce(record_tags.{t}, excluded.{t})" for t in TAG_FIELDS)}
+"""
+
+_TAGS_FROM_RECORDS = f"""
+UPDATE spans SET {", ".join(f"{t} = coalesce(spans.{t}, r.{t})" for t in TAG_FIELDS)}
+FROM record_tags r
+WHERE spans.span_key = r.tag_key
+  AND r.tag_key IN (SELECT md5_number(project_id || ':' || trace_id || span_id) FROM batch_traces)
+  AND ({" OR ".join(f"(spans.{t} IS NULL AND r.{t} IS NOT NULL)" for t in TAG_FIELDS)})
+RETURNING project_id, start_time::TIMESTAMP, user_id, true
+"""
+
 _LEND_TAGS = f"""
 UPDATE spans SET {", ".join(f"{t} = coalesce(spans.{t}, lent.{t})" for t in TAG_FIELDS)}
 FROM (
@@ -199,29 +222,45 @@ class DuckDBWrites:
     def write_batch(self, tables: Tables, spool_position: tuple[int, int] | None) -> int:
         with self._transaction() as cur:
             new = 0
-            if tables.spans.num_rows:
-                cur.register("batch_spans", tables.spans)
-                new = cur.execute(
-                    f"INSERT OR IGNORE INTO spans (span_key, {SPAN_COLUMNS}) SELECT "
-                    f"md5_number(project_id || ':' || trace_id || span_id), {SPAN_COLUMNS} "
-                    f"FROM batch_spans"
-                ).fetchone()[0]
+            spans, content = tables.spans, tables.content
+            if content.num_rows:
+                cur.register("batch_content", content)
+                cur.execute(_MERGE_CONTENT)
+                cur.unregister("batch_content")
+            tagged = record_tags(content)
+            if tagged.num_rows:
+                cur.register("batch_record_tags", tagged)
+                cur.execute(_MERGE_RECORD_TAGS)
+                cur.unregister("batch_record_tags")
+                self._has_record_tags = True
+            if spans.num_rows or tagged.num_rows:
+                cur.register("batch_spans", spans)
+                # The spans the batch wrote or holds tags for: their traces inherit again.
+                places = spans.select(_SPAN_PLACE)
+                if tagged.num_rows:
+                    places = pa.concat_tables([places, tagged.select(_SPAN_PLACE)])
+                cur.register("batch_traces", places)
+                if spans.num_rows:
+                    new = cur.execute(
+                        f"INSERT OR IGNORE INTO spans (span_key, {SPAN_COLUMNS}) SELECT "
+                        f"md5_number(project_id || ':' || trace_id || span_id), {SPAN_COLUMNS} "
+                        f"FROM batch_spans"
+                    ).fetchone()[0]
                 # Spans of buckets already rolled up: the new ones, and those the batch
-                # changed (tags lent by a late parent, duplicates found).
-                changed = cur.execute(_INHERIT_TAGS).fetchall()
-                if self._marks:
+                # changed (tags from log records or lent by a late parent, duplicates found).
+                changed = cur.execute(_TAGS_FROM_RECORDS).fetchall() if self._has_record_tags else []
+                changed += cur.execute(_INHERIT_TAGS).fetchall()
+                if self._marks and spans.num_rows:
                     changed += cur.execute(
                         "SELECT DISTINCT project_id, start_time::TIMESTAMP, user_id, false "
                         "FROM batch_spans WHERE start_time < ?",
                         [max(self._marks.values())],
                     ).fetchall()
-                changed += self._mark_duplicates(cur, tables.spans)
+                if spans.num_rows:
+                    changed += self._mark_duplicates(cur, spans)
+                cur.unregister("batch_traces")
                 cur.unregister("batch_spans")
                 rollups.recompute(cur, map(Change._make, changed), self._marks)
-            if tables.content.num_rows:
-                cur.register("batch_content", tables.content)
-                cur.execute(_MERGE_CONTENT)
-                cur.unregister("batch_content")
             if tables.scores.num_rows:
                 cur.register("batch_scores", tables.scores)
                 cur.execute(_UPSERT_SCORES)
