@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 WEB := src/tokentrace/web
 VENDOR := $(WEB)/static/vendor
 
-.PHONY: install demo test lint bench bench-sdk bench-proxy bench-ui family-venvs family-locks agent-venvs agent-locks fixtures debian-tools clean
+.PHONY: install demo test lint screenshots bench bench-sdk bench-proxy bench-ui family-venvs family-locks agent-venvs agent-locks fixtures debian-tools clean
 
 install: $(VENV)/.installed $(VENDOR)/.installed
 
@@ -47,6 +47,10 @@ lint: install
 
 test: lint family-venvs agent-venvs debian-tools
 	$(BIN)/pytest
+
+# The README's screenshots, refreshed on purpose (a test run writes its own to a temporary folder).
+screenshots: install debian-tools
+	TOKENTRACE_SCREENSHOTS=docs/img $(BIN)/pytest -n 0 tests/e2e/test_ui.py
 
 # Real tools the tests run where they install: redis-server holds the gateways' shared budget
 # counters; promtool (Debian's prometheus package) checks

@@ -1,10 +1,12 @@
 """The UI in a real browser (Playwright driving Debian's Chromium, kept off the network) against a
 real server filled by the simulator: each page, its filters, a trace read as a conversation, the
-numbers compared with the API's, and stored markup that never runs. Screenshots go to docs/img/."""
+numbers compared with the API's, and stored markup that never runs. Screenshots go to a temporary
+folder (a test run changes no tracked file); `make screenshots` writes the README's to docs/img/."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -17,7 +19,6 @@ from tests.builders.processes import ServerProcess, run_demo
 from tokentrace.server.ui.formats import count, money, pct
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "img"
 HOSTILE = (
     '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
     '<a href="javascript:window.__pwned=3">link</a> {{7*7}} ${7*7}'
@@ -90,16 +91,26 @@ def page(browser):
     assert not problems, problems
 
 
-def shoot(page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"))
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    """Where screenshots go: TOKENTRACE_SCREENSHOTS (`make screenshots`: docs/img), else a temp folder."""
+    chosen = os.environ.get("TOKENTRACE_SCREENSHOTS")
+    folder = Path(chosen) if chosen else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def shoot(page, shots: Path, name: str) -> None:
+    path = shots / f"{name}.png"
+    page.screenshot(path=str(path))
+    assert path.stat().st_size > 0
 
 
 def kpi(page, name: str) -> str:
     return page.locator(f"#kpi-{name} .value").inner_text()
 
 
-def test_the_overview_shows_the_apis_numbers_and_draws_its_charts(filled, page) -> None:
+def test_the_overview_shows_the_apis_numbers_and_draws_its_charts(filled, page, shots) -> None:
     server, _ = filled
     # 3h holds the whole demo (70 minutes): a window that cut through it would move between the
     # page and the API call, and one of them would count a request the other lost.
@@ -110,10 +121,10 @@ def test_the_overview_shows_the_apis_numbers_and_draws_its_charts(filled, page) 
     assert kpi(page, "error-rate") == pct(api["error_rate"])
     assert page.locator(".chart .uplot").count() == 7  # uPlot, served by the server, drew each
     page.locator("#cost-causes").wait_for()  # triage's movers, loaded by htmx after the page
-    shoot(page, "overview")
+    shoot(page, shots, "overview")
 
 
-def test_the_cost_explorer_groups_sorts_and_drills_down(filled, page) -> None:
+def test_the_cost_explorer_groups_sorts_and_drills_down(filled, page, shots) -> None:
     server, _ = filled
     page.goto(f"{server.url}/cost?since=3h")
     page.select_option("select[name=by]", "request_model")
@@ -136,14 +147,14 @@ def test_the_cost_explorer_groups_sorts_and_drills_down(filled, page) -> None:
         int(t.replace(",", "")) for t in page.locator("#cost-table [data-field=requests]").all_inner_texts()
     ]
     assert calls == sorted(calls, reverse=True)
-    shoot(page, "cost")
+    shoot(page, shots, "cost")
     costliest = max((r for r in api if r["request_model"]), key=lambda r: r["cost_usd"])["request_model"]
     page.click(f"#cost-table a.drill >> text={costliest}")
     page.wait_for_url(re.compile(r"request_model="))
     assert page.locator(".active-filters").inner_text().startswith("Filtered to")
 
 
-def test_traces_filter_open_and_read_as_a_conversation(filled, page) -> None:
+def test_traces_filter_open_and_read_as_a_conversation(filled, page, shots) -> None:
     server, _ = filled
     page.goto(f"{server.url}/traces?since=3h")
     assert page.locator("#trace-table tbody tr").count() == 50
@@ -155,7 +166,7 @@ def test_traces_filter_open_and_read_as_a_conversation(filled, page) -> None:
     api = server.get("/api/v1/traces", since="3h", min_cost=threshold, limit=50)["traces"]
     ids = page.locator("#trace-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.traceId)")
     assert ids == [t["trace_id"] for t in api] and ids
-    shoot(page, "traces")
+    shoot(page, shots, "traces")
     page.click(f"tr[data-trace-id='{ids[0]}'] a")
     page.wait_for_url(re.compile(rf"/traces/{ids[0]}"))
     tree = server.get(f"/api/v1/traces/{ids[0]}")
@@ -165,15 +176,15 @@ def test_traces_filter_open_and_read_as_a_conversation(filled, page) -> None:
     page.wait_for_url(re.compile(r"span="))
     page.locator("#span-detail .conversation .message.role-user").first.wait_for()
     assert page.locator("#span-detail .message.output").count() >= 1
-    shoot(page, "trace")
+    shoot(page, shots, "trace")
 
 
-def test_sessions_latency_alerts_and_budgets(filled, page) -> None:
+def test_sessions_latency_alerts_and_budgets(filled, page, shots) -> None:
     server, _ = filled
     page.goto(f"{server.url}/sessions?since=3h")
     first = page.locator("#session-table tbody tr a").first
     session = first.inner_text()
-    shoot(page, "sessions")
+    shoot(page, shots, "sessions")
     first.click()
     api = server.get(f"/api/v1/sessions/{session}")
     assert kpi(page, "cost") == money(api["totals"]["cost_usd"])
@@ -181,7 +192,7 @@ def test_sessions_latency_alerts_and_budgets(filled, page) -> None:
     page.goto(f"{server.url}/latency?since=3h")
     assert page.locator("#latency-by-model tbody tr").count() >= 2
     assert page.locator(".chart .uplot").count() == 1
-    shoot(page, "latency")
+    shoot(page, shots, "latency")
     page.goto(f"{server.url}/alerts")
     assert page.locator("h1").inner_text() == "Alerts"
     page.goto(f"{server.url}/budgets")
@@ -192,7 +203,7 @@ def test_sessions_latency_alerts_and_budgets(filled, page) -> None:
     top = tenants["by_value"][0]
     shown = page.locator(f'tr[data-budget="tenant-daily"][data-value="{top["value"]}"] [data-field="used"]')
     assert top["used"] > 0 and shown.inner_text() == money(top["used"])
-    shoot(page, "budgets")
+    shoot(page, shots, "budgets")
 
 
 @pytest.mark.parametrize(
