@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import orjson
 import pandas
 import polars
@@ -10,6 +13,7 @@ import pytest
 
 from tests.builders.cli import cli
 from tests.builders.otlp import chat, new_trace_id, protobuf, span
+from tests.builders.processes import free_port
 from tokentrace.canonical import FIELD_NAMES
 
 
@@ -108,3 +112,31 @@ def test_reprice_applies_a_new_override_and_reports_the_difference(start_server,
 def test_cli_errors_are_clear(tmp_path):
     result = cli("traces", "--server", "http://127.0.0.1:9", check=False)
     assert result.returncode == 1 and "cannot reach tokentrace" in result.stderr
+
+
+def _serve(data_dir, port: int, grpc_port: int) -> subprocess.CompletedProcess:
+    command = ["serve", "--data-dir", str(data_dir), "--port", str(port), "--grpc-port", str(grpc_port)]
+    return subprocess.run(
+        [sys.executable, "-m", "tokentrace.cli", *command], capture_output=True, text=True, timeout=60
+    )
+
+
+def _one_line(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    return lines[0]
+
+
+def test_a_taken_port_or_a_data_dir_in_use_stops_serve_with_one_line(tmp_path, server):
+    # the HTTP port of a running server: stopped before the data dir is touched
+    line = _one_line(_serve(tmp_path / "a", server.port, free_port()))
+    assert f"127.0.0.1:{server.port} (HTTP) is taken" in line and "--port" in line
+    assert not (tmp_path / "a").exists()
+    # its gRPC port: grpcio would share it (SO_REUSEPORT) and split the exports between two stores
+    line = _one_line(_serve(tmp_path / "b", free_port(), server.grpc_port))
+    assert f"127.0.0.1:{server.grpc_port} (OTLP/gRPC) is taken" in line and "--grpc-port" in line
+    # its data dir: DuckDB lets one process hold the file
+    line = _one_line(_serve(server.data_dir, free_port(), free_port()))
+    assert f"the data dir {server.data_dir} is in use by process {server.proc.pid}" in line
+    assert server.get("/healthz")["status"] == "ok"  # the running server carries on

@@ -67,6 +67,8 @@ def _rows(
 def test_the_saas_traffic_covers_tenants_features_templates_and_agents(demo_server):
     key, out = _run_demo(demo_server, "retry-storm")
     assert "Where to look:" in out and "tokentrace cost --by feature,prompt_version" in out
+    # the server is not on the default port: each command names the one the demo ran against
+    assert f"tokentrace cost --by feature,prompt_version --since 15m --server {demo_server.url}" in out
     stats = demo_server.wait_for_spans(1, key=key)
     assert stats["traces"] == REQUESTS and stats["unpriced_spans"] == 0
     by = {

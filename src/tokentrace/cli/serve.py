@@ -138,6 +138,7 @@ def serve(
     from tokentrace.jobs.sampler import PolicyError
     from tokentrace.pricing.overrides import OverridesError
     from tokentrace.server.config import ServerConfig
+    from tokentrace.server.runner import StartError
     from tokentrace.server.runner import serve as run_server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -168,5 +169,5 @@ def serve(
     )
     try:
         run_server(config)
-    except (OverridesError, RuleError, BudgetError, PolicyError) as exc:
+    except (OverridesError, RuleError, BudgetError, PolicyError, StartError) as exc:
         raise click.ClickException(str(exc)) from exc

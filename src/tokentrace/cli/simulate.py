@@ -39,6 +39,7 @@ from tokentrace.client import ApiClient
     help="with --serve",
 )
 @click.option("--port", type=int, default=4318, show_default=True, help="with --serve")
+@click.option("--grpc-port", type=int, default=4317, show_default=True, help="with --serve (0: no gRPC)")
 @server_option
 @key_option
 def demo(
@@ -51,6 +52,7 @@ def demo(
     serve_too: bool,
     data_dir: Path,
     port: int,
+    grpc_port: int,
     server: str | None,
     api_key: str | None,
 ) -> None:
@@ -80,6 +82,8 @@ def demo(
                 str(data_dir),
                 "--port",
                 str(port),
+                "--grpc-port",
+                str(grpc_port),
                 "--alerts",
                 str(alerts),
                 "--budgets",
@@ -124,9 +128,12 @@ def demo(
     minutes = f"{max(incident_minutes, 1):g}m"  # triage needs a window of a minute or more
     click.echo(f"\nIncident planted in the last {minutes} ({scenario}): {incident.story}")
     click.echo("Where to look:")
-    click.echo(f"  tokentrace triage --since {minutes} --baseline 1h      (what changed, causes ranked)")
+    # the commands name this server unless it is the one they reach by default
+    target = "" if url.rstrip("/") == "http://127.0.0.1:4318" else f" --server {url}"
+    triage = f"tokentrace triage --since {minutes} --baseline 1h{target}"
+    click.echo(f"  {triage}      (what changed, causes ranked)")
     for command in incident.where_to_look:
-        click.echo(f"  {command}")
+        click.echo(f"  {command}{target}" if command.startswith("tokentrace ") else f"  {command}")
     click.echo(f"  {url}/api/v1/rollups?group_by=feature,prompt_version,request_model&bucket=5m&since=75m")
     if server_process is not None:
         click.echo(f"\ntokentrace is running at {url} (Ctrl-C to stop).")

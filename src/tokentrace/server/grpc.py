@@ -66,7 +66,13 @@ def start_grpc(state: ServerState, host: str, port: int) -> grpc.Server:
     limit = state.config.max_body_bytes
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="tokentrace-grpc"),
-        options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)],
+        options=[
+            ("grpc.max_receive_message_length", limit),
+            ("grpc.max_send_message_length", limit),
+            # grpcio shares a port with any other process by default: two servers would split
+            # the exports between two stores without a word. One owner, or fail to start.
+            ("grpc.so_reuseport", 0),
+        ],
         maximum_concurrent_rpcs=_WORKERS * 4,
     )
     server.add_generic_rpc_handlers(

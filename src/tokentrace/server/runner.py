@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import re
+import socket
 from datetime import timedelta
 
+import duckdb
 import uvicorn
 
 from tokentrace.alerts import rules
@@ -28,10 +32,45 @@ from tokentrace.store.protocol import Store
 log = logging.getLogger("tokentrace")
 
 
+class StartError(Exception):
+    """Why the server cannot start, in one line: a port taken, the data dir in use."""
+
+
+def listen(host: str, port: int, what: str, option: str) -> socket.socket:
+    """A listening socket on host:port, bound before anything else starts: a taken port stops
+    the server with one line, before it touches the data dir."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # not REUSEPORT: one owner
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise StartError(
+            _taken(host, port, what, option) if exc.errno == errno.EADDRINUSE else str(exc)
+        ) from exc
+    sock.listen(2048)
+    return sock
+
+
+def _taken(host: str, port: int, what: str, option: str) -> str:
+    return f"{host}:{port} ({what}) is taken (address already in use): stop what holds it, or pass {option}"
+
+
 def open_store(config: ServerConfig) -> Store:
     """The DuckDB file in the data directory, or the ClickHouse that --store names."""
     if config.store_url is None:
-        return DuckDBStore(config.store_path, memory_limit=f"{config.store_memory_mb}MB")
+        try:
+            return DuckDBStore(config.store_path, memory_limit=f"{config.store_memory_mb}MB")
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            # DuckDB lets one process open a file; its message names the holder's PID.
+            pid = re.search(r"PID (\d+)", str(exc))
+            holder = f" by process {pid.group(1)}" if pid else ""
+            raise StartError(
+                f"the data dir {config.data_dir} is in use{holder} (another tokentrace serve?): "
+                "stop that server, or pass another --data-dir"
+            ) from exc
     from tokentrace.store.clickhouse import ClickHouseStore
     from tokentrace.store.clickhouse.transport import connect
 
@@ -76,11 +115,22 @@ def open_state(config: ServerConfig) -> ServerState:
 
 def serve(config: ServerConfig) -> None:
     """Run until SIGINT/SIGTERM; on the way out, write what is pending and close cleanly."""
-    state = open_state(config)
+    http_socket = listen(config.host, config.port, "HTTP", "--port")
+    try:
+        if config.grpc_port is not None:
+            # Asked first, so a taken port is one line (grpc's core would log its own, then fail).
+            listen(config.host, config.grpc_port, "OTLP/gRPC", "--grpc-port").close()
+        state = open_state(config)
+    except BaseException:
+        http_socket.close()
+        raise
     grpc_server = None
     try:
         if config.grpc_port is not None:
-            grpc_server = start_grpc(state, config.host, config.grpc_port)
+            try:
+                grpc_server = start_grpc(state, config.host, config.grpc_port)
+            except (OSError, RuntimeError) as exc:
+                raise StartError(_taken(config.host, config.grpc_port, "OTLP/gRPC", "--grpc-port")) from exc
         app = create_app(state)
         if config.background_jobs:
             state.alerts.start()
@@ -103,8 +153,9 @@ def serve(config: ServerConfig) -> None:
                 access_log=False,
                 timeout_graceful_shutdown=10,
             )
-        ).run()
+        ).run(sockets=[http_socket])
     finally:
+        http_socket.close()
         state.alerts.stop()
         state.sampler.stop()
         if state.retention is not None:
