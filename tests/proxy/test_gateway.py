@@ -189,6 +189,18 @@ def test_bad_requests_and_missing_upstreams_get_clear_errors(server, provider_ur
     assert server.get("/api/v1/stats")["spans"] == 0
 
 
+def test_an_upstream_given_as_the_providers_base_url_with_v1_works(server, provider_url, start_gateway):
+    # what OPENAI_BASE_URL holds (https://api.openai.com/v1) is a natural --upstream: not /v1/v1
+    gateway = start_gateway(
+        server.url, "--upstream", f"openai={provider_url}/v1", "--upstream", f"anthropic={provider_url}/v1/"
+    )
+    client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="sk-app")
+    claude = anthropic.Anthropic(base_url=gateway.url, api_key="sk-ant-app")
+    assert client.chat.completions.create(model="gpt-4o", messages=ASK, max_tokens=20).usage.prompt_tokens
+    assert claude.messages.create(model=CLAUDE, max_tokens=20, messages=ASK).usage.input_tokens
+    assert {s["attributes"]["tokentrace.gateway.upstream"] for s in spans_of(server, 2)} == {provider_url}
+
+
 def test_an_unreachable_upstream_is_a_502_and_an_error_span(server, start_gateway):
     from tests.builders.processes import free_port
 

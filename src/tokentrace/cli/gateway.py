@@ -11,7 +11,13 @@ import click
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8787, show_default=True)
-@click.option("--upstream", "upstreams", multiple=True, metavar="NAME=URL", help="openai=URL, anthropic=URL")
+@click.option(
+    "--upstream",
+    "upstreams",
+    multiple=True,
+    metavar="NAME=URL",
+    help="openai=URL, anthropic=URL (with or without /v1)",
+)
 @click.option(
     "--config",
     "config_file",

@@ -52,12 +52,16 @@ class ProxyConfig:
 
 
 def _url(value: object, where: str) -> str:
+    """An upstream's base URL. Clients' paths (`/v1/...`) pass through as they are, so the
+    provider's own base URL (`https://api.openai.com/v1`, what OPENAI_BASE_URL holds) counts
+    the same as the host alone: its `/v1` is dropped rather than sent twice."""
     if not isinstance(value, str):
         raise ConfigError(f"{where}: the URL must be a string")
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(f"{where}: {value!r} is not an http(s) URL")
-    return value.rstrip("/")
+    base = value.rstrip("/")
+    return base.removesuffix("/v1")
 
 
 def parse_upstream_flags(flags: Sequence[str]) -> dict[str, str]:
