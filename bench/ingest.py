@@ -5,7 +5,7 @@ Starts `tokentrace serve` on free loopback ports, pre-generates realistic agent 
 prompts), then several sender processes post them concurrently. The clock stops when the
 store has every span (stats: spans == sent, pending == 0). Prints a table.
 
-    .venv/bin/python bench/ingest.py [--senders 3] [--spans 300000] [--batch 512]
+    .venv/bin/python bench/ingest.py [--senders 3] [--spans 300000] [--batch 512] [--ingest-workers N]
 """
 
 from __future__ import annotations
@@ -174,12 +174,30 @@ def _peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def _descendants(pid: int) -> list[int]:
+    """The processes below `pid`: the ingest workers and the fork server that starts them."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--senders", type=int, default=3)
     parser.add_argument("--spans", type=int, default=300_000)
     parser.add_argument("--batch", type=int, default=512, help="spans per export request")
     parser.add_argument("--port", type=int, default=None, help="use a running server (e.g. under a profiler)")
+    parser.add_argument("--ingest-workers", type=int, default=None, help="the server's --ingest-workers")
     args = parser.parse_args()
 
     per_sender = args.spans // args.senders
@@ -196,7 +214,8 @@ def main() -> None:
         port = _free_port()
         command = [sys.executable, "-m", "tokentrace.cli", "serve", "--data-dir", str(data_dir)]
         server = subprocess.Popen(
-            [*command, "--port", str(port), "--grpc-port", "0"],
+            [*command, "--port", str(port), "--grpc-port", "0"]
+            + ([] if args.ingest_workers is None else ["--ingest-workers", str(args.ingest_workers)]),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -226,6 +245,8 @@ def main() -> None:
             time.sleep(0.05)
         queryable = time.perf_counter() - t0
         rss = _peak_rss_mb(server.pid) if server else float("nan")
+        helpers = _descendants(server.pid) if server else []
+        helpers_rss = sum(_peak_rss_mb(p) for p in helpers)
         assert stats["spans"] - base_spans == total, stats
     finally:
         if server:
@@ -240,11 +261,14 @@ def main() -> None:
         f"| OTLP payload | {content_bytes / 1e6:,.1f} MB in {sum(len(b) for b, _ in generated):,} requests |"
     )
     print(f"| concurrent senders | {args.senders} |")
+    workers = "default" if args.ingest_workers is None else args.ingest_workers
+    print(f"| server --ingest-workers | {workers} |")
     print(f"| all acked (fsynced) after | {acked:.2f} s ({total / acked:,.0f} spans/s) |")
     print(f"| all queryable after | {queryable:.2f} s |")
     print(f"| **end-to-end spans/s (acked and queryable)** | **{total / queryable:,.0f}** |")
     print(f"| 503 + Retry-After answers | {retries} |")
     print(f"| server peak RSS | {rss:,.0f} MB |")
+    print(f"| helper processes' peak RSS (workers, fork server: {len(helpers)}) | {helpers_rss:,.0f} MB |")
 
 
 if __name__ == "__main__":

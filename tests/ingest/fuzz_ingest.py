@@ -27,8 +27,9 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 with atheris.instrument_imports(include=["tokentrace"]):
-    from tokentrace.ingest.pipeline import Pipeline, decode_record, encode_record
+    from tokentrace.ingest.pipeline import JSON, PROTOBUF, Pipeline
     from tokentrace.ingest.raw import DecodeError
+    from tokentrace.ingest.record import decode_record, encode_record
     from tokentrace.pricing import PriceBook
     from tokentrace.store.duckdb import DuckDBStore
 
@@ -39,12 +40,12 @@ _MODES = ("traces", "logs", "json traces", "json logs")
 
 def _prepare(pipeline: Pipeline, mode: int, body: bytes):
     if mode == 0:
-        return pipeline.prepare_protobuf("fuzz", body)
+        return pipeline.preparer.protobuf("fuzz", body)
     if mode == 1:
-        return pipeline.prepare_logs_protobuf("fuzz", body)
+        return pipeline.preparer.export("fuzz", body, PROTOBUF, "logs")
     if mode == 2:
-        return pipeline.prepare_json("fuzz", body)
-    return pipeline.prepare_logs_json("fuzz", body)
+        return pipeline.preparer.json("fuzz", body)
+    return pipeline.preparer.export("fuzz", body, JSON, "logs")
 
 
 def one_input(pipeline: Pipeline, data: bytes) -> None:

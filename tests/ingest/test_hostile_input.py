@@ -18,8 +18,9 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1 import common_pb2
 
-from tokentrace.ingest.pipeline import Pipeline, Prepared, decode_record, encode_record
+from tokentrace.ingest.pipeline import JSON, PROTOBUF, Pipeline, Prepared
 from tokentrace.ingest.raw import DecodeError
+from tokentrace.ingest.record import decode_record, encode_record
 from tokentrace.pricing import PriceBook
 from tokentrace.store.duckdb import DuckDBStore
 
@@ -146,14 +147,14 @@ def trace_requests(draw) -> bytes:
 @HOSTILE
 @given(body=trace_requests())
 def test_any_protobuf_trace_request_is_accepted_or_rejected_per_span(pipeline, body):
-    _survives(pipeline.prepare_protobuf("p", body))
+    _survives(pipeline.preparer.protobuf("p", body))
 
 
 @HOSTILE
 @given(body=st.binary(max_size=2000))
 def test_random_bytes_as_protobuf_are_a_decode_error_at_worst(pipeline, body):
-    _try(lambda b: pipeline.prepare_protobuf("p", b), body)
-    _try(lambda b: pipeline.prepare_logs_protobuf("p", b), body)
+    _try(lambda b: pipeline.preparer.protobuf("p", b), body)
+    _try(lambda b: pipeline.preparer.export("p", b, PROTOBUF, "logs"), body)
 
 
 @HOSTILE
@@ -163,7 +164,7 @@ def test_truncated_or_corrupted_protobuf_is_a_decode_error_at_worst(pipeline, bo
     for cut, flip in zip(cuts, flips, strict=False):
         if data:
             data[cut % len(data)] ^= flip or 0xFF
-    _try(lambda b: pipeline.prepare_protobuf("p", b), bytes(data[: len(data) - len(cuts)]))
+    _try(lambda b: pipeline.preparer.protobuf("p", b), bytes(data[: len(data) - len(cuts)]))
 
 
 @st.composite
@@ -187,7 +188,7 @@ def log_requests(draw) -> bytes:
 @HOSTILE
 @given(body=log_requests())
 def test_any_protobuf_logs_request_is_accepted_or_rejected_per_record(pipeline, body):
-    _survives(pipeline.prepare_logs_protobuf("p", body))
+    _survives(pipeline.preparer.export("p", body, PROTOBUF, "logs"))
 
 
 # --- JSON ---------------------------------------------------------------------------------
@@ -281,14 +282,14 @@ json_documents = st.fixed_dictionaries(
 @given(doc=json_documents | json_values)
 def test_any_json_document_is_accepted_rejected_per_span_or_a_decode_error(pipeline, doc):
     body = json.dumps(doc).encode()  # the stdlib writes integers past 64 bits too
-    _try(lambda b: pipeline.prepare_json("p", b), body)
-    _try(lambda b: pipeline.prepare_logs_json("p", b), body)
+    _try(lambda b: pipeline.preparer.json("p", b), body)
+    _try(lambda b: pipeline.preparer.export("p", b, JSON, "logs"), body)
 
 
 @HOSTILE
 @given(body=st.binary(max_size=500) | st.text(max_size=200).map(lambda t: t.encode("utf-8", "surrogatepass")))
 def test_bytes_that_are_not_json_or_not_utf8_are_a_decode_error(pipeline, body):
-    _try(lambda b: pipeline.prepare_json("p", b), body)
+    _try(lambda b: pipeline.preparer.json("p", b), body)
 
 
 # --- the sizes and shapes the issue names, once each --------------------------------------
@@ -316,7 +317,7 @@ def test_a_megabyte_string_ten_thousand_attributes_nan_and_huge_numbers_are_kept
         common_pb2.KeyValue(key="nan", value=common_pb2.AnyValue(double_value=math.nan)),
         common_pb2.KeyValue(key="gen_ai.usage.input_tokens", value=common_pb2.AnyValue(int_value=2**63 - 1)),
     ]
-    prepared = pipeline.prepare_protobuf("p", _one_span(big + many + odd))
+    prepared = pipeline.preparer.protobuf("p", _one_span(big + many + odd))
     _survives(prepared)
     assert prepared.accepted == 1
     attributes = orjson.loads(prepared.tables.spans.column("attributes")[0].as_py())
@@ -326,7 +327,7 @@ def test_a_megabyte_string_ten_thousand_attributes_nan_and_huge_numbers_are_kept
 
 def test_a_token_count_that_is_not_a_count_rejects_its_span_with_the_reason(pipeline):
     for bad in (common_pb2.AnyValue(double_value=math.inf), common_pb2.AnyValue(int_value=-5)):
-        prepared = pipeline.prepare_protobuf(
+        prepared = pipeline.preparer.protobuf(
             "p", _one_span([common_pb2.KeyValue(key="gen_ai.usage.output_tokens", value=bad)])
         )
         assert prepared.accepted == 0
@@ -357,7 +358,7 @@ def test_deep_nesting_is_rejected_or_decode_error_never_a_crash(pipeline):
     )
     body = _field(1, _field(2, _field(2, span)))  # resource_spans → scope_spans → spans
     with pytest.raises(DecodeError):
-        pipeline.prepare_protobuf("p", body)
+        pipeline.preparer.protobuf("p", body)
 
     json_value: dict = {"stringValue": "leaf"}
     for _ in range(100):  # past the JSON decoder's limit (64): that span alone is rejected
@@ -368,13 +369,13 @@ def test_deep_nesting_is_rejected_or_decode_error_never_a_crash(pipeline):
         "name": "x",
         "attributes": [{"key": "deep", "value": json_value}],
     }
-    prepared = pipeline.prepare_json(
+    prepared = pipeline.preparer.json(
         "p", json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}).encode()
     )
     assert prepared.accepted == 0 and "deeper than 64" in prepared.errors[0]
 
     with pytest.raises(DecodeError):  # deeper than the JSON parser goes: the whole body is a 400
-        pipeline.prepare_json("p", b'{"resourceSpans": ' + b"[" * 5000 + b"]" * 5000 + b"}")
+        pipeline.preparer.json("p", b'{"resourceSpans": ' + b"[" * 5000 + b"]" * 5000 + b"}")
 
 
 def test_invalid_utf8_in_a_protobuf_string_is_a_decode_error(pipeline):
@@ -382,4 +383,4 @@ def test_invalid_utf8_in_a_protobuf_string_is_a_decode_error(pipeline):
     at = body.index(b"ab")
     body[at : at + 2] = b"\xff\xfe"
     with pytest.raises(DecodeError):
-        pipeline.prepare_protobuf("p", bytes(body))
+        pipeline.preparer.protobuf("p", bytes(body))

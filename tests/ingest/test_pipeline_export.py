@@ -4,6 +4,9 @@ stored and the invalid ones rejected alone with their reason."""
 
 from __future__ import annotations
 
+import os
+import signal
+
 import orjson
 import pytest
 
@@ -11,14 +14,16 @@ from tests.builders.otlp import chat, json_body, new_trace_id, protobuf, span
 from tokentrace.ingest.pipeline import JSON, PROTOBUF, Overloaded, Pipeline
 from tokentrace.ingest.raw import DecodeError
 from tokentrace.pricing import PriceBook
+from tokentrace.pricing.overrides import parse_overrides
 from tokentrace.store import SpanFilter
 from tokentrace.store.duckdb import DuckDBStore
 
 
-@pytest.fixture
-def pipeline(tmp_path):
+@pytest.fixture(params=[0, 2], ids=["in-process", "workers"])
+def pipeline(tmp_path, request):
+    """A pipeline preparing exports in this process, or in two worker processes: the same answers."""
     store = DuckDBStore(tmp_path / "store.duckdb")
-    pipe = Pipeline(store, PriceBook(), tmp_path / "spool", batch_delay_s=0.05)
+    pipe = Pipeline(store, PriceBook(), tmp_path / "spool", batch_delay_s=0.05, workers=request.param)
     yield pipe
     pipe.close()
     store.close()
@@ -36,24 +41,22 @@ def test_valid_spans_are_stored_and_an_invalid_one_is_rejected_alone(pipeline, m
     good = chat(trace, input_tokens=10, output_tokens=2)
     bad = span(trace, span_id="0" * 16)  # OTLP: an all-zero span id is invalid
     body = protobuf([good, bad]) if media == PROTOBUF else orjson.dumps(json_body([good, bad]))
-    prepared, stored = pipeline.export("p1", body, media)
-    stored.result(timeout=10)
+    prepared = pipeline.export("p1", body, media).result(timeout=10)
     assert _stored(pipeline, "p1") == [good["span_id"]]
     assert prepared.rejected == 1
     assert "all zeros" in prepared.error_message()
 
 
 def test_logs_go_the_same_way(pipeline):
-    prepared, stored = pipeline.export("p1", orjson.dumps({"resourceLogs": []}), JSON, "logs")
-    stored.result(timeout=10)
+    prepared = pipeline.export("p1", orjson.dumps({"resourceLogs": []}), JSON, "logs").result(timeout=10)
     assert (prepared.accepted, prepared.rejected) == (0, 0)
 
 
 def test_an_unreadable_body_is_refused_whole_and_nothing_is_stored(pipeline):
+    with pytest.raises(DecodeError):  # on the Future, as a worker process would report it
+        pipeline.export("p1", b"\xff\xfe not protobuf", PROTOBUF).result(timeout=10)
     with pytest.raises(DecodeError):
-        pipeline.export("p1", b"\xff\xfe not protobuf", PROTOBUF)
-    with pytest.raises(DecodeError):
-        pipeline.export("p1", b"{not json", JSON)
+        pipeline.export("p1", b"{not json", JSON).result(timeout=10)
     assert _stored(pipeline, "p1") == []
 
 
@@ -73,3 +76,42 @@ def test_a_store_that_is_behind_refuses_before_decoding(pipeline):
         pipeline.export("p1", b"garbage", PROTOBUF)
     pipeline.max_pending_rows = 1_000_000
     assert _stored(pipeline, "p1") == []
+
+
+def test_workers_price_with_the_overrides_the_server_has_now(tmp_path):
+    store = DuckDBStore(tmp_path / "store.duckdb")
+    prices = PriceBook()
+    pipe = Pipeline(store, prices, tmp_path / "spool", batch_delay_s=0.05, workers=1)
+    try:
+        body = protobuf([chat(new_trace_id(), model="house-model", input_tokens=1000, output_tokens=0)])
+        assert not pipe.export("p1", body, PROTOBUF).result(timeout=30).tables.spans["cost_known"][0].as_py()
+        text = '[[models]]\nmodel = "house-model"\ninput_mtok = 2.0\noutput_mtok = 4.0\n'
+        prices.reload(parse_overrides(text, "prices.toml"))
+        prepared = pipe.export("p1", body, PROTOBUF).result(timeout=30)
+        assert prepared.tables.spans["cost_usd"][0].as_py() == pytest.approx(0.002)
+    finally:
+        pipe.close()
+        store.close()
+
+
+def test_a_dead_worker_is_replaced_and_the_export_it_held_is_refused_for_a_retry(tmp_path):
+    store = DuckDBStore(tmp_path / "store.duckdb")
+    pipe = Pipeline(store, PriceBook(), tmp_path / "spool", batch_delay_s=0.05, workers=1)
+    try:
+        first = chat(new_trace_id(), input_tokens=1, output_tokens=1)
+        pipe.export("p1", protobuf([first]), PROTOBUF).result(timeout=30)
+        for pid in list(pipe.workers._pool._processes):  # the pool's own record of its processes
+            os.kill(pid, signal.SIGKILL)
+        second = chat(new_trace_id(), input_tokens=1, output_tokens=1)
+        outcomes = []
+        for _ in range(3):  # the first may meet the broken pool: Overloaded, and the client retries
+            try:
+                outcomes.append(pipe.export("p1", protobuf([second]), PROTOBUF).result(timeout=30))
+                break
+            except Overloaded:
+                outcomes.append("retry")
+        assert outcomes[-1] != "retry" and outcomes[-1].accepted == 1
+        assert _stored(pipe, "p1") == sorted([first["span_id"], second["span_id"]])
+    finally:
+        pipe.close()
+        store.close()

@@ -9,8 +9,8 @@ import pyarrow as pa
 from tokentrace.canonical import SCORE_SCHEMA, TAG_FIELDS
 from tokentrace.ingest.columns import tables
 from tokentrace.ingest.normalize import normalize
-from tokentrace.ingest.pipeline import _RECORD_V2, _ipc, decode_record, encode_record
 from tokentrace.ingest.raw import RawSpan
+from tokentrace.ingest.record import _RECORD_V2, _ipc, decode_record, encode_record
 from tokentrace.ingest.score_rows import score_row
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"

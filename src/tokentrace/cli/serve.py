@@ -69,6 +69,13 @@ from tokentrace.cli.options import interval, labels
     is_flag=True,
     help="keep emails, API keys and card numbers in what is sent (redacted before the spool by default)",
 )
+@click.option(
+    "--ingest-workers",
+    type=click.IntRange(0, 64),
+    default=None,
+    help="processes that decode, normalize, price and redact exports, off the server process "
+    "[default: one per core, up to 8; 0: the server process does it]",
+)
 @click.option("--require-key", is_flag=True, help="refuse requests without an API key, even on loopback")
 @click.option("--admin-token", envvar="TOKENTRACE_ADMIN_TOKEN", default=None, help="token for project admin")
 @click.option(
@@ -121,6 +128,7 @@ def serve(
     max_inflight_mb: float,
     store_memory_mb: int,
     no_redact: bool,
+    ingest_workers: int | None,
     require_key: bool,
     admin_token: str | None,
     alerts_file: Path | None,
@@ -155,6 +163,7 @@ def serve(
         max_pending_bytes=int(max_pending_mb * 1024 * 1024),
         max_inflight_bytes=int(max_inflight_mb * 1024 * 1024),
         redact=not no_redact,
+        ingest_workers=ingest_workers,
         store_memory_mb=store_memory_mb,
         require_key=require_key,
         admin_token=admin_token,

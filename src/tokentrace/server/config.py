@@ -35,6 +35,7 @@ class ServerConfig:
     admin_token: str | None = None
     fsync: bool = True
     redact: bool = True  # the default redaction rules over what is sent, before the spool
+    ingest_workers: int | None = None  # processes preparing exports (decode … redact); None: one per core
     alerts_file: Path | None = None  # TOML alert rules and notifiers
     alert_interval_s: float = 30.0
     budgets_file: Path | None = None  # the gateway's budgets, shown against the traced spend

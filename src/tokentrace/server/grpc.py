@@ -36,8 +36,7 @@ def _export(state: ServerState, context, body: bytes, signal: str) -> Prepared:
     except Unauthorized as exc:
         context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
     try:
-        prepared, stored = state.pipeline.export(project, body, PROTOBUF, signal)
-        stored.result(timeout=60)
+        prepared = state.pipeline.export(project, body, PROTOBUF, signal).result(timeout=60)
     except Overloaded as exc:
         _unavailable(state, context, str(exc), exc.retry_after_s)
     except DecodeError as exc:

@@ -153,8 +153,7 @@ async def _export(request: Request, signal: Signal) -> Response:
                 return _too_many(state, is_protobuf)
             held = len(body)
         media = PROTOBUF if is_protobuf else JSON
-        prepared, stored = state.pipeline.export(project, body, media, signal.name)
-        await asyncio.wrap_future(stored)
+        prepared = await asyncio.wrap_future(state.pipeline.export(project, body, media, signal.name))
     except BodyTooLarge:
         return _failure(413, f"body larger than the limit of {limit} bytes", is_protobuf)
     except DecodeError as exc:

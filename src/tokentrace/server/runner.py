@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import logging
 import re
+import signal
 import socket
 from datetime import timedelta
 
@@ -15,6 +16,7 @@ from tokentrace.alerts import rules
 from tokentrace.alerts.evaluator import Evaluator
 from tokentrace.budgets.policy import Policy, load_policy
 from tokentrace.ingest.pipeline import Pipeline
+from tokentrace.ingest.workers import default_count
 from tokentrace.jobs import sampler as sampling_policies
 from tokentrace.jobs.periodic import Periodic
 from tokentrace.jobs.retention import expire
@@ -93,6 +95,7 @@ def open_state(config: ServerConfig) -> ServerState:
         max_pending_bytes=config.max_pending_bytes,
         fsync=config.fsync,
         redact_content=config.redact,
+        workers=default_count() if config.ingest_workers is None else config.ingest_workers,
     )
     alerts = Evaluator(
         store,
@@ -144,6 +147,10 @@ def serve(config: ServerConfig) -> None:
             f" and grpc {config.host}:{config.grpc_port}" if grpc_server else "",
             config.data_dir,
         )
+        # uvicorn stops on SIGTERM, then raises it again for the handler it found: the default
+        # one would end the process before the `finally` below writes what is pending and stops
+        # the ingest workers. With this one in place, serve returns and closes cleanly.
+        signal.signal(signal.SIGTERM, lambda signum, frame: None)
         uvicorn.Server(
             uvicorn.Config(
                 app,

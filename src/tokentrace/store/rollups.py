@@ -4,7 +4,7 @@ its bucket (and, when its tags changed, its tag-less bucket) be recomputed."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from tokentrace.canonical import GRAINS, Grain
@@ -28,7 +28,12 @@ def touched_buckets(
 ) -> list[tuple[Grain, list[Cell]]]:
     """Per rollup table with a mark (naive UTC), the buckets before it that the changes touch, as
     (project, bucket start, value of the grain's narrowing key or None), sorted."""
-    changes = list(changes)
+    if not marks:
+        return []
+    # A write's spans are mostly newer than every mark: drop those at once, before the per-grain
+    # bucket arithmetic (a span a bucket's width past a mark cannot fall in a bucket before it).
+    horizon = max(marks.values()) + timedelta(seconds=max(g.seconds for g in GRAINS))
+    changes = [c for c in changes if c.start.replace(tzinfo=None) < horizon]
     out = []
     for grain in GRAINS:
         mark = marks.get(grain.table)
