@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
+import json
+import os
+import pty
+import re
+import struct
 import subprocess
 import sys
+import termios
 
 import orjson
 import pandas
@@ -40,8 +47,45 @@ def test_cost_and_traces_tables(server):
     trace_ids = _fill(server)
     out = cli("cost", "--by", "tenant_id,model", "--since", "1h", server=server).stdout
     assert "acme" in out and "globex" in out and "gpt-4o-mini" in out and "Total: $" in out
+    # the root spans (no tenant, no LLM call) make a group of no requests and no cost: not listed
+    assert "—" not in out.split("Total")[0]
     out = cli("traces", "--since", "1h", "--user", "user-globex", server=server).stdout
     assert trace_ids[2] in out and trace_ids[0] not in out
+
+
+def _in_terminal(*args: str, columns: int = 100) -> str:
+    """The CLI's output in a terminal `columns` wide (a pseudo-terminal), as a person sees it."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a terminal of that width, then the CLI
+        fcntl.ioctl(1, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+        env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+        os.execve(sys.executable, [sys.executable, "-m", "tokentrace.cli", *args], env)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.waitpid(pid, 0)
+    return re.sub(r"\x1b\[[0-9;]*m", "", out.decode(errors="replace"))
+
+
+def test_trace_ids_are_whole_in_a_narrow_terminal_and_scripts_get_json(server):
+    trace_ids = _fill(server)
+    shown = _in_terminal("traces", "--since", "1h", "--server", server.url)
+    assert all(t in shown for t in trace_ids), shown
+    page = json.loads(cli("traces", "--since", "1h", "--json", server=server).stdout)
+    assert sorted(t["trace_id"] for t in page["traces"]) == sorted(trace_ids)
+    cost = json.loads(cli("cost", "--by", "tenant_id", "--since", "1h", "--json", server=server).stdout)
+    # the API's answer as it is: the root spans' group (no tenant) is there, with no requests
+    assert {r["tenant_id"]: (r["requests"], r["input_tokens"]) for r in cost["rows"]} == {
+        "acme": (2, 3000),
+        "globex": (1, 500),
+        None: (0, 0),
+    }
 
 
 def test_export_jsonl_and_parquet_use_canonical_names(server, tmp_path):

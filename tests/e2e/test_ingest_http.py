@@ -123,7 +123,10 @@ def test_a_non_loopback_or_keyed_server_refuses_anonymous_writes(start_server):
     assert response.status_code == 401
     with srv.client() as c:
         assert c.get("/api/v1/stats").status_code == 401
-        assert c.post("/api/v1/projects", json={"name": "x"}).status_code == 403
+        refused = c.post("/api/v1/projects", json={"name": "x"})
+    # no admin token either: the answer says how to get one, and so did the server when it started
+    assert refused.status_code == 403 and "restart it with --admin-token" in refused.json()["error"]
+    assert "no --admin-token: projects cannot be created" in srv.log()
 
 
 @pytest.mark.parametrize("since,expected", [("15m", 1), ("3h", 2)])

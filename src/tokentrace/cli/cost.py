@@ -5,7 +5,16 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from tokentrace.cli.options import api_client, call_api, console, key_option, server_option, usd
+from tokentrace.cli.options import (
+    api_client,
+    call_api,
+    console,
+    echo_json,
+    json_option,
+    key_option,
+    server_option,
+    usd,
+)
 
 
 @click.command()
@@ -18,15 +27,21 @@ from tokentrace.cli.options import api_client, call_api, console, key_option, se
 )
 @click.option("--since", default="24h", show_default=True, help="ISO 8601 instant or duration (15m, 24h, 7d)")
 @click.option("--until", default=None)
+@json_option
 @server_option
 @key_option
-def cost(group_by: str, since: str, until: str | None, server: str | None, api_key: str | None) -> None:
+def cost(
+    group_by: str, since: str, until: str | None, as_json: bool, server: str | None, api_key: str | None
+) -> None:
     """Cost, tokens and requests grouped by any tag."""
     result = call_api(
         lambda: api_client(server, api_key).get(
             "/api/v1/rollups", {"group_by": group_by, "since": since, "until": until}
         )
     )
+    if as_json:
+        echo_json(result)
+        return
     fields = result["group_by"]
     table = Table(
         *fields,
@@ -41,6 +56,8 @@ def cost(group_by: str, since: str, until: str | None, server: str | None, api_k
     )
     total = 0.0
     for row in result["rows"]:
+        if not row["requests"] and not row["cost_usd"] and not row["unpriced_spans"]:
+            continue  # a group of other spans only (roots, tools): nothing to show in a cost table
         total += row["cost_usd"] or 0
         table.add_row(
             *[str(row[f]) if row[f] is not None else "—" for f in fields],
@@ -59,13 +76,17 @@ def cost(group_by: str, since: str, until: str | None, server: str | None, api_k
 @click.command()
 @click.option("--since", default="30d", show_default=True)
 @click.option("--until", default=None)
+@json_option
 @server_option
 @key_option
-def reprice(since: str, until: str | None, server: str | None, api_key: str | None) -> None:
+def reprice(since: str, until: str | None, as_json: bool, server: str | None, api_key: str | None) -> None:
     """Re-price stored spans with the current prices and overrides; report the difference."""
     report = call_api(
         lambda: api_client(server, api_key).post("/api/v1/reprice", params={"since": since, "until": until})
     )
+    if as_json:
+        echo_json(report)
+        return
     table = Table(
         "spans checked", "changed", "before", "after", "difference", "newly priced", "newly unpriced"
     )

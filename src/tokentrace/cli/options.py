@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Any
 
@@ -17,6 +18,14 @@ server_option = click.option(
     "--server", default=None, help="tokentrace URL [default: $TOKENTRACE_SERVER or http://127.0.0.1:4318]"
 )
 key_option = click.option("--api-key", default=None, help="project API key [default: $TOKENTRACE_API_KEY]")
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="print the API's JSON answer (for scripts)"
+)
+
+
+def echo_json(result: Any) -> None:
+    """An API answer as indented JSON on stdout."""
+    click.echo(json.dumps(result, indent=2))
 
 
 def api_client(server: str | None, api_key: str | None) -> ApiClient:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from tokentrace.cli.options import api_client, call_api, console, server_option
+from tokentrace.cli.options import api_client, call_api, console, echo_json, json_option, server_option
 
 
 @click.group()
@@ -25,11 +25,15 @@ def projects_create(name: str, server: str | None, admin_token: str | None) -> N
 
 
 @projects.command("list")
+@json_option
 @server_option
 @click.option("--admin-token", envvar="TOKENTRACE_ADMIN_TOKEN", default=None)
-def projects_list(server: str | None, admin_token: str | None) -> None:
+def projects_list(as_json: bool, server: str | None, admin_token: str | None) -> None:
     """List projects."""
     listing = call_api(lambda: api_client(server, admin_token).get("/api/v1/projects"))
+    if as_json:
+        echo_json(listing)
+        return
     table = Table("project", "created")
     for p in listing["projects"]:
         table.add_row(p["project_id"], p["created_at"])

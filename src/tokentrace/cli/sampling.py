@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import click
 from rich.table import Table
 
-from tokentrace.cli.options import api_client, call_api, console, key_option, server_option
+from tokentrace.cli.options import (
+    api_client,
+    call_api,
+    console,
+    echo_json,
+    json_option,
+    key_option,
+    server_option,
+)
 
 
 @click.group()
@@ -42,7 +49,7 @@ def _policy_file(path: Path | None) -> dict[str, Any] | None:
     default=None,
     help="a TOML policy to try [default: the project's]",
 )
-@click.option("--json", "as_json", is_flag=True, help="print the API's JSON answer")
+@json_option
 @server_option
 @key_option
 def sampling_simulate(
@@ -57,7 +64,7 @@ def sampling_simulate(
     body = {"since": since, "until": until, "policy": _policy_file(policy_path)}
     result = call_api(lambda: api_client(server, api_key).post("/api/v1/sampling/simulate", body))
     if as_json:
-        click.echo(json.dumps(result, indent=2))
+        echo_json(result)
         return
     table = Table("", "total", "kept", "share", title=f"Policy simulated on the traces since {since}")
     for name, label, fmt in (
@@ -96,7 +103,7 @@ def sampling_policy(set_path: Path | None, clear: bool, server: str | None, api_
         result = call_api(lambda: client.delete("/api/v1/sampling/policy"))
     else:
         result = call_api(lambda: client.get("/api/v1/sampling/policy"))
-    click.echo(json.dumps(result, indent=2))
+    echo_json(result)
 
 
 @sampling.command("apply")
@@ -105,4 +112,4 @@ def sampling_policy(set_path: Path | None, clear: bool, server: str | None, api_
 def sampling_apply(server: str | None, api_key: str | None) -> None:
     """Judge the project's due traces now (the server also does every --sampling-interval)."""
     result = call_api(lambda: api_client(server, api_key).post("/api/v1/sampling/apply"))
-    click.echo(json.dumps(result, indent=2))
+    echo_json(result)

@@ -5,9 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.table import Table
+from rich.table import Column, Table
 
-from tokentrace.cli.options import api_client, call_api, console, key_option, server_option, usd
+from tokentrace.cli.options import (
+    api_client,
+    call_api,
+    console,
+    echo_json,
+    json_option,
+    key_option,
+    server_option,
+    usd,
+)
 
 
 @click.command()
@@ -20,6 +29,7 @@ from tokentrace.cli.options import api_client, call_api, console, key_option, se
 @click.option("--status", default=None, type=click.Choice(["ok", "error", "unset"]))
 @click.option("--min-cost", type=float, default=None)
 @click.option("--limit", type=int, default=50, show_default=True)
+@json_option
 @server_option
 @key_option
 def traces(
@@ -32,6 +42,7 @@ def traces(
     status: str | None,
     min_cost: float | None,
     limit: int,
+    as_json: bool,
     server: str | None,
     api_key: str | None,
 ) -> None:
@@ -52,7 +63,12 @@ def traces(
             },
         )
     )
-    table = Table("start", "trace", "root", "spans", "ms", "tokens", "cost", "models", "user", "status")
+    if as_json:
+        echo_json(page)
+        return
+    # The trace id whole, never cut: it is what opens the trace (`/traces/<id>`, the API).
+    trace = Column("trace", no_wrap=True, min_width=32)
+    table = Table("start", trace, "root", "spans", "ms", "tokens", "cost", "models", "user", "status")
     for t in page["traces"]:
         table.add_row(
             t["start_time"][:23],

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 from rich.table import Table
 
-from tokentrace.cli.options import api_client, call_api, console, key_option, server_option, usd
+from tokentrace.cli.options import (
+    api_client,
+    call_api,
+    console,
+    echo_json,
+    json_option,
+    key_option,
+    server_option,
+    usd,
+)
 
 
 def _number(value: float | None) -> str:
@@ -24,7 +31,7 @@ def _ms(value: float | None) -> str:
 @click.option("--since", default="1h", show_default=True, help="the window: a duration back from --until")
 @click.option("--baseline", default="24h", show_default=True, help="the period just before the window")
 @click.option("--until", default=None, help="the window's end (ISO 8601) [default: now]")
-@click.option("--json", "as_json", is_flag=True, help="print the API's JSON answer")
+@json_option
 @server_option
 @key_option
 def triage(
@@ -37,7 +44,7 @@ def triage(
         )
     )
     if as_json:
-        click.echo(json.dumps(result, indent=2))
+        echo_json(result)
         return
     window, base = result["window"], result["baseline"]
     console.print(

@@ -140,6 +140,11 @@ def serve(config: ServerConfig) -> None:
             state.sampler.start()
             if state.retention is not None:
                 state.retention.start()
+        if not config.admin_token and not config.anonymous_allowed:
+            log.warning(
+                "no --admin-token: projects cannot be created or deleted on this server "
+                "(set --admin-token or TOKENTRACE_ADMIN_TOKEN to manage them)"
+            )
         log.info(
             "tokentrace listening on http://%s:%d (OTLP/HTTP, API)%s; data in %s",
             config.host,

@@ -18,10 +18,24 @@ from tokentrace.server.routing import project_route
 from tokentrace.server.state import ServerState
 
 
+def _not_admin(state: ServerState, doing: str) -> Response:
+    """The 403 of a project-management call, saying how to get the right to make it."""
+    if state.config.admin_token:
+        message = f"{doing} projects needs the admin token: send it as 'Authorization: Bearer <token>'"
+    elif state.config.anonymous_allowed:  # a loopback server without --require-key, sent a key
+        message = f"{doing} projects is open on this server to requests without a key: send none"
+    else:
+        message = (
+            f"{doing} projects needs an admin token, and this server has none: restart it with "
+            "--admin-token (or TOKENTRACE_ADMIN_TOKEN set) and send that token as the Bearer key"
+        )
+    return error(403, message)
+
+
 async def create_project(request: Request) -> Response:
     state: ServerState = request.app.state.tt
     if not is_admin(state, request.headers.get("authorization")):
-        return error(403, "creating projects needs the admin token (or a loopback-only server)")
+        return _not_admin(state, "creating")
     try:
         body = orjson.loads(await request.body() or b"{}")
     except orjson.JSONDecodeError:
@@ -39,7 +53,7 @@ async def create_project(request: Request) -> Response:
 async def list_projects(request: Request) -> Response:
     state: ServerState = request.app.state.tt
     if not is_admin(state, request.headers.get("authorization")):
-        return error(403, "listing projects needs the admin token (or a loopback-only server)")
+        return _not_admin(state, "listing")
     return JSON(
         {
             "projects": [
@@ -54,7 +68,7 @@ async def delete_project(request: Request) -> Response:
     """The project, its keys and all its data (what is still on its way is written first)."""
     state: ServerState = request.app.state.tt
     if not is_admin(state, request.headers.get("authorization")):
-        return error(403, "deleting projects needs the admin token (or a loopback-only server)")
+        return _not_admin(state, "deleting")
     name = request.path_params["name"]
     if not any(p.project_id == name for p in state.store.projects()):
         return error(404, f"no project {name!r}")
