@@ -27,7 +27,8 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 with atheris.instrument_imports(include=["tokentrace"]):
-    from tokentrace.ingest.pipeline import JSON, PROTOBUF, Pipeline
+    from tokentrace.ingest.pipeline import Pipeline
+    from tokentrace.ingest.prepare import JSON, PROTOBUF
     from tokentrace.ingest.raw import DecodeError
     from tokentrace.ingest.record import decode_record, encode_record
     from tokentrace.pricing import PriceBook

@@ -18,7 +18,8 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1 import common_pb2
 
-from tokentrace.ingest.pipeline import JSON, PROTOBUF, Pipeline, Prepared
+from tokentrace.ingest.pipeline import Pipeline
+from tokentrace.ingest.prepare import JSON, PROTOBUF, Prepared
 from tokentrace.ingest.raw import DecodeError
 from tokentrace.ingest.record import decode_record, encode_record
 from tokentrace.pricing import PriceBook

@@ -11,7 +11,8 @@ import orjson
 import pytest
 
 from tests.builders.otlp import chat, json_body, new_trace_id, protobuf, span
-from tokentrace.ingest.pipeline import JSON, PROTOBUF, Overloaded, Pipeline
+from tokentrace.ingest.pipeline import Overloaded, Pipeline
+from tokentrace.ingest.prepare import JSON, PROTOBUF
 from tokentrace.ingest.raw import DecodeError
 from tokentrace.pricing import PriceBook
 from tokentrace.pricing.overrides import parse_overrides

@@ -15,7 +15,7 @@ from tokentrace import sketch
 from tokentrace.canonical import ERROR_TYPES, MINUTE, USER_HOUR
 from tokentrace.ingest.columns import tables
 from tokentrace.ingest.normalize import normalize
-from tokentrace.ingest.pipeline import price_rows
+from tokentrace.ingest.prepare import price_rows
 from tokentrace.ingest.raw import RawSpan
 from tokentrace.pricing import PriceBook
 from tokentrace.query import aggregates, rollups

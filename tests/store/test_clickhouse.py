@@ -14,7 +14,7 @@ from tokentrace import sketch
 from tokentrace.canonical import USER_HOUR
 from tokentrace.ingest.columns import tables
 from tokentrace.ingest.normalize import normalize
-from tokentrace.ingest.pipeline import price_rows
+from tokentrace.ingest.prepare import price_rows
 from tokentrace.ingest.raw import RawSpan
 from tokentrace.pricing import PriceBook
 from tokentrace.query import rollups

@@ -9,7 +9,7 @@ import pytest
 
 from tokentrace.ingest.columns import tables
 from tokentrace.ingest.normalize import normalize
-from tokentrace.ingest.pipeline import price_rows
+from tokentrace.ingest.prepare import price_rows
 from tokentrace.ingest.raw import RawSpan
 from tokentrace.pricing import PriceBook
 from tokentrace.query.records import records

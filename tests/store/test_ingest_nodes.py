@@ -14,7 +14,7 @@ import pytest
 from tests.builders.random_calls import random_call
 from tokentrace.ingest.columns import tables
 from tokentrace.ingest.normalize import normalize
-from tokentrace.ingest.pipeline import price_rows
+from tokentrace.ingest.prepare import price_rows
 from tokentrace.pricing import PriceBook
 from tokentrace.query.records import records
 from tokentrace.store.clickhouse import ClickHouseStore

@@ -12,7 +12,7 @@ from tests.builders.random_calls import random_call
 from tokentrace.canonical import MINUTE
 from tokentrace.ingest.columns import tables
 from tokentrace.ingest.normalize import normalize
-from tokentrace.ingest.pipeline import price_rows
+from tokentrace.ingest.prepare import price_rows
 from tokentrace.pricing import PriceBook
 from tokentrace.store.catalog import retention_cutoff
 from tokentrace.store.filters import SpanFilter

@@ -13,7 +13,7 @@ import pytest
 from tokentrace.canonical import USER_HOUR
 from tokentrace.ingest.columns import tables
 from tokentrace.ingest.normalize import normalize
-from tokentrace.ingest.pipeline import price_rows
+from tokentrace.ingest.prepare import price_rows
 from tokentrace.ingest.raw import RawSpan
 from tokentrace.pricing import PriceBook
 from tokentrace.query import aggregates, rollups

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from tokentrace.cli.options import key_option, server_option
-from tokentrace.client import ApiClient
+from tokentrace.client import DEFAULT_SERVER, ApiClient
 
 
 @click.command()
@@ -129,7 +129,7 @@ def demo(
     click.echo(f"\nIncident planted in the last {minutes} ({scenario}): {incident.story}")
     click.echo("Where to look:")
     # the commands name this server unless it is the one they reach by default
-    target = "" if url.rstrip("/") == "http://127.0.0.1:4318" else f" --server {url}"
+    target = "" if url == DEFAULT_SERVER else f" --server {url}"
     triage = f"tokentrace triage --since {minutes} --baseline 1h{target}"
     click.echo(f"  {triage}      (what changed, causes ranked)")
     for command in incident.where_to_look:

@@ -33,16 +33,15 @@ def span_table(rows: list[dict[str, Any]]) -> pa.Table:
 
 
 def _table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+    # .get: a content row from a span carries no record tags (only log records have them)
     return pa.Table.from_arrays(
-        [pa.array([r[f.name] for r in rows], type=f.type) for f in schema], schema=schema
+        [pa.array([r.get(f.name) for r in rows], type=f.type) for f in schema], schema=schema
     )
 
 
 def content_table(rows: list[dict[str, Any]]) -> pa.Table:
     """Content rows → a table of CONTENT_SCHEMA (a row without tags has none)."""
-    return pa.Table.from_arrays(
-        [pa.array([r.get(f.name) for r in rows], type=f.type) for f in CONTENT_SCHEMA], schema=CONTENT_SCHEMA
-    )
+    return _table(rows, CONTENT_SCHEMA)
 
 
 def score_table(rows: list[dict[str, Any]]) -> pa.Table:

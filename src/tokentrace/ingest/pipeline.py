@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tokentrace.ingest.columns import tables
-from tokentrace.ingest.prepare import JSON, PROTOBUF, SIGNALS, Prepared, Preparer, check_export, price_rows
+from tokentrace.ingest.prepare import Prepared, Preparer, check_export
 from tokentrace.ingest.record import decode_record, encode_record
 from tokentrace.ingest.spool import Position, Spool
 from tokentrace.ingest.workers import Workers
@@ -21,8 +21,6 @@ from tokentrace.pricing import PriceBook
 from tokentrace.store.protocol import Store
 
 log = logging.getLogger(__name__)
-
-__all__ = ["JSON", "PROTOBUF", "SIGNALS", "Overloaded", "Pipeline", "Prepared", "price_rows"]
 
 
 class Overloaded(Exception):

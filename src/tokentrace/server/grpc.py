@@ -10,7 +10,8 @@ from typing import Any
 import grpc
 from google.rpc.error_details_pb2 import RetryInfo
 
-from tokentrace.ingest.pipeline import PROTOBUF, Overloaded, Prepared
+from tokentrace.ingest.pipeline import Overloaded
+from tokentrace.ingest.prepare import PROTOBUF, Prepared
 from tokentrace.ingest.raw import DecodeError
 from tokentrace.server.auth import Unauthorized, project_for
 from tokentrace.server.otlp import logs_response, traces_response

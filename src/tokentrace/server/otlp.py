@@ -24,7 +24,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tokentrace.ingest.pipeline import JSON, PROTOBUF, Overloaded, Prepared
+from tokentrace.ingest.pipeline import Overloaded
+from tokentrace.ingest.prepare import JSON, PROTOBUF, Prepared
 from tokentrace.ingest.raw import DecodeError
 from tokentrace.server.auth import Unauthorized, project_for
 from tokentrace.server.body import BodyTooLarge, declared_length, read_body
@@ -82,7 +83,7 @@ logs_response = _export_response(ExportLogsServiceResponse, ExportLogsPartialSuc
 class Signal:
     """What differs between the OTLP signals tokentrace receives."""
 
-    name: str  # pipeline.SIGNALS
+    name: str  # prepare.SIGNALS
     response: Callable[[Prepared], object]
     rejected_key: str  # the partialSuccess count field in the JSON mapping
 

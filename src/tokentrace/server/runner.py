@@ -47,8 +47,9 @@ def listen(host: str, port: int, what: str, option: str) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
+        taken = exc.errno == errno.EADDRINUSE
         raise StartError(
-            _taken(host, port, what, option) if exc.errno == errno.EADDRINUSE else str(exc)
+            _taken(host, port, what, option) if taken else f"{host}:{port}: {exc.strerror}"
         ) from exc
     sock.listen(2048)
     return sock

@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 from tests.builders.planted import _BOOK, call, new_trace
 from tokentrace.ingest.columns import tables
 from tokentrace.ingest.normalize import normalize
-from tokentrace.ingest.pipeline import price_rows
+from tokentrace.ingest.prepare import price_rows
 from tokentrace.server.app import create_app
 from tokentrace.server.config import ServerConfig
 from tokentrace.server.runner import open_state
