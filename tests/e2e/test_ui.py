@@ -198,7 +198,7 @@ def test_sessions_latency_alerts_and_budgets(filled, page, shots) -> None:
     page.goto(f"{server.url}/budgets")
     api = server.get("/api/v1/budgets")["budgets"]
     rows = page.locator("#budget-table tbody tr")
-    assert rows.count() == len(api) + sum(len(b.get("by_value", [])) for b in api)
+    assert rows.count() == len(api) + sum(len(b["by_value"] or []) for b in api)
     tenants = next(b for b in api if b["name"] == "tenant-daily")
     top = tenants["by_value"][0]
     shown = page.locator(f'tr[data-budget="tenant-daily"][data-value="{top["value"]}"] [data-field="used"]')

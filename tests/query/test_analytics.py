@@ -96,8 +96,8 @@ def test_truncation_by_feature_and_filter_by_input_bucket(store):
 
 def test_cost_per_session(store):
     result = aggregates.cost_per(store, SpanFilter("default"), "session_id")
-    assert result["count"] == 3 and [r["session_id"] for r in result["top"]] == ["s1", "s3", "s2"]
-    costs = sorted(r["cost_usd"] for r in result["top"])
-    assert result["cost_usd"]["p50"] == pytest.approx(costs[1])
-    assert result["cost_usd"]["max"] == pytest.approx(costs[-1])
-    assert result["cost_usd"]["mean"] == pytest.approx(sum(costs) / 3)
+    assert result.count == 3 and [r["session_id"] for r in result.top] == ["s1", "s3", "s2"]
+    costs = sorted(r["cost_usd"] for r in result.top)
+    assert result.cost_usd.p50 == pytest.approx(costs[1])
+    assert result.cost_usd.max == pytest.approx(costs[-1])
+    assert result.cost_usd.mean == pytest.approx(sum(costs) / 3)

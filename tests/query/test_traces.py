@@ -56,21 +56,21 @@ def store(open_store):
 def test_children_arriving_before_their_root_still_form_one_tree(store):
     _write(store, [_span("00000000000000b2", parent="00000000000000a1", tokens=100, offset_ms=1)])
     _write(store, [_span("00000000000000c3", parent="00000000000000b2", tokens=50, offset_ms=2)])
-    assert [r["span_id"] for r in trace_tree(store, "default", TRACE)["roots"]] == ["00000000000000b2"]
+    assert [r["span_id"] for r in trace_tree(store, "default", TRACE).roots] == ["00000000000000b2"]
     _write(store, [_span("00000000000000a1")])  # the root arrives last
 
     tree = trace_tree(store, "default", TRACE.upper())
-    [root] = tree["roots"]
+    [root] = tree.roots
     assert root["span_id"] == "00000000000000a1"
     [child] = root["children"]
     assert child["children"][0]["span_id"] == "00000000000000c3"
-    assert root["subtree"]["input_tokens"] == 150 and tree["totals"]["input_tokens"] == 150
-    assert root["subtree"]["cost_usd"] == pytest.approx(child["cost_usd"] + child["children"][0]["cost_usd"])
+    assert root["subtree"].input_tokens == 150 and tree.totals.input_tokens == 150
+    assert root["subtree"].cost_usd == pytest.approx(child["cost_usd"] + child["children"][0]["cost_usd"])
 
 
 def test_spans_whose_parent_never_arrives_are_shown_as_roots(store):
     _write(store, [_span("00000000000000a1"), _span("00000000000000d4", parent="00000000000000ff")])
-    assert len(trace_tree(store, "default", TRACE)["roots"]) == 2
+    assert len(trace_tree(store, "default", TRACE).roots) == 2
     assert trace_tree(store, "default", "f" * 32) is None
 
 
@@ -130,27 +130,27 @@ def test_an_agent_with_a_sub_agent_sums_each_run_exactly(open_store):
         ],
     )
     tree = trace_tree(store, "default", TRACE)
-    runs = {a["name"]: a for a in tree["agents"]}
-    assert [(a["name"], a["depth"]) for a in tree["agents"]] == [("planner", 0), ("researcher", 1)]
-    assert (runs["planner"]["calls"], runs["planner"]["input_tokens"]) == (3, 600)
+    runs = {a.name: a for a in tree.agents}
+    assert [(a.name, a.depth) for a in tree.agents] == [("planner", 0), ("researcher", 1)]
+    assert (runs["planner"].calls, runs["planner"].input_tokens) == (3, 600)
     assert (
-        runs["researcher"]["calls"],
-        runs["researcher"]["tool_runs"],
-        runs["researcher"]["input_tokens"],
+        runs["researcher"].calls,
+        runs["researcher"].tool_runs,
+        runs["researcher"].input_tokens,
     ) == (
         2,
         1,
         500,
     )
-    assert runs["researcher"]["reported"] == {"input_tokens": 500, "output_tokens": 2}
+    assert runs["researcher"].reported == {"input_tokens": 500, "output_tokens": 2}
 
-    assert tree["totals"]["input_tokens"] == 600 and tree["totals"]["calls"] == 3
-    assert runs["planner"]["cost_usd"] == pytest.approx(tree["totals"]["cost_usd"])
-    assert runs["researcher"]["cost_usd"] == pytest.approx(
-        sum(s["cost_usd"] for s in tree["roots"][0]["children"][1]["children"] if s["cost_usd"])
+    assert tree.totals.input_tokens == 600 and tree.totals.calls == 3
+    assert runs["planner"].cost_usd == pytest.approx(tree.totals.cost_usd)
+    assert runs["researcher"].cost_usd == pytest.approx(
+        sum(s["cost_usd"] for s in tree.roots[0]["children"][1]["children"] if s["cost_usd"])
     )
     # the calls are each agent's own in cost by agent: the nearest agent ancestor
-    calls = {s["span_id"]: s["agent_name"] for s in _all(tree["roots"]) if s["input_tokens"]}
+    calls = {s["span_id"]: s["agent_name"] for s in _all(tree.roots) if s["input_tokens"]}
     assert calls == {
         "00000000000000a2": "planner",
         "00000000000000b2": "researcher",
@@ -181,4 +181,4 @@ def test_a_tool_span_inside_a_span_of_the_same_tool_is_one_run(open_store):
         ],
     )
     tree = trace_tree(store, "default", TRACE)
-    assert tree["totals"]["tool_runs"] == 2 and tree["agents"][0]["tool_runs"] == 2
+    assert tree.totals.tool_runs == 2 and tree.agents[0].tool_runs == 2

@@ -23,25 +23,25 @@ def _window(**changes) -> list[RawSpan]:
 
 def test_the_same_traffic_has_no_cause(open_store):
     result = _run(open_store, _window())
-    assert result["causes"] == [] and result["latency"]["causes"] == []
-    assert result["window"]["requests"] == 60 and result["baseline"]["requests"] == 360
-    assert result["window"]["cost_per_hour"] == pytest.approx(result["baseline"]["cost_per_hour"], rel=0.01)
+    assert result.causes == [] and result.latency.causes == []
+    assert result.window.requests == 60 and result.baseline.requests == 360
+    assert result.window.cost_per_hour == pytest.approx(result.baseline.cost_per_hour, rel=0.01)
 
 
 def test_a_new_prompt_version_that_doubles_the_prompt_ranks_first(open_store):
     result = _run(open_store, _window(**{"refund-chat": {"version": "v2", "input_tokens": 2000}}))
-    first = result["causes"][0]
-    assert (first["dimension"], first["value"], first["filters"]) == (
+    first = result.causes[0]
+    assert (first.dimension, first.value, first.filters) == (
         "prompt_version",
         "v2",
         {"feature": "refund-chat"},
     )
-    assert first["metric"] == "input_tokens_per_call"
-    assert (first["before"], first["after"]) == (1000, 2000)
-    assert "v1→v2" in first["evidence"] and first["contribution"] > 0
-    assert len(first["example_trace_ids"]) == 3
-    version_mix = next(c for c in result["checks"] if c["step"] == "prompt_version mix")
-    assert version_mix["biggest_mover"]["value"] in ("v1", "v2") and version_mix["shift"] > 0.5
+    assert first.metric == "input_tokens_per_call"
+    assert (first.before, first.after) == (1000, 2000)
+    assert "v1→v2" in first.evidence and first.contribution > 0
+    assert len(first.example_trace_ids) == 3
+    version_mix = next(c for c in result.checks if c.step == "prompt_version mix")
+    assert version_mix.biggest_mover.value in ("v1", "v2") and version_mix.shift > 0.5
 
 
 def test_a_new_user_looping_in_one_tenant_ranks_first(open_store):
@@ -50,35 +50,35 @@ def test_a_new_user_looping_in_one_tenant_ranks_first(open_store):
         for n in range(100)
     ]
     result = _run(open_store, _window() + loop)
-    first = result["causes"][0]
-    assert (first["dimension"], first["value"], first["filters"]) == (
+    first = result.causes[0]
+    assert (first.dimension, first.value, first.filters) == (
         "user_id",
         "script-bot",
         {"tenant_id": "globex"},
     )
-    assert first["mechanism"] == "traffic" and first["before"] == 0 and first["after"] == 600
+    assert first.mechanism == "traffic" and first.before == 0 and first.after == 600
 
 
 def test_a_feature_moved_to_a_pricier_model_ranks_first(open_store):
     result = _run(open_store, _window(classify={"model": "gpt-4o"}))
-    first = result["causes"][0]
-    assert (first["dimension"], first["value"], first["filters"]) == (
+    first = result.causes[0]
+    assert (first.dimension, first.value, first.filters) == (
         "request_model",
         "gpt-4o",
         {"feature": "classify"},
     )
-    assert first["metric"] == "cost_per_1k_tokens" and first["after"] > 10 * first["before"]
-    assert "gpt-4o-mini→gpt-4o" in first["evidence"]
+    assert first.metric == "cost_per_1k_tokens" and first.after > 10 * first.before
+    assert "gpt-4o-mini→gpt-4o" in first.evidence
 
 
 def test_a_lost_prompt_cache_ranks_first(open_store):
     result = _run(
         open_store, _window(), baseline_changes={"refund-chat": {"cached": 900}}
     )  # the baseline read 90% of every refund prompt from the cache; the window reads none
-    first = result["causes"][0]
-    assert (first["dimension"], first["value"]) == ("feature", "refund-chat")
-    assert first["metric"] == "cache_hit_rate"
-    assert first["before"] == pytest.approx(0.9) and first["after"] == 0
+    first = result.causes[0]
+    assert (first.dimension, first.value) == ("feature", "refund-chat")
+    assert first.metric == "cache_hit_rate"
+    assert first.before == pytest.approx(0.9) and first.after == 0
 
 
 def test_a_retry_storm_after_rate_limits_ranks_first(open_store):
@@ -92,22 +92,22 @@ def test_a_retry_storm_after_rate_limits_ranks_first(open_store):
         storm.append(call(at, input_tokens=1600, **who))
     window = [s for s in _window() if s.attributes["tokentrace.feature"] != "refund-chat"] + storm
     result = _run(open_store, window)
-    first = result["causes"][0]
-    assert (first["dimension"], first["value"]) == ("error_type", "rate_limit")
-    assert first["filters"]["feature"] == "refund-chat"
-    assert first["metric"] == "llm_calls_per_request" and (first["before"], first["after"]) == (1, 3)
-    assert "retries" in first["evidence"]
-    calls_per_request = next(c for c in result["checks"] if c["step"] == "LLM calls per request")
-    assert calls_per_request["after"] > calls_per_request["before"]
+    first = result.causes[0]
+    assert (first.dimension, first.value) == ("error_type", "rate_limit")
+    assert first.filters["feature"] == "refund-chat"
+    assert first.metric == "llm_calls_per_request" and (first.before, first.after) == (1, 3)
+    assert "retries" in first.evidence
+    calls_per_request = next(c for c in result.checks if c.step == "LLM calls per request")
+    assert calls_per_request.after > calls_per_request.before
 
 
 def test_a_slow_feature_is_the_first_latency_cause(open_store):
     result = _run(open_store, _window(classify={"duration_ms": 6000}))
-    assert result["latency"]["after_p95_ms"] == 6000 and result["latency"]["before_p95_ms"] == 1000
-    first = result["latency"]["causes"][0]
-    assert (first["dimension"], first["value"]) in {("feature", "classify"), ("request_model", "gpt-4o-mini")}
-    assert (first["before"], first["after"]) == (1000, 6000)
-    assert first["unit"] == "ms" and first["contribution"] > 0
+    assert result.latency.after_p95_ms == 6000 and result.latency.before_p95_ms == 1000
+    first = result.latency.causes[0]
+    assert (first.dimension, first.value) in {("feature", "classify"), ("request_model", "gpt-4o-mini")}
+    assert (first.before, first.after) == (1000, 6000)
+    assert first.unit == "ms" and first.contribution > 0
 
 
 def test_an_agent_looping_shows_in_its_turns_per_run_and_names_the_run(open_store):
@@ -117,10 +117,10 @@ def test_an_agent_looping_shows_in_its_turns_per_run_and_names_the_run(open_stor
     looping = agent_run(UNTIL - WINDOW + timedelta(minutes=2), turns=31, tool_runs=12)
     window = [s for n in range(3) for s in agent_run(UNTIL - WINDOW + timedelta(minutes=5 + n))] + looping
     result = triage(store_with(open_store(), before, window), "default", WINDOW, BASELINE, UNTIL)
-    steps = {c["step"]: c for c in result["checks"]}
+    steps = {c.step: c for c in result.checks}
     turns = steps["turns per run (planner)"]
-    assert (turns["before"], turns["after"]) == (4, pytest.approx((3 * 4 + 31) / 4))
-    [loop] = steps["agent loops"]["runs"]
+    assert (turns.before, turns.after) == (4, pytest.approx((3 * 4 + 31) / 4))
+    [loop] = steps["agent loops"].runs
     assert (loop["agent"], loop["trace_id"], loop["turns"], loop["usual"]) == (
         "planner",
         looping[0].trace_id,
@@ -138,7 +138,8 @@ def test_a_tool_run_recorded_twice_by_nested_instrumentations_counts_once(open_s
     before = [s for n in range(12) for s in agent_run(UNTIL - WINDOW - BASELINE + timedelta(minutes=5 * n))]
     run = agent_run(UNTIL - WINDOW + timedelta(minutes=2), tool_runs=tool_runs, seen_twice=True)
     result = triage(store_with(open_store(), before, run), "default", WINDOW, BASELINE, UNTIL)
-    found = {c["step"]: c for c in result["checks"]}.get("agent loops", {}).get("runs", [])
+    loops_step = next((c for c in result.checks if c.step == "agent loops"), None)
+    found = loops_step.runs if loops_step else []
     assert [(r["tool"], r["tool_runs"]) for r in found] == ([("get_weather", tool_runs)] if loops else [])
 
 

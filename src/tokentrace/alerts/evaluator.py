@@ -12,7 +12,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -214,11 +214,11 @@ class Evaluator:
             return None
         keep = ("dimension", "value", "filters", "metric", "before", "after", "contribution", "evidence")
         return {
-            "window": found["window"],
-            "baseline": found["baseline"],
+            "window": asdict(found.window),
+            "baseline": asdict(found.baseline),
             "causes": [
-                {**{k: c[k] for k in keep}, "example_trace_ids": c["example_trace_ids"][:3]}
-                for c in found["causes"][:3]
+                {**{k: getattr(c, k) for k in keep}, "example_trace_ids": c.example_trace_ids[:3]}
+                for c in found.causes[:3]
             ],
         }
 

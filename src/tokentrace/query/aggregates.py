@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -16,6 +17,43 @@ from tokentrace.store.protocol import Store
 
 QUANTILES = (0.5, 0.95, 0.99)
 _Q_NAMES = ("p50", "p95", "p99")
+
+
+@dataclass(slots=True)
+class ProjectStats:
+    """A project's cheap counts for polling. Tokens and cost leave out duplicates; spans and
+    traces are those stored (sampling drops some); pending_spans are acked, not yet queryable."""
+
+    project_id: str
+    spans: int
+    traces: int
+    total_tokens: int
+    cost_usd: float
+    unpriced_spans: int
+    last_span_end: str | None
+    pending_spans: int
+
+
+@dataclass(slots=True)
+class Distribution:
+    """How a value spreads over a population; all None when it is empty."""
+
+    mean: float | None
+    p50: float | None
+    p95: float | None
+    p99: float | None
+    max: float | None
+
+
+@dataclass(slots=True)
+class CostPer:
+    """Spend per session or per user (`by`): how many there are, the distribution of their cost,
+    and the costliest (`top`: rows of `by`'s value, requests, traces, tokens, cost, errors, seen)."""
+
+    by: str
+    count: int
+    cost_usd: Distribution
+    top: list[dict[str, Any]]
 
 
 def _ratio(numerator: float | None, denominator: float | None) -> float | None:
@@ -149,9 +187,9 @@ def latency(
     return rows
 
 
-def stats(store: Store, project_id: str, pending_spans: int = 0) -> dict[str, Any]:
+def stats(store: Store, project_id: str, pending_spans: int = 0) -> ProjectStats:
     """Cheap project counts for polling; pending_spans are acked but not yet queryable."""
-    return {"project_id": project_id, **store.totals(project_id), "pending_spans": pending_spans}
+    return ProjectStats(project_id=project_id, **store.totals(project_id), pending_spans=pending_spans)
 
 
 def quantile(values: list[float], q: float) -> float | None:
@@ -165,19 +203,16 @@ def quantile(values: list[float], q: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def cost_per(store: Store, f: SpanFilter, entity: str, top: int = 20) -> dict[str, Any]:
+def cost_per(store: Store, f: SpanFilter, entity: str, top: int = 20) -> CostPer:
     """Spend per session or per user (any groupable field): its distribution and the costliest."""
     rows = [r for r in rollup(store, f, (entity,)) if r[entity] is not None]
     costs = sorted(r["cost_usd"] for r in rows)
-    distribution = {
-        "mean": sum(costs) / len(costs) if costs else None,
-        **{name: quantile(costs, q) for name, q in zip(_Q_NAMES, QUANTILES, strict=True)},
-        "max": costs[-1] if costs else None,
-    }
+    distribution = Distribution(
+        sum(costs) / len(costs) if costs else None,
+        *(quantile(costs, q) for q in QUANTILES),
+        costs[-1] if costs else None,
+    )
     keep = ("requests", "traces", "total_tokens", "cost_usd", "errors", "first_seen", "last_seen")
-    return {
-        "by": entity,
-        "count": len(rows),
-        "cost_usd": distribution,
-        "top": [{entity: r[entity], **{k: r[k] for k in keep}} for r in rows[:top]],
-    }
+    return CostPer(
+        entity, len(rows), distribution, [{entity: r[entity], **{k: r[k] for k in keep}} for r in rows[:top]]
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,6 +24,19 @@ SERIES = (
 )
 # time_bucket's origin for intervals of days and weeks (a Monday); shorter ones divide a day.
 _ORIGIN = datetime(2000, 1, 3, tzinfo=UTC)
+
+
+@dataclass(slots=True)
+class Overview:
+    """A range at a glance: its totals (a collapsed rollup row plus cost per hour, tokens per
+    second, p95 latency and TTFT) and each SERIES name's value per bucket start in `time`."""
+
+    since: str
+    until: str
+    bucket_seconds: int
+    totals: dict[str, Any]
+    time: list[str]
+    series: dict[str, list[Any]]
 
 
 def buckets(since: datetime, until: datetime, seconds: int) -> list[str]:
@@ -48,7 +61,7 @@ def timeline(f: SpanFilter, now: datetime | None = None) -> tuple[SpanFilter, in
     return replace(f, until=until), step, buckets(f.since, until, step)
 
 
-def overview(store: Store, f: SpanFilter, now: datetime | None = None) -> dict[str, Any]:
+def overview(store: Store, f: SpanFilter, now: datetime | None = None) -> Overview:
     """Totals of the range (until defaults to now) with spend per hour and tokens per second,
     p95 latency and TTFT, and every headline number per time bucket (one bucketed rollup: the
     totals are its sum)."""
@@ -76,11 +89,4 @@ def overview(store: Store, f: SpanFilter, now: datetime | None = None) -> dict[s
         series["cache_hit_rate"].append(row["cache_hit_rate"] if row else None)
         series["p95_latency_ms"].append(q["duration_ms"]["p95"] if q else None)
         series["p95_ttft_ms"].append(q["ttft_ms"]["p95"] if q else None)
-    return {
-        "since": f.since.isoformat(),
-        "until": until.isoformat(),
-        "bucket_seconds": step,
-        "totals": totals,
-        "time": times,
-        "series": series,
-    }
+    return Overview(f.since.isoformat(), until.isoformat(), step, totals, times, series)

@@ -4,8 +4,8 @@ traces still stored, judged as the policy would judge them now."""
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import pyarrow.compute as pc
 
@@ -13,13 +13,38 @@ from tokentrace.store.protocol import Store
 from tokentrace.store.sampling import KEEP_REASONS, SamplingPolicy
 
 
-def _share(part: float, whole: float) -> float | None:
-    return part / whole if whole else None
+@dataclass(slots=True)
+class Kept:
+    """How much of a quantity the policy keeps: in all, kept, and the share kept (None of none)."""
+
+    total: float
+    kept: float
+    share: float | None
+
+
+@dataclass(slots=True)
+class SamplingReport:
+    """What a policy keeps over a range: traces, spans, detail bytes, cost and error traces, and
+    how many traces each keep reason holds."""
+
+    project_id: str
+    since: str
+    until: str
+    traces: Kept
+    kept_because: dict[str, int]
+    spans: Kept
+    detail_bytes: Kept
+    cost_usd: Kept
+    error_traces: Kept
+
+
+def _kept(total: float, kept: float) -> Kept:
+    return Kept(total, kept, kept / total if total else None)
 
 
 def simulate(
     store: Store, project_id: str, policy: SamplingPolicy, since: datetime, until: datetime
-) -> dict[str, Any]:
+) -> SamplingReport:
     """Traces, spans, detail bytes (span attributes and content text), error traces and cost,
     in all and in the traces the policy keeps, with the count kept for each reason. Traces whose
     detail an applied policy already dropped are not stored, so they are not counted here; their
@@ -28,28 +53,18 @@ def simulate(
     kept = verdicts.filter(pc.is_valid(verdicts["kept_because"]))
     errors = verdicts.filter(verdicts["has_error"])
 
-    def total(table, column: str) -> float:
-        return pc.sum(table[column]).as_py() or 0
+    def summed(column: str) -> Kept:
+        return _kept(pc.sum(verdicts[column]).as_py() or 0, pc.sum(kept[column]).as_py() or 0)
 
     reasons = Counter(kept["kept_because"].to_pylist())
-    out: dict[str, Any] = {
-        "project_id": project_id,
-        "since": since.isoformat(),
-        "until": until.isoformat(),
-        "traces": {
-            "total": verdicts.num_rows,
-            "kept": kept.num_rows,
-            "share": _share(kept.num_rows, verdicts.num_rows),
-        },
-        "kept_because": {r: reasons[r] for r in KEEP_REASONS if reasons[r]},
-    }
-    for name, column in (("spans", "spans"), ("detail_bytes", "detail_bytes"), ("cost_usd", "cost_usd")):
-        whole, part = total(verdicts, column), total(kept, column)
-        out[name] = {"total": whole, "kept": part, "share": _share(part, whole)}
-    kept_errors = errors.filter(pc.is_valid(errors["kept_because"])).num_rows
-    out["error_traces"] = {
-        "total": errors.num_rows,
-        "kept": kept_errors,
-        "share": _share(kept_errors, errors.num_rows),
-    }
-    return out
+    return SamplingReport(
+        project_id=project_id,
+        since=since.isoformat(),
+        until=until.isoformat(),
+        traces=_kept(verdicts.num_rows, kept.num_rows),
+        kept_because={r: reasons[r] for r in KEEP_REASONS if reasons[r]},
+        spans=summed("spans"),
+        detail_bytes=summed("detail_bytes"),
+        cost_usd=summed("cost_usd"),
+        error_traces=_kept(errors.num_rows, errors.filter(pc.is_valid(errors["kept_because"])).num_rows),
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from tokentrace.query.aggregates import rollup
@@ -14,23 +15,39 @@ from tokentrace.store.protocol import Store
 SESSION_TRACES = 500
 
 
-def list_sessions(store: Store, f: SpanFilter, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+@dataclass(slots=True)
+class SessionPage:
+    """A page of session summaries (one stored row each), most recently active first."""
+
+    sessions: list[dict[str, Any]]
+    has_more: bool
+    limit: int
+    offset: int
+
+
+@dataclass(slots=True)
+class Session:
+    """One session: its totals (a rollup row) and its traces in the order they happened;
+    `truncated` when it has more than SESSION_TRACES (the latest are kept)."""
+
+    session_id: str
+    totals: dict[str, Any]
+    traces: list[dict[str, Any]]
+    truncated: bool
+
+
+def list_sessions(store: Store, f: SpanFilter, limit: int = 50, offset: int = 0) -> SessionPage:
     """A page of sessions active in the filter, most recent first, each with its whole totals."""
     limit = max(1, min(limit, 1000))
     rows = records(store.session_summaries(f, limit + 1, max(offset, 0)))
-    return {"sessions": rows[:limit], "has_more": len(rows) > limit, "limit": limit, "offset": offset}
+    return SessionPage(rows[:limit], len(rows) > limit, limit, offset)
 
 
-def session(store: Store, project_id: str, session_id: str) -> dict[str, Any] | None:
+def session(store: Store, project_id: str, session_id: str) -> Session | None:
     """One session: its totals (as a rollup row) and its traces in the order they happened."""
     f = SpanFilter(project_id, equals={"session_id": session_id})
     totals = rollup(store, f)
     if not totals or not totals[0]["spans"]:
         return None
     page = list_traces(store, TraceFilter(f), limit=SESSION_TRACES)
-    return {
-        "session_id": session_id,
-        "totals": totals[0],
-        "traces": page["traces"][::-1],
-        "truncated": page["has_more"],
-    }
+    return Session(session_id, totals[0], page.traces[::-1], page.has_more)

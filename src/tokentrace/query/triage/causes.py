@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import Any
 
 from tokentrace.query.triage.checks import ratio, rounded
@@ -28,12 +29,30 @@ _MIN_CALLS = 5  # a slice with fewer calls on its changed side is noise, not a c
 _SUFFICIENT = 0.8  # a slice explaining this share of the change explains it by itself
 
 
-_ORDER = {
-    dimension: n for n, dimension in enumerate(DIMENSIONS)
-}  # a slice with fewer calls on its changed side is noise, not a cause
+_ORDER = {dimension: n for n, dimension in enumerate(DIMENSIONS)}
 
 
 _MIN_MECHANISM_SHARE = 0.2  # a mechanism is its own cause when it carries this much of its slice's change
+
+
+@dataclass(slots=True)
+class Cause:
+    """A cause of the change: the slice (`dimension`=`value` inside `filters`), the metric that
+    moved there (before → after), its `contribution` in `unit` (USD per hour, or ms of p95), the
+    evidence in words and example traces. Cost causes name their `mechanism` (traffic,
+    calls_per_request, retries, tokens_per_call, cost_per_token); latency causes have none."""
+
+    dimension: str
+    value: str
+    filters: dict[str, str]
+    metric: str
+    before: float | None
+    after: float | None
+    contribution: float | None
+    unit: str
+    evidence: str
+    example_trace_ids: list[str] = field(default_factory=list)
+    mechanism: str | None = None
 
 
 # --- where: the slices that explain the change --------------------------------------------------
@@ -188,7 +207,7 @@ def _cause(
     reference: Slice,
     mechanism: str,
     contribution: float,
-) -> dict[str, Any]:
+) -> Cause:
     now, then = after.of(key), before.of(reference)
     dimension, value = key[-1]
     filters = dict(key[:-1])
@@ -247,22 +266,22 @@ def _cause(
                 f"{slice_label(key[:-1]) + ', ' if len(key) > 1 else ''}{dimension} {changed}: cost per 1k "
                 f"tokens ${b:.4f}→${a:.4f} ({money(contribution)})"
             )
-    return {
-        "dimension": dimension,
-        "value": value,
-        "filters": filters,
-        "mechanism": mechanism,
-        "metric": metric,
-        "before": rounded(b),
-        "after": rounded(a),
-        "contribution": rounded(contribution),
-        "unit": "usd_per_hour",
-        "evidence": evidence,
-        "example_trace_ids": example_traces(after, now),
-    }
+    return Cause(
+        dimension=dimension,
+        value=value,
+        filters=filters,
+        metric=metric,
+        before=rounded(b),
+        after=rounded(a),
+        contribution=rounded(contribution),
+        unit="usd_per_hour",
+        evidence=evidence,
+        example_trace_ids=example_traces(after, now),
+        mechanism=mechanism,
+    )
 
 
-def cost_causes(before: Period, after: Period) -> list[dict[str, Any]]:
+def cost_causes(before: Period, after: Period) -> list[Cause]:
     """The change in cost per hour as ranked causes: slices in the order they explain the change,
     each slice's mechanisms by contribution."""
     change = _cost(after, after.total) - _cost(before, before.total)
@@ -281,11 +300,11 @@ def cost_causes(before: Period, after: Period) -> list[dict[str, Any]]:
             for mechanism, contribution in split.items()
             if contribution * direction >= _MIN_MECHANISM_SHARE * abs(moved)
         ]
-        causes.extend(sorted(found, key=lambda cause: -abs(cause["contribution"])))
+        causes.extend(sorted(found, key=lambda cause: -abs(cause.contribution or 0.0)))
     return causes[:_MAX_CAUSES]
 
 
-def latency_causes(before: Period, after: Period) -> list[dict[str, Any]]:
+def latency_causes(before: Period, after: Period) -> list[Cause]:
     """Where the window's excess slow calls (above the baseline p95) come from."""
     p95_b, p95_a = before.total.p95(), after.total.p95()
     if p95_b is None or p95_a is None:
@@ -308,17 +327,17 @@ def latency_causes(before: Period, after: Period) -> list[dict[str, Any]]:
             f"{share:.0%} of the excess slow calls"
         )
         causes.append(
-            {
-                "dimension": dimension,
-                "value": value,
-                "filters": dict(key[:-1]),
-                "metric": "p95_latency_ms",
-                "before": rounded(b, 1),
-                "after": rounded(a, 1),
-                "contribution": rounded((p95_a - p95_b) * min(share, 1.0), 1),
-                "unit": "ms",
-                "evidence": evidence,
-                "example_trace_ids": slowest_traces(after, now),
-            }
+            Cause(
+                dimension=dimension,
+                value=value,
+                filters=dict(key[:-1]),
+                metric="p95_latency_ms",
+                before=rounded(b, 1),
+                after=rounded(a, 1),
+                contribution=rounded((p95_a - p95_b) * min(share, 1.0), 1),
+                unit="ms",
+                evidence=evidence,
+                example_trace_ids=slowest_traces(after, now),
+            )
         )
     return causes

@@ -4,12 +4,72 @@ request; and the agent checks (steps, loops, tool failures per run)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from tokentrace.query import agents
 from tokentrace.query.triage.periods import Period
 from tokentrace.store.filters import SpanFilter
 from tokentrace.store.protocol import Store
+
+
+@dataclass(slots=True)
+class Check:
+    """A playbook step's number before and after; `change` is after/before - 1 (None without a before)."""
+
+    step: str
+    before: float | None
+    after: float | None
+    change: float | None
+
+
+@dataclass(slots=True)
+class Mover:
+    """A value's share of the calls before and after."""
+
+    value: str
+    before: float
+    after: float
+
+
+@dataclass(slots=True)
+class MixShift:
+    """How far a dimension's mix of calls moved (total variation: 0 same, 1 disjoint), and the
+    value that moved most (None when neither period has calls)."""
+
+    step: str
+    shift: float
+    biggest_mover: Mover | None = None
+
+
+@dataclass(slots=True)
+class ModelErrors:
+    """A model's error rate before and after, and its errors by type in the window."""
+
+    model: str
+    before: float | None
+    after: float
+    types: dict[str, int]
+
+
+@dataclass(slots=True)
+class ErrorsByModel:
+    """The models with errors in the window, the worst first."""
+
+    step: str
+    models: list[ModelErrors]
+
+
+@dataclass(slots=True)
+class AgentLoops:
+    """The agent runs that loop in the window: each Loop's fields and its `text`."""
+
+    step: str
+    runs: list[dict[str, Any]]
+
+
+#: One step of the playbook, in the order `checks` gives them.
+Step = Check | MixShift | ErrorsByModel | AgentLoops
 
 
 # --- the checks: the playbook's steps ---------------------------------------------------------
@@ -24,43 +84,38 @@ def _share(period: Period, dimension: str) -> dict[str, float]:
     }
 
 
-def _mix_shift(before: Period, after: Period, dimension: str) -> dict[str, Any]:
+def _mix_shift(before: Period, after: Period, dimension: str) -> MixShift:
     """How far a distribution moved (total variation: 0 same, 1 disjoint) and its biggest mover."""
     b, a = _share(before, dimension), _share(after, dimension)
     moves = {value: a.get(value, 0.0) - b.get(value, 0.0) for value in set(a) | set(b)}
     if not moves:
-        return {"step": f"{dimension} mix", "shift": 0.0}
+        return MixShift(f"{dimension} mix", 0.0)
     top = max(moves, key=lambda v: abs(moves[v]))
-    return {
-        "step": f"{dimension} mix",
-        "shift": round(sum(abs(m) for m in moves.values()) / 2, 4),
-        "biggest_mover": {
-            "value": top,
-            "before": round(b.get(top, 0.0), 4),
-            "after": round(a.get(top, 0.0), 4),
-        },
-    }
+    shift = round(sum(abs(m) for m in moves.values()) / 2, 4)
+    return MixShift(
+        f"{dimension} mix", shift, Mover(top, round(b.get(top, 0.0), 4), round(a.get(top, 0.0), 4))
+    )
 
 
 def ratio(numerator: float, denominator: float) -> float | None:
     return numerator / denominator if denominator else None
 
 
-def _check(step: str, before: float | None, after: float | None) -> dict[str, Any]:
+def _check(step: str, before: float | None, after: float | None) -> Check:
     change = None
     if before and after is not None:
         change = round(after / before - 1, 4)
-    return {"step": step, "before": rounded(before), "after": rounded(after), "change": change}
+    return Check(step, rounded(before), rounded(after), change)
 
 
 def rounded(value: float | None, digits: int = 6) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def checks(before: Period, after: Period) -> list[dict[str, Any]]:
+def checks(before: Period, after: Period) -> list[Step]:
     """The playbook's steps, each with its before and after."""
     b, a = before.total, after.total
-    out = [
+    out: list[Step] = [
         _check("tokens per hour", before.rate(b.tokens), after.rate(a.tokens)),
         _check("cost per hour", before.rate(b.cost), after.rate(a.cost)),
         _check("requests per hour", before.rate(len(b.traces)), after.rate(len(a.traces))),
@@ -82,30 +137,27 @@ def checks(before: Period, after: Period) -> list[dict[str, Any]]:
         if len(key) == 1 and key[0][0] == "request_model" and totals.errors:
             prior = before.of(key)
             errors.append(
-                {
-                    "model": key[0][1],
-                    "before": rounded(ratio(prior.errors, prior.calls)),
-                    "after": rounded(totals.errors / totals.calls),
-                    "types": dict(totals.errors_by_type),
-                }
+                ModelErrors(
+                    key[0][1],
+                    rounded(ratio(prior.errors, prior.calls)),
+                    round(totals.errors / totals.calls, 6),
+                    dict(totals.errors_by_type),
+                )
             )
-    out.append({"step": "errors by model", "models": sorted(errors, key=lambda e: -e["after"])})
+    out.append(ErrorsByModel("errors by model", sorted(errors, key=lambda e: -e.after)))
     return out
 
 
-def agent_checks(store: Store, project_id: str, before: Period, after: Period) -> list[dict[str, Any]]:
+def agent_checks(store: Store, project_id: str, before: Period, after: Period) -> list[Step]:
     """Turns per run of each agent (before → after), and the runs that loop in the window."""
     history = agents.runs_of_calls(before.calls)
     usual, then = agents.usual_turns(history), agents.mean_turns(history)
     current = agents.runs_of_calls(after.calls)
     now = agents.mean_turns(current)
-    out = [_check(f"turns per run ({agent})", then.get(agent), now[agent]) for agent in sorted(now)]
+    out: list[Step] = [
+        _check(f"turns per run ({agent})", then.get(agent), now[agent]) for agent in sorted(now)
+    ]
     if now:
         found = agents.loops(store, SpanFilter(project_id, after.since, after.until), current, usual)
-        out.append(
-            {
-                "step": "agent loops",
-                "runs": [{**loop.__dict__, "text": loop.describe()} for loop in found],
-            }
-        )
+        out.append(AgentLoops("agent loops", [{**loop.__dict__, "text": loop.describe()} for loop in found]))
     return out

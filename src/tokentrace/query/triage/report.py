@@ -2,30 +2,66 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from tokentrace.query.aggregates import quantile
-from tokentrace.query.triage.causes import cost_causes, latency_causes
-from tokentrace.query.triage.checks import agent_checks, checks, ratio, rounded
+from tokentrace.query.triage.causes import Cause, cost_causes, latency_causes
+from tokentrace.query.triage.checks import Step, agent_checks, checks, ratio, rounded
 from tokentrace.query.triage.periods import Period, calls_between, period_of
 from tokentrace.store.protocol import Store
 
 
-def _summary(period: Period) -> dict[str, Any]:
+@dataclass(slots=True)
+class PeriodSummary:
+    """A period's headline numbers: requests are traces, llm_calls the calls inside them."""
+
+    since: str
+    until: str
+    hours: float
+    requests: int
+    llm_calls: int
+    cost_usd: float
+    cost_per_hour: float
+    tokens_per_hour: float
+    error_rate: float | None
+    p95_latency_ms: float | None
+
+
+@dataclass(slots=True)
+class LatencyChange:
+    """p95 latency before and after, and where the excess slow calls come from."""
+
+    before_p95_ms: float | None
+    after_p95_ms: float | None
+    causes: list[Cause]
+
+
+@dataclass(slots=True)
+class Triage:
+    """What changed between the baseline and the window: the checks and the ranked causes."""
+
+    window: PeriodSummary
+    baseline: PeriodSummary
+    checks: list[Step]
+    causes: list[Cause]
+    latency: LatencyChange
+
+
+def _summary(period: Period) -> PeriodSummary:
     t = period.total
-    return {
-        "since": period.since.isoformat(),
-        "until": period.until.isoformat(),
-        "hours": round(period.hours, 4),
-        "requests": len(t.traces),
-        "llm_calls": t.calls,
-        "cost_usd": round(t.cost, 6),
-        "cost_per_hour": round(period.rate(t.cost), 6),
-        "tokens_per_hour": round(period.rate(t.tokens), 1),
-        "error_rate": rounded(ratio(t.errors, t.calls)),
-        "p95_latency_ms": rounded(t.p95(), 1),
-    }
+    return PeriodSummary(
+        since=period.since.isoformat(),
+        until=period.until.isoformat(),
+        hours=round(period.hours, 4),
+        requests=len(t.traces),
+        llm_calls=t.calls,
+        cost_usd=round(t.cost, 6),
+        cost_per_hour=round(period.rate(t.cost), 6),
+        tokens_per_hour=round(period.rate(t.tokens), 1),
+        error_rate=rounded(ratio(t.errors, t.calls)),
+        p95_latency_ms=rounded(t.p95(), 1),
+    )
 
 
 def triage(
@@ -34,7 +70,7 @@ def triage(
     window: timedelta,
     baseline: timedelta,
     until: datetime | None = None,
-) -> dict[str, Any]:
+) -> Triage:
     """Compare the `window` ending at `until` (default now) with the `baseline` just before it."""
     end = until or datetime.now(UTC)
     start = end - window
@@ -43,14 +79,12 @@ def triage(
     slow_ms = quantile([c["duration_ms"] for c in before_calls if c["duration_ms"] is not None], 0.95)
     before = period_of(before_calls, base_start, start, slow_ms)
     after = period_of(calls_between(store, project_id, start, end), start, end, slow_ms)
-    return {
-        "window": _summary(after),
-        "baseline": _summary(before),
-        "checks": checks(before, after) + agent_checks(store, project_id, before, after),
-        "causes": cost_causes(before, after),
-        "latency": {
-            "before_p95_ms": rounded(before.total.p95(), 1),
-            "after_p95_ms": rounded(after.total.p95(), 1),
-            "causes": latency_causes(before, after),
-        },
-    }
+    return Triage(
+        window=_summary(after),
+        baseline=_summary(before),
+        checks=checks(before, after) + agent_checks(store, project_id, before, after),
+        causes=cost_causes(before, after),
+        latency=LatencyChange(
+            rounded(before.total.p95(), 1), rounded(after.total.p95(), 1), latency_causes(before, after)
+        ),
+    )

@@ -7,6 +7,7 @@ GET/PUT/DELETE /api/v1/sampling/policy, POST /api/v1/sampling/simulate ({"since"
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -71,7 +72,7 @@ def simulate(state: ServerState, project: str, data: Any) -> Response:
         if policy is None:
             return error(400, 'the project has no sampling policy: send one as "policy"')
     report = sampling.simulate(state.store, project, policy, since, until)
-    return JSON({"policy": policy_spec(policy), **report})
+    return JSON({"policy": policy_spec(policy), **asdict(report)})
 
 
 @project_route

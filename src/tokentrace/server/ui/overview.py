@@ -32,9 +32,7 @@ def overview_page(request: Request, state: ServerState, project: str) -> Respons
     found = params(request)
     f = filters.span_filter(project, span_params(found))
     data = overview(state.store, f)
-    charts = [
-        chart(title, data["time"], {title: data["series"][name]}, unit) for name, title, unit in HEADLINES
-    ]
+    charts = [chart(title, data.time, {title: data.series[name]}, unit) for name, title, unit in HEADLINES]
     context = {
         "project": project,
         "data": data,

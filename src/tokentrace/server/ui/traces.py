@@ -12,7 +12,7 @@ from starlette.routing import Route
 from tokentrace.canonical import ERROR_TYPES, LLM_OPERATIONS
 from tokentrace.query import filters
 from tokentrace.query.records import ns_of
-from tokentrace.query.traces import list_traces, trace_tree, tree_span, walk
+from tokentrace.query.traces import SpanNode, TraceTree, list_traces, trace_tree, tree_span, walk
 from tokentrace.server.routing import int_param
 from tokentrace.server.state import ServerState
 from tokentrace.server.ui.render import params, render, span_params, ui_route
@@ -51,7 +51,7 @@ def traces_page(request: Request, state: ServerState, project: str) -> Response:
     return render(request, "traces.html", context)
 
 
-def _kind(span: dict[str, Any]) -> str:
+def _kind(span: SpanNode) -> str:
     """The waterfall colour of a span: what it does."""
     operation = span.get("operation")
     if operation in LLM_OPERATIONS:
@@ -65,17 +65,17 @@ def _kind(span: dict[str, Any]) -> str:
     return "other"
 
 
-def waterfall(tree: dict[str, Any]) -> tuple[list[dict[str, Any]], float]:
+def waterfall(tree: TraceTree) -> tuple[list[dict[str, Any]], float]:
     """The tree's spans depth-first, children by start time, each with its depth and its bar's
     offset and width as percentages of the trace's duration; and that duration in ms."""
-    for node in walk(tree["roots"]):
+    for node in walk(tree.roots):
         node["start_ns"], node["end_ns"] = ns_of(node["start_time"]), ns_of(node["end_time"])
-    start = min(n["start_ns"] for n in walk(tree["roots"]))
-    end = max(n["end_ns"] for n in walk(tree["roots"]))
+    start = min(n["start_ns"] for n in walk(tree.roots))
+    end = max(n["end_ns"] for n in walk(tree.roots))
     total = max(end - start, 1)
     rows: list[dict[str, Any]] = []
 
-    def visit(node: dict[str, Any], depth: int) -> None:
+    def visit(node: SpanNode, depth: int) -> None:
         rows.append(
             {
                 "span": node,
@@ -88,7 +88,7 @@ def waterfall(tree: dict[str, Any]) -> tuple[list[dict[str, Any]], float]:
         for child in sorted(node["children"], key=lambda c: c["start_ns"]):
             visit(child, depth + 1)
 
-    for root in sorted(tree["roots"], key=lambda c: c["start_ns"]):
+    for root in sorted(tree.roots, key=lambda c: c["start_ns"]):
         visit(root, 0)
     return rows, (end - start) / 1e6
 
