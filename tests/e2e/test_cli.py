@@ -135,7 +135,7 @@ def test_reprice_applies_a_new_override_and_reports_the_difference(start_server,
 
     prices.write_text('[[models]]\nmodel = "acme-llama-*"\ninput_mtok = 0.5\noutput_mtok = 1.5\n')
     out = cli("reprice", "--since", "30d", server=srv).stdout
-    assert "+2.5000" in out  # 2M at $0.5 + 1M at $1.5
+    assert "+$2.50" in out  # 2M at $0.5 + 1M at $1.5
     stats = srv.get("/api/v1/stats")
     assert stats["unpriced_spans"] == 0 and stats["cost_usd"] == pytest.approx(2.5)
     [llm] = srv.get(f"/api/v1/traces/{trace_id}")["roots"]

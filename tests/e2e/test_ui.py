@@ -122,14 +122,21 @@ def test_the_overview_shows_the_apis_numbers_and_draws_its_charts(filled, page, 
     assert page.locator(".chart .uplot").count() == 7  # uPlot, served by the server, drew each
     page.locator("#cost-causes").wait_for()  # triage's movers, loaded by htmx after the page
     shoot(page, shots, "overview")
+    charts = "window.tokentraceCharts"
+    # no failed call: the error-rate axis runs to 1%, not uPlot's ±20 (2000%); values keep their scale
+    assert page.evaluate(f"{charts}.yRange('%', 0, 0)") == [0, 0.01]
+    assert page.evaluate(f"{charts}.yRange('%', null, null)") == [0, 0.01]
+    assert page.evaluate(f"{charts}.yRange('ms', 120, 900)") == [0, pytest.approx(990)]
+    # a priced call never reads as free, on the chart as on the page
+    assert page.evaluate(f"{charts}.format('$', 0.00012345)") == money(0.00012345) == "$0.00012"
 
 
 def test_the_cost_explorer_groups_sorts_and_drills_down(filled, page, shots) -> None:
     server, _ = filled
     page.goto(f"{server.url}/cost?since=3h")
-    page.select_option("select[name=by]", "request_model")
+    page.select_option("select[name=group_by]", "request_model")
     page.click("form.filters button")
-    page.wait_for_url(re.compile(r"by=request_model"))
+    page.wait_for_url(re.compile(r"group_by=request_model"))
     api = server.get("/api/v1/rollups", since="3h", group_by="model")["rows"]
     want = {r["request_model"]: money(r["cost_usd"]) for r in api}
     rows = page.locator("#cost-table tbody tr")

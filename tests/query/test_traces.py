@@ -12,6 +12,7 @@ from tokentrace.ingest.prepare import price_rows
 from tokentrace.ingest.raw import RawSpan
 from tokentrace.pricing import PriceBook
 from tokentrace.query import aggregates, filters
+from tokentrace.query.sessions import list_sessions
 from tokentrace.query.traces import trace_tree
 from tokentrace.store.filters import SpanFilter
 
@@ -182,3 +183,19 @@ def test_a_tool_span_inside_a_span_of_the_same_tool_is_one_run(open_store):
     )
     tree = trace_tree(store, "default", TRACE)
     assert tree.totals.tool_runs == 2 and tree.agents[0].tool_runs == 2
+
+
+def test_sessions_are_listed_by_their_last_activity_the_end_of_their_last_span(store):
+    """A session whose last span started earlier but is still running later is the more recent."""
+    now = time.time_ns()
+
+    def span(session: str, start_s: float, end_s: float) -> RawSpan:
+        start, end = now + int(start_s * 1e9), now + int(end_s * 1e9)
+        trace = f"{abs(hash(session)):032x}"[:32]
+        return RawSpan(
+            trace, "00000000000000a1", "", "step", 1, start, end, 0, "", {"session.id": session}, {}
+        )
+
+    _write(store, [span("long", 0, 60), span("short", 10, 11)])
+    page = list_sessions(store, SpanFilter("default"))
+    assert [s["session_id"] for s in page.sessions] == ["long", "short"]

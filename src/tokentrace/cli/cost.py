@@ -13,8 +13,8 @@ from tokentrace.cli.options import (
     json_option,
     key_option,
     server_option,
-    usd,
 )
+from tokentrace.pricing.amounts import usd
 
 
 @click.command()
@@ -95,7 +95,7 @@ def reprice(since: str, until: str | None, as_json: bool, server: str | None, ap
         f"{report['spans_changed']:,}",
         usd(report["cost_before_usd"]),
         usd(report["cost_after_usd"]),
-        f"{report['difference_usd']:+,.4f}",
+        usd(report["difference_usd"], signed=True),
         str(report["newly_priced"]),
         str(report["newly_unpriced"]),
     )

@@ -41,11 +41,6 @@ def call_api(call):
         raise click.ClickException(str(exc)) from exc
 
 
-def usd(value: Any) -> str:
-    """Dollars to four decimals; — when unpriced."""
-    return "—" if value is None else f"${value:,.4f}"
-
-
 def interval(text: str, option: str = "--alert-interval") -> float:
     """A duration option (30s, 10m, 1h) in seconds, at least one."""
     from tokentrace.timerange import TimeRangeError, parse_duration

@@ -17,6 +17,7 @@ from tokentrace.cli.options import (
     key_option,
     server_option,
 )
+from tokentrace.pricing.amounts import usd
 
 
 @click.group()
@@ -68,15 +69,15 @@ def sampling_simulate(
         return
     table = Table("", "total", "kept", "share", title=f"Policy simulated on the traces since {since}")
     for name, label, fmt in (
-        ("traces", "traces", "{:,}"),
-        ("spans", "spans", "{:,}"),
-        ("detail_bytes", "detail (bytes of attributes and content)", "{:,}"),
-        ("error_traces", "traces with errors", "{:,}"),
-        ("cost_usd", "cost in those traces", "${:,.4f}"),
+        ("traces", "traces", "{:,}".format),
+        ("spans", "spans", "{:,}".format),
+        ("detail_bytes", "detail (bytes of attributes and content)", "{:,}".format),
+        ("error_traces", "traces with errors", "{:,}".format),
+        ("cost_usd", "cost in those traces", usd),
     ):
         row = result[name]
         share = "—" if row["share"] is None else f"{row['share']:.1%}"
-        table.add_row(label, fmt.format(row["total"]), fmt.format(row["kept"]), share)
+        table.add_row(label, fmt(row["total"]), fmt(row["kept"]), share)
     console.print(table)
     reasons = ", ".join(f"{n:,} {reason}" for reason, n in result["kept_because"].items()) or "none"
     console.print(f"Kept because: {reasons}. Totals (cost, tokens, calls) stay whole in the rollups.")

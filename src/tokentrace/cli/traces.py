@@ -15,8 +15,8 @@ from tokentrace.cli.options import (
     json_option,
     key_option,
     server_option,
-    usd,
 )
+from tokentrace.pricing.amounts import usd
 
 
 @click.command()

@@ -13,8 +13,8 @@ from tokentrace.cli.options import (
     json_option,
     key_option,
     server_option,
-    usd,
 )
+from tokentrace.pricing.amounts import usd
 
 
 def _number(value: float | None) -> str:

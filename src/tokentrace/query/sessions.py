@@ -27,13 +27,16 @@ class SessionPage:
 
 @dataclass(slots=True)
 class Session:
-    """One session: its totals (a rollup row) and its traces in the order they happened;
-    `truncated` when it has more than SESSION_TRACES (the latest are kept)."""
+    """One session: its totals (a rollup row), its traces in the order they happened (`truncated`
+    when it has more than SESSION_TRACES: the latest are kept), and whose it is (the user and
+    tenant of its first trace that has them)."""
 
     session_id: str
     totals: dict[str, Any]
     traces: list[dict[str, Any]]
     truncated: bool
+    user_id: str | None
+    tenant_id: str | None
 
 
 def list_sessions(store: Store, f: SpanFilter, limit: int = 50, offset: int = 0) -> SessionPage:
@@ -50,4 +53,9 @@ def session(store: Store, project_id: str, session_id: str) -> Session | None:
     if not totals or not totals[0]["spans"]:
         return None
     page = list_traces(store, TraceFilter(f), limit=SESSION_TRACES)
-    return Session(session_id, totals[0], page.traces[::-1], page.has_more)
+    traces = page.traces[::-1]
+
+    def first(field: str) -> str | None:
+        return next((t[field] for t in traces if t[field] is not None), None)
+
+    return Session(session_id, totals[0], traces, page.has_more, first("user_id"), first("tenant_id"))

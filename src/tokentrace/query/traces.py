@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from tokentrace import semconv
-from tokentrace.canonical import LLM_OPERATIONS, TOKEN_FIELDS
+from tokentrace.canonical import LLM_OPERATIONS, TAG_FIELDS, TOKEN_FIELDS
 from tokentrace.query.conversation import conversation
 from tokentrace.query.records import records
 from tokentrace.query.scores import trace_scores
@@ -67,7 +67,8 @@ class AgentRun(Spend):
 
 @dataclass(slots=True)
 class TraceTree:
-    """A trace as a tree of span nodes, with its totals, scores and agent runs."""
+    """A trace as a tree of span nodes, with its totals, scores, agent runs and its tags (user,
+    session, tenant, feature, prompt: each the first a span carries, roots first)."""
 
     trace_id: str
     span_count: int
@@ -76,6 +77,7 @@ class TraceTree:
     totals: Spend
     scores: list[dict[str, Any]]
     agents: list[AgentRun]
+    tags: dict[str, str]
     roots: list[SpanNode]
 
 
@@ -132,8 +134,18 @@ def trace_tree(store: Store, project_id: str, trace_id: str) -> TraceTree | None
         totals=total,
         scores=trace_scores(store, project_id, trace_id),
         agents=agent_runs(roots),
+        tags=_tags(roots),
         roots=roots,
     )
+
+
+def _tags(roots: list[SpanNode]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for node in walk(roots):
+        for name in TAG_FIELDS:
+            if name not in found and node[name] is not None:
+                found[name] = node[name]
+    return found
 
 
 def same_tool_run(node: SpanNode, parent: SpanNode | None) -> bool:

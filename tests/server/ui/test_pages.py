@@ -95,7 +95,9 @@ def test_cost_by_agent_sums_every_call_the_agent_made(site: Site) -> None:
     [support] = [r for r in api["rows"] if r["agent_name"] == "support"]
     tree = site.client.get(f"/api/v1/traces/{site.agent_trace}").json()
     assert (support["requests"], support["cost_usd"]) == (2, pytest.approx(tree["totals"]["cost_usd"]))
-    rows = {r["group"]: r for r in cells(site.client.get("/cost?by=agent_name").text, "cost-table")}
+    rows = {r["group"]: r for r in cells(site.client.get("/cost?group_by=agent_name").text, "cost-table")}
+    # `by` is what links made before group_by said
+    assert cells(site.client.get("/cost?by=agent_name").text, "cost-table") == list(rows.values())
     assert rows["support"]["cost_usd"] == money(support["cost_usd"])
     assert rows["support"]["requests"] == count(2)
 
@@ -132,7 +134,7 @@ def test_bad_filters_answer_400_with_the_reason_and_unknown_ids_404(site: Site) 
     assert unknown.status_code == 400 and "is not a field you can filter or group by" in html.unescape(
         unknown.text
     )
-    assert site.client.get("/cost?by=trace_id").status_code == 400
+    assert site.client.get("/cost?group_by=trace_id").status_code == 400
     assert site.client.get("/traces?since=yesterday").status_code == 400
     assert site.client.get("/traces/" + "f" * 32).status_code == 404
     assert site.client.get("/sessions/nobody").status_code == 404
@@ -157,6 +159,13 @@ def test_a_trace_shows_retries_its_conversation_and_subtree_totals(site: Site) -
         assert f"role-{role}" in detail
     assert '"order": "A-17"' in html.unescape(detail)  # tool-call arguments, pretty-printed
     root = site.client.get(f"/traces/{site.agent_trace}").text  # the root is selected by default
+    # who and what the trace was for, each a link to its traces
+    assert tree["tags"] == {"user_id": "u1", "tenant_id": "acme", "feature": "refund-chat"} | {
+        "prompt_template": "refund-chat",
+        "prompt_version": "v1",
+    }
+    tags = root.split('id="trace-tags"', 1)[1].split("</p>", 1)[0]
+    assert 'href="/traces?tenant=acme">tenant=acme</a>' in tags and ">user=u1</a>" in tags
     subtree = re.search(r'data-field="subtree_cost_usd">([^<]*)<', root)[1]
     assert subtree == money(tree["totals"]["cost_usd"])
     # the agent's run, summed: its two calls (the rate-limited one and its retry), their cost
@@ -191,6 +200,9 @@ def test_a_session_lists_its_traces_in_order_with_its_totals(site: Site) -> None
     assert ids == [t["trace_id"] for t in api["traces"]]
     starts = [t["start_time"] for t in api["traces"]]
     assert starts == sorted(starts)
+    # whose session it is: the user and tenant of its first trace
+    assert (api["user_id"], api["tenant_id"]) == (api["traces"][0]["user_id"], "acme")
+    assert ">tenant=acme</a>" in page.split('id="session-tags"', 1)[1].split("</p>", 1)[0]
     listed = cells(site.client.get("/sessions").text, "session-table")
     assert {"s1", HOSTILE} <= {r["group"] for r in listed}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from tokentrace.pricing.amounts import usd
 from tokentrace.query.triage.periods import Period, Slice, Totals
 
 
@@ -13,7 +14,8 @@ def slice_label(key: Slice) -> str:
 
 
 def money(value: float) -> str:
-    return f"{'+' if value >= 0 else '-'}${abs(value):,.2f}/h"
+    """A change in spend per hour: `+$0.42/h`."""
+    return f"{usd(value, signed=True)}/h"
 
 
 def changed_value(before: Period, key: Slice, reference: Slice) -> str:

@@ -73,7 +73,9 @@ def _series(
 @ui_route
 def cost_page(request: Request, state: ServerState, project: str) -> Response:
     found = params(request)
-    by = _choice(filters.canonical_field(found.get("by", "feature")), DIMENSIONS, "by")
+    # group_by, as the API and the CLI's --json name it; `by` from links made before
+    grouping = found.get("group_by") or found.get("by") or "feature"
+    by = _choice(filters.canonical_field(grouping), DIMENSIONS, "group_by")
     metric = _choice(found.get("metric", "cost_usd"), METRICS, "metric")
     sort = _choice(found.get("sort", metric), COLUMNS, "sort")
     descending = found.get("dir", "desc") != "asc"

@@ -8,12 +8,14 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from tokentrace.pricing.amounts import usd
+
 DASH = "—"
 
 
 def money(value: float | None) -> str:
-    """US dollars to four decimals: LLM calls cost fractions of a cent."""
-    return DASH if value is None else f"${value:,.4f}"
+    """US dollars, with significant digits below a cent (pricing/amounts.py)."""
+    return usd(value)
 
 
 def count(value: float | None) -> str:

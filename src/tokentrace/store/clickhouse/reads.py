@@ -139,7 +139,7 @@ class ClickHouseReads:
         counted = "duplicate_of IS NULL"
         # As DuckDB's: the sessions most recently active in the filter, each summed whole.
         chosen = (
-            f"SELECT session_id, max(start_time) AS last_active FROM {SPANS} "
+            f"SELECT session_id, max(end_time) AS last_active FROM {SPANS} "
             f"WHERE {where} AND session_id IS NOT NULL GROUP BY session_id "
             f"ORDER BY last_active DESC, session_id LIMIT {int(limit)} OFFSET {int(offset)}"
         )

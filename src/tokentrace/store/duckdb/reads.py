@@ -148,7 +148,7 @@ class DuckDBReads:
         # The page is the sessions most recently active in the filter; each is then summed whole.
         sql = f"""
         WITH chosen AS (
-            SELECT session_id, max(start_time) AS last_active FROM spans
+            SELECT session_id, max(end_time) AS last_active FROM spans
             WHERE {where} AND session_id IS NOT NULL
             GROUP BY session_id
             ORDER BY last_active DESC, session_id LIMIT {int(limit)} OFFSET {int(offset)}

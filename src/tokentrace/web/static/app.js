@@ -7,10 +7,24 @@
 
   function format(unit, v) {
     if (v == null) return "—";
-    if (unit === "$") return "$" + v.toFixed(v < 1 ? 4 : 2);
+    if (unit === "$") {
+      // as pricing/amounts.py: two significant digits below a cent, so a priced call never reads $0.0000
+      var m = Math.abs(v);
+      var digits = m >= 1 || m === 0 ? 2 : m >= 0.01 ? 4 : Math.min(1 - Math.floor(Math.log10(m)), 10);
+      return "$" + v.toFixed(digits);
+    }
     if (unit === "%") return (v * 100).toFixed(2) + "%";
     if (unit === "ms") return Math.round(v) + " ms";
     return v >= 1000 ? Math.round(v).toLocaleString() : +v.toFixed(2) + "";
+  }
+
+  // The y axis: from 0 (every series here is a count, a rate or a duration) to a little above
+  // the highest value. A chart of zeros or of nothing gets a small range of its own unit, not
+  // uPlot's default of ±20 (an error-rate axis to 2000% when no call failed).
+  function yRange(unit, min, max) {
+    var floor = unit === "%" ? 0.01 : unit === "$" ? 0.01 : 1;
+    if (min == null || max == null || !isFinite(max) || max <= 0) return [0, floor];
+    return [Math.min(0, min), max * 1.1];
   }
 
   function stack(series) {
@@ -49,6 +63,7 @@
       width: width,
       height: 200,
       series: series,
+      scales: { y: { range: function (u, min, max) { return yRange(spec.unit, min, max); } } },
       axes: [{}, { size: 70, values: function (u, ticks) { return ticks.map(function (t) { return format(spec.unit, t); }); } }],
       legend: { show: spec.series.length > 1 || spec.stacked },
       cursor: { points: { show: false } },
@@ -68,6 +83,9 @@
       if (form.get(key) === "") form.delete(key);
     });
   });
+
+  // For the browser tests: how a value reads and what range an axis gets.
+  window.tokentraceCharts = { format: format, yRange: yRange };
 
   document.addEventListener("DOMContentLoaded", drawAll);
   document.addEventListener("htmx:afterSettle", drawAll);
