@@ -10,7 +10,7 @@ the store's write_batch in time order, the rollups advanced behind each batch as
 Each query is timed on a warm store, median of --repeat runs.
 
     .venv/bin/python bench/scale.py [--store duckdb|clickhouse] [--spans 2000000] [--days 30]
-        [--batch 50000] [--repeat 5]
+        [--batch 50000] [--repeat 5] [--root-tagged 0.3]
 """
 
 from __future__ import annotations
@@ -54,8 +54,10 @@ def _hex(n: int, nbytes: int) -> np.ndarray:
     return np.frombuffer(os.urandom(n * nbytes).hex().encode(), dtype=f"S{2 * nbytes}").astype(str)
 
 
-def generate(traces: int, start: datetime, days: int, seed: int) -> pa.Table:
-    """`traces` agent traces spread over `days` from `start`, as one table sorted by arrival."""
+def generate(traces: int, start: datetime, days: int, seed: int, root_tagged: float = 0.0) -> pa.Table:
+    """`traces` agent traces spread over `days` from `start`, as one table sorted by arrival.
+    A `root_tagged` share of the traces carry their tags on the root alone (a request span
+    tagged by hand), so their other spans inherit them."""
     rng = np.random.default_rng(seed)
     n = traces * SPANS_PER_TRACE
     t0 = int(start.timestamp() * 1e9) + np.sort(rng.integers(0, days * 86400 * 10**9, traces))
@@ -114,6 +116,9 @@ def generate(traces: int, start: datetime, days: int, seed: int) -> pa.Table:
         "attributes": pa.array(np.full(n, '{"gen_ai.request.temperature":0.2}')),
         "resource": pa.array(np.full(n, '{"service.name":"support-bot"}')),
     }
+    only_root = np.repeat(rng.random(traces) < root_tagged, SPANS_PER_TRACE) & (position > 0)
+    for name in ("user_id", "session_id", "tenant_id", "feature", "prompt_template", "prompt_version"):
+        columns[name] = pc.if_else(pa.array(only_root), None, columns[name])
     arrays = [columns.get(f.name, pa.nulls(n, f.type)) for f in SPAN_SCHEMA]
     table = pa.Table.from_arrays(arrays, schema=SPAN_SCHEMA)
     # 0.5% of spans arrive 5-60 minutes after their neighbours (a slow exporter, a long step).
@@ -183,13 +188,19 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=50_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--days", type=int, default=30, help="the range the spans are spread over")
+    parser.add_argument(
+        "--root-tagged",
+        type=float,
+        default=0.0,
+        help="the share of traces tagged on their root alone (their other spans inherit the tags)",
+    )
     args = parser.parse_args()
     days = args.days
     start = (datetime.now(UTC) - timedelta(days=days + 3)).replace(second=0, microsecond=0)
     end = start + timedelta(days=days)
 
     began = time.perf_counter()
-    table = generate(args.spans // SPANS_PER_TRACE, start, days, seed=1)
+    table = generate(args.spans // SPANS_PER_TRACE, start, days, seed=1, root_tagged=args.root_tagged)
     print(
         f"generated {table.num_rows:,} spans over {days} days in {time.perf_counter() - began:.1f} s",
         file=sys.stderr,
@@ -199,11 +210,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = _open(args.store, Path(tmp))
         write_s = advance_s = 0.0
+        # write_batch's speed as the store grows: over the last tenth written before each mark
+        marks = sorted({m for m in (1_000_000, 2_000_000, 5_000_000, table.num_rows) if m <= table.num_rows})
+        written: list[tuple[int, float]] = []
         for offset in range(0, table.num_rows, args.batch):
             batch = table.slice(offset, args.batch)
             began = time.perf_counter()
             store.write_batch(Tables(batch, *empty), None)
             write_s += time.perf_counter() - began
+            written.append((offset + batch.num_rows, write_s))
             newest_ns = pc.max(batch["start_time"].cast(pa.int64())).as_py()
             newest = datetime.fromtimestamp(newest_ns / 1e9, UTC)
             began = time.perf_counter()
@@ -221,6 +236,14 @@ def main() -> None:
             f"{minute_rows:,} minute rows ({spans_total / minute_rows:,.1f} spans each), "
             f"{hour_rows:,} user-hour rows"
         )
+
+        print("\n| stored spans | write_batch over the last tenth before |")
+        print("|---:|---:|")
+        for mark in marks:
+            upto = [(n, t) for n, t in written if n <= mark]
+            since = [(n, t) for n, t in written if n <= mark - mark // 10] or [(0, 0.0)]
+            (n1, t1), (n0, t0) = upto[-1], since[-1]
+            print(f"| {mark:,} | {(n1 - n0) / (t1 - t0):,.0f} spans/s |")
 
         month = SpanFilter("default", since=start, until=end)
         print(f"\n| query over {days} days ({spans_total:,} spans) | from spans | from rollups | speed-up |")

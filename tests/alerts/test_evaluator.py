@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -48,6 +49,25 @@ window = "10m"
 group_by = ["feature"]
 notify = ["hook", "log"]
 """
+
+
+def test_a_groups_notification_names_causes_inside_its_group(tmp_path, open_store, receiver):
+    """Two features change at once: each one's alert explains its own change, not the other's."""
+    window = traffic(
+        UNTIL - WINDOW,
+        10,
+        6,
+        **{"refund-chat": {"input_tokens": 4000}, "classify": {"model": "gpt-4o"}},
+    )
+    body = SPEND.replace("above = 1.5", "above = 0.05")
+    fired = _evaluate(tmp_path, open_store, receiver, body, window)
+    assert {e["payload"]["group"]["feature"] for e in fired} == {"refund-chat", "classify"}
+    by_feature = {b["group"]["feature"]: b for b in receiver.of("spend")}
+    classify = by_feature["classify"]["triage"]["causes"]
+    assert classify and all("refund-chat" not in json.dumps(c) for c in classify)
+    assert any(c["value"] == "gpt-4o" or "gpt-4o-mini→gpt-4o" in c["evidence"] for c in classify)
+    refund = by_feature["refund-chat"]["triage"]["causes"]
+    assert refund and all("classify" not in json.dumps(c) for c in refund)
 
 
 def test_a_breach_fires_once_resolves_once_and_survives_a_restart(tmp_path, open_store, receiver):

@@ -89,6 +89,7 @@ def test_a_store_with_minute_rollups_gains_user_hours_on_upgrade(tmp_path):
         conn.execute("DROP TABLE retained_traces")
         conn.execute("DROP TABLE sampling_policies")
         conn.execute("DROP TABLE record_tags")
+        conn.execute("DROP TABLE inherit_waiting")
         conn.execute("ALTER TABLE rollup_minute DROP COLUMN sampled_out")
         conn.execute("CREATE TABLE rollup_state (id INTEGER PRIMARY KEY, complete_until TIMESTAMP NOT NULL)")
         conn.execute(

@@ -7,6 +7,7 @@ import itertools
 import time
 from datetime import UTC, datetime, timedelta
 
+import duckdb
 import pytest
 
 from tokentrace.ingest.columns import tables
@@ -14,6 +15,7 @@ from tokentrace.ingest.logs import from_logs
 from tokentrace.ingest.normalize import normalize
 from tokentrace.ingest.raw import RawLogRecord, RawSpan
 from tokentrace.query import aggregates
+from tokentrace.store.duckdb import DuckDBStore
 from tokentrace.store.filters import SpanFilter
 
 TRACE = "5b8efff798038103d269b633813fc60c"
@@ -92,6 +94,39 @@ def test_one_batch_with_everything_and_every_order_agree(open_store):
             store.write_batch(tables(rows), None)
         results.add(tuple(sorted(_tags(store).items())))
     assert results == {tuple(sorted(EXPECTED.items()))}
+
+
+def test_spans_stored_before_the_waiting_list_still_inherit_from_a_late_parent(tmp_path):
+    """DuckDB migration 0009 finds the stored spans whose chain breaks at a span not stored yet."""
+    path = tmp_path / "t.duckdb"
+    store = DuckDBStore(path)
+    for name in ("tool", "llm"):  # their chain breaks at the agent, not stored yet
+        store.write_batch(tables(normalize([_raw(name)], "default").rows), None)
+    store.close()
+    with duckdb.connect(str(path)) as conn:  # back to schema 8: no waiting list
+        conn.execute("DROP TABLE inherit_waiting")
+        conn.execute("DELETE FROM schema_migrations WHERE version >= 9")
+    upgraded = DuckDBStore(path)
+    for name in ("root", "retrieval", "agent"):
+        upgraded.write_batch(tables(normalize([_raw(name)], "default").rows), None)
+    assert _tags(upgraded) == EXPECTED
+    upgraded.close()
+
+
+def test_a_long_chain_arriving_from_the_bottom_up_inherits_to_its_leaf(open_store):
+    """Each span waits for its parent, then for what its parent waits for, until the root."""
+    store = open_store()
+    ids = [f"{n:016x}" for n in range(1, 8)]
+    chain = [
+        RawSpan(TRACE, span_id, ids[n - 1] if n else "", f"s{n}", 1, NOW, NOW + 1000, 0, "", {}, {})
+        for n, span_id in enumerate(ids)
+    ]
+    chain[0].attributes.update({"tenant.id": "acme", "user.id": "u1"})
+    chain[3].attributes["tokentrace.feature"] = "middle"
+    for span in reversed(chain):
+        store.write_batch(tables(normalize([span], "default").rows), None)
+    got = {name: (tenant, user, feature) for name, (tenant, user, _, feature) in _tags(store).items()}
+    assert got == {f"s{n}": ("acme", "u1", "middle" if n >= 3 else None) for n in range(7)}
 
 
 def test_a_parent_cycle_in_bad_data_terminates(open_store):

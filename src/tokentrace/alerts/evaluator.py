@@ -182,7 +182,7 @@ class Evaluator:
             "links": self._links(project, rule, group, now),
         }
         if status == "firing":
-            payload["triage"] = self._triage(project, rule, now)
+            payload["triage"] = self._triage(project, rule, group, now)
         incident = uuid.uuid4().hex
         return [
             {
@@ -205,10 +205,15 @@ class Evaluator:
             "triage": f"{self.base_url}/api/v1/triage?{urlencode({'since': f'{window}m', 'until': until})}",
         }
 
-    def _triage(self, project: str, rule: Rule, now: datetime) -> dict[str, Any] | None:
-        """What changed in the rule's window against the hour before it: the top causes."""
+    def _triage(
+        self, project: str, rule: Rule, group: dict[str, Any], now: datetime
+    ) -> dict[str, Any] | None:
+        """What changed in the rule's window against the hour before it, in the rule's slice (its
+        `where` and the alerting group: a feature's alert names causes inside that feature)."""
+        where = {**rule.where, **{k: str(v) for k, v in group.items() if v is not None}}
+        window = max(rule.window, timedelta(minutes=1))
         try:
-            found = triage(self.store, project, max(rule.window, timedelta(minutes=1)), _TRIAGE_BASELINE, now)
+            found = triage(self.store, project, window, _TRIAGE_BASELINE, now, where)
         except Exception:  # the notification matters more than its explanation
             log.exception("triage for alert %r failed", rule.name)
             return None

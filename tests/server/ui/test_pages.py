@@ -83,7 +83,7 @@ def test_the_cost_table_matches_the_rollups_and_drills_down(site: Site) -> None:
     assert parse_qs(urlsplit(link).query) == {
         "since": ["24h"],
         "feature": ["refund-chat"],
-        "by": ["request_model"],
+        "group_by": ["request_model"],
     }
     drilled = cells(site.client.get(link).text, "cost-table")
     assert [r["group"] for r in drilled] == ["gpt-4o"]
@@ -205,6 +205,16 @@ def test_a_session_lists_its_traces_in_order_with_its_totals(site: Site) -> None
     assert ">tenant=acme</a>" in page.split('id="session-tags"', 1)[1].split("</p>", 1)[0]
     listed = cells(site.client.get("/sessions").text, "session-table")
     assert {"s1", HOSTILE} <= {r["group"] for r in listed}
+
+
+def test_the_overviews_filters_reach_its_movers_and_the_triage_api(site: Site) -> None:
+    every = site.client.get("/api/v1/triage?since=30m&baseline=30m").json()
+    classify = site.client.get("/api/v1/triage?since=30m&baseline=30m&feature=classify").json()
+    assert 0 < classify["window"]["requests"] < every["window"]["requests"]
+    assert all("refund-chat" not in str(c) for c in classify["causes"] + classify["checks"])
+    movers = site.client.get("/overview/movers?since=30m&feature=classify").text
+    assert f"→ {money(classify['window']['cost_per_hour'])};" in movers
+    assert site.client.get("/api/v1/triage?since=30m&nothing=1").status_code == 400  # no such field
 
 
 def test_latency_by_model_and_input_length(site: Site) -> None:

@@ -317,7 +317,8 @@ def latency_causes(before: Period, after: Period) -> list[Cause]:
         dimension, value = key[-1]
         now, then = after.of(key), before.of(key)
         b, a = then.p95(), now.p95()
-        share = explained / abs(excess) if excess else 0.0
+        # A slice can hold more excess slow calls than the whole (others got faster): all of it.
+        share = min(explained / abs(excess), 1.0) if excess else 0.0
         slow_then = then.slow / then.calls if then.calls else None
         slow_now = now.slow / now.calls if now.calls else 0.0
         evidence = (
@@ -334,7 +335,7 @@ def latency_causes(before: Period, after: Period) -> list[Cause]:
                 metric="p95_latency_ms",
                 before=rounded(b, 1),
                 after=rounded(a, 1),
-                contribution=rounded((p95_a - p95_b) * min(share, 1.0), 1),
+                contribution=rounded((p95_a - p95_b) * share, 1),
                 unit="ms",
                 evidence=evidence,
                 example_trace_ids=slowest_traces(after, now),

@@ -4,7 +4,7 @@ dimension, or a child inside its parent)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -131,8 +131,12 @@ class Period:
         return self.slices.get(key) or Totals()
 
 
-def calls_between(store: Store, project_id: str, since: datetime, until: datetime) -> list[dict[str, Any]]:
-    table = store.spans(SpanFilter(project_id, since, until), _COLUMNS)
+def calls_between(
+    store: Store, project_id: str, since: datetime, until: datetime, where: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """The LLM calls (duplicates aside) started in [since, until), of the spans whose fields
+    equal `where`'s, oldest first."""
+    table = store.spans(SpanFilter(project_id, since, until, dict(where or {})), _COLUMNS)
     keep = pc.and_(pc.is_in(table["operation"], pa.array(LLM_OPERATIONS)), pc.is_null(table["duplicate_of"]))
     table = table.filter(keep)
     # Nanoseconds as integers: Python's datetime would drop them (and refuses to).

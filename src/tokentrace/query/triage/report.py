@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -70,15 +71,18 @@ def triage(
     window: timedelta,
     baseline: timedelta,
     until: datetime | None = None,
+    where: Mapping[str, str] | None = None,
 ) -> Triage:
-    """Compare the `window` ending at `until` (default now) with the `baseline` just before it."""
+    """Compare the `window` ending at `until` (default now) with the `baseline` just before it,
+    over the calls whose fields equal `where`'s (a feature, a tenant: the slice an alert or a
+    filtered page is about), or all of them."""
     end = until or datetime.now(UTC)
     start = end - window
     base_start = start - baseline
-    before_calls = calls_between(store, project_id, base_start, start)
+    before_calls = calls_between(store, project_id, base_start, start, where)
     slow_ms = quantile([c["duration_ms"] for c in before_calls if c["duration_ms"] is not None], 0.95)
     before = period_of(before_calls, base_start, start, slow_ms)
-    after = period_of(calls_between(store, project_id, start, end), start, end, slow_ms)
+    after = period_of(calls_between(store, project_id, start, end, where), start, end, slow_ms)
     return Triage(
         window=_summary(after),
         baseline=_summary(before),

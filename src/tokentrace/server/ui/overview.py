@@ -47,7 +47,7 @@ def movers(request: Request, state: ServerState, project: str) -> Response:
     """The top movers: triage of the range against the same length just before it."""
     f, _, _ = timeline(filters.span_filter(project, span_params(params(request))))
     window = f.until - f.since
-    result = triage(state.store, project, window, window, f.until)
+    result = triage(state.store, project, window, window, f.until, f.equals)
     return render(request, "_movers.html", {"project": project, "triage": result})
 
 

@@ -7,6 +7,9 @@ from datetime import UTC, datetime
 from tokentrace.store.catalog import DATED, UNDATED, Project
 from tokentrace.store.duckdb.connection import naive
 
+#: DuckDB's own dated tables, beside DATED: the spans waiting for an ancestor (writes.py).
+_DATED_HERE = (("inherit_waiting", "start_time"),)
+
 
 class DuckDBCatalog:
     """Catalog, and retention's delete_before."""
@@ -16,14 +19,14 @@ class DuckDBCatalog:
         with self._transaction() as cur:
             return {
                 table: cur.execute(f"DELETE FROM {table} WHERE {column} < ?", [naive(cutoff)]).fetchone()[0]
-                for table, column in DATED
+                for table, column in (*DATED, *_DATED_HERE)
             }
 
     def delete_project(self, project_id: str) -> dict[str, int]:
         with self._transaction() as cur:
             return {
                 table: cur.execute(f"DELETE FROM {table} WHERE project_id = ?", [project_id]).fetchone()[0]
-                for table in (*(t for t, _ in DATED), *UNDATED)
+                for table in (*(t for t, _ in (*DATED, *_DATED_HERE)), *UNDATED)
             }
 
     def create_project(self, project_id: str, key_hash: str) -> None:

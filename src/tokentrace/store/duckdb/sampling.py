@@ -200,7 +200,8 @@ def sweep(
                 "AND trace_id IN (SELECT trace_id FROM sampled_out_traces)",
                 [project_id],
             )
-            for table in ("content", "retained_traces"):  # (kept traces listed there expire)
+            # (kept traces listed in retained_traces expire)
+            for table in ("content", "retained_traces", "inherit_waiting"):
                 cur.execute(
                     f"DELETE FROM {table} WHERE project_id = ? "
                     "AND trace_id IN (SELECT trace_id FROM sampled_out_traces)",

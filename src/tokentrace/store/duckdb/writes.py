@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -17,7 +18,7 @@ from tokentrace.canonical import (
     TAG_FIELDS,
     Tables,
 )
-from tokentrace.store import duplicates
+from tokentrace.store import duplicates, inheritance
 from tokentrace.store.duckdb import rollups
 from tokentrace.store.duckdb.connection import SPAN_COLUMNS
 from tokentrace.store.record_tags import record_tags
@@ -31,10 +32,89 @@ _SPAN_PLACE = ["project_id", "trace_id", "span_id", "start_time"]
 _ANY_TAG_MISSING = " OR ".join(f"{t} IS NULL" for t in INHERITED_FIELDS)
 
 
-# A span inherits each attribution tag it lacks (and its agent) from its nearest ancestor that has it,
-# whatever order the spans arrive in. Run after each insert over the traces the batch
-# touched: walk up from every span missing a tag, keeping the first value met (coalesce).
-# An inherited value is final: a span inherits only through a complete chain of ancestors.
+# A span inherits each attribution tag it lacks (and its agent) from its nearest ancestor that has
+# it, whatever order the spans arrive in. A batch's spans take what their ancestors in the batch
+# carry (store/inheritance.py), then what their nearest stored ancestor holds (its tags are
+# already inherited); a span whose chain breaks at a span not stored yet waits for it in
+# inherit_waiting, and takes that span's tags when it arrives. No stored trace is walked.
+_BATCH_KEY = "md5_number(project_id || ':' || trace_id || span_id)"
+
+# The nearest stored ancestor of each batch span that left the batch still lacking a tag: its
+# tags, and what it waits for itself (its chain broken above it). Ancestors start before their
+# descendants (long agent runs aside, within days): the bound lets zone maps skip old row groups.
+_EXIT_PARENTS = f"""
+SELECT e.row, {", ".join(f"p.{t}" for t in INHERITED_FIELDS)}, w.missing_key::VARCHAR AS waits_for
+FROM batch_exits e
+JOIN spans p ON p.span_key = md5_number(e.project_id || ':' || e.trace_id || e.exit_id)
+LEFT JOIN inherit_waiting w ON w.span_key = p.span_key
+WHERE p.start_time >= $since
+"""
+
+_WAIT = f"""
+INSERT OR REPLACE INTO inherit_waiting
+SELECT {_BATCH_KEY}, coalesce(waits_for::UHUGEINT, md5_number(project_id || ':' || trace_id || exit_id)),
+       project_id, trace_id, start_time
+FROM batch_waiting
+"""
+
+# The stored spans waiting for a span of this batch take its tags; those it waits for itself
+# (its own chain broken above it) they wait for next. A waiting span starts after the ancestor it
+# waits for: `$since` (the batch's first start, less a day for clock skew) lets zone maps skip
+# the older waiting spans (those of a parent that never comes: an upstream service's span).
+_ARRIVED = f"""
+SELECT min(w.start_time), max(w.start_time), count(*) FROM inherit_waiting w
+WHERE w.missing_key IN (SELECT {_BATCH_KEY} FROM batch_spans) AND w.start_time >= $since
+"""
+
+_PUSH_DOWN = f"""
+UPDATE spans SET {", ".join(f"{t} = coalesce(spans.{t}, a.{t})" for t in INHERITED_FIELDS)}
+FROM (
+    SELECT w.span_key, {", ".join(f"b.{t}" for t in INHERITED_FIELDS)}
+    FROM inherit_waiting w
+    JOIN batch_spans b ON w.missing_key = md5_number(b.project_id || ':' || b.trace_id || b.span_id)
+    WHERE w.start_time >= $since
+) AS a
+WHERE spans.span_key = a.span_key AND spans.start_time BETWEEN $lo AND $hi
+  AND ({" OR ".join(f"(spans.{t} IS NULL AND a.{t} IS NOT NULL)" for t in INHERITED_FIELDS)})
+RETURNING project_id, start_time::TIMESTAMP, user_id, true
+"""
+
+_WAIT_FURTHER = f"""
+UPDATE inherit_waiting SET missing_key = a.missing_key
+FROM (
+    SELECT w.span_key, arrived.missing_key
+    FROM inherit_waiting w JOIN inherit_waiting arrived ON w.missing_key = arrived.span_key
+    WHERE arrived.span_key IN (SELECT {_BATCH_KEY} FROM batch_spans)
+      AND w.start_time >= $since AND arrived.start_time >= $since
+) AS a
+WHERE inherit_waiting.span_key = a.span_key
+"""
+
+_STOP_WAITING = f"""
+DELETE FROM inherit_waiting
+WHERE missing_key IN (SELECT {_BATCH_KEY} FROM batch_spans) AND start_time >= $since
+"""
+_CLOCK_SKEW = timedelta(days=1)
+
+_RECORD_TAGS_OF_BATCH = f"""
+SELECT k.row, {", ".join(f"r.{t}" for t in TAG_FIELDS)}
+FROM batch_keys k JOIN record_tags r ON r.tag_key = md5_number(k.project_id || ':' || k.trace_id || k.span_id)
+"""
+
+_ANCESTOR_WINDOW = timedelta(days=7)
+_NO_WAITING = pa.schema(
+    [
+        ("project_id", pa.string()),
+        ("trace_id", pa.string()),
+        ("span_id", pa.string()),
+        ("start_time", pa.timestamp("ns", tz="UTC")),
+        ("exit_id", pa.string()),
+        ("waits_for", pa.string()),
+    ]
+).empty_table()
+
+# Tags from a span's log records change a stored span's own tags: its traces are walked whole
+# (rare: records rarely carry tags), each span missing a tag keeping the first value met above it.
 _INHERIT_TAGS = f"""
 UPDATE spans SET {", ".join(f"{t} = found.{t}" for t in INHERITED_FIELDS)}
 FROM (
@@ -234,22 +314,29 @@ class DuckDBWrites:
                 cur.unregister("batch_record_tags")
                 self._has_record_tags = True
             if spans.num_rows or tagged.num_rows:
+                changed: list[tuple[Any, ...]] = []
+                if spans.num_rows:
+                    spans, waiting = self._inherit(cur, spans)
                 cur.register("batch_spans", spans)
-                # The spans the batch wrote or holds tags for: their traces inherit again.
-                places = spans.select(_SPAN_PLACE)
-                if tagged.num_rows:
-                    places = pa.concat_tables([places, tagged.select(_SPAN_PLACE)])
-                cur.register("batch_traces", places)
                 if spans.num_rows:
                     new = cur.execute(
                         f"INSERT OR IGNORE INTO spans (span_key, {SPAN_COLUMNS}) SELECT "
-                        f"md5_number(project_id || ':' || trace_id || span_id), {SPAN_COLUMNS} "
-                        f"FROM batch_spans"
+                        f"{_BATCH_KEY}, {SPAN_COLUMNS} FROM batch_spans"
                     ).fetchone()[0]
+                    if waiting.num_rows:
+                        cur.register("batch_waiting", waiting)
+                        cur.execute(_WAIT)
+                        cur.unregister("batch_waiting")
+                    changed += self._push_down(cur, spans)
+                if tagged.num_rows:
+                    # Spans of this batch took their records' tags before they inherited; stored
+                    # spans take them now, and their traces inherit again.
+                    cur.register("batch_traces", tagged.select(_SPAN_PLACE))
+                    changed += cur.execute(_TAGS_FROM_RECORDS).fetchall()
+                    changed += cur.execute(_INHERIT_TAGS).fetchall()
+                    cur.unregister("batch_traces")
                 # Spans of buckets already rolled up: the new ones, and those the batch
                 # changed (tags from log records or lent by a late parent, duplicates found).
-                changed = cur.execute(_TAGS_FROM_RECORDS).fetchall() if self._has_record_tags else []
-                changed += cur.execute(_INHERIT_TAGS).fetchall()
                 if self._marks and spans.num_rows:
                     changed += cur.execute(
                         "SELECT DISTINCT project_id, start_time::TIMESTAMP, user_id, false "
@@ -258,7 +345,6 @@ class DuckDBWrites:
                     ).fetchall()
                 if spans.num_rows:
                     changed += self._mark_duplicates(cur, spans)
-                cur.unregister("batch_traces")
                 cur.unregister("batch_spans")
                 rollups.recompute(cur, map(Change._make, changed), self._marks)
             if tables.scores.num_rows:
@@ -268,6 +354,63 @@ class DuckDBWrites:
             if spool_position is not None:
                 cur.execute("INSERT OR REPLACE INTO spool_state VALUES (1, ?, ?)", list(spool_position))
         return int(new)
+
+    def _inherit(self, cur: duckdb.DuckDBPyConnection, spans: pa.Table) -> tuple[pa.Table, pa.Table]:
+        """The batch's spans with their own tags from log records that came first, and the tags
+        they inherit from their ancestors, in the batch and stored; and those that wait for an
+        ancestor not stored yet (project_id, trace_id, span_id, start_time, exit_id, waits_for)."""
+        if self._has_record_tags:
+            spans = self._own_record_tags(cur, spans)
+        resolved = inheritance.resolve(spans)
+        spans = resolved.spans
+        exiting = resolved.exiting
+        if not pc.any(exiting).as_py():
+            return spans, _NO_WAITING
+        rows = pc.indices_nonzero(exiting)
+        exits = spans.select(["project_id", "trace_id", "span_id", "start_time"]).take(rows)
+        exits = exits.append_column("exit_id", resolved.exits.take(rows)).append_column("row", rows)
+        first_ns = pc.min(exits["start_time"].cast(pa.int64())).as_py()
+        since = datetime.fromtimestamp(first_ns / 1e9, UTC).replace(tzinfo=None) - _ANCESTOR_WINDOW
+        cur.register("batch_exits", exits)
+        try:
+            found = cur.sql(_EXIT_PARENTS, params={"since": since}).to_arrow_table()
+        finally:
+            cur.unregister("batch_exits")
+        spans = inheritance.lend(spans, found["row"], found)
+        # Still lacking a tag: wait for the exit when it is not stored, or for what it waits for.
+        waits_for = pc.take(found["waits_for"], pc.index_in(exits["row"], found["row"]))
+        not_stored = pc.invert(pc.is_in(exits["row"], found["row"]))
+        still = pc.take(inheritance.lacking(spans), exits["row"])
+        keep = pc.and_(still, pc.or_(not_stored, pc.is_valid(waits_for)))
+        waiting = exits.drop_columns(["row"]).append_column("waits_for", waits_for).filter(keep)
+        return spans, waiting
+
+    def _own_record_tags(self, cur: duckdb.DuckDBPyConnection, spans: pa.Table) -> pa.Table:
+        """The batch's spans with the tags their log records, stored before them, carry: their
+        own, so they come before any an ancestor lends."""
+        keys = spans.select(["project_id", "trace_id", "span_id"])
+        cur.register("batch_keys", keys.append_column("row", pa.array(np.arange(spans.num_rows))))
+        try:
+            found = cur.sql(_RECORD_TAGS_OF_BATCH).to_arrow_table()
+        finally:
+            cur.unregister("batch_keys")
+        return inheritance.lend(spans, found["row"], found, TAG_FIELDS) if found.num_rows else spans
+
+    def _push_down(self, cur: duckdb.DuckDBPyConnection, spans: pa.Table) -> list[tuple[Any, ...]]:
+        """The stored spans that waited for a span of this batch take its tags and wait, if it
+        does, for what it waits for; the (project, start time, user, tags changed) of those changed."""
+        first_ns = pc.min(spans["start_time"].cast(pa.int64())).as_py()
+        since = {"since": datetime.fromtimestamp(first_ns / 1e9, UTC).replace(tzinfo=None) - _CLOCK_SKEW}
+        lo, hi, count = cur.execute(_ARRIVED, since).fetchone()
+        if not count:
+            return []
+        # (bounds as literals: zone maps skip the row groups outside them; a second each side
+        # for the nanoseconds a Python datetime drops)
+        bounds = {"lo": lo - timedelta(seconds=1), "hi": hi + timedelta(seconds=1), **since}
+        changed = cur.execute(_PUSH_DOWN, bounds).fetchall()
+        cur.execute(_WAIT_FURTHER, since)
+        cur.execute(_STOP_WAITING, since)
+        return changed
 
     def _mark_duplicates(self, cur: duckdb.DuckDBPyConnection, batch: pa.Table) -> list[tuple[Any, ...]]:
         """Set duplicate_of on the LLM spans that record a provider call another span counts,
