@@ -1,0 +1,82 @@
+"""Cold start and idle memory of `tokentrace serve`: seconds from launch to a healthy
+`/healthz` on an empty data dir, and the server's RSS once idle (workers start on the first
+export, so they are not in it). Median of --runs fresh servers.
+
+    .venv/bin/python bench/cold_start.py [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+TOKENTRACE = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "tokentrace"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(status.split("VmRSS:")[1].split()[0]) / 1024
+
+
+def one_start(idle_s: float) -> tuple[float, float]:
+    """(seconds to a healthy /healthz, idle RSS in MB) of one fresh server."""
+    http, grpc = _free_port(), _free_port()
+    with tempfile.TemporaryDirectory() as data:
+        command = [
+            str(TOKENTRACE),
+            "serve",
+            "--port",
+            str(http),
+            "--grpc-port",
+            str(grpc),
+            "--data-dir",
+            data,
+        ]
+        began = time.perf_counter()
+        server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            while True:
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{http}/healthz", timeout=0.2)
+                    break
+                except OSError:
+                    if server.poll() is not None:
+                        raise SystemExit("the server exited before it was healthy") from None
+                    time.sleep(0.01)
+            up = time.perf_counter() - began
+            time.sleep(idle_s)
+            return up, _rss_mb(server.pid)
+        finally:
+            server.terminate()
+            server.wait(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--idle", type=float, default=3.0, help="seconds idle before RSS is read")
+    args = parser.parse_args()
+    runs = [one_start(args.idle) for _ in range(args.runs)]
+    print("| metric | median | range |")
+    print("|---|---:|---:|")
+    ups, rss = [r[0] for r in runs], [r[1] for r in runs]
+    print(f"| cold start to /healthz | {statistics.median(ups):.2f} s | {min(ups):.2f} to {max(ups):.2f} s |")
+    print(f"| idle RSS | {statistics.median(rss):.0f} MB | {min(rss):.0f} to {max(rss):.0f} MB |")
+
+
+if __name__ == "__main__":
+    main()
