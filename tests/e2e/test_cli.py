@@ -88,6 +88,12 @@ def test_trace_ids_are_whole_in_a_narrow_terminal_and_scripts_get_json(server):
     }
 
 
+def test_simulating_sampling_without_a_policy_says_how_to_give_one(server):
+    # the shared server runs without --sampling: nothing to simulate but what the command is given
+    result = cli("sampling", "simulate", "--since", "7d", server=server, check=False)
+    assert result.returncode != 0 and "--policy FILE" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_export_jsonl_and_parquet_use_canonical_names(server, tmp_path):
     _fill(server)
     jsonl = tmp_path / "spans.jsonl"

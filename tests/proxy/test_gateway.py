@@ -211,6 +211,25 @@ def test_an_unreachable_upstream_is_a_502_and_an_error_span(server, start_gatewa
     assert (span["status"], span["error_type"]) == ("error", "server_error")
 
 
+def test_a_trace_endpoint_that_does_not_answer_is_said_at_start_and_counted(
+    provider_url, start_gateway, monkeypatch
+):
+    """The calls still go through; the spans that could not be delivered are counted in /healthz."""
+    from tests.builders.processes import free_port
+
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "1")  # the exporter's retries, bounded
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    gateway = start_gateway(nowhere, "--upstream", f"openai={provider_url}")
+    client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="sk-app")
+    assert client.chat.completions.create(model="gpt-4o", messages=ASK, max_tokens=20).usage.prompt_tokens
+    deadline = time.monotonic() + 20
+    while (health := httpx.get(f"{gateway.url}/healthz").json())["spans"]["failed"] < 1:
+        assert time.monotonic() < deadline, health
+        time.sleep(0.2)
+    assert health["status"] == "ok" and health["spans"] == {"queued": 0, "dropped": 0, "failed": 1}
+    assert f"nothing answers at {nowhere}/v1/traces" in gateway.log()
+
+
 def test_a_client_that_leaves_cancels_the_call(server, gateway):
     client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="sk-app")
     stream = client.chat.completions.create(

@@ -57,9 +57,10 @@ class Gateway:
             await self._call(state, scope, receive, send, endpoint)
         elif path == "/healthz":
             healthy = await _redis_ok(state)
-            await respond_json(
-                send, 200 if healthy else 503, {"status": "ok" if healthy else "redis unreachable"}
-            )
+            # Spans lost on the way to the trace endpoint are no reason to stop forwarding
+            # calls, but they are said here rather than lost quietly.
+            body = {"status": "ok" if healthy else "redis unreachable", "spans": state.sink.counts()}
+            await respond_json(send, 200 if healthy else 503, body)
         elif path == budget_api.PATH:
             await budget_api.handle(state, scope, receive, send)
         elif path.startswith("/v1/"):

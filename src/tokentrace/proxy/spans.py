@@ -178,5 +178,11 @@ class SpanSink:
     def flush(self, timeout_s: float = 10) -> bool:
         return self.processor.force_flush(int(timeout_s * 1000))
 
+    def counts(self) -> dict[str, int]:
+        """Spans waiting to be sent, dropped because the queue was full, and not delivered (the
+        trace endpoint refused them or did not answer through the exporter's retries)."""
+        processor = self.processor
+        return {"queued": processor.queued, "dropped": processor.dropped, "failed": processor.failed}
+
     def shutdown(self) -> None:
         self.processor.shutdown()

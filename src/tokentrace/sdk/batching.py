@@ -20,7 +20,7 @@ from typing import Any
 
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, detach, set_value
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
-from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from tokentrace.sdk.call_span import readable_spans
 from tokentrace.sdk.exporter import DirectOTLPSpanExporter
@@ -56,6 +56,7 @@ class BatchingSpanProcessor(SpanProcessor):
         )
         self.schedule_delay_s = (schedule_delay_ms or _env_int("OTEL_BSP_SCHEDULE_DELAY", 5000)) / 1000
         self.dropped = 0  # spans dropped because the queue was full, since start
+        self.failed = 0  # spans the exporter could not deliver (its retries spent), since start
         self._dropped_unreported = 0
         self._queue: collections.deque[Any] = collections.deque()
         self._shutdown = False
@@ -63,6 +64,11 @@ class BatchingSpanProcessor(SpanProcessor):
         # A forked child starts with an empty queue and a worker of its own.
         weak_self = weakref.ref(self)
         os.register_at_fork(after_in_child=lambda: (s := weak_self()) and s._start_worker())
+
+    @property
+    def queued(self) -> int:
+        """Spans waiting for the next export."""
+        return len(self._queue)
 
     def _start_worker(self) -> None:
         # New locks too: a fork may have copied one held by the parent's worker.
@@ -76,10 +82,10 @@ class BatchingSpanProcessor(SpanProcessor):
         """What the queue keeps of an ended span (the span itself)."""
         return span
 
-    def _export(self, batch: Sequence[Any]) -> None:
+    def _export(self, batch: Sequence[Any]) -> SpanExportResult:
         # tokentrace's exporter writes CallSpans as they are; another gets ReadableSpans.
         direct = isinstance(self.exporter, DirectOTLPSpanExporter)
-        self.exporter.export(batch if direct else readable_spans(batch))
+        return self.exporter.export(batch if direct else readable_spans(batch))
 
     def on_end(self, span: ReadableSpan) -> None:
         if self._shutdown or not span.context.trace_flags.sampled:
@@ -129,12 +135,15 @@ class BatchingSpanProcessor(SpanProcessor):
     def _send(self, batch: Sequence[Any]) -> None:
         # The exporter's own HTTP calls must not be traced (an instrumented httpx would loop).
         token = attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+        delivered = False
         try:
-            self._export(batch)
+            delivered = self._export(batch) is SpanExportResult.SUCCESS
         except Exception:  # an exporter bug must not kill the worker
             log.exception("tokentrace: exporting %d spans failed", len(batch))
         finally:
             detach(token)
+        if not delivered:
+            self.failed += len(batch)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Export everything queued now; False when the worker held the exporter past the timeout."""
@@ -178,5 +187,5 @@ class EncodingSpanProcessor(BatchingSpanProcessor):
         except Exception:  # an attribute the direct encoder does not know: the span goes as it is
             return span
 
-    def _export(self, batch: Sequence[Any]) -> None:
-        self.direct.export_encoded(batch)
+    def _export(self, batch: Sequence[Any]) -> SpanExportResult:
+        return self.direct.export_encoded(batch)

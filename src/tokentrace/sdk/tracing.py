@@ -40,8 +40,9 @@ def signal_endpoint(signal: str, endpoint: str | None) -> str:
     return base.rstrip("/") + suffix
 
 
-def _warn_if_unreachable(endpoint: str) -> None:
-    """Warn once, clearly, when nothing listens at the endpoint; never block the app."""
+def warn_if_unreachable(endpoint: str) -> None:
+    """Warn once, clearly, when nothing listens at the endpoint; never block the app (the
+    SDK's init and the gateway's start)."""
     parts = urlsplit(endpoint)
     host = parts.hostname or "127.0.0.1"
     port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -119,7 +120,7 @@ def init(
     # Scores travel as OTLP log records (evaluation events), to the same server.
     scores.configure(scores.Destination(signal_endpoint("logs", endpoint), headers, provider.resource))
     if exporter is None:
-        _warn_if_unreachable(traces_endpoint)
+        warn_if_unreachable(traces_endpoint)
     propagate_to_threads()
 
     from tokentrace.sdk.instrumentors import instrument as install

@@ -70,7 +70,12 @@ def simulate(state: ServerState, project: str, data: Any) -> Response:
     if policy is None:
         policy, _ = state.sampler.policy_for(project)
         if policy is None:
-            return error(400, 'the project has no sampling policy: send one as "policy"')
+            return error(
+                400,
+                'the project has no sampling policy to simulate: send one as "policy" (the CLI: '
+                "--policy FILE), or set one first (tokentrace sampling policy --set FILE, or "
+                "serve --sampling FILE)",
+            )
     report = sampling.simulate(state.store, project, policy, since, until)
     return JSON({"policy": policy_spec(policy), **asdict(report)})
 
