@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -69,6 +70,11 @@ def test_the_saas_traffic_covers_tenants_features_templates_and_agents(demo_serv
     assert "Where to look:" in out and "tokentrace cost --by feature,prompt_version" in out
     # the server is not on the default port: each command names the one the demo ran against
     assert f"tokentrace cost --by feature,prompt_version --since 15m --server {demo_server.url}" in out
+    # pages to open: the overview, the movers on the incident window, the costliest trace
+    planted = re.search(r"Incident planted in the last (\d+m)", out)[1]
+    assert f"{demo_server.url}/?since=1h " in out and f"{demo_server.url}/?since={planted} " in out
+    trace = re.search(rf"{re.escape(demo_server.url)}/traces/([0-9a-f]{{32}}) ", out)[1]
+    assert demo_server.get(f"/api/v1/traces/{trace}", key)["totals"]["cost_usd"] > 0
     stats = demo_server.wait_for_spans(1, key=key)
     assert stats["traces"] == REQUESTS and stats["unpriced_spans"] == 0
     by = {

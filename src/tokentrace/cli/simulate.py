@@ -135,6 +135,12 @@ def demo(
     for command in incident.where_to_look:
         click.echo(f"  {command}{target}" if command.startswith("tokentrace ") else f"  {command}")
     click.echo(f"  {url}/api/v1/rollups?group_by=feature,prompt_version,request_model&bucket=5m&since=75m")
+    click.echo("Open:")
+    click.echo(f"  {url}/?since=1h      (the overview: the incident at the right edge; spend per hour now)")
+    click.echo(f"  {url}/?since={minutes}      (top movers: the incident window against the one before)")
+    trace = _costliest_incident_trace(ApiClient(server, api_key), minutes)
+    if trace:
+        click.echo(f"  {url}/traces/{trace}      (the costliest trace of the first cause)")
     if server_process is not None:
         click.echo(f"\ntokentrace is running at {url} (Ctrl-C to stop).")
         try:
@@ -142,6 +148,22 @@ def demo(
         except KeyboardInterrupt:
             server_process.terminate()
             server_process.wait(30)
+
+
+def _costliest_incident_trace(client: ApiClient, minutes: str) -> str | None:
+    """The first cause's costliest trace, once the server has stored what the demo sent."""
+    import time
+
+    from tokentrace.client import ApiError
+
+    try:
+        deadline = time.monotonic() + 30
+        while client.get("/api/v1/stats")["pending_spans"] and time.monotonic() < deadline:
+            time.sleep(0.5)
+        causes = client.get("/api/v1/triage", {"since": minutes, "baseline": "1h"})["causes"]
+    except (ApiError, OSError):  # the links above still hold; this one is a shortcut
+        return None
+    return next((c["example_trace_ids"][0] for c in causes if c["example_trace_ids"]), None)
 
 
 @click.group()

@@ -24,12 +24,16 @@ SERIES = (
 )
 # time_bucket's origin for intervals of days and weeks (a Monday); shorter ones divide a day.
 _ORIGIN = datetime(2000, 1, 3, tzinfo=UTC)
+#: The span of the "now" rates: a range's average hides a spike at its end (the last quarter
+#: hour of a day is 1% of it).
+RECENT = timedelta(minutes=15)
 
 
 @dataclass(slots=True)
 class Overview:
     """A range at a glance: its totals (a collapsed rollup row plus cost per hour, tokens per
-    second, p95 latency and TTFT) and each SERIES name's value per bucket start in `time`."""
+    second, p95 latency and TTFT; `cost_per_hour_now` is the rate over the range's last RECENT,
+    and `recent_seconds` how long that is) and each SERIES name's value per bucket start in `time`."""
 
     since: str
     until: str
@@ -89,4 +93,12 @@ def overview(store: Store, f: SpanFilter, now: datetime | None = None) -> Overvi
         series["cache_hit_rate"].append(row["cache_hit_rate"] if row else None)
         series["p95_latency_ms"].append(q["duration_ms"]["p95"] if q else None)
         series["p95_ttft_ms"].append(q["ttft_ms"]["p95"] if q else None)
+    # The rate now: the last buckets that cover RECENT (the last one is cut at `until`).
+    width = timedelta(seconds=step)
+    first_start = _ORIGIN + width * ((f.since - _ORIGIN) // width)
+    recent_start = max(_ORIGIN + width * ((until - RECENT - _ORIGIN) // width), first_start)
+    last = len(times) - (recent_start - first_start) // width
+    recent_seconds = max((until - max(recent_start, f.since)).total_seconds(), 1.0)
+    totals["cost_per_hour_now"] = sum(series["cost_usd"][-last:]) / recent_seconds * 3600
+    totals["recent_seconds"] = recent_seconds
     return Overview(f.since.isoformat(), until.isoformat(), step, totals, times, series)

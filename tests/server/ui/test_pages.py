@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -61,6 +61,14 @@ def test_the_overview_shows_the_apis_numbers(site: Site) -> None:
     assert kpi(page, "p95-latency") == ms(t["p95_latency_ms"])
     assert sum(api["series"]["requests"]) == t["requests"]
     assert page.count('class="chart-data"') == 7
+    # The rate now, over the range's last quarter hour: the calls came in the last hour of the
+    # two, so the range's average is about half of it.
+    until = datetime.fromisoformat(api["until"])
+    recent = {"since": (until - timedelta(seconds=t["recent_seconds"])).isoformat(), "until": api["until"]}
+    [row] = site.client.get("/api/v1/rollups", params=recent).json()["rows"]
+    assert t["cost_per_hour_now"] == pytest.approx(row["cost_usd"] / t["recent_seconds"] * 3600)
+    assert 14 * 60 <= t["recent_seconds"] <= 30 * 60 and t["cost_per_hour_now"] > 1.5 * t["cost_per_hour"]
+    assert "Spend / hour, last" in page and kpi(page, "spend-rate") == money(t["cost_per_hour"])
 
 
 def test_the_cost_table_matches_the_rollups_and_drills_down(site: Site) -> None:
