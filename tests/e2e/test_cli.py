@@ -164,8 +164,9 @@ def test_cli_errors_are_clear(tmp_path):
     assert result.returncode == 1 and "cannot reach tokentrace" in result.stderr
 
 
-def _serve(data_dir, port: int, grpc_port: int) -> subprocess.CompletedProcess:
+def _serve(data_dir, port: int, grpc_port: int, *options: str) -> subprocess.CompletedProcess:
     command = ["serve", "--data-dir", str(data_dir), "--port", str(port), "--grpc-port", str(grpc_port)]
+    command += options
     return subprocess.run(
         [sys.executable, "-m", "tokentrace.cli", *command], capture_output=True, text=True, timeout=60
     )
@@ -190,3 +191,10 @@ def test_a_taken_port_or_a_data_dir_in_use_stops_serve_with_one_line(tmp_path, s
     line = _one_line(_serve(server.data_dir, free_port(), free_port()))
     assert f"the data dir {server.data_dir} is in use by process {server.proc.pid}" in line
     assert server.get("/healthz")["status"] == "ok"  # the running server carries on
+
+
+def test_a_prices_file_with_an_unknown_table_stops_serve_with_its_file_and_line(tmp_path):
+    prices = tmp_path / "prices.toml"
+    prices.write_text('[[models]]\nmodel = "llama-*"\ninput_mtok = 0.5\noutput_mtok = 1\n\n[[deploymnets]]\n')
+    line = _one_line(_serve(tmp_path / "data", free_port(), free_port(), "--prices", str(prices)))
+    assert "prices.toml" in line and "line 6: unknown table 'deploymnets'" in line

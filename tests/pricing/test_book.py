@@ -114,3 +114,30 @@ def test_overrides_price_custom_models_and_apply_discounts():
 def test_bad_overrides_name_the_entry(text, message):
     with pytest.raises(OverridesError, match=message):
         parse_overrides(text, "prices.toml")
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        # a typo in a table's name: it would be priced as if it were not there
+        (
+            '[[model]]\nmodel = "x"\ninput_mtok = 1\noutput_mtok = 1',
+            "prices.toml, line 1: unknown table 'model'",
+        ),
+        # a section from a newer version
+        (
+            '[[models]]\nmodel = "x"\ninput_mtok = 1\noutput_mtok = 1\n\n[[deployments]]\nname = "gpu"',
+            "prices.toml, line 6: unknown table 'deployments'",
+        ),
+        # a typo in a key of the second entry: named by its line
+        (
+            '[[models]]\nmodel = "a"\ninput_mtok = 1\noutput_mtok = 1\n\n[[models]]\nmodel = "b"\n'
+            "input_mtok = 1\noutput_mtok = 1\ncache_reed_mtok = 0.1",
+            "prices.toml, line 10: models\\[1\\]: unknown key 'cache_reed_mtok'",
+        ),
+        ("models = 3", "models must be tables"),
+    ],
+)
+def test_unknown_tables_and_keys_stop_with_the_file_and_line(text, message):
+    with pytest.raises(OverridesError, match=message):
+        parse_overrides(text, "prices.toml")
