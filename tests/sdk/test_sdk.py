@@ -163,7 +163,8 @@ def test_the_app_keeps_working_while_the_backend_is_down_and_loses_nothing(tmp_p
         cwd=ROOT,
         # The exporter retries for its timeout (10 s by default); a server slow to start on a
         # loaded CI machine must still come up within it.
-        env={**os.environ, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "30"},
+        # The app waits at exit for them too (2 s by default).
+        env={**os.environ, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "30", "TOKENTRACE_EXIT_FLUSH_SECONDS": "30"},
     )
     try:
         facts = orjson.loads(app.stdout.readline())  # the app's calls all succeeded

@@ -10,7 +10,7 @@ import uvicorn
 from tokentrace.proxy.app import Gateway
 from tokentrace.proxy.config import ProxyConfig
 from tokentrace.proxy.spans import SpanSink
-from tokentrace.sdk.tracing import signal_endpoint, warn_if_unreachable
+from tokentrace.sdk.endpoint import signal_endpoint, warn_if_unreachable
 
 log = logging.getLogger("tokentrace.proxy")
 
@@ -19,9 +19,10 @@ def serve(config: ProxyConfig, host: str, port: int) -> None:
     """Run the gateway until SIGINT/SIGTERM; pending spans are sent on the way out."""
     key = os.environ.get("TOKENTRACE_API_KEY")
     endpoint = signal_endpoint("traces", None)  # the OTel variables, else the local server
-    sink = SpanSink(endpoint, config.service_name, {"Authorization": f"Bearer {key}"} if key else None)
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    sink = SpanSink(endpoint, config.service_name, headers)
     gateway = Gateway(config, sink)
-    warn_if_unreachable(endpoint)
+    warn_if_unreachable(endpoint, headers)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per call would cost more than the call
     log.info(
         "tokentrace proxy on http://%s:%d: %s; spans to %s; budgets: %d%s",

@@ -29,6 +29,14 @@ from tokentrace.sdk.otlp_encode import encode_span
 log = logging.getLogger("tokentrace")
 
 
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        log.warning("tokentrace: %s must be a number of seconds; using %g", name, default)
+        return default
+
+
 def _env_int(name: str, default: int) -> int:
     try:
         return int(os.environ.get(name, default))
@@ -57,6 +65,7 @@ class BatchingSpanProcessor(SpanProcessor):
         self.schedule_delay_s = (schedule_delay_ms or _env_int("OTEL_BSP_SCHEDULE_DELAY", 5000)) / 1000
         self.dropped = 0  # spans dropped because the queue was full, since start
         self.failed = 0  # spans the exporter could not deliver (its retries spent), since start
+        self._sending = 0  # spans of the batch being exported now
         self._dropped_unreported = 0
         self._queue: collections.deque[Any] = collections.deque()
         self._shutdown = False
@@ -136,11 +145,13 @@ class BatchingSpanProcessor(SpanProcessor):
         # The exporter's own HTTP calls must not be traced (an instrumented httpx would loop).
         token = attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
         delivered = False
+        self._sending = len(batch)
         try:
             delivered = self._export(batch) is SpanExportResult.SUCCESS
         except Exception:  # an exporter bug must not kill the worker
             log.exception("tokentrace: exporting %d spans failed", len(batch))
         finally:
+            self._sending = 0
             detach(token)
         if not delivered:
             self.failed += len(batch)
@@ -158,12 +169,30 @@ class BatchingSpanProcessor(SpanProcessor):
         return True
 
     def shutdown(self) -> None:
+        """Export what is queued, for at most TOKENTRACE_EXIT_FLUSH_SECONDS (2): at exit with the
+        endpoint down, the exporter's retries would hold the app ~10 s and log a line each; the
+        spans left then are dropped, said in one line."""
         if self._shutdown:
             return
         self._shutdown = True
         self._wake.set()
-        self._worker.join(30)
-        self.exporter.shutdown()
+        limit = _env_float("TOKENTRACE_EXIT_FLUSH_SECONDS", 2.0)
+        # The exporter logs each retry; the one line below says what they would.
+        exporter_log = logging.getLogger("opentelemetry.exporter.otlp.proto.http")
+        level = exporter_log.level
+        exporter_log.setLevel(logging.CRITICAL)
+        try:
+            self._worker.join(limit)
+            if self._worker.is_alive():
+                log.warning(
+                    "tokentrace: %d spans were not sent: the endpoint did not take them within %g s "
+                    "(TOKENTRACE_EXIT_FLUSH_SECONDS).",
+                    self.queued + self._sending,
+                    limit,
+                )
+            self.exporter.shutdown()  # ends the exporter's retries, should the worker still be in them
+        finally:
+            exporter_log.setLevel(level)
 
 
 class EncodingSpanProcessor(BatchingSpanProcessor):

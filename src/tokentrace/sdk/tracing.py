@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 import os
-import socket
-import threading
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
@@ -18,48 +14,12 @@ from tokentrace.redaction import redact_defaults
 from tokentrace.sdk import call_span, content, scores
 from tokentrace.sdk.batching import BatchingSpanProcessor
 from tokentrace.sdk.content import DEFAULT_MAX_CHARS
+from tokentrace.sdk.endpoint import signal_endpoint, warn_if_unreachable
 from tokentrace.sdk.exporter import DirectOTLPSpanExporter
 from tokentrace.sdk.tags import TagSpanProcessor
 from tokentrace.sdk.threads import propagate_to_threads
 
-log = logging.getLogger("tokentrace")
-DEFAULT_ENDPOINT = "http://127.0.0.1:4318"
 _provider: TracerProvider | None = None
-
-
-def signal_endpoint(signal: str, endpoint: str | None) -> str:
-    """Where to send `signal` (traces, logs): the OTel environment variables' rules."""
-    suffix = f"/v1/{signal}"
-    if endpoint:
-        base = endpoint.rstrip("/").removesuffix("/v1/traces")
-        return base + suffix
-    specific = os.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT")
-    if specific:
-        return specific
-    base = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or DEFAULT_ENDPOINT
-    return base.rstrip("/") + suffix
-
-
-def warn_if_unreachable(endpoint: str) -> None:
-    """Warn once, clearly, when nothing listens at the endpoint; never block the app (the
-    SDK's init and the gateway's start)."""
-    parts = urlsplit(endpoint)
-    host = parts.hostname or "127.0.0.1"
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-
-    def check() -> None:
-        try:
-            with socket.create_connection((host, port), timeout=3):
-                return
-        except OSError as exc:
-            log.warning(
-                "tokentrace: nothing answers at %s (%s). Spans are kept in memory and retried for a "
-                "while, then dropped. Start `tokentrace serve` or set OTEL_EXPORTER_OTLP_ENDPOINT.",
-                endpoint,
-                exc,
-            )
-
-    threading.Thread(target=check, name="tokentrace-endpoint-check", daemon=True).start()
 
 
 def init(
@@ -120,7 +80,7 @@ def init(
     # Scores travel as OTLP log records (evaluation events), to the same server.
     scores.configure(scores.Destination(signal_endpoint("logs", endpoint), headers, provider.resource))
     if exporter is None:
-        warn_if_unreachable(traces_endpoint)
+        warn_if_unreachable(traces_endpoint, headers)
     propagate_to_threads()
 
     from tokentrace.sdk.instrumentors import instrument as install
