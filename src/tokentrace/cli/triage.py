@@ -15,12 +15,7 @@ from tokentrace.cli.options import (
     server_option,
 )
 from tokentrace.pricing.amounts import usd
-
-
-def _number(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.4g}"
+from tokentrace.server.ui.formats import amount, change
 
 
 def _ms(value: float | None) -> str:
@@ -55,8 +50,8 @@ def triage(
     checks = Table("check", "before", "after", "change", title="The playbook's checks")
     for check in result["checks"]:
         if "before" in check:
-            change = "" if check["change"] is None else f"{check['change']:+.0%}"
-            checks.add_row(check["step"], _number(check["before"]), _number(check["after"]), change)
+            moved = "" if check["change"] is None else change(check["change"])
+            checks.add_row(check["step"], amount(check["before"]), amount(check["after"]), moved)
         elif "shift" in check and check.get("biggest_mover"):
             mover = check["biggest_mover"]
             checks.add_row(

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from tokentrace.pricing.amounts import usd
 
 DASH = "—"
+TIMES = "\N{MULTIPLICATION SIGN}"
 
 
 def money(value: float | None) -> str:
@@ -36,6 +37,29 @@ def pct(value: float | None) -> str:
     return DASH if value is None else f"{value:.2%}"
 
 
+def amount(value: float | None) -> str:
+    """A measured quantity rounded by its size: `561,824`, `12.3`, `1.05`, `0.0421`."""
+    if value is None:
+        return DASH
+    magnitude = abs(value)
+    if magnitude >= 100:
+        return f"{value:,.0f}"
+    if magnitude >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}" if magnitude >= 1 else f"{value:.3g}"
+
+
+def change(value: float | None) -> str:
+    """A relative change (after / before - 1) as people say it: `+26%`, `-40%`, and past doubling
+    a factor (the multiplication sign and 2.6, or 263), not `+26289%`."""
+    if value is None:
+        return DASH
+    if value >= 1:
+        factor = value + 1
+        return f"{TIMES}{factor:,.0f}" if factor >= 10 else f"{TIMES}{factor:.1f}"
+    return f"{value:+.0%}"
+
+
 def when(value: str | datetime | None) -> str:
     """An instant as `2026-11-22 12:03:04` (UTC, to the second)."""
     if value is None:
@@ -56,6 +80,7 @@ def query(params: Mapping[str, str], **changes: Any) -> str:
 
 
 FILTERS = {"money": money, "count": count, "number": number, "ms": ms, "pct": pct, "when": when}
+FILTERS |= {"amount": amount, "change": change}
 
 
 def pretty(value: Any) -> str:
