@@ -79,3 +79,34 @@ def test_a_path_that_takes_no_spans_and_a_refused_key_name_the_fix(start_server)
 def test_a_right_setup_says_nothing(server):
     assert _warnings(_run(server.url, "1")) == []
     assert server.wait_for_spans(1)["spans"] == 1
+
+
+LAZY_APP = """
+import sys
+import tokentrace
+
+tokentrace.init("lazy", endpoint=sys.argv[1])
+loaded = sorted({"openai", "anthropic"} & set(sys.modules))
+import openai  # instrumented as it is imported
+
+client = openai.OpenAI(base_url=sys.argv[2] + "/v1", api_key="sk-test")
+answer = client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+print(loaded, answer.usage.prompt_tokens)
+tokentrace.flush()
+"""
+
+
+def test_init_loads_no_provider_sdk_and_instruments_one_when_the_app_imports_it(server, provider_url):
+    result = subprocess.run(
+        [sys.executable, "-c", LAZY_APP, server.url, provider_url],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    loaded, prompt_tokens = result.stdout.strip().rsplit(" ", 1)
+    assert loaded == "[]"  # init imported neither SDK
+    server.wait_for_spans(1)
+    [trace] = server.get("/api/v1/traces", since="1h")["traces"]
+    assert trace["input_tokens"] == int(prompt_tokens) > 0  # the call was recorded, with its usage
