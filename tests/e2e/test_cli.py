@@ -88,6 +88,19 @@ def test_trace_ids_are_whole_in_a_narrow_terminal_and_scripts_get_json(server):
     }
 
 
+def test_sessions_list_in_a_table_and_as_json(server):
+    trace_id = new_trace_id()
+    root = span(trace_id, name="turn", attributes={"session.id": "conversation-" + "9" * 40, "user.id": "u7"})
+    llm = chat(trace_id, parent=root["span_id"], model="gpt-4o", input_tokens=700, output_tokens=10)
+    assert server.post_traces(protobuf([root, llm])).status_code == 200
+    server.wait_for_spans(2)
+    page = json.loads(cli("sessions", "--since", "1h", "--json", server=server).stdout)
+    [found] = [s for s in page["sessions"] if s["session_id"].startswith("conversation-")]
+    assert (found["user_id"], found["traces"], found["llm_calls"], found["total_tokens"]) == ("u7", 1, 1, 710)
+    shown = _in_terminal("sessions", "--since", "1h", "--server", server.url)
+    assert found["session_id"] in shown and "u7" in shown  # the id whole, in a narrow terminal too
+
+
 def test_simulating_sampling_without_a_policy_says_how_to_give_one(server):
     # the shared server runs without --sampling: nothing to simulate but what the command is given
     result = cli("sampling", "simulate", "--since", "7d", server=server, check=False)

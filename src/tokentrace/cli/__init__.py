@@ -8,7 +8,18 @@ from __future__ import annotations
 
 import click
 
-from tokentrace.cli import cost, gateway, metrics, projects, sampling, serve, simulate, traces, triage
+from tokentrace.cli import (
+    cost,
+    gateway,
+    metrics,
+    projects,
+    sampling,
+    serve,
+    sessions,
+    simulate,
+    traces,
+    triage,
+)
 
 
 @click.group()
@@ -25,6 +36,7 @@ for command in (
     cost.reprice,
     triage.triage,
     traces.traces,
+    sessions.sessions,
     traces.export,
     sampling.sampling,
     metrics.prometheus_rules,
