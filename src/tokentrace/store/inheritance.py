@@ -61,7 +61,7 @@ def resolve(spans: pa.Table) -> Resolved:
     )
     up = pc.index_in(parent_keys, value_set=keys)  # the parent's row, null when not in the batch
     tags = {name: spans[name].combine_chunks() for name in INHERITED_FIELDS}
-    top = pa.array(np.arange(n, dtype=np.int32))  # the furthest ancestor reached in the batch
+    top = row_numbers(n)  # the furthest ancestor reached in the batch
     jump = up
     for _ in range(_ROUNDS):
         if jump.null_count == n:
@@ -78,6 +78,12 @@ def resolve(spans: pa.Table) -> Resolved:
     return Resolved(spans, exits)
 
 
+def row_numbers(n: int) -> pa.Array:
+    """0 … n-1 as int64, built from a buffer: `pa.array` on a Python or numpy value imports
+    pandas (~0.9 s), which nothing here needs."""
+    return pa.Array.from_buffers(pa.int64(), n, [None, pa.py_buffer(np.arange(n, dtype=np.int64))])
+
+
 def lend(
     spans: pa.Table,
     rows: pa.Array | pa.ChunkedArray,
@@ -86,9 +92,7 @@ def lend(
 ) -> pa.Table:
     """`spans` with the tags (`names`) they lack taken from `found`: one row per entry of
     `rows`, the row of `spans` it is for."""
-    positions = np.full(spans.num_rows, -1, dtype=np.int64)
-    positions[np.asarray(rows.to_pylist(), dtype=np.int64)] = np.arange(len(rows))
-    at = pa.array(positions, mask=positions < 0)
+    at = pc.index_in(row_numbers(spans.num_rows), value_set=pc.cast(rows, pa.int64()))
     for name in names:
         index = spans.schema.get_field_index(name)
         spans = spans.set_column(index, name, pc.coalesce(spans[name], pc.take(found[name], at)))

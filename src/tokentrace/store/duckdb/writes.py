@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -390,7 +389,7 @@ class DuckDBWrites:
         """The batch's spans with the tags their log records, stored before them, carry: their
         own, so they come before any an ancestor lends."""
         keys = spans.select(["project_id", "trace_id", "span_id"])
-        cur.register("batch_keys", keys.append_column("row", pa.array(np.arange(spans.num_rows))))
+        cur.register("batch_keys", keys.append_column("row", inheritance.row_numbers(spans.num_rows)))
         try:
             found = cur.sql(_RECORD_TAGS_OF_BATCH).to_arrow_table()
         finally:
