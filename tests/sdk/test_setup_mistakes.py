@@ -58,13 +58,15 @@ def test_a_backend_that_is_down_holds_the_exit_two_seconds_and_says_so_once():
 def test_an_endpoint_without_its_scheme_is_used_with_http_and_said(server):
     bare = server.url.removeprefix("http://")
     lines = _warnings(_run(bare, "1"))
-    assert any(f"the endpoint '{bare}' has no scheme; using {server.url}" in line for line in lines)
+    assert [line for line in lines if "has no scheme" in line] == [  # once, for traces and scores alike
+        f"tokentrace: the endpoint '{bare}' has no scheme; using {server.url} (write it with http:// or https://)"
+    ]
     assert server.wait_for_spans(1)["spans"] == 1  # and the span arrived
 
 
 def test_a_base_url_ending_in_the_traces_path_is_forgiven_and_said(server):
     lines = _warnings(_run("", "1", OTEL_EXPORTER_OTLP_ENDPOINT=f"{server.url}/v1/traces"))
-    assert any("OTEL_EXPORTER_OTLP_ENDPOINT is a base URL" in line for line in lines)
+    assert len([line for line in lines if "OTEL_EXPORTER_OTLP_ENDPOINT is a base URL" in line]) == 1
     assert server.wait_for_spans(1)["spans"] == 1
 
 

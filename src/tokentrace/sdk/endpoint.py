@@ -20,6 +20,14 @@ from urllib.parse import urlsplit
 
 log = logging.getLogger("tokentrace")
 DEFAULT_ENDPOINT = "http://127.0.0.1:4318"
+_said: set[str] = set()
+
+
+def _say(message: str) -> None:
+    """Warn once: init works out the traces and the logs endpoints from the same setting."""
+    if message not in _said:
+        _said.add(message)
+        log.warning(message)
 
 
 def _with_scheme(url: str) -> str:
@@ -28,9 +36,7 @@ def _with_scheme(url: str) -> str:
     if "://" in url:
         return url
     fixed = f"http://{url}"
-    log.warning(
-        "tokentrace: the endpoint %r has no scheme; using %s (write it with http:// or https://)", url, fixed
-    )
+    _say(f"tokentrace: the endpoint {url!r} has no scheme; using {fixed} (write it with http:// or https://)")
     return fixed
 
 
@@ -47,12 +53,10 @@ def signal_endpoint(signal: str, endpoint: str | None) -> str:
         if base.endswith(path):
             base = base.removesuffix(path)
             if not endpoint:  # init(endpoint=…/v1/traces) has always meant the server's base
-                log.warning(
-                    "tokentrace: OTEL_EXPORTER_OTLP_ENDPOINT is a base URL; %s is added to it, so "
-                    "its %s is left out (or set OTEL_EXPORTER_OTLP_%s_ENDPOINT to a whole URL)",
-                    suffix,
-                    path,
-                    signal.upper(),
+                _say(
+                    "tokentrace: OTEL_EXPORTER_OTLP_ENDPOINT is a base URL (each signal's /v1/… path "
+                    f"is added to it), so its {path} is left out (or set OTEL_EXPORTER_OTLP_TRACES_"
+                    "ENDPOINT to a whole URL)"
                 )
     return base + suffix
 

@@ -57,41 +57,36 @@ FROM batch_waiting
 """
 
 # The stored spans waiting for a span of this batch take its tags; those it waits for itself
-# (its own chain broken above it) they wait for next. A waiting span starts after the ancestor it
-# waits for: `$since` (the batch's first start, less a day for clock skew) lets zone maps skip
-# the older waiting spans (those of a parent that never comes: an upstream service's span).
+# (its own chain broken above it) they wait for next. One pass over the batch's keys finds them
+# (`arrived`, small), and the update, the re-pointing and the deletes read that. A waiting span
+# starts after the ancestor it waits for: `$since` (the batch's first start, less a day for clock
+# skew) lets zone maps skip the older waiting spans (those of a parent that never comes: an
+# upstream service's span).
 _ARRIVED = f"""
-SELECT min(w.start_time), max(w.start_time), count(*) FROM inherit_waiting w
-WHERE w.missing_key IN (SELECT {_BATCH_KEY} FROM batch_spans) AND w.start_time >= $since
+CREATE OR REPLACE TEMP TABLE arrived AS
+SELECT w.span_key, w.start_time, {", ".join(f"b.{t}" for t in INHERITED_FIELDS)},
+       further.missing_key AS next_key
+FROM inherit_waiting w
+JOIN (SELECT {_BATCH_KEY} AS key, {_TAGS} FROM batch_spans) AS b ON w.missing_key = b.key
+LEFT JOIN inherit_waiting further ON further.span_key = b.key
+WHERE w.start_time >= $since
 """
 
 _PUSH_DOWN = f"""
 UPDATE spans SET {", ".join(f"{t} = coalesce(spans.{t}, a.{t})" for t in INHERITED_FIELDS)}
-FROM (
-    SELECT w.span_key, {", ".join(f"b.{t}" for t in INHERITED_FIELDS)}
-    FROM inherit_waiting w
-    JOIN batch_spans b ON w.missing_key = md5_number(b.project_id || ':' || b.trace_id || b.span_id)
-    WHERE w.start_time >= $since
-) AS a
+FROM arrived a
 WHERE spans.span_key = a.span_key AND spans.start_time BETWEEN $lo AND $hi
   AND ({" OR ".join(f"(spans.{t} IS NULL AND a.{t} IS NOT NULL)" for t in INHERITED_FIELDS)})
 RETURNING project_id, start_time::TIMESTAMP, user_id, true
 """
 
-_WAIT_FURTHER = f"""
-UPDATE inherit_waiting SET missing_key = a.missing_key
-FROM (
-    SELECT w.span_key, arrived.missing_key
-    FROM inherit_waiting w JOIN inherit_waiting arrived ON w.missing_key = arrived.span_key
-    WHERE arrived.span_key IN (SELECT {_BATCH_KEY} FROM batch_spans)
-      AND w.start_time >= $since AND arrived.start_time >= $since
-) AS a
-WHERE inherit_waiting.span_key = a.span_key
+_WAIT_FURTHER = """
+UPDATE inherit_waiting SET missing_key = a.next_key
+FROM arrived a WHERE inherit_waiting.span_key = a.span_key AND a.next_key IS NOT NULL
 """
 
-_STOP_WAITING = f"""
-DELETE FROM inherit_waiting
-WHERE missing_key IN (SELECT {_BATCH_KEY} FROM batch_spans) AND start_time >= $since
+_STOP_WAITING = """
+DELETE FROM inherit_waiting WHERE span_key IN (SELECT span_key FROM arrived WHERE next_key IS NULL)
 """
 _CLOCK_SKEW = timedelta(days=1)
 
@@ -401,16 +396,22 @@ class DuckDBWrites:
         does, for what it waits for; the (project, start time, user, tags changed) of those changed."""
         first_ns = pc.min(spans["start_time"].cast(pa.int64())).as_py()
         since = {"since": datetime.fromtimestamp(first_ns / 1e9, UTC).replace(tzinfo=None) - _CLOCK_SKEW}
-        lo, hi, count = cur.execute(_ARRIVED, since).fetchone()
-        if not count:
-            return []
-        # (bounds as literals: zone maps skip the row groups outside them; a second each side
-        # for the nanoseconds a Python datetime drops)
-        bounds = {"lo": lo - timedelta(seconds=1), "hi": hi + timedelta(seconds=1), **since}
-        changed = cur.execute(_PUSH_DOWN, bounds).fetchall()
-        cur.execute(_WAIT_FURTHER, since)
-        cur.execute(_STOP_WAITING, since)
-        return changed
+        cur.execute(_ARRIVED, since)
+        try:
+            lo, hi, count = cur.execute(
+                "SELECT min(start_time), max(start_time), count(*) FROM arrived"
+            ).fetchone()
+            if not count:
+                return []
+            # (bounds as literals: zone maps skip the row groups outside them; a second each
+            # side for the nanoseconds a Python datetime drops)
+            bounds = {"lo": lo - timedelta(seconds=1), "hi": hi + timedelta(seconds=1)}
+            changed = cur.execute(_PUSH_DOWN, bounds).fetchall()
+            cur.execute(_WAIT_FURTHER)
+            cur.execute(_STOP_WAITING)
+            return changed
+        finally:
+            cur.execute("DROP TABLE arrived")
 
     def _mark_duplicates(self, cur: duckdb.DuckDBPyConnection, batch: pa.Table) -> list[tuple[Any, ...]]:
         """Set duplicate_of on the LLM spans that record a provider call another span counts,
