@@ -43,11 +43,16 @@ class Overview:
     series: dict[str, list[Any]]
 
 
+def _bucket_start(at: datetime, step: timedelta) -> datetime:
+    """The start of the time bucket `at` falls in, aligned as the store aligns them."""
+    return _ORIGIN + step * ((at - _ORIGIN) // step)
+
+
 def buckets(since: datetime, until: datetime, seconds: int) -> list[str]:
     """The starts of the time buckets covering [since, until), aligned as the store aligns them
     and written as rollup rows name them (ISO 8601 UTC to the nanosecond)."""
     step = timedelta(seconds=seconds)
-    start = _ORIGIN + step * ((since - _ORIGIN) // step)
+    start = _bucket_start(since, step)
     out = []
     while start < until:
         out.append(iso_ns(int(start.timestamp()) * 1_000_000_000))
@@ -95,8 +100,8 @@ def overview(store: Store, f: SpanFilter, now: datetime | None = None) -> Overvi
         series["p95_ttft_ms"].append(q["ttft_ms"]["p95"] if q else None)
     # The rate now: the last buckets that cover RECENT (the last one is cut at `until`).
     width = timedelta(seconds=step)
-    first_start = _ORIGIN + width * ((f.since - _ORIGIN) // width)
-    recent_start = max(_ORIGIN + width * ((until - RECENT - _ORIGIN) // width), first_start)
+    first_start = _bucket_start(f.since, width)
+    recent_start = max(_bucket_start(until - RECENT, width), first_start)
     last = len(times) - (recent_start - first_start) // width
     recent_seconds = max((until - max(recent_start, f.since)).total_seconds(), 1.0)
     totals["cost_per_hour_now"] = sum(series["cost_usd"][-last:]) / recent_seconds * 3600

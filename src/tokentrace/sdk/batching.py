@@ -23,10 +23,15 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from tokentrace.sdk.call_span import readable_spans
+from tokentrace.sdk.endpoint import answers
 from tokentrace.sdk.exporter import DirectOTLPSpanExporter
 from tokentrace.sdk.otlp_encode import encode_span
 
 log = logging.getLogger("tokentrace")
+
+
+#: How long the export at exit may take when the endpoint answers: the exporter's own timeout.
+_SLOW_ENDPOINT_S = 10.0
 
 
 def _env_float(name: str, default: float) -> float:
@@ -169,14 +174,18 @@ class BatchingSpanProcessor(SpanProcessor):
         return True
 
     def shutdown(self) -> None:
-        """Export what is queued, for at most TOKENTRACE_EXIT_FLUSH_SECONDS (2): at exit with the
-        endpoint down, the exporter's retries would hold the app ~10 s and log a line each; the
+        """Export what is queued. With the endpoint down, for at most TOKENTRACE_EXIT_FLUSH_SECONDS
+        (2): the exporter's retries would hold the app ~10 s at exit and log a line each. An
+        endpoint that answers but is slow (a server just started) gets the exporter's 10 s. The
         spans left then are dropped, said in one line."""
         if self._shutdown:
             return
         self._shutdown = True
         self._wake.set()
         limit = _env_float("TOKENTRACE_EXIT_FLUSH_SECONDS", 2.0)
+        endpoint = getattr(self.exporter, "endpoint", None)
+        if (self.queued or self._sending) and isinstance(endpoint, str) and answers(endpoint, timeout=0.5):
+            limit = max(limit, _SLOW_ENDPOINT_S)
         # The exporter logs each retry; the one line below says what they would.
         exporter_log = logging.getLogger("opentelemetry.exporter.otlp.proto.http")
         level = exporter_log.level

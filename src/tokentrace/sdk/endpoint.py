@@ -91,24 +91,28 @@ def _probe(endpoint: str, headers: Mapping[str, str]) -> str | None:
         return None  # the connection itself was checked first
 
 
+def answers(endpoint: str, timeout: float = 3) -> bool:
+    """Whether something listens at the endpoint's host and port."""
+    parts = urlsplit(endpoint)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 def warn_if_unreachable(endpoint: str, headers: Mapping[str, str] | None = None) -> None:
     """Warn once, clearly, when nothing listens at the endpoint, or what listens takes no spans
     there or refuses the key; in a thread, never blocking the app (the SDK's init and the
     gateway's start)."""
-    parts = urlsplit(endpoint)
-    host = parts.hostname or "127.0.0.1"
-    port = parts.port or (443 if parts.scheme == "https" else 80)
 
     def check() -> None:
-        try:
-            with socket.create_connection((host, port), timeout=3):
-                pass
-        except OSError as exc:
+        if not answers(endpoint):
             log.warning(
-                "tokentrace: nothing answers at %s (%s). Spans are kept in memory and retried for a "
+                "tokentrace: nothing answers at %s. Spans are kept in memory and retried for a "
                 "while, then dropped. Start `tokentrace serve` or set OTEL_EXPORTER_OTLP_ENDPOINT.",
                 endpoint,
-                exc,
             )
             return
         problem = _probe(endpoint, headers or {})

@@ -25,6 +25,11 @@ class DirectOTLPSpanExporter(OTLPSpanExporter):
     """OTLPSpanExporter whose request bodies are written by `encode_spans`."""
 
     @property
+    def endpoint(self) -> str:
+        """The URL the spans are posted to."""
+        return self._endpoint
+
+    @property
     def sends_bytes(self) -> bool:
         """Whether this exporter release lets the request body be written here."""
         return hasattr(getattr(self, "_client", None), "export")
