@@ -259,6 +259,10 @@ class Grain:
     keys: tuple[str, ...]
     sketched: bool
     narrowed_by: str | None = None
+    #: The finer table this one is summed from, by the same keys (None: from spans). A late span
+    #: then recomputes its minute from spans and its hour from sixty minute rows, not from an
+    #: hour of spans; a read takes whole hours from here and the minutes at its edges from there.
+    rolled_from: str | None = None
 
     def floor(self, t: datetime) -> datetime:
         """The start of the bucket `t` falls in (whole minutes and hours of UTC)."""
@@ -267,9 +271,11 @@ class Grain:
 
 
 MINUTE = Grain("rollup_minute", "minute", 60, ROLLUP_KEYS, sketched=True)
+HOUR = Grain("rollup_hour", "hour", 3600, ROLLUP_KEYS, sketched=True, rolled_from=MINUTE.table)
 USER_HOUR = Grain("rollup_user_hour", "hour", 3600, USER_ROLLUP_KEYS, sketched=False, narrowed_by="user_id")
-#: Rollup tables in the order a read tries them: the finest that holds what it asks.
-GRAINS = (MINUTE, USER_HOUR)
+#: Rollup tables in the order they are built (a table after the one it is summed from) and a
+#: read tries them: the finest that holds what it asks, then its coarser copies for whole buckets.
+GRAINS = (MINUTE, HOUR, USER_HOUR)
 
 #: Input-length buckets latency is broken down by: (upper bound exclusive, label); the last
 #: bucket has no bound. `input_bucket` is a derived field: groupable and filterable, not stored.

@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+import numpy as np
+
 RELATIVE_ACCURACY = 0.01
 GAMMA = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
 LN_GAMMA = math.log(GAMMA)
@@ -63,3 +65,29 @@ def quantiles(counts: Iterable[tuple[int, int]], qs: Iterable[float]) -> list[fl
         lo, hi = order_statistic(low), order_statistic(min(low + 1, total - 1))
         out.append(lo + (hi - lo) * (position - low))
     return out
+
+
+def grouped_quantiles(
+    indexes: np.ndarray, counts: np.ndarray, lengths: np.ndarray, qs: Iterable[float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """`quantiles` of many sketches at once (a month by model and hour is ~3,000): `indexes`
+    and `counts` hold every group's buckets, one group after another and each in ascending
+    order, with counts > 0; `lengths` how many buckets each group has. Per group: its count,
+    and its quantiles as a row of len(qs)."""
+    seen = np.cumsum(counts)
+    through = seen[np.cumsum(lengths) - 1]  # counted up to each group's end
+    before = np.concatenate(([0], through[:-1]))
+    totals = through - before
+    values = np.where(indexes == ZERO_BUCKET, 0.0, 2 * GAMMA ** indexes.astype(np.float64) / (GAMMA + 1))
+
+    def order_statistic(rank: np.ndarray) -> np.ndarray:  # per group, the rank-th smallest
+        return values[np.searchsorted(seen, before + rank, side="right")]
+
+    qs = list(qs)
+    out = np.empty((len(totals), len(qs)))
+    for column, q in enumerate(qs):
+        position = q * (totals - 1)
+        low = np.floor(position).astype(np.int64)
+        lo, hi = order_statistic(low), order_statistic(np.minimum(low + 1, totals - 1))
+        out[:, column] = lo + (hi - lo) * (position - low)
+    return totals, out

@@ -7,12 +7,13 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
 from tests.builders.random_calls import MODELS, random_call, to_ns
 from tokentrace import sketch
-from tokentrace.canonical import ERROR_TYPES, MINUTE, USER_HOUR
+from tokentrace.canonical import ERROR_TYPES, HOUR, MINUTE, USER_HOUR
 from tokentrace.ingest.columns import tables
 from tokentrace.ingest.normalize import normalize
 from tokentrace.ingest.prepare import price_rows
@@ -149,6 +150,12 @@ def test_rollups_and_spans_give_the_same_numbers(store, equals, group_by, bucket
     assert grain is (USER_HOUR if "user_id" in (*equals, *group_by) else MINUTE)
     parts = rollups.split(f, store.rolled_up_until(grain), grain)
     assert parts is not None and len(parts.spans) == 2  # head, rollups, tail: all three used
+    reads = [g for g, _ in rollups.by_grain(store, parts.rollups, grain, bucket_seconds)]
+    if grain is MINUTE and (bucket_seconds or 0) % 3600 == 0:
+        # whole hours from the hourly copy, the first hour's minutes (from 00:01) from minutes
+        assert reads == [HOUR, MINUTE]
+    else:
+        assert reads == [grain]
     from_rollups = rollups.aggregate(store, f, group_by, bucket_seconds)
     assert from_rollups is not None
     bucketed = bucket_seconds is not None
@@ -179,10 +186,17 @@ def test_late_changes_to_rolled_up_minutes_are_in_the_rollups(store):
         {"tenant_id": r["tenant_id"], "user_id": r["user_id"]} for r in by_user
     ]
     assert {r["requests"] for r in _spans_answer(store, f)} == {sum(r["requests"] for r in only_rollups)}
-    repriced = SpanFilter("default", since=START, until=START + timedelta(hours=1))
-    assert records(store.rollup_aggregate(repriced, (), None))[0]["cost_usd"] == pytest.approx(
-        _spans_answer(store, repriced)[0]["cost_usd"]
+    # and in the hour's row summed from its minutes
+    by_tenant_hour = records(store.rollup_aggregate(hour, ("tenant_id",), None, HOUR))
+    from_minutes = records(store.rollup_aggregate(hour, ("tenant_id",), None, MINUTE))
+    assert sorted((r["tenant_id"] or "", r["requests"], r["input_tokens"]) for r in by_tenant_hour) == sorted(
+        (r["tenant_id"] or "", r["requests"], r["input_tokens"]) for r in from_minutes
     )
+    repriced = SpanFilter("default", since=START, until=START + timedelta(hours=1))
+    for grain in (MINUTE, HOUR):
+        assert records(store.rollup_aggregate(repriced, (), None, grain))[0]["cost_usd"] == pytest.approx(
+            _spans_answer(store, repriced)[0]["cost_usd"]
+        )
     assert _spans_answer(store, repriced)[0]["cost_usd"] > 12.345 + 1  # the other spans are priced too
 
 
@@ -235,6 +249,43 @@ def test_what_rollups_do_not_hold_goes_to_spans(store):
     assert rollups.aggregate(store, f, (), 90) is None
     # and analytics still answers them, from spans
     assert aggregates.rollup(store, f, ("user_id", "request_model"), distinct=False)
+
+
+def test_hour_rows_are_the_sums_of_their_minutes_sketches_included(store):
+    f = SpanFilter("default", since=START, until=store.rolled_up_until(HOUR))
+    keys = ("request_model", "tenant_id", "status")
+    minutes = records(store.rollup_aggregate(f, keys, 3600, MINUTE))
+    hours = records(store.rollup_aggregate(f, keys, 3600, HOUR))
+    assert len(hours) == len(minutes) > HOURS
+    by_key = {_key(r, keys, True): r for r in minutes}
+    for row in hours:
+        want = by_key[_key(row, keys, True)]
+        assert {k: row[k] for k in SUMMED} == {k: want[k] for k in SUMMED}
+        assert row["cost_usd"] == pytest.approx(want["cost_usd"])
+    for measure in ("duration_ms", "ttft_ms"):
+        cells = [
+            sorted(store.sketch(f, ("request_model",), measure, 3600, grain).to_pylist(), key=str)
+            for grain in (MINUTE, HOUR)
+        ]
+        assert cells[0] == cells[1] and cells[0]
+
+
+def test_grouped_quantiles_equal_one_sketch_at_a_time():
+    rng = random.Random(5)
+    groups = []
+    for _ in range(40):
+        values = [rng.lognormvariate(6, 1.5) for _ in range(rng.randint(1, 300))] + [0.0] * rng.randint(0, 3)
+        counts: dict[int, int] = {}
+        for v in values:
+            counts[sketch.index_of(v)] = counts.get(sketch.index_of(v), 0) + 1
+        groups.append(sorted(counts.items()))
+    qs = (0.0, 0.5, 0.95, 0.99, 1.0)
+    indexes = np.array([i for g in groups for i, _ in g])
+    counts = np.array([n for g in groups for _, n in g])
+    totals, values = sketch.grouped_quantiles(indexes, counts, np.array([len(g) for g in groups]), qs)
+    for group, total, row in zip(groups, totals.tolist(), values.tolist(), strict=True):
+        assert total == sum(n for _, n in group)
+        assert row == pytest.approx(sketch.quantiles(group, qs), rel=1e-12)
 
 
 def test_sketch_quantiles_interpolate_like_quantile_cont():

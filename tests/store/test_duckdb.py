@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import duckdb
 import pyarrow as pa
 
-from tokentrace.canonical import MINUTE, SPAN_SCHEMA, USER_HOUR, Tables
+from tokentrace.canonical import HOUR, MINUTE, SPAN_SCHEMA, USER_HOUR, Tables
 from tokentrace.ingest.columns import tables
 from tokentrace.ingest.normalize import normalize
 from tokentrace.ingest.raw import RawSpan
@@ -86,6 +86,7 @@ def test_a_store_with_minute_rollups_gains_user_hours_on_upgrade(tmp_path):
     # Back to schema 5: minute rollups with their mark in rollup_state, no user hours.
     with duckdb.connect(str(tmp_path / "t.duckdb")) as conn:
         conn.execute("DROP TABLE rollup_user_hour")
+        conn.execute("DROP TABLE rollup_hour")
         conn.execute("DROP TABLE retained_traces")
         conn.execute("DROP TABLE sampling_policies")
         conn.execute("DROP TABLE record_tags")
@@ -108,4 +109,38 @@ def test_a_store_with_minute_rollups_gains_user_hours_on_upgrade(tmp_path):
     # the first advance rolled the user hours up from the oldest span
     rows = upgraded.rollup_aggregate(SpanFilter("default", until=hour_mark), (), None, USER_HOUR).to_pylist()
     assert rows[0]["spans"] == 4
+    upgraded.close()
+
+
+def test_a_store_without_hour_rollups_sums_them_from_its_minutes_on_upgrade(tmp_path):
+    store = DuckDBStore(tmp_path / "t.duckdb")
+    store.write_batch(_spans(6), None)
+    now = datetime.now(UTC)
+    store.advance_rollups(now + timedelta(hours=2))
+    minute_mark = store.rolled_up_until(MINUTE)
+    whole = SpanFilter("default", until=minute_mark)
+    want = store.rollup_aggregate(whole, ("request_model",), None, MINUTE).to_pylist()
+    store.close()
+    # Back to schema 9, and the spans gone (as tail sampling or retention would leave them): the
+    # hour rows can only come from the minute rows.
+    with duckdb.connect(str(tmp_path / "t.duckdb")) as conn:
+        conn.execute("DROP TABLE rollup_hour")
+        conn.execute("DELETE FROM rollup_marks WHERE grain = 'rollup_hour'")
+        conn.execute("DELETE FROM schema_migrations WHERE version = 10")
+        conn.execute("UPDATE rollup_minute SET sampled_out = true")
+        conn.execute("DELETE FROM spans")
+
+    upgraded = DuckDBStore(tmp_path / "t.duckdb")
+    assert upgraded.rolled_up_until(HOUR) is None
+    upgraded.advance_rollups(now + timedelta(hours=2))
+    hour_mark = upgraded.rolled_up_until(HOUR)
+    assert hour_mark is not None and hour_mark.minute == 0
+    got = upgraded.rollup_aggregate(whole, ("request_model",), None, HOUR).to_pylist()
+    assert [(r["request_model"], r["spans"], r["input_tokens"]) for r in got] == [
+        (r["request_model"], r["spans"], r["input_tokens"]) for r in want
+    ]
+    assert want[0]["spans"] == 6
+    # the next advance leaves the seeded hours alone
+    upgraded.advance_rollups(now + timedelta(hours=3))
+    assert upgraded.rollup_aggregate(whole, (), None, HOUR).to_pylist()[0]["spans"] == 6
     upgraded.close()

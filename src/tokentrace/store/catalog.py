@@ -21,6 +21,7 @@ DATED = (
     ("record_tags", "start_time"),
     ("scores", "created_at"),
     ("rollup_minute", "minute"),
+    ("rollup_hour", "hour"),
     ("rollup_user_hour", "hour"),
     ("retained_traces", "decided_at"),
     ("alert_events", "created_at"),

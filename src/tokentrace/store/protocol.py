@@ -116,11 +116,12 @@ class SpanReader(Protocol):
         group_by: tuple[str, ...],
         measure: str,
         bucket_seconds: int | None,
-        from_rollups: bool,
+        grain: Grain | None,
     ) -> pa.Table:
         """Per group (and time bucket): the latency sketch of `measure` over LLM calls as
-        (sketch_index, count) rows (tokentrace/sketch.py), merged from the rollups' sketches or
-        computed from the spans with the same buckets (the rollups' limits apply to both)."""
+        (sketch_index, count) rows (tokentrace/sketch.py), merged from the sketches of `grain`'s
+        rollups or (None) computed from the spans with the same buckets (the limits of
+        `rollup_aggregate` apply to both)."""
 
     def histogram(
         self, f: SpanFilter, group_by: tuple[str, ...], measure: str, bounds: tuple[float, ...]

@@ -298,21 +298,23 @@ def sketch_sql(
     group_by: tuple[str, ...],
     measure: str,
     bucket_seconds: int | None,
-    from_rollups: bool,
+    grain: Grain | None,
     spans_where: tuple[str, ClickHouseDialect] | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """(groups…, sketch_index, count) of `measure` over LLM calls: merged from the newest
-    per-minute rollups, or computed from spans (`spans_where`) with the same buckets."""
+    """(groups…, sketch_index, count) of `measure` over LLM calls: merged from the newest rows
+    of `grain`'s rollups, or (None) computed from spans (`spans_where`) with the same buckets."""
     if measure not in SKETCHED_MEASURES:
         raise ValueError(f"no sketch of {measure!r}")
-    if from_rollups:
+    if grain is not None:
+        if not grain.sketched:
+            raise ValueError(f"{grain.table} keeps no sketches")
         params = ClickHouseDialect()
-        groups = select_groups(group_by, params, bucket_seconds, grain=MINUTE)
-        where = _newest_where(f, MINUTE, params)
+        groups = select_groups(group_by, params, bucket_seconds, grain=grain)
+        where = _newest_where(f, grain, params)
         select = ", ".join([*groups, "sketch_index", "toInt64(sum(n)) AS count"])
         keys = [*names(groups), "sketch_index"]
         sql = (
-            f"SELECT {select} FROM {MINUTE.table} "
+            f"SELECT {select} FROM {grain.table} "
             f"ARRAY JOIN mapKeys({measure}) AS sketch_index, mapValues({measure}) AS n "
             f"WHERE {where} GROUP BY {', '.join(keys)} {SETTINGS}"
         )

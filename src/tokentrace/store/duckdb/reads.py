@@ -268,11 +268,11 @@ class DuckDBReads:
         group_by: tuple[str, ...],
         measure: str,
         bucket_seconds: int | None,
-        from_rollups: bool,
+        grain: Grain | None,
     ) -> pa.Table:
         params = DuckDBDialect()
-        spans_where = None if from_rollups else (where_clause(f, params), params)
-        sql, params = rollups.sketch_sql(f, group_by, measure, bucket_seconds, from_rollups, spans_where)
+        spans_where = None if grain else (where_clause(f, params), params)
+        sql, params = rollups.sketch_sql(f, group_by, measure, bucket_seconds, grain, spans_where)
         return self._arrow(sql, params)
 
     def histogram(

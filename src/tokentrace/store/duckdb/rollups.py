@@ -35,6 +35,7 @@ from tokentrace.store.sql import LLM_CALL, select_groups, where_clause
 
 _RETRY = "retry_attempt > 0"
 _UNIT = {60: "minute", 3600: "hour"}
+_BY_TABLE = {g.table: g for g in GRAINS}
 
 #: Per span: what each rollup row sums (canonical.ROLLUP_COUNTS, in that order) and first/last
 #: seen. The store's span aggregate uses the same expressions.
@@ -82,6 +83,50 @@ GROUP BY ALL
     return f"SELECT * REPLACE ({_COUNTED}) FROM ({rows})" if grain.sketched else rows
 
 
+def _select_rolled(grain: Grain, where: str) -> str:
+    """The rows of `grain`'s table summed from those of the finer table it is rolled from
+    (`where` over that table's rows), sampled-out rows apart, sketches merged bucket by bucket."""
+    source = _BY_TABLE[grain.rolled_from]
+    bucket = _bucket_of(grain, source.time_column)
+    group = ", ".join(["project_id", f"{grain.time_column} := {bucket}", *grain.keys, "sampled_out"])
+    summed = ", ".join(
+        f"sum({c})::{'DOUBLE' if c.endswith('usd') else 'BIGINT'} AS {c}" for c in ROLLUP_COUNTS
+    )
+    if not grain.sketched:
+        return f"""
+SELECT unnest(g), {summed}, min(first_seen) AS first_seen, max(last_seen) AS last_seen
+FROM (SELECT struct_pack({group}) AS g, * FROM {source.table} WHERE {where}) GROUP BY g
+"""
+    # A sketch is a map bucket -> count: the finer rows' maps are listed as (group, measure,
+    # bucket, count) cells, summed per bucket and put back together per group.
+    cells = " UNION ALL ".join(
+        f"SELECT g, '{m}' AS measure, unnest(map_keys({m})) AS i, unnest(map_values({m})) AS n FROM rows"
+        for m in SKETCHED_MEASURES
+    )
+    maps = ", ".join(
+        f"map_from_entries(list((i, n)) FILTER (WHERE measure = '{m}')) AS {m}" for m in SKETCHED_MEASURES
+    )
+    return f"""
+WITH rows AS (SELECT struct_pack({group}) AS g, * FROM {source.table} WHERE {where}),
+summed AS (
+    SELECT g, {summed}, min(first_seen) AS first_seen, max(last_seen) AS last_seen FROM rows GROUP BY g
+),
+cells AS (SELECT g, measure, i, sum(n)::UBIGINT AS n FROM ({cells}) GROUP BY ALL),
+sketches AS (SELECT g, {maps} FROM cells GROUP BY g)
+SELECT unnest(s.g), s.* EXCLUDE (g), k.* EXCLUDE (g)
+FROM summed s LEFT JOIN sketches k ON s.g IS NOT DISTINCT FROM k.g
+"""
+
+
+def _select_between(grain: Grain) -> str:
+    """The rows of `grain`'s table for the buckets from one time to another (two parameters),
+    from spans or from the finer table's rows (not the sampled-out ones: those it has its own)."""
+    if grain.rolled_from is None:
+        return _select(grain, "start_time >= ? AND start_time < ?")
+    column = _BY_TABLE[grain.rolled_from].time_column
+    return _select_rolled(grain, f"{column} >= ? AND {column} < ? AND NOT sampled_out")
+
+
 def marks(cur: duckdb.DuckDBPyConnection) -> dict[str, datetime]:
     """Each rollup table's mark (naive UTC): every bucket before it is rolled up."""
     return dict(cur.execute("SELECT grain, complete_until FROM rollup_marks").fetchall())
@@ -92,21 +137,29 @@ def advance(cur: duckdb.DuckDBPyConnection, until: datetime) -> dict[str, dateti
     marks. The caller holds the transaction."""
     found = marks(cur)
     oldest = None
-    if any(g.table not in found for g in GRAINS):  # the first time: from the oldest span
+    if any(g.table not in found for g in GRAINS if g.rolled_from is None):  # the first time
         oldest = cur.execute("SELECT min(start_time)::TIMESTAMP FROM spans").fetchone()[0]
     for grain in GRAINS:
         target = grain.floor(until)
-        mark = found.get(grain.table) or (min(grain.floor(oldest), target) if oldest else target)
+        mark = found.get(grain.table)
+        if mark is None and grain.rolled_from is not None:
+            # New to this store (a migration added it): from every row of the finer table so
+            # far, sampled-out ones too (their spans are gone).
+            source = _BY_TABLE[grain.rolled_from]
+            cur.execute(
+                f"INSERT INTO {grain.table} BY NAME " + _select_rolled(grain, f"{source.time_column} < ?"),
+                [target],
+            )
+            mark = target
+        elif mark is None:
+            mark = min(grain.floor(oldest), target) if oldest else target
         if target > mark:
             cur.execute(
                 f"DELETE FROM {grain.table} WHERE {grain.time_column} >= ? AND {grain.time_column} < ? "
                 "AND NOT sampled_out",
                 [mark, target],
             )
-            cur.execute(
-                f"INSERT INTO {grain.table} BY NAME " + _select(grain, "start_time >= ? AND start_time < ?"),
-                [mark, target],
-            )
+            cur.execute(f"INSERT INTO {grain.table} BY NAME " + _select_between(grain), [mark, target])
             mark = target
         if mark != found.get(grain.table):  # written when it moves, not at every call
             cur.execute("INSERT OR REPLACE INTO rollup_marks VALUES (?, ?)", [grain.table, mark])
@@ -160,16 +213,22 @@ def _redo(cur: duckdb.DuckDBPyConnection, grain: Grain, touched: list[Cell]) -> 
             + narrow.format(t="r")
         )
         # The time bounds as literals let zone maps skip the other row groups.
+        source, time = ("spans", "start_time")
+        if grain.rolled_from is not None:
+            source, time = grain.rolled_from, _BY_TABLE[grain.rolled_from].time_column
         where = (
-            "start_time >= ? AND start_time < ? AND EXISTS (SELECT 1 FROM rollup_redo d "
-            f"WHERE d.project_id = spans.project_id AND d.at = {_bucket_of(grain, 'spans.start_time')}"
-            + narrow.format(t="spans")
+            f"{time} >= ? AND {time} < ? AND EXISTS (SELECT 1 FROM rollup_redo d "
+            f"WHERE d.project_id = {source}.project_id AND d.at = {_bucket_of(grain, f'{source}.{time}')}"
+            + narrow.format(t=source)
             + ")"
         )
+        if grain.rolled_from is None:
+            select = _select(grain, where)
+        else:  # the finer table's sampled-out rows have theirs here already
+            select = _select_rolled(grain, f"{where} AND NOT sampled_out")
         first, last = min(c[1] for c in touched), max(c[1] for c in touched)
         cur.execute(
-            f"INSERT INTO {grain.table} BY NAME " + _select(grain, where),
-            [first, last + timedelta(seconds=grain.seconds)],
+            f"INSERT INTO {grain.table} BY NAME " + select, [first, last + timedelta(seconds=grain.seconds)]
         )
     finally:
         cur.unregister("rollup_redo")
@@ -209,22 +268,25 @@ def sketch_sql(
     group_by: tuple[str, ...],
     measure: str,
     bucket_seconds: int | None,
-    from_rollups: bool,
+    grain: Grain | None,
     spans_where: tuple[str, DuckDBDialect] | None = None,
 ) -> tuple[str, list[Any]]:
-    """(groups…, sketch_index, count) of `measure` over LLM calls: merged from per-minute rollups, or
-    computed from spans (`spans_where` is the spans filter) with the same buckets."""
+    """(groups…, sketch_index, count) of `measure` over LLM calls: merged from the rollups of
+    `grain`, or (None) computed from spans (`spans_where` is the spans filter) with the same
+    buckets."""
     if measure not in SKETCHED_MEASURES:
         raise ValueError(f"no sketch of {measure!r}")
-    if from_rollups:
+    if grain is not None:
+        if not grain.sketched:
+            raise ValueError(f"{grain.table} keeps no sketches")
         params = DuckDBDialect()
-        groups = select_groups(group_by, params, bucket_seconds, grain=MINUTE)
-        where = where_clause(f, params, grain=MINUTE)
+        groups = select_groups(group_by, params, bucket_seconds, grain=grain)
+        where = where_clause(f, params, grain=grain)
         inner = ", ".join(
             [*groups, f"unnest(map_keys({measure})) AS sketch_index", f"unnest(map_values({measure})) AS n"]
         )
         sql = (
-            f"SELECT * EXCLUDE (n), sum(n)::BIGINT AS count FROM (SELECT {inner} FROM rollup_minute "
+            f"SELECT * EXCLUDE (n), sum(n)::BIGINT AS count FROM (SELECT {inner} FROM {grain.table} "
             f"WHERE {where} AND {measure} IS NOT NULL) GROUP BY ALL"
         )
         return sql, params

@@ -1,0 +1,87 @@
+-- Hourly rollups by the same keys as the minute ones (canonical.HOUR): a read of a month takes
+-- 720 hours instead of 43,200 minutes of rows, and the minutes at its edges from rollup_minute.
+-- This store rolls them up from spans like the others (store/clickhouse/rollups.py).
+CREATE TABLE IF NOT EXISTS rollup_hour (
+    project_id LowCardinality(String),
+    hour DateTime('UTC'),
+    service_name LowCardinality(Nullable(String)),
+    environment LowCardinality(Nullable(String)),
+    provider LowCardinality(Nullable(String)),
+    request_model LowCardinality(Nullable(String)),
+    response_model LowCardinality(Nullable(String)),
+    operation LowCardinality(Nullable(String)),
+    tenant_id LowCardinality(Nullable(String)),
+    feature LowCardinality(Nullable(String)),
+    prompt_template LowCardinality(Nullable(String)),
+    prompt_version LowCardinality(Nullable(String)),
+    status LowCardinality(Nullable(String)),
+    error_type LowCardinality(Nullable(String)),
+    requests UInt64,
+    spans UInt64,
+    input_tokens Int64,
+    output_tokens Int64,
+    total_tokens Int64,
+    cache_read_tokens Int64,
+    cache_write_tokens Int64,
+    reasoning_tokens Int64,
+    cost_usd Float64,
+    unpriced_spans UInt64,
+    retries UInt64,
+    http_resends UInt64,
+    retry_tokens Int64,
+    retry_cost_usd Float64,
+    truncated UInt64,
+    streamed UInt64,
+    first_seen DateTime64(9, 'UTC'),
+    last_seen DateTime64(9, 'UTC'),
+    duration_ms Map(Int16, UInt64),
+    ttft_ms Map(Int16, UInt64),
+    tpot_ms Map(Int16, UInt64),
+    sampled_out Bool DEFAULT false,
+    version UInt64,
+    sweep UInt64 DEFAULT 0
+) ENGINE = MergeTree
+PARTITION BY toYYYYMM(hour)
+ORDER BY (project_id, hour);
+
+-- A store that has minute rows already: its hours so far from them (sampled-out rows too, whose
+-- spans are gone), each bucket's newest valid version, all under one version; its mark where the
+-- minutes' whole hours end. Guarded, so a migration run again adds nothing.
+INSERT INTO rollup_hour
+SELECT project_id, toStartOfHour(minute) AS hour, service_name, environment, provider, request_model, response_model, operation, tenant_id, feature, prompt_template, prompt_version, status, error_type,
+    sum(requests),
+    sum(spans),
+    sum(input_tokens),
+    sum(output_tokens),
+    sum(total_tokens),
+    sum(cache_read_tokens),
+    sum(cache_write_tokens),
+    sum(reasoning_tokens),
+    sum(cost_usd),
+    sum(unpriced_spans),
+    sum(retries),
+    sum(http_resends),
+    sum(retry_tokens),
+    sum(retry_cost_usd),
+    sum(truncated),
+    sum(streamed),
+    min(first_seen), max(last_seen), sumMap(duration_ms), sumMap(ttft_ms), sumMap(tpot_ms),
+    sampled_out, toUInt64(toUnixTimestamp64Nano(now64(9))) AS version, sweep
+FROM rollup_minute
+WHERE spans > 0
+  AND minute < (SELECT toStartOfHour(max(complete_until)) FROM rollup_marks WHERE grain = 'rollup_minute')
+  AND (sweep = 0 OR sweep IN (SELECT sweep FROM sampling_sweeps FINAL WHERE state IN ('committed', 'done')))
+  AND (sampled_out OR (project_id, minute, version) IN (
+      SELECT project_id, minute, max(version) FROM rollup_minute
+      WHERE NOT sampled_out
+        AND (sweep = 0 OR sweep IN (SELECT sweep FROM sampling_sweeps FINAL WHERE state IN ('committed', 'done')))
+      GROUP BY project_id, minute))
+  AND (SELECT count() FROM rollup_hour) = 0
+GROUP BY project_id, hour, service_name, environment, provider, request_model, response_model, operation, tenant_id, feature, prompt_template, prompt_version, status, error_type, sampled_out, sweep
+SETTINGS prefer_column_name_to_alias = 1, transform_null_in = 1;
+
+INSERT INTO rollup_marks
+SELECT 'rollup_hour', toStartOfHour(max(complete_until)), toUInt64(toUnixTimestamp64Nano(now64(9)))
+FROM rollup_marks
+WHERE grain = 'rollup_minute' AND (SELECT count() FROM rollup_marks WHERE grain = 'rollup_hour') = 0
+HAVING count() > 0;
