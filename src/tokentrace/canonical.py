@@ -261,21 +261,34 @@ class Grain:
     narrowed_by: str | None = None
     #: The finer table this one is summed from, by the same keys (None: from spans). A late span
     #: then recomputes its minute from spans and its hour from sixty minute rows, not from an
-    #: hour of spans; a read takes whole hours from here and the minutes at its edges from there.
+    #: hour of spans; a read takes whole hours (days) from here and the edges from there.
     rolled_from: str | None = None
 
     def floor(self, t: datetime) -> datetime:
-        """The start of the bucket `t` falls in (whole minutes and hours of UTC)."""
-        into = (t.minute * 60 + t.second) % self.seconds
+        """The start of the bucket `t` falls in (whole minutes, hours and days of UTC)."""
+        into = (t.hour * 3600 + t.minute * 60 + t.second) % self.seconds
         return t - timedelta(seconds=into, microseconds=t.microsecond)
 
 
 MINUTE = Grain("rollup_minute", "minute", 60, ROLLUP_KEYS, sketched=True)
 HOUR = Grain("rollup_hour", "hour", 3600, ROLLUP_KEYS, sketched=True, rolled_from=MINUTE.table)
 USER_HOUR = Grain("rollup_user_hour", "hour", 3600, USER_ROLLUP_KEYS, sketched=False, narrowed_by="user_id")
+USER_DAY = Grain(
+    "rollup_user_day",
+    "day",
+    86400,
+    USER_ROLLUP_KEYS,
+    sketched=False,
+    narrowed_by="user_id",
+    rolled_from=USER_HOUR.table,
+)
 #: Rollup tables in the order they are built (a table after the one it is summed from) and a
 #: read tries them: the finest that holds what it asks, then its coarser copies for whole buckets.
-GRAINS = (MINUTE, HOUR, USER_HOUR)
+GRAINS = (MINUTE, HOUR, USER_HOUR, USER_DAY)
+#: The tables rolled up from spans. Tail sampling judges only the traces before every one of
+#: their marks and freezes a dropped trace's numbers into them; a table summed from a finer one
+#: sums its sampled-out rows with the rest, so sampling never waits for a day to close.
+FROM_SPANS = tuple(g for g in GRAINS if g.rolled_from is None)
 
 #: Input-length buckets latency is broken down by: (upper bound exclusive, label); the last
 #: bucket has no bound. `input_bucket` is a derived field: groupable and filterable, not stored.

@@ -13,7 +13,7 @@ import pytest
 
 from tests.builders.random_calls import MODELS, random_call, to_ns
 from tokentrace import sketch
-from tokentrace.canonical import ERROR_TYPES, HOUR, MINUTE, USER_HOUR
+from tokentrace.canonical import ERROR_TYPES, HOUR, MINUTE, USER_DAY, USER_HOUR
 from tokentrace.ingest.columns import tables
 from tokentrace.ingest.normalize import normalize
 from tokentrace.ingest.prepare import price_rows
@@ -268,6 +268,55 @@ def test_hour_rows_are_the_sums_of_their_minutes_sketches_included(store):
             for grain in (MINUTE, HOUR)
         ]
         assert cells[0] == cells[1] and cells[0]
+
+
+@pytest.fixture(scope="module", params=["duckdb", "clickhouse"])
+def days(request, tmp_path_factory, chdb_path):
+    """1,500 calls over four days, rolled up to the middle of the fourth."""
+    rng = random.Random(17)
+    if request.param == "duckdb":
+        store = DuckDBStore(tmp_path_factory.mktemp("days") / "t.duckdb")
+    else:
+        store = ClickHouseStore(connect(f"chdb://{chdb_path}?database=query_days"))
+    raws = [random_call(rng, n, START + timedelta(seconds=rng.uniform(0, 4 * 86400))) for n in range(1, 1501)]
+    _write(store, raws)
+    store.advance_rollups(START + timedelta(days=3, hours=12))
+    yield store
+    store.close()
+
+
+def test_cost_per_user_over_days_reads_whole_days_and_hours_at_the_edges(days):
+    assert days.rolled_up_until(USER_DAY) == START + timedelta(days=3)
+    # A late call by a user in a rolled-up day, and a child that inherits its user from a parent
+    # arriving after it: both reach that day's rows.
+    late = START + timedelta(days=1, hours=5)
+    _write(days, [random_call(random.Random(1), 5001, late, **{"tokentrace.user_id": "late-user"})])
+    child = random_call(random.Random(2), 5002, late, parent=f"{5003:016x}")
+    child.attributes.pop("tokentrace.user_id")
+    child.trace_id = f"{5003:032x}"
+    _write(days, [child])
+    parent = RawSpan(
+        f"{5003:032x}", f"{5003:016x}", "", "agent", 1, to_ns(late), to_ns(late) + 10**9, 0, "",
+        {"tokentrace.user_id": "late-parent"}, {},
+    )  # fmt: skip
+    _write(days, [parent])
+    f = SpanFilter("default", since=START + timedelta(hours=5, seconds=17), until=START + timedelta(days=4))
+    parts = rollups.split(f, days.rolled_up_until(USER_HOUR), USER_HOUR)
+    assert parts is not None
+    reads = rollups.by_grain(days, parts.rollups, USER_HOUR, None)
+    assert [g for g, _ in reads] == [USER_DAY, USER_HOUR, USER_HOUR]  # days 2-3; hours of day 1 and 4
+    for group_by, bucket in ((("user_id",), None), (("tenant_id", "status"), 86400)):
+        got = {_key(r, group_by, bucket is not None): r for r in rollups.aggregate(days, f, group_by, bucket)}
+        want = {_key(r, group_by, bucket is not None): r for r in _spans_answer(days, f, group_by, bucket)}
+        assert got.keys() == want.keys()
+        for key, row in want.items():
+            assert {k: got[key][k] for k in SUMMED} == {k: row[k] for k in SUMMED}, key
+            assert got[key]["cost_usd"] == pytest.approx(row["cost_usd"], rel=1e-9)
+    day = SpanFilter("default", since=START + timedelta(days=1), until=START + timedelta(days=2))
+    by_user = {r["user_id"]: r for r in records(days.rollup_aggregate(day, ("user_id",), None, USER_DAY))}
+    assert by_user["late-user"]["requests"] == 1
+    assert by_user["late-parent"]["requests"] == 1  # the child, under the user it inherited
+    assert sum(r["requests"] for r in by_user.values()) == _spans_answer(days, day)[0]["requests"]
 
 
 def test_grouped_quantiles_equal_one_sketch_at_a_time():

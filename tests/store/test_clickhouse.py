@@ -11,7 +11,7 @@ import pytest
 
 from tests.builders.random_calls import MODELS, random_call
 from tokentrace import sketch
-from tokentrace.canonical import HOUR, MINUTE, USER_HOUR
+from tokentrace.canonical import HOUR, MINUTE, USER_DAY, USER_HOUR
 from tokentrace.ingest.columns import tables
 from tokentrace.ingest.normalize import normalize
 from tokentrace.ingest.prepare import price_rows
@@ -316,34 +316,44 @@ def test_session_summaries_equal_duckdbs(traced):
     _same(ch.session_summaries(f, 3, 3), duck.session_summaries(f, 3, 3))
 
 
-def test_a_store_without_hour_rollups_sums_them_from_its_minutes_on_upgrade(chdb_path):
-    url = f"chdb://{chdb_path}?database=hour_upgrade"
+def test_a_store_without_hour_and_day_rollups_sums_them_from_its_finer_rows_on_upgrade(chdb_path):
+    url = f"chdb://{chdb_path}?database=coarse_upgrade"
     store = ClickHouseStore(connect(url))
     rng = random.Random(11)
-    raws = [random_call(rng, n, START + timedelta(seconds=rng.uniform(0, 3 * 3600))) for n in range(1, 301)]
+    raws = [random_call(rng, n, START + timedelta(seconds=rng.uniform(0, 3 * 86400))) for n in range(1, 601)]
     rows = normalize(raws, "default").rows
     price_rows(PriceBook(), rows)
     store.write_batch(tables(rows), None)
-    store.advance_rollups(START + timedelta(hours=2, minutes=30))
-    whole = SpanFilter("default", since=START, until=START + timedelta(hours=2))
-    want = _rows(store.rollup_aggregate(whole, ("request_model",), 3600, MINUTE), ("bucket", "request_model"))
-    # Back to schema 4, and the spans gone (the hours can only come from the minutes).
-    store._ch.command("DROP TABLE rollup_hour")
-    store._ch.command("DELETE FROM rollup_marks WHERE grain = 'rollup_hour'")
-    store._ch.command("DELETE FROM schema_migrations WHERE version = 5")
+    store.advance_rollups(START + timedelta(days=2, hours=12, minutes=30))
+    # each coarse table: its whole buckets, and what its finer table says of them
+    checks = [
+        (HOUR, MINUTE, ("request_model",), 3600, START + timedelta(days=2, hours=12)),
+        (USER_DAY, USER_HOUR, ("user_id",), 86400, START + timedelta(days=2)),
+    ]
+    wants = []
+    for _, finer, keys, seconds, until in checks:
+        f = SpanFilter("default", since=START, until=until)
+        wants.append(_rows(store.rollup_aggregate(f, keys, seconds, finer), ("bucket", *keys)))
+    # Back to schema 4, and the spans gone (the coarse rows can only come from the finer ones).
+    for table, version in (("rollup_hour", 5), ("rollup_user_day", 6)):
+        store._ch.command(f"DROP TABLE {table}")
+        store._ch.command(f"DELETE FROM rollup_marks WHERE grain = '{table}'")
+        store._ch.command(f"DELETE FROM schema_migrations WHERE version = {version}")
     store._ch.command("TRUNCATE TABLE spans")
     store.close()
 
     upgraded = ClickHouseStore(connect(url))
-    assert upgraded.rolled_up_until(HOUR) == START + timedelta(hours=2)
-    got = _rows(upgraded.rollup_aggregate(whole, ("request_model",), 3600, HOUR), ("bucket", "request_model"))
-    assert got.keys() == want.keys() and len(got) > 2
-    for key, row in want.items():
-        assert {k: got[key][k] for k in SUMMED} == {k: row[k] for k in SUMMED}, key
-    # rolling on from the mark leaves the seeded hours as they are
-    upgraded.advance_rollups(START + timedelta(hours=4))
-    again = _rows(
-        upgraded.rollup_aggregate(whole, ("request_model",), 3600, HOUR), ("bucket", "request_model")
-    )
-    assert {k: r["requests"] for k, r in again.items()} == {k: r["requests"] for k, r in want.items()}
+    for (coarse, _, keys, seconds, until), want in zip(checks, wants, strict=True):
+        assert upgraded.rolled_up_until(coarse) == until
+        f = SpanFilter("default", since=START, until=until)
+        got = _rows(upgraded.rollup_aggregate(f, keys, seconds, coarse), ("bucket", *keys))
+        assert got.keys() == want.keys() and len(got) > 2
+        for key, row in want.items():
+            assert {k: got[key][k] for k in SUMMED} == {k: row[k] for k in SUMMED}, key
+    # rolling on from the marks leaves the seeded buckets as they are
+    upgraded.advance_rollups(START + timedelta(days=4))
+    for (coarse, _, keys, seconds, until), want in zip(checks, wants, strict=True):
+        f = SpanFilter("default", since=START, until=until)
+        again = _rows(upgraded.rollup_aggregate(f, keys, seconds, coarse), ("bucket", *keys))
+        assert {k: r["requests"] for k, r in again.items()} == {k: r["requests"] for k, r in want.items()}
     upgraded.close()

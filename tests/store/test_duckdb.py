@@ -87,6 +87,7 @@ def test_a_store_with_minute_rollups_gains_user_hours_on_upgrade(tmp_path):
     with duckdb.connect(str(tmp_path / "t.duckdb")) as conn:
         conn.execute("DROP TABLE rollup_user_hour")
         conn.execute("DROP TABLE rollup_hour")
+        conn.execute("DROP TABLE rollup_user_day")
         conn.execute("DROP TABLE retained_traces")
         conn.execute("DROP TABLE sampling_policies")
         conn.execute("DROP TABLE record_tags")

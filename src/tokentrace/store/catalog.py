@@ -23,6 +23,7 @@ DATED = (
     ("rollup_minute", "minute"),
     ("rollup_hour", "hour"),
     ("rollup_user_hour", "hour"),
+    ("rollup_user_day", "day"),
     ("retained_traces", "decided_at"),
     ("alert_events", "created_at"),
 )

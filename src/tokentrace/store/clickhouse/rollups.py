@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 from tokentrace import sketch
 from tokentrace.canonical import (
     ERROR_TYPES,
+    FROM_SPANS,
     GRAINS,
     MINUTE,
     ROLLUP_COUNTS,
@@ -36,9 +37,10 @@ from tokentrace.store.rollups import Cell, Change, touched_buckets
 from tokentrace.store.sql import LLM_CALL, group_clause, names, select_groups, where_clause
 
 _RETRY = "retry_attempt > 0"
-_UNIT = {60: "toStartOfMinute", 3600: "toStartOfHour"}
+_UNIT = {60: "toStartOfMinute", 3600: "toStartOfHour", 86400: "toStartOfDay"}
 _NO_USER = "\x00"  # a cell's NULL narrowing key, as text
 _MOST_CELLS = 5000  # buckets a recompute names; more: their whole time range
+_BY_TABLE = {g.table: g for g in GRAINS}
 
 #: Per span: what each rollup row sums (canonical.ROLLUP_COUNTS, in that order) and first/last
 #: seen. The store's span aggregate uses the same expressions.
@@ -77,8 +79,19 @@ UNSETTLED = (
 )
 
 
+def _source_time(grain: Grain) -> str:
+    """The column `grain`'s rows are bucketed by: the spans' start, or the finer table's bucket."""
+    return "start_time" if grain.rolled_from is None else _BY_TABLE[grain.rolled_from].time_column
+
+
 def _bucket_of(grain: Grain) -> str:
-    return f"{_UNIT[grain.seconds]}(start_time)"
+    return f"{_UNIT[grain.seconds]}({_source_time(grain)})"
+
+
+def _between(grain: Grain) -> str:
+    """The rows `grain`'s buckets from {lo} to {hi} are made of."""
+    time = _source_time(grain)
+    return f"{time} >= {{lo:DateTime64(9, 'UTC')}} AND {time} < {{hi:DateTime64(9, 'UTC')}}"
 
 
 def _insert(grain: Grain, where: str, version: int, sampled_out: bool = False, sweep: int = 0) -> str:
@@ -117,6 +130,38 @@ GROUP BY project_id, {grain.time_column}, {keys}
 """
 
 
+def _insert_rolled(grain: Grain, where: str, version: int, sweep: int = 0) -> str:
+    """INSERT of `grain`'s rows summed from the newest valid rows of the finer table it is rolled
+    from (`where` over that table's rows). Sampled-out rows are summed with the rest: a trace
+    dropped after its hour was summed leaves the hour's numbers as they are (no freeze here)."""
+    source = _BY_TABLE[grain.rolled_from]
+    sketches = [m for m in SKETCHED_MEASURES if grain.sketched]
+    columns = [
+        "project_id",
+        grain.time_column,
+        *grain.keys,
+        *ROLLUP_COUNTS,
+        "first_seen",
+        "last_seen",
+        *sketches,
+        "sampled_out",
+        "version",
+        "sweep",
+    ]
+    keys = ", ".join(grain.keys)
+    summed = [f"sum({c})" for c in ROLLUP_COUNTS] + ["min(first_seen)", "max(last_seen)"]
+    summed += [f"sumMap({m})" for m in sketches]
+    return f"""
+INSERT INTO {grain.table} ({", ".join(columns)})
+SELECT project_id, {_bucket_of(grain)} AS {grain.time_column}, {keys},
+    {", ".join(summed)}, false, toUInt64({int(version)}), toUInt64({int(sweep)})
+FROM {source.table}
+WHERE spans > 0 AND {where} AND {newest(source, where)}
+GROUP BY project_id, {grain.time_column}, {keys}
+{SETTINGS}
+"""
+
+
 def server_clock(ch: Transport) -> int:
     """A new version: ClickHouse's clock in ns, one clock for every ingest node, so a bucket
     rolled up after another node's roll-up of it is newer whatever the nodes' clocks say."""
@@ -144,10 +189,11 @@ def advance(ch: Transport, until: datetime) -> dict[str, datetime]:
         target = grain.floor(until)
         mark = found.get(grain.table) or (min(grain.floor(oldest), target) if oldest else target)
         if target > mark:
-            where = "start_time >= {lo:DateTime64(9, 'UTC')} AND start_time < {hi:DateTime64(9, 'UTC')}"
-            version = server_clock(ch)
+            where = _between(grain)
+            insert = _insert if grain.rolled_from is None else _insert_rolled
             ch.command(
-                _insert(grain, where, version), {"lo": whole_seconds(mark), "hi": whole_seconds(target)}
+                insert(grain, where, server_clock(ch)),
+                {"lo": whole_seconds(mark), "hi": whole_seconds(target)},
             )
             mark = target
         if mark != found.get(grain.table):  # written when it moves, not at every call
@@ -164,7 +210,7 @@ def recompute(ch: Transport, changes: Iterable[Change], found: dict[str, datetim
     them (a newer version of each, under `sweep` when a sweep does it); how many buckets."""
     redone = 0
     for grain, touched in touched_buckets(changes, found):
-        where = "start_time >= {lo:DateTime64(9, 'UTC')} AND start_time < {hi:DateTime64(9, 'UTC')}"
+        where = _between(grain)
         first, last = min(c[1] for c in touched), max(c[1] for c in touched)
         params: dict[str, Any] = {
             "lo": whole_seconds(first),
@@ -179,7 +225,8 @@ def recompute(ch: Transport, changes: Iterable[Change], found: dict[str, datetim
         # A bucket left with no spans (its only span moved to another user, say) inserts no
         # rows; a row of zeros in its version says it is empty now.
         ch.insert(grain.table, _empty_rows(grain, touched, version, sweep))
-        ch.command(_insert(grain, where, version, sweep=sweep), params)
+        insert = _insert if grain.rolled_from is None else _insert_rolled
+        ch.command(insert(grain, where, version, sweep=sweep), params)
         redone += len(touched)
     return redone
 
@@ -221,7 +268,7 @@ def freeze(ch: Transport, project_id: str, found: dict[str, datetime], sweep: in
         "project_id = {project:String} AND start_time < {mark:DateTime64(9, 'UTC')} "
         "AND trace_id IN (SELECT trace_id FROM sampling_pending WHERE sweep = {sweep:UInt64})"
     )
-    for grain in GRAINS:
+    for grain in FROM_SPANS:
         ch.command(
             _insert(grain, where, server_clock(ch), sampled_out=True, sweep=sweep),
             {"project": project_id, "mark": whole_seconds(found[grain.table]), "sweep": sweep},

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tokentrace.canonical import (
-    GRAINS,
+    FROM_SPANS,
 )
 from tokentrace.store.clickhouse import rollups
 from tokentrace.store.clickhouse.dialect import time64
@@ -206,7 +206,7 @@ def sweep(
     sql, params = _verdicts_sql(policy, _SWEEP_POPULATION, _SWEEP_JUDGED, expired)
     if policy.keep_for is not None:
         params["expire_before"] = time64(now - policy.keep_for)
-    every_mark = all(g.table in marks for g in GRAINS)
+    every_mark = all(g.table in marks for g in FROM_SPANS)
     verdicts = _verdicts(
         ch,
         sql,
@@ -214,8 +214,8 @@ def sweep(
         | {
             "project": project_id,
             "horizon": time64(now - policy.recent),
-            # None (nothing judged) until every rollup table has a mark
-            "marked": time64(min(marks[g.table] for g in GRAINS)) if every_mark else None,
+            # None (nothing judged) until every table rolled up from spans has a mark
+            "marked": time64(min(marks[g.table] for g in FROM_SPANS)) if every_mark else None,
             "open_limit": time64(now - policy.max_open),
         },
     )

@@ -22,6 +22,7 @@ import pyarrow as pa
 from tokentrace import sketch
 from tokentrace.canonical import (
     ERROR_TYPES,
+    FROM_SPANS,
     GRAINS,
     MINUTE,
     ROLLUP_COUNTS,
@@ -34,7 +35,7 @@ from tokentrace.store.rollups import Cell, Change, touched_buckets
 from tokentrace.store.sql import LLM_CALL, select_groups, where_clause
 
 _RETRY = "retry_attempt > 0"
-_UNIT = {60: "minute", 3600: "hour"}
+_UNIT = {60: "minute", 3600: "hour", 86400: "day"}
 _BY_TABLE = {g.table: g for g in GRAINS}
 
 #: Per span: what each rollup row sums (canonical.ROLLUP_COUNTS, in that order) and first/last
@@ -85,10 +86,12 @@ GROUP BY ALL
 
 def _select_rolled(grain: Grain, where: str) -> str:
     """The rows of `grain`'s table summed from those of the finer table it is rolled from
-    (`where` over that table's rows), sampled-out rows apart, sketches merged bucket by bucket."""
+    (`where` over that table's rows), sketches merged bucket by bucket. Sampled-out rows are
+    summed with the rest: a trace dropped after its hour was summed leaves the hour's numbers
+    as they are, so this table needs no rows of its own for it (and no freeze)."""
     source = _BY_TABLE[grain.rolled_from]
     bucket = _bucket_of(grain, source.time_column)
-    group = ", ".join(["project_id", f"{grain.time_column} := {bucket}", *grain.keys, "sampled_out"])
+    group = ", ".join(["project_id", f"{grain.time_column} := {bucket}", *grain.keys])
     summed = ", ".join(
         f"sum({c})::{'DOUBLE' if c.endswith('usd') else 'BIGINT'} AS {c}" for c in ROLLUP_COUNTS
     )
@@ -120,11 +123,11 @@ FROM summed s LEFT JOIN sketches k ON s.g IS NOT DISTINCT FROM k.g
 
 def _select_between(grain: Grain) -> str:
     """The rows of `grain`'s table for the buckets from one time to another (two parameters),
-    from spans or from the finer table's rows (not the sampled-out ones: those it has its own)."""
+    from spans or from the finer table's rows."""
     if grain.rolled_from is None:
         return _select(grain, "start_time >= ? AND start_time < ?")
     column = _BY_TABLE[grain.rolled_from].time_column
-    return _select_rolled(grain, f"{column} >= ? AND {column} < ? AND NOT sampled_out")
+    return _select_rolled(grain, f"{column} >= ? AND {column} < ?")
 
 
 def marks(cur: duckdb.DuckDBPyConnection) -> dict[str, datetime]:
@@ -144,7 +147,7 @@ def advance(cur: duckdb.DuckDBPyConnection, until: datetime) -> dict[str, dateti
         mark = found.get(grain.table)
         if mark is None and grain.rolled_from is not None:
             # New to this store (a migration added it): from every row of the finer table so
-            # far, sampled-out ones too (their spans are gone).
+            # far (sampled-out ones too: their spans are gone).
             source = _BY_TABLE[grain.rolled_from]
             cur.execute(
                 f"INSERT INTO {grain.table} BY NAME " + _select_rolled(grain, f"{source.time_column} < ?"),
@@ -181,7 +184,7 @@ def freeze(cur: duckdb.DuckDBPyConnection, project_id: str, found: dict[str, dat
     """Copy the numbers of the spans of the traces in `sampled_out_traces` (a registered
     relation of trace_id) into rollup rows marked sampled_out, before those spans are deleted.
     Every such span lies before every mark (the sampler judges only such traces)."""
-    for grain in GRAINS:
+    for grain in FROM_SPANS:
         cur.execute(
             f"INSERT INTO {grain.table} BY NAME "
             + _select(
@@ -206,7 +209,8 @@ def _redo(cur: duckdb.DuckDBPyConnection, grain: Grain, touched: list[Cell]) -> 
     narrow = f" AND d.narrow IS NOT DISTINCT FROM {{t}}.{narrowed_by}" if narrowed_by else ""
     cur.register("rollup_redo", table)
     try:
-        # Rows of sampled-out spans stay: those spans are gone, their numbers live only there.
+        # Rows of sampled-out spans stay: those spans are gone, their numbers live only there
+        # (a table summed from a finer one has none: it sums the finer one's).
         cur.execute(
             f"DELETE FROM {grain.table} r USING rollup_redo d "
             f"WHERE r.project_id = d.project_id AND r.{grain.time_column} = d.at AND NOT r.sampled_out"
@@ -222,10 +226,7 @@ def _redo(cur: duckdb.DuckDBPyConnection, grain: Grain, touched: list[Cell]) -> 
             + narrow.format(t=source)
             + ")"
         )
-        if grain.rolled_from is None:
-            select = _select(grain, where)
-        else:  # the finer table's sampled-out rows have theirs here already
-            select = _select_rolled(grain, f"{where} AND NOT sampled_out")
+        select = _select(grain, where) if grain.rolled_from is None else _select_rolled(grain, where)
         first, last = min(c[1] for c in touched), max(c[1] for c in touched)
         cur.execute(
             f"INSERT INTO {grain.table} BY NAME " + select, [first, last + timedelta(seconds=grain.seconds)]

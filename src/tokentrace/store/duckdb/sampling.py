@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tokentrace.canonical import (
-    GRAINS,
+    FROM_SPANS,
 )
 from tokentrace.store.duckdb import rollups
 from tokentrace.store.duckdb.connection import naive
@@ -168,8 +168,10 @@ def sweep(
     params |= {
         "project": project_id,
         "horizon": now - policy.recent,
-        # None (nothing judged) until every rollup table has a mark
-        "marked": min(marks[g.table] for g in GRAINS) if all(g.table in marks for g in GRAINS) else None,
+        # None (nothing judged) until every table rolled up from spans has a mark
+        "marked": min(marks[g.table] for g in FROM_SPANS)
+        if all(g.table in marks for g in FROM_SPANS)
+        else None,
         "open_limit": now - policy.max_open,
     }
     verdicts = cur.sql(sql, params=params).to_arrow_table()

@@ -1,6 +1,6 @@
 -- Hourly rollups by the same keys as the minute ones (canonical.HOUR): a read of a month takes
 -- 720 hours instead of 43,200 minutes of rows, and the minutes at its edges from rollup_minute.
--- This store rolls them up from spans like the others (store/clickhouse/rollups.py).
+-- The store sums them from the finer rows as it goes (store/clickhouse/rollups.py).
 CREATE TABLE IF NOT EXISTS rollup_hour (
     project_id LowCardinality(String),
     hour DateTime('UTC'),
@@ -45,8 +45,9 @@ PARTITION BY toYYYYMM(hour)
 ORDER BY (project_id, hour);
 
 -- A store that has minute rows already: its hours so far from them (sampled-out rows too, whose
--- spans are gone), each bucket's newest valid version, all under one version; its mark where the
--- minutes' whole hours end. Guarded, so a migration run again adds nothing.
+-- spans are gone, summed with the rest as the store does), each bucket's newest valid version,
+-- all under one version; its mark where the minutes' whole hours end.
+-- Guarded, so a migration run again adds nothing.
 INSERT INTO rollup_hour
 SELECT project_id, toStartOfHour(minute) AS hour, service_name, environment, provider, request_model, response_model, operation, tenant_id, feature, prompt_template, prompt_version, status, error_type,
     sum(requests),
@@ -66,7 +67,7 @@ SELECT project_id, toStartOfHour(minute) AS hour, service_name, environment, pro
     sum(truncated),
     sum(streamed),
     min(first_seen), max(last_seen), sumMap(duration_ms), sumMap(ttft_ms), sumMap(tpot_ms),
-    sampled_out, toUInt64(toUnixTimestamp64Nano(now64(9))) AS version, sweep
+    false, toUInt64(toUnixTimestamp64Nano(now64(9))), toUInt64(0)
 FROM rollup_minute
 WHERE spans > 0
   AND minute < (SELECT toStartOfHour(max(complete_until)) FROM rollup_marks WHERE grain = 'rollup_minute')
@@ -77,7 +78,7 @@ WHERE spans > 0
         AND (sweep = 0 OR sweep IN (SELECT sweep FROM sampling_sweeps FINAL WHERE state IN ('committed', 'done')))
       GROUP BY project_id, minute))
   AND (SELECT count() FROM rollup_hour) = 0
-GROUP BY project_id, hour, service_name, environment, provider, request_model, response_model, operation, tenant_id, feature, prompt_template, prompt_version, status, error_type, sampled_out, sweep
+GROUP BY project_id, hour, service_name, environment, provider, request_model, response_model, operation, tenant_id, feature, prompt_template, prompt_version, status, error_type
 SETTINGS prefer_column_name_to_alias = 1, transform_null_in = 1;
 
 INSERT INTO rollup_marks
