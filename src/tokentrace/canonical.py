@@ -225,6 +225,17 @@ ROLLUP_KEYS = (
     "status",
     "error_type",
 )
+#: What hourly per-model rollups are keyed by: the keys of a latency or model-mix dashboard,
+#: so a month of them by model is a few thousand rows (the hourly rows by every key are ~100k).
+MODEL_ROLLUP_KEYS = (
+    "environment",
+    "provider",
+    "request_model",
+    "response_model",
+    "operation",
+    "status",
+    "error_type",
+)
 #: What each rollup row sums (with TOKEN_FIELDS): LLM calls, spans, cost, unpriced spans,
 #: retries and SDK resends with their tokens and cost, truncated and streamed calls.
 ROLLUP_COUNTS = (
@@ -259,9 +270,9 @@ class Grain:
     keys: tuple[str, ...]
     sketched: bool
     narrowed_by: str | None = None
-    #: The finer table this one is summed from, by the same keys (None: from spans). A late span
-    #: then recomputes its minute from spans and its hour from sixty minute rows, not from an
-    #: hour of spans; a read takes whole hours (days) from here and the edges from there.
+    #: The finer table this one is summed from, by its keys or fewer (None: from spans). A late
+    #: span then recomputes its minute from spans and its hour from sixty minute rows, not from
+    #: an hour of spans; a read takes whole hours (days) from here and the edges from there.
     rolled_from: str | None = None
 
     def floor(self, t: datetime) -> datetime:
@@ -272,6 +283,9 @@ class Grain:
 
 MINUTE = Grain("rollup_minute", "minute", 60, ROLLUP_KEYS, sketched=True)
 HOUR = Grain("rollup_hour", "hour", 3600, ROLLUP_KEYS, sketched=True, rolled_from=MINUTE.table)
+MODEL_HOUR = Grain(
+    "rollup_model_hour", "hour", 3600, MODEL_ROLLUP_KEYS, sketched=True, rolled_from=HOUR.table
+)
 USER_HOUR = Grain("rollup_user_hour", "hour", 3600, USER_ROLLUP_KEYS, sketched=False, narrowed_by="user_id")
 USER_DAY = Grain(
     "rollup_user_day",
@@ -284,7 +298,7 @@ USER_DAY = Grain(
 )
 #: Rollup tables in the order they are built (a table after the one it is summed from) and a
 #: read tries them: the finest that holds what it asks, then its coarser copies for whole buckets.
-GRAINS = (MINUTE, HOUR, USER_HOUR, USER_DAY)
+GRAINS = (MINUTE, HOUR, MODEL_HOUR, USER_HOUR, USER_DAY)
 #: The tables rolled up from spans. Tail sampling judges only the traces before every one of
 #: their marks and freezes a dropped trace's numbers into them; a table summed from a finer one
 #: sums its sampled-out rows with the rest, so sampling never waits for a day to close.

@@ -5,6 +5,7 @@ lend tags late, turn out to be duplicates or are repriced."""
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 
 from tests.builders.random_calls import MODELS, random_call, to_ns
 from tokentrace import sketch
-from tokentrace.canonical import ERROR_TYPES, HOUR, MINUTE, USER_DAY, USER_HOUR
+from tokentrace.canonical import ERROR_TYPES, HOUR, MINUTE, MODEL_HOUR, USER_DAY, USER_HOUR
 from tokentrace.ingest.columns import tables
 from tokentrace.ingest.normalize import normalize
 from tokentrace.ingest.prepare import price_rows
@@ -150,10 +151,12 @@ def test_rollups_and_spans_give_the_same_numbers(store, equals, group_by, bucket
     assert grain is (USER_HOUR if "user_id" in (*equals, *group_by) else MINUTE)
     parts = rollups.split(f, store.rolled_up_until(grain), grain)
     assert parts is not None and len(parts.spans) == 2  # head, rollups, tail: all three used
-    reads = [g for g, _ in rollups.by_grain(store, parts.rollups, grain, bucket_seconds)]
+    reads = [g for g, _ in rollups.by_grain(store, parts.rollups, grain, group_by, bucket_seconds)]
     if grain is MINUTE and (bucket_seconds or 0) % 3600 == 0:
-        # whole hours from the hourly copy, the first hour's minutes (from 00:01) from minutes
-        assert reads == [HOUR, MINUTE]
+        # whole hours from an hourly table, the first hour's minutes (from 00:01) from minutes;
+        # by model, from the hours kept by fewer keys
+        narrow = {*equals, *group_by} <= set(MODEL_HOUR.keys)
+        assert reads == [MODEL_HOUR if narrow else HOUR, MINUTE]
     else:
         assert reads == [grain]
     from_rollups = rollups.aggregate(store, f, group_by, bucket_seconds)
@@ -262,12 +265,31 @@ def test_hour_rows_are_the_sums_of_their_minutes_sketches_included(store):
         want = by_key[_key(row, keys, True)]
         assert {k: row[k] for k in SUMMED} == {k: want[k] for k in SUMMED}
         assert row["cost_usd"] == pytest.approx(want["cost_usd"])
+    by_model = ("request_model", "status")
+    minutes = records(store.rollup_aggregate(f, by_model, 3600, MINUTE))
+    for grain in (HOUR, MODEL_HOUR):
+        hours = {
+            _key(r, by_model, True): r for r in records(store.rollup_aggregate(f, by_model, 3600, grain))
+        }
+        assert hours.keys() == {_key(r, by_model, True) for r in minutes}
+        for want in minutes:
+            assert {k: hours[_key(want, by_model, True)][k] for k in SUMMED} == {k: want[k] for k in SUMMED}
     for measure in ("duration_ms", "ttft_ms"):
-        cells = [
-            sorted(store.sketch(f, ("request_model",), measure, 3600, grain).to_pylist(), key=str)
-            for grain in (MINUTE, HOUR)
+        sketches = [
+            sorted(store.sketch([(grain, f)], ("request_model",), measure, 3600).to_pylist(), key=str)
+            for grain in (MINUTE, HOUR, MODEL_HOUR)
         ]
-        assert cells[0] == cells[1] and cells[0]
+        assert sketches[0] == sketches[1] == sketches[2] and sketches[0]
+        # and a range's parts (hours, minutes, spans) merge to the whole range's sketch
+        half = f.since + timedelta(hours=3)
+        hours = replace(f, until=half)
+        minutes, spans = (
+            replace(f, since=half, until=half + timedelta(hours=1)),
+            replace(f, since=half + timedelta(hours=1)),
+        )
+        parts = store.sketch([(HOUR, hours), (MINUTE, minutes), (None, spans)], (), measure, None).to_pylist()
+        whole = store.sketch([(None, f)], (), measure, None).to_pylist()
+        assert parts == whole and len(whole[0]["sketch_index"]) > 10
 
 
 @pytest.fixture(scope="module", params=["duckdb", "clickhouse"])
@@ -303,7 +325,7 @@ def test_cost_per_user_over_days_reads_whole_days_and_hours_at_the_edges(days):
     f = SpanFilter("default", since=START + timedelta(hours=5, seconds=17), until=START + timedelta(days=4))
     parts = rollups.split(f, days.rolled_up_until(USER_HOUR), USER_HOUR)
     assert parts is not None
-    reads = rollups.by_grain(days, parts.rollups, USER_HOUR, None)
+    reads = rollups.by_grain(days, parts.rollups, USER_HOUR, ("user_id",), None)
     assert [g for g, _ in reads] == [USER_DAY, USER_HOUR, USER_HOUR]  # days 2-3; hours of day 1 and 4
     for group_by, bucket in ((("user_id",), None), (("tenant_id", "status"), 86400)):
         got = {_key(r, group_by, bucket is not None): r for r in rollups.aggregate(days, f, group_by, bucket)}

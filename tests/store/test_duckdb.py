@@ -88,6 +88,7 @@ def test_a_store_with_minute_rollups_gains_user_hours_on_upgrade(tmp_path):
         conn.execute("DROP TABLE rollup_user_hour")
         conn.execute("DROP TABLE rollup_hour")
         conn.execute("DROP TABLE rollup_user_day")
+        conn.execute("DROP TABLE rollup_model_hour")
         conn.execute("DROP TABLE retained_traces")
         conn.execute("DROP TABLE sampling_policies")
         conn.execute("DROP TABLE record_tags")

@@ -18,7 +18,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -67,17 +66,31 @@ def split(f: SpanFilter, rolled_up_until: datetime | None, grain: Grain = MINUTE
 
 
 def by_grain(
-    store: Store, rolled: SpanFilter, grain: Grain, bucket_seconds: int | None
+    store: Store, rolled: SpanFilter, grain: Grain, group_by: tuple[str, ...], bucket_seconds: int | None
 ) -> list[tuple[Grain, SpanFilter]]:
     """A rolled-up range of `grain` as the reads that answer it: the whole buckets of a coarser
-    copy of `grain` (the hours of the minutes) where it has them, `grain`'s rows at the edges."""
-    for coarse in GRAINS:
-        if coarse.rolled_from != grain.table or (bucket_seconds or 0) % coarse.seconds:
+    table summed from `grain`'s rows (the hours of the minutes; by model, the hours by model)
+    where it has them and holds the read's keys, the fewest keys first; `grain`'s rows at the
+    edges."""
+    needed = {*rolled.equals, *group_by}
+    coarser = [g for g in GRAINS if _summed_from(g, grain) and needed <= set(g.keys)]
+    for coarse in sorted(coarser, key=lambda g: len(g.keys)):
+        if (bucket_seconds or 0) % coarse.seconds:
             continue
         inner = split(rolled, store.rolled_up_until(coarse), coarse)
         if inner is not None:
             return [(coarse, inner.rollups), *((grain, edge) for edge in inner.spans)]
     return [(grain, rolled)]
+
+
+def _summed_from(coarse: Grain, grain: Grain) -> bool:
+    """Whether `coarse` is summed from `grain`'s rows, directly or through another table."""
+    tables = {g.table: g for g in GRAINS}
+    while coarse.rolled_from is not None:
+        if coarse.rolled_from == grain.table:
+            return True
+        coarse = tables[coarse.rolled_from]
+    return False
 
 
 def answerable(f: SpanFilter, group_by: tuple[str, ...], bucket_seconds: int | None) -> Grain | None:
@@ -113,7 +126,7 @@ def aggregate(
         return None
     tables = [
         store.rollup_aggregate(part, group_by, bucket_seconds, read_grain)
-        for read_grain, part in by_grain(store, parts.rollups, grain, bucket_seconds)
+        for read_grain, part in by_grain(store, parts.rollups, grain, group_by, bucket_seconds)
     ]
     tables += [store.aggregate(part, group_by, bucket_seconds, distinct=False) for part in parts.spans]
     keys = (["bucket"] if bucket_seconds is not None else []) + list(group_by)
@@ -145,31 +158,19 @@ def _summed(tables: list[pa.Table], keys: list[str]) -> pa.Table:
     )
 
 
-def _sketched(tables: list[pa.Table], keys: list[str], qs: tuple[float, ...]) -> list[dict[str, Any]]:
-    """Sketch rows (keys…, sketch_index, count) of several parts merged: per group its keys,
-    `count` and `quantiles` (Arrow merges the ~500k rows of a month by model and hour; numpy
-    reads the quantiles of all groups at once)."""
-    parts = [t.select([*keys, "sketch_index", "count"]) for t in tables if t.num_rows]
-    if not parts:
+def _sketched(table: pa.Table, keys: list[str], qs: tuple[float, ...]) -> list[dict[str, Any]]:
+    """Per group of the store's merged sketches (keys…, sketch_index and count as lists): its
+    keys, `count` and `quantiles` (numpy reads the quantiles of all groups at once: a month by
+    model and hour is ~3,000 groups)."""
+    lengths = pc.list_value_length(table["sketch_index"]).fill_null(0)
+    table = table.filter(pc.greater(lengths, 0))  # an empty range's one ungrouped row
+    if not table.num_rows:
         return []
-    types = {"sketch_index": pa.int32(), "count": pa.int64()}
-    schema = pa.schema([(f.name, types.get(f.name, f.type)) for f in parts[0].schema])
-    table = pa.concat_tables([part.cast(schema) for part in parts])
-    summed = table.group_by([*keys, "sketch_index"], use_threads=False).aggregate([("count", "sum")])
-    # In bucket order, so each group's list below is too (a list keeps the order rows come in).
-    summed = summed.sort_by("sketch_index")
-    if keys:
-        grouped = summed.group_by(keys, use_threads=False).aggregate(
-            [("sketch_index", "list"), ("count_sum", "list")]
-        )
-        indexes = pc.list_flatten(grouped["sketch_index_list"]).to_numpy()
-        counts = pc.list_flatten(grouped["count_sum_list"]).to_numpy()
-        lengths = pc.list_value_length(grouped["sketch_index_list"]).to_numpy()
-        rows = records(grouped.select(keys))
-    else:
-        indexes, counts = summed["sketch_index"].to_numpy(), summed["count_sum"].to_numpy()
-        lengths, rows = np.array([summed.num_rows]), [{}]
+    indexes = pc.list_flatten(table["sketch_index"]).to_numpy()
+    counts = pc.list_flatten(table["count"]).to_numpy()
+    lengths = pc.list_value_length(table["sketch_index"]).to_numpy()
     totals, values = sketch.grouped_quantiles(indexes, counts, lengths, qs)
+    rows = records(table.select(keys)) if keys else [{}]
     for row, total, found in zip(rows, totals.tolist(), values.tolist(), strict=True):
         row["count"], row["quantiles"] = total, found
     return rows
@@ -195,13 +196,12 @@ def quantiles(
     bucketed = bucket_seconds is not None
     keys = (["bucket"] if bucketed else []) + list(group_by)
     groups: dict[tuple[Any, ...], dict[str, Any]] = {}
+    reads: list[tuple[Grain | None, SpanFilter]] = [
+        *by_grain(store, parts.rollups, MINUTE, group_by, bucket_seconds)
+    ]
+    reads += [(None, part) for part in parts.spans]
     for measure in measures:
-        tables = [
-            store.sketch(part, group_by, measure, bucket_seconds, grain)
-            for grain, part in by_grain(store, parts.rollups, MINUTE, bucket_seconds)
-        ]
-        tables += [store.sketch(p, group_by, measure, bucket_seconds, None) for p in parts.spans]
-        for row in _sketched(tables, keys, qs):
+        for row in _sketched(store.sketch(reads, group_by, measure, bucket_seconds), keys, qs):
             key = tuple(row[k] for k in keys)
             into = groups.setdefault(key, {k: row[k] for k in keys})
             into[measure] = row["quantiles"]

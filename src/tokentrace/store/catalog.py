@@ -22,6 +22,7 @@ DATED = (
     ("scores", "created_at"),
     ("rollup_minute", "minute"),
     ("rollup_hour", "hour"),
+    ("rollup_model_hour", "hour"),
     ("rollup_user_hour", "hour"),
     ("rollup_user_day", "day"),
     ("retained_traces", "decided_at"),

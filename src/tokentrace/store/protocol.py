@@ -8,7 +8,7 @@ again by the store before they reach SQL; values always travel as parameters.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -112,16 +112,16 @@ class SpanReader(Protocol):
 
     def sketch(
         self,
-        f: SpanFilter,
+        parts: Sequence[tuple[Grain | None, SpanFilter]],
         group_by: tuple[str, ...],
         measure: str,
         bucket_seconds: int | None,
-        grain: Grain | None,
     ) -> pa.Table:
-        """Per group (and time bucket): the latency sketch of `measure` over LLM calls as
-        (sketch_index, count) rows (tokentrace/sketch.py), merged from the sketches of `grain`'s
-        rollups or (None) computed from the spans with the same buckets (the limits of
-        `rollup_aggregate` apply to both)."""
+        """Per group (and time bucket): the latency sketch of `measure` over LLM calls
+        (tokentrace/sketch.py) as the lists `sketch_index` (ascending) and `count`, the parts
+        of a range merged: each the sketches of a grain's rollups over its filter, or (None)
+        computed from the spans with the same buckets (the limits of `rollup_aggregate` apply
+        to both)."""
 
     def histogram(
         self, f: SpanFilter, group_by: tuple[str, ...], measure: str, bounds: tuple[float, ...]

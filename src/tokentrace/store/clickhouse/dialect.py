@@ -30,6 +30,10 @@ class ClickHouseDialect(dict):
     span_time = "start_time"
 
     def param(self, name: str, value: Any, kind: str = "value") -> str:
+        # One query may filter several parts of a range (a UNION): each value its own name.
+        base, n = name, 1
+        while name in self:
+            name, n = f"{base}_{n}", n + 1
         if kind == "instant":
             self[name] = time64(value)
             return f"{{{name}:DateTime64(9, 'UTC')}}"

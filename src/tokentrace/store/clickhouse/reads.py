@@ -3,7 +3,7 @@ aggregates, quantiles, sketches and histograms query/ builds its answers from.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC
 from typing import Any
 
@@ -327,13 +327,10 @@ class ClickHouseReads:
 
     def sketch(
         self,
-        f: SpanFilter,
+        parts: Sequence[tuple[Grain | None, SpanFilter]],
         group_by: tuple[str, ...],
         measure: str,
         bucket_seconds: int | None,
-        grain: Grain | None,
     ) -> pa.Table:
-        params = ClickHouseDialect()
-        spans_where = None if grain else (where_clause(f, params), params)
-        sql, params = rollups.sketch_sql(f, group_by, measure, bucket_seconds, grain, spans_where)
+        sql, params = rollups.sketch_sql(parts, group_by, measure, bucket_seconds)
         return self._ch.query(sql, params)

@@ -13,7 +13,7 @@ roll-up leaves those spans out (`UNSETTLED`), so they are never counted twice.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -341,41 +341,60 @@ def aggregate_sql(
 
 
 def sketch_sql(
-    f: SpanFilter,
+    parts: Sequence[tuple[Grain | None, SpanFilter]],
     group_by: tuple[str, ...],
     measure: str,
     bucket_seconds: int | None,
-    grain: Grain | None,
-    spans_where: tuple[str, ClickHouseDialect] | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """(groups…, sketch_index, count) of `measure` over LLM calls: merged from the newest rows
-    of `grain`'s rollups, or (None) computed from spans (`spans_where`) with the same buckets."""
+    """Per group (time bucket and `group_by`) the sketch of `measure` over LLM calls, as two
+    arrays in bucket order (sketch_index, count): the cells of every part (the newest rows of
+    a grain's rollups, or spans where it is None) summed bucket by bucket in one query."""
     if measure not in SKETCHED_MEASURES:
         raise ValueError(f"no sketch of {measure!r}")
+    params = ClickHouseDialect()
+    cells = " UNION ALL ".join(
+        _cells(f, grain, group_by, measure, bucket_seconds, params) for grain, f in parts
+    )
+    keys = names(select_groups(group_by, ClickHouseDialect(), bucket_seconds))
+    summed = ", ".join([*keys, "sketch_index", "toInt64(sum(n)) AS n"])
+    ordered = "arraySort(groupArray((sketch_index, n)))"
+    listed = ", ".join(
+        [*keys, f"arrayMap(c -> c.1, {ordered}) AS sketch_index", f"arrayMap(c -> c.2, {ordered}) AS count"]
+    )
+    per_cell = ", ".join([*keys, "sketch_index"])
+    per_group = f"GROUP BY {', '.join(keys)}" if keys else ""
+    sql = f"SELECT {listed} FROM (SELECT {summed} FROM ({cells}) GROUP BY {per_cell}) {per_group} {SETTINGS}"
+    return sql, params
+
+
+def _cells(
+    f: SpanFilter,
+    grain: Grain | None,
+    group_by: tuple[str, ...],
+    measure: str,
+    bucket_seconds: int | None,
+    params: ClickHouseDialect,
+) -> str:
+    """(groups…, sketch_index, n) of one part: the newest rows' sketches of a rollup table as
+    cells, or spans counted per bucket (the rollups' limits apply to both)."""
     if grain is not None:
         if not grain.sketched:
             raise ValueError(f"{grain.table} keeps no sketches")
-        params = ClickHouseDialect()
         groups = select_groups(group_by, params, bucket_seconds, grain=grain)
         where = _newest_where(f, grain, params)
-        select = ", ".join([*groups, "sketch_index", "toInt64(sum(n)) AS count"])
-        keys = [*names(groups), "sketch_index"]
-        sql = (
+        select = ", ".join([*groups, "sketch_index", "toInt64(n) AS n"])
+        return (
             f"SELECT {select} FROM {grain.table} "
-            f"ARRAY JOIN mapKeys({measure}) AS sketch_index, mapValues({measure}) AS n "
-            f"WHERE {where} GROUP BY {', '.join(keys)} {SETTINGS}"
+            f"ARRAY JOIN mapKeys({measure}) AS sketch_index, mapValues({measure}) AS n WHERE {where}"
         )
-        return sql, params
-    assert spans_where is not None
-    where, params = spans_where
+    where = where_clause(f, params)
     groups = select_groups(group_by, params, bucket_seconds, grain=MINUTE, time_column="start_time")
-    select = ", ".join([*groups, f"{sketch.index_sql(measure)} AS sketch_index", "toInt64(count()) AS count"])
+    select = ", ".join([*groups, f"{sketch.index_sql(measure)} AS sketch_index", "toInt64(count()) AS n"])
     keys = [*names(groups), "sketch_index"]
-    sql = (
+    return (
         f"SELECT {select} FROM spans FINAL WHERE {where} AND {LLM_CALL} AND duplicate_of IS NULL "
-        f"AND {measure} IS NOT NULL GROUP BY {', '.join(keys)} {SETTINGS}"
+        f"AND {measure} IS NOT NULL GROUP BY {', '.join(keys)}"
     )
-    return sql, params
 
 
 class ClickHouseRollups:

@@ -12,12 +12,13 @@ plus spans for the rest (query/py decides).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from tokentrace import sketch
 from tokentrace.canonical import (
@@ -32,7 +33,7 @@ from tokentrace.canonical import (
 from tokentrace.store.duckdb.dialect import DuckDBDialect
 from tokentrace.store.filters import SpanFilter
 from tokentrace.store.rollups import Cell, Change, touched_buckets
-from tokentrace.store.sql import LLM_CALL, select_groups, where_clause
+from tokentrace.store.sql import LLM_CALL, names, select_groups, where_clause
 
 _RETRY = "retry_attempt > 0"
 _UNIT = {60: "minute", 3600: "hour", 86400: "day"}
@@ -265,42 +266,79 @@ def aggregate_sql(
 
 
 def sketch_sql(
-    f: SpanFilter,
+    parts: Sequence[tuple[Grain | None, SpanFilter]],
     group_by: tuple[str, ...],
     measure: str,
     bucket_seconds: int | None,
-    grain: Grain | None,
-    spans_where: tuple[str, DuckDBDialect] | None = None,
 ) -> tuple[str, list[Any]]:
-    """(groups…, sketch_index, count) of `measure` over LLM calls: merged from the rollups of
-    `grain`, or (None) computed from spans (`spans_where` is the spans filter) with the same
-    buckets."""
+    """Per group (time bucket and `group_by`) the sketch of `measure` over LLM calls, as two
+    lists in bucket order (sketch_index, count): the cells of every part (the rollups of a
+    grain, or spans where it is None) summed bucket by bucket in one query."""
     if measure not in SKETCHED_MEASURES:
         raise ValueError(f"no sketch of {measure!r}")
+    params = DuckDBDialect()
+    cells = " UNION ALL ".join(
+        _cells(f, grain, group_by, measure, bucket_seconds, params) for grain, f in parts
+    )
+    keys = names(select_groups(group_by, DuckDBDialect(), bucket_seconds))
+    # Each cell packed into one BIGINT, bucket above count, so that sorting a group's list
+    # sorts its buckets: 2-3x faster than list(… ORDER BY …) over a month of hours by model.
+    packed = f"((sketch_index + {_INDEX_OFFSET})::BIGINT << {_COUNT_BITS}) | n"
+    sql = (
+        f"SELECT {', '.join([*keys, f'list_sort(list({packed})) AS cells'])} FROM ("
+        f"SELECT {', '.join([*keys, 'sketch_index'])}, sum(n)::BIGINT AS n FROM ({cells}) GROUP BY ALL"
+        f") GROUP BY ALL"
+    )
+    return sql, params
+
+
+_INDEX_OFFSET = -sketch.ZERO_BUCKET  # every bucket index plus this is in [0, 2**16)
+_COUNT_BITS = 40  # a bucket's count in a group below 2**40 (a trillion calls)
+
+
+def unpacked(table: pa.Table) -> pa.Table:
+    """sketch_sql's rows with their packed `cells` as the lists `sketch_index` and `count`."""
+    cells = table["cells"].combine_chunks()
+    packed = cells.values.to_numpy()
+    indexes = pa.array((packed >> _COUNT_BITS) - _INDEX_OFFSET, pa.int16())
+    counts = pa.array(packed & ((1 << _COUNT_BITS) - 1), pa.int64())
+    empty = pc.invert(cells.is_valid())
+    lists = {
+        "sketch_index": pa.ListArray.from_arrays(cells.offsets, indexes, mask=empty),
+        "count": pa.ListArray.from_arrays(cells.offsets, counts, mask=empty),
+    }
+    keys = [n for n in table.column_names if n != "cells"]
+    return pa.table([*(table[k] for k in keys), *lists.values()], names=[*keys, *lists])
+
+
+def _cells(
+    f: SpanFilter,
+    grain: Grain | None,
+    group_by: tuple[str, ...],
+    measure: str,
+    bucket_seconds: int | None,
+    params: DuckDBDialect,
+) -> str:
+    """(groups…, sketch_index, n) of one part: a rollup table's sketches as cells, or spans
+    counted per bucket (the rollups' limits apply to both)."""
     if grain is not None:
         if not grain.sketched:
             raise ValueError(f"{grain.table} keeps no sketches")
-        params = DuckDBDialect()
         groups = select_groups(group_by, params, bucket_seconds, grain=grain)
         where = where_clause(f, params, grain=grain)
         inner = ", ".join(
             [*groups, f"unnest(map_keys({measure})) AS sketch_index", f"unnest(map_values({measure})) AS n"]
         )
-        sql = (
-            f"SELECT * EXCLUDE (n), sum(n)::BIGINT AS count FROM (SELECT {inner} FROM {grain.table} "
-            f"WHERE {where} AND {measure} IS NOT NULL) GROUP BY ALL"
-        )
-        return sql, params
-    assert spans_where is not None
-    where, params = spans_where
-    time = "start_time::TIMESTAMP"
-    groups = select_groups(group_by, params, bucket_seconds, grain=MINUTE, time_column=time)
-    select = ", ".join([*groups, f"{sketch.index_sql(measure)} AS sketch_index", "count(*) AS count"])
-    sql = (
+        return f"SELECT {inner} FROM {grain.table} WHERE {where} AND {measure} IS NOT NULL"
+    where = where_clause(f, params)
+    groups = select_groups(
+        group_by, params, bucket_seconds, grain=MINUTE, time_column="start_time::TIMESTAMP"
+    )
+    select = ", ".join([*groups, f"{sketch.index_sql(measure)} AS sketch_index", "count(*) AS n"])
+    return (
         f"SELECT {select} FROM spans WHERE {where} AND {LLM_CALL} AND duplicate_of IS NULL "
         f"AND {measure} IS NOT NULL GROUP BY ALL"
     )
-    return sql, params
 
 
 class DuckDBRollups:
