@@ -27,6 +27,7 @@ _NOT_EQUALITY = {
     "offset",
     "group_by",
     "bucket",
+    "distinct",
     "name",
     "q",
     "min_cost",

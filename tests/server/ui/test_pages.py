@@ -232,6 +232,22 @@ def test_latency_by_model_and_input_length(site: Site) -> None:
     for row in api["rows"]:
         assert rows[row["request_model"]]["duration_ms.p95"] == ms(row["duration_ms"]["p95"])
     assert "&lt;1k" in page.split('id="latency-by-input"', 1)[1]
+    hourly = site.client.get("/api/v1/latency", params={"since": "24h", "bucket": "1h"}).json()
+    assert hourly["bucket_seconds"] == 3600 and hourly["rows"]
+    assert all(r["bucket"][13:] == ":00:00.000000000Z" and r["duration_ms"]["p50"] for r in hourly["rows"])
+    assert sum(r["requests"] for r in hourly["rows"]) == sum(r["requests"] for r in api["rows"])
+
+
+def test_rollups_without_distinct_counts_have_the_same_totals(site: Site) -> None:
+    params = {"since": "24h", "group_by": "tenant_id"}
+    counted = site.client.get("/api/v1/rollups", params=params).json()["rows"]
+    plain = site.client.get("/api/v1/rollups", params={**params, "distinct": "false"}).json()["rows"]
+    assert [(r["tenant_id"], r["requests"], r["cost_usd"]) for r in plain] == [
+        (r["tenant_id"], r["requests"], r["cost_usd"]) for r in counted
+    ]
+    assert all(r["traces"] for r in counted) and not any(r["traces"] for r in plain)
+    bad = site.client.get("/api/v1/rollups", params={**params, "distinct": "maybe"})
+    assert bad.status_code == 400 and "distinct must be true or false" in bad.text
 
 
 @pytest.mark.parametrize(

@@ -19,15 +19,27 @@ def _params(request: Request) -> dict[str, str]:
     return dict(request.query_params)
 
 
-@project_route
-def rollups(request: Request, state: ServerState, project: str) -> Response:
-    params = _params(request)
-    group_by = filters.group_fields(params.get("group_by"))
+def _bucket_seconds(params: dict[str, str]) -> int | None:
     bucket = params.get("bucket")
     bucket_seconds = int(parse_duration(bucket).total_seconds()) if bucket else None
     if bucket_seconds is not None and bucket_seconds < 1:
         raise BadParameter("bucket must be at least 1s")
-    rows = aggregates.rollup(state.store, filters.span_filter(project, params), group_by, bucket_seconds)
+    return bucket_seconds
+
+
+@project_route
+def rollups(request: Request, state: ServerState, project: str) -> Response:
+    params = _params(request)
+    group_by = filters.group_fields(params.get("group_by"))
+    bucket_seconds = _bucket_seconds(params)
+    # The distinct counts of traces, sessions and users come from the spans, the rest from
+    # rollups: a dashboard that shows none of them asks distinct=false and reads rollups only.
+    distinct = params.get("distinct", "true").lower()
+    if distinct not in ("true", "false"):
+        raise BadParameter("distinct must be true or false")
+    rows = aggregates.rollup(
+        state.store, filters.span_filter(project, params), group_by, bucket_seconds, distinct == "true"
+    )
     return JSON({"group_by": list(group_by), "bucket_seconds": bucket_seconds, "rows": rows})
 
 
@@ -35,8 +47,10 @@ def rollups(request: Request, state: ServerState, project: str) -> Response:
 def latency(request: Request, state: ServerState, project: str) -> Response:
     params = _params(request)
     group_by = filters.group_fields(params.get("group_by"))
-    rows = aggregates.latency(state.store, filters.span_filter(project, params), group_by)
-    return JSON({"group_by": list(group_by), "rows": rows})
+    bucket_seconds = _bucket_seconds(params)
+    f = filters.span_filter(project, params)
+    rows = aggregates.latency(state.store, f, group_by, bucket_seconds=bucket_seconds)
+    return JSON({"group_by": list(group_by), "bucket_seconds": bucket_seconds, "rows": rows})
 
 
 @project_route
