@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tokentrace.canonical import SPAN_SCHEMA, Tables
+from tokentrace.canonical import GRAINS, SPAN_SCHEMA, Tables
 from tokentrace.ingest.columns import content_table, score_table
 from tokentrace.query import aggregates, rollups
 from tokentrace.store.clickhouse import ClickHouseStore
@@ -142,13 +142,13 @@ def _open(kind: str, tmp: Path) -> Store:
     return ClickHouseStore(connect(f"chdb://{tmp / 'chdb'}?database=scale"))
 
 
-def _rollup_rows(store: Store) -> tuple[int, int]:
-    """Rows of the minute and user-hour rollups (ClickHouse: every version stored)."""
-    tables = ("rollup_minute", "rollup_user_hour")
+def _rollup_rows(store: Store) -> dict[str, int]:
+    """Rows of each rollup table (ClickHouse: every version stored)."""
+    tables = [g.table for g in GRAINS]
     if isinstance(store, DuckDBStore):
         with store._conn.cursor() as cur:
-            return tuple(cur.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables)
-    return tuple(store._ch.query(f"SELECT count() AS n FROM {t}")["n"][0].as_py() for t in tables)
+            return {t: cur.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
+    return {t: store._ch.query(f"SELECT count() AS n FROM {t}")["n"][0].as_py() for t in tables}
 
 
 def _sizes(store: Store, copy_to: Path) -> tuple[int, int]:
@@ -226,7 +226,8 @@ def main() -> None:
             store.advance_rollups(newest - timedelta(minutes=2))
             advance_s += time.perf_counter() - began
         store.advance_rollups(end + timedelta(minutes=5))
-        minute_rows, hour_rows = _rollup_rows(store)
+        rows = _rollup_rows(store)
+        minute_rows = rows.pop("rollup_minute")
         spans_total = table.num_rows
         print(f"\nStore: {args.store}")
         print(
@@ -235,7 +236,7 @@ def main() -> None:
             f"advancing the rollups {advance_s:.1f} s "
             f"({advance_s / (write_s + advance_s):.1%} of ingest time); "
             f"{minute_rows:,} minute rows ({spans_total / minute_rows:,.1f} spans each), "
-            f"{hour_rows:,} user-hour rows"
+            + ", ".join(f"{n:,} {table} rows" for table, n in rows.items())
         )
 
         print("\n| stored spans | write_batch over the 500k spans before |")
