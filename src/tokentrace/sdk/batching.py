@@ -16,7 +16,7 @@ import os
 import threading
 import weakref
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, detach, set_value
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
@@ -24,8 +24,10 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from tokentrace.sdk.call_span import readable_spans
 from tokentrace.sdk.endpoint import answers
-from tokentrace.sdk.exporter import DirectOTLPSpanExporter
 from tokentrace.sdk.otlp_encode import encode_span
+
+if TYPE_CHECKING:  # the exporter's imports are the slow part of init(): made on first export
+    from tokentrace.sdk.exporter import DirectOTLPSpanExporter
 
 log = logging.getLogger("tokentrace")
 
@@ -98,7 +100,7 @@ class BatchingSpanProcessor(SpanProcessor):
 
     def _export(self, batch: Sequence[Any]) -> SpanExportResult:
         # tokentrace's exporter writes CallSpans as they are; another gets ReadableSpans.
-        direct = isinstance(self.exporter, DirectOTLPSpanExporter)
+        direct = getattr(self.exporter, "takes_call_spans", False)
         return self.exporter.export(batch if direct else readable_spans(batch))
 
     def on_end(self, span: ReadableSpan) -> None:

@@ -24,6 +24,9 @@ log = logging.getLogger("tokentrace")
 class DirectOTLPSpanExporter(OTLPSpanExporter):
     """OTLPSpanExporter whose request bodies are written by `encode_spans`."""
 
+    #: Takes tokentrace's call spans as they are (sdk/batching.py).
+    takes_call_spans = True
+
     @property
     def endpoint(self) -> str:
         """The URL the spans are posted to."""

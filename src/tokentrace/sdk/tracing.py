@@ -14,8 +14,8 @@ from tokentrace.redaction import redact_defaults
 from tokentrace.sdk import call_span, content, scores
 from tokentrace.sdk.batching import BatchingSpanProcessor
 from tokentrace.sdk.content import DEFAULT_MAX_CHARS
+from tokentrace.sdk.deferred_exporter import DeferredExporter
 from tokentrace.sdk.endpoint import signal_endpoint, warn_if_unreachable
-from tokentrace.sdk.exporter import DirectOTLPSpanExporter
 from tokentrace.sdk.tags import TagSpanProcessor
 from tokentrace.sdk.threads import propagate_to_threads
 
@@ -69,9 +69,7 @@ def init(
         provider = TracerProvider(resource=Resource.create(attributes))
         trace.set_tracer_provider(provider)
     tags = TagSpanProcessor()
-    batcher = BatchingSpanProcessor(
-        exporter or DirectOTLPSpanExporter(endpoint=traces_endpoint, headers=headers)
-    )
+    batcher = BatchingSpanProcessor(exporter or DeferredExporter(traces_endpoint, headers))
     provider.add_span_processor(tags)
     provider.add_span_processor(batcher)
     # Calls get tokentrace's own span where it is equivalent; with processors of the app's
