@@ -94,6 +94,13 @@ def _between(grain: Grain) -> str:
     return f"{time} >= {{lo:DateTime64(9, 'UTC')}} AND {time} < {{hi:DateTime64(9, 'UTC')}}"
 
 
+def _columns(grain: Grain) -> str:
+    """The columns an INSERT of `grain`'s rows writes, in the order its SELECTs give them."""
+    sketches = SKETCHED_MEASURES if grain.sketched else ()
+    columns = ["project_id", grain.time_column, *grain.keys, *ROLLUP_COUNTS, "first_seen", "last_seen"]
+    return ", ".join([*columns, *sketches, "sampled_out", "version", "sweep"])
+
+
 def _insert(grain: Grain, where: str, version: int, sampled_out: bool = False, sweep: int = 0) -> str:
     """INSERT of `grain`'s rows for the counted spans matching `where` (for rows not sampled
     out, without the spans of unsettled sweeps)."""
@@ -103,23 +110,11 @@ def _insert(grain: Grain, where: str, version: int, sampled_out: bool = False, s
         for m in SKETCHED_MEASURES
         if grain.sketched
     )
-    columns = [
-        "project_id",
-        grain.time_column,
-        *grain.keys,
-        *ROLLUP_COUNTS,
-        "first_seen",
-        "last_seen",
-        *(SKETCHED_MEASURES if grain.sketched else ()),
-        "sampled_out",
-        "version",
-        "sweep",
-    ]
     keys = ", ".join(grain.keys)
     if not sampled_out:
         where = f"{where} AND trace_id NOT IN ({UNSETTLED})"
     return f"""
-INSERT INTO {grain.table} ({", ".join(columns)})
+INSERT INTO {grain.table} ({_columns(grain)})
 SELECT project_id, {_bucket_of(grain)} AS {grain.time_column}, {keys},{COUNTS}{sketches},
     {str(sampled_out).lower()} AS sampled_out, toUInt64({int(version)}) AS version,
     toUInt64({int(sweep)}) AS sweep
@@ -136,23 +131,11 @@ def _insert_rolled(grain: Grain, where: str, version: int, sweep: int = 0) -> st
     dropped after its hour was summed leaves the hour's numbers as they are (no freeze here)."""
     source = _BY_TABLE[grain.rolled_from]
     sketches = [m for m in SKETCHED_MEASURES if grain.sketched]
-    columns = [
-        "project_id",
-        grain.time_column,
-        *grain.keys,
-        *ROLLUP_COUNTS,
-        "first_seen",
-        "last_seen",
-        *sketches,
-        "sampled_out",
-        "version",
-        "sweep",
-    ]
     keys = ", ".join(grain.keys)
     summed = [f"sum({c})" for c in ROLLUP_COUNTS] + ["min(first_seen)", "max(last_seen)"]
     summed += [f"sumMap({m})" for m in sketches]
     return f"""
-INSERT INTO {grain.table} ({", ".join(columns)})
+INSERT INTO {grain.table} ({_columns(grain)})
 SELECT project_id, {_bucket_of(grain)} AS {grain.time_column}, {keys},
     {", ".join(summed)}, false, toUInt64({int(version)}), toUInt64({int(sweep)})
 FROM {source.table}
