@@ -270,10 +270,10 @@ class Grain:
     keys: tuple[str, ...]
     sketched: bool
     narrowed_by: str | None = None
-    #: The finer table this one is summed from, by its keys or fewer (None: from spans). A late
+    #: The finer grain this one is summed from, by its keys or fewer (None: from spans). A late
     #: span then recomputes its minute from spans and its hour from sixty minute rows, not from
     #: an hour of spans; a read takes whole hours (days) from here and the edges from there.
-    rolled_from: str | None = None
+    rolled_from: Grain | None = None
 
     def floor(self, t: datetime) -> datetime:
         """The start of the bucket `t` falls in (whole minutes, hours and days of UTC)."""
@@ -282,10 +282,8 @@ class Grain:
 
 
 MINUTE = Grain("rollup_minute", "minute", 60, ROLLUP_KEYS, sketched=True)
-HOUR = Grain("rollup_hour", "hour", 3600, ROLLUP_KEYS, sketched=True, rolled_from=MINUTE.table)
-MODEL_HOUR = Grain(
-    "rollup_model_hour", "hour", 3600, MODEL_ROLLUP_KEYS, sketched=True, rolled_from=HOUR.table
-)
+HOUR = Grain("rollup_hour", "hour", 3600, ROLLUP_KEYS, sketched=True, rolled_from=MINUTE)
+MODEL_HOUR = Grain("rollup_model_hour", "hour", 3600, MODEL_ROLLUP_KEYS, sketched=True, rolled_from=HOUR)
 USER_HOUR = Grain("rollup_user_hour", "hour", 3600, USER_ROLLUP_KEYS, sketched=False, narrowed_by="user_id")
 USER_DAY = Grain(
     "rollup_user_day",
@@ -294,7 +292,7 @@ USER_DAY = Grain(
     USER_ROLLUP_KEYS,
     sketched=False,
     narrowed_by="user_id",
-    rolled_from=USER_HOUR.table,
+    rolled_from=USER_HOUR,
 )
 #: Rollup tables in the order they are built (a table after the one it is summed from) and a
 #: read tries them: the finest that holds what it asks, then its coarser copies for whole buckets.

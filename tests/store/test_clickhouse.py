@@ -343,6 +343,8 @@ def test_a_store_without_hour_and_day_rollups_sums_them_from_its_finer_rows_on_u
     store.close()
 
     upgraded = ClickHouseStore(connect(url))
+    assert all(upgraded.rolled_up_until(coarse) is None for coarse, *_ in checks)
+    upgraded.advance_rollups(START + timedelta(days=2, hours=12, minutes=30))  # the first advance
     for (coarse, _, keys, seconds, until), want in zip(checks, wants, strict=True):
         assert upgraded.rolled_up_until(coarse) == until
         f = SpanFilter("default", since=START, until=until)

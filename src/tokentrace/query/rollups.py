@@ -5,9 +5,9 @@ sketch's error, tokentrace/sketch.py).
 
 Rollups hold every counted span whatever happens to span detail later (sampling, retention),
 and reading 30 days of them is a scan of ~43k rows per group instead of every span. Per-minute
-rollups are kept by canonical.ROLLUP_KEYS (and summed per hour by the same keys: a read takes whole
-hours from those, the minutes at its edges from the minute rows); hourly per-user ones by
-canonical.USER_ROLLUP_KEYS.
+rollups are kept by canonical.ROLLUP_KEYS, hourly per-user ones by canonical.USER_ROLLUP_KEYS;
+coarser tables are summed from them (hours, hours by model, user days: canonical.GRAINS), and a
+read takes whole hours or days from those, the edges from the finer rows (`by_grain`).
 A read that filters or groups by anything else (session, span name, input bucket, user with
 model), or asks for distinct counts, goes to spans.
 """
@@ -85,12 +85,10 @@ def by_grain(
 
 def _summed_from(coarse: Grain, grain: Grain) -> bool:
     """Whether `coarse` is summed from `grain`'s rows, directly or through another table."""
-    tables = {g.table: g for g in GRAINS}
-    while coarse.rolled_from is not None:
-        if coarse.rolled_from == grain.table:
-            return True
-        coarse = tables[coarse.rolled_from]
-    return False
+    source = coarse.rolled_from
+    while source is not None and source is not grain:
+        source = source.rolled_from
+    return source is not None
 
 
 def answerable(f: SpanFilter, group_by: tuple[str, ...], bucket_seconds: int | None) -> Grain | None:

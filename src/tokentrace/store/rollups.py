@@ -1,5 +1,6 @@
 """Which rollup buckets a write touches: a span written or changed before a rollup's mark makes
-its bucket (and, when its tags changed, its tag-less bucket) be recomputed."""
+its bucket (and, when its tags changed, its tag-less bucket) be recomputed; where a table with
+no mark yet starts."""
 
 from __future__ import annotations
 
@@ -21,6 +22,18 @@ class Change(NamedTuple):
 
 
 Cell = tuple[str, datetime, str | None]
+
+#: Before any bucket: where a table summed from a finer one starts.
+_BEGINNING = datetime(1970, 1, 1)
+
+
+def first_mark(grain: Grain, target: datetime, oldest: datetime | None) -> datetime:
+    """Where `grain`'s table starts rolling up when it has no mark: a table summed from a finer
+    one from the beginning (every finer row so far, sampled-out ones too: a migration may have
+    added it to a store whose spans are gone), one rolled up from spans at the oldest span."""
+    if grain.rolled_from is not None:
+        return _BEGINNING
+    return min(grain.floor(oldest), target) if oldest else target
 
 
 def touched_buckets(

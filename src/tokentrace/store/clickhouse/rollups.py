@@ -33,14 +33,13 @@ from tokentrace.canonical import (
 from tokentrace.store.clickhouse.dialect import ClickHouseDialect, whole_seconds
 from tokentrace.store.clickhouse.transport import Transport
 from tokentrace.store.filters import SpanFilter
-from tokentrace.store.rollups import Cell, Change, touched_buckets
+from tokentrace.store.rollups import Cell, Change, first_mark, touched_buckets
 from tokentrace.store.sql import LLM_CALL, group_clause, names, select_groups, where_clause
 
 _RETRY = "retry_attempt > 0"
 _UNIT = {60: "toStartOfMinute", 3600: "toStartOfHour", 86400: "toStartOfDay"}
 _NO_USER = "\x00"  # a cell's NULL narrowing key, as text
 _MOST_CELLS = 5000  # buckets a recompute names; more: their whole time range
-_BY_TABLE = {g.table: g for g in GRAINS}
 
 #: Per span: what each rollup row sums (canonical.ROLLUP_COUNTS, in that order) and first/last
 #: seen. The store's span aggregate uses the same expressions.
@@ -81,7 +80,7 @@ UNSETTLED = (
 
 def _source_time(grain: Grain) -> str:
     """The column `grain`'s rows are bucketed by: the spans' start, or the finer table's bucket."""
-    return "start_time" if grain.rolled_from is None else _BY_TABLE[grain.rolled_from].time_column
+    return "start_time" if grain.rolled_from is None else grain.rolled_from.time_column
 
 
 def _bucket_of(grain: Grain) -> str:
@@ -129,7 +128,8 @@ def _insert_rolled(grain: Grain, where: str, version: int, sweep: int = 0) -> st
     """INSERT of `grain`'s rows summed from the newest valid rows of the finer table it is rolled
     from (`where` over that table's rows). Sampled-out rows are summed with the rest: a trace
     dropped after its hour was summed leaves the hour's numbers as they are (no freeze here)."""
-    source = _BY_TABLE[grain.rolled_from]
+    source = grain.rolled_from
+    assert source is not None
     sketches = [m for m in SKETCHED_MEASURES if grain.sketched]
     keys = ", ".join(grain.keys)
     summed = [f"sum({c})" for c in ROLLUP_COUNTS] + ["min(first_seen)", "max(last_seen)"]
@@ -165,12 +165,12 @@ def advance(ch: Transport, until: datetime) -> dict[str, datetime]:
     new marks. Safe to run again after a crash: the buckets are inserted again, newer."""
     found = marks(ch)
     oldest = None
-    if any(g.table not in found for g in GRAINS):  # the first time: from the oldest span
+    if any(g.table not in found for g in FROM_SPANS):  # the first time: from the oldest span
         row = ch.query("SELECT count() AS n, min(start_time) AS oldest FROM spans").to_pylist()[0]
         oldest = row["oldest"].replace(tzinfo=None) if row["n"] else None
     for grain in GRAINS:
         target = grain.floor(until)
-        mark = found.get(grain.table) or (min(grain.floor(oldest), target) if oldest else target)
+        mark = found.get(grain.table) or first_mark(grain, target, oldest)
         if target > mark:
             where = _between(grain)
             insert = _insert if grain.rolled_from is None else _insert_rolled

@@ -32,12 +32,11 @@ from tokentrace.canonical import (
 )
 from tokentrace.store.duckdb.dialect import DuckDBDialect
 from tokentrace.store.filters import SpanFilter
-from tokentrace.store.rollups import Cell, Change, touched_buckets
+from tokentrace.store.rollups import Cell, Change, first_mark, touched_buckets
 from tokentrace.store.sql import LLM_CALL, names, select_groups, where_clause
 
 _RETRY = "retry_attempt > 0"
 _UNIT = {60: "minute", 3600: "hour", 86400: "day"}
-_BY_TABLE = {g.table: g for g in GRAINS}
 
 #: Per span: what each rollup row sums (canonical.ROLLUP_COUNTS, in that order) and first/last
 #: seen. The store's span aggregate uses the same expressions.
@@ -90,7 +89,8 @@ def _select_rolled(grain: Grain, where: str) -> str:
     (`where` over that table's rows), sketches merged bucket by bucket. Sampled-out rows are
     summed with the rest: a trace dropped after its hour was summed leaves the hour's numbers
     as they are, so this table needs no rows of its own for it (and no freeze)."""
-    source = _BY_TABLE[grain.rolled_from]
+    source = grain.rolled_from
+    assert source is not None
     columns = ["project_id", grain.time_column, *grain.keys]
     rows = (
         f"SELECT * EXCLUDE ({source.time_column}), {_bucket_of(grain, source.time_column)} AS "
@@ -131,7 +131,7 @@ def _select_between(grain: Grain) -> str:
     from spans or from the finer table's rows."""
     if grain.rolled_from is None:
         return _select(grain, "start_time >= ? AND start_time < ?")
-    column = _BY_TABLE[grain.rolled_from].time_column
+    column = grain.rolled_from.time_column
     return _select_rolled(grain, f"{column} >= ? AND {column} < ?")
 
 
@@ -145,22 +145,11 @@ def advance(cur: duckdb.DuckDBPyConnection, until: datetime) -> dict[str, dateti
     marks. The caller holds the transaction."""
     found = marks(cur)
     oldest = None
-    if any(g.table not in found for g in GRAINS if g.rolled_from is None):  # the first time
+    if any(g.table not in found for g in FROM_SPANS):  # the first time: from the oldest span
         oldest = cur.execute("SELECT min(start_time)::TIMESTAMP FROM spans").fetchone()[0]
     for grain in GRAINS:
         target = grain.floor(until)
-        mark = found.get(grain.table)
-        if mark is None and grain.rolled_from is not None:
-            # New to this store (a migration added it): from every row of the finer table so
-            # far (sampled-out ones too: their spans are gone).
-            source = _BY_TABLE[grain.rolled_from]
-            cur.execute(
-                f"INSERT INTO {grain.table} BY NAME " + _select_rolled(grain, f"{source.time_column} < ?"),
-                [target],
-            )
-            mark = target
-        elif mark is None:
-            mark = min(grain.floor(oldest), target) if oldest else target
+        mark = found.get(grain.table) or first_mark(grain, target, oldest)
         if target > mark:
             cur.execute(
                 f"DELETE FROM {grain.table} WHERE {grain.time_column} >= ? AND {grain.time_column} < ? "
@@ -224,7 +213,7 @@ def _redo(cur: duckdb.DuckDBPyConnection, grain: Grain, touched: list[Cell]) -> 
         # The time bounds as literals let zone maps skip the other row groups.
         source, time = ("spans", "start_time")
         if grain.rolled_from is not None:
-            source, time = grain.rolled_from, _BY_TABLE[grain.rolled_from].time_column
+            source, time = grain.rolled_from.table, grain.rolled_from.time_column
         where = (
             f"{time} >= ? AND {time} < ? AND EXISTS (SELECT 1 FROM rollup_redo d "
             f"WHERE d.project_id = {source}.project_id AND d.at = {_bucket_of(grain, f'{source}.{time}')}"

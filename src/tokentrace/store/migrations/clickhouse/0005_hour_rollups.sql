@@ -1,6 +1,7 @@
 -- Hourly rollups by the same keys as the minute ones (canonical.HOUR): a read of a month takes
 -- 720 hours instead of 43,200 minutes of rows, and the minutes at its edges from rollup_minute.
--- The store sums them from the finer rows as it goes (store/clickhouse/rollups.py).
+-- The store sums them from the finer rows as it goes, and on its first advance every finer
+-- row so far (store/clickhouse/rollups.py).
 CREATE TABLE IF NOT EXISTS rollup_hour (
     project_id LowCardinality(String),
     hour DateTime('UTC'),
@@ -43,46 +44,3 @@ CREATE TABLE IF NOT EXISTS rollup_hour (
 ) ENGINE = MergeTree
 PARTITION BY toYYYYMM(hour)
 ORDER BY (project_id, hour);
-
--- A store that has minute rows already: its hours so far from them (sampled-out rows too, whose
--- spans are gone, summed with the rest as the store does), each bucket's newest valid version,
--- all under one version; its mark where the minutes' whole hours end.
--- Guarded, so a migration run again adds nothing.
-INSERT INTO rollup_hour
-SELECT project_id, toStartOfHour(minute) AS hour, service_name, environment, provider, request_model, response_model, operation, tenant_id, feature, prompt_template, prompt_version, status, error_type,
-    sum(requests),
-    sum(spans),
-    sum(input_tokens),
-    sum(output_tokens),
-    sum(total_tokens),
-    sum(cache_read_tokens),
-    sum(cache_write_tokens),
-    sum(reasoning_tokens),
-    sum(cost_usd),
-    sum(unpriced_spans),
-    sum(retries),
-    sum(http_resends),
-    sum(retry_tokens),
-    sum(retry_cost_usd),
-    sum(truncated),
-    sum(streamed),
-    min(first_seen), max(last_seen), sumMap(duration_ms), sumMap(ttft_ms), sumMap(tpot_ms),
-    false, toUInt64(toUnixTimestamp64Nano(now64(9))), toUInt64(0)
-FROM rollup_minute
-WHERE spans > 0
-  AND minute < (SELECT toStartOfHour(max(complete_until)) FROM rollup_marks WHERE grain = 'rollup_minute')
-  AND (sweep = 0 OR sweep IN (SELECT sweep FROM sampling_sweeps FINAL WHERE state IN ('committed', 'done')))
-  AND (sampled_out OR (project_id, minute, version) IN (
-      SELECT project_id, minute, max(version) FROM rollup_minute
-      WHERE NOT sampled_out
-        AND (sweep = 0 OR sweep IN (SELECT sweep FROM sampling_sweeps FINAL WHERE state IN ('committed', 'done')))
-      GROUP BY project_id, minute))
-  AND (SELECT count() FROM rollup_hour) = 0
-GROUP BY project_id, hour, service_name, environment, provider, request_model, response_model, operation, tenant_id, feature, prompt_template, prompt_version, status, error_type
-SETTINGS prefer_column_name_to_alias = 1, transform_null_in = 1;
-
-INSERT INTO rollup_marks
-SELECT 'rollup_hour', toStartOfHour(max(complete_until)), toUInt64(toUnixTimestamp64Nano(now64(9)))
-FROM rollup_marks
-WHERE grain = 'rollup_minute' AND (SELECT count() FROM rollup_marks WHERE grain = 'rollup_hour') = 0
-HAVING count() > 0;
