@@ -118,7 +118,9 @@ agent-locks: $(UV)
 fixtures: install family-venvs
 	$(BIN)/python -m tests.ingest.families.record otel otel-latest openinference openlit traceloop langfuse logfire
 
+# Per-stage CPU per span in-process (where it goes), then the end-to-end figure (what it adds up to).
 bench: install
+	$(BIN)/python bench/stages.py
 	$(BIN)/python bench/ingest.py
 
 # The SDK overhead beside other instrumentations, each in its own venv (their pins clash).

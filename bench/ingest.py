@@ -15,6 +15,7 @@ import http.client
 import multiprocessing as mp
 import os
 import random
+import resource
 import socket
 import subprocess
 import sys
@@ -174,6 +175,18 @@ def _peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def _cpu_s(pids: list[int]) -> float:
+    """User and system CPU seconds the processes have used so far (the living ones)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def _descendants(pid: int) -> list[int]:
     """The processes below `pid`: the ingest workers and the fork server that starts them."""
     children: dict[int, list[int]] = {}
@@ -228,6 +241,9 @@ def main() -> None:
                 time.sleep(0.1)
         stats_url = f"http://127.0.0.1:{port}/api/v1/stats"
         base_spans = httpx.get(stats_url, timeout=60).json()["spans"]
+        helpers = _descendants(server.pid) if server else []
+        cpu_before = (_cpu_s([server.pid]) if server else 0.0, _cpu_s(helpers))
+        children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start, results = mp.Event(), mp.Queue()
         senders = [mp.Process(target=_sender, args=(port, bodies, start, results)) for bodies, _ in generated]
         for p in senders:
@@ -237,6 +253,10 @@ def main() -> None:
         for p in senders:
             p.join()
         acked = time.perf_counter() - t0
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        senders_cpu = (children.ru_utime + children.ru_stime) - (
+            children_before.ru_utime + children_before.ru_stime
+        )
         retries = sum(results.get() for _ in senders)
         while True:
             stats = httpx.get(f"http://127.0.0.1:{port}/api/v1/stats", timeout=60).json()
@@ -246,6 +266,8 @@ def main() -> None:
         queryable = time.perf_counter() - t0
         rss = _peak_rss_mb(server.pid) if server else float("nan")
         helpers = _descendants(server.pid) if server else []
+        server_cpu = (_cpu_s([server.pid]) if server else 0.0) - cpu_before[0]
+        helpers_cpu = _cpu_s(helpers) - cpu_before[1]
         helpers_rss = sum(_peak_rss_mb(p) for p in helpers)
         assert stats["spans"] - base_spans == total, stats
     finally:
@@ -267,6 +289,13 @@ def main() -> None:
     print(f"| all queryable after | {queryable:.2f} s |")
     print(f"| **end-to-end spans/s (acked and queryable)** | **{total / queryable:,.0f}** |")
     print(f"| 503 + Retry-After answers | {retries} |")
+    if server:
+        per_span = 1e6 / total
+        print(
+            f"| CPU µs/span: server process, ingest workers, senders | {server_cpu * per_span:.1f}, "
+            f"{helpers_cpu * per_span:.1f}, {senders_cpu * per_span:.1f} "
+            f"(bench/stages.py splits them by stage) |"
+        )
     print(f"| server peak RSS | {rss:,.0f} MB |")
     print(f"| helper processes' peak RSS (workers, fork server: {len(helpers)}) | {helpers_rss:,.0f} MB |")
 
