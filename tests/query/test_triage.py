@@ -148,3 +148,69 @@ def test_a_tool_run_recorded_twice_by_nested_instrumentations_counts_once(open_s
 )
 def test_input_length_buckets(tokens, bucket):
     assert input_bucket(tokens) == bucket
+
+
+def _runaway_session(
+    user: str, tenant: str, session: str, requests: int = 12, turns: int = 20
+) -> list[RawSpan]:
+    """An agent session that loops: `requests` requests of `turns` calls each, every call resending
+    the conversation so far (inputs grow by 200 tokens a call, from 2,000 past 16k)."""
+    spans = []
+    for r in range(requests):
+        trace = new_trace()
+        for k in range(turns):
+            n = r * turns + k
+            at = UNTIL - WINDOW + timedelta(seconds=2 * n)
+            who = {"user": user, "tenant": tenant, "extra": {"session.id": session}}
+            spans.append(call(at, trace=trace, input_tokens=2000 + 200 * n, **who))
+    return spans
+
+
+def test_a_runaway_agent_session_names_its_user_session_and_growing_inputs(open_store):
+    """u2 (acme) resumes session s-77 from the baseline and its agent loops: 240 calls whose
+    inputs grow past 16k. The session is the cause, said with its user and tenant; the input
+    bucket >16k, which holds the same calls, is not named beside it."""
+    before = traffic(UNTIL - WINDOW - BASELINE, 60, 6)
+    for span in before:
+        if span.attributes["user.id"] == "u2":
+            span.attributes["session.id"] = "s-77"
+    window = _window() + _runaway_session("u2", "acme", "s-77")
+    result = triage(store_with(open_store(), before, window), "default", WINDOW, BASELINE, UNTIL)
+    first = result.causes[0]
+    assert (first.dimension, first.value, first.mechanism) == ("session_id", "s-77", "session")
+    assert first.filters == {"tenant_id": "acme", "user_id": "u2"}
+    assert (first.before, first.after) == (60, 240)  # u2's calls in s-77: the baseline's, the window's
+    assert first.evidence.startswith("user u2 (tenant acme): 240 LLM calls in session s-77 (12 requests")
+    assert "inputs growing 2,000→49,800 tokens (past 16k)" in first.evidence
+    assert len(first.example_trace_ids) == 3
+    assert "input_bucket" not in {cause.dimension for cause in result.causes}
+
+
+def test_long_inputs_from_no_one_in_particular_are_named_by_their_bucket(open_store):
+    """One call in three of every feature, user and tenant now carries a 20k-token input (a
+    retrieval change under both features, on the same model): no actor or configuration holds
+    the change, the bucket does, and it is named."""
+    on_4o = {"classify": {"model": "gpt-4o"}}
+    window = traffic(UNTIL - WINDOW, 10, 6, **on_4o)
+    for feature in ("refund-chat", "classify"):
+        calls = [span for span in window if span.attributes["tokentrace.feature"] == feature]
+        for span in calls[::3]:  # every user and tenant in turn
+            span.attributes["gen_ai.usage.input_tokens"] = 20000
+    result = _run(open_store, window, baseline_changes=on_4o)
+    named = [(c.dimension, c.value) for c in result.causes]
+    assert named[0] == ("input_bucket", ">16k")
+    assert not {d for d, _ in named} & {"user_id", "tenant_id", "session_id"}
+
+
+def test_two_incidents_at_once_are_both_named(open_store):
+    """refund-chat shipped a v2 that doubles its prompt and, meanwhile, a script in globex loops
+    on v1: two causes, each with its own slice, not two mechanisms of the larger one."""
+    loop = [
+        call(UNTIL - WINDOW + timedelta(seconds=15 * n), user="script-bot", tenant="globex")
+        for n in range(40)
+    ]
+    result = _run(open_store, _window(**{"refund-chat": {"version": "v2", "input_tokens": 2000}}) + loop)
+    named = [(c.dimension, c.value, c.filters) for c in result.causes]
+    assert ("user_id", "script-bot", {"tenant_id": "globex"}) in named
+    assert ("prompt_version", "v2", {"feature": "refund-chat"}) in named
+    assert len(result.causes) <= 6

@@ -9,12 +9,14 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from tokentrace.canonical import DERIVED_FIELDS, INPUT_BUCKETS
 from tokentrace.query.triage.checks import ratio, rounded
 from tokentrace.query.triage.evidence import (
     changed_value,
     example_traces,
     milliseconds,
     money,
+    sender,
     slice_label,
     slowest_traces,
 )
@@ -108,19 +110,49 @@ def _where(
         # user). A change spread evenly over a dominant feature still names that feature.
         score = 2 - share if explains >= _SUFFICIENT else explains - share
         scored.append((key, explained, score))
-    # Ties (the same calls seen through two slices) go to the more specific slice, then to the
-    # dimension listed first.
-    scored.sort(key=lambda item: (-round(item[2], 6), -len(item[0]), _ORDER[item[0][0][0]], item[0]))
+    # Ties (the same change seen through two slices) go to the more specific slice: the one with
+    # fewer calls in the window (a session inside its user), the nested one, then the dimension
+    # listed first.
+    scored.sort(
+        key=lambda item: (
+            -round(item[2], 6),
+            after.of(item[0]).calls,
+            -len(item[0]),
+            _ORDER[item[0][0][0]],
+            item[0],
+        )
+    )
+
+    def left(key: Slice, taken: list[Slice]) -> float:
+        """What is left of the slice's change once the `taken` slices' calls are out of it."""
+        return (_outside(after, key, taken, measure) - _outside(before, key, taken, measure)) * direction
+
     chosen: list[tuple[Slice, float, float]] = []
-    for key, explained, score in scored:
+    queue = scored
+    while queue and len(chosen) < _MAX_CAUSES:
+        key, explained, score = queue.pop(0)
         keys = [other for other, _, _ in chosen]
-        # What is left of its change once the better slices' calls are taken out of it.
-        left = (_outside(after, key, keys, measure) - _outside(before, key, keys, measure)) * direction
-        if left < 0.4 * explained:
+        if left(key, keys) < 0.4 * explained:
             continue
+        if key[-1][0] in DERIVED_FIELDS:
+            # A derived bucket (long inputs) is a symptom: an actor or a configuration that
+            # explains the same change is named before it, and the bucket then only for the rest.
+            same = next(
+                (
+                    item
+                    for item in queue
+                    if item[0][-1][0] not in DERIVED_FIELDS
+                    and after.of(item[0]).calls < 0.9 * after.total.calls  # not everyone: names no one
+                    and item[1] >= _SUFFICIENT * explained  # it can hold this change
+                    and left(key, [*keys, item[0]]) < (1 - _SUFFICIENT) * explained
+                ),
+                None,
+            )
+            if same is not None:
+                queue.remove(same)
+                queue = [same, (key, explained, score), *queue]
+                continue
         chosen.append((key, explained, score))
-        if len(chosen) == _MAX_CAUSES:
-            break
     return chosen
 
 
@@ -250,7 +282,7 @@ def _cause(
             metric, b, a = "output_tokens_per_call", out_b, out_a
         what = "input" if metric.startswith("input") else "output"
         evidence = (
-            f"{slice_label(key[:-1]) + ', ' if len(key) > 1 else ''}{dimension} {changed}: {what} tokens per "
+            f"{_changed_label(key, changed)}: {what} tokens per "
             f"call {b:,.0f}→{a:,.0f} ({(a / b - 1) if b else 0:+.0%}, {money(contribution)})"
         )
     else:  # cost_per_token
@@ -263,8 +295,8 @@ def _cause(
             b = (ratio(then.cost, then.tokens) or 0.0) * 1000
             a = (ratio(now.cost, now.tokens) or 0.0) * 1000
             evidence = (
-                f"{slice_label(key[:-1]) + ', ' if len(key) > 1 else ''}{dimension} {changed}: cost per 1k "
-                f"tokens ${b:.4f}→${a:.4f} ({money(contribution)})"
+                f"{_changed_label(key, changed)}: cost per 1k tokens "
+                f"${b:.4f}→${a:.4f} ({money(contribution)})"
             )
     return Cause(
         dimension=dimension,
@@ -281,6 +313,52 @@ def _cause(
     )
 
 
+def _changed_label(key: Slice, changed: str) -> str:
+    """The slice said with its own value as it changed: `feature refund-chat, version v3→v4`."""
+    return slice_label((*key[:-1], (key[-1][0], changed)))
+
+
+def _past(tokens: int) -> str:
+    """The largest input-length bound `tokens` reached: `16k`; empty under the first."""
+    reached = [bound for bound, _ in INPUT_BUCKETS if bound is not None and tokens >= bound]
+    return f"{max(reached) // 1000}k" if reached else ""
+
+
+def _session_cause(before: Period, after: Period, key: Slice, contribution: float) -> Cause:
+    """One session's calls as the cause (an agent or a script looping): who sent them, how many,
+    in how many requests, and how its inputs grew."""
+    now, then = after.of(key), before.of(key)
+    session = key[-1][1]
+    who = sender(after, now)
+    inputs = [after.calls[row]["input_tokens"] for row in now.rows]
+    inputs = [tokens for tokens in inputs if tokens is not None]
+    evidence = f"{who + ': ' if who else ''}{now.calls} LLM calls in session {session}"
+    evidence += f" ({len(now.traces)} requests"
+    evidence += f"; {then.calls} in the baseline)" if then.calls else ")"
+    if len(inputs) >= 2 and max(inputs) >= 2 * max(inputs[0], 1):
+        past = _past(max(inputs))
+        evidence += f", inputs growing {inputs[0]:,}→{max(inputs):,} tokens"
+        evidence += f" (past {past})" if past else ""
+    filters = dict(key[:-1])
+    for dimension in ("tenant_id", "user_id"):  # where its traces are found
+        values = {after.calls[row][dimension] for row in now.rows}
+        if len(values) == 1 and None not in values and "" not in values:
+            filters[dimension] = next(iter(values))
+    return Cause(
+        dimension="session_id",
+        value=session,
+        filters=filters,
+        metric="llm_calls",
+        before=then.calls,
+        after=now.calls,
+        contribution=rounded(contribution),
+        unit="usd_per_hour",
+        evidence=f"{evidence} ({money(contribution)})",
+        example_trace_ids=example_traces(after, now),
+        mechanism="session",
+    )
+
+
 def cost_causes(before: Period, after: Period) -> list[Cause]:
     """The change in cost per hour as ranked causes: slices in the order they explain the change,
     each slice's mechanisms by contribution."""
@@ -289,7 +367,10 @@ def cost_causes(before: Period, after: Period) -> list[Cause]:
     causes = []
     # Under 2% of the baseline's cost per hour is noise, not an incident.
     floor = 0.02 * _cost(before, before.total)
-    for key, _explained, _score in _where(before, after, _cost, direction, floor):
+    for key, explained, _score in _where(before, after, _cost, direction, floor):
+        if key[-1][0] == "session_id":
+            causes.append(_session_cause(before, after, key, explained * direction))
+            continue
         reference = _reference(before, key)
         split = mechanisms(before, after, key, reference)
         moved = sum(v for v in split.values() if v * direction > 0)
@@ -300,7 +381,8 @@ def cost_causes(before: Period, after: Period) -> list[Cause]:
             for mechanism, contribution in split.items()
             if contribution * direction >= _MIN_MECHANISM_SHARE * abs(moved)
         ]
-        causes.extend(sorted(found, key=lambda cause: -abs(cause.contribution or 0.0)))
+        # A slice's two largest mechanisms: room stays for every other slice that explains a share.
+        causes.extend(sorted(found, key=lambda cause: -abs(cause.contribution or 0.0))[:2])
     return causes[:_MAX_CAUSES]
 
 

@@ -6,11 +6,44 @@ from __future__ import annotations
 from collections import defaultdict
 
 from tokentrace.pricing.amounts import usd
-from tokentrace.query.triage.periods import Period, Slice, Totals
+from tokentrace.query.triage.periods import ACTORS, Period, Slice, Totals
+
+#: How a dimension's value is said: `user u2`, `version v4`, `inputs >16k tokens`.
+_WORDS = {
+    "feature": "feature {}",
+    "prompt_template": "prompt {}",
+    "prompt_version": "version {}",
+    "request_model": "model {}",
+    "provider": "provider {}",
+    "tenant_id": "tenant {}",
+    "user_id": "user {}",
+    "session_id": "session {}",
+    "service_name": "service {}",
+    "input_bucket": "inputs {} tokens",
+}
+
+
+def said(dimension: str, value: str) -> str:
+    """One dimension's value as people say it: `user u2`."""
+    return _WORDS.get(dimension, dimension + " {}").format(value)
 
 
 def slice_label(key: Slice) -> str:
-    return ", ".join(f"{dimension}={value}" for dimension, value in key)
+    """A slice as people say it: `feature refund-chat, version v4`; an actor inside another names
+    the inner one first: `user u2 (tenant acme)`."""
+    if len(key) == 2 and key[0][0] in ACTORS and key[-1][0] in ACTORS:
+        return f"{said(*key[-1])} ({said(*key[0])})"
+    return ", ".join(said(dimension, value) for dimension, value in key)
+
+
+def sender(period: Period, totals: Totals) -> str:
+    """Who sent a slice's calls, when one user did: `user u2 (tenant acme)`; else empty."""
+    users = {period.calls[row]["user_id"] for row in totals.rows}
+    tenants = {period.calls[row]["tenant_id"] for row in totals.rows} - {None, ""}
+    if len(users) != 1 or None in users or "" in users:
+        return ""
+    tenant = f" (tenant {next(iter(tenants))})" if len(tenants) == 1 else ""
+    return f"user {next(iter(users))}{tenant}"
 
 
 def money(value: float) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tokentrace.canonical import LLM_OPERATIONS, input_bucket
+from tokentrace.canonical import DERIVED_FIELDS, LLM_OPERATIONS, input_bucket
 from tokentrace.query.aggregates import quantile
 from tokentrace.store.filters import SpanFilter
 from tokentrace.store.protocol import Store
@@ -26,9 +26,13 @@ DIMENSIONS = (
     "provider",
     "tenant_id",
     "user_id",
+    "session_id",
     "service_name",
     "input_bucket",  # the input-length bucket: <1k, 1k-4k, 4k-16k, >16k
 )
+
+#: Dimensions that are who sent the calls (the rest are configuration: feature, prompt, model, …).
+ACTORS = frozenset({"tenant_id", "user_id", "session_id"})
 
 
 #: (parent, child) slices: a child value that is new inside its parent is a change of that parent.
@@ -55,7 +59,7 @@ _COLUMNS = (
     "output_tokens",
     "cache_read_tokens",
     "duration_ms",
-    *(d for d in DIMENSIONS if d != "input_bucket"),
+    *(d for d in DIMENSIONS if d not in DERIVED_FIELDS),
 )
 
 
