@@ -214,3 +214,28 @@ def test_two_incidents_at_once_are_both_named(open_store):
     assert ("user_id", "script-bot", {"tenant_id": "globex"}) in named
     assert ("prompt_version", "v2", {"feature": "refund-chat"}) in named
     assert len(result.causes) <= 6
+
+
+def test_a_user_whose_calls_come_and_go_is_no_cause(open_store):
+    """u9 (globex) sends bursts of ten calls in some ten-minute spans of the baseline and none in
+    others; none in the window is what the baseline shows, so the drop in cost has no cause. The
+    same user sending 60 calls in the window is one."""
+
+    def bursts(start, spans: list[int]) -> list[RawSpan]:
+        return [
+            call(start + timedelta(minutes=10 * span, seconds=20 * n), user="u9", tenant="globex")
+            for span in spans
+            for n in range(10)
+        ]
+
+    def baseline() -> list[RawSpan]:  # afresh for each store: normalize consumes what it reads
+        return traffic(UNTIL - WINDOW - BASELINE, 60, 6) + bursts(UNTIL - WINDOW - BASELINE, [0, 2, 3])
+
+    quiet = triage(store_with(open_store(), baseline(), _window()), "default", WINDOW, BASELINE, UNTIL)
+    assert quiet.window.cost_per_hour < quiet.baseline.cost_per_hour  # the drop is there
+    assert quiet.causes == []
+    busy = _window() + [
+        call(UNTIL - WINDOW + timedelta(seconds=10 * n), user="u9", tenant="globex") for n in range(60)
+    ]
+    loud = triage(store_with(open_store(), baseline(), busy), "default", WINDOW, BASELINE, UNTIL)
+    assert (loud.causes[0].dimension, loud.causes[0].value) == ("user_id", "u9")

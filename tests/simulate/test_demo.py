@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.builders.processes import ServerProcess, run_demo
+from tokentrace.simulate.world import tenant_of
 
 
 @pytest.fixture(scope="module")
@@ -164,6 +165,12 @@ def test_triage_names_the_retry_storm_and_the_prompt_bloat(demo_server):
         ("expensive-model", "request_model", "gpt-4o", {"feature": "search-summarize"}),
         ("tenant-loop", "user_id", "script-bot", {"tenant_id": "initech"}),
         ("cache-miss", "feature", "email-draft", {}),
+        (
+            "runaway-agent",
+            "session_id",
+            "user-07-s9",
+            {"tenant_id": tenant_of("user-07"), "user_id": "user-07"},
+        ),
     ],
 )
 def test_triage_names_the_planted_cause_first(demo_server, scenario, dimension, value, filters):
@@ -176,6 +183,28 @@ def test_triage_names_the_planted_cause_first(demo_server, scenario, dimension, 
     assert result["window"]["cost_per_hour"] > result["baseline"]["cost_per_hour"]
     if scenario == "cache-miss":
         assert first["metric"] == "cache_hit_rate" and first["after"] == 0
+    if scenario == "runaway-agent":  # one session, said with its user, its calls and its inputs
+        assert first["mechanism"] == "session" and first["after"] >= 60
+        assert f"user user-07 (tenant {tenant_of('user-07')}): " in first["evidence"]
+        assert "(past 16k)" in first["evidence"]
+        assert not any(c["dimension"] == "input_bucket" for c in result["causes"])
+
+
+def test_triage_names_the_slow_provider_as_the_latency_cause(demo_server):
+    """Anthropic's first token comes late: p95 climbs with no errors, and the latency cause is
+    email-draft, the one feature on it (or its provider, or its model: the same calls)."""
+    key, _ = _run_demo(demo_server, "slow-provider")
+    demo_server.wait_for_spans(1, key=key)
+    result = _triage(demo_server, key)
+    assert result["latency"]["after_p95_ms"] > 5 * result["latency"]["before_p95_ms"]
+    assert result["window"]["error_rate"] == 0
+    first = result["latency"]["causes"][0]
+    assert (first["dimension"], first["value"]) in {
+        ("feature", "email-draft"),
+        ("provider", "anthropic"),
+        ("request_model", "claude-sonnet-4-6"),
+    }
+    assert first["after"] >= 2500 and first["unit"] == "ms"
 
 
 def test_triage_on_the_command_line_and_its_bad_parameters(demo_server):

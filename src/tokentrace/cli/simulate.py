@@ -9,12 +9,13 @@ import click
 
 from tokentrace.cli.options import key_option, server_option
 from tokentrace.client import DEFAULT_SERVER, ApiClient
+from tokentrace.simulate.incidents import INCIDENTS
 
 
 @click.command()
 @click.option(
     "--scenario",
-    type=click.Choice(["retry-storm", "expensive-model", "tenant-loop", "cache-miss"]),
+    type=click.Choice(list(INCIDENTS)),
     default="retry-storm",
     show_default=True,
     help="the incident planted in the last 10 minutes",
@@ -133,14 +134,17 @@ def demo(
     triage = f"tokentrace triage --since {minutes} --baseline 1h{target}"
     click.echo(f"  {triage}      (what changed, causes ranked)")
     for command in incident.where_to_look:
-        click.echo(f"  {command}{target}" if command.startswith("tokentrace ") else f"  {command}")
+        if command.startswith("tokentrace "):
+            click.echo(f"  {command}{target}")
+        else:
+            click.echo(f"  {url}{command}" if command.startswith("/") else f"  {command}")
     click.echo(f"  {url}/api/v1/rollups?group_by=feature,prompt_version,request_model&bucket=5m&since=75m")
     click.echo("Open:")
     click.echo(f"  {url}/?since=1h      (the overview: the incident at the right edge; spend per hour now)")
     click.echo(f"  {url}/?since={minutes}      (top movers: the incident window against the one before)")
     trace = _costliest_incident_trace(ApiClient(server, api_key), minutes)
     if trace:
-        click.echo(f"  {url}/traces/{trace}      (the costliest trace of the first cause)")
+        click.echo(f"  {url}/traces/{trace}      (a trace of the first cause: its costliest, or slowest)")
     if server_process is not None:
         click.echo(f"\ntokentrace is running at {url} (Ctrl-C to stop).")
         try:
@@ -160,9 +164,10 @@ def _costliest_incident_trace(client: ApiClient, minutes: str) -> str | None:
         deadline = time.monotonic() + 30
         while client.get("/api/v1/stats")["pending_spans"] and time.monotonic() < deadline:
             time.sleep(0.5)
-        causes = client.get("/api/v1/triage", {"since": minutes, "baseline": "1h"})["causes"]
+        found = client.get("/api/v1/triage", {"since": minutes, "baseline": "1h"})
     except (ApiError, OSError):  # the links above still hold; this one is a shortcut
         return None
+    causes = found["causes"] or found["latency"]["causes"]  # a slow incident has no cost cause
     return next((c["example_trace_ids"][0] for c in causes if c["example_trace_ids"]), None)
 
 

@@ -32,6 +32,13 @@ LOOKUP_ORDER = [
 ]
 
 
+def _slow_headers(provider: str, conditions: Conditions) -> dict[str, str]:
+    """The simulated provider's directive for a degraded provider: a late first token."""
+    if conditions.slow_provider != provider:
+        return {}
+    return {"x-simulate": f"ttft_ms={conditions.slow_ttft_ms}"}
+
+
 class SupportApp:
     def __init__(self, provider_url: str) -> None:
         self.openai = openai.OpenAI(base_url=f"{provider_url}/v1", api_key="sk-demo", max_retries=2)
@@ -68,6 +75,9 @@ class SupportApp:
             {"role": "system", "content": system_prompt(request.feature) + " " + docs},
             {"role": "user", "content": request.question},
         ]
+        if conditions.runaway_user == request.user:
+            self._wait_for_delivery(request, conditions, messages)
+            return
         reply = self._chat(request, conditions, messages, tools=LOOKUP_ORDER)
         calls = reply.choices[0].message.tool_calls or []
         if calls:
@@ -78,6 +88,29 @@ class SupportApp:
                     {"role": "tool", "tool_call_id": call.id, "content": orjson.dumps(result).decode()}
                 )
             self._chat(request, conditions, messages)
+
+    def _wait_for_delivery(self, request: Request, conditions: Conditions, messages: list[dict]) -> None:
+        """The incident: a "wait until delivered" loop whose exit test never holds. Each turn
+        appends the order's whole history and asks again, resending the growing conversation."""
+        for turn in range(conditions.runaway_turns):
+            reply = self._chat(request, conditions, messages)
+            history = self.order_history("4242", turn)
+            messages = [
+                *messages,
+                {"role": "assistant", "content": reply.choices[0].message.content or ""},
+                {
+                    "role": "user",
+                    "content": f"Order history: {orjson.dumps(history).decode()}. Delivered yet?",
+                },
+            ]
+
+    @tokentrace.observe(kind="tool", name="order_history")
+    def order_history(self, order_id: str, turn: int) -> dict:
+        events = [
+            {"at": f"day {day}", "status": "in transit", "where": f"hub {day % 7}", "note": "scan, no change"}
+            for day in range(60)
+        ]
+        return {"order_id": order_id, "check": turn, "events": events}
 
     @tokentrace.observe(kind="retrieval", name="policy-kb")
     def search_policies(self, question: str) -> str:
@@ -110,6 +143,7 @@ class SupportApp:
             prompt = f"Current time: {time.time_ns()}. " + prompt
         with self.anthropic.messages.stream(
             model=request.feature.model,
+            extra_headers=_slow_headers("anthropic", conditions),
             max_tokens=400,
             system=[{"type": "text", "text": prompt, "cache_control": {"type": "ephemeral"}}],
             messages=[{"role": "user", "content": request.question}],

@@ -9,6 +9,9 @@ from tokentrace.simulate.world import Conditions
 
 @dataclass(frozen=True)
 class Incident:
+    """A planted incident: how the app behaves, its story, and where to look (commands, or API
+    paths the demo prefixes with the server's URL)."""
+
     conditions: Conditions
     story: str
     where_to_look: tuple[str, ...]
@@ -41,6 +44,21 @@ INCIDENTS = {
         Conditions(name="tenant-loop", looping_tenant="initech"),
         "one of initech's scripts loops, sending the same prompt again and again.",
         ("tokentrace cost --by tenant_id,user_id --since 15m",),
+    ),
+    "runaway-agent": Incident(
+        Conditions(name="runaway-agent", runaway_user="user-07"),
+        "user-07's refund agent waits for a delivery that never comes: each turn re-reads the order's "
+        "whole history and asks again, so one session resends a growing conversation, 20 calls a request.",
+        ("tokentrace sessions --since 15m", "tokentrace cost --by user_id,session_id --since 15m"),
+    ),
+    "slow-provider": Incident(
+        Conditions(name="slow-provider", slow_provider="anthropic"),
+        "Anthropic degrades: claude-sonnet-4-6's first token takes 2.5 s; nothing fails, email-draft "
+        "just answers slowly and p95 climbs with a flat error graph.",
+        (
+            "/api/v1/latency?group_by=provider,request_model&since=15m",
+            "tokentrace traces --since 15m --model claude-sonnet-4-6",
+        ),
     ),
     "cache-miss": Incident(
         Conditions(name="cache-miss", cache_busting=True),

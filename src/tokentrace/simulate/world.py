@@ -50,6 +50,10 @@ class Conditions:
     rate_limit_rate: float = 0.0  # share of provider calls answered 429 (for the storm's feature)
     looping_tenant: str | None = None  # one tenant's script sends the same prompt again and again
     cache_busting: bool = False  # a per-request timestamp at the start of the system prompt
+    runaway_user: str | None = None  # this user's refund agent loops in one session, its context growing
+    runaway_turns: int = 20  # the looping agent's LLM calls per request
+    slow_provider: str | None = None  # this provider's first token comes late: slow, no errors
+    slow_ttft_ms: int = 2500
 
     def feature(self, base: Feature) -> Feature:
         changed = base
@@ -76,7 +80,8 @@ def system_prompt(feature: Feature) -> str:
     return f"You are the {feature.name} assistant ({feature.template} {feature.version}). " + " ".join(words)
 
 
-def _user_tenant(user: str) -> str:
+def tenant_of(user: str) -> str:
+    """The tenant a simulated user belongs to (the same for a user in every run)."""
     rng = random.Random(user)
     return rng.choices([t for t, _ in TENANTS], [w for _, w in TENANTS])[0]
 
@@ -87,14 +92,20 @@ def requests(seed: int, start_ns: int, end_ns: int, count: int, conditions: Cond
     rng = random.Random(seed)
     out = []
     loops = 2 * count if conditions.looping_tenant else 0
-    for n in range(count + loops):
+    runaway = max(count // 4, 3) if conditions.runaway_user else 0
+    for n in range(count + loops + runaway):
         at = rng.randrange(start_ns, end_ns)
+        if n >= count + loops:  # one user asking again and again in the session that loops
+            user = conditions.runaway_user or ""
+            tenant, question, feature = tenant_of(user), QUESTIONS[0].format(n=4242), FEATURES[0]
+            out.append(Request(at, tenant, user, f"{user}-s9", conditions.feature(feature), question))
+            continue
         if n >= count:
             tenant, user, question = conditions.looping_tenant, "script-bot", QUESTIONS[0].format(n=1001)
             feature = FEATURES[0]  # their integration polls the refund agent
         else:
             user = rng.choice(USERS)
-            tenant = _user_tenant(user)
+            tenant = tenant_of(user)
             feature = rng.choices(FEATURES, [f.weight for f in FEATURES])[0]
             question = rng.choice(QUESTIONS).format(n=rng.randint(1000, 9999))
         session = f"{user}-s{rng.randint(1, 6)}"

@@ -82,14 +82,37 @@ def _outside(period: Period, key: Slice, chosen: list[Slice], measure) -> float:
     return measure(period, rest)
 
 
+def _by_chance(before: Period, after: Period, then: Totals, now: Totals) -> bool:
+    """Whether a slice's cost in the window is one the baseline itself shows: the baseline cut
+    into windows of the window's length, the slice's cost in the window within three standard
+    deviations of its cost in those. A user whose calls come and go moved by chance; a feature
+    whose every call now costs sixteen times as much did not. Undecided (False) when the
+    baseline holds fewer than three windows."""
+    width = after.until - after.since
+    parts = int((before.until - before.since) / width)
+    if parts < 3:
+        return False
+    start, width_ns = before.since.timestamp() * 1e9, width.total_seconds() * 1e9
+    costs = [0.0] * parts
+    for row in then.rows:
+        call = before.calls[row]
+        part = int((call["start_time"] - start) // width_ns)
+        if 0 <= part < parts:
+            costs[part] += call["cost_usd"] or 0.0
+    mean = sum(costs) / parts
+    spread = math.sqrt(sum((c - mean) ** 2 for c in costs) / (parts - 1))
+    return abs(now.cost - mean) <= 3 * spread
+
+
 def _where(
-    before: Period, after: Period, measure, direction: float, floor: float
+    before: Period, after: Period, measure, direction: float, floor: float, noise=None
 ) -> list[tuple[Slice, float, float]]:
     """The slices that explain the change, best first (see the module's *Where*): (slice,
     explained, score).
 
     `measure(period, totals)` is the quantity being explained (cost per hour, slow calls); a
-    change under `floor` is no change."""
+    change under `floor` is no change, and a slice for which `noise(before, after, then, now)`
+    holds of its totals explains nothing."""
     change = (measure(after, after.total) - measure(before, before.total)) * direction
     base_total = measure(before, before.total)
     if change <= max(floor, 1e-12):
@@ -102,6 +125,8 @@ def _where(
         explained = (measure(after, after.of(key)) - measure(before, before.of(key))) * direction
         changed_side = after.of(key) if direction > 0 else before.of(key)
         if explained <= 0.1 * change or changed_side.calls < _MIN_CALLS:
+            continue
+        if noise is not None and noise(before, after, before.of(key), after.of(key)):
             continue
         share = measure(before, before.of(key)) / base_total if base_total > 0 else 0.0
         explains = min(explained, change) / change
@@ -330,10 +355,14 @@ def _session_cause(before: Period, after: Period, key: Slice, contribution: floa
     now, then = after.of(key), before.of(key)
     session = key[-1][1]
     who = sender(after, now)
-    inputs = [after.calls[row]["input_tokens"] for row in now.rows]
-    inputs = [tokens for tokens in inputs if tokens is not None]
+    # The conversation's growth: chat calls only (an embedding of the question is not a turn).
+    calls = [after.calls[row] for row in now.rows]
+    inputs = [
+        c["input_tokens"] for c in calls if c["operation"] != "embeddings" and c["input_tokens"] is not None
+    ]
+    requests = len(now.traces)
     evidence = f"{who + ': ' if who else ''}{now.calls} LLM calls in session {session}"
-    evidence += f" ({len(now.traces)} requests"
+    evidence += f" ({requests} request{'' if requests == 1 else 's'}"
     evidence += f"; {then.calls} in the baseline)" if then.calls else ")"
     if len(inputs) >= 2 and max(inputs) >= 2 * max(inputs[0], 1):
         past = _past(max(inputs))
@@ -367,7 +396,7 @@ def cost_causes(before: Period, after: Period) -> list[Cause]:
     causes = []
     # Under 2% of the baseline's cost per hour is noise, not an incident.
     floor = 0.02 * _cost(before, before.total)
-    for key, explained, _score in _where(before, after, _cost, direction, floor):
+    for key, explained, _score in _where(before, after, _cost, direction, floor, _by_chance):
         if key[-1][0] == "session_id":
             causes.append(_session_cause(before, after, key, explained * direction))
             continue
