@@ -97,6 +97,11 @@ def test_a_retry_storm_after_rate_limits_ranks_first(open_store):
     assert first.filters["feature"] == "refund-chat"
     assert first.metric == "llm_calls_per_request" and (first.before, first.after) == (1, 3)
     assert "retries" in first.evidence
+    # The feature, the model, the attempts per request and the 429s, in one line.
+    assert first.evidence.startswith(
+        "feature refund-chat: LLM calls per request (attempts) 1.0→3.0 on gpt-4o"
+    )
+    assert "rate_limit errors (429) 0%→67% of calls" in first.evidence
     calls_per_request = next(c for c in result.checks if c.step == "LLM calls per request")
     assert calls_per_request.after > calls_per_request.before
 

@@ -34,6 +34,10 @@ _SUFFICIENT = 0.8  # a slice explaining this share of the change explains it by 
 _ORDER = {dimension: n for n, dimension in enumerate(DIMENSIONS)}
 
 
+#: The HTTP status an error type is known by, where it has one.
+_STATUS = {"rate_limit": "429", "server_error": "5xx", "auth": "401/403", "budget": "429 from a budget"}
+
+
 _MIN_MECHANISM_SHARE = 0.2  # a mechanism is its own cause when it carries this much of its slice's change
 
 
@@ -282,7 +286,7 @@ def _cause(
         b, a = ratio(then.calls, len(then.traces)), ratio(now.calls, len(now.traces))
         models = sorted({after.calls[r]["request_model"] for r in now.rows} - {None, ""})
         on = f" on {', '.join(models)}" if models else ""
-        evidence = f"{where}: LLM calls per request {b:.1f}→{a:.1f}{on}"
+        evidence = f"{where}: LLM calls per request (attempts) {b:.1f}→{a:.1f}{on}"
         rises = {
             kind: count / now.calls - then.errors_by_type.get(kind, 0) / max(then.calls, 1)
             for kind, count in now.errors_by_type.items()
@@ -290,7 +294,10 @@ def _cause(
         kind = max(rises, key=rises.__getitem__, default=None)
         if kind is not None and rises[kind] > 0.05:
             share_b = then.errors_by_type.get(kind, 0) / max(then.calls, 1)
-            evidence += f", {kind} errors {share_b:.0%}→{now.errors_by_type[kind] / now.calls:.0%} of calls"
+            status = f" ({_STATUS[kind]})" if kind in _STATUS else ""
+            evidence += (
+                f", {kind} errors{status} {share_b:.0%}→{now.errors_by_type[kind] / now.calls:.0%} of calls"
+            )
             filters[dimension] = value
             dimension, value = "error_type", kind
         if mechanism == "retries":
