@@ -34,6 +34,9 @@ FIELDS: tuple[tuple[str, pa.DataType], ...] = (
     ("provider", pa.string()),
     ("request_model", pa.string()),
     ("response_model", pa.string()),
+    # How the call was served and billed: the provider's tier (default, flex, priority, scale,
+    # standard) or batch; the answered tier where the response says it, else the one requested.
+    ("service_tier", pa.string()),
     ("input_tokens", pa.int64()),
     ("output_tokens", pa.int64()),
     ("total_tokens", pa.int64()),
@@ -198,6 +201,7 @@ GROUPABLE_FIELDS = frozenset(
         "provider",
         "request_model",
         "response_model",
+        "service_tier",
         "finish_reason",
         "streaming",
         "tool_name",

@@ -79,6 +79,20 @@ TTFT_MS = "tokentrace.ttft_ms"
 PRICE_MODEL = "tokentrace.price.model"
 PRICE_PROVIDER = "tokentrace.price.provider"
 PRICE_SOURCE = "tokentrace.price.source"
+PRICE_CONDITIONS = (
+    "tokentrace.price.conditions"  # the price variant used: service_tier=flex, processing=batch
+)
+PRICE_PROVENANCE = (PRICE_MODEL, PRICE_PROVIDER, PRICE_SOURCE, PRICE_CONDITIONS)
+# The tier a call was served (and billed) at, best first: the answered tier, then the requested.
+SERVICE_TIER = (
+    "tokentrace.service_tier",
+    "openai.response.service_tier",
+    "gen_ai.openai.response.service_tier",
+    "anthropic.response.service_tier",
+    "anthropic.usage.service_tier",
+    "openai.request.service_tier",
+    "gen_ai.openai.request.service_tier",
+)
 OUTPUT_TYPE = "gen_ai.output.type"  # text, json, image, speech: what the request asked for
 REFUSAL = "tokentrace.refusal"  # the provider's refusal field was set
 JSON_VALID = "tokentrace.output.json_valid"  # checked by the SDK when JSON output was asked

@@ -8,8 +8,15 @@ from datetime import UTC, datetime
 import pytest
 from genai_prices import Usage, calc_price
 
+from tests.builders.planted import UNTIL, call
+from tokentrace.ingest.columns import tables
+from tokentrace.ingest.normalize import normalize
+from tokentrace.ingest.prepare import price_rows
+from tokentrace.jobs.reprice import reprice
 from tokentrace.pricing import PriceBook
 from tokentrace.pricing.overrides import OverridesError, parse_overrides
+from tokentrace.store.duckdb import DuckDBStore
+from tokentrace.store.filters import SpanFilter
 
 NOW = time.time_ns()
 
@@ -141,3 +148,82 @@ def test_bad_overrides_name_the_entry(text, message):
 def test_unknown_tables_and_keys_stop_with_the_file_and_line(text, message):
     with pytest.raises(OverridesError, match=message):
         parse_overrides(text, "prices.toml")
+
+
+@pytest.mark.parametrize(
+    "provider,model,catalog_provider,tier,context,conditions",
+    [
+        ("openai", "gpt-5", "openai", "flex", {"service_tier": "flex"}, "service_tier=flex"),
+        ("openai", "gpt-5", "openai", "priority", {"service_tier": "priority"}, "service_tier=priority"),
+        ("openai", "gpt-4o", "openai", "priority", {"service_tier": "priority"}, "service_tier=priority"),
+        ("openai", "gpt-4o", "openai", "default", {"service_tier": "default"}, None),
+        ("openai", "gpt-4o-mini", "openai", "batch", {"processing": "batch"}, "processing=batch"),
+        ("anthropic", "claude-sonnet-4-5", "anthropic", "batch", {"processing": "batch"}, "processing=batch"),
+        ("anthropic", "claude-sonnet-4-5", "anthropic", "standard", {"service_tier": "standard"}, None),
+        ("gemini", "gemini-2.5-pro", "google", "batch", {"processing": "batch"}, "processing=batch"),
+    ],
+)
+@pytest.mark.parametrize(
+    "usage",
+    [
+        dict(input_tokens=1000, output_tokens=50),
+        dict(input_tokens=1000, cache_read_tokens=600, output_tokens=50),
+        dict(input_tokens=250_000, cache_read_tokens=10_000, output_tokens=2_000),  # past 200k tiers
+    ],
+)
+def test_a_tier_is_priced_as_genai_prices_prices_it(
+    provider, model, catalog_provider, tier, context, conditions, usage
+):
+    at = datetime.fromtimestamp(NOW / 1e9, UTC)
+    expected = calc_price(
+        Usage(**usage), model, provider_id=catalog_provider, genai_request_timestamp=at, price_context=context
+    ).total_price
+    book = PriceBook()
+    rates = book.rates(provider, model, NOW, tier)
+    args = (usage["input_tokens"], usage["output_tokens"], usage.get("cache_read_tokens"), None)
+    assert rates.cost(*args) == pytest.approx(float(expected), rel=1e-12, abs=1e-15)
+    assert rates.conditions == conditions
+    listed = book.rates(provider, model, NOW)
+    assert (rates.cost(*args) != listed.cost(*args)) == (conditions is not None)  # the tier moved it
+
+
+def test_a_tier_rides_with_the_span_into_its_price():
+    """The answered tier wins over the requested one, in any spelling and case; the span is
+    priced at it and says which variant priced it."""
+    spellings = [
+        {"openai.request.service_tier": "auto", "openai.response.service_tier": "FLEX"},
+        {"gen_ai.openai.request.service_tier": "flex"},
+        {"gen_ai.openai.response.service_tier": "flex", "openai.request.service_tier": "priority"},
+        {"openai.request.service_tier": "auto"},
+        {},
+    ]
+    spans = [call(UNTIL, model="gpt-5", extra=extra) for extra in spellings]
+    rows = normalize(spans, "default").rows
+    price_rows(PriceBook(), rows)
+    assert [r["service_tier"] for r in rows] == ["flex", "flex", "flex", "auto", None]
+    flex, _, _, auto, plain = rows
+    assert flex["cost_usd"] == pytest.approx(plain["cost_usd"] / 2)  # gpt-5 flex: half the list price
+    assert auto["cost_usd"] == plain["cost_usd"]  # auto matches no variant: the list price
+    assert flex["attributes"]["tokentrace.price.conditions"] == "service_tier=flex"
+    assert "tokentrace.price.conditions" not in plain["attributes"]
+
+
+def test_repricing_keeps_each_span_at_its_tier(tmp_path):
+    """A discount added later reprices a flex call at the discounted flex price, not the list's."""
+    store = DuckDBStore(tmp_path / "t.duckdb")
+    spans = [
+        call(UNTIL, model="gpt-5", extra={"openai.response.service_tier": "flex"}),
+        call(UNTIL, model="gpt-5"),
+    ]
+    rows = normalize(spans, "default").rows
+    price_rows(PriceBook(), rows)
+    store.write_batch(tables(rows), None)
+    flex, listed = (r["cost_usd"] for r in rows)
+    discount = '[[discounts]]\nprovider = "openai"\nmodel = "gpt-5"\nmultiplier = 0.5\n'
+    report = reprice(store, PriceBook(parse_overrides(discount, "prices.toml")), SpanFilter("default"))
+    assert report.spans_changed == 2
+    stored = store.spans(SpanFilter("default"), ("service_tier", "cost_usd", "attributes")).to_pylist()
+    costs = {row["service_tier"]: row["cost_usd"] for row in stored}
+    assert costs == {"flex": pytest.approx(flex / 2), None: pytest.approx(listed / 2)}
+    assert all("service_tier=flex" in row["attributes"] for row in stored if row["service_tier"])
+    store.close()

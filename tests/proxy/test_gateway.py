@@ -427,3 +427,24 @@ def test_two_gateways_on_one_redis_hold_one_budget(server, provider_url, start_g
         ).status_code
         == 200
     )
+
+
+def test_the_gateway_prices_each_call_at_the_tier_it_was_served_at(server, gateway):
+    """gpt-5 on flex (plain and streamed) at half its list price, priority above it, and
+    Anthropic's answered tier recorded; each tier a group of cost."""
+    client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="sk-app")
+    claude = anthropic.Anthropic(base_url=gateway.url, api_key="sk-ant-app")
+    for tier in ("flex", "priority", None):
+        extra = {"service_tier": tier} if tier else {}
+        client.chat.completions.create(model="gpt-5", messages=ASK, **extra)
+    list(client.chat.completions.create(model="gpt-5", messages=ASK, stream=True, service_tier="flex"))
+    claude.messages.create(model=CLAUDE, max_tokens=100, messages=ASK, service_tier="auto")
+    spans = spans_of(server, 5)
+    assert [s["service_tier"] for s in spans] == ["flex", "priority", "default", "flex", "priority"]
+    flex, priority, default = spans[:3]
+    per_token = [
+        s["cost_usd"] / (s["input_tokens"] + 8 * s["output_tokens"]) for s in (flex, default, priority)
+    ]
+    assert per_token[0] == pytest.approx(per_token[1] / 2) and per_token[2] == pytest.approx(2 * per_token[1])
+    assert flex["attributes"]["tokentrace.price.conditions"] == "service_tier=flex"
+    assert spans[3]["attributes"]["tokentrace.price.conditions"] == "service_tier=flex"

@@ -469,6 +469,42 @@ def added_processor(provider: str) -> dict:
     return {"seen": seen, "mine": _mine(mine)}
 
 
+def tiers(client: openai.OpenAI, provider: str) -> dict:
+    """Calls served at each tier: flex and priority on gpt-5 (one streamed), the default,
+    the Responses API on flex, and Anthropic's priority."""
+    import anthropic
+
+    claude_client = anthropic.Anthropic(base_url=provider, api_key="sk-ant-sim", max_retries=0)
+    facts: dict = {"usage": {}}
+
+    @tokentrace.observe(name="tiers")
+    def run() -> None:
+        facts["trace_id"] = _trace_id()
+        ask = [{"role": "user", "content": "price me by my tier"}]
+        for tier in ("flex", "priority", "auto"):
+            answer = client.chat.completions.create(model="gpt-5", service_tier=tier, messages=ask)
+            facts["usage"][tier] = answer.usage.model_dump()
+        chunks = list(
+            client.chat.completions.create(
+                model="gpt-5",
+                service_tier="priority",
+                stream=True,
+                stream_options={"include_usage": True},
+                messages=[{"role": "user", "content": "stream me at priority"}],
+            )
+        )
+        facts["usage"]["priority-stream"] = chunks[-1].usage.model_dump()
+        response = client.responses.create(model="gpt-5", input="flex, by responses", service_tier="flex")
+        facts["usage"]["responses-flex"] = response.usage.model_dump()
+        message = claude_client.messages.create(
+            model="claude-sonnet-4-5", max_tokens=40, service_tier="auto", messages=ask
+        )
+        facts["usage"]["anthropic"] = message.usage.model_dump()
+
+    run()
+    return facts
+
+
 def main() -> None:
     scenario, provider, server = sys.argv[1:4]
     capture = scenario == "content"
@@ -506,6 +542,8 @@ def main() -> None:
         facts = added_processor(provider)
     elif scenario == "budgets":
         facts = budgets(client, provider)
+    elif scenario == "tiers":
+        facts = tiers(client, provider)
     elif scenario == "backend-down":
         facts = agent(client)
         print(orjson.dumps(facts).decode(), flush=True)

@@ -337,3 +337,52 @@ def test_a_processor_added_after_init_sees_the_calls_made_from_then_on(server, p
     assert mine["attributes"]["gen_ai.response.finish_reasons"] == ["stop"]
     server.wait_for_spans(2)
     assert server.get("/api/v1/stats")["spans"] == 2
+
+
+def test_each_call_is_priced_at_the_tier_it_was_served_at(server, provider_url):
+    """The answered tier is the billed one: flex at gpt-5's flex price, priority at its priority
+    price (streamed too), auto answered as default at the list price, Anthropic's priority at
+    Anthropic's price for it; each equal to genai-prices' own calculation, and cost groups by tier."""
+    facts = run_app("tiers", provider_url, server)
+    calls = sorted(
+        (s for s in spans_of(server, facts["trace_id"], 7) if s["operation"] == "chat"),
+        key=lambda s: s["start_time"],
+    )
+    assert [c["service_tier"] for c in calls] == [
+        "flex",
+        "priority",
+        "default",
+        "priority",
+        "flex",
+        "priority",
+    ]
+    keys = ("flex", "priority", "auto", "priority-stream", "responses-flex", "anthropic")
+    for call, key in zip(calls, keys, strict=True):
+        usage = facts["usage"][key]
+        if key == "anthropic":
+            counted = Usage(
+                input_tokens=usage["input_tokens"], output_tokens=usage["output_tokens"]
+            )  # no cache use: the OTel count is Anthropic's
+            provider, model, context = "anthropic", "claude-sonnet-4-5", {"service_tier": "priority"}
+        else:
+            tokens = (
+                ("input_tokens", "output_tokens")
+                if key.startswith("responses")
+                else ("prompt_tokens", "completion_tokens")
+            )
+            counted = Usage(input_tokens=usage[tokens[0]], output_tokens=usage[tokens[1]])
+            provider, model, context = "openai", "gpt-5", {"service_tier": call["service_tier"]}
+        expected = calc_price(counted, model, provider_id=provider, price_context=context).total_price
+        assert call["cost_usd"] == pytest.approx(float(expected), abs=1e-6), key
+    flex, priority, default = calls[:3]
+    assert flex["attributes"]["tokentrace.price.conditions"] == "service_tier=flex"
+    assert "tokentrace.price.conditions" not in default["attributes"]
+    per_token = [
+        c["cost_usd"] / (c["input_tokens"] + 8 * c["output_tokens"]) for c in (flex, default, priority)
+    ]
+    assert per_token[0] < per_token[1] < per_token[2]  # flex is half the list price, priority double
+    by_tier = {
+        r["service_tier"]: r
+        for r in server.get("/api/v1/rollups", group_by="service_tier", since="1h")["rows"]
+    }
+    assert by_tier["flex"]["requests"] == 2 and by_tier["priority"]["requests"] == 3

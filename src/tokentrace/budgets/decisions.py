@@ -33,6 +33,7 @@ class Usage:
     output_tokens: int = 0
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
+    service_tier: str | None = None  # what the call is billed at (None: the list price)
 
 
 def estimate(request_bytes: int, max_tokens: int | None, policy: Policy) -> Usage:
@@ -88,7 +89,7 @@ class Decision:
 
 def cost_units(book: PriceBook, provider: str, model: str, usage: Usage) -> int | None:
     """The call's cost in nano-dollars, or None when the model has no known price."""
-    rates = book.rates(provider, model, time.time_ns())
+    rates = book.rates(provider, model, time.time_ns(), usage.service_tier)
     if rates is None:
         if (provider, model) not in _unpriced_warned:
             _unpriced_warned.add((provider, model))

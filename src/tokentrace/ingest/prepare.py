@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tokentrace import semconv
 from tokentrace.canonical import Tables
 from tokentrace.ingest import otlp_json, otlp_proto, score_rows
 from tokentrace.ingest.columns import tables
@@ -55,15 +54,13 @@ def price_rows(book: PriceBook, rows: list[dict[str, Any]]) -> None:
         [r["output_tokens"] for r in rows],
         [r["cache_read_tokens"] for r in rows],
         [r["cache_write_tokens"] for r in rows],
+        [r["service_tier"] for r in rows],
     )
     for row, cost, is_known, rates in zip(rows, costs, known, used, strict=True):
         row["cost_usd"] = cost
         row["cost_known"] = is_known
         if rates is not None:
-            attrs = row["attributes"]
-            attrs[semconv.PRICE_MODEL] = rates.model
-            attrs[semconv.PRICE_PROVIDER] = rates.provider
-            attrs[semconv.PRICE_SOURCE] = rates.source
+            row["attributes"].update(rates.provenance())
 
 
 def check_export(media: str, signal: str) -> None:

@@ -23,6 +23,7 @@ _COLUMNS = (
     "output_tokens",
     "cache_read_tokens",
     "cache_write_tokens",
+    "service_tier",
     "cost_usd",
     "cost_known",
     "attributes",
@@ -57,6 +58,7 @@ def reprice(store: Store, book: PriceBook, f: SpanFilter) -> RepriceReport:
         cols["output_tokens"],
         cols["cache_read_tokens"],
         cols["cache_write_tokens"],
+        cols["service_tier"],
     )
     changed = {"trace_id": [], "span_id": [], "cost_usd": [], "cost_known": [], "attributes": []}
     before = after = 0.0
@@ -70,12 +72,10 @@ def reprice(store: Store, book: PriceBook, f: SpanFilter) -> RepriceReport:
         newly_priced += bool(is_known and not old_known)
         newly_unpriced += bool(old_known and not is_known)
         attrs = orjson.loads(cols["attributes"][i] or "{}")
-        for key in (semconv.PRICE_MODEL, semconv.PRICE_PROVIDER, semconv.PRICE_SOURCE):
+        for key in semconv.PRICE_PROVENANCE:
             attrs.pop(key, None)
         if rates is not None:
-            attrs[semconv.PRICE_MODEL] = rates.model
-            attrs[semconv.PRICE_PROVIDER] = rates.provider
-            attrs[semconv.PRICE_SOURCE] = rates.source
+            attrs.update(rates.provenance())
         changed["trace_id"].append(cols["trace_id"][i])
         changed["span_id"].append(cols["span_id"][i])
         changed["cost_usd"].append(cost)

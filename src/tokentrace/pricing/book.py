@@ -15,7 +15,7 @@ from decimal import Decimal
 
 import genai_prices
 from genai_prices import data_snapshot
-from genai_prices.types import TieredPrices
+from genai_prices.types import ModelInfo, TieredPrices
 
 from tokentrace.pricing.overrides import Overrides
 from tokentrace.pricing.rates import Rates, UnitPrice
@@ -51,7 +51,32 @@ def _unit(value: Decimal | TieredPrices | None) -> UnitPrice | None:
     return (float(value), ())
 
 
-def _catalog_rates(provider: str, model: str, at_ns: int) -> Rates | None:
+def price_context(service_tier: str | None) -> dict[str, str] | None:
+    """genai-prices' conditions for a call served at `service_tier`: batch is its own
+    processing mode (half price at OpenAI and Anthropic), any other tier a `service_tier`
+    (flex, priority, …; default and standard match no variant: the list price)."""
+    if not service_tier:
+        return None
+    return {"processing": "batch"} if service_tier == "batch" else {"service_tier": service_tier}
+
+
+def _conditions(found_model: ModelInfo, context: dict[str, str] | None, at: datetime) -> str | None:
+    """The variants of the model's price that `context` selects and that change a price, as
+    `service_tier=flex` (provenance); None when the list price applies."""
+    if not context:
+        return None
+    used = []
+    for variant in found_model.price_variants or ():
+        if variant.constraint is not None and not variant.constraint.active(at):
+            continue
+        if all(context.get(key) == value for key, value in variant.when.items()) and any(
+            price is not None for price in variant.prices.__dict__.values()
+        ):
+            used += [f"{key}={value}" for key, value in variant.when.items()]
+    return ",".join(used) or None
+
+
+def _catalog_rates(provider: str, model: str, at_ns: int, service_tier: str | None = None) -> Rates | None:
     snapshot = data_snapshot.get_snapshot()
     provider_id = _PROVIDER_IDS.get(provider)
     try:
@@ -59,7 +84,8 @@ def _catalog_rates(provider: str, model: str, at_ns: int) -> Rates | None:
     except LookupError:
         return None
     at = datetime.fromtimestamp(at_ns / 1e9, tz=UTC)
-    prices = found_model.get_prices(at)
+    context = price_context(service_tier)
+    prices = found_model.get_prices(at, context)
     input_price, output_price = _unit(prices.input_mtok), _unit(prices.output_mtok)
     if input_price is None and output_price is None:
         return None  # priced per request or per image only: not a token price
@@ -71,6 +97,7 @@ def _catalog_rates(provider: str, model: str, at_ns: int) -> Rates | None:
         output=output_price or (0.0, ()),
         cache_read=_unit(prices.cache_read_mtok),
         cache_write=_unit(prices.cache_write_mtok),
+        conditions=_conditions(found_model, context, at),
     )
 
 
@@ -79,7 +106,7 @@ class PriceBook:
 
     def __init__(self, overrides: Overrides | None = None) -> None:
         self.overrides = overrides or Overrides()
-        self._cache: dict[tuple[str, str, int], Rates | None] = {}
+        self._cache: dict[tuple[str, str, int, str | None], Rates | None] = {}
         self._lock = threading.Lock()
 
     def reload(self, overrides: Overrides) -> None:
@@ -88,14 +115,18 @@ class PriceBook:
             self.overrides = overrides
             self._cache = {}
 
-    def rates(self, provider: str, model: str, at_ns: int) -> Rates | None:
-        """The rates in force at `at_ns`, or None when the model has no known price."""
-        key = (provider, model, at_ns // _HALF_HOUR_NS)
+    def rates(self, provider: str, model: str, at_ns: int, service_tier: str | None = None) -> Rates | None:
+        """The rates in force at `at_ns` for a call served at `service_tier` (None: the list
+        price), or None when the model has no known price. An override's price applies to every
+        tier; the catalog's applies genai-prices' conditions (flex, priority, batch)."""
+        key = (provider, model, at_ns // _HALF_HOUR_NS, service_tier)
         try:
             return self._cache[key]
         except KeyError:
             pass
-        found = self.overrides.model_rates(provider, model, at_ns) or _catalog_rates(provider, model, at_ns)
+        found = self.overrides.model_rates(provider, model, at_ns) or _catalog_rates(
+            provider, model, at_ns, service_tier
+        )
         multiplier = self.overrides.multiplier(provider, model, at_ns)
         if found is not None and multiplier != 1.0:
             found = Rates(**{**found.__dict__, "multiplier": multiplier})
@@ -112,8 +143,10 @@ class PriceBook:
         output_tokens: Sequence[int | None],
         cache_read: Sequence[int | None],
         cache_write: Sequence[int | None],
+        service_tier: Sequence[str | None] | None = None,
     ) -> tuple[list[float | None], list[bool | None], list[Rates | None]]:
-        """Cost a batch of spans column-wise: (cost_usd, cost_known, rates used).
+        """Cost a batch of spans column-wise: (cost_usd, cost_known, rates used), each at its
+        service tier's price where one is given.
 
         A span that reports no tokens has nothing to price (None, None). A span with
         tokens but no known price is unpriced (None, False), never $0.
@@ -130,7 +163,8 @@ class PriceBook:
                 used.append(None)
                 continue
             name = model[i]
-            rates = rates_for(provider[i] or "", name, start_ns[i]) if name else None
+            tier = service_tier[i] if service_tier is not None else None
+            rates = rates_for(provider[i] or "", name, start_ns[i], tier) if name else None
             if rates is None:
                 costs.append(None)
                 known.append(False)

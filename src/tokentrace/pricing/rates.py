@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tokentrace import semconv
+
 #: A unit price in USD per million tokens: the base rate and "cliff" tiers, where
 #: crossing a tier's start (total input tokens) applies its rate to all tokens.
 UnitPrice = tuple[float, tuple[tuple[int, float], ...]]
@@ -34,6 +36,18 @@ class Rates:
     cache_read: UnitPrice | None = None  # None: billed at the input rate
     cache_write: UnitPrice | None = None  # None: billed at the input rate
     multiplier: float = 1.0  # negotiated discount, e.g. 0.8
+    conditions: str | None = None  # the price variant used, e.g. "service_tier=flex" (None: list price)
+
+    def provenance(self) -> dict[str, str]:
+        """The span attributes that say which price costed it."""
+        said = {
+            semconv.PRICE_MODEL: self.model,
+            semconv.PRICE_PROVIDER: self.provider,
+            semconv.PRICE_SOURCE: self.source,
+        }
+        if self.conditions is not None:
+            said[semconv.PRICE_CONDITIONS] = self.conditions
+        return said
 
     def cost(
         self,

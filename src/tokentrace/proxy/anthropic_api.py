@@ -40,6 +40,8 @@ def _usage(outcome: Outcome, usage: Any) -> None:
         outcome.cache_write_tokens = written
     if integer(usage.get("output_tokens")) is not None:
         outcome.output_tokens = usage["output_tokens"]
+    if isinstance(usage.get("service_tier"), str):  # standard, priority or batch
+        outcome.service_tier = usage["service_tier"]
 
 
 def _stop(outcome: Outcome, reason: Any) -> None:

@@ -37,12 +37,17 @@ class Outcome:
     first_token_ns: int | None = None
     output_events: int = 0  # stream events that carried output (a lower bound on tokens)
     refusal: bool = False
+    service_tier: str | None = None  # the tier the answer says it was served (and billed) at
 
     def usage(self) -> Usage:
         """What the call used, for budgets; a stream cut short counts the output it delivered."""
         output = self.output_tokens if self.output_tokens is not None else self.output_events
         return Usage(
-            self.input_tokens or 0, output or 0, self.cache_read_tokens or 0, self.cache_write_tokens or 0
+            self.input_tokens or 0,
+            output or 0,
+            self.cache_read_tokens or 0,
+            self.cache_write_tokens or 0,
+            self.service_tier,
         )
 
     def attributes(self) -> dict[str, Any]:
@@ -56,6 +61,7 @@ class Outcome:
             "gen_ai.usage.cache_creation.input_tokens": self.cache_write_tokens,
             "gen_ai.usage.reasoning.output_tokens": self.reasoning_tokens,
             "tokentrace.refusal": self.refusal or None,
+            "tokentrace.service_tier": self.service_tier,
         }
         return {key: value for key, value in values.items() if value is not None}
 

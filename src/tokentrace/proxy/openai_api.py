@@ -29,6 +29,7 @@ def _sampling(body: dict[str, Any], max_tokens: int | None, stream: bool) -> dic
         "gen_ai.request.seed": integer(body.get("seed")),
         "gen_ai.request.max_tokens": max_tokens,
         "gen_ai.request.stream": stream,
+        "openai.request.service_tier": tier if isinstance(tier := body.get("service_tier"), str) else None,
     }
     return {key: value for key, value in values.items() if value is not None}
 
@@ -56,6 +57,8 @@ def _identity(outcome: Outcome, data: dict[str, Any]) -> None:
         outcome.response_model = data["model"]
     if isinstance(data.get("id"), str):
         outcome.response_id = data["id"]
+    if isinstance(data.get("service_tier"), str):
+        outcome.service_tier = data["service_tier"]
 
 
 # --- chat completions --------------------------------------------------------------------

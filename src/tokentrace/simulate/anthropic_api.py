@@ -144,7 +144,9 @@ async def messages(request: Request) -> Response:
         "cache_read_input_tokens": cache_read,
         "cache_creation": {"ephemeral_5m_input_tokens": cache_write, "ephemeral_1h_input_tokens": 0},
         "output_tokens": output,
-        "service_tier": "standard",
+        # Anthropic answers standard unless the organization has priority capacity and asked
+        # for it (`service_tier: auto`); the simulation grants priority to `auto` requests.
+        "service_tier": "priority" if body.get("service_tier") == "auto" else "standard",
     }
     ident = state.response_id("msg_")
     stream = bool(body.get("stream"))

@@ -125,6 +125,12 @@ def _cached(state: ProviderState, model: str, messages: list[dict[str, Any]], to
     return prefix_tokens // 128 * 128
 
 
+def served_tier(requested: Any) -> str:
+    """The tier OpenAI answers with: the one asked for (flex, priority, scale), else default
+    (what `auto` and `default` get on a project without scale tier credits)."""
+    return requested if requested in ("flex", "priority", "scale") else "default"
+
+
 async def chat_completions(request: Request) -> Response:
     state: ProviderState = request.app.state.sim
     raw, body = await _body(request)
@@ -204,6 +210,7 @@ async def chat_completions(request: Request) -> Response:
         if call
         else None
     )
+    tier = served_tier(body.get("service_tier"))
     if not body.get("stream"):
         await pause(first_delay + token_delay * output)
         text = None if call or refusal else " ".join(words)
@@ -217,7 +224,7 @@ async def chat_completions(request: Request) -> Response:
                 "created": created,
                 "model": served,
                 "system_fingerprint": "fp_simulated",
-                "service_tier": "default",
+                "service_tier": tier,
                 "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
                 "usage": usage,
             }
@@ -233,6 +240,7 @@ async def chat_completions(request: Request) -> Response:
                 "created": created,
                 "model": served,
                 "system_fingerprint": "fp_simulated",
+                "service_tier": tier,
                 "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": reason}],
             }
             if include_usage:
@@ -274,6 +282,7 @@ async def chat_completions(request: Request) -> Response:
                     "created": created,
                     "model": served,
                     "system_fingerprint": "fp_simulated",
+                    "service_tier": tier,
                     "choices": [],
                     "usage": usage,
                 }
@@ -431,6 +440,7 @@ async def responses(request: Request) -> Response:
             "max_output_tokens": body.get("max_output_tokens"),
             "metadata": {},
             "parallel_tool_calls": True,
+            "service_tier": served_tier(body.get("service_tier")),
             "temperature": body.get("temperature", 1.0),
             "tool_choice": "auto",
             "tools": [],

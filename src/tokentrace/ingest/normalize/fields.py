@@ -33,6 +33,7 @@ _SPAN_MAP = AttributeMap(
         **{f"baggage:{field}": tuple(f"baggage.{k}" for k in keys) for field, keys in _TAGS},
         "request_id": semconv.REQUEST_ID,
         "retry_attempt": semconv.RETRY_ATTEMPT,
+        "service_tier": semconv.SERVICE_TIER,
         "conversation_id": (semconv.CONVERSATION_ID,),
         "error.type": (semconv.ERROR_TYPE,),
         "http_status": semconv.HTTP_STATUS,
@@ -197,6 +198,8 @@ def base_row(span: RawSpan, project_id: str) -> dict[str, Any]:
             row["session_id"] = conversation
 
     row["request_id"] = text(found.get("request_id"))
+    tier = text(found.get("service_tier"))
+    row["service_tier"] = tier.lower() if tier else None
     attempt = integer(found.get("retry_attempt"))
     if attempt is not None and attempt >= 0:
         row["retry_attempt"] = attempt

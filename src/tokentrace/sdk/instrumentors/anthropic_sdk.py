@@ -86,7 +86,7 @@ def _record_response(call: Call, blocks: Any, stop_reason: Any) -> None:
         content.record(call.span, outputs=outputs)
 
 
-def _usage(usage: Any, output_tokens: int | None = None) -> dict[str, int]:
+def _usage(usage: Any, output_tokens: int | None = None) -> dict[str, Any]:
     """OTel meaning: input tokens include cache reads and writes (Anthropic reports them apart)."""
     if usage is None:
         return {}
@@ -102,7 +102,11 @@ def _usage(usage: Any, output_tokens: int | None = None) -> dict[str, int]:
         "gen_ai.usage.cache_creation.input_tokens": written,
         "gen_ai.usage.output_tokens": output,
     }
-    return {key: value for key, value in values.items() if isinstance(value, int)}
+    counts: dict[str, Any] = {key: value for key, value in values.items() if isinstance(value, int)}
+    tier = getattr(usage, "service_tier", None)  # standard, priority or batch: what it is billed at
+    if isinstance(tier, str):
+        counts["anthropic.response.service_tier"] = tier
+    return counts
 
 
 def _reasons(stop_reason: Any) -> list[str] | None:

@@ -132,7 +132,16 @@ def _chat_request(kwargs: dict[str, Any]) -> dict[str, Any]:
         "gen_ai.request.max_tokens": kwargs.get("max_completion_tokens") or kwargs.get("max_tokens"),
         "gen_ai.request.seed": kwargs.get("seed"),
         "gen_ai.request.stream": kwargs.get("stream") is True,
+        "openai.request.service_tier": kwargs.get("service_tier"),
     }
+
+
+def _served(usage: dict[str, Any], response: Any) -> dict[str, Any]:
+    """`usage` with the tier the response says it was served at (what it is billed at)."""
+    tier = getattr(response, "service_tier", None)
+    if isinstance(tier, str):
+        usage["openai.response.service_tier"] = tier
+    return usage
 
 
 def _chat_response(call: Call, result: Any) -> None:
@@ -143,7 +152,7 @@ def _chat_response(call: Call, result: Any) -> None:
         if choice.finish_reason:
             reasons.append(choice.finish_reason)
         refused = refused or bool(getattr(choice.message, "refusal", None))
-    usage = _usage(getattr(response, "usage", None), *_CHAT_USAGE)
+    usage = _served(_usage(getattr(response, "usage", None), *_CHAT_USAGE), response)
     record_response(
         call.span, getattr(response, "model", None), getattr(response, "id", None), reasons, usage
     )
@@ -177,6 +186,7 @@ class _ChatStream:
         self.usage: Any = None
         self.model: Any = None
         self.ident: Any = None
+        self.tier: Any = None
         # Text is gathered only when something needs it (capture, a JSON check).
         self.gather = content.capturing() or call.wants_json
         self.texts: dict[int, list[str]] = {}
@@ -202,6 +212,7 @@ class _ChatStream:
     def item(self, call: Call, chunk: Any) -> None:
         self.model = getattr(chunk, "model", None) or self.model
         self.ident = getattr(chunk, "id", None) or self.ident
+        self.tier = getattr(chunk, "service_tier", None) or self.tier
         for choice in getattr(chunk, "choices", None) or []:
             if choice.finish_reason:
                 self.reasons[choice.index] = choice.finish_reason
@@ -213,7 +224,10 @@ class _ChatStream:
     def finish(self, call: Call) -> None:
         reasons = [self.reasons[i] for i in sorted(self.reasons)]
         # usage is there when stream_options.include_usage was asked
-        record_response(call.span, self.model, self.ident, reasons, _usage(self.usage, *_CHAT_USAGE))
+        usage = _usage(self.usage, *_CHAT_USAGE)
+        if isinstance(self.tier, str):
+            usage["openai.response.service_tier"] = self.tier
+        record_response(call.span, self.model, self.ident, reasons, usage)
         if not self.gather:
             return
         outputs = []
@@ -235,6 +249,7 @@ def _responses_request(kwargs: dict[str, Any]) -> dict[str, Any]:
         "gen_ai.request.top_p": kwargs.get("top_p"),
         "gen_ai.request.max_tokens": kwargs.get("max_output_tokens"),
         "gen_ai.request.stream": kwargs.get("stream") is True,
+        "openai.request.service_tier": kwargs.get("service_tier"),
     }
 
 
@@ -267,7 +282,7 @@ def _responses_response(call: Call, result: Any) -> None:
     response = parsed_response(result)
     status = getattr(response, "status", None)
     reasons = [status] if isinstance(status, str) else None
-    usage = _usage(getattr(response, "usage", None), *_RESPONSES_USAGE)
+    usage = _served(_usage(getattr(response, "usage", None), *_RESPONSES_USAGE), response)
     record_response(
         call.span, getattr(response, "model", None), getattr(response, "id", None), reasons, usage
     )

@@ -1,0 +1,3 @@
+-- The tier a call was served and billed at (default, flex, priority, standard, batch): priced
+-- with the provider's conditions, and a field to group cost by.
+ALTER TABLE spans ADD COLUMN IF NOT EXISTS service_tier LowCardinality(Nullable(String)) AFTER response_model;
