@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 from tokentrace.canonical import GRAINS, SPAN_SCHEMA, Tables
 from tokentrace.ingest.columns import content_table, score_table
 from tokentrace.query import aggregates, rollups
+from tokentrace.query.triage import triage
 from tokentrace.store.clickhouse import ClickHouseStore
 from tokentrace.store.clickhouse.transport import connect
 from tokentrace.store.duckdb import DuckDBStore
@@ -275,6 +276,14 @@ def main() -> None:
                 partial(rollups.quantiles, store, month, by, ("duration_ms",), qs, bucket), args.repeat
             )
             _row(label, raw_ms, rolled_ms)
+        print("\n| triage (the counted LLM calls of both periods, as columns) | ms |\n|---|---:|")
+        for label, window, baseline in (
+            ("the last hour against the day before", timedelta(hours=1), timedelta(hours=24)),
+            ("the last day against the week before", timedelta(hours=24), timedelta(days=7)),
+        ):
+            if window + baseline <= end - start:
+                ms, _ = _timed(partial(triage, store, "default", window, baseline, end), args.repeat)
+                print(f"| {label} | {ms:,.0f} |")
 
         if args.no_storage:
             store.close()

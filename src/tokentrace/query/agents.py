@@ -12,7 +12,6 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Any
 
 import orjson
 
@@ -64,15 +63,6 @@ def runs(store: Store, f: SpanFilter) -> list[Run]:
         for r in records(table)
         if r["agent_name"] and r["requests"]
     ]
-
-
-def runs_of_calls(calls: Iterable[dict[str, Any]]) -> list[Run]:
-    """Runs from counted LLM calls already loaded (triage's), each with trace_id and agent_name."""
-    turns: dict[tuple[str, str], int] = defaultdict(int)
-    for call in calls:
-        if call.get("agent_name"):
-            turns[(call["agent_name"], call["trace_id"])] += 1
-    return [Run(agent, trace, n) for (agent, trace), n in turns.items()]
 
 
 def turns_by_agent(runs: Iterable[Run]) -> dict[str, list[int]]:

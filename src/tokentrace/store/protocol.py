@@ -58,6 +58,9 @@ class SpanReader(Protocol):
     def spans(self, f: SpanFilter, columns: tuple[str, ...], limit: int | None = None) -> pa.Table:
         """Matching spans, oldest first."""
 
+    def llm_calls(self, f: SpanFilter, columns: tuple[str, ...]) -> pa.Table:
+        """The matching LLM calls that count (no duplicate of another span), oldest first."""
+
     def trace_spans(self, project_id: str, trace_id: str) -> pa.Table:
         """Every span of a trace (canonical fields), oldest first."""
 

@@ -5,9 +5,9 @@ for latency, the slices with the excess slow calls."""
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+
+import numpy as np
 
 from tokentrace.canonical import DERIVED_FIELDS, INPUT_BUCKETS
 from tokentrace.query.triage.checks import ratio, rounded
@@ -76,14 +76,7 @@ def _reference(before: Period, key: Slice) -> Slice:
 
 def _outside(period: Period, key: Slice, chosen: list[Slice], measure) -> float:
     """`measure` of the slice's calls that no chosen slice holds."""
-    taken: set[int] = set()
-    for other in chosen:
-        taken.update(period.of(other).rows)
-    rest = Totals()
-    for row in period.of(key).rows:
-        if row not in taken:
-            rest.add(row, period.calls[row])
-    return measure(period, rest)
+    return measure(period, period.outside(key, chosen))
 
 
 def _by_chance(before: Period, after: Period, then: Totals, now: Totals) -> bool:
@@ -97,15 +90,11 @@ def _by_chance(before: Period, after: Period, then: Totals, now: Totals) -> bool
     if parts < 3:
         return False
     start, width_ns = before.since.timestamp() * 1e9, width.total_seconds() * 1e9
-    costs = [0.0] * parts
-    for row in then.rows:
-        call = before.calls[row]
-        part = int((call["start_time"] - start) // width_ns)
-        if 0 <= part < parts:
-            costs[part] += call["cost_usd"] or 0.0
-    mean = sum(costs) / parts
-    spread = math.sqrt(sum((c - mean) ** 2 for c in costs) / (parts - 1))
-    return abs(now.cost - mean) <= 3 * spread
+    rows = then.rows
+    part = ((before.calls.start[rows] - start) // width_ns).astype(np.int64)
+    inside = (part >= 0) & (part < parts)
+    costs = np.bincount(part[inside], weights=before.calls.cost[rows][inside], minlength=parts)
+    return abs(now.cost - costs.mean()) <= 3 * costs.std(ddof=1)
 
 
 def _where(
@@ -204,7 +193,7 @@ def _log_mean(a: float, b: float) -> float:
 def _factors(period: Period, totals: Totals) -> dict[str, float]:
     """cost/h = requests/h * answered calls per request * tokens per answered call * cost per
     token. Failed attempts carry no usage, so they are not a factor of cost by themselves."""
-    requests = len(totals.traces)
+    requests = totals.requests
     return {
         "traffic": period.rate(requests),
         "calls_per_request": ratio(totals.answered, requests) or 0.0,
@@ -213,28 +202,30 @@ def _factors(period: Period, totals: Totals) -> dict[str, float]:
     }
 
 
-def _call_kind(call: dict[str, Any]) -> tuple[str, str]:
-    return call["operation"], call["request_model"] or ""
+def _kinds(period: Period, rows: np.ndarray) -> np.ndarray:
+    """Each call's kind (operation and model) as one number."""
+    calls = period.calls
+    models = calls.coded["request_model"]
+    return calls.coded["operation"].codes[rows] * (len(models.values) + 1) + models.codes[rows] + 1
 
 
-def _first_try_costs(period: Period, totals: Totals) -> dict[tuple[str, str], float]:
-    """Mean cost of an answered first try, per operation and model (with enough of them)."""
-    costs: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for row in totals.rows:
-        call = period.calls[row]
-        if call["status"] != "error" and not call["_resent"]:
-            costs[_call_kind(call)].append(call["cost_usd"] or 0.0)
-    return {kind: sum(c) / len(c) for kind, c in costs.items() if len(c) >= _MIN_CALLS}
+def _first_try_costs(period: Period, totals: Totals) -> dict[int, float]:
+    """Mean cost of an answered first try, per kind of call (operation and model), where there
+    are enough of them."""
+    rows = totals.rows
+    first = rows[~period.calls.error[rows] & ~period.calls.resent[rows]]
+    kinds, inverse, counts = np.unique(_kinds(period, first), return_inverse=True, return_counts=True)
+    sums = np.bincount(inverse, weights=period.calls.cost[first], minlength=len(kinds))
+    return {int(k): float(s / n) for k, s, n in zip(kinds, sums, counts, strict=True) if n >= _MIN_CALLS}
 
 
-def _resend_cost(period: Period, totals: Totals, usual: dict[tuple[str, str], float]) -> float:
+def _resend_cost(period: Period, totals: Totals, usual: dict[int, float]) -> float:
     """Per hour, what answered retries cost beyond a first try of the same operation and model:
     the conversation an app resends after a failure, and what it added on the way."""
-    extra = 0.0
-    for row in totals.rows:
-        call = period.calls[row]
-        if call["_resent"]:
-            extra += (call["cost_usd"] or 0.0) - usual.get(_call_kind(call), call["cost_usd"] or 0.0)
+    rows = totals.rows[period.calls.resent[totals.rows]]
+    costs = period.calls.cost[rows]
+    first_try = np.array([usual.get(int(k), c) for k, c in zip(_kinds(period, rows), costs, strict=True)])
+    extra = float((costs - first_try).sum()) if len(rows) else 0.0
     return period.rate(max(extra, 0.0))
 
 
@@ -277,14 +268,14 @@ def _cause(
     if mechanism == "traffic":
         metric, b, a = (
             "requests_per_hour",
-            before.rate(len(before.of(key).traces)),
-            after.rate(len(now.traces)),
+            before.rate(before.of(key).requests),
+            after.rate(now.requests),
         )
         evidence = f"{where}: requests per hour {b:.0f}→{a:.0f} ({money(contribution)})"
     elif mechanism in ("calls_per_request", "retries"):
         metric = "llm_calls_per_request"
-        b, a = ratio(then.calls, len(then.traces)), ratio(now.calls, len(now.traces))
-        models = sorted({after.calls[r]["request_model"] for r in now.rows} - {None, ""})
+        b, a = ratio(then.calls, then.requests), ratio(now.calls, now.requests)
+        models = sorted(set(after.calls.texts("request_model", now.rows)) - {None})
         on = f" on {', '.join(models)}" if models else ""
         evidence = f"{where}: LLM calls per request (attempts) {b:.1f}→{a:.1f}{on}"
         rises = {
@@ -363,11 +354,11 @@ def _session_cause(before: Period, after: Period, key: Slice, contribution: floa
     session = key[-1][1]
     who = sender(after, now)
     # The conversation's growth: chat calls only (an embedding of the question is not a turn).
-    calls = [after.calls[row] for row in now.rows]
-    inputs = [
-        c["input_tokens"] for c in calls if c["operation"] != "embeddings" and c["input_tokens"] is not None
-    ]
-    requests = len(now.traces)
+    rows = now.rows
+    chats = ~after.calls.coded["operation"].equals("embeddings")[rows]
+    turns = rows[chats & after.calls.input_known[rows]]
+    inputs = [int(tokens) for tokens in after.calls.input_tokens[turns]]
+    requests = now.requests
     evidence = f"{who + ': ' if who else ''}{now.calls} LLM calls in session {session}"
     evidence += f" ({requests} request{'' if requests == 1 else 's'}"
     evidence += f"; {then.calls} in the baseline)" if then.calls else ")"
@@ -377,7 +368,7 @@ def _session_cause(before: Period, after: Period, key: Slice, contribution: floa
         evidence += f" (past {past})" if past else ""
     filters = dict(key[:-1])
     for dimension in ("tenant_id", "user_id"):  # where its traces are found
-        values = {after.calls[row][dimension] for row in now.rows}
+        values = set(after.calls.texts(dimension, now.rows))
         if len(values) == 1 and None not in values and "" not in values:
             filters[dimension] = next(iter(values))
     return Cause(

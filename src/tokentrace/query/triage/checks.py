@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from tokentrace.query import agents
 from tokentrace.query.triage.periods import Period
 from tokentrace.store.filters import SpanFilter
@@ -118,15 +120,15 @@ def checks(before: Period, after: Period) -> list[Step]:
     out: list[Step] = [
         _check("tokens per hour", before.rate(b.tokens), after.rate(a.tokens)),
         _check("cost per hour", before.rate(b.cost), after.rate(a.cost)),
-        _check("requests per hour", before.rate(len(b.traces)), after.rate(len(a.traces))),
-        _check("LLM calls per request", ratio(b.calls, len(b.traces)), ratio(a.calls, len(a.traces))),
+        _check("requests per hour", before.rate(b.requests), after.rate(a.requests)),
+        _check("LLM calls per request", ratio(b.calls, b.requests), ratio(a.calls, a.requests)),
         _check("error rate", ratio(b.errors, b.calls), ratio(a.errors, a.calls)),
         _check(
             "rate-limit errors per call",
             ratio(b.errors_by_type.get("rate_limit", 0), b.calls),
             ratio(a.errors_by_type.get("rate_limit", 0), a.calls),
         ),
-        _check("tokens per request", ratio(b.tokens, len(b.traces)), ratio(a.tokens, len(a.traces))),
+        _check("tokens per request", ratio(b.tokens, b.requests), ratio(a.tokens, a.requests)),
         _check("cache hit rate", ratio(b.cache_read, b.input_tokens), ratio(a.cache_read, a.input_tokens)),
         _check("p95 latency ms", b.p95(), a.p95()),
     ]
@@ -148,11 +150,25 @@ def checks(before: Period, after: Period) -> list[Step]:
     return out
 
 
+def _runs(period: Period) -> list[agents.Run]:
+    """The agent runs among the period's calls: each agent's LLM calls per trace."""
+    calls = period.calls
+    agent, trace = calls.coded["agent_name"], calls.coded["trace_id"]
+    known = (agent.codes >= 0) & (trace.codes >= 0)
+    pairs = agent.codes[known] * max(len(trace.values), 1) + trace.codes[known]
+    found, turns = np.unique(pairs, return_counts=True)
+    width = max(len(trace.values), 1)
+    return [
+        agents.Run(agent.values[int(p) // width], trace.values[int(p) % width], int(n))
+        for p, n in zip(found, turns, strict=True)
+    ]
+
+
 def agent_checks(store: Store, project_id: str, before: Period, after: Period) -> list[Step]:
     """Turns per run of each agent (before → after), and the runs that loop in the window."""
-    history = agents.runs_of_calls(before.calls)
+    history = _runs(before)
     usual, then = agents.usual_turns(history), agents.mean_turns(history)
-    current = agents.runs_of_calls(after.calls)
+    current = _runs(after)
     now = agents.mean_turns(current)
     out: list[Step] = [
         _check(f"turns per run ({agent})", then.get(agent), now[agent]) for agent in sorted(now)

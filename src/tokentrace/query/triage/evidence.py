@@ -3,7 +3,7 @@ example traces."""
 
 from __future__ import annotations
 
-from collections import defaultdict
+import numpy as np
 
 from tokentrace.pricing.amounts import usd
 from tokentrace.query.triage.periods import ACTORS, Period, Slice, Totals
@@ -38,9 +38,9 @@ def slice_label(key: Slice) -> str:
 
 def sender(period: Period, totals: Totals) -> str:
     """Who sent a slice's calls, when one user did: `user u2 (tenant acme)`; else empty."""
-    users = {period.calls[row]["user_id"] for row in totals.rows}
-    tenants = {period.calls[row]["tenant_id"] for row in totals.rows} - {None, ""}
-    if len(users) != 1 or None in users or "" in users:
+    users = set(period.calls.texts("user_id", totals.rows))
+    tenants = set(period.calls.texts("tenant_id", totals.rows)) - {None}
+    if len(users) != 1 or None in users:
         return ""
     tenant = f" (tenant {next(iter(tenants))})" if len(tenants) == 1 else ""
     return f"user {next(iter(users))}{tenant}"
@@ -66,11 +66,14 @@ def changed_value(before: Period, key: Slice, reference: Slice) -> str:
 
 def example_traces(period: Period, totals: Totals, count: int = 3) -> list[str]:
     """The costliest traces of the slice in the window."""
-    by_trace: dict[str, float] = defaultdict(float)
-    for row in totals.rows:
-        call = period.calls[row]
-        by_trace[call["trace_id"]] += call["cost_usd"] or 0.0
-    return [trace for trace, _ in sorted(by_trace.items(), key=lambda item: -item[1])[:count]]
+    rows = totals.rows
+    traces = period.calls.coded["trace_id"]
+    codes = traces.codes[rows]
+    known = codes >= 0
+    found, inverse = np.unique(codes[known], return_inverse=True)
+    costs = np.bincount(inverse, weights=period.calls.cost[rows][known], minlength=len(found))
+    order = np.argsort(-costs, kind="stable")[:count]
+    return [traces.values[int(found[n])] for n in order]
 
 
 def milliseconds(value: float | None) -> str:
@@ -78,11 +81,12 @@ def milliseconds(value: float | None) -> str:
 
 
 def slowest_traces(period: Period, totals: Totals, count: int = 3) -> list[str]:
-    rows = sorted(totals.rows, key=lambda r: -(period.calls[r]["duration_ms"] or 0.0))
+    """The traces of the slice's slowest calls."""
+    rows = totals.rows
+    durations = np.nan_to_num(period.calls.duration[rows], nan=0.0)
     out: list[str] = []
-    for row in rows:
-        trace = period.calls[row]["trace_id"]
-        if trace not in out:
+    for trace in period.calls.texts("trace_id", rows[np.argsort(-durations, kind="stable")]):
+        if trace is not None and trace not in out:
             out.append(trace)
         if len(out) == count:
             break

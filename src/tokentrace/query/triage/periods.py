@@ -1,19 +1,24 @@
-"""The two periods triage compares: the LLM calls of each, summed by slice (one attribution
-dimension, or a child inside its parent)."""
+"""The two periods triage compares: the LLM calls of each as columns, summed by slice (one
+attribution dimension, or a child inside its parent).
+
+A period holds its calls as numpy columns, each text field dictionary-encoded once; a slice's
+totals are sums over the codes (`np.bincount`), and what a cause needs of one slice alone (its
+requests, errors by type, p95, example traces) is read under the slice's mask when it is asked
+for. A week of calls is a few arrays, not a million dicts.
+"""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from functools import cached_property
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tokentrace.canonical import DERIVED_FIELDS, LLM_OPERATIONS, input_bucket
-from tokentrace.query.aggregates import quantile
+from tokentrace.canonical import DERIVED_FIELDS, INPUT_BUCKETS
 from tokentrace.store.filters import SpanFilter
 from tokentrace.store.protocol import Store
 
@@ -45,20 +50,18 @@ NESTED = (
     ("feature", "tenant_id"),
 )
 
+#: Text fields read as codes besides the dimensions.
+_CODED = ("trace_id", "operation", "error_type", "agent_name")
 
 _COLUMNS = (
-    "trace_id",
-    "agent_name",
     "start_time",
-    "operation",
-    "duplicate_of",
     "status",
-    "error_type",
     "cost_usd",
     "input_tokens",
     "output_tokens",
     "cache_read_tokens",
     "duration_ms",
+    *_CODED,
     *(d for d in DIMENSIONS if d not in DERIVED_FIELDS),
 )
 
@@ -72,46 +75,172 @@ VARIANTS = frozenset({"prompt_version", "request_model", "prompt_template"})
 Slice = tuple[tuple[str, str], ...]  # ((dimension, value), ...), parent first
 
 
+@dataclass(frozen=True)
+class Coded:
+    """A text column as codes into its distinct values; -1 where it is null or empty."""
+
+    codes: np.ndarray
+    values: list[str]
+
+    @cached_property
+    def index(self) -> dict[str, int]:
+        return {value: n for n, value in enumerate(self.values)}
+
+    def equals(self, value: str) -> np.ndarray:
+        return self.codes == self.index.get(value, -2)
+
+
+def _coded(column: pa.ChunkedArray | pa.Array) -> Coded:
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    encoded = pc.dictionary_encode(column)
+    values = [str(v) for v in encoded.dictionary.to_pylist()]
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+    if "" in values:  # an empty tag is no tag
+        codes = np.where(codes == values.index(""), -1, codes)
+    return Coded(codes, values)
+
+
+def _numbers(column: pa.ChunkedArray, missing: float) -> np.ndarray:
+    return pc.fill_null(column, missing).to_numpy(zero_copy_only=False)
+
+
+def _buckets(tokens: np.ndarray, known: np.ndarray) -> Coded:
+    """The input-length bucket of each call (canonical.input_bucket, as codes)."""
+    labels = [label for _, label in INPUT_BUCKETS]
+    bounds = [bound for bound, _ in INPUT_BUCKETS if bound is not None]
+    codes = np.searchsorted(np.array(bounds), tokens, side="right").astype(np.int64)
+    codes[~known] = -1
+    return Coded(codes, labels)
+
+
+@dataclass
+class Calls:
+    """A period's LLM calls (duplicates aside) as columns, oldest first."""
+
+    start: np.ndarray  # ns
+    cost: np.ndarray  # 0 where unpriced
+    input_tokens: np.ndarray  # 0 where not reported
+    input_known: np.ndarray
+    output_tokens: np.ndarray
+    cache_read: np.ndarray
+    duration: np.ndarray  # ms, NaN where unknown
+    error: np.ndarray
+    resent: np.ndarray  # an answered call after a failed one in its request: a retry's resend
+    coded: dict[str, Coded]  # trace_id, operation, error_type, agent_name and every dimension
+
+    @property
+    def count(self) -> int:
+        return len(self.start)
+
+    def texts(self, field: str, rows: np.ndarray) -> list[str | None]:
+        """The field's values at `rows`."""
+        column = self.coded[field]
+        return [column.values[c] if c >= 0 else None for c in column.codes[rows]]
+
+    @classmethod
+    def from_table(cls, table: pa.Table) -> Calls:
+        coded = {name: _coded(table[name]) for name in (*_CODED, *DIMENSIONS) if name not in DERIVED_FIELDS}
+        input_known = pc.is_valid(table["input_tokens"]).to_numpy(zero_copy_only=False)
+        input_tokens = _numbers(table["input_tokens"], 0).astype(np.int64)
+        coded["input_bucket"] = _buckets(input_tokens, input_known)
+        start = _numbers(table["start_time"].cast(pa.int64()), 0).astype(np.int64)
+        error = pc.equal(pc.fill_null(table["status"], ""), "error").to_numpy(zero_copy_only=False)
+        return cls(
+            start=start,
+            cost=_numbers(table["cost_usd"], 0.0).astype(np.float64),
+            input_tokens=input_tokens,
+            input_known=input_known,
+            output_tokens=_numbers(table["output_tokens"], 0).astype(np.int64),
+            cache_read=_numbers(table["cache_read_tokens"], 0).astype(np.int64),
+            duration=_numbers(table["duration_ms"], np.nan).astype(np.float64),
+            error=error,
+            resent=_resent(coded["trace_id"].codes, start, error),
+            coded=coded,
+        )
+
+
+def _resent(trace: np.ndarray, start: np.ndarray, error: np.ndarray) -> np.ndarray:
+    """The answered calls that start after a failed call of the same request."""
+    first_failure = np.full(max(int(trace.max(initial=-1)) + 1, 0), np.iinfo(np.int64).max)
+    np.minimum.at(first_failure, trace[error], start[error])
+    return ~error & (trace >= 0) & (start > first_failure[np.maximum(trace, 0)])
+
+
 @dataclass
 class Totals:
-    """What a set of LLM calls adds up to."""
+    """What a set of LLM calls adds up to; the rest is read from the calls themselves (`rows`)
+    when it is asked for."""
 
     calls: int = 0
     answered: int = 0  # calls that did not fail (the ones that carry usage)
-    traces: set[str] = field(default_factory=set)
     cost: float = 0.0
     input_tokens: int = 0
     output_tokens: int = 0
     cache_read: int = 0
     errors: int = 0
-    errors_by_type: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    durations: list[float] = field(default_factory=list)
-    slow: int = 0  # calls slower than the baseline p95 (marked `excess_slow` by period_of)
-    rows: list[int] = field(default_factory=list)  # row numbers, for overlap and examples
-
-    def add(self, row: int, call: dict[str, Any]) -> None:
-        self.calls += 1
-        self.traces.add(call["trace_id"])
-        self.cost += call["cost_usd"] or 0.0
-        self.input_tokens += call["input_tokens"] or 0
-        self.output_tokens += call["output_tokens"] or 0
-        self.cache_read += call["cache_read_tokens"] or 0
-        if call["status"] == "error":
-            self.errors += 1
-            self.errors_by_type[call["error_type"] or "other"] += 1
-        else:
-            self.answered += 1
-        if call["duration_ms"] is not None:
-            self.durations.append(call["duration_ms"])
-        self.slow += call["excess_slow"]
-        self.rows.append(row)
+    slow: int = 0  # calls slower than the baseline p95
+    of: Calls | None = field(default=None, repr=False)
+    mask: Callable[[], np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def tokens(self) -> int:
         return self.input_tokens + self.output_tokens
 
+    @cached_property
+    def rows(self) -> np.ndarray:
+        """The calls' row numbers in their period, oldest first."""
+        if self.of is None or self.mask is None or not self.calls:
+            return np.zeros(0, np.int64)
+        return np.flatnonzero(self.mask())
+
+    @cached_property
+    def requests(self) -> int:
+        """Distinct traces: the requests these calls were made for."""
+        if self.of is None:
+            return 0
+        traces = self.of.coded["trace_id"].codes[self.rows]
+        return len(np.unique(traces[traces >= 0]))
+
+    @cached_property
+    def errors_by_type(self) -> dict[str, int]:
+        if self.of is None or not self.errors:
+            return {}
+        rows = self.rows[self.of.error[self.rows]]
+        kinds = self.of.coded["error_type"]
+        counts = np.bincount(kinds.codes[rows] + 1, minlength=len(kinds.values) + 1)
+        found: dict[str, int] = {}
+        for code, count in enumerate(counts):
+            if count:  # code 0: no type given, which reads as "other"
+                name = kinds.values[code - 1] if code else "other"
+                found[name] = found.get(name, 0) + int(count)
+        return found
+
     def p95(self) -> float | None:
-        return quantile(self.durations, 0.95)
+        return None if self.of is None else p95(self.of.duration[self.rows])
+
+
+def p95(durations: np.ndarray) -> float | None:
+    """The 95th percentile of the known durations (linear, as DuckDB's quantile_cont)."""
+    known = durations[~np.isnan(durations)]
+    return float(np.quantile(known, 0.95)) if len(known) else None
+
+
+def totals_where(calls: Calls, mask: np.ndarray, slow: np.ndarray) -> Totals:
+    """The totals of the calls under `mask`."""
+    error = calls.error[mask]
+    return Totals(
+        calls=int(mask.sum()),
+        answered=int((~error).sum()),
+        cost=float(calls.cost[mask].sum()),
+        input_tokens=int(calls.input_tokens[mask].sum()),
+        output_tokens=int(calls.output_tokens[mask].sum()),
+        cache_read=int(calls.cache_read[mask].sum()),
+        errors=int(error.sum()),
+        slow=int(slow[mask].sum()),
+        of=calls,
+        mask=lambda: mask,
+    )
 
 
 @dataclass
@@ -120,9 +249,11 @@ class Period:
 
     since: datetime
     until: datetime
-    calls: list[dict[str, Any]]
+    calls: Calls
+    slow_calls: np.ndarray  # slower than the baseline p95
     total: Totals
     slices: dict[Slice, Totals]
+    _masks: dict[Slice, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
     def hours(self) -> float:
@@ -134,51 +265,103 @@ class Period:
     def of(self, key: Slice) -> Totals:
         return self.slices.get(key) or Totals()
 
+    def mask(self, key: Slice) -> np.ndarray:
+        """Which calls the slice holds."""
+        found = self._masks.get(key)
+        if found is None:
+            found = np.ones(self.calls.count, bool)
+            for dimension, value in key:
+                found &= self.calls.coded[dimension].equals(value)
+            self._masks[key] = found
+        return found
+
+    def outside(self, key: Slice, taken: list[Slice]) -> Totals:
+        """The totals of the slice's calls that no `taken` slice holds."""
+        mask = self.mask(key).copy()
+        for other in taken:
+            mask &= ~self.mask(other)
+        return totals_where(self.calls, mask, self.slow_calls)
+
 
 def calls_between(
     store: Store, project_id: str, since: datetime, until: datetime, where: Mapping[str, str] | None = None
-) -> list[dict[str, Any]]:
-    """The LLM calls (duplicates aside) started in [since, until), of the spans whose fields
-    equal `where`'s, oldest first."""
-    table = store.spans(SpanFilter(project_id, since, until, dict(where or {})), _COLUMNS)
-    keep = pc.and_(pc.is_in(table["operation"], pa.array(LLM_OPERATIONS)), pc.is_null(table["duplicate_of"]))
-    table = table.filter(keep)
-    # Nanoseconds as integers: Python's datetime would drop them (and refuses to).
-    at = table.column_names.index("start_time")
-    table = table.set_column(at, "start_time", table["start_time"].cast(pa.int64()))
-    calls = table.to_pylist()
-    failed: set[str] = set()  # traces with a failed call so far
-    for call in calls:  # oldest first
-        call["input_bucket"] = input_bucket(call["input_tokens"])
-        # An answered call after a failed one in the same request: a retry's resend.
-        call["_resent"] = call["status"] != "error" and call["trace_id"] in failed
-        if call["status"] == "error":
-            failed.add(call["trace_id"])
-    return calls
+) -> Calls:
+    """The counted LLM calls started in [since, until) of the spans whose fields equal
+    `where`'s, oldest first."""
+    return Calls.from_table(
+        store.llm_calls(SpanFilter(project_id, since, until, dict(where or {})), _COLUMNS)
+    )
 
 
-def _value(call: dict[str, Any], dimension: str) -> str | None:
-    value = call[dimension]
-    return None if value in (None, "") else str(value)
+def _weights(calls: Calls, slow: np.ndarray) -> dict[str, np.ndarray | None]:
+    """What each slice sums, per call (None: one per call), as the floats bincount weighs by."""
+    return {
+        "calls": None,
+        "cost": calls.cost,
+        "input_tokens": calls.input_tokens.astype(np.float64),
+        "output_tokens": calls.output_tokens.astype(np.float64),
+        "cache_read": calls.cache_read.astype(np.float64),
+        "errors": calls.error.astype(np.float64),
+        "slow": slow.astype(np.float64),
+    }
 
 
-def _slices_of(call: dict[str, Any]) -> Iterable[Slice]:
+def _sums(weights: dict[str, np.ndarray | None], groups: np.ndarray, size: int) -> dict[str, np.ndarray]:
+    """Each total by group (`groups`: a group number per call, -1 for none)."""
+    # Calls in no group count in one more, dropped after: no copy of each weight column.
+    g = np.where(groups >= 0, groups, size)
+    sums = {name: np.bincount(g, weights=w, minlength=size + 1)[:size] for name, w in weights.items()}
+    sums["answered"] = sums["calls"] - sums["errors"]
+    return sums
+
+
+def _slices(period: Period, keys: list[Slice], sums: dict[str, np.ndarray]) -> None:
+    for n, key in enumerate(keys):
+        calls = int(sums["calls"][n])
+        if not calls:
+            continue
+        period.slices[key] = Totals(
+            calls=calls,
+            answered=int(sums["answered"][n]),
+            cost=float(sums["cost"][n]),
+            input_tokens=int(sums["input_tokens"][n]),
+            output_tokens=int(sums["output_tokens"][n]),
+            cache_read=int(sums["cache_read"][n]),
+            errors=int(sums["errors"][n]),
+            slow=int(sums["slow"][n]),
+            of=period.calls,
+            mask=lambda key=key: period.mask(key),
+        )
+
+
+def period_of(calls: Calls, since: datetime, until: datetime, slow_ms: float | None) -> Period:
+    """The period's totals, overall and by every slice."""
+    with np.errstate(invalid="ignore"):
+        slow = calls.duration > slow_ms if slow_ms is not None else np.zeros(calls.count, bool)
+    everything = np.ones(calls.count, bool)
+    period = Period(since, until, calls, slow, totals_where(calls, everything, slow), {})
+    weights = _weights(calls, slow)
     for dimension in DIMENSIONS:
-        value = _value(call, dimension)
-        if value is not None:
-            yield ((dimension, value),)
+        column = calls.coded[dimension]
+        keys = [((dimension, value),) for value in column.values]
+        _slices(period, keys, _sums(weights, column.codes, len(keys)))
     for parent, child in NESTED:
-        outer, inner = _value(call, parent), _value(call, child)
-        if outer is not None and inner is not None:
-            yield ((parent, outer), (child, inner))
-
-
-def period_of(calls: list[dict[str, Any]], since: datetime, until: datetime, slow_ms: float | None) -> Period:
-    total = Totals()
-    slices: dict[Slice, Totals] = defaultdict(Totals)
-    for row, call in enumerate(calls):
-        call["excess_slow"] = slow_ms is not None and (call["duration_ms"] or 0) > slow_ms
-        total.add(row, call)
-        for key in _slices_of(call):
-            slices[key].add(row, call)
-    return Period(since, until, calls, total, dict(slices))
+        outer, inner = calls.coded[parent], calls.coded[child]
+        width = max(len(inner.values), 1)
+        both = (outer.codes >= 0) & (inner.codes >= 0)
+        pairs = np.where(both, outer.codes.astype(np.int64) * width + inner.codes, -1)
+        if len(outer.values) * width <= 4 * calls.count + 1024:  # few enough pairs to count them all
+            found = np.arange(len(outer.values) * width)
+            numbered = pairs
+        else:
+            found, groups = np.unique(pairs[both], return_inverse=True)
+            numbered = np.full(calls.count, -1, np.int64)
+            numbered[both] = groups
+        sums = _sums(weights, numbered, len(found))
+        present = np.flatnonzero(sums["calls"])  # only the pairs that occur
+        keys = [
+            ((parent, outer.values[int(p) // width]), (child, inner.values[int(p) % width]))
+            for p in found[present]
+        ]
+        _slices(period, keys, {name: counts[present] for name, counts in sums.items()})
+    return period

@@ -6,10 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from tokentrace.query.aggregates import quantile
 from tokentrace.query.triage.causes import Cause, cost_causes, latency_causes
 from tokentrace.query.triage.checks import Step, agent_checks, checks, ratio, rounded
-from tokentrace.query.triage.periods import Period, calls_between, period_of
+from tokentrace.query.triage.periods import Period, calls_between, p95, period_of
 from tokentrace.store.protocol import Store
 
 
@@ -55,7 +54,7 @@ def _summary(period: Period) -> PeriodSummary:
         since=period.since.isoformat(),
         until=period.until.isoformat(),
         hours=round(period.hours, 4),
-        requests=len(t.traces),
+        requests=t.requests,
         llm_calls=t.calls,
         cost_usd=round(t.cost, 6),
         cost_per_hour=round(period.rate(t.cost), 6),
@@ -80,7 +79,7 @@ def triage(
     start = end - window
     base_start = start - baseline
     before_calls = calls_between(store, project_id, base_start, start, where)
-    slow_ms = quantile([c["duration_ms"] for c in before_calls if c["duration_ms"] is not None], 0.95)
+    slow_ms = p95(before_calls.duration)  # calls slower than the baseline's p95 are the slow ones
     before = period_of(before_calls, base_start, start, slow_ms)
     after = period_of(calls_between(store, project_id, start, end, where), start, end, slow_ms)
     return Triage(

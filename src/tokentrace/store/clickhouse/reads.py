@@ -238,6 +238,13 @@ class ClickHouseReads:
             sql += f" LIMIT {int(limit)}"
         return self._ch.query(sql, params)
 
+    def llm_calls(self, f: SpanFilter, columns: tuple[str, ...]) -> pa.Table:
+        select = ", ".join(allowed_column(c, FIELD_NAMES) for c in columns)
+        params = ClickHouseDialect()
+        where = where_clause(f, params)
+        sql = f"SELECT {select} FROM {SPANS} WHERE {where} AND {LLM_CALL} AND duplicate_of IS NULL"
+        return self._ch.query(sql + " ORDER BY start_time", params)
+
     def totals(self, project_id: str) -> dict[str, Any]:
         row = self._ch.query(
             f"""

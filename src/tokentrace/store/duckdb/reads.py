@@ -48,6 +48,13 @@ class DuckDBReads:
             sql += f" LIMIT {int(limit)}"
         return self._arrow(sql, params)
 
+    def llm_calls(self, f: SpanFilter, columns: tuple[str, ...]) -> pa.Table:
+        cols = ", ".join(allowed_column(c, FIELD_NAMES) for c in columns)
+        params = DuckDBDialect()
+        where = where_clause(f, params)
+        sql = f"SELECT {cols} FROM spans WHERE {where} AND {LLM_CALL} AND duplicate_of IS NULL"
+        return self._arrow(sql + " ORDER BY start_time", params)
+
     def trace_spans(self, project_id: str, trace_id: str) -> pa.Table:
         return self._arrow(
             f"SELECT {SPAN_COLUMNS} FROM spans WHERE trace_id = ? AND project_id = ? "
