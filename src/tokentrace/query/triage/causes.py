@@ -46,7 +46,8 @@ class Cause:
     """A cause of the change: the slice (`dimension`=`value` inside `filters`), the metric that
     moved there (before → after), its `contribution` in `unit` (USD per hour, or ms of p95), the
     evidence in words and example traces. Cost causes name their `mechanism` (traffic,
-    calls_per_request, retries, tokens_per_call, cost_per_token); latency causes have none."""
+    calls_per_request, retries, tokens_per_call, cost_per_token, or session: one session's
+    calls); latency causes have none."""
 
     dimension: str
     value: str
@@ -275,7 +276,7 @@ def _cause(
     elif mechanism in ("calls_per_request", "retries"):
         metric = "llm_calls_per_request"
         b, a = ratio(then.calls, then.requests), ratio(now.calls, now.requests)
-        models = sorted(set(after.calls.texts("request_model", now.rows)) - {None})
+        models = sorted(after.calls.distinct("request_model", now.rows))
         on = f" on {', '.join(models)}" if models else ""
         evidence = f"{where}: LLM calls per request (attempts) {b:.1f}→{a:.1f}{on}"
         rises = {

@@ -133,6 +133,11 @@ class Calls:
     def count(self) -> int:
         return len(self.start)
 
+    def distinct(self, field: str, rows: np.ndarray) -> set[str]:
+        """The field's values at `rows`, each once (nulls left out)."""
+        column = self.coded[field]
+        return {column.values[c] for c in np.unique(column.codes[rows]) if c >= 0}
+
     def texts(self, field: str, rows: np.ndarray) -> list[str | None]:
         """The field's values at `rows`."""
         column = self.coded[field]
@@ -253,7 +258,6 @@ class Period:
     slow_calls: np.ndarray  # slower than the baseline p95
     total: Totals
     slices: dict[Slice, Totals]
-    _masks: dict[Slice, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
     def hours(self) -> float:
@@ -266,18 +270,16 @@ class Period:
         return self.slices.get(key) or Totals()
 
     def mask(self, key: Slice) -> np.ndarray:
-        """Which calls the slice holds."""
-        found = self._masks.get(key)
-        if found is None:
-            found = np.ones(self.calls.count, bool)
-            for dimension, value in key:
-                found &= self.calls.coded[dimension].equals(value)
-            self._masks[key] = found
+        """Which calls the slice holds (made afresh: a mask per slice kept would hold a week's
+        calls' worth of booleans for each slice looked at)."""
+        found = np.ones(self.calls.count, bool)
+        for dimension, value in key:
+            found &= self.calls.coded[dimension].equals(value)
         return found
 
     def outside(self, key: Slice, taken: list[Slice]) -> Totals:
         """The totals of the slice's calls that no `taken` slice holds."""
-        mask = self.mask(key).copy()
+        mask = self.mask(key)
         for other in taken:
             mask &= ~self.mask(other)
         return totals_where(self.calls, mask, self.slow_calls)

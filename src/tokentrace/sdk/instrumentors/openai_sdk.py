@@ -186,7 +186,7 @@ class _ChatStream:
         self.usage: Any = None
         self.model: Any = None
         self.ident: Any = None
-        self.tier: Any = None
+        self.service_tier: Any = None  # read as a response's, by _served
         # Text is gathered only when something needs it (capture, a JSON check).
         self.gather = content.capturing() or call.wants_json
         self.texts: dict[int, list[str]] = {}
@@ -212,7 +212,7 @@ class _ChatStream:
     def item(self, call: Call, chunk: Any) -> None:
         self.model = getattr(chunk, "model", None) or self.model
         self.ident = getattr(chunk, "id", None) or self.ident
-        self.tier = getattr(chunk, "service_tier", None) or self.tier
+        self.service_tier = getattr(chunk, "service_tier", None) or self.service_tier
         for choice in getattr(chunk, "choices", None) or []:
             if choice.finish_reason:
                 self.reasons[choice.index] = choice.finish_reason
@@ -224,9 +224,7 @@ class _ChatStream:
     def finish(self, call: Call) -> None:
         reasons = [self.reasons[i] for i in sorted(self.reasons)]
         # usage is there when stream_options.include_usage was asked
-        usage = _usage(self.usage, *_CHAT_USAGE)
-        if isinstance(self.tier, str):
-            usage["openai.response.service_tier"] = self.tier
+        usage = _served(_usage(self.usage, *_CHAT_USAGE), self)
         record_response(call.span, self.model, self.ident, reasons, usage)
         if not self.gather:
             return
