@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 
 import orjson
 import pytest
@@ -116,3 +118,35 @@ def test_a_dead_worker_is_replaced_and_the_export_it_held_is_refused_for_a_retry
     finally:
         pipe.close()
         store.close()
+
+
+def _pandas_loaded() -> bool:
+    return "pandas" in sys.modules
+
+
+def test_workers_prepare_exports_without_loading_pandas(tmp_path):
+    """pyarrow would import pandas (installed here) at a worker's first table: ~1-3 s of CPU each."""
+    store = DuckDBStore(tmp_path / "store.duckdb")
+    pipe = Pipeline(store, PriceBook(), tmp_path / "spool", batch_delay_s=0.05, workers=1)
+    try:
+        body = protobuf([chat(new_trace_id(), input_tokens=10, output_tokens=5)])
+        assert pipe.export("p1", body, PROTOBUF).result(timeout=30).accepted == 1
+        assert pipe.workers._pool.submit(_pandas_loaded).result(timeout=30) is False
+    finally:
+        pipe.close()
+        store.close()
+
+
+def test_a_process_kept_from_pandas_builds_arrow_and_still_loads_pandas_when_asked():
+    code = """
+import sys
+from tokentrace.arrow_alone import keep_pyarrow_from_pandas
+keep_pyarrow_from_pandas()
+import pyarrow as pa, pyarrow.compute as pc
+table = pa.table({"a": pc.add(pa.array([1, 2]), 1)})
+assert "pandas" not in sys.modules, "pyarrow loaded pandas"
+assert table.to_pandas()["a"].tolist() == [2, 3]  # pandas is still there for code that asks
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr

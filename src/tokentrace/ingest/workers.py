@@ -16,6 +16,7 @@ import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+from tokentrace.arrow_alone import keep_pyarrow_from_pandas
 from tokentrace.ingest.prepare import Preparer
 from tokentrace.ingest.record import encode_record
 from tokentrace.pricing import PriceBook
@@ -26,6 +27,7 @@ _preparer: Preparer | None = None  # in a worker: set by _start
 
 def _start(redact_content: bool, server_pid: int) -> None:
     global _preparer
+    keep_pyarrow_from_pandas()
     _preparer = Preparer(PriceBook(), redact_content)
     threading.Thread(target=_exit_with, args=(server_pid,), name="tokentrace-watch", daemon=True).start()
 

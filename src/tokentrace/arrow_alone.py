@@ -1,0 +1,36 @@
+"""pyarrow without its pandas integration, in the processes tokentrace runs itself.
+
+pyarrow imports pandas, when it is installed, the first time it builds an array from Python values
+(to ask whether a value is a pandas Series). tokentrace's server and ingest workers never hand
+pyarrow pandas objects, yet each of them paid that import at its first export: ~1 s of CPU with
+bytecode cached, ~3 s without (PYTHONDONTWRITEBYTECODE), and ~50 MB of memory per process.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import sys
+
+
+class _RefusePandas(importlib.abc.MetaPathFinder):
+    def find_spec(self, name: str, path: object, target: object = None) -> None:
+        if name == "pandas" or name.startswith("pandas."):
+            raise ImportError("tokentrace keeps pyarrow from importing pandas in this process")
+
+
+def keep_pyarrow_from_pandas() -> None:
+    """Have pyarrow settle, once, that this process has no pandas (unless pandas is loaded already).
+
+    pyarrow tries the import once per process and remembers the answer; it is refused only for
+    that one try. Code that imports pandas itself still can, and `Table.to_pandas()` still works
+    (pyarrow tries again when pandas is required)."""
+    if "pandas" in sys.modules:
+        return
+    import pyarrow as pa
+
+    refuse = _RefusePandas()
+    sys.meta_path.insert(0, refuse)
+    try:
+        pa.array([0])  # pyarrow's one try at pandas, refused
+    finally:
+        sys.meta_path.remove(refuse)
