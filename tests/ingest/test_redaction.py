@@ -61,3 +61,29 @@ def test_text_that_is_not_json_in_a_json_column_is_redacted_as_text():
     )
     out = redact(Tables(SPAN_SCHEMA.empty_table(), content, SCORE_SCHEMA.empty_table()))
     assert out.content.column("input_messages").to_pylist() == ["not json [API_KEY]"]
+
+
+def test_hits_in_every_table_at_once_land_on_their_own_rows():
+    """The candidates are searched in every column at once: each hit must go back to its row."""
+    spans = pa.concat_tables(  # two chunks per column
+        [_spans(name=["a", "mail x@example.com"]), _spans(name=["b", "c"], status_message=[None, CARD])]
+    )
+    content = pa.Table.from_pylist(
+        [
+            {
+                "project_id": "p",
+                "trace_id": "t",
+                "span_id": "s",
+                "output_messages": '["key sk-' + "y" * 24 + '"]',
+            }
+        ],
+        schema=CONTENT_SCHEMA,
+    )
+    scores = pa.Table.from_pylist(
+        [{"comment": "fine"}, {"comment": "reach me at q@example.org"}], schema=SCORE_SCHEMA
+    )
+    out = redact(Tables(spans, content, scores))
+    assert out.spans.column("name").to_pylist() == ["a", "mail [EMAIL]", "b", "c"]
+    assert out.spans.column("status_message").to_pylist() == [None, None, None, "[CARD]"]
+    assert out.content.column("output_messages").to_pylist() == ['["key [API_KEY]"]']
+    assert out.scores.column("comment").to_pylist() == ["fine", "reach me at [EMAIL]"]

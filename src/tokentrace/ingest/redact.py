@@ -44,29 +44,42 @@ def _json(text: str) -> str:
     return orjson.dumps(_strings(value)).decode()
 
 
-def _column(column: pa.ChunkedArray, redact: Any) -> pa.ChunkedArray | pa.Array:
-    hits = pc.fill_null(pc.match_substring_regex(column, CANDIDATE), False)
-    if not pc.any(hits).as_py():
-        return column
+# (table, column, how its values are redacted): the free-text columns of each table.
+_COLUMNS = (
+    *(("spans", name, "text") for name in _TEXT["spans"]),
+    *(("spans", name, "json") for name in _JSON["spans"]),
+    *(("content", name, "json") for name in _JSON["content"]),
+    *(("scores", name, "text") for name in _TEXT["scores"]),
+)
+
+
+def _redacted(column: pa.ChunkedArray, hits: pa.ChunkedArray, redact: Any) -> pa.ChunkedArray | pa.Array:
     found = pc.filter(column, hits).to_pylist()
     replacements = pa.array([redact(v) for v in found], pa.string())
     return pc.replace_with_mask(column.combine_chunks(), hits.combine_chunks(), replacements)
 
 
-def _table(table: pa.Table, text: tuple[str, ...], json: tuple[str, ...]) -> pa.Table:
-    if not table.num_rows:
-        return table
-    for names, redact in ((text, redact_defaults), (json, _json)):
-        for name in names:
-            i = table.schema.get_field_index(name)
-            table = table.set_column(i, table.schema.field(i), _column(table.column(i), redact))
-    return table
-
-
 def redact(tables: Tables) -> Tables:
-    """The tables with the default rules applied to every free-text column."""
-    return Tables(
-        _table(tables.spans, _TEXT["spans"], _JSON["spans"]),
-        _table(tables.content, (), _JSON["content"]),
-        _table(tables.scores, _TEXT["scores"], ()),
-    )
+    """The tables with the default rules applied to every free-text column.
+
+    The candidate search runs once over every column's chunks together: Arrow compiles the
+    pattern on each call (~170 µs), which was 2.7 µs a span when made per column of a
+    512-span export."""
+    named = {"spans": tables.spans, "content": tables.content, "scores": tables.scores}
+    columns = [(table, name, kind) for table, name, kind in _COLUMNS if named[table].num_rows]
+    chunks = [chunk for table, name, _ in columns for chunk in named[table].column(name).chunks]
+    if not chunks:
+        return tables
+    hits = pc.fill_null(pc.match_substring_regex(pa.chunked_array(chunks, pa.string()), CANDIDATE), False)
+    if not pc.any(hits).as_py():
+        return tables
+    at = 0
+    for table, name, kind in columns:
+        column = named[table].column(name)
+        mine = hits.slice(at, len(column))
+        at += len(column)
+        if pc.any(mine).as_py():
+            i = named[table].schema.get_field_index(name)
+            redacted = _redacted(column, mine, redact_defaults if kind == "text" else _json)
+            named[table] = named[table].set_column(i, named[table].schema.field(i), redacted)
+    return Tables(named["spans"], named["content"], named["scores"])
