@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 
@@ -227,3 +229,19 @@ def test_repricing_keeps_each_span_at_its_tier(tmp_path):
     assert costs == {"flex": pytest.approx(flex / 2), None: pytest.approx(listed / 2)}
     assert all("service_tier=flex" in row["attributes"] for row in stored if row["service_tier"])
     store.close()
+
+
+def test_the_server_loads_the_price_catalog_only_when_a_price_is_looked_up():
+    """genai-prices is ~11 MB of an idle server that prices nothing itself (its workers do)."""
+    code = """
+import sys, time
+import tokentrace.server.app
+from tokentrace.pricing import PriceBook
+book = PriceBook()
+assert "genai_prices" not in sys.modules, "imported with the server"
+rates = book.rates("openai", "gpt-4o", time.time_ns())
+assert rates is not None and "genai_prices" in sys.modules
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr

@@ -12,16 +12,18 @@ import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-
-import genai_prices
-from genai_prices import data_snapshot
-from genai_prices.types import ModelInfo, TieredPrices
+from typing import TYPE_CHECKING
 
 from tokentrace.pricing.overrides import Overrides
 from tokentrace.pricing.rates import Rates, UnitPrice
 
+if TYPE_CHECKING:
+    from genai_prices.types import ModelInfo, TieredPrices
+
+# genai-prices (~11 MB, ~90 ms to import) is imported when a price is first looked up: a server
+# whose ingest workers price the spans need not hold it while idle.
+
 _HALF_HOUR_NS = 1_800_000_000_000
-_SOURCE = f"genai-prices {genai_prices.__version__}"
 
 #: Canonical provider → genai-prices provider id.
 _PROVIDER_IDS = {
@@ -44,6 +46,8 @@ _PROVIDER_IDS = {
 
 
 def _unit(value: Decimal | TieredPrices | None) -> UnitPrice | None:
+    from genai_prices.types import TieredPrices
+
     if value is None:
         return None
     if isinstance(value, TieredPrices):
@@ -77,6 +81,9 @@ def _conditions(found_model: ModelInfo, context: dict[str, str] | None, at: date
 
 
 def _catalog_rates(provider: str, model: str, at_ns: int, service_tier: str | None = None) -> Rates | None:
+    import genai_prices
+    from genai_prices import data_snapshot
+
     snapshot = data_snapshot.get_snapshot()
     provider_id = _PROVIDER_IDS.get(provider)
     try:
@@ -92,7 +99,7 @@ def _catalog_rates(provider: str, model: str, at_ns: int, service_tier: str | No
     return Rates(
         model=found_model.id,
         provider=found_provider.id,
-        source=_SOURCE,
+        source=f"genai-prices {genai_prices.__version__}",
         input=input_price or (0.0, ()),
         output=output_price or (0.0, ()),
         cache_read=_unit(prices.cache_read_mtok),
