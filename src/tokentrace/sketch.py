@@ -91,3 +91,25 @@ def grouped_quantiles(
         lo, hi = order_statistic(low), order_statistic(np.minimum(low + 1, totals - 1))
         out[:, column] = lo + (hi - lo) * (position - low)
     return totals, out
+
+
+def merge_cells(
+    groups: np.ndarray, indexes: np.ndarray, counts: np.ndarray, n_groups: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cells of many sketches, in any order and a bucket possibly repeated (`groups[i]` is the
+    group of cell i, in 0 … n_groups-1), as `grouped_quantiles` takes them: one group after
+    another, each in ascending bucket order with a bucket once; and each group's length.
+
+    Two stable sorts of small integers (numpy sorts those by radix), not a comparison sort."""
+    # numpy's stable sort is a radix sort for 16-bit integers: bucket indexes are, groups
+    # mostly can be (a month by model and hour is ~3,000)
+    order = np.argsort(indexes.astype(np.int16), kind="stable")
+    by_group = groups.astype(np.uint16) if n_groups <= 1 << 16 else groups
+    order = order[np.argsort(by_group[order], kind="stable")]
+    groups, indexes, counts = groups[order], indexes[order], counts[order]
+    starts = np.flatnonzero(
+        np.concatenate(([True], (groups[1:] != groups[:-1]) | (indexes[1:] != indexes[:-1])))
+    )
+    summed = np.add.reduceat(counts, starts) if len(starts) else counts[:0]
+    lengths = np.bincount(groups[starts], minlength=n_groups)
+    return indexes[starts], summed, lengths

@@ -276,7 +276,12 @@ def test_hour_rows_are_the_sums_of_their_minutes_sketches_included(store):
             assert {k: hours[_key(want, by_model, True)][k] for k in SUMMED} == {k: want[k] for k in SUMMED}
     for measure in ("duration_ms", "ttft_ms"):
         sketches = [
-            sorted(store.sketch([(grain, f)], ("request_model",), measure, 3600).to_pylist(), key=str)
+            sorted(
+                rollups.merged_sketches(
+                    store.sketch([(grain, f)], ("request_model",), measure, 3600), ["bucket", "request_model"]
+                ).to_pylist(),
+                key=str,
+            )
             for grain in (MINUTE, HOUR, MODEL_HOUR)
         ]
         assert sketches[0] == sketches[1] == sketches[2] and sketches[0]
@@ -287,8 +292,10 @@ def test_hour_rows_are_the_sums_of_their_minutes_sketches_included(store):
             replace(f, since=half, until=half + timedelta(hours=1)),
             replace(f, since=half + timedelta(hours=1)),
         )
-        parts = store.sketch([(HOUR, hours), (MINUTE, minutes), (None, spans)], (), measure, None).to_pylist()
-        whole = store.sketch([(None, f)], (), measure, None).to_pylist()
+        parts = rollups.merged_sketches(
+            store.sketch([(HOUR, hours), (MINUTE, minutes), (None, spans)], (), measure, None), []
+        ).to_pylist()
+        whole = rollups.merged_sketches(store.sketch([(None, f)], (), measure, None), []).to_pylist()
         assert parts == whole and len(whole[0]["sketch_index"]) > 10
 
 
@@ -369,3 +376,26 @@ def test_sketch_quantiles_interpolate_like_quantile_cont():
         assert sketch.quantiles(counts.items(), [q])[0] == pytest.approx(exact, rel=sketch.RELATIVE_ACCURACY)
     assert sketch.quantiles([], [0.5]) == [None]
     assert sketch.value_of(sketch.index_of(0.0)) == 0.0
+
+
+def test_cells_in_any_order_and_repeated_merge_to_each_groups_sketch():
+    """A store may hand a group's cells in several rows, unsorted, a bucket repeated."""
+    rng = random.Random(11)
+    sketches = [
+        {sketch.index_of(rng.lognormvariate(5, 1)): rng.randint(1, 9) for _ in range(rng.randint(1, 60))}
+        for _ in range(25)
+    ]
+    cells = []  # (group, index, count): each group's counts split into 1-3 parts, shuffled
+    for group, counts in enumerate(sketches):
+        for index, n in counts.items():
+            parts = rng.randint(1, min(3, n))
+            cells += [(group, index, n // parts + (k < n % parts)) for k in range(parts)]
+    rng.shuffle(cells)
+    groups, indexes, counts = (np.array(column) for column in zip(*cells, strict=True))
+    merged_indexes, merged_counts, lengths = sketch.merge_cells(groups, indexes, counts, len(sketches))
+    at = 0
+    for counts_of_group, length in zip(sketches, lengths.tolist(), strict=True):
+        mine = slice(at, at + length)
+        got = list(zip(merged_indexes[mine].tolist(), merged_counts[mine].tolist(), strict=True))
+        assert got == sorted(counts_of_group.items())
+        at += length

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -156,12 +157,45 @@ def _summed(tables: list[pa.Table], keys: list[str]) -> pa.Table:
     )
 
 
+def _group_codes(table: pa.Table, keys: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's group (rows with equal keys share one, nulls equal) and each group's first row."""
+    if not keys:
+        return np.zeros(table.num_rows, dtype=np.int64), np.zeros(min(table.num_rows, 1), dtype=np.int64)
+    columns = []
+    for key in keys:
+        encoded = pc.dictionary_encode(table[key].combine_chunks())
+        columns.append(pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False))
+    _, first, groups = np.unique(np.stack(columns, axis=1), axis=0, return_index=True, return_inverse=True)
+    return groups.reshape(-1), first
+
+
+def merged_sketches(table: pa.Table, keys: list[str]) -> pa.Table:
+    """The store's sketch rows (keys…, sketch_index and count as lists; a group may come in
+    several rows, its buckets in any order) as one row per group, buckets ascending and once."""
+    lengths = pc.list_value_length(table["sketch_index"]).fill_null(0).to_numpy(zero_copy_only=False)
+    table = table.filter(pa.array(lengths > 0))  # an empty range's one ungrouped row
+    if not table.num_rows:
+        return table.select([*keys, "sketch_index", "count"])
+    groups, first = _group_codes(table, keys)
+    cells = np.repeat(groups, lengths[lengths > 0])
+    indexes = pc.list_flatten(table["sketch_index"]).to_numpy(zero_copy_only=False).astype(np.int16)
+    counts = pc.list_flatten(table["count"]).to_numpy(zero_copy_only=False).astype(np.int64)
+    indexes, counts, per_group = sketch.merge_cells(cells, indexes, counts, len(first))
+    offsets = pa.array(np.concatenate(([0], np.cumsum(per_group))).astype(np.int32))
+    firsts = pa.array(first)
+    return pa.table(
+        {key: table[key].take(firsts) for key in keys}
+        | {
+            "sketch_index": pa.ListArray.from_arrays(offsets, pa.array(indexes)),
+            "count": pa.ListArray.from_arrays(offsets, pa.array(counts)),
+        }
+    )
+
+
 def _sketched(table: pa.Table, keys: list[str], qs: tuple[float, ...]) -> list[dict[str, Any]]:
-    """Per group of the store's merged sketches (keys…, sketch_index and count as lists): its
-    keys, `count` and `quantiles` (numpy reads the quantiles of all groups at once: a month by
-    model and hour is ~3,000 groups)."""
-    lengths = pc.list_value_length(table["sketch_index"]).fill_null(0)
-    table = table.filter(pc.greater(lengths, 0))  # an empty range's one ungrouped row
+    """Per group of the store's sketches: its keys, `count` and `quantiles` (numpy reads the
+    quantiles of all groups at once: a month by model and hour is ~3,000 groups)."""
+    table = merged_sketches(table, keys)
     if not table.num_rows:
         return []
     indexes = pc.list_flatten(table["sketch_index"]).to_numpy()

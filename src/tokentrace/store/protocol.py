@@ -121,10 +121,11 @@ class SpanReader(Protocol):
         bucket_seconds: int | None,
     ) -> pa.Table:
         """Per group (and time bucket): the latency sketch of `measure` over LLM calls
-        (tokentrace/sketch.py) as the lists `sketch_index` (ascending) and `count`, the parts
-        of a range merged: each the sketches of a grain's rollups over its filter, or (None)
-        computed from the spans with the same buckets (the limits of `rollup_aggregate` apply
-        to both)."""
+        (tokentrace/sketch.py) as the lists `sketch_index` and `count`, over the parts of a
+        range: each the sketches of a grain's rollups over its filter, or (None) computed from
+        the spans with the same buckets (the limits of `rollup_aggregate` apply to both). A
+        group may come in several rows and its buckets in any order, repeated: query/ merges
+        them (query.rollups.merged_sketches)."""
 
     def histogram(
         self, f: SpanFilter, group_by: tuple[str, ...], measure: str, bounds: tuple[float, ...]

@@ -277,7 +277,7 @@ class DuckDBReads:
         bucket_seconds: int | None,
     ) -> pa.Table:
         sql, params = rollups.sketch_sql(parts, group_by, measure, bucket_seconds)
-        return rollups.unpacked(self._arrow(sql, params))
+        return self._arrow(sql, params)
 
     def histogram(
         self, f: SpanFilter, group_by: tuple[str, ...], measure: str, bounds: tuple[float, ...]
