@@ -14,10 +14,9 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-import httpx
 import orjson
 
 from tokentrace.alerts import conditions, notify
@@ -26,6 +25,9 @@ from tokentrace.alerts.rules import Notifier, Rule, RuleError, RuleFile, parse_r
 from tokentrace.jobs.periodic import Periodic
 from tokentrace.query.triage import triage
 from tokentrace.store.protocol import Store
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("tokentrace.alerts")
 
@@ -100,7 +102,7 @@ class Evaluator:
         self.interval = interval
         self.base_url = base_url.rstrip("/")
         self.clock = clock
-        self._client = httpx.Client(timeout=5.0)
+        self._client: httpx.Client | None = None  # made on the first webhook sent
         self.schedule = Periodic("alerts", interval, self.evaluate)
 
     # --- rules ---------------------------------------------------------------------------
@@ -240,7 +242,7 @@ class Evaluator:
                 self.store.mark_alert_event(event["event_id"], False, f"no notifier {payload['notifier']!r}")
                 continue
             try:
-                notify.send(notifier, {**payload, "event_id": event["event_id"]}, self._client)
+                notify.send(notifier, {**payload, "event_id": event["event_id"]}, self._http())
             except notify.DeliveryError as exc:
                 log.warning("alert notification not delivered (will retry): %s", exc)
                 self.store.mark_alert_event(event["event_id"], False, str(exc))
@@ -249,6 +251,14 @@ class Evaluator:
             delivered += 1
         return delivered
 
+    def _http(self) -> httpx.Client:
+        """The webhooks' HTTP client, made on first use: an idle server need not load httpx."""
+        if self._client is None:
+            import httpx
+
+            self._client = httpx.Client(timeout=5.0)
+        return self._client
+
     # --- schedule -------------------------------------------------------------------------
     def start(self) -> None:
         """Evaluate every `interval` in a background thread until stop()."""
@@ -256,4 +266,5 @@ class Evaluator:
 
     def stop(self) -> None:
         self.schedule.stop()
-        self._client.close()
+        if self._client is not None:
+            self._client.close()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from tokentrace.alerts.rules import Notifier
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("tokentrace.alerts")
 
@@ -45,6 +46,8 @@ def send(notifier: Notifier, payload: dict[str, Any], client: httpx.Client) -> N
     if notifier.type == "log":
         log.warning("%s%s", headline(payload), "".join(f"\n  {line}" for line in _cause_lines(payload)))
         return
+    import httpx  # here: httpx (with the CLI modules it imports) is ~15 MB of an idle server
+
     body = slack_body(payload) if notifier.type == "slack" else payload
     try:
         response = client.post(notifier.url, json=body, headers=dict(notifier.headers))
