@@ -3,7 +3,7 @@
 pyarrow imports pandas, when it is installed, the first time it builds an array from Python values
 (to ask whether a value is a pandas Series). tokentrace's server and ingest workers never hand
 pyarrow pandas objects, yet each of them paid that import at its first export: ~1 s of CPU with
-bytecode cached, ~3 s without (PYTHONDONTWRITEBYTECODE), and ~50 MB of memory per process.
+bytecode cached, ~3 s without (PYTHONDONTWRITEBYTECODE), and ~40 MB of memory per process.
 """
 
 from __future__ import annotations

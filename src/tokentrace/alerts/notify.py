@@ -46,7 +46,7 @@ def send(notifier: Notifier, payload: dict[str, Any], client: httpx.Client) -> N
     if notifier.type == "log":
         log.warning("%s%s", headline(payload), "".join(f"\n  {line}" for line in _cause_lines(payload)))
         return
-    import httpx  # here: httpx (with the CLI modules it imports) is ~15 MB of an idle server
+    import httpx  # here: an idle server need not load httpx (nor the rich and click its CLI loads)
 
     body = slack_body(payload) if notifier.type == "slack" else payload
     try:
