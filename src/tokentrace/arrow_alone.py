@@ -1,9 +1,13 @@
-"""pyarrow without its pandas integration, in the processes tokentrace runs itself.
+"""pyarrow without its pandas integration, in the ingest worker processes.
 
 pyarrow imports pandas, when it is installed, the first time it builds an array from Python values
-(to ask whether a value is a pandas Series). tokentrace's server and ingest workers never hand
-pyarrow pandas objects, yet each of them paid that import at its first export: ~1 s of CPU with
-bytecode cached, ~3 s without (PYTHONDONTWRITEBYTECODE), and ~40 MB of memory per process.
+(to ask whether a value is a pandas Series). The ingest workers never hand pyarrow pandas objects,
+yet each paid that import at its first export: ~1 s of CPU with bytecode cached, ~3 s without
+(PYTHONDONTWRITEBYTECODE), and ~40 MB of memory per process.
+
+Not in the server process: there pyarrow reads nanosecond timestamps back to Python as pandas
+Timestamps when pandas is present, and raises without it (sampling verdicts, some stats), so the
+server's answers would change with whether pandas was imported.
 """
 
 from __future__ import annotations

@@ -142,7 +142,6 @@ def serve(
 ) -> None:
     """Run the server: OTLP in (HTTP and gRPC), REST API out, alerts, one DuckDB file."""
     from tokentrace.alerts.rules import RuleError
-    from tokentrace.arrow_alone import keep_pyarrow_from_pandas
     from tokentrace.budgets import BudgetError
     from tokentrace.jobs.sampler import PolicyError
     from tokentrace.pricing.overrides import OverridesError
@@ -150,7 +149,6 @@ def serve(
     from tokentrace.server.runner import StartError
     from tokentrace.server.runner import serve as run_server
 
-    keep_pyarrow_from_pandas()  # this process is the server: its first write need not load pandas
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = ServerConfig(
         data_dir=data_dir,
