@@ -103,7 +103,7 @@ def merge_cells(
     Two stable sorts of small integers (numpy sorts those by radix), not a comparison sort."""
     # numpy's stable sort is a radix sort for 16-bit integers: bucket indexes are, groups
     # mostly can be (a month by model and hour is ~3,000)
-    order = np.argsort(indexes.astype(np.int16), kind="stable")
+    order = np.argsort(indexes.astype(np.int16, copy=False), kind="stable")
     by_group = groups.astype(np.uint16) if n_groups <= 1 << 16 else groups
     order = order[np.argsort(by_group[order], kind="stable")]
     groups, indexes, counts = groups[order], indexes[order], counts[order]

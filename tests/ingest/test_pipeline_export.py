@@ -140,7 +140,7 @@ def test_workers_prepare_exports_without_loading_pandas(tmp_path):
 def test_a_process_kept_from_pandas_builds_arrow_and_still_loads_pandas_when_asked():
     code = """
 import sys
-from tokentrace.arrow_alone import keep_pyarrow_from_pandas
+from tokentrace.ingest.arrow_alone import keep_pyarrow_from_pandas
 keep_pyarrow_from_pandas()
 import pyarrow as pa, pyarrow.compute as pc
 table = pa.table({"a": pc.add(pa.array([1, 2]), 1)})

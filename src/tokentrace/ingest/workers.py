@@ -16,7 +16,7 @@ import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from tokentrace.arrow_alone import keep_pyarrow_from_pandas
+from tokentrace.ingest.arrow_alone import keep_pyarrow_from_pandas
 from tokentrace.ingest.prepare import Preparer
 from tokentrace.ingest.record import encode_record
 from tokentrace.pricing import PriceBook
