@@ -4,6 +4,7 @@ demo; on free loopback ports."""
 from __future__ import annotations
 
 import contextlib
+import os
 import resource
 import signal
 import socket
@@ -53,6 +54,14 @@ def stop_process(proc: subprocess.Popen | None) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def without_pandas() -> dict[str, str]:
+    """The environment of a server process: pandas unimportable, as where the server is installed
+    without the tests' extras (pyarrow turns some values to pandas objects when it can import it)."""
+    shadow = str(Path(__file__).parent / "without_pandas")
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": f"{shadow}{os.pathsep}{path}" if path else shadow}
 
 
 class ServerProcess:
@@ -105,6 +114,8 @@ class ServerProcess:
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
+            # chDB (the tests' in-process ClickHouse) imports pandas for every Arrow result itself
+            env=os.environ if any(a.startswith("chdb://") for a in self.extra) else without_pandas(),
             preexec_fn=self._limits if self.file_size_limit else None,
         )
 

@@ -143,12 +143,14 @@ def serve(
     """Run the server: OTLP in (HTTP and gRPC), REST API out, alerts, one DuckDB file."""
     from tokentrace.alerts.rules import RuleError
     from tokentrace.budgets import BudgetError
+    from tokentrace.ingest.arrow_alone import keep_pyarrow_from_pandas
     from tokentrace.jobs.sampler import PolicyError
     from tokentrace.pricing.overrides import OverridesError
     from tokentrace.server.config import ServerConfig
     from tokentrace.server.runner import StartError
     from tokentrace.server.runner import serve as run_server
 
+    keep_pyarrow_from_pandas()  # the server's first write would load it: ~1 s of CPU, ~40 MB
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = ServerConfig(
         data_dir=data_dir,

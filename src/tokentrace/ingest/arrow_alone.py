@@ -1,13 +1,13 @@
-"""pyarrow without its pandas integration, in the ingest worker processes.
+"""pyarrow without its pandas integration, in the server and its ingest worker processes.
 
 pyarrow imports pandas, when it is installed, the first time it builds an array from Python values
-(to ask whether a value is a pandas Series). The ingest workers never hand pyarrow pandas objects,
-yet each paid that import at its first export: ~1 s of CPU with bytecode cached, ~3 s without
-(PYTHONDONTWRITEBYTECODE), and ~40 MB of memory per process.
+(to ask whether a value is a pandas Series). The server and its workers never hand pyarrow pandas
+objects, yet each paid that import at its first export or write: ~1 s of CPU with bytecode
+cached, ~3 s without (PYTHONDONTWRITEBYTECODE), and ~40 MB of memory per process.
 
-Not in the server process: there pyarrow reads nanosecond timestamps back to Python as pandas
-Timestamps when pandas is present, and raises without it (sampling verdicts, some stats), so the
-server's answers would change with whether pandas was imported.
+pandas is no dependency of the server, and the tests run their servers where it cannot be
+imported: rows read into Python go through store/python_rows.py (nanosecond timestamps are where
+pyarrow's answers differ with and without pandas).
 """
 
 from __future__ import annotations

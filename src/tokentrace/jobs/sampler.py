@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pyarrow as pa
 
 from tokentrace.jobs.periodic import Periodic
 from tokentrace.store.filters import ScoreCondition
@@ -126,13 +127,18 @@ def load(path: Path) -> PolicyFile:
     return PolicyFile(default, per_project)
 
 
-def summary(verdicts: list[dict[str, Any]]) -> dict[str, int]:
+def summary(verdicts: pa.Table) -> dict[str, int]:
     """Counts of a sweep's verdicts: judged, kept (and why), dropped; and expired (kept traces
-    past the policy's keep_for, their detail dropped now)."""
-    expired = sum(1 for v in verdicts if v["expired"])
-    reasons = Counter(v["kept_because"] for v in verdicts if not v["expired"])
+    past the policy's keep_for, their detail dropped now).
+
+    Reads only the two columns it counts: the verdicts' timestamps are nanoseconds, which pyarrow
+    turns into Python values only through pandas (and raises for without it)."""
+    expired_flags = verdicts.column("expired").to_pylist()
+    because = verdicts.column("kept_because").to_pylist()
+    expired = sum(1 for flag in expired_flags if flag)
+    reasons = Counter(reason for reason, flag in zip(because, expired_flags, strict=True) if not flag)
     dropped = reasons.pop(None, 0)
-    judged = len(verdicts) - expired
+    judged = len(because) - expired
     return {"judged": judged, "kept": sum(reasons.values()), "dropped": dropped, "expired": expired} | reasons
 
 
@@ -163,7 +169,7 @@ class Sampler:
                 policy, _ = self.policy_for(project.project_id)
                 if policy is None:
                     continue
-                verdicts = self.store.apply_sampling(project.project_id, policy, now).to_pylist()
+                verdicts = self.store.apply_sampling(project.project_id, policy, now)
             except Exception:  # one project's failure must not stop the others
                 log.exception("sampling project %r failed", project.project_id)
                 continue

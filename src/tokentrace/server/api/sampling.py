@@ -86,7 +86,7 @@ def apply_now(request: Request, state: ServerState, project: str) -> Response:
     policy, _ = state.sampler.policy_for(project)
     if policy is None:
         return error(409, "the project has no sampling policy")
-    verdicts = state.store.apply_sampling(project, policy, datetime.now(UTC)).to_pylist()
+    verdicts = state.store.apply_sampling(project, policy, datetime.now(UTC))
     return JSON(summary(verdicts))
 
 

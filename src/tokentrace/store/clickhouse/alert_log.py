@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from tokentrace.store.clickhouse.rollups import SETTINGS
 from tokentrace.store.protocol import ALERT_STATE_FIELDS
+from tokentrace.store.python_rows import python_rows
 
 _ALERT_TIMES = ("active_since", "fired_at", "resolved_at", "evaluated_at")
 
@@ -50,11 +51,13 @@ class ClickHouseAlertLog:
         return [(r["project_id"], r["name"], r["spec"]) for r in rows]
 
     def alert_states(self, project_id: str) -> list[dict[str, Any]]:
-        rows = self._ch.query(
-            f"SELECT {', '.join(ALERT_STATE_FIELDS)} FROM alert_states FINAL "
-            "WHERE project_id = {p:String} AND NOT cleared ORDER BY rule, group_key",
-            {"p": project_id},
-        ).to_pylist()
+        rows = python_rows(
+            self._ch.query(
+                f"SELECT {', '.join(ALERT_STATE_FIELDS)} FROM alert_states FINAL "
+                "WHERE project_id = {p:String} AND NOT cleared ORDER BY rule, group_key",
+                {"p": project_id},
+            )
+        )
         return [_utc_times(r) for r in rows]
 
     def save_alert_evaluation(
@@ -121,12 +124,14 @@ class ClickHouseAlertLog:
         if undelivered:
             clauses.append("delivered_at IS NULL")
         order = "created_at" if undelivered else "created_at DESC"
-        rows = self._ch.query(
-            "SELECT event_id, project_id, rule, group_key, status, created_at AS at, payload, "
-            f"delivered_at, attempts, last_error FROM alert_events FINAL WHERE {' AND '.join(clauses)} "
-            f"ORDER BY {order} LIMIT {int(limit)} {SETTINGS}",
-            params,
-        ).to_pylist()
+        rows = python_rows(
+            self._ch.query(
+                "SELECT event_id, project_id, rule, group_key, status, created_at AS at, payload, "
+                f"delivered_at, attempts, last_error FROM alert_events FINAL WHERE {' AND '.join(clauses)} "
+                f"ORDER BY {order} LIMIT {int(limit)} {SETTINGS}",
+                params,
+            )
+        )
         for row in rows:
             row["payload"] = orjson.loads(row["payload"])
             _utc_times(row)

@@ -7,6 +7,7 @@ from typing import Any
 
 from tokentrace.store.catalog import DATED, UNDATED, Project
 from tokentrace.store.clickhouse.dialect import time64
+from tokentrace.store.python_rows import python_rows
 
 
 class ClickHouseCatalog:
@@ -15,7 +16,7 @@ class ClickHouseCatalog:
     def _delete(self, table: str, where: str, params: dict[str, Any]) -> int:
         """Count, then lightweight-DELETE, the rows of `table` that `where` selects."""
         table = "content_parts" if table == "content" else table
-        found = self._ch.query(f"SELECT count() AS n FROM {table} WHERE {where}", params).to_pylist()[0]["n"]
+        found = python_rows(self._ch.query(f"SELECT count() AS n FROM {table} WHERE {where}", params))[0]["n"]
         if found:
             self._ch.command(f"DELETE FROM {table} WHERE {where}", params)
         return int(found)
@@ -40,13 +41,15 @@ class ClickHouseCatalog:
         )
 
     def project_for_key(self, key_hash: str) -> str | None:
-        rows = self._ch.query(
-            "SELECT project_id FROM api_keys FINAL WHERE key_hash = {k:String}", {"k": key_hash}
-        ).to_pylist()
+        rows = python_rows(
+            self._ch.query(
+                "SELECT project_id FROM api_keys FINAL WHERE key_hash = {k:String}", {"k": key_hash}
+            )
+        )
         return rows[0]["project_id"] if rows else None
 
     def projects(self) -> list[Project]:
-        rows = self._ch.query(
-            "SELECT project_id, created_at FROM projects FINAL ORDER BY project_id"
-        ).to_pylist()
+        rows = python_rows(
+            self._ch.query("SELECT project_id, created_at FROM projects FINAL ORDER BY project_id")
+        )
         return [Project(r["project_id"], r["created_at"].astimezone(UTC)) for r in rows]

@@ -12,6 +12,7 @@ import pyarrow as pa
 from tokentrace import semconv
 from tokentrace.canonical import FIELD_NAMES, TAG_FIELDS
 from tokentrace.store.duplicates import Candidate, Resolution
+from tokentrace.store.python_rows import exact_rows, python_rows, restore
 from tokentrace.store.sql import PROVIDER_CALL
 
 _BETWEEN = "start_time BETWEEN {lo:DateTime64(9, 'UTC')} AND {hi:DateTime64(9, 'UTC')}"
@@ -81,13 +82,14 @@ WHERE has({{keys:Array(String)}}, {_KEY}) AND {_BETWEEN}
 
 def candidates(table: pa.Table) -> list[Candidate]:
     """The CANDIDATES rows as store/duplicates.py's candidates."""
-    return [Candidate(**row) for row in table.to_pylist()]
+    return [Candidate(**row) for row in python_rows(table)]
 
 
 def revised(involved: pa.Table, resolution: Resolution) -> tuple[pa.Table, list[bool]]:
     """The involved spans that change (duplicate_of set, tags lent to the counted span), as
     canonical rows; for each, whether its tags changed."""
-    rows: dict[str, dict[str, Any]] = {r["key"]: r for r in involved.to_pylist()}
+    listed, schema = exact_rows(involved)
+    rows: dict[str, dict[str, Any]] = {r["key"]: r for r in listed}
     changed: dict[str, bool] = {}
     for key, duplicate_of in resolution.changes.items():
         if key in rows:
@@ -104,5 +106,5 @@ def revised(involved: pa.Table, resolution: Resolution) -> tuple[pa.Table, list[
         rows[counted].update(tags)
         changed[counted] = True
     keys = sorted(changed)
-    table = pa.Table.from_pylist([rows[k] for k in keys]).select(list(FIELD_NAMES)) if keys else None
+    table = restore([rows[k] for k in keys], schema).select(list(FIELD_NAMES)) if keys else None
     return table, [changed[k] for k in keys]

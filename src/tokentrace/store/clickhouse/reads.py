@@ -23,6 +23,7 @@ from tokentrace.store.clickhouse.connection import SPANS
 from tokentrace.store.clickhouse.dialect import ClickHouseDialect
 from tokentrace.store.clickhouse.rollups import SETTINGS
 from tokentrace.store.filters import SpanFilter, TraceFilter
+from tokentrace.store.python_rows import python_rows
 from tokentrace.store.sql import LLM_CALL, allowed_column, group_clause, names, select_groups, where_clause
 
 _MEASURES = frozenset({"duration_ms", "ttft_ms", "tpot_ms"})
@@ -37,12 +38,14 @@ class ClickHouseReads:
     def content(self, project_id: str, trace_id: str, span_id: str) -> dict[str, Any] | None:
         # Parts in arrival order: each message list from the first part that has it, events
         # from every part, a part sent again (an exporter's retry) counted once.
-        rows = self._ch.query(
-            "SELECT system_instructions, input_messages, output_messages, events FROM content_parts "
-            "WHERE project_id = {p:String} AND trace_id = {t:String} AND span_id = {s:String} "
-            "ORDER BY revision",
-            {"p": project_id, "t": trace_id, "s": span_id},
-        ).to_pylist()
+        rows = python_rows(
+            self._ch.query(
+                "SELECT system_instructions, input_messages, output_messages, events FROM content_parts "
+                "WHERE project_id = {p:String} AND trace_id = {t:String} AND span_id = {s:String} "
+                "ORDER BY revision",
+                {"p": project_id, "t": trace_id, "s": span_id},
+            )
+        )
         if not rows:
             return None
         merged: dict[str, Any] = {}
@@ -246,8 +249,9 @@ class ClickHouseReads:
         return self._ch.query(sql + " ORDER BY start_time", params)
 
     def totals(self, project_id: str) -> dict[str, Any]:
-        row = self._ch.query(
-            f"""
+        row = python_rows(
+            self._ch.query(
+                f"""
             SELECT count() AS spans, uniqExact(trace_id) AS traces,
                    sumIf(total_tokens, duplicate_of IS NULL) AS total_tokens,
                    sumIf(cost_usd, duplicate_of IS NULL) AS cost_usd,
@@ -256,8 +260,9 @@ class ClickHouseReads:
             FROM {SPANS} WHERE project_id = {{project:String}}
             {SETTINGS}
             """,
-            {"project": project_id},
-        ).to_pylist()[0]
+                {"project": project_id},
+            )
+        )[0]
         last = row["last_span_end"]
         return {
             "spans": row["spans"],

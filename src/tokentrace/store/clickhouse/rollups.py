@@ -33,6 +33,7 @@ from tokentrace.canonical import (
 from tokentrace.store.clickhouse.dialect import ClickHouseDialect, whole_seconds
 from tokentrace.store.clickhouse.transport import Transport
 from tokentrace.store.filters import SpanFilter
+from tokentrace.store.python_rows import python_rows
 from tokentrace.store.rollups import Cell, Change, first_mark, touched_buckets
 from tokentrace.store.sql import LLM_CALL, group_clause, names, select_groups, where_clause
 
@@ -154,9 +155,9 @@ def server_clock(ch: Transport) -> int:
 def marks(ch: Transport) -> dict[str, datetime]:
     """Each rollup table's mark (naive UTC): the furthest any node has written."""
     # DateTime comes back from chDB's Arrow output as epoch seconds: ask for them plainly
-    rows = ch.query(
-        "SELECT grain, toUnixTimestamp(max(complete_until)) AS at FROM rollup_marks GROUP BY grain"
-    ).to_pylist()
+    rows = python_rows(
+        ch.query("SELECT grain, toUnixTimestamp(max(complete_until)) AS at FROM rollup_marks GROUP BY grain")
+    )
     return {r["grain"]: datetime.fromtimestamp(r["at"], UTC).replace(tzinfo=None) for r in rows}
 
 
@@ -166,7 +167,7 @@ def advance(ch: Transport, until: datetime) -> dict[str, datetime]:
     found = marks(ch)
     oldest = None
     if any(g.table not in found for g in FROM_SPANS):  # the first time: from the oldest span
-        row = ch.query("SELECT count() AS n, min(start_time) AS oldest FROM spans").to_pylist()[0]
+        row = python_rows(ch.query("SELECT count() AS n, min(start_time) AS oldest FROM spans"))[0]
         oldest = row["oldest"].replace(tzinfo=None) if row["n"] else None
     for grain in GRAINS:
         target = grain.floor(until)
@@ -395,7 +396,8 @@ class ClickHouseRollups:
             starts = table["start_time"].cast(pa.timestamp("ns"))
             late = table.filter(pc.less(starts, mark)).select(["project_id", "start_time", "user_id"])
             changes += [
-                Change(r["project_id"], r["start_time"], r["user_id"], tags_changed) for r in late.to_pylist()
+                Change(r["project_id"], r["start_time"], r["user_id"], tags_changed)
+                for r in python_rows(late)
             ]
         if changes:
             recompute(self._ch, changes, found)

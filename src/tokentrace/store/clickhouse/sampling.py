@@ -31,6 +31,7 @@ from tokentrace.store.clickhouse import rollups
 from tokentrace.store.clickhouse.dialect import time64
 from tokentrace.store.clickhouse.rollups import SETTINGS, UNSETTLED
 from tokentrace.store.clickhouse.transport import Transport
+from tokentrace.store.python_rows import python_rows
 from tokentrace.store.rollups import Change
 from tokentrace.store.sampling import SamplingPolicy, base_rate_test, keep_case, score_clause
 
@@ -263,13 +264,15 @@ def _set_state(ch: Transport, project_id: str, sweep_id: int, state: str) -> Non
 
 def _buckets_of(ch: Transport, project_id: str, sweep_id: int) -> list[Change]:
     """The minute and user of every span of the traces `sweep_id` lists."""
-    rows = ch.query(
-        "SELECT DISTINCT project_id, toUnixTimestamp(toStartOfMinute(start_time)) AS minute, user_id "
-        "FROM spans FINAL "
-        "WHERE project_id = {p:String} "
-        "AND trace_id IN (SELECT trace_id FROM sampling_pending WHERE sweep = {s:UInt64})",
-        {"p": project_id, "s": sweep_id},
-    ).to_pylist()
+    rows = python_rows(
+        ch.query(
+            "SELECT DISTINCT project_id, toUnixTimestamp(toStartOfMinute(start_time)) AS minute, user_id "
+            "FROM spans FINAL "
+            "WHERE project_id = {p:String} "
+            "AND trace_id IN (SELECT trace_id FROM sampling_pending WHERE sweep = {s:UInt64})",
+            {"p": project_id, "s": sweep_id},
+        )
+    )
     return [
         Change(
             r["project_id"],
@@ -297,9 +300,11 @@ def _finish(ch: Transport, project_id: str, sweep_id: int) -> None:
 def _settle(ch: Transport, marks: dict[str, datetime]) -> bool:
     """Finish the sweeps a crash left committed and abandon those it left open; False while an
     open sweep is young enough to be running still."""
-    unfinished = ch.query(
-        "SELECT project_id, sweep, state FROM sampling_sweeps FINAL WHERE state IN ('open', 'committed')"
-    ).to_pylist()
+    unfinished = python_rows(
+        ch.query(
+            "SELECT project_id, sweep, state FROM sampling_sweeps FINAL WHERE state IN ('open', 'committed')"
+        )
+    )
     running = False
     for row in unfinished:
         if row["state"] == "committed":
@@ -334,12 +339,14 @@ class ClickHouseSampling:
 
     def sampling_policies(self) -> dict[str, str]:
         rows = self._ch.query("SELECT project_id, spec FROM sampling_policies FINAL WHERE spec IS NOT NULL")
-        return {r["project_id"]: r["spec"] for r in rows.to_pylist()}
+        return {r["project_id"]: r["spec"] for r in python_rows(rows)}
 
     def retained_because(self, project_id: str, trace_id: str) -> str | None:
-        rows = self._ch.query(
-            "SELECT reason FROM retained_traces FINAL "
-            "WHERE project_id = {p:String} AND trace_id = {t:String}",
-            {"p": project_id, "t": trace_id},
-        ).to_pylist()
+        rows = python_rows(
+            self._ch.query(
+                "SELECT reason FROM retained_traces FINAL "
+                "WHERE project_id = {p:String} AND trace_id = {t:String}",
+                {"p": project_id, "t": trace_id},
+            )
+        )
         return rows[0]["reason"] if rows else None

@@ -10,11 +10,12 @@ import pyarrow as pa
 
 from tokentrace.store.duckdb.connection import naive
 from tokentrace.store.protocol import ALERT_STATE_FIELDS
+from tokentrace.store.python_rows import python_rows
 
 
 def _dicts(table: pa.Table) -> list[dict[str, Any]]:
     """Rows as dicts with TIMESTAMP columns as aware UTC datetimes."""
-    rows = table.to_pylist()
+    rows = python_rows(table)
     for row in rows:
         for key, value in row.items():
             if isinstance(value, datetime) and value.tzinfo is None:
