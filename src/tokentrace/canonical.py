@@ -187,6 +187,9 @@ TOKEN_FIELDS = (
     "reasoning_tokens",
 )
 
+#: Fields computed from others (see input_bucket): groupable and filterable, not stored.
+DERIVED_FIELDS = frozenset({"input_bucket"})
+
 #: Fields a rollup may group by: low-cardinality descriptive columns.
 GROUPABLE_FIELDS = frozenset(
     {
@@ -211,6 +214,21 @@ GROUPABLE_FIELDS = frozenset(
         "input_bucket",
         *TAG_FIELDS,
     }
+)
+
+#: What tail sampling keeps of each counted LLM call of a trace it drops (table sampled_calls):
+#: what triage reads of a call and every field a read may hold it to, not its text. Triage then
+#: finds the same causes on a sampled store (users, sessions, retries inside a request and
+#: latency per slice need calls, not rollup rows); ~60 bytes a call against a span's kilobytes.
+SAMPLED_CALL_FIELDS = (
+    "project_id",
+    "trace_id",
+    "span_id",
+    "start_time",
+    "duration_ms",
+    *TOKEN_FIELDS,
+    "cost_usd",
+    *sorted(GROUPABLE_FIELDS - DERIVED_FIELDS - {"trace_id"}),
 )
 
 #: What per-minute rollups are keyed by (with project and minute): every low-cardinality
@@ -314,7 +332,6 @@ INPUT_BUCKETS: tuple[tuple[int | None, str], ...] = (
     (16000, "4k-16k"),
     (None, ">16k"),
 )
-DERIVED_FIELDS = frozenset({"input_bucket"})
 
 
 def input_bucket(tokens: int | None) -> str | None:

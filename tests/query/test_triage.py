@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import dataclasses
+import hashlib
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from tests.builders.planted import BASELINE, UNTIL, WINDOW, agent_run, call, new_trace, store_with, traffic
 from tokentrace.canonical import input_bucket
 from tokentrace.ingest.raw import RawSpan
+from tokentrace.query.records import records
 from tokentrace.query.triage import triage
+from tokentrace.store.sampling import SamplingPolicy
 
 
 def _run(open_store, window: list[RawSpan], baseline_changes: dict | None = None) -> dict:
@@ -244,3 +249,78 @@ def test_a_user_whose_calls_come_and_go_is_no_cause(open_store):
     ]
     loud = triage(store_with(open_store(), baseline(), busy), "default", WINDOW, BASELINE, UNTIL)
     assert (loud.causes[0].dimension, loud.causes[0].value) == ("user_id", "u9")
+
+
+def _without_examples(result) -> dict:
+    found = asdict(result)
+    for cause in (*found["causes"], *found["latency"]["causes"]):
+        cause.pop("example_trace_ids")
+    return found
+
+
+def _sampled(store, policy: SamplingPolicy) -> set[str]:
+    """Tail sampling applied to every trace of the store (all older than `recent`); the kept."""
+    now = datetime.now(UTC)
+    store.advance_rollups(now - timedelta(minutes=2))
+    verdicts = records(store.apply_sampling("default", policy, now))
+    kept = {v["trace_id"] for v in verdicts if v["kept_because"]}
+    assert len(verdicts) > 400 and len(kept) < 0.25 * len(verdicts)  # most traces lost their spans
+    return kept
+
+
+def _spread(spans: list[RawSpan]) -> list[RawSpan]:
+    """The spans with trace ids spread over their range as real ones are (the planted ids are
+    counters, all of which a base rate keeps by their low bits)."""
+    return [dataclasses.replace(s, trace_id=_spread_id(s.trace_id)) for s in spans]
+
+
+def _spread_id(trace_id: str) -> str:
+    return hashlib.sha256(trace_id.encode()).hexdigest()[:32]
+
+
+#: A tenth of the traces by trace id, and the failed ones.
+_TENTH = SamplingPolicy(base_rate=0.1, keep_slower_than_percentile=None)
+
+
+def test_a_store_sampled_to_a_tenth_finds_the_same_causes(open_store):
+    """A prompt version that doubles the prompt and a script looping in one tenant, then tail
+    sampling drops nine traces in ten: triage finds the same causes, checks and numbers (the
+    store keeps the dropped traces' calls), and shows example traces whose spans are stored."""
+    loop = [
+        call(UNTIL - WINDOW + timedelta(seconds=5 * n), user="script-bot", tenant="globex")
+        for n in range(100)
+    ]
+    window = _window(**{"refund-chat": {"version": "v2", "input_tokens": 2000}}) + loop
+    store = store_with(open_store(), _spread(traffic(UNTIL - WINDOW - BASELINE, 60, 6)), _spread(window))
+    whole = triage(store, "default", WINDOW, BASELINE, UNTIL)
+    assert {(c.dimension, c.value) for c in whole.causes} == {
+        ("tenant_id", "globex"),
+        ("prompt_version", "v2"),
+    }
+
+    kept = _sampled(store, _TENTH)
+    sampled = triage(store, "default", WINDOW, BASELINE, UNTIL)
+    assert _without_examples(sampled) == _without_examples(whole)
+    for cause in sampled.causes:
+        assert cause.example_trace_ids and cause.example_trace_ids[0] in kept
+
+
+def test_a_retry_storm_reads_the_same_after_sampling(open_store):
+    storm, storm_traces = [], set()
+    for n in range(40):
+        trace = new_trace()
+        storm_traces.add(_spread_id(trace))
+        at = UNTIL - WINDOW + timedelta(seconds=5 + 14 * n)
+        who = {"user": f"u{n % 6}", "tenant": "acme" if n % 6 < 4 else "globex", "trace": trace}
+        storm += [call(at - timedelta(seconds=k), error="rate_limit", duration_ms=50, **who) for k in (2, 1)]
+        storm.append(call(at, input_tokens=1600, **who))
+    window = [s for s in _window() if s.attributes["tokentrace.feature"] != "refund-chat"] + storm
+    store = store_with(open_store(), _spread(traffic(UNTIL - WINDOW - BASELINE, 60, 6)), _spread(window))
+    whole = triage(store, "default", WINDOW, BASELINE, UNTIL)
+    assert whole.causes[0].value == "rate_limit"
+
+    kept = _sampled(store, _TENTH)
+    assert kept >= storm_traces  # their failed calls keep them
+    sampled = triage(store, "default", WINDOW, BASELINE, UNTIL)
+    assert _without_examples(sampled) == _without_examples(whole)
+    assert set(sampled.causes[0].example_trace_ids) <= storm_traces

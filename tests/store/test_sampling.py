@@ -187,7 +187,19 @@ def _totals(store):
         for r in rollups.aggregate(store, WHOLE, ("user_id", "status"), 3600 * 24 * 10)
     }
     latency = rollups.quantiles(store, WHOLE, (), ("duration_ms",), (0.5, 0.99), None)
-    return by_tenant, by_user, latency
+    return by_tenant, by_user, latency, _calls(store)
+
+
+def _calls(store) -> dict[str | None, tuple[int, int, float]]:
+    """What triage reads: the counted LLM calls, stored or sampled out; by tenant, their count,
+    tokens and cost."""
+    calls = records(store.llm_calls(WHOLE, ("tenant_id", "span_id", "total_tokens", "cost_usd")))
+    assert len({c["span_id"] for c in calls}) == len(calls)  # each call once
+    found: dict[str | None, tuple[int, int, float]] = {}
+    for c in calls:
+        n, tokens, cost = found.get(c["tenant_id"], (0, 0, 0.0))
+        found[c["tenant_id"]] = (n + 1, tokens + (c["total_tokens"] or 0), cost + (c["cost_usd"] or 0))
+    return {k: (n, tokens, round(cost, 9)) for k, (n, tokens, cost) in found.items()}
 
 
 def _trace_ids(store) -> set[str]:
@@ -233,7 +245,7 @@ def test_traces_keep_detail_for_a_reason_and_the_totals_stay_whole(world):
 def test_a_late_span_in_a_sampled_minute_adds_to_what_was_there(world):
     store, *_ = world
     store.apply_sampling("default", POLICY, NOW)
-    by_tenant, by_user, _ = _totals(store)
+    by_tenant, by_user, *_ = _totals(store)
     # A late call in a minute whose other spans were sampled out: the minute (and the user's
     # hour) are recomputed from the spans left, and the sampled-out numbers stay.
     late = [
@@ -241,7 +253,7 @@ def test_a_late_span_in_a_sampled_minute_adds_to_what_was_there(world):
     ]
     late[0].parent_span_id = late[1].parent_span_id = ""
     _write(store, late)
-    after_tenant, after_user, _ = _totals(store)
+    after_tenant, after_user, *_ = _totals(store)
     tenant = late[0].attributes.get("tokentrace.tenant_id")  # none: the root was not resent
     assert tenant is None
     assert after_tenant[None][0] == by_tenant.get(None, (0,))[0] + 2
@@ -359,7 +371,7 @@ def test_a_sweep_cut_short_before_it_commits_counts_nothing_and_is_redone(world,
     everything = {t for ids in old.values() for t in ids} | {late[0].trace_id}
     assert judged | kept_before == everything and not judged & kept_before
     assert _trace_ids(store) >= everything
-    by_tenant, by_user, _ = _totals(store)
+    by_tenant, by_user, *_ = _totals(store)
     assert by_tenant[None][0] == before[0].get(None, (0,))[0] + 2  # the late call, once
     assert {k: v for k, v in by_tenant.items() if k} == {k: v for k, v in before[0].items() if k}
     assert sum(v[0] for v in by_user.values()) == sum(v[0] for v in before[1].values()) + 2

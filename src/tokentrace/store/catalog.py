@@ -26,6 +26,7 @@ DATED = (
     ("rollup_user_hour", "hour"),
     ("rollup_user_day", "day"),
     ("retained_traces", "decided_at"),
+    ("sampled_calls", "start_time"),
     ("alert_events", "created_at"),
 )
 UNDATED = ("alert_states", "alert_rules", "sampling_policies", "api_keys", "projects")

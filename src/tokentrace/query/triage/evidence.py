@@ -65,14 +65,16 @@ def changed_value(before: Period, key: Slice, reference: Slice) -> str:
 
 
 def example_traces(period: Period, totals: Totals, count: int = 3) -> list[str]:
-    """The costliest traces of the slice in the window."""
+    """The costliest traces of the slice in the window, those whose spans are still stored
+    first (tail sampling may have dropped the others)."""
     rows = totals.rows
     traces = period.calls.coded["trace_id"]
     codes = traces.codes[rows]
     known = codes >= 0
     found, inverse = np.unique(codes[known], return_inverse=True)
     costs = np.bincount(inverse, weights=period.calls.cost[rows][known], minlength=len(found))
-    order = np.argsort(-costs, kind="stable")[:count]
+    stored = np.bincount(inverse, weights=period.calls.detail[rows][known], minlength=len(found)) > 0
+    order = np.lexsort((-costs, ~stored))[:count]  # stored first, then by cost
     return [traces.values[int(found[n])] for n in order]
 
 
@@ -81,11 +83,12 @@ def milliseconds(value: float | None) -> str:
 
 
 def slowest_traces(period: Period, totals: Totals, count: int = 3) -> list[str]:
-    """The traces of the slice's slowest calls."""
+    """The traces of the slice's slowest calls, those whose spans are still stored first."""
     rows = totals.rows
     durations = np.nan_to_num(period.calls.duration[rows], nan=0.0)
+    order = np.lexsort((-durations, ~period.calls.detail[rows]))
     out: list[str] = []
-    for trace in period.calls.texts("trace_id", rows[np.argsort(-durations, kind="stable")]):
+    for trace in period.calls.texts("trace_id", rows[order]):
         if trace is not None and trace not in out:
             out.append(trace)
         if len(out) == count:

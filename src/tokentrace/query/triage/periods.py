@@ -127,6 +127,7 @@ class Calls:
     duration: np.ndarray  # ms, NaN where unknown
     error: np.ndarray
     resent: np.ndarray  # an answered call after a failed one in its request: a retry's resend
+    detail: np.ndarray  # its trace keeps its spans (tail sampling did not drop it)
     coded: dict[str, Coded]  # trace_id, operation, error_type, agent_name and every dimension
 
     @property
@@ -161,6 +162,7 @@ class Calls:
             duration=_numbers(table["duration_ms"], np.nan).astype(np.float64),
             error=error,
             resent=_resent(coded["trace_id"].codes, start, error),
+            detail=pc.invert(table["sampled_out"]).to_numpy(zero_copy_only=False),
             coded=coded,
         )
 
@@ -289,7 +291,8 @@ def calls_between(
     store: Store, project_id: str, since: datetime, until: datetime, where: Mapping[str, str] | None = None
 ) -> Calls:
     """The counted LLM calls started in [since, until) of the spans whose fields equal
-    `where`'s, oldest first."""
+    `where`'s, oldest first: those of traces tail sampling dropped too (the store keeps their
+    calls), so a sampled store gives the same numbers."""
     return Calls.from_table(
         store.llm_calls(SpanFilter(project_id, since, until, dict(where or {})), _COLUMNS)
     )

@@ -15,13 +15,14 @@ from tokentrace.canonical import (
     ERROR_TYPES,
     FIELD_NAMES,
     MINUTE,
+    SAMPLED_CALL_FIELDS,
     SCORE_FIELD_NAMES,
     Grain,
 )
 from tokentrace.store.clickhouse import rollups
 from tokentrace.store.clickhouse.connection import SPANS
 from tokentrace.store.clickhouse.dialect import ClickHouseDialect
-from tokentrace.store.clickhouse.rollups import SETTINGS
+from tokentrace.store.clickhouse.rollups import COMMITTED, SETTINGS, VALID
 from tokentrace.store.filters import SpanFilter, TraceFilter
 from tokentrace.store.python_rows import python_rows
 from tokentrace.store.sql import LLM_CALL, allowed_column, group_clause, names, select_groups, where_clause
@@ -242,11 +243,17 @@ class ClickHouseReads:
         return self._ch.query(sql, params)
 
     def llm_calls(self, f: SpanFilter, columns: tuple[str, ...]) -> pa.Table:
-        select = ", ".join(allowed_column(c, FIELD_NAMES) for c in columns)
+        select = ", ".join(allowed_column(c, SAMPLED_CALL_FIELDS) for c in columns)
         params = ClickHouseDialect()
         where = where_clause(f, params)
-        sql = f"SELECT {select} FROM {SPANS} WHERE {where} AND {LLM_CALL} AND duplicate_of IS NULL"
-        return self._ch.query(sql + " ORDER BY start_time", params)
+        union = (
+            f"SELECT {select}, false AS sampled_out, start_time AS call_start FROM {SPANS} "
+            f"WHERE {where} AND {LLM_CALL} AND duplicate_of IS NULL AND trace_id NOT IN ({COMMITTED}) "
+            f"UNION ALL SELECT {select}, true, start_time FROM sampled_calls WHERE {where} AND {VALID}"
+        )
+        return self._ch.query(
+            f"SELECT * EXCEPT (call_start) FROM ({union}) ORDER BY call_start {SETTINGS}", params
+        )
 
     def totals(self, project_id: str) -> dict[str, Any]:
         row = python_rows(

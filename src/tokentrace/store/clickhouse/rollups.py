@@ -77,6 +77,12 @@ UNSETTLED = (
     "SELECT trace_id FROM sampling_pending WHERE sweep IN "
     "(SELECT sweep FROM sampling_sweeps FINAL WHERE state IN ('open', 'committed'))"
 )
+#: Traces of committed sweeps whose spans are not deleted yet: their LLM calls count from
+#: sampled_calls, where the sweep copied them, not from their spans.
+COMMITTED = (
+    "SELECT trace_id FROM sampling_pending WHERE sweep IN "
+    "(SELECT sweep FROM sampling_sweeps FINAL WHERE state = 'committed')"
+)
 
 
 def _source_time(grain: Grain) -> str:

@@ -4,8 +4,9 @@ safe to cut short at any statement without transactions.
 A sweep is a row of sampling_sweeps that moves open → committed → done:
 
 - open: the traces it drops are listed in sampling_pending under its id; their numbers are
-  frozen into sampled-out rollup rows and their buckets rolled up again without them, all
-  under its id, rows that no read counts yet (rollups.VALID);
+  frozen into sampled-out rollup rows, their LLM calls copied to sampled_calls and their
+  buckets rolled up again without them, all under its id, rows that no read counts yet
+  (rollups.VALID);
 - committed: one INSERT of its state makes all of them count at once;
 - done: the dropped traces' spans and content are deleted, then their list.
 
@@ -24,9 +25,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tokentrace.canonical import (
-    FROM_SPANS,
-)
+from tokentrace.canonical import FROM_SPANS, SAMPLED_CALL_FIELDS
 from tokentrace.store.clickhouse import rollups
 from tokentrace.store.clickhouse.dialect import time64
 from tokentrace.store.clickhouse.rollups import SETTINGS, UNSETTLED
@@ -34,6 +33,7 @@ from tokentrace.store.clickhouse.transport import Transport
 from tokentrace.store.python_rows import python_rows
 from tokentrace.store.rollups import Change
 from tokentrace.store.sampling import SamplingPolicy, base_rate_test, keep_case, score_clause
+from tokentrace.store.sql import LLM_CALL
 
 _TIME = "DateTime64(9, 'UTC')"
 
@@ -245,6 +245,7 @@ def sweep(
                 }
             ),
         )
+        ch.command(_KEEP_CALLS, {"p": project_id, "s": sweep_id})
         rollups.freeze(ch, project_id, marks, sweep_id)
         rollups.recompute(ch, _buckets_of(ch, project_id, sweep_id), marks, sweep=sweep_id)
         _set_state(ch, project_id, sweep_id, "committed")
@@ -253,6 +254,16 @@ def sweep(
         _set_state(ch, project_id, sweep_id, "done")
     rollups.compact(ch, before=rollups.server_clock(ch))
     return verdicts
+
+
+# What triage reads of the dropped traces' counted LLM calls, under the sweep's id: they count
+# once it commits (rollups.VALID), when its traces' spans stop counting (rollups.COMMITTED).
+_KEEP_CALLS = f"""
+INSERT INTO sampled_calls ({", ".join(SAMPLED_CALL_FIELDS)}, sweep)
+SELECT {", ".join(SAMPLED_CALL_FIELDS)}, {{s:UInt64}} FROM spans FINAL
+WHERE project_id = {{p:String}} AND {LLM_CALL} AND duplicate_of IS NULL
+  AND trace_id IN (SELECT trace_id FROM sampling_pending WHERE sweep = {{s:UInt64}})
+"""
 
 
 def _set_state(ch: Transport, project_id: str, sweep_id: int, state: str) -> None:
@@ -315,7 +326,8 @@ def _settle(ch: Transport, marks: dict[str, datetime]) -> bool:
             # Its traces count again from their spans: roll their buckets up again with them.
             _set_state(ch, row["project_id"], row["sweep"], "abandoned")
             rollups.recompute(ch, _buckets_of(ch, row["project_id"], row["sweep"]), marks)
-            ch.command("DELETE FROM sampling_pending WHERE sweep = {s:UInt64}", {"s": row["sweep"]})
+            for table in ("sampled_calls", "sampling_pending"):
+                ch.command(f"DELETE FROM {table} WHERE sweep = {{s:UInt64}}", {"s": row["sweep"]})
     return not running
 
 

@@ -14,6 +14,7 @@ from tokentrace.canonical import (
     ERROR_TYPES,
     FIELD_NAMES,
     MINUTE,
+    SAMPLED_CALL_FIELDS,
     SCORE_FIELD_NAMES,
     Grain,
 )
@@ -49,11 +50,16 @@ class DuckDBReads:
         return self._arrow(sql, params)
 
     def llm_calls(self, f: SpanFilter, columns: tuple[str, ...]) -> pa.Table:
-        cols = ", ".join(allowed_column(c, FIELD_NAMES) for c in columns)
-        params = DuckDBDialect()
-        where = where_clause(f, params)
-        sql = f"SELECT {cols} FROM spans WHERE {where} AND {LLM_CALL} AND duplicate_of IS NULL"
-        return self._arrow(sql + " ORDER BY start_time", params)
+        cols = ", ".join(allowed_column(c, SAMPLED_CALL_FIELDS) for c in columns)
+        params = DuckDBDialect()  # positional: each WHERE adds its own
+        stored = where_clause(f, params)
+        dropped = where_clause(f, params)
+        union = (
+            f"SELECT {cols}, false AS sampled_out, start_time AS call_start FROM spans "
+            f"WHERE {stored} AND {LLM_CALL} AND duplicate_of IS NULL "
+            f"UNION ALL SELECT {cols}, true, start_time FROM sampled_calls WHERE {dropped}"
+        )
+        return self._arrow(f"SELECT * EXCLUDE (call_start) FROM ({union}) ORDER BY call_start", params)
 
     def trace_spans(self, project_id: str, trace_id: str) -> pa.Table:
         return self._arrow(

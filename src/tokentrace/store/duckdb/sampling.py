@@ -1,5 +1,5 @@
 """DuckDB's tail sampling by retention: judging traces against a SamplingPolicy, and dropping
-the detail of those not kept.
+the detail of those not kept (their counted LLM calls stay in sampled_calls, for triage).
 
 Nothing waits in memory for a decision: every span is stored at once, and a trace is judged
 from the store once its newest span is `policy.recent` old (or once it has been open
@@ -17,13 +17,12 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tokentrace.canonical import (
-    FROM_SPANS,
-)
+from tokentrace.canonical import FROM_SPANS, SAMPLED_CALL_FIELDS
 from tokentrace.store.duckdb import rollups
 from tokentrace.store.duckdb.connection import naive
 from tokentrace.store.rollups import Change
 from tokentrace.store.sampling import SamplingPolicy, base_rate_test, keep_case, score_clause
+from tokentrace.store.sql import LLM_CALL
 
 # One row per trace of the population: whether it is judged now (the sampler's candidates, or
 # every trace when simulating), and the numbers the policy tests.
@@ -77,6 +76,14 @@ expired AS (
     GROUP BY trace_id HAVING max(start_time) < $expire_before
 )"""
 _NONE_EXPIRED = "expired AS (SELECT NULL::VARCHAR AS trace_id WHERE false)"
+
+# What triage reads of the dropped traces' counted LLM calls, kept as their spans go.
+_KEEP_CALLS = f"""
+INSERT INTO sampled_calls ({", ".join(SAMPLED_CALL_FIELDS)})
+SELECT {", ".join(SAMPLED_CALL_FIELDS)} FROM spans
+WHERE project_id = ? AND trace_id IN (SELECT trace_id FROM sampled_out_traces)
+  AND {LLM_CALL} AND duplicate_of IS NULL
+"""
 
 _SIMULATE_POPULATION = """
 population AS (
@@ -197,6 +204,7 @@ def sweep(
                 "FROM spans WHERE project_id = ? AND trace_id IN (SELECT trace_id FROM sampled_out_traces)",
                 [project_id],
             ).fetchall()
+            cur.execute(_KEEP_CALLS, [project_id])
             cur.execute(
                 "DELETE FROM spans WHERE project_id = ? "
                 "AND trace_id IN (SELECT trace_id FROM sampled_out_traces)",
