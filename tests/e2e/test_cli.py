@@ -12,6 +12,7 @@ import subprocess
 import sys
 import termios
 
+import click
 import orjson
 import pandas
 import polars
@@ -22,6 +23,7 @@ from tests.builders.cli import cli
 from tests.builders.otlp import chat, new_trace_id, protobuf, span
 from tests.builders.processes import free_port
 from tokentrace.canonical import FIELD_NAMES
+from tokentrace.cli import main
 
 
 def _fill(server) -> list[str]:
@@ -211,3 +213,26 @@ def test_a_prices_file_with_an_unknown_table_stops_serve_with_its_file_and_line(
     prices.write_text('[[models]]\nmodel = "llama-*"\ninput_mtok = 0.5\noutput_mtok = 1\n\n[[deploymnets]]\n')
     line = _one_line(_serve(tmp_path / "data", free_port(), free_port(), "--prices", str(prices)))
     assert "prices.toml" in line and "line 6: unknown table 'deploymnets'" in line
+
+
+def test_serve_loads_only_its_own_command_and_the_cli_still_lists_every_one():
+    """`tokentrace serve` imports its command's module alone: not the client commands' rich
+    tables and HTTP client, nor the OpenAPI document's YAML parser (idle memory)."""
+    code = """
+import sys
+from tokentrace.cli import COMMANDS, main
+serve = main.get_command(None, "serve")
+import tokentrace.server.app
+heavy = [m for m in ("rich", "httpx", "yaml", "tokentrace.cli.cost", "tokentrace.client") if m in sys.modules]
+assert not heavy, heavy
+assert serve.name == "serve" and main.get_command(None, "no-such-command") is None
+print(" ".join(COMMANDS))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    listed = subprocess.run(
+        [sys.executable, "-m", "tokentrace.cli", "--help"], capture_output=True, text=True
+    )
+    for name in done.stdout.split():
+        assert f"  {name} " in listed.stdout
+        assert main.get_command(click.Context(main), name).name == name

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from tokentrace.cli.options import labels
+from tokentrace.cli.values import labels
 
 _labels_option = click.option(
     "--metric-labels",

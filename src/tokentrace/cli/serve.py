@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from tokentrace.cli.options import interval, labels
+from tokentrace.cli.values import interval, labels
 
 
 @click.command()

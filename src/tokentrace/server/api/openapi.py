@@ -10,7 +10,6 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-import yaml
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -35,6 +34,8 @@ def _flatten(node: Any) -> Any:
 @cache
 def document() -> dict[str, Any]:
     """The OpenAPI document as a dict."""
+    import yaml  # here, not at import: the document is asked for rarely (~1.5 MB idle)
+
     text = resources.files(__package__).joinpath("openapi.yaml").read_text()
     spec = yaml.safe_load(text)
     return _flatten({k: v for k, v in spec.items() if not k.startswith("x-")})

@@ -6,7 +6,6 @@
 CREATE TABLE IF NOT EXISTS sampled_calls (
     project_id LowCardinality(String),
     trace_id String,
-    span_id String,
     start_time DateTime64(9, 'UTC'),
     duration_ms Nullable(Float64),
     input_tokens Nullable(Int64),
@@ -42,4 +41,4 @@ CREATE TABLE IF NOT EXISTS sampled_calls (
     sweep UInt64
 ) ENGINE = MergeTree
 PARTITION BY toYYYYMM(start_time)
-ORDER BY (project_id, toStartOfHour(start_time), trace_id, span_id);
+ORDER BY (project_id, toStartOfHour(start_time), trace_id);

@@ -4,7 +4,6 @@
 CREATE TABLE IF NOT EXISTS sampled_calls (
     project_id VARCHAR NOT NULL,
     trace_id VARCHAR NOT NULL,
-    span_id VARCHAR NOT NULL,
     start_time TIMESTAMP_NS NOT NULL,
     duration_ms DOUBLE,
     input_tokens BIGINT,
