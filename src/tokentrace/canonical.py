@@ -219,7 +219,7 @@ GROUPABLE_FIELDS = frozenset(
 #: What tail sampling keeps of each counted LLM call of a trace it drops (table sampled_calls):
 #: what triage reads of a call and every field a read may hold it to, not its text. Triage then
 #: finds the same causes on a sampled store (users, sessions, retries inside a request and
-#: latency per slice need calls, not rollup rows); ~45 bytes a call on disk (no span id: ~10 more).
+#: latency per slice need calls, not rollup rows): ~48 bytes a call on disk (docs/benchmarks.md).
 SAMPLED_CALL_FIELDS = (
     "project_id",
     "trace_id",
