@@ -11,6 +11,7 @@ import struct
 import subprocess
 import sys
 import termios
+import time
 
 import click
 import orjson
@@ -236,3 +237,52 @@ print(" ".join(COMMANDS))
     for name in done.stdout.split():
         assert f"  {name} " in listed.stdout
         assert main.get_command(click.Context(main), name).name == name
+
+
+def test_reconcile_shows_the_gaps_of_a_bill_and_refuses_a_file_it_cannot_read(start_server, tmp_path):
+    srv = start_server()
+    srv.post_traces(protobuf([chat(new_trace_id(), input_tokens=1000, output_tokens=100) for _ in range(3)]))
+    srv.wait_for_spans(3)
+    midnight = int(time.time()) // 86400 * 86400
+    day = time.strftime("%Y-%m-%d", time.gmtime(midnight))
+    page = {
+        "object": "page",
+        "data": [
+            {
+                "object": "bucket",
+                "start_time": midnight,
+                "end_time": midnight + 86400,
+                "results": [
+                    {
+                        "object": "organization.costs.result",
+                        "amount": {"value": v, "currency": "usd"},
+                        "line_item": item,
+                        "project_id": None,
+                    }
+                    for item, v in (
+                        ("gpt-4o-2024-08-06, input", 0.0075),
+                        ("gpt-4o-2024-08-06, output", 0.003),
+                        ("o3-2025-04-16, output", 1.25),
+                    )
+                ],
+            }
+        ],
+        "has_more": False,
+        "next_page": None,
+    }
+    bill = tmp_path / "costs.json"
+    bill.write_text(json.dumps(page))
+    command = ("reconcile", "--provider", "openai", "--costs", str(bill))
+    out = cli(*command, server=srv).stdout
+    assert "o3" in out and "billed but never traced" in out and "1 of 2 rows match" in out
+    assert "gpt-4o" not in out  # it matches: listed with --all
+    assert "gpt-4o" in cli(*command, "--all", server=srv).stdout
+    found = json.loads(cli(*command, "--json", server=srv).stdout)
+    rows = {r["model"]: r for r in found["rows"]}
+    assert rows["gpt-4o"]["day"] == day and rows["gpt-4o"]["matches"]
+    assert rows["gpt-4o"]["traced_usd"] == pytest.approx(3 * (1000 * 2.5 + 100 * 10) / 1e6)
+    assert found["gap_usd"] == pytest.approx(1.25)
+
+    bill.write_text('{"data": [{"start_time": "soon", "results": []}]}')
+    refused = cli(*command, server=srv, check=False)
+    assert refused.returncode != 0 and "'soon' is not a time" in refused.stderr

@@ -20,6 +20,7 @@ COMMANDS = {
     "projects": "projects:projects",
     "cost": "cost:cost",
     "reprice": "cost:reprice",
+    "reconcile": "reconcile:reconcile",
     "triage": "triage:triage",
     "traces": "traces:traces",
     "sessions": "sessions:sessions",
