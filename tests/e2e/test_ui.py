@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -236,3 +237,25 @@ def test_a_hostile_trace_is_read_as_text(filled, page) -> None:
     assert HOSTILE in page.locator("#span-detail h2").inner_text()
     assert HOSTILE in page.locator("#span-detail .conversation").inner_text()
     assert "javascript:window.__pwned=4" in page.locator("#span-detail table.attributes").first.inner_text()
+
+
+def test_reconcile_reads_a_chosen_export_file_and_shows_the_gaps(filled, page, shots, tmp_path) -> None:
+    server, _ = filled
+    midnight = int(time.time()) // 86400 * 86400
+    line = {"object": "organization.costs.result", "amount": {"value": 12.5, "currency": "usd"}}
+    bucket = {"object": "bucket", "start_time": midnight, "end_time": midnight + 86400}
+    bill = tmp_path / "costs.jsonl"  # a page per line, as paging through the Costs API saves it
+    bill.write_text(
+        json.dumps({"object": "page", "data": [bucket | {"results": [line | {"line_item": "o3, output"}]}]})
+        + "\n"
+        + json.dumps({"object": "page", "data": []})
+    )
+    page.goto(f"{server.url}/reconcile")
+    page.set_input_files("#export-file", str(bill))
+    page.wait_for_function("document.getElementById('export-text').value.length > 0")
+    page.locator("#reconcile-form button[type=submit]").click()
+    page.locator("#reconcile-table").wait_for()
+    o3 = page.locator('#reconcile-table tr[data-model="o3"]')
+    assert "$12.50" in o3.inner_text() and "billed but never traced" in o3.inner_text()
+    assert "billed $12.50" in page.locator("#reconcile-total").inner_text()
+    shoot(page, shots, "reconcile")

@@ -21,6 +21,7 @@ from tokentrace.server.api import budgets as budgets_api
 from tokentrace.server.state import ServerState
 from tokentrace.server.ui import alerts as alerts_page
 from tokentrace.server.ui import budgets, cost, latency, login, overview, sessions, static
+from tokentrace.server.ui import reconcile as reconcile_page
 from tokentrace.server.ui import traces as traces_pages
 
 
@@ -48,6 +49,7 @@ def create_app(state: ServerState) -> Starlette:
             *latency.routes,
             *alerts_page.routes,
             *budgets.routes,
+            *reconcile_page.routes,
             *login.routes,
             *static.routes,
         ]

@@ -4,7 +4,9 @@ URL, and shows stored markup as text. (The same in a real browser: tests/e2e/tes
 from __future__ import annotations
 
 import html
+import json
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -20,7 +22,17 @@ from tokentrace.server.config import ServerConfig
 from tokentrace.server.runner import open_state
 from tokentrace.server.ui.formats import count, money, ms, pct
 
-PAGES = ("/", "/cost", "/traces", "/sessions", "/sessions/s1", "/latency", "/alerts", "/budgets")
+PAGES = (
+    "/",
+    "/cost",
+    "/traces",
+    "/sessions",
+    "/sessions/s1",
+    "/latency",
+    "/alerts",
+    "/budgets",
+    "/reconcile",
+)
 
 
 def kpi(page: str, name: str) -> str:
@@ -352,3 +364,48 @@ def test_the_budgets_page_shows_each_budget_against_the_traced_spend(tmp_path) -
     finally:
         state.pipeline.close()
         state.store.close()
+
+
+def test_the_reconcile_page_shows_the_apis_rows_for_a_posted_export(site: Site) -> None:
+    midnight = int(time.time()) // 86400 * 86400
+    page = {
+        "object": "page",
+        "data": [
+            {
+                "object": "bucket",
+                "start_time": midnight,
+                "end_time": midnight + 86400,
+                "results": [
+                    {
+                        "object": "organization.costs.result",
+                        "amount": {"value": 0.5, "currency": "usd"},
+                        "line_item": "gpt-4o-2024-08-06, input",
+                    },
+                    {
+                        "object": "organization.costs.result",
+                        "amount": {"value": 0.25, "currency": "usd"},
+                        "line_item": "web search tool calls",
+                    },
+                ],
+            }
+        ],
+    }
+    export = json.dumps(page)
+    api = site.client.post("/api/v1/reconcile", json={"provider": "openai", "export": export}).json()
+    shown = site.client.post("/reconcile", data={"provider": "openai", "export": export})
+    assert shown.status_code == 200, shown.text
+    text = shown.text
+    for row in api["rows"]:
+        model = re.escape(str(escape(row["model"])))
+        found = re.search(rf'<tr data-day="{row["day"]}" data-model="{model}"[^>]*>(.*?)</tr>', text, re.S)
+        assert found, row["model"]
+        assert money(row["traced_usd"]) in found[1] and money(row["billed_usd"]) in found[1]
+        for reason in row["reasons"]:
+            assert str(escape(reason)) in found[1]
+    assert api["billed_usd"] == 0.75 and money(0.75) in text.split('id="reconcile-total"')[1]
+    # the hostile model's row: its name is text
+    assert "<script>window.__pwned" not in text and "&lt;script&gt;window.__pwned" in text
+
+    refused = site.client.post("/reconcile", data={"provider": "openai", "export": "{not json"})
+    assert refused.status_code == 400 and "line 1: not JSON" in refused.text
+    assert "{not json" in refused.text  # the form keeps what was pasted

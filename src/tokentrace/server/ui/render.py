@@ -40,6 +40,7 @@ PAGES = (
     ("/latency", "Latency"),
     ("/alerts", "Alerts"),
     ("/budgets", "Budgets"),
+    ("/reconcile", "Reconcile"),
 )
 SECURITY_HEADERS = {
     "Content-Security-Policy": (

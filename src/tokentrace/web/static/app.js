@@ -84,6 +84,15 @@
     });
   });
 
+  // /reconcile: a chosen export file is read into the form's text (the form posts plain fields).
+  document.addEventListener("change", function (event) {
+    var input = event.target;
+    if (input.id !== "export-file" || !input.files.length) return;
+    input.files[0].text().then(function (text) {
+      document.getElementById("export-text").value = text;
+    });
+  });
+
   // For the browser tests: how a value reads and what range an axis gets.
   window.tokentraceCharts = { format: format, yRange: yRange };
 
