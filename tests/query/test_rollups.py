@@ -173,6 +173,33 @@ def test_rollups_and_spans_give_the_same_numbers(store, equals, group_by, bucket
         assert (row["first_seen"], row["last_seen"]) == (want["first_seen"], want["last_seen"])
 
 
+@pytest.mark.parametrize(
+    ("group_by", "bucket_seconds"), [((), None), (("tenant_id",), None), (("feature",), 3600)]
+)
+def test_rollup_reads_count_traces_sessions_and_users_from_spans(store, group_by, bucket_seconds):
+    """Totals from rollups, distinct counts from spans (ungrouped too: one row), rates over both."""
+    f = SpanFilter("default", since=START + timedelta(seconds=17), until=START + timedelta(hours=HOURS))
+    assert rollups.aggregate(store, f, group_by, bucket_seconds) is not None  # rollups answer it
+    bucketed = bucket_seconds is not None
+    spans = {
+        _key(r, group_by, bucketed): r for r in records(store.aggregate(f, group_by, bucket_seconds, True))
+    }
+    rows = aggregates.rollup(store, f, group_by, bucket_seconds)
+    assert len(rows) == len(spans) and (group_by or len(rows) == 1)
+    for row in rows:
+        want = spans[_key(row, group_by, bucketed)]
+        assert (row["traces"], row["sessions"], row["users"]) == (
+            want["traces"],
+            want["sessions"],
+            want["users"],
+        )
+        assert row["traces"] > 0 and row["cost_per_trace"] == pytest.approx(row["cost_usd"] / row["traces"])
+        assert row["error_rate"] == pytest.approx(row["errors"] / row["requests"])
+        assert "errors_by_type" in row and not any(
+            k.startswith("errors_") and k != "errors_by_type" for k in row
+        )
+
+
 def test_late_changes_to_rolled_up_minutes_are_in_the_rollups(store):
     minute = START + timedelta(hours=2, minutes=5)
     f = SpanFilter("default", since=minute, until=minute + timedelta(minutes=1))

@@ -8,8 +8,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from tokentrace.canonical import ERROR_TYPES
 from tokentrace.query import rollups
+from tokentrace.query.rates import derived_rows
 from tokentrace.query.records import records
 from tokentrace.query.rollups import ADDITIVE
 from tokentrace.store.filters import SpanFilter
@@ -60,31 +60,6 @@ def _ratio(numerator: float | None, denominator: float | None) -> float | None:
     return numerator / denominator if numerator is not None and denominator else None
 
 
-def derive(row: dict[str, Any]) -> dict[str, Any]:
-    """Add the rates a rollup row implies. A "request" is one LLM call; per-request usage and
-    cost divide by answered calls, since a failed call reports no usage (so a retry loop shows
-    as dearer answers, not as cheaper calls). A "trace" is one user request."""
-    requests, answered = row["requests"], row["answered"]
-    row["errors_by_type"] = {t: n for t in ERROR_TYPES if (n := row.pop(f"errors_{t}", 0))}
-    row["error_rate"] = _ratio(row["errors"], requests)
-    row["cost_per_request"] = _ratio(row["cost_usd"], answered)
-    row["tokens_per_request"] = _ratio(row["total_tokens"], answered)
-    row["input_tokens_per_request"] = _ratio(row["input_tokens"], answered)
-    row["cost_per_trace"] = _ratio(row["cost_usd"], row["traces"])
-    row["tokens_per_trace"] = _ratio(row["total_tokens"], row["traces"])
-    row["cost_per_session"] = _ratio(row["cost_usd"], row["sessions"])
-    row["cost_per_user"] = _ratio(row["cost_usd"], row["users"])
-    row["cache_hit_rate"] = _ratio(row["cache_read_tokens"], row["input_tokens"])
-    row["output_input_ratio"] = _ratio(row["output_tokens"], row["input_tokens"])
-    # Attempts: every LLM call (an app's own retry loop makes each resend a call) plus the
-    # resends an SDK's retry loop made below a call. Per answered call, 1.0 means no retries.
-    attempts = requests + row["http_resends"]
-    row["attempts_per_request"] = _ratio(attempts, row["answered"])
-    row["retry_rate"] = _ratio(row["retries"], attempts)
-    row["truncation_rate"] = _ratio(row["truncated"], answered)
-    return row
-
-
 def _add_shares(rows: list[dict[str, Any]]) -> None:
     """Each group's share of its time bucket's (or the whole range's) requests and cost."""
     requests: dict[Any, int] = defaultdict(int)
@@ -109,28 +84,41 @@ def rollup(
     Totals come from the store's rollups wherever they hold the range and the read's keys
     (query/rollups.py), so they include traces sampled out; the counts of traces, sessions and
     users come from the spans still stored (`distinct=False` skips them and their rates)."""
-    found = rollups.aggregate(store, f, group_by, bucket_seconds)
+    found = rollups.aggregate_table(store, f, group_by, bucket_seconds)
     if found is None:
-        found = records(store.aggregate(f, group_by, bucket_seconds, distinct))
+        found = store.aggregate(f, group_by, bucket_seconds, distinct)
     elif distinct:
-        _count_distinct(found, store.aggregate(f, group_by, bucket_seconds, True), group_by, bucket_seconds)
-    rows = [derive(row) for row in found]
+        found = _with_distinct(
+            found, store.aggregate(f, group_by, bucket_seconds, True), group_by, bucket_seconds
+        )
+    rows = derived_rows(found)
     if group_by:
         _add_shares(rows)
     return rows
 
 
-def _count_distinct(
-    rows: list[dict[str, Any]], spans: pa.Table, group_by: tuple[str, ...], bucket_seconds: int | None
-) -> None:
-    """Give rollup rows the distinct counts only spans have. Totals stay the rollups': sampling
+def _with_distinct(
+    table: pa.Table, spans: pa.Table, group_by: tuple[str, ...], bucket_seconds: int | None
+) -> pa.Table:
+    """Rollup rows with the distinct counts only spans have. Totals stay the rollups': sampling
     drops the detail of traces, never their numbers; the counts are of traces still stored."""
     bucketed = bucket_seconds is not None
     counted = {rollups.group_key(r, group_by, bucketed): r for r in records(spans)}
-    for row in rows:
-        found = counted.get(rollups.group_key(row, group_by, bucketed), {})
-        for name in ("traces", "sessions", "users"):
-            row[name] = found.get(name, 0)
+    names = _keys(group_by, bucketed)
+    # (a table of no columns has no rows to list: ungrouped, every row is the one group)
+    rows = records(table.select(names)) if names else [{}] * table.num_rows
+    keys = [rollups.group_key(r, group_by, bucketed) for r in rows]
+    for name in ("traces", "sessions", "users"):
+        values = pa.array([counted.get(key, {}).get(name, 0) for key in keys], pa.int64())
+        if name in table.column_names:
+            table = table.set_column(table.column_names.index(name), name, values)
+        else:
+            table = table.append_column(name, values)
+    return table
+
+
+def _keys(group_by: tuple[str, ...], bucketed: bool) -> list[str]:
+    return (["bucket"] if bucketed else []) + list(group_by)
 
 
 def collapse(rows: list[dict[str, Any]], group_by: tuple[str, ...] = ()) -> list[dict[str, Any]]:
@@ -156,11 +144,12 @@ def collapse(rows: list[dict[str, Any]], group_by: tuple[str, ...] = ()) -> list
         for error_type, n in row["errors_by_type"].items():
             into["errors_by_type"][error_type] += n
         into["last_seen"] = row["last_seen"]
-    out = []
     for row in merged.values():
         for error_type, n in row.pop("errors_by_type").items():
             row[f"errors_{error_type}"] = n
-        out.append(derive(row))
+    if not merged:
+        return []
+    out = derived_rows(pa.Table.from_pylist(list(merged.values())))
     out.sort(key=lambda r: -r["cost_usd"])
     if group_by:
         _add_shares(out)

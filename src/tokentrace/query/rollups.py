@@ -117,6 +117,14 @@ def aggregate(
 ) -> list[dict[str, Any]] | None:
     """The store's aggregate rows without distinct counts, from rollups where they hold the
     range; None when they hold none of it or cannot answer this read."""
+    table = aggregate_table(store, f, group_by, bucket_seconds)
+    return None if table is None else records(table)
+
+
+def aggregate_table(
+    store: Store, f: SpanFilter, group_by: tuple[str, ...], bucket_seconds: int | None
+) -> pa.Table | None:
+    """`aggregate` as the Arrow table it is read as."""
     grain = answerable(f, group_by, bucket_seconds)
     if grain is None:
         return None
@@ -131,7 +139,7 @@ def aggregate(
     keys = (["bucket"] if bucket_seconds is not None else []) + list(group_by)
     merged = _summed(tables, keys)
     order = [("bucket", "ascending")] if bucket_seconds is not None else [("cost_usd", "descending")]
-    return records(merged.sort_by(order))
+    return merged.sort_by(order)
 
 
 def _summed(tables: list[pa.Table], keys: list[str]) -> pa.Table:
