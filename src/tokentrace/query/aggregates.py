@@ -56,22 +56,6 @@ class CostPer:
     top: list[dict[str, Any]]
 
 
-def _ratio(numerator: float | None, denominator: float | None) -> float | None:
-    return numerator / denominator if numerator is not None and denominator else None
-
-
-def _add_shares(rows: list[dict[str, Any]]) -> None:
-    """Each group's share of its time bucket's (or the whole range's) requests and cost."""
-    requests: dict[Any, int] = defaultdict(int)
-    cost: dict[Any, float] = defaultdict(float)
-    for row in rows:
-        requests[row.get("bucket")] += row["requests"]
-        cost[row.get("bucket")] += row["cost_usd"]
-    for row in rows:
-        row["share_of_requests"] = _ratio(row["requests"], requests[row.get("bucket")])
-        row["share_of_cost"] = _ratio(row["cost_usd"], cost[row.get("bucket")])
-
-
 def rollup(
     store: Store,
     f: SpanFilter,
@@ -91,10 +75,7 @@ def rollup(
         found = _with_distinct(
             found, store.aggregate(f, group_by, bucket_seconds, True), group_by, bucket_seconds
         )
-    rows = derived_rows(found)
-    if group_by:
-        _add_shares(rows)
-    return rows
+    return derived_rows(found, shares=bool(group_by))
 
 
 def _with_distinct(
@@ -149,10 +130,8 @@ def collapse(rows: list[dict[str, Any]], group_by: tuple[str, ...] = ()) -> list
             row[f"errors_{error_type}"] = n
     if not merged:
         return []
-    out = derived_rows(pa.Table.from_pylist(list(merged.values())))
+    out = derived_rows(pa.Table.from_pylist(list(merged.values())), shares=bool(group_by))
     out.sort(key=lambda r: -r["cost_usd"])
-    if group_by:
-        _add_shares(out)
     return out
 
 

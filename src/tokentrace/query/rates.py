@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -52,9 +53,25 @@ def _column(table: pa.Table, name: str) -> pa.ChunkedArray:
     return pa.chunked_array([pa.nulls(table.num_rows, pa.float64())])
 
 
-def derived_rows(table: pa.Table) -> list[dict[str, Any]]:
+def _shares(table: pa.Table) -> pa.Table:
+    """Each group's share of its time bucket's (or the whole range's) requests and cost."""
+    if "bucket" in table.column_names:
+        buckets = pc.dictionary_encode(table["bucket"].combine_chunks()).indices.to_numpy(
+            zero_copy_only=False
+        )
+    else:
+        buckets = np.zeros(table.num_rows, np.int64)
+    for name, column in (("share_of_requests", "requests"), ("share_of_cost", "cost_usd")):
+        values = pc.fill_null(table[column], 0).to_numpy().astype(np.float64)
+        totals = np.bincount(buckets, weights=values)[buckets] if table.num_rows else values
+        table = table.append_column(name, ratio(pa.chunked_array([values]), pa.chunked_array([totals])))
+    return table
+
+
+def derived_rows(table: pa.Table, shares: bool = False) -> list[dict[str, Any]]:
     """The aggregate's rows as dicts, each with its rates and `errors_by_type` (the error types it
-    had, from its errors_<type> columns)."""
+    had, from its errors_<type> columns); with `shares`, each group's share of its bucket's
+    requests and cost (model mix)."""
     columns = {name: _column(table, name) for name in ("traces", "sessions", "users")}
     columns["attempts"] = pc.add(table["requests"], _column(table, "http_resends"))
     every = {**{n: table[n] for n in table.column_names}, **columns}
@@ -64,9 +81,13 @@ def derived_rows(table: pa.Table) -> list[dict[str, Any]]:
             rated = rated.append_column(name, columns[name])
     for name, numerator, denominator in RATES:
         rated = rated.append_column(name, ratio(every[numerator], every[denominator]))
+    if shares:
+        rated = _shares(rated)
     rows = records(rated)
-    counts = [table[c].to_pylist() if c in table.column_names else None for c in _ERROR_COLUMNS]
-    found = [(t, n) for t, n in zip(ERROR_TYPES, counts, strict=True) if n is not None]
-    for i, row in enumerate(rows):
-        row["errors_by_type"] = {t: n[i] for t, n in found if n[i]}
+    present = [(t, f"errors_{t}") for t in ERROR_TYPES if f"errors_{t}" in table.column_names]
+    types = [t for t, _ in present]
+    counts = zip(*(table[c].to_pylist() for _, c in present), strict=True) if present else None
+    for row in rows:
+        found = next(counts) if counts is not None else ()
+        row["errors_by_type"] = {t: n for t, n in zip(types, found, strict=True) if n} if any(found) else {}
     return rows
