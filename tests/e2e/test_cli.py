@@ -218,13 +218,16 @@ def test_a_prices_file_with_an_unknown_table_stops_serve_with_its_file_and_line(
 
 def test_serve_loads_only_its_own_command_and_the_cli_still_lists_every_one():
     """`tokentrace serve` imports its command's module alone: not the client commands' rich
-    tables and HTTP client, nor the OpenAPI document's YAML parser (idle memory)."""
+    tables and HTTP client, nor what only a request needs (the OpenAPI document's YAML parser,
+    the pages' templates, the /metrics exposition): idle memory."""
     code = """
 import sys
 from tokentrace.cli import COMMANDS, main
 serve = main.get_command(None, "serve")
 import tokentrace.server.app
-heavy = [m for m in ("rich", "httpx", "yaml", "tokentrace.cli.cost", "tokentrace.client") if m in sys.modules]
+unused = ("rich", "httpx", "yaml", "jinja2", "prometheus_client", "pandas", "tokentrace.cli.cost",
+          "tokentrace.client")
+heavy = [m for m in unused if m in sys.modules]
 assert not heavy, heavy
 assert serve.name == "serve" and main.get_command(None, "no-such-command") is None
 print(" ".join(COMMANDS))

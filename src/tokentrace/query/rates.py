@@ -37,7 +37,8 @@ RATES = (
     ("truncation_rate", "truncated", "answered"),
 )
 _ERROR_COLUMNS = tuple(f"errors_{t}" for t in ERROR_TYPES)
-_NONE = pa.scalar(None, pa.float64())
+# (not pa.scalar(None, …): a scalar from a Python value makes pyarrow import pandas, ~40 MB)
+_NONE = pa.nulls(1, pa.float64())[0]
 
 
 def ratio(numerator: pa.ChunkedArray, denominator: pa.ChunkedArray) -> pa.ChunkedArray:

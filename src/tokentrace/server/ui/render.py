@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from functools import wraps
-from typing import Any
+from functools import cache, wraps
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -26,6 +25,9 @@ from tokentrace.server.state import ServerState
 from tokentrace.server.ui.formats import FILTERS, GLOBALS
 from tokentrace.timerange import TimeRangeError
 from tokentrace.web import TEMPLATES
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 KEY_COOKIE = "tt_key"
 DEFAULT_RANGE = "24h"
@@ -52,14 +54,22 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 
-env = Environment(
-    loader=FileSystemLoader(TEMPLATES),
-    autoescape=select_autoescape(default=True, default_for_string=True),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-env.filters.update(FILTERS)
-env.globals.update(GLOBALS, pages=PAGES, ranges=RANGES, llm_operations=LLM_OPERATIONS)
+
+@cache
+def environment() -> Environment:
+    """The templates, made at the first page (jinja2 is ~5 MB of a server nobody browses)."""
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(FILTERS)
+    env.globals.update(GLOBALS, pages=PAGES, ranges=RANGES, llm_operations=LLM_OPERATIONS)
+    return env
+
 
 Handler = Callable[[Request, ServerState, str], Response]
 
@@ -87,7 +97,7 @@ def span_params(found: dict[str, str]) -> dict[str, str]:
 def render(request: Request, template: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
     """The template filled with `context` plus what the layout needs (path, project, filters)."""
     base = {"path": request.url.path, "params": params(request)}
-    html = env.get_template(template).render({**base, **context})
+    html = environment().get_template(template).render({**base, **context})
     return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
 
 
