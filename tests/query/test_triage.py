@@ -226,6 +226,45 @@ def test_two_incidents_at_once_are_both_named(open_store):
     assert len(result.causes) <= 6
 
 
+def _lookups(start: datetime, minutes: int, storm: bool = False) -> list[RawSpan]:
+    """A lookup feature on gpt-4o, six requests a minute; in a storm each fails twice on 429s
+    before it goes through with a longer input."""
+    spans = []
+    for n in range(6 * minutes):
+        at, who = start + timedelta(seconds=10 * n + 7), {"feature": "lookup", "trace": new_trace()}
+        if storm:
+            spans += [
+                call(at - timedelta(seconds=k), error="rate_limit", duration_ms=50, **who) for k in (2, 1)
+            ]
+        spans.append(call(at, input_tokens=1600 if storm else 400, **who))
+    return spans
+
+
+def test_three_incidents_at_once_name_who_and_what_before_any_bucket(open_store):
+    """In one window refund-chat ships a v2 that doubles its prompt, a script in globex loops on
+    v1, and lookup's requests each fail twice on 429s: the version, the user and the storm are
+    each named, by what they are, and no input-length bucket stands before them."""
+    before = traffic(UNTIL - WINDOW - BASELINE, 60, 6) + _lookups(UNTIL - WINDOW - BASELINE, 60)
+    loop = [
+        call(UNTIL - WINDOW + timedelta(seconds=6 * n), user="script-bot", tenant="globex")
+        for n in range(100)
+    ]
+    window = (
+        _window(**{"refund-chat": {"version": "v2", "input_tokens": 2000}})
+        + loop
+        + _lookups(UNTIL - WINDOW, 10, storm=True)
+    )
+    result = triage(store_with(open_store(), before, window), "default", WINDOW, BASELINE, UNTIL)
+    named = [
+        (c.dimension, c.value, c.filters.get("feature"), c.filters.get("tenant_id")) for c in result.causes
+    ]
+    assert ("user_id", "script-bot", None, "globex") in named
+    assert ("prompt_version", "v2", "refund-chat", None) in named
+    assert ("error_type", "rate_limit", "lookup", None) in named
+    first_bucket = next((i for i, c in enumerate(result.causes) if c.dimension == "input_bucket"), len(named))
+    assert first_bucket >= 3, named
+
+
 def test_a_user_whose_calls_come_and_go_is_no_cause(open_store):
     """u9 (globex) sends bursts of ten calls in some ten-minute spans of the baseline and none in
     others; none in the window is what the baseline shows, so the drop in cost has no cause. The

@@ -154,25 +154,43 @@ def _where(
         if left(key, keys) < 0.4 * explained:
             continue
         if key[-1][0] in DERIVED_FIELDS:
-            # A derived bucket (long inputs) is a symptom: an actor or a configuration that
-            # explains the same change is named before it, and the bucket then only for the rest.
-            same = next(
-                (
-                    item
-                    for item in queue
-                    if item[0][-1][0] not in DERIVED_FIELDS
-                    and after.of(item[0]).calls < 0.9 * after.total.calls  # not everyone: names no one
-                    and item[1] >= _SUFFICIENT * explained  # it can hold this change
-                    and left(key, [*keys, item[0]]) < (1 - _SUFFICIENT) * explained
-                ),
-                None,
-            )
-            if same is not None:
-                queue.remove(same)
-                queue = [same, (key, explained, score), *queue]
+            # A derived bucket (long inputs) is a symptom: the actors and configurations that
+            # explain the same change, one or several together, are named before it, and the
+            # bucket then only for what they leave.
+            covering = _covering(key, explained, keys, queue, after, left)
+            if covering:
+                queue = [*covering, (key, explained, score), *(i for i in queue if i not in covering)]
                 continue
         chosen.append((key, explained, score))
     return chosen
+
+
+def _covering(key: Slice, explained: float, taken: list[Slice], queue: list, after: Period, left) -> list:
+    """The actor and configuration slices (best first) that together explain most of a derived
+    bucket's change, each a material part of it; empty when they do not."""
+    covering: list = []
+    rest = left(key, taken)
+    for item in queue:
+        other, holds = item[0], item[1]
+        if other[-1][0] in DERIVED_FIELDS or after.of(other).calls >= 0.9 * after.total.calls:
+            continue  # another symptom, or everyone's calls: names no one
+        if holds < _MIN_MECHANISM_SHARE * explained:
+            continue  # not a material part of this change
+        remaining = left(key, [*taken, *(c[0] for c in covering), other])
+        if rest - remaining >= _MIN_MECHANISM_SHARE * explained:  # it takes a real part of it
+            covering.append(item)
+            rest = remaining
+        if rest < (1 - _SUFFICIENT) * explained:
+            break
+    else:
+        return []
+    # The calls they leave must carry well under their share of the change: slices that cut the
+    # traffic up (both features, or one feature and a tenant) explain a change spread over
+    # everyone in proportion to their calls, and name no one; the bucket names it better.
+    outside = after.outside((), [item[0] for item in covering]).calls / max(after.total.calls, 1)
+    if rest > 0.5 * outside * explained:
+        return []
+    return covering
 
 
 def _cost(period: Period, totals: Totals) -> float:
