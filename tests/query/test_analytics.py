@@ -94,6 +94,22 @@ def test_truncation_by_feature_and_filter_by_input_bucket(store):
     assert set(by_bucket["<1k"]) >= {"duration_ms", "ttft_ms", "tpot_ms"}
 
 
+def test_cost_per_user_counts_the_traces_of_the_costliest_only(store):
+    """Totals come from the rollups; traces, which only spans can count, for the top rows alone
+    (a field equal to one of several values): u1's four traces, the others counted, not listed."""
+    result = aggregates.cost_per(store, SpanFilter("default"), "user_id", top=1)
+    assert result.count == 3 and [(r["user_id"], r["traces"]) for r in result.top] == [("u1", 4)]
+    one_of = store.aggregate(
+        SpanFilter("default", equals={"session_id": ("s1", "s3")}), ("session_id",), None, True
+    )
+    assert dict(zip(one_of["session_id"].to_pylist(), one_of["traces"].to_pylist(), strict=True)) == {
+        "s1": 2,
+        "s3": 2,
+    }
+    none_of = store.aggregate(SpanFilter("default", equals={"session_id": ()}), ("session_id",), None, True)
+    assert none_of.num_rows == 0
+
+
 def test_cost_per_session(store):
     result = aggregates.cost_per(store, SpanFilter("default"), "session_id")
     assert result.count == 3 and [r["session_id"] for r in result.top] == ["s1", "s3", "s2"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pyarrow as pa
@@ -172,8 +172,17 @@ def quantile(values: list[float], q: float) -> float | None:
 
 
 def cost_per(store: Store, f: SpanFilter, entity: str, top: int = 20) -> CostPer:
-    """Spend per session or per user (any groupable field): its distribution and the costliest."""
-    rows = [r for r in rollup(store, f, (entity,)) if r[entity] is not None]
+    """Spend per session or per user (any groupable field): its distribution and the costliest,
+    with their traces. Only the costliest are counted from spans (distinct counts are not in the
+    rollups): a month's users all counted took seconds at 10M spans."""
+    rows = [r for r in rollup(store, f, (entity,), distinct=False) if r[entity] is not None]
+    costliest = rows[:top]
+    if costliest:
+        of_them = replace(f, equals={**f.equals, entity: tuple(r[entity] for r in costliest)})
+        traced = store.aggregate(of_them, (entity,), None, True)
+        traces = dict(zip(traced[entity].to_pylist(), traced["traces"].to_pylist(), strict=True))
+        for row in costliest:
+            row["traces"] = traces.get(row[entity], 0)
     costs = sorted(r["cost_usd"] for r in rows)
     distribution = Distribution(
         sum(costs) / len(costs) if costs else None,
@@ -182,5 +191,5 @@ def cost_per(store: Store, f: SpanFilter, entity: str, top: int = 20) -> CostPer
     )
     keep = ("requests", "traces", "total_tokens", "cost_usd", "errors", "first_seen", "last_seen")
     return CostPer(
-        entity, len(rows), distribution, [{entity: r[entity], **{k: r[k] for k in keep}} for r in rows[:top]]
+        entity, len(rows), distribution, [{entity: r[entity], **{k: r[k] for k in keep}} for r in costliest]
     )

@@ -19,7 +19,7 @@ class SpanFilter:
     project_id: str
     since: datetime | None = None  # inclusive, UTC
     until: datetime | None = None  # exclusive, UTC
-    equals: Mapping[str, Any] = field(default_factory=dict)  # canonical field → value
+    equals: Mapping[str, Any] = field(default_factory=dict)  # canonical field → value (a tuple: one of them)
     name_contains: str | None = None
 
     def __post_init__(self) -> None:

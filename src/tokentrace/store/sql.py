@@ -80,7 +80,11 @@ def where_clause(
         if grain is not None and name not in grain.keys:
             raise ValueError(f"{grain.table} is not kept by {name!r}")
         column = f"{p}{name}" if grain else field_expression(name, p)
-        clauses.append(f"{column} IS NULL" if value is None else f"{column} = {d.param(f'eq{n}', value)}")
+        if isinstance(value, tuple):  # one of these values
+            placeholders = ", ".join(d.param(f"eq{n}", v) for v in value)
+            clauses.append(f"{column} IN ({placeholders})" if value else "1 = 0")
+        else:
+            clauses.append(f"{column} IS NULL" if value is None else f"{column} = {d.param(f'eq{n}', value)}")
     if f.name_contains:
         if grain is not None:
             raise ValueError("rollups are not kept by span name")
