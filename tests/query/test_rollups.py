@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import numpy as np
 import pyarrow as pa
@@ -266,6 +267,20 @@ def test_percentiles_from_sketches_are_within_the_stated_error(store):
     assert rollups.quantiles(store, short, (), ("duration_ms",), (0.5,), None) is None
 
 
+def test_percentiles_past_the_histograms_bound_are_read_by_sorting_the_cells(store, monkeypatch):
+    f = SpanFilter("default", since=START, until=START + timedelta(hours=HOURS))
+    read = partial(
+        rollups.quantiles, store, f, ("request_model",), ("duration_ms", "ttft_ms"), (0.5, 0.99), 3600
+    )
+
+    def in_order(rows: list[dict]) -> list[dict]:  # within an hour, a store lists models in any order
+        return sorted(rows, key=lambda r: (r["bucket"], r["request_model"]))
+
+    laid_out = in_order(read())
+    monkeypatch.setattr(sketch, "DENSE_CELLS", 0)
+    assert in_order(read()) == laid_out and len(laid_out) == HOURS * len(MODELS)
+
+
 def test_what_rollups_do_not_hold_goes_to_spans(store):
     f = SpanFilter("default", since=START, until=START + timedelta(hours=HOURS))
     assert rollups.aggregate(store, f, ("user_id", "request_model"), None) is None
@@ -426,3 +441,30 @@ def test_cells_in_any_order_and_repeated_merge_to_each_groups_sketch():
         got = list(zip(merged_indexes[mine].tolist(), merged_counts[mine].tolist(), strict=True))
         assert got == sorted(counts_of_group.items())
         at += length
+
+
+def test_dense_quantiles_of_cells_in_any_order_equal_each_groups_sketch(monkeypatch):
+    """The cells as a store hands them (split, shuffled, the zero bucket among them) read through
+    one groups-by-buckets histogram give each group's own quantiles; past the histogram's bound it
+    declines (None) and the caller sorts the cells instead."""
+    rng = random.Random(17)
+    sketches = []
+    for _ in range(30):
+        values = [rng.lognormvariate(5, 2) for _ in range(rng.randint(1, 200))] + [0.0] * rng.randint(0, 2)
+        counts: dict[int, int] = {}
+        for v in values:
+            counts[sketch.index_of(v)] = counts.get(sketch.index_of(v), 0) + 1
+        sketches.append(counts)
+    cells = [(g, i, n) for g, counts in enumerate(sketches) for i, n in counts.items()]
+    cells += [(g, i, 1) for g, i, _ in rng.sample(cells, 40)]  # a bucket repeated in another row
+    for g, i, _ in cells[-40:]:
+        sketches[g][i] += 1
+    rng.shuffle(cells)
+    groups, indexes, counts = (np.array(column) for column in zip(*cells, strict=True))
+    qs = (0.0, 0.5, 0.95, 0.99, 1.0)
+    totals, values = sketch.dense_quantiles(groups, indexes.astype(np.int16), counts, len(sketches), qs)
+    for counts_of_group, total, row in zip(sketches, totals.tolist(), values.tolist(), strict=True):
+        assert total == sum(counts_of_group.values())
+        assert row == pytest.approx(sketch.quantiles(counts_of_group.items(), qs), rel=1e-12)
+    monkeypatch.setattr(sketch, "DENSE_CELLS", len(sketches) * 10)
+    assert sketch.dense_quantiles(groups, indexes.astype(np.int16), counts, len(sketches), qs) is None

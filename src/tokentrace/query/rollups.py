@@ -200,20 +200,26 @@ def merged_sketches(table: pa.Table, keys: list[str]) -> pa.Table:
     )
 
 
-def _sketched(table: pa.Table, keys: list[str], qs: tuple[float, ...]) -> list[dict[str, Any]]:
-    """Per group of the store's sketches: its keys, `count` and `quantiles` (numpy reads the
-    quantiles of all groups at once: a month by model and hour is ~3,000 groups)."""
-    table = merged_sketches(table, keys)
+def _sketched(
+    table: pa.Table, keys: list[str], qs: tuple[float, ...]
+) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray]:
+    """Per group of the store's sketches: its keys (rows), its count and its quantiles (a row
+    of `qs` each). numpy reads the quantiles of all groups at once: a month by model and hour is
+    ~3,000 groups."""
+    lengths = pc.list_value_length(table["sketch_index"]).fill_null(0).to_numpy(zero_copy_only=False)
+    table = table.filter(pa.array(lengths > 0))  # an empty range's one ungrouped row
     if not table.num_rows:
-        return []
-    indexes = pc.list_flatten(table["sketch_index"]).to_numpy()
-    counts = pc.list_flatten(table["count"]).to_numpy()
-    lengths = pc.list_value_length(table["sketch_index"]).to_numpy()
-    totals, values = sketch.grouped_quantiles(indexes, counts, lengths, qs)
-    rows = records(table.select(keys)) if keys else [{}]
-    for row, total, found in zip(rows, totals.tolist(), values.tolist(), strict=True):
-        row["count"], row["quantiles"] = total, found
-    return rows
+        return [], np.zeros(0, np.int64), np.zeros((0, len(qs)))
+    groups, first = _group_codes(table, keys)
+    cells = np.repeat(groups, lengths[lengths > 0])
+    indexes = pc.list_flatten(table["sketch_index"]).to_numpy(zero_copy_only=False)
+    counts = pc.list_flatten(table["count"]).to_numpy(zero_copy_only=False)
+    found = sketch.dense_quantiles(cells, indexes, counts, len(first), qs)
+    if found is None:  # too many groups by buckets to lay out: sort the cells instead
+        indexes, counts, lengths = sketch.merge_cells(cells, indexes.astype(np.int16), counts, len(first))
+        found = sketch.grouped_quantiles(indexes, counts, lengths, qs)
+    rows = records(table.select(keys).take(pa.array(first))) if keys else [{}]
+    return rows, *found
 
 
 def quantiles(
@@ -235,23 +241,35 @@ def quantiles(
         return None
     bucketed = bucket_seconds is not None
     keys = (["bucket"] if bucketed else []) + list(group_by)
-    groups: dict[tuple[Any, ...], dict[str, Any]] = {}
     reads: list[tuple[Grain | None, SpanFilter]] = [
         *by_grain(store, parts.rollups, MINUTE, group_by, bucket_seconds)
     ]
     reads += [(None, part) for part in parts.spans]
+    # Each measure's groups (a group with no TTFT has none) placed among every measure's.
+    place: dict[tuple[Any, ...], int] = {}
+    out: list[dict[str, Any]] = []
+    found = []
     for measure in measures:
-        for row in _sketched(store.sketch(reads, group_by, measure, bucket_seconds), keys, qs):
-            key = tuple(row[k] for k in keys)
-            into = groups.setdefault(key, {k: row[k] for k in keys})
-            into[measure] = row["quantiles"]
-            into[f"{measure}_count"] = row["count"]
-    out = []
-    for row in groups.values():
-        for measure in measures:
-            row.setdefault(measure, None)
-            row.setdefault(f"{measure}_count", 0)
-        row["requests"] = max(row[f"{m}_count"] for m in measures)
-        out.append(row)
+        rows, totals, values = _sketched(store.sketch(reads, group_by, measure, bucket_seconds), keys, qs)
+        at = np.empty(len(rows), np.int64)
+        for n, row in enumerate(rows):
+            key = tuple(row.values())
+            if (where := place.get(key)) is None:
+                where = place[key] = len(out)
+                out.append(row)
+            at[n] = where
+        found.append((measure, at, totals, values))
+    requests = np.zeros(len(out), np.int64)
+    for measure, at, totals, values in found:
+        count = np.zeros(len(out), np.int64)
+        count[at] = totals
+        requests = np.maximum(requests, count)
+        quantiles: list[list[float] | None] = [None] * len(out)
+        for where, row_values in zip(at.tolist(), values.tolist(), strict=True):
+            quantiles[where] = row_values
+        for row, n, q in zip(out, count.tolist(), quantiles, strict=True):
+            row[measure], row[f"{measure}_count"] = q, n
+    for row, n in zip(out, requests.tolist(), strict=True):
+        row["requests"] = n
     out.sort(key=(lambda r: r["bucket"]) if bucketed else (lambda r: -r["requests"]))
     return out
