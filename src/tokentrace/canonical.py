@@ -43,6 +43,14 @@ FIELDS: tuple[tuple[str, pa.DataType], ...] = (
     ("cache_read_tokens", pa.int64()),
     ("cache_write_tokens", pa.int64()),
     ("reasoning_tokens", pa.int64()),
+    # Tokens by modality, each a part of the count above it (audio input tokens are input
+    # tokens; cached audio tokens are cached input tokens too), priced at their own rates.
+    ("input_audio_tokens", pa.int64()),
+    ("output_audio_tokens", pa.int64()),
+    ("cache_audio_read_tokens", pa.int64()),
+    ("input_image_tokens", pa.int64()),
+    ("output_image_tokens", pa.int64()),
+    ("cache_image_read_tokens", pa.int64()),
     ("cost_usd", pa.float64()),
     ("cost_known", pa.bool_()),
     ("finish_reason", pa.string()),
@@ -185,6 +193,17 @@ TOKEN_FIELDS = (
     "cache_read_tokens",
     "cache_write_tokens",
     "reasoning_tokens",
+)
+
+#: Audio and image tokens: parts of the input, output and cached counts (TOKEN_FIELDS), kept on
+#: spans and priced at their own rates; the rollups sum the counts they are part of.
+MODALITY_TOKEN_FIELDS = (
+    "input_audio_tokens",
+    "output_audio_tokens",
+    "cache_audio_read_tokens",
+    "input_image_tokens",
+    "output_image_tokens",
+    "cache_image_read_tokens",
 )
 
 #: Fields computed from others (see input_bucket): groupable and filterable, not stored.

@@ -31,6 +31,13 @@ REASONING_TOKENS = (
     "gen_ai.usage.reasoning_tokens",
     "gen_ai.usage.output_tokens.reasoning",
 )
+# Tokens by modality (the merged GenAI conventions; LiveKit's older spelling second)
+INPUT_AUDIO_TOKENS = ("gen_ai.usage.audio.input_tokens", "gen_ai.usage.input_audio_tokens")
+OUTPUT_AUDIO_TOKENS = ("gen_ai.usage.audio.output_tokens", "gen_ai.usage.output_audio_tokens")
+CACHE_AUDIO_READ_TOKENS = ("gen_ai.usage.audio.cache_read.input_tokens",)
+INPUT_IMAGE_TOKENS = ("gen_ai.usage.image.input_tokens",)
+OUTPUT_IMAGE_TOKENS = ("gen_ai.usage.image.output_tokens",)
+CACHE_IMAGE_READ_TOKENS = ("gen_ai.usage.image.cache_read.input_tokens",)
 FINISH_REASONS = "gen_ai.response.finish_reasons"
 TEMPERATURE = "gen_ai.request.temperature"
 MAX_TOKENS = "gen_ai.request.max_tokens"

@@ -10,6 +10,7 @@ import anthropic
 import httpx
 import openai
 import pytest
+from genai_prices import Usage, calc_price
 
 from tests.builders.processes import minute_with_room
 from tests.builders.receiver import Receiver
@@ -448,3 +449,30 @@ def test_the_gateway_prices_each_call_at_the_tier_it_was_served_at(server, gatew
     assert per_token[0] == pytest.approx(per_token[1] / 2) and per_token[2] == pytest.approx(2 * per_token[1])
     assert flex["attributes"]["tokentrace.price.conditions"] == "service_tier=flex"
     assert spans[3]["attributes"]["tokentrace.price.conditions"] == "service_tier=flex"
+
+
+def test_the_gateway_prices_audio_heard_and_spoken_at_its_own_rates(server, gateway):
+    """A gpt-audio call with a second of speech in and a spoken answer: the gateway records the
+    audio tokens the answer reports as their own kinds, and the span's cost is genai-prices' for
+    that usage, audio at gpt-audio's audio rates."""
+    client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="sk-app")
+    heard = {"type": "input_audio", "input_audio": {"data": "A" * 43000, "format": "wav"}}
+    answer = client.chat.completions.create(
+        model="gpt-audio",
+        modalities=["text", "audio"],
+        audio={"voice": "alloy", "format": "wav"},
+        messages=[{"role": "user", "content": [{"type": "text", "text": "what did I say?"}, heard]}],
+    )
+    [span] = spans_of(server, 1)
+    usage = answer.usage
+    assert span["input_audio_tokens"] == usage.prompt_tokens_details.audio_tokens > 0
+    assert span["output_audio_tokens"] == usage.completion_tokens_details.audio_tokens > 0
+    counted = Usage(
+        input_tokens=usage.prompt_tokens,
+        output_tokens=usage.completion_tokens,
+        input_audio_tokens=span["input_audio_tokens"],
+        output_audio_tokens=span["output_audio_tokens"],
+    )
+    assert span["cost_usd"] == pytest.approx(
+        float(calc_price(counted, "gpt-audio", provider_id="openai").total_price)
+    )

@@ -505,6 +505,31 @@ def tiers(client: openai.OpenAI, provider: str) -> dict:
     return facts
 
 
+def audio(client: openai.OpenAI) -> dict:
+    """gpt-audio hears a second of speech and answers aloud, then a text-only call on the same
+    model: the first call's audio tokens are priced at gpt-audio's audio rates."""
+    facts: dict = {"usage": []}
+
+    @tokentrace.observe(name="voice")
+    def run() -> None:
+        facts["trace_id"] = _trace_id()
+        heard = {"type": "input_audio", "input_audio": {"data": "A" * 43000, "format": "wav"}}
+        spoken = client.chat.completions.create(
+            model="gpt-audio",
+            modalities=["text", "audio"],
+            audio={"voice": "alloy", "format": "wav"},
+            messages=[{"role": "user", "content": [{"type": "text", "text": "what did I say?"}, heard]}],
+        )
+        facts["transcript"] = spoken.choices[0].message.audio.transcript
+        written = client.chat.completions.create(
+            model="gpt-audio", messages=[{"role": "user", "content": "and in writing?"}]
+        )
+        facts["usage"] = [spoken.usage.model_dump(), written.usage.model_dump()]
+
+    run()
+    return facts
+
+
 def main() -> None:
     scenario, provider, server = sys.argv[1:4]
     capture = scenario == "content"
@@ -544,6 +569,8 @@ def main() -> None:
         facts = budgets(client, provider)
     elif scenario == "tiers":
         facts = tiers(client, provider)
+    elif scenario == "audio":
+        facts = audio(client)
     elif scenario == "backend-down":
         facts = agent(client)
         print(orjson.dumps(facts).decode(), flush=True)

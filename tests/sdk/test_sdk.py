@@ -339,6 +339,38 @@ def test_a_processor_added_after_init_sees_the_calls_made_from_then_on(server, p
     assert server.get("/api/v1/stats")["spans"] == 2
 
 
+def test_audio_heard_and_spoken_is_priced_at_its_own_rates(server, provider_url):
+    """Through the real OpenAI SDK: the audio tokens the answer reports (heard in the prompt,
+    spoken in the answer) are recorded as their own kinds and priced at gpt-audio's audio rates,
+    equal to genai-prices' own calculation; a text-only call on the model has none."""
+    facts = run_app("audio", provider_url, server)
+    assert facts["transcript"]
+    calls = sorted(
+        (s for s in spans_of(server, facts["trace_id"], 3) if s["operation"] == "chat"),
+        key=lambda s: s["start_time"],
+    )
+    spoken, written = calls
+    usage = facts["usage"][0]
+    assert spoken["input_audio_tokens"] == usage["prompt_tokens_details"]["audio_tokens"] > 0
+    assert spoken["output_audio_tokens"] == usage["completion_tokens_details"]["audio_tokens"] > 0
+    assert written["input_audio_tokens"] is None and written["output_audio_tokens"] is None
+    for call, reported in zip(calls, facts["usage"], strict=True):
+        counted = Usage(
+            input_tokens=reported["prompt_tokens"],
+            output_tokens=reported["completion_tokens"],
+            input_audio_tokens=reported["prompt_tokens_details"]["audio_tokens"],
+            output_audio_tokens=reported["completion_tokens_details"]["audio_tokens"],
+        )
+        expected = calc_price(counted, "gpt-audio", provider_id="openai").total_price
+        assert call["cost_usd"] == pytest.approx(float(expected), rel=1e-9)
+    as_text = calc_price(
+        Usage(input_tokens=usage["prompt_tokens"], output_tokens=usage["completion_tokens"]),
+        "gpt-audio",
+        provider_id="openai",
+    )
+    assert spoken["cost_usd"] > 3 * float(as_text.total_price)  # audio costs 6-13x text here
+
+
 def test_each_call_is_priced_at_the_tier_it_was_served_at(server, provider_url):
     """The answered tier is the billed one: flex at gpt-5's flex price, priority at its priority
     price (streamed too), auto answered as default at the list price, Anthropic's priority at

@@ -5,9 +5,10 @@ processes (ingest/workers.py) where it is handed the same arguments."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
-from tokentrace.canonical import Tables
+from tokentrace.canonical import MODALITY_TOKEN_FIELDS, Tables
 from tokentrace.ingest import otlp_json, otlp_proto, score_rows
 from tokentrace.ingest.columns import tables
 from tokentrace.ingest.logs import from_logs
@@ -44,6 +45,9 @@ class Prepared:
         return shown + (f"; and {more} more" if more > 0 else "")
 
 
+_MODALITIES = itemgetter(*MODALITY_TOKEN_FIELDS)  # a row's audio and image counts, in C
+
+
 def price_rows(book: PriceBook, rows: list[dict[str, Any]]) -> None:
     """Cost each canonical row in place and record which price it used."""
     costs, known, used = book.price_columns(
@@ -55,6 +59,7 @@ def price_rows(book: PriceBook, rows: list[dict[str, Any]]) -> None:
         [r["cache_read_tokens"] for r in rows],
         [r["cache_write_tokens"] for r in rows],
         [r["service_tier"] for r in rows],
+        list(map(_MODALITIES, rows)),
     )
     for row, cost, is_known, rates in zip(rows, costs, known, used, strict=True):
         row["cost_usd"] = cost

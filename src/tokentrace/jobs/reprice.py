@@ -8,6 +8,7 @@ import orjson
 import pyarrow as pa
 
 from tokentrace import semconv
+from tokentrace.canonical import MODALITY_TOKEN_FIELDS
 from tokentrace.pricing.book import PriceBook
 from tokentrace.store.filters import SpanFilter
 from tokentrace.store.protocol import Store
@@ -24,6 +25,7 @@ _COLUMNS = (
     "cache_read_tokens",
     "cache_write_tokens",
     "service_tier",
+    *MODALITY_TOKEN_FIELDS,
     "cost_usd",
     "cost_known",
     "attributes",
@@ -59,6 +61,7 @@ def reprice(store: Store, book: PriceBook, f: SpanFilter) -> RepriceReport:
         cols["cache_read_tokens"],
         cols["cache_write_tokens"],
         cols["service_tier"],
+        list(zip(*(cols[field] for field in MODALITY_TOKEN_FIELDS), strict=True)),
     )
     changed = {"trace_id": [], "span_id": [], "cost_usd": [], "cost_known": [], "attributes": []}
     before = after = 0.0

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from tokentrace.pricing.overrides import Overrides
-from tokentrace.pricing.rates import Rates, UnitPrice
+from tokentrace.pricing.rates import Modalities, Rates, UnitPrice
 
 if TYPE_CHECKING:
     from genai_prices.types import ModelInfo, TieredPrices
@@ -104,6 +104,12 @@ def _catalog_rates(provider: str, model: str, at_ns: int, service_tier: str | No
         output=output_price or (0.0, ()),
         cache_read=_unit(prices.cache_read_mtok),
         cache_write=_unit(prices.cache_write_mtok),
+        input_audio=_unit(prices.input_audio_mtok),
+        output_audio=_unit(prices.output_audio_mtok),
+        cache_audio_read=_unit(prices.cache_audio_read_mtok),
+        input_image=_unit(prices.input_image_mtok),
+        output_image=_unit(prices.output_image_mtok),
+        cache_image_read=_unit(prices.cache_image_read_mtok),
         conditions=_conditions(found_model, context, at),
     )
 
@@ -151,9 +157,11 @@ class PriceBook:
         cache_read: Sequence[int | None],
         cache_write: Sequence[int | None],
         service_tier: Sequence[str | None] | None = None,
+        modalities: Sequence[Modalities | None] | None = None,
     ) -> tuple[list[float | None], list[bool | None], list[Rates | None]]:
         """Cost a batch of spans column-wise: (cost_usd, cost_known, rates used), each at its
-        service tier's price where one is given.
+        service tier's price where one is given, its audio and image tokens (`modalities`) at
+        their own rates.
 
         A span that reports no tokens has nothing to price (None, None). A span with
         tokens but no known price is unpriced (None, False), never $0.
@@ -176,7 +184,8 @@ class PriceBook:
                 costs.append(None)
                 known.append(False)
             else:
-                costs.append(rates.cost(inp, out, cache_read[i], cache_write[i]))
+                modal = modalities[i] if modalities is not None else None
+                costs.append(rates.cost(inp, out, cache_read[i], cache_write[i], modal))
                 known.append(True)
             used.append(rates)
         return costs, known, used

@@ -8,6 +8,9 @@ input_mtok = 0.50                  # USD per million tokens
 output_mtok = 1.00
 cache_read_mtok = 0.10             # optional, default: input_mtok
 cache_write_mtok = 0.60            # optional, default: input_mtok
+input_audio_mtok = 40.0            # optional (also output_audio, cache_audio_read, input_image,
+                                   # output_image, cache_image_read): default, the rate of the
+                                   # count they are part of
 valid_from = 2026-01-01T00:00:00Z  # optional: in force from this instant
 
 [[discounts]]
@@ -111,6 +114,17 @@ def _price(entry: dict, key: str, where: str, required: bool) -> UnitPrice | Non
     return flat(float(value))
 
 
+#: Rates of audio and image tokens a model entry may set (`input_audio_mtok` …), as genai-prices
+#: names them; each optional, default: the rate of the count the tokens are part of.
+_MODAL_RATES = (
+    "input_audio",
+    "output_audio",
+    "cache_audio_read",
+    "input_image",
+    "output_image",
+    "cache_image_read",
+)
+
 #: The tables a prices file holds, and the keys of each entry.
 TABLES = {
     "models": (
@@ -120,6 +134,7 @@ TABLES = {
         "output_mtok",
         "cache_read_mtok",
         "cache_write_mtok",
+        *(f"{kind}_mtok" for kind in _MODAL_RATES),
         "valid_from",
     ),
     "discounts": ("provider", "model", "multiplier", "valid_from"),
@@ -189,6 +204,7 @@ def parse_overrides(text: str, source: str) -> Overrides:
             output=_price(entry, "output_mtok", where, True),  # type: ignore[arg-type]
             cache_read=_price(entry, "cache_read_mtok", where, False),
             cache_write=_price(entry, "cache_write_mtok", where, False),
+            **{kind: _price(entry, f"{kind}_mtok", where, False) for kind in _MODAL_RATES},
         )
         models.append(ModelOverride(pattern, provider, rates, _instant_ns(entry.get("valid_from"), where)))
     discounts = []

@@ -34,6 +34,8 @@ class Outcome:
     cache_read_tokens: int | None = None
     cache_write_tokens: int | None = None
     reasoning_tokens: int | None = None
+    input_audio_tokens: int | None = None  # parts of the input and output counts
+    output_audio_tokens: int | None = None
     first_token_ns: int | None = None
     output_events: int = 0  # stream events that carried output (a lower bound on tokens)
     refusal: bool = False
@@ -60,6 +62,8 @@ class Outcome:
             "gen_ai.usage.cache_read.input_tokens": self.cache_read_tokens,
             "gen_ai.usage.cache_creation.input_tokens": self.cache_write_tokens,
             "gen_ai.usage.reasoning.output_tokens": self.reasoning_tokens,
+            "gen_ai.usage.audio.input_tokens": self.input_audio_tokens,
+            "gen_ai.usage.audio.output_tokens": self.output_audio_tokens,
             "tokentrace.refusal": self.refusal or None,
             "tokentrace.service_tier": self.service_tier,
         }

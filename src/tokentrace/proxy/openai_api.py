@@ -47,9 +47,11 @@ def _usage(outcome: Outcome, usage: Any, inp: str, out: str, in_details: str, ou
     if isinstance(details, dict):
         outcome.cache_read_tokens = integer(details.get("cached_tokens"))
         outcome.cache_write_tokens = integer(details.get("cache_write_tokens"))
-    reasoning = usage.get(out_details)
-    if isinstance(reasoning, dict):
-        outcome.reasoning_tokens = integer(reasoning.get("reasoning_tokens"))
+        outcome.input_audio_tokens = integer(details.get("audio_tokens")) or None
+    details = usage.get(out_details)
+    if isinstance(details, dict):
+        outcome.reasoning_tokens = integer(details.get("reasoning_tokens"))
+        outcome.output_audio_tokens = integer(details.get("audio_tokens")) or None
 
 
 def _identity(outcome: Outcome, data: dict[str, Any]) -> None:

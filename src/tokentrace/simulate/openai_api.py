@@ -19,6 +19,7 @@ from tokentrace.simulate.state import ProviderState, pause
 from tokentrace.simulate.tokens import (
     answer_length,
     content_text,
+    count_audio,
     count_message,
     count_text,
     count_tools,
@@ -170,14 +171,19 @@ async def chat_completions(request: Request) -> Response:
         words, output, truncated = [], count_text(REFUSAL), False
     reasoning = rng.randint(64, 512) if spec.reasoning else 0
     finish = "tool_calls" if call else ("length" if truncated else "stop")
+    # Audio heard is part of the prompt; an answer spoken (modalities: audio) takes ~3 audio
+    # tokens per word of its transcript, on top of the transcript's text tokens.
+    heard = count_audio(messages)
+    prompt += heard
+    spoken = 3 * output if "audio" in (body.get("modalities") or ()) and not call and not refusal else 0
     usage = {
         "prompt_tokens": prompt,
-        "completion_tokens": output + reasoning,
-        "total_tokens": prompt + output + reasoning,
-        "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
+        "completion_tokens": output + reasoning + spoken,
+        "total_tokens": prompt + output + reasoning + spoken,
+        "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": heard},
         "completion_tokens_details": {
             "reasoning_tokens": reasoning,
-            "audio_tokens": 0,
+            "audio_tokens": spoken,
             "accepted_prediction_tokens": 0,
             "rejected_prediction_tokens": 0,
         },
@@ -217,6 +223,9 @@ async def chat_completions(request: Request) -> Response:
         message = {"role": "assistant", "content": text, "refusal": refusal}
         if tool_calls:
             message["tool_calls"] = tool_calls
+        if spoken:  # the answer as speech: its transcript, and a few bytes standing for the audio
+            audio = {"id": f"audio_{ident}", "data": "UklGRg==", "expires_at": created + 3600}
+            message |= {"content": None, "audio": audio | {"transcript": text}}
         return _json(
             {
                 "id": ident,

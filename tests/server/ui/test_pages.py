@@ -211,6 +211,26 @@ def test_the_span_panel_is_a_fragment_for_htmx_and_a_redirect_otherwise(site: Si
     assert plain.status_code == 303 and plain.headers["location"] == f"/traces/{site.agent_trace}?span={span}"
 
 
+def test_the_span_panel_lists_audio_and_image_tokens_only_where_a_call_had_them(site: Site) -> None:
+    spoken = call(
+        datetime.now(UTC) - timedelta(minutes=2),
+        model="gpt-audio",
+        input_tokens=900,
+        output_tokens=700,
+        extra={"gen_ai.usage.audio.input_tokens": 600, "gen_ai.usage.audio.output_tokens": 520},
+    )
+    write(site.state, [spoken])
+    panel = site.client.get(
+        f"/traces/{spoken.trace_id}/spans/{spoken.span_id}", headers={"HX-Request": "true"}
+    ).text
+    assert re.search(r'data-field="input_audio_tokens">([^<]*)<', panel)[1] == count(600)
+    assert re.search(r'data-field="output_audio_tokens">([^<]*)<', panel)[1] == count(520)
+    assert "of input: image" not in panel
+    tree = site.client.get(f"/api/v1/traces/{site.agent_trace}").json()
+    plain = tree["roots"][0]["children"][0]["span_id"]
+    assert "audio" not in site.client.get(f"/traces/{site.agent_trace}/spans/{plain}").text
+
+
 def test_a_session_lists_its_traces_in_order_with_its_totals(site: Site) -> None:
     api = site.client.get("/api/v1/sessions/s1").json()
     page = site.client.get("/sessions/s1").text

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from tokentrace import semconv, vocab
-from tokentrace.canonical import FIELD_NAMES, LLM_OPERATIONS, TOKEN_FIELDS
+from tokentrace.canonical import FIELD_NAMES, LLM_OPERATIONS, MODALITY_TOKEN_FIELDS, TOKEN_FIELDS
 from tokentrace.ingest.normalize.attrmap import AttributeMap
 from tokentrace.ingest.raw import SPAN_KINDS, STATUS_CODES, RawSpan, SpanRejected
 
@@ -259,7 +259,7 @@ def add_cache_to_input(row: dict[str, Any]) -> None:
         row["total_tokens"] = row["input_tokens"] + row["output_tokens"]
 
 
-_SUBTOTALS = tuple((field, semconv.SUBTOTAL + field) for field in TOKEN_FIELDS)
+_SUBTOTALS = tuple((field, semconv.SUBTOTAL + field) for field in (*TOKEN_FIELDS, *MODALITY_TOKEN_FIELDS))
 
 
 def _serving_provider(row: dict[str, Any], attrs: dict[str, Any]) -> None:

@@ -24,6 +24,12 @@ _TOKENS = (
     ("cache_read_tokens", semconv.CACHE_READ_TOKENS),
     ("cache_write_tokens", semconv.CACHE_WRITE_TOKENS),
     ("reasoning_tokens", semconv.REASONING_TOKENS),
+    ("input_audio_tokens", semconv.INPUT_AUDIO_TOKENS),
+    ("output_audio_tokens", semconv.OUTPUT_AUDIO_TOKENS),
+    ("cache_audio_read_tokens", semconv.CACHE_AUDIO_READ_TOKENS),
+    ("input_image_tokens", semconv.INPUT_IMAGE_TOKENS),
+    ("output_image_tokens", semconv.OUTPUT_IMAGE_TOKENS),
+    ("cache_image_read_tokens", semconv.CACHE_IMAGE_READ_TOKENS),
 )
 
 # Vocabulary-normalized values keep their raw spelling in `attributes`.

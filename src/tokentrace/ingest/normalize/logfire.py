@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from tokentrace import semconv
-from tokentrace.canonical import TAG_FIELDS
+from tokentrace.canonical import MODALITY_TOKEN_FIELDS, TAG_FIELDS
 from tokentrace.ingest.normalize import genai, usage
 from tokentrace.ingest.normalize.fields import json_object, number, text
 from tokentrace.ingest.raw import RawSpan
@@ -29,12 +29,18 @@ def matches(span: RawSpan) -> bool:
 
 
 def _raw_usage(row: dict[str, Any], raw: Any) -> None:
-    """Cached, cache-write and reasoning tokens (and the total) from the provider's raw usage;
-    the input count of the gen_ai attributes already includes the cache."""
+    """Cached, cache-write, reasoning, audio and image tokens (and the total) from the provider's
+    raw usage; the input count of the gen_ai attributes already includes the cache."""
     if not isinstance(raw, dict):
         return
     counts = usage.read(raw, "gen_ai.usage.raw")
-    for field in ("cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "total_tokens"):
+    for field in (
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "reasoning_tokens",
+        "total_tokens",
+        *MODALITY_TOKEN_FIELDS,
+    ):
         if row[field] is None:
             row[field] = counts[field]
 

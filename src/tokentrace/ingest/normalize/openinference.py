@@ -33,6 +33,8 @@ _TOKENS = (
     ("cache_read_tokens", "llm.token_count.prompt_details.cache_read"),
     ("cache_write_tokens", "llm.token_count.prompt_details.cache_write"),
     ("reasoning_tokens", "llm.token_count.completion_details.reasoning"),
+    ("input_audio_tokens", "llm.token_count.prompt_details.audio"),
+    ("output_audio_tokens", "llm.token_count.completion_details.audio"),
 )
 _MAP = AttributeMap(
     {

@@ -23,6 +23,23 @@ _PATHS = {
         ("completion_tokens_details", "reasoning_tokens"),
         ("output_tokens_details", "reasoning_tokens"),
     ),
+    # OpenAI chat (prompt/completion details), Realtime (input/output_token_details, cached
+    # tokens by modality) and image generation (input_tokens_details, its output all image)
+    "input_audio_tokens": (
+        ("prompt_tokens_details", "audio_tokens"),
+        ("input_token_details", "audio_tokens"),
+    ),
+    "output_audio_tokens": (
+        ("completion_tokens_details", "audio_tokens"),
+        ("output_token_details", "audio_tokens"),
+    ),
+    "cache_audio_read_tokens": (("input_token_details", "cached_tokens_details", "audio_tokens"),),
+    "input_image_tokens": (
+        ("input_tokens_details", "image_tokens"),
+        ("input_token_details", "image_tokens"),
+    ),
+    "output_image_tokens": (("output_tokens_details", "image_tokens"),),
+    "cache_image_read_tokens": (("input_token_details", "cached_tokens_details", "image_tokens"),),
 }
 
 

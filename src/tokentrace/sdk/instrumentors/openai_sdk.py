@@ -53,9 +53,17 @@ def _usage(usage: Any, inp: str, out: str, cached_in: str, reasoning_in: str) ->
         value = getattr(details, "cache_write_tokens", None)
         if type(value) is int:
             counts["gen_ai.usage.cache_creation.input_tokens"] = value
-    value = getattr(getattr(usage, reasoning_in, None), "reasoning_tokens", None)
-    if type(value) is int:
-        counts["gen_ai.usage.reasoning.output_tokens"] = value
+        value = getattr(details, "audio_tokens", None)  # audio heard: priced at its own rate
+        if type(value) is int and value:
+            counts["gen_ai.usage.audio.input_tokens"] = value
+    details = getattr(usage, reasoning_in, None)
+    if details is not None:
+        value = getattr(details, "reasoning_tokens", None)
+        if type(value) is int:
+            counts["gen_ai.usage.reasoning.output_tokens"] = value
+        value = getattr(details, "audio_tokens", None)  # an answer spoken
+        if type(value) is int and value:
+            counts["gen_ai.usage.audio.output_tokens"] = value
     return counts
 
 
