@@ -9,6 +9,7 @@ import pytest
 from tests.builders.planted import UNTIL, call, new_trace, store_with
 from tokentrace.ingest.raw import RawSpan
 from tokentrace.query import aggregates, filters
+from tokentrace.query.records import records
 from tokentrace.store.filters import SpanFilter
 
 T0 = UNTIL - timedelta(minutes=30)
@@ -108,6 +109,22 @@ def test_cost_per_user_counts_the_traces_of_the_costliest_only(store):
     }
     none_of = store.aggregate(SpanFilter("default", equals={"session_id": ()}), ("session_id",), None, True)
     assert none_of.num_rows == 0
+
+
+@pytest.mark.parametrize(("group_by", "bucket"), [((), None), (("user_id",), None), (("tenant_id",), 60)])
+def test_distinct_counts_alone_equal_the_whole_aggregates(store, group_by, bucket):
+    """What a rollup read adds from spans is counted by a scan of its own: the same traces,
+    sessions and users per group as the whole aggregate counts (duplicates excluded)."""
+    f = SpanFilter("default")
+    keys = (["bucket"] if bucket else []) + list(group_by)
+    columns = [*keys, "traces", "sessions", "users"]
+
+    def rows(table) -> list[tuple]:
+        return sorted(tuple(str(v) for v in row.values()) for row in records(table.select(columns)))
+
+    assert rows(store.distinct_counts(f, group_by, bucket)) == rows(
+        store.aggregate(f, group_by, bucket, True)
+    )
 
 
 def test_cost_per_session(store):

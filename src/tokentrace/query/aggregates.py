@@ -73,7 +73,7 @@ def rollup(
         found = store.aggregate(f, group_by, bucket_seconds, distinct)
     elif distinct:
         found = _with_distinct(
-            found, store.aggregate(f, group_by, bucket_seconds, True), group_by, bucket_seconds
+            found, store.distinct_counts(f, group_by, bucket_seconds), group_by, bucket_seconds
         )
     return derived_rows(found, shares=bool(group_by))
 
@@ -179,7 +179,7 @@ def cost_per(store: Store, f: SpanFilter, entity: str, top: int = 20) -> CostPer
     costliest = rows[:top]
     if costliest:
         of_them = replace(f, equals={**f.equals, entity: tuple(r[entity] for r in costliest)})
-        traced = store.aggregate(of_them, (entity,), None, True)
+        traced = store.distinct_counts(of_them, (entity,), None)
         traces = dict(zip(traced[entity].to_pylist(), traced["traces"].to_pylist(), strict=True))
         for row in costliest:
             row["traces"] = traces.get(row[entity], 0)

@@ -97,6 +97,13 @@ class SpanReader(Protocol):
         distinct counts cost about half the scan, and per-bucket rows that are summed later
         cannot use them."""
 
+    def distinct_counts(
+        self, f: SpanFilter, group_by: tuple[str, ...], bucket_seconds: int | None
+    ) -> pa.Table:
+        """Per group (and time bucket): the distinct traces, sessions and users of its counted
+        spans (duplicates excluded), as `aggregate` counts them, and nothing else: what a read
+        from the rollups adds from spans, in a scan of four columns, not all of them."""
+
     def quantiles(
         self,
         f: SpanFilter,

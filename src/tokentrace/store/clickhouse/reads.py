@@ -309,6 +309,24 @@ class ClickHouseReads:
         """
         return self._ch.query(sql, params)
 
+    def distinct_counts(
+        self, f: SpanFilter, group_by: tuple[str, ...], bucket_seconds: int | None
+    ) -> pa.Table:
+        groups = select_groups(group_by, ClickHouseDialect(), bucket_seconds)
+        params = ClickHouseDialect()
+        where = where_clause(f, params)
+        select = ", ".join([*groups, ""]) if groups else ""
+        sql = f"""
+        SELECT {select} uniqExact(trace_id) AS traces,
+            uniqExactIf(session_id, session_id IS NOT NULL) AS sessions,
+            uniqExactIf(user_id, user_id IS NOT NULL) AS users
+        FROM {SPANS}
+        WHERE {where} AND duplicate_of IS NULL
+        {group_clause(groups)}
+        {SETTINGS}
+        """
+        return self._ch.query(sql, params)
+
     def quantiles(
         self,
         f: SpanFilter,

@@ -244,6 +244,22 @@ class DuckDBReads:
         """
         return self._arrow(sql, params)
 
+    def distinct_counts(
+        self, f: SpanFilter, group_by: tuple[str, ...], bucket_seconds: int | None
+    ) -> pa.Table:
+        groups = select_groups(group_by, DuckDBDialect(), bucket_seconds)
+        params = DuckDBDialect()
+        where = where_clause(f, params)
+        select = ", ".join([*groups, ""]) if groups else ""
+        sql = f"""
+        SELECT {select} count(DISTINCT trace_id) AS traces, count(DISTINCT session_id) AS sessions,
+            count(DISTINCT user_id) AS users
+        FROM spans
+        WHERE {where} AND duplicate_of IS NULL
+        {"GROUP BY ALL" if groups else ""}
+        """
+        return self._arrow(sql, params)
+
     def quantiles(
         self,
         f: SpanFilter,
