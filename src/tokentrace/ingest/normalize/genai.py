@@ -32,6 +32,8 @@ _TOKENS = (
     ("cache_image_read_tokens", semconv.CACHE_IMAGE_READ_TOKENS),
 )
 
+_TOKEN_KEYS = tuple((field, keys[0]) for field, keys in _TOKENS)
+
 # Vocabulary-normalized values keep their raw spelling in `attributes`.
 _KEEP = frozenset(
     {
@@ -119,8 +121,10 @@ def apply(span: RawSpan, row: dict[str, Any]) -> None:
     row["response_model"] = text(get("response_model"))
     row["response_id"] = text(get("response_id"))
 
-    for field, keys in _TOKENS:
-        row[field] = token_count(get(field), keys[0])
+    for field, key in _TOKEN_KEYS:  # the row starts with none: check only what was sent
+        value = get(field)
+        if value is not None:
+            row[field] = token_count(value, key)
 
     row["finish_reason"] = vocab.finish_reason(_finish_reasons(get("finish_reasons")))
     row["temperature"] = number(get("temperature"))
