@@ -83,6 +83,12 @@ def grouped_quantiles(
     def order_statistic(rank: np.ndarray) -> np.ndarray:  # per group, the rank-th smallest
         return values[np.searchsorted(seen, before + rank, side="right")]
 
+    return totals, _interpolated(order_statistic, totals, qs)
+
+
+def _interpolated(order_statistic, totals: np.ndarray, qs: Iterable[float]) -> np.ndarray:
+    """Each group's quantiles (a row of `qs`), interpolated between its order statistics as
+    DuckDB's quantile_cont is; `order_statistic(rank)` gives every group's rank-th smallest."""
     qs = list(qs)
     out = np.empty((len(totals), len(qs)))
     for column, q in enumerate(qs):
@@ -90,7 +96,7 @@ def grouped_quantiles(
         low = np.floor(position).astype(np.int64)
         lo, hi = order_statistic(low), order_statistic(np.minimum(low + 1, totals - 1))
         out[:, column] = lo + (hi - lo) * (position - low)
-    return totals, out
+    return out
 
 
 #: The most cells (groups by buckets) `dense_quantiles` lays out: 16M float64s, 128 MB at worst.
@@ -127,14 +133,8 @@ def dense_quantiles(
     def order_statistic(rank: np.ndarray) -> np.ndarray:  # per group, the rank-th smallest
         return values[np.searchsorted(seen, before + rank, side="right") % width]
 
-    qs = list(qs)
-    out = np.empty((n_groups, len(qs)))
-    for n, q in enumerate(qs):
-        position = q * (totals - 1)
-        low = np.floor(position)
-        lo, hi = order_statistic(low), order_statistic(np.minimum(low + 1, totals - 1))
-        out[:, n] = lo + (hi - lo) * (position - low)
-    return totals.astype(np.int64), out
+    totals = totals.astype(np.int64)
+    return totals, _interpolated(order_statistic, totals, qs)
 
 
 def merge_cells(
