@@ -34,7 +34,9 @@ CONFIG = RunConfig(group_id=harness.SESSION)
 
 async def main() -> None:
     params = {"command": sys.executable, "args": [str(SERVER)], "env": SERVER_ENV}
-    async with MCPServerStdio(params=params, name="weather") as server:
+    # The SDK waits 5 s for each answer, `initialize` included; a busy CI box can take longer to
+    # start the server (three apps at once beside the suite).
+    async with MCPServerStdio(params=params, name="weather", client_session_timeout_seconds=60) as server:
         agent = Agent(
             name=harness.AGENT,
             instructions=harness.INSTRUCTIONS,

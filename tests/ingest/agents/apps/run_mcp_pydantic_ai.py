@@ -24,7 +24,11 @@ SERVER = Path(__file__).with_name("mcp_weather_server.py")
 # A stdio server inherits only a few variables (PATH, HOME…): hand it the OTLP endpoint and any
 # OTEL_* settings (the exporter's auth header) so that it exports where the app does.
 SERVER_ENV = {"OTLP_URL": harness.OTLP_URL} | {k: v for k, v in os.environ.items() if k.startswith("OTEL_")}
-weather_server = MCPToolset(StdioTransport(sys.executable, [str(SERVER)], env=SERVER_ENV, keep_alive=False))
+# pydantic-ai gives the server 5 s to start and answer `initialize`; a busy CI box (three apps at
+# once beside the suite) can take longer just to import FastMCP and OpenTelemetry in the server.
+weather_server = MCPToolset(
+    StdioTransport(sys.executable, [str(SERVER)], env=SERVER_ENV, keep_alive=False), init_timeout=60
+)
 
 openai_model = OpenAIChatModel(harness.OPENAI_MODEL, provider=OpenAIProvider(base_url=harness.OPENAI_BASE))
 agent = Agent(openai_model, name=harness.AGENT, instructions=harness.INSTRUCTIONS, toolsets=[weather_server])
