@@ -53,6 +53,9 @@ FIELDS: tuple[tuple[str, pa.DataType], ...] = (
     ("cache_image_read_tokens", pa.int64()),
     ("cost_usd", pa.float64()),
     ("cost_known", pa.bool_()),
+    # The self-hosted deployment (prices file, [[deployments]]) that served the call: its cost
+    # is a share of the deployment's hour, set after the fact (jobs/amortize.py).
+    ("deployment", pa.string()),
     ("finish_reason", pa.string()),
     ("temperature", pa.float64()),
     ("max_tokens", pa.int64()),
@@ -80,6 +83,18 @@ FIELDS: tuple[tuple[str, pa.DataType], ...] = (
 
 FIELD_NAMES: tuple[str, ...] = tuple(name for name, _ in FIELDS)
 SPAN_SCHEMA = pa.schema(FIELDS)
+
+#: Costs set after the fact (repricing, a deployment's hour split): Store.update_costs' table.
+COST_UPDATE_SCHEMA = pa.schema(
+    [
+        ("trace_id", pa.string()),
+        ("span_id", pa.string()),
+        ("cost_usd", pa.float64()),
+        ("cost_known", pa.bool_()),
+        ("deployment", pa.string()),
+        ("attributes", pa.string()),
+    ]
+)
 
 #: The attribution tags: inherited from ancestors, filterable, groupable.
 TAG_FIELDS = (

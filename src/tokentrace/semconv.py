@@ -89,7 +89,9 @@ PRICE_SOURCE = "tokentrace.price.source"
 PRICE_CONDITIONS = (
     "tokentrace.price.conditions"  # the price variant used: service_tier=flex, processing=batch
 )
-PRICE_PROVENANCE = (PRICE_MODEL, PRICE_PROVIDER, PRICE_SOURCE, PRICE_CONDITIONS)
+# A self-hosted deployment's share of its hour: pending, estimated (hour open) or final.
+PRICE_AMORTIZED = "tokentrace.price.amortized"
+PRICE_PROVENANCE = (PRICE_MODEL, PRICE_PROVIDER, PRICE_SOURCE, PRICE_CONDITIONS, PRICE_AMORTIZED)
 # The tier a call was served (and billed) at, best first: the answered tier, then the requested.
 SERVICE_TIER = (
     "tokentrace.service_tier",

@@ -135,8 +135,8 @@ def test_bad_overrides_name_the_entry(text, message):
         ),
         # a section from a newer version
         (
-            '[[models]]\nmodel = "x"\ninput_mtok = 1\noutput_mtok = 1\n\n[[deployments]]\nname = "gpu"',
-            "prices.toml, line 6: unknown table 'deployments'",
+            '[[models]]\nmodel = "x"\ninput_mtok = 1\noutput_mtok = 1\n\n[[commitments]]\nname = "gpu"',
+            "prices.toml, line 6: unknown table 'commitments'",
         ),
         # a typo in a key of the second entry: named by its line
         (

@@ -95,6 +95,7 @@ def store(request, tmp_path_factory, chdb_path):
                 "span_id": first["span_id"],
                 "cost_usd": pa.array([12.345]),
                 "cost_known": pa.array([True]),
+                "deployment": pa.array([None], pa.string()),
                 "attributes": pa.array(["{}"]),
             }
         ),

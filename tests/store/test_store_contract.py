@@ -11,6 +11,7 @@ import pyarrow as pa
 import pytest
 
 from tests.builders.random_calls import random_call
+from tokentrace.canonical import COST_UPDATE_SCHEMA
 from tokentrace.ingest.columns import tables
 from tokentrace.ingest.normalize import normalize
 from tokentrace.ingest.prepare import price_rows
@@ -77,8 +78,8 @@ def test_repricing_reaches_spans_and_rollups(open_store):
         "default",
         pa.table({
             "trace_id": [target.trace_id], "span_id": [target.span_id], "cost_usd": [42.0],
-            "cost_known": [True], "attributes": ["{}"],
-        }),
+            "cost_known": [True], "deployment": [None], "attributes": ["{}"],
+        }, schema=COST_UPDATE_SCHEMA),
     )  # fmt: skip
     assert changed == 1
     span = next(r for r in store.trace_spans("default", target.trace_id).to_pylist())

@@ -38,7 +38,13 @@ from tokentrace.cli.values import interval, labels
     "prices_file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
-    help="TOML price overrides (custom models, discounts)",
+    help="TOML price overrides (custom models, discounts, self-hosted deployments by the hour)",
+)
+@click.option(
+    "--amortize-interval",
+    default="1m",
+    show_default=True,
+    help="how often the calls of self-hosted deployments get their share of the hour",
 )
 @click.option(
     "--max-body-mb", type=float, default=16, show_default=True, help="largest OTLP body, decompressed"
@@ -138,6 +144,7 @@ def serve(
     sampling_interval: str,
     retention: str | None,
     retention_interval: str,
+    amortize_interval: str,
     metric_labels: str,
 ) -> None:
     """Run the server: OTLP in (HTTP and gRPC), REST API out, alerts, one DuckDB file."""
@@ -176,6 +183,7 @@ def serve(
         sampling_interval_s=interval(sampling_interval, "--sampling-interval"),
         retention_s=interval(retention, "--retention") if retention else None,
         retention_interval_s=interval(retention_interval, "--retention-interval"),
+        amortize_interval_s=interval(amortize_interval, "--amortize-interval"),
         metric_labels=labels(metric_labels),
     )
     try:

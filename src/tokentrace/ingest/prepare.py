@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
+from tokentrace import semconv
 from tokentrace.canonical import MODALITY_TOKEN_FIELDS, Tables
 from tokentrace.ingest import otlp_json, otlp_proto, score_rows
 from tokentrace.ingest.columns import tables
@@ -16,6 +17,7 @@ from tokentrace.ingest.normalize import normalize
 from tokentrace.ingest.raw import RawLogRecord, RawSpan
 from tokentrace.ingest.redact import redact
 from tokentrace.pricing import PriceBook
+from tokentrace.pricing.deployments import PENDING
 
 #: The OTLP encodings an export body may have (a transport maps its own names onto these).
 PROTOBUF = "application/x-protobuf"
@@ -66,6 +68,28 @@ def price_rows(book: PriceBook, rows: list[dict[str, Any]]) -> None:
         row["cost_known"] = is_known
         if rates is not None:
             row["attributes"].update(rates.provenance())
+    if book.overrides.deployments:
+        _assign_deployments(book, rows)
+
+
+def _assign_deployments(book: PriceBook, rows: list[dict[str, Any]]) -> None:
+    """Calls a self-hosted deployment served: no per-token price, a share of their hour once the
+    amortize job has split it (pending until then)."""
+    find = book.overrides.deployment
+    for row in rows:
+        model = row["response_model"] or row["request_model"]
+        if row["cost_known"] is None or not model:
+            continue  # no tokens reported: not a call to price
+        attributes = row["attributes"]
+        served = find(row["provider"] or "", model, attributes.get(semconv.SERVER_ADDRESS), row["start_time"])
+        if served is None:
+            continue
+        row["cost_usd"] = None
+        row["cost_known"] = True
+        row["deployment"] = served.name
+        for key in semconv.PRICE_PROVENANCE:
+            attributes.pop(key, None)
+        attributes.update(served.provenance(PENDING))
 
 
 def check_export(media: str, signal: str) -> None:

@@ -13,6 +13,11 @@ input_audio_mtok = 40.0            # optional (also output_audio, cache_audio_re
                                    # count they are part of
 valid_from = 2026-01-01T00:00:00Z  # optional: in force from this instant
 
+[[deployments]]                    # self-hosted, paid by the hour: pricing/deployments.py
+name = "llama-prod"
+model = "llama-3.1-8b*"
+usd_per_hour = 4.0
+
 [[discounts]]
 provider = "openai"
 model = "gpt-4o*"                  # optional, default every model
@@ -30,6 +35,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 
+from tokentrace.pricing import deployments
+from tokentrace.pricing.deployments import Deployment
 from tokentrace.pricing.rates import Rates, UnitPrice, flat
 
 
@@ -58,6 +65,16 @@ class Overrides:
     models: tuple[ModelOverride, ...] = ()
     discounts: tuple[Discount, ...] = ()
     source: str = ""
+    deployments: tuple[Deployment, ...] = ()
+
+    def deployment(
+        self, provider: str, model: str, server_address: str | None, at_ns: int
+    ) -> Deployment | None:
+        """The self-hosted deployment that served this call, if any (the first listed wins)."""
+        for entry in self.deployments:
+            if entry.serves(provider, model, server_address, at_ns):
+                return entry
+        return None
 
     def model_rates(self, provider: str, model: str, at_ns: int) -> Rates | None:
         """The override in force at `at_ns` for this model; the latest valid_from wins."""
@@ -138,6 +155,7 @@ TABLES = {
         "valid_from",
     ),
     "discounts": ("provider", "model", "multiplier", "valid_from"),
+    "deployments": deployments.KEYS,
 }
 
 
@@ -221,7 +239,8 @@ def parse_overrides(text: str, source: str) -> Overrides:
                 _instant_ns(entry.get("valid_from"), where),
             )
         )
-    return Overrides(tuple(models), tuple(discounts), source)
+    served = deployments.parse_deployments(data.get("deployments", []), source, OverridesError, _instant_ns)
+    return Overrides(tuple(models), tuple(discounts), source, served)
 
 
 def load_overrides(path: str | Path) -> Overrides:

@@ -8,6 +8,7 @@ from tokentrace.server import health, metrics, otlp
 from tokentrace.server.api import (
     alerts,
     analytics,
+    deployments,
     export,
     openapi,
     projects,
@@ -33,6 +34,7 @@ def create_app(state: ServerState) -> Starlette:
             *otlp.routes,
             *traces.routes,
             *analytics.routes,
+            *deployments.routes,
             *triage.routes,
             *alerts.routes,
             *budgets_api.routes,

@@ -43,6 +43,7 @@ class ServerConfig:
     sampling_interval_s: float = 600.0
     retention_s: float | None = None  # spans, content, scores and rollups older are deleted
     retention_interval_s: float = 3600.0
+    amortize_interval_s: float = 60.0  # self-hosted deployments' hours split (jobs/amortize.py)
     # /metrics labels (canonical fields): tenant_id can go, user_id come, as cardinality allows.
     metric_labels: tuple[str, ...] = ("request_model", "provider", "feature", "prompt_template", "tenant_id")
 

@@ -7,7 +7,7 @@ import logging
 import re
 import signal
 import socket
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 import uvicorn
@@ -18,6 +18,7 @@ from tokentrace.budgets.policy import Policy, load_policy
 from tokentrace.ingest.pipeline import Pipeline
 from tokentrace.ingest.workers import default_count
 from tokentrace.jobs import sampler as sampling_policies
+from tokentrace.jobs.amortize import settle
 from tokentrace.jobs.periodic import Periodic
 from tokentrace.jobs.retention import expire
 from tokentrace.jobs.sampler import Sampler
@@ -114,7 +115,16 @@ def open_state(config: ServerConfig) -> ServerState:
     if config.retention_s is not None:
         keep, interval = timedelta(seconds=config.retention_s), timedelta(seconds=config.retention_interval_s)
         retention = Periodic("retention", interval, lambda: expire(store, keep), at_start=True)
-    return ServerState(config, store, pipeline, prices, alerts, sampler, admission, retention, budgets)
+    # Every run reads the deployments anew: a reprice reloads the prices file.
+    amortizer = Periodic(
+        "amortize",
+        timedelta(seconds=config.amortize_interval_s),
+        lambda: settle(store, prices.overrides.deployments, datetime.now(UTC)),
+        at_start=True,
+    )
+    return ServerState(
+        config, store, pipeline, prices, alerts, sampler, admission, retention, budgets, amortizer
+    )
 
 
 def serve(config: ServerConfig) -> None:
@@ -141,6 +151,8 @@ def serve(config: ServerConfig) -> None:
             state.sampler.start()
             if state.retention is not None:
                 state.retention.start()
+            if state.amortizer is not None:
+                state.amortizer.start()
         if not config.admin_token and not config.anonymous_allowed:
             log.warning(
                 "no --admin-token: projects cannot be created or deleted on this server "
@@ -173,6 +185,8 @@ def serve(config: ServerConfig) -> None:
         state.sampler.stop()
         if state.retention is not None:
             state.retention.stop()
+        if state.amortizer is not None:
+            state.amortizer.stop()
         if grpc_server is not None:
             grpc_server.stop(grace=5).wait()
         state.pipeline.close()

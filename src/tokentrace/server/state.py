@@ -28,5 +28,6 @@ class ServerState:
     admission: Admission
     retention: Periodic | None = None  # ingest.retention.expire on schedule; None: kept until deleted
     budgets: Policy = field(default_factory=Policy)
+    amortizer: Periodic | None = None  # jobs.amortize.settle on schedule, for the prices' deployments
     # Exports refused for overload, by answer ("429", "503", "UNAVAILABLE"): shown by /healthz.
     refused: Counter[str] = field(default_factory=Counter)

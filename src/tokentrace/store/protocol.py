@@ -44,7 +44,8 @@ class SpanWriter(Protocol):
         Returns how many spans were new."""
 
     def update_costs(self, project_id: str, costs: pa.Table) -> int:
-        """Set cost_usd, cost_known and attributes of the spans named by (trace_id, span_id)."""
+        """Set cost_usd, cost_known, deployment and attributes of the spans named by (trace_id,
+        span_id), the columns of `costs`; how many spans were found."""
 
     def delete_before(self, cutoff: datetime) -> dict[str, int]:
         """Retention: delete every project's rows dated before `cutoff` (see DATED), spans,
@@ -187,6 +188,21 @@ class Sampling(Protocol):
         """Why a judged trace kept its detail; None if it was not judged (or not kept)."""
 
 
+class Deployments(Protocol):
+    """The calls self-hosted deployments served (spans with `deployment` set), across projects:
+    what the amortize job splits each hour's cost over."""
+
+    def deployment_usage(self, name: str, since: datetime, until: datetime) -> pa.Table:
+        """Per UTC hour with calls of deployment `name` (`hour`: its start, epoch seconds):
+        calls and tokens (input + output) of the counted calls (no duplicates), their cost,
+        `unsettled` spans (duplicates too) whose share is not final, `pending` ones with no share
+        yet, and the tokens of the hour's busiest minute."""
+
+    def deployment_calls(self, name: str, since: datetime, until: datetime) -> pa.Table:
+        """Every span of deployment `name` in the range: project_id, trace_id, span_id, tokens
+        (input + output), counted (not a duplicate), cost_usd, attributes."""
+
+
 class Catalog(Protocol):
     """Projects and their API keys."""
 
@@ -236,7 +252,7 @@ class AlertLog(Protocol):
         """Count a delivery attempt; `delivered` settles the notification."""
 
 
-class Store(SpanWriter, SpanReader, Rollups, Sampling, Catalog, AlertLog, Protocol):
+class Store(SpanWriter, SpanReader, Rollups, Sampling, Deployments, Catalog, AlertLog, Protocol):
     """An engine that holds canonical spans, their content and the projects: every concern."""
 
     def close(self) -> None: ...

@@ -10,6 +10,7 @@ from tokentrace.store.clickhouse import rollups
 from tokentrace.store.clickhouse.alert_log import ClickHouseAlertLog
 from tokentrace.store.clickhouse.catalog import ClickHouseCatalog
 from tokentrace.store.clickhouse.connection import ClickHouseConnection
+from tokentrace.store.clickhouse.deployments import ClickHouseDeployments
 from tokentrace.store.clickhouse.reads import ClickHouseReads
 from tokentrace.store.clickhouse.rollups import ClickHouseRollups
 from tokentrace.store.clickhouse.sampling import ClickHouseSampling
@@ -23,6 +24,7 @@ class ClickHouseStore(
     ClickHouseReads,
     ClickHouseRollups,
     ClickHouseSampling,
+    ClickHouseDeployments,
     ClickHouseCatalog,
     ClickHouseAlertLog,
 ):

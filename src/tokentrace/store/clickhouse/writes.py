@@ -150,8 +150,8 @@ class ClickHouseWrites:
         return new
 
     def update_costs(self, project_id: str, costs: pa.Table) -> int:
-        """New prices for stored spans (trace_id, span_id, cost_usd, cost_known, attributes),
-        each a newer revision; the buckets they fall in rolled up again."""
+        """New prices for stored spans (trace_id, span_id, cost_usd, cost_known, deployment,
+        attributes), each a newer revision; the buckets they fall in rolled up again."""
         if not costs.num_rows:
             return 0
         keys = pc.binary_join_element_wise(costs["trace_id"], costs["span_id"], ":")
@@ -168,7 +168,7 @@ class ClickHouseWrites:
         if not stored.num_rows:
             return 0
         at = pc.index_in(stored["key"], keys)
-        for name in ("cost_usd", "cost_known", "attributes"):
+        for name in ("cost_usd", "cost_known", "deployment", "attributes"):
             values = pc.take(costs[name], at).cast(SPAN_SCHEMA.field(name).type)
             stored = stored.set_column(stored.schema.get_field_index(name), name, values)
         revised = stored.select(list(FIELD_NAMES)).cast(SPAN_SCHEMA)

@@ -11,6 +11,7 @@ from tokentrace.store.duckdb import rollups
 from tokentrace.store.duckdb.alert_log import DuckDBAlertLog
 from tokentrace.store.duckdb.catalog import DuckDBCatalog
 from tokentrace.store.duckdb.connection import DuckDBConnection
+from tokentrace.store.duckdb.deployments import DuckDBDeployments
 from tokentrace.store.duckdb.reads import DuckDBReads
 from tokentrace.store.duckdb.rollups import DuckDBRollups
 from tokentrace.store.duckdb.sampling import DuckDBSampling
@@ -18,7 +19,14 @@ from tokentrace.store.duckdb.writes import DuckDBWrites
 
 
 class DuckDBStore(
-    DuckDBConnection, DuckDBWrites, DuckDBReads, DuckDBRollups, DuckDBSampling, DuckDBCatalog, DuckDBAlertLog
+    DuckDBConnection,
+    DuckDBWrites,
+    DuckDBReads,
+    DuckDBRollups,
+    DuckDBSampling,
+    DuckDBDeployments,
+    DuckDBCatalog,
+    DuckDBAlertLog,
 ):
     """Store implementation over one DuckDB file."""
 

@@ -459,7 +459,7 @@ class DuckDBWrites:
             try:
                 changed = cur.execute(
                     "UPDATE spans SET cost_usd = c.cost_usd, cost_known = c.cost_known, "
-                    "attributes = c.attributes "
+                    "deployment = c.deployment, attributes = c.attributes "
                     "FROM new_costs c WHERE spans.project_id = ? "
                     "AND spans.trace_id = c.trace_id AND spans.span_id = c.span_id "
                     "RETURNING project_id, start_time::TIMESTAMP, user_id, false",
