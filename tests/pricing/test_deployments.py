@@ -84,14 +84,21 @@ def _settled(row: dict) -> str | None:
 def test_the_prices_file_names_deployments_and_refuses_bad_ones():
     overrides = parse_overrides(PRICES, "prices.toml")
     llama, qwen = overrides.deployments
-    assert (llama.name, llama.usd_per_hour, llama.provider, llama.valid_from_ns) == ("llama-prod", 4.0, "vllm", 0)
+    assert (llama.name, llama.usd_per_hour, llama.provider, llama.valid_from_ns) == (
+        "llama-prod",
+        4.0,
+        "vllm",
+        0,
+    )
     assert qwen.valid_from_ns == int(datetime(2026, 11, 20, 8, tzinfo=UTC).timestamp()) * 10**9
     at = int(H.timestamp() * 1e9)
     assert overrides.deployment("vllm", "llama-3.1-8b-instruct", None, at) is llama
     assert overrides.deployment("openai", "llama-3.1-8b-instruct", None, at) is None  # provider differs
     assert overrides.deployment("openai", "qwen2.5-72b", "gpu-east-3", at) is qwen
     assert overrides.deployment("openai", "qwen2.5-72b", "gpu-west-1", at) is None  # server differs
-    assert overrides.deployment("openai", "qwen2.5-72b", "gpu-east-3", at - 3 * 3600 * 10**9) is None  # before
+    assert (
+        overrides.deployment("openai", "qwen2.5-72b", "gpu-east-3", at - 3 * 3600 * 10**9) is None
+    )  # before
 
     bad = {
         'name = "x"\nusd_per_hour = 1': "model is required",
@@ -126,7 +133,9 @@ def test_ingest_marks_a_deployments_calls_pending_and_prices_the_rest():
     assert llama["attributes"][semconv.PRICE_AMORTIZED] == "pending"
     assert llama["attributes"][semconv.PRICE_SOURCE] == "deployment llama-prod ($4/hour, amortized)"
     assert qwen["deployment"] == "qwen-east"
-    assert gpt["deployment"] is None and gpt["cost_usd"] > 0 and semconv.PRICE_AMORTIZED not in gpt["attributes"]
+    assert (
+        gpt["deployment"] is None and gpt["cost_usd"] > 0 and semconv.PRICE_AMORTIZED not in gpt["attributes"]
+    )
 
 
 def test_each_hour_is_split_by_tokens_across_projects_and_a_late_call_splits_it_again(open_store):
@@ -135,7 +144,9 @@ def test_each_hour_is_split_by_tokens_across_projects_and_a_late_call_splits_it_
     _write(store, book, "default", [_call(H + timedelta(minutes=5), "llama-3.1-8b", 80, 20)])
     _write(store, book, "default", [_call(H + timedelta(minutes=20), "llama-3.1-8b", 250, 50)])
     _write(store, book, "acme", [_call(H + timedelta(minutes=40), "llama-3.1-8b", 500, 100)])
-    _write(store, book, "default", [_call(H + timedelta(minutes=41), "gpt-4o-mini", 1000, 10, provider="openai")])
+    _write(
+        store, book, "default", [_call(H + timedelta(minutes=41), "gpt-4o-mini", 1000, 10, provider="openai")]
+    )
     assert all(r["cost_usd"] is None for r in _spans(store, "acme").values())
 
     # The hour is closed: split whole, the calls' shares sum to exactly usd_per_hour.
@@ -228,7 +239,9 @@ def test_repricing_with_a_new_hourly_rate_splits_the_hours_again(open_store):
     dearer = PriceBook(parse_overrides(PRICES.replace("llama-3.1-8b*", "*").replace("4.0", "8.0"), "v2.toml"))
     report = reprice(store, dearer, SpanFilter("default", since=H, until=H + timedelta(hours=1)), now)
     spans = _spans(store, "default")
-    assert [spans[t]["cost_usd"] for t in (100, 300, 700)] == pytest.approx([8.0 * t / 1100 for t in (100, 300, 700)])
+    assert [spans[t]["cost_usd"] for t in (100, 300, 700)] == pytest.approx(
+        [8.0 * t / 1100 for t in (100, 300, 700)]
+    )
     assert {s["deployment"] for s in spans.values()} == {"llama-prod"}
     assert {_settled(s) for s in spans.values()} == {"final"}
     assert report.cost_after_usd == pytest.approx(8.0) and report.spans_changed == 3

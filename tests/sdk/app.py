@@ -530,6 +530,26 @@ def audio(client: openai.OpenAI) -> dict:
     return facts
 
 
+def self_hosted(client: openai.OpenAI) -> dict:
+    """Three calls to a Llama served on our own GPUs (the simulated provider stands in for vLLM's
+    OpenAI-compatible server) and one to gpt-4o-mini: the Llama calls share the deployment's hour."""
+    facts: dict = {"usage": []}
+
+    @tokentrace.observe(name="self-hosted")
+    def run() -> None:
+        facts["trace_id"] = _trace_id()
+        for n in range(3):
+            content = "summarize this ticket " * (20 * (n + 1))
+            reply = client.chat.completions.create(
+                model="llama-3.1-8b-instruct", messages=[{"role": "user", "content": content}]
+            )
+            facts["usage"].append(reply.usage.model_dump())
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+
+    run()
+    return facts
+
+
 def main() -> None:
     scenario, provider, server = sys.argv[1:4]
     capture = scenario == "content"
@@ -571,6 +591,8 @@ def main() -> None:
         facts = tiers(client, provider)
     elif scenario == "audio":
         facts = audio(client)
+    elif scenario == "self-hosted":
+        facts = self_hosted(client)
     elif scenario == "backend-down":
         facts = agent(client)
         print(orjson.dumps(facts).decode(), flush=True)

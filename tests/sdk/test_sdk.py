@@ -418,3 +418,46 @@ def test_each_call_is_priced_at_the_tier_it_was_served_at(server, provider_url):
         for r in server.get("/api/v1/rollups", group_by="service_tier", since="1h")["rows"]
     }
     assert by_tier["flex"]["requests"] == 2 and by_tier["priority"]["requests"] == 3
+
+
+def test_a_self_hosted_deployments_calls_share_its_hour(start_server, provider_url, tmp_path):
+    """Through the real OpenAI SDK to a Llama served on our own GPUs (the simulated provider as
+    its OpenAI-compatible server): the calls carry the deployment, the amortize job gives each
+    its share of the hour so far by tokens (estimated: the hour is open), the API and /cost show
+    the deployment; the gpt-4o-mini call beside them is priced per token."""
+    prices = tmp_path / "prices.toml"
+    prices.write_text('[[deployments]]\nname = "llama-prod"\nmodel = "llama-3.1-8b*"\nusd_per_hour = 3.6\n')
+    server = start_server("--prices", str(prices), "--amortize-interval", "1s")
+    now = datetime.now(UTC)
+    if now.minute >= 58:  # the test's calls and checks all within one open hour
+        time.sleep(3600 - now.minute * 60 - now.second + 1)
+    facts = run_app("self-hosted", provider_url, server)
+    deadline = time.monotonic() + 30
+    while True:
+        spans = spans_of(server, facts["trace_id"], 5)
+        llama = sorted((s for s in spans if s["deployment"]), key=lambda s: s["start_time"])
+        if (len(llama) == 3 and all(s["cost_usd"] is not None for s in llama)) or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert [s["request_model"] for s in llama] == ["llama-3.1-8b-instruct"] * 3
+    tokens = [u["prompt_tokens"] + u["completion_tokens"] for u in facts["usage"]]
+    assert [s["input_tokens"] + s["output_tokens"] for s in llama] == tokens
+    assert all(s["attributes"]["tokentrace.price.amortized"] == "estimated" for s in llama)
+    assert all(s["attributes"]["tokentrace.price.source"].startswith("deployment llama-prod") for s in llama)
+    # shares of what the hour had cost when the job ran: each by its tokens (one export, one run)
+    rates = [s["cost_usd"] / t for s, t in zip(llama, tokens, strict=True)]
+    assert rates == pytest.approx([rates[0]] * 3) and rates[0] > 0
+    minute = datetime.now(UTC).minute + 1
+    assert sum(s["cost_usd"] for s in llama) <= 3.6 * minute / 60
+    [gpt] = [s for s in spans if s["request_model"] == "gpt-4o-mini" and s["operation"] == "chat"]
+    assert gpt["deployment"] is None and gpt["cost_usd"] > 0
+
+    [report] = server.get("/api/v1/deployments", since="1h", detail="true")["deployments"]
+    assert (report["name"], report["calls"], report["tokens"]) == ("llama-prod", 3, sum(tokens))
+    assert report["amortized_usd"] == pytest.approx(sum(s["cost_usd"] for s in llama))
+    assert report["busy_hours"] == 1 and report["idle_hours"] == 0 and 0 < report["hours"] <= 1
+    assert report["cost_usd"] == pytest.approx(3.6 * report["hours"])
+    assert report["detail"][0]["settled"] is False  # the hour is still open
+    with server.client() as c:
+        page = c.get("/cost", params={"since": "1h"}).text
+    assert 'data-deployment="llama-prod"' in page

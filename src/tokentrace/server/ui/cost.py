@@ -1,9 +1,11 @@
 """`/cost`: cost, tokens and calls by any tag, as a stacked time series and a sortable table
-whose rows drill down (filter by the row, group by the next tag); unpriced models listed."""
+whose rows drill down (filter by the row, group by the next tag); unpriced models listed, and
+self-hosted deployments' hours, busy and idle."""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -12,6 +14,7 @@ from starlette.routing import Route
 
 from tokentrace.query import filters
 from tokentrace.query.aggregates import collapse, rollup
+from tokentrace.query.deployments import deployment_reports
 from tokentrace.query.overview import timeline
 from tokentrace.server.routing import BadParameter
 from tokentrace.server.state import ServerState
@@ -111,6 +114,9 @@ def cost_page(request: Request, state: ServerState, project: str) -> Response:
         "metrics": METRICS,
         "columns": COLUMNS,
         "totals": collapse(bucketed)[0],
+        "deployments": deployment_reports(
+            state.store, state.prices.overrides.deployments, f.since, f.until, datetime.now(UTC)
+        ),
     }
     return render(request, "cost.html", context)
 
