@@ -23,6 +23,7 @@ _MIN_CACHEABLE = 1024  # the shortest prefix Anthropic caches (Sonnet, Opus)
 _ERRORS = {
     400: "invalid_request_error",
     401: "authentication_error",
+    404: "not_found_error",
     429: "rate_limit_error",
     500: "api_error",
     529: "overloaded_error",

@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tokentrace.simulate import anthropic_api, openai_api
+from tokentrace.simulate import anthropic_api, batches, openai_api
 from tokentrace.simulate.state import ProviderState
 
 
@@ -27,6 +27,7 @@ def create_app(state: ProviderState | None = None) -> Starlette:
             Route("/_simulate/ledger", ledger),
             *openai_api.routes,
             *anthropic_api.routes,
+            *batches.routes,
         ]
     )
     app.state.sim = state or ProviderState()

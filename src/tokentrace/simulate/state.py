@@ -29,6 +29,9 @@ class ProviderState:
     short_ids: bool = False
     # The newest answers (bounded: a demo runs for days).
     ledger: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=LEDGER_SIZE))
+    # The Batch APIs' files and batches (simulate/batches.py), by id.
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    batches: dict[str, dict[str, Any]] = field(default_factory=dict)
     _prefixes: set[str] = field(default_factory=set)
     _attempts: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
