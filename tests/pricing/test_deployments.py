@@ -113,7 +113,7 @@ def test_the_prices_file_names_deployments_and_refuses_bad_ones():
     twice = '[[deployments]]\nname = "x"\nmodel = "a"\nusd_per_hour = 1\n' * 2
     with pytest.raises(OverridesError, match="deployments\\[1\\]: a deployment named 'x' is already defined"):
         parse_overrides(twice, "p.toml")
-    with pytest.raises(OverridesError, match="p.toml, line 4: deployments\\[0\\]: unknown key 'usd_per_hr'"):
+    with pytest.raises(OverridesError, match=r"p\.toml, line 4: deployments\[0\]: unknown key 'usd_per_hr'"):
         parse_overrides('[[deployments]]\nname = "x"\nmodel = "a"\nusd_per_hr = 1\n', "p.toml")
 
 

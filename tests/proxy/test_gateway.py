@@ -9,6 +9,7 @@ import time
 import anthropic
 import httpx
 import openai
+import orjson
 import pytest
 from genai_prices import Usage, calc_price
 
@@ -475,4 +476,86 @@ def test_the_gateway_prices_audio_heard_and_spoken_at_its_own_rates(server, gate
     )
     assert span["cost_usd"] == pytest.approx(
         float(calc_price(counted, "gpt-audio", provider_id="openai").total_price)
+    )
+
+
+def _batch_input(model: str, count: int) -> bytes:
+    lines = [
+        {
+            "custom_id": f"ticket-{n}",
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {
+                "model": model,
+                "messages": [{"role": "user", "content": f"Summarize ticket {n} " * (n + 1)}],
+            },
+        }
+        for n in range(count)
+    ]
+    return b"".join(orjson.dumps(line) + b"\n" for line in lines)
+
+
+def test_batch_results_through_the_gateway_are_spans_at_the_batch_rate(server, gateway):
+    """OpenAI's Batch API and Anthropic's Message Batches through the gateway with the real SDKs:
+    each result the client reads becomes a span with its usage, priced at genai-prices' batch
+    rate, tagged as the batch was created and named by its custom_id; results read twice are
+    counted once; a request that failed inside the batch is an error span; files that hold no
+    batch's results pass through untouched."""
+    client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="sk-app")
+    tagged = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="sk-app", default_headers=TAGS)
+    upload = client.files.create(file=("tickets.jsonl", _batch_input("gpt-4o-mini", 3)), purpose="batch")
+    plain = client.files.content(upload.id).content  # the input file: no batch's results
+    assert plain == _batch_input("gpt-4o-mini", 3)
+    batch = tagged.batches.create(
+        input_file_id=upload.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    done = client.batches.retrieve(batch.id)
+    assert done.status == "completed" and done.request_counts.completed == 3
+    results = [orjson.loads(line) for line in client.files.content(done.output_file_id).text.splitlines()]
+    client.files.content(done.output_file_id).read()  # read twice: counted once
+
+    claude = anthropic.Anthropic(base_url=gateway.url, api_key="sk-ant-app", default_headers=TAGS)
+    ask = {"model": CLAUDE, "max_tokens": 60, "messages": ASK}
+    asked = claude.messages.batches.create(
+        requests=[
+            {"custom_id": "draft-1", "params": ask},
+            {"custom_id": "draft-2", "params": {**ask, "max_tokens": 20}},
+            {"custom_id": "broken", "params": {"model": CLAUDE, "messages": ASK}},  # no max_tokens
+        ]
+    )
+    # (a client held while its results stream: one dropped mid-read closes the stream's socket)
+    untagged = anthropic.Anthropic(base_url=gateway.url, api_key="sk-ant-app")
+    answers = list(untagged.messages.batches.results(asked.id))
+    assert [a.result.type for a in answers] == ["succeeded", "succeeded", "errored"]
+
+    spans = spans_of(server, 6)
+    assert len(spans) == 6
+    by_id = {s["attributes"]["tokentrace.batch.custom_id"]: s for s in spans}
+    for result in results:
+        span, usage = by_id[result["custom_id"]], result["response"]["body"]["usage"]
+        assert span["attributes"]["tokentrace.batch.id"] == batch.id
+        assert (span["provider"], span["service_tier"], span["status"]) == ("openai", "batch", "unset")
+        assert (span["input_tokens"], span["output_tokens"]) == (
+            usage["prompt_tokens"],
+            usage["completion_tokens"],
+        )
+        assert {k: span[k] for k in ("tenant_id", "user_id", "feature")} == {
+            "tenant_id": "acme", "user_id": "u42", "feature": "refund-chat"
+        }  # fmt: skip
+        counted = Usage(input_tokens=usage["prompt_tokens"], output_tokens=usage["completion_tokens"])
+        expected = calc_price(
+            counted, "gpt-4o-mini", provider_id="openai", price_context={"processing": "batch"}
+        )
+        listed = calc_price(counted, "gpt-4o-mini", provider_id="openai")
+        assert span["cost_usd"] == pytest.approx(float(expected.total_price), rel=1e-9)
+        assert span["cost_usd"] == pytest.approx(float(listed.total_price) / 2, rel=1e-9)
+        assert span["attributes"]["tokentrace.price.conditions"] == "processing=batch"
+    for answer in answers[:2]:
+        span = by_id[answer.custom_id]
+        assert (span["provider"], span["service_tier"], span["tenant_id"]) == ("anthropic", "batch", "acme")
+        assert span["output_tokens"] == answer.result.message.usage.output_tokens
+        assert span["attributes"]["tokentrace.batch.id"] == asked.id
+    broken = by_id["broken"]
+    assert (
+        broken["status"] == "error" and broken["error_type"] == "bad_request" and broken["cost_usd"] is None
     )

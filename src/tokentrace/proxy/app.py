@@ -14,7 +14,7 @@ from tokentrace.budgets.counters import AsyncCounters, MemoryCounters
 from tokentrace.budgets.redis_counters import AsyncRedisCounters
 from tokentrace.budgets.webhooks import BudgetAlerts
 from tokentrace.pricing import PriceBook
-from tokentrace.proxy import anthropic_api, budget_api, forward, openai_api
+from tokentrace.proxy import anthropic_api, batches, budget_api, forward, openai_api, relay
 from tokentrace.proxy.asgi import (
     BodyTooLarge,
     Receive,
@@ -25,7 +25,6 @@ from tokentrace.proxy.asgi import (
     until_disconnect,
 )
 from tokentrace.proxy.config import ProxyConfig
-from tokentrace.proxy.headers import as_text, returned_headers, upstream_headers
 from tokentrace.proxy.spans import SpanSink
 from tokentrace.proxy.state import GatewayState
 
@@ -63,6 +62,8 @@ class Gateway:
             await respond_json(send, 200 if healthy else 503, body)
         elif path == budget_api.PATH:
             await budget_api.handle(state, scope, receive, send)
+        elif path.startswith("/v1/") and batches.handles(scope):
+            await batches.handle(state, scope, receive, send)
         elif path.startswith("/v1/"):
             await _pass_through(state, scope, receive, send)
         else:
@@ -161,38 +162,8 @@ async def _redis_ok(state: GatewayState) -> bool:
 
 
 async def _pass_through(state: GatewayState, scope: dict[str, Any], receive: Receive, send: Send) -> None:
-    """Any other /v1 route (models, files, token counting …) goes to its upstream untraced:
-    Anthropic's when the client speaks Anthropic (an anthropic-version header), else OpenAI's."""
-    headers = scope["headers"]
-    provider = "anthropic" if any(name == b"anthropic-version" for name, _ in headers) else "openai"
-    upstream = state.config.upstreams.get(provider)
-    if upstream is None:
-        await respond_json(send, 404, {"error": f"this gateway has no {provider} upstream"})
-        return
+    """Any other /v1 route (models, files, token counting …) goes to its upstream untraced."""
     body = await read_body(receive, state.config.max_body_bytes)
-    query = scope.get("query_string") or b""
-    url = upstream.url + scope["path"] + ("?" + query.decode("latin-1") if query else "")
-    try:
-        response = await state.client.request(
-            scope["method"],
-            url,
-            data=body,
-            headers=as_text(upstream_headers(headers, provider, upstream.api_key)),
-            allow_redirects=False,
-        )
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        await respond_json(send, 502, {"error": f"the upstream cannot be reached: {exc}"})
-        return
-    try:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": response.status,
-                "headers": returned_headers(response.raw_headers),
-            }
-        )
-        async for chunk in response.content.iter_any():
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-    finally:
-        response.close()
+    response = await relay.request(state, scope, body, send)
+    if response is not None:
+        await relay.stream_back(response, send)

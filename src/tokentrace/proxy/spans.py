@@ -170,9 +170,14 @@ class SpanSink:
     def end(self, span: GatewaySpan) -> None:
         """End `span` now and queue it for export."""
         span.end_ns = time.time_ns()
+        self.record(span)
+
+    def record(self, span: GatewaySpan) -> None:
+        """Queue `span` as it is, its end already set (a call the gateway learns of afterwards:
+        a batch's result)."""
         if self.exporter.sends_bytes:
             self.processor.add(EncodedSpan.of(self.resource, SCOPE, span.message()))
-        else:  # an exporter release this one cannot write bodies for
+        else:
             self.processor.add(span.readable(self.resource))
 
     def flush(self, timeout_s: float = 10) -> bool:

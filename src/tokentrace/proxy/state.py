@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 
@@ -11,6 +11,7 @@ from tokentrace.budgets.counters import AsyncCounters
 from tokentrace.budgets.redis_counters import AsyncRedisCounters
 from tokentrace.budgets.webhooks import BudgetAlerts
 from tokentrace.pricing import PriceBook
+from tokentrace.proxy.batch_book import BatchBook
 from tokentrace.proxy.config import ProxyConfig
 from tokentrace.proxy.spans import SpanSink
 
@@ -24,3 +25,4 @@ class GatewayState:
     book: PriceBook
     alerts: BudgetAlerts
     policy: Policy  # the budgets in force: the file's, or the last ones set over the API
+    batches: BatchBook = field(default_factory=BatchBook)  # batch jobs seen, for their results' spans
