@@ -550,6 +550,75 @@ def self_hosted(client: openai.OpenAI) -> dict:
     return facts
 
 
+def batch_jobs(client: openai.OpenAI, provider: str) -> dict:
+    """Batches through the real SDKs' helpers: an OpenAI batch of three chat requests created in
+    acme's context and its output file read (twice) elsewhere; an Anthropic message batch of
+    two requests and one that fails, its results read with messages.batches.results."""
+    import anthropic
+
+    claude = anthropic.Anthropic(base_url=provider, api_key="sk-ant-sim", max_retries=0)
+    requests = [
+        {
+            "custom_id": f"ticket-{n}",
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {
+                "model": "gpt-4o-mini",
+                "messages": [{"role": "user", "content": f"Summarize {n} " * (n + 1)}],
+            },
+        }
+        for n in range(3)
+    ]
+    facts: dict = {}
+
+    @tokentrace.observe(name="nightly")
+    def run() -> None:
+        facts["trace_id"] = _trace_id()
+        with tokentrace.context(tenant_id="acme", feature="nightly-summary"):
+            data = b"".join(orjson.dumps(r) + b"\n" for r in requests)
+            upload = client.files.create(file=("tickets.jsonl", data), purpose="batch")
+            batch = client.batches.create(
+                input_file_id=upload.id, endpoint="/v1/chat/completions", completion_window="24h"
+            )
+            asked = claude.messages.batches.create(
+                requests=[
+                    {
+                        "custom_id": "draft-1",
+                        "params": {
+                            "model": "claude-haiku-4-5",
+                            "max_tokens": 40,
+                            "messages": [{"role": "user", "content": "hi"}],
+                        },
+                    },
+                    {
+                        "custom_id": "draft-2",
+                        "params": {
+                            "model": "claude-haiku-4-5",
+                            "max_tokens": 20,
+                            "messages": [{"role": "user", "content": "bye"}],
+                        },
+                    },
+                    {
+                        "custom_id": "broken",
+                        "params": {
+                            "model": "claude-haiku-4-5",
+                            "messages": [{"role": "user", "content": "?"}],
+                        },
+                    },
+                ]
+            )
+        with tokentrace.context(tenant_id="globex"):  # read elsewhere: the batch's tags hold
+            done = client.batches.retrieve(batch.id)
+            text = client.files.content(done.output_file_id).text
+            client.files.content(done.output_file_id)  # read twice: counted once
+            results = list(claude.messages.batches.results(asked.id))
+        facts["openai"] = {"batch": batch.id, "results": [orjson.loads(line) for line in text.splitlines()]}
+        facts["anthropic"] = {"batch": asked.id, "results": [r.model_dump(mode="json") for r in results]}
+
+    run()
+    return facts
+
+
 def main() -> None:
     scenario, provider, server = sys.argv[1:4]
     capture = scenario == "content"
@@ -593,6 +662,8 @@ def main() -> None:
         facts = audio(client)
     elif scenario == "self-hosted":
         facts = self_hosted(client)
+    elif scenario == "batches":
+        facts = batch_jobs(client, provider)
     elif scenario == "backend-down":
         facts = agent(client)
         print(orjson.dumps(facts).decode(), flush=True)

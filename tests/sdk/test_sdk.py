@@ -461,3 +461,48 @@ def test_a_self_hosted_deployments_calls_share_its_hour(start_server, provider_u
     with server.client() as c:
         page = c.get("/cost", params={"since": "1h"}).text
     assert 'data-deployment="llama-prod"' in page
+
+
+def test_batch_results_read_through_the_sdks_are_spans_at_the_batch_rate(server, provider_url):
+    """OpenAI's Batch API (files.content of the output file batches.retrieve named) and Anthropic's
+    messages.batches.results, through the real SDKs: each result read is a span under the app's
+    current span, with its usage at genai-prices' batch rate, its custom_id and the tags of the
+    context the batch was created in; an output file read twice counts once; a request that
+    failed in the batch is an error span."""
+    facts = run_app("batches", provider_url, server)
+    spans = spans_of(server, facts["trace_id"], 1 + 3 * 2 + 3)
+    results = {
+        s["attributes"]["tokentrace.batch.custom_id"]: s
+        for s in spans
+        if "tokentrace.batch.id" in s["attributes"]
+    }
+    root = next(s for s in spans if s["name"] == "nightly")
+    for result in facts["openai"]["results"]:
+        span, usage = results[result["custom_id"]], result["response"]["body"]["usage"]
+        assert span["parent_span_id"] == root["span_id"] and span["trace_id"] == facts["trace_id"]
+        assert (span["service_tier"], span["tenant_id"], span["feature"]) == (
+            "batch",
+            "acme",
+            "nightly-summary",
+        )
+        assert (span["input_tokens"], span["output_tokens"]) == (
+            usage["prompt_tokens"],
+            usage["completion_tokens"],
+        )
+        counted = Usage(input_tokens=usage["prompt_tokens"], output_tokens=usage["completion_tokens"])
+        price = calc_price(
+            counted, "gpt-4o-mini", provider_id="openai", price_context={"processing": "batch"}
+        )
+        assert span["cost_usd"] == pytest.approx(float(price.total_price), rel=1e-9)
+    for result in facts["anthropic"]["results"][:2]:
+        span = results[result["custom_id"]]
+        usage = result["result"]["message"]["usage"]
+        assert (span["provider"], span["service_tier"], span["tenant_id"]) == ("anthropic", "batch", "acme")
+        assert span["output_tokens"] == usage["output_tokens"] and span["cost_usd"] > 0
+    assert (results["broken"]["status"], results["broken"]["error_type"]) == ("error", "bad_request")
+    # each OpenAI result twice (two reads), counted once: 3 + 2 calls, and their cost once
+    rows = server.get("/api/v1/rollups", since="1h", group_by="provider")["rows"]
+    requests = {r["provider"]: r["requests"] for r in rows if r["requests"]}
+    assert requests == {"openai": 3, "anthropic": 3}
+    openai_cost = sum(results[r["custom_id"]]["cost_usd"] for r in facts["openai"]["results"])
+    assert next(r["cost_usd"] for r in rows if r["provider"] == "openai") == pytest.approx(openai_cost)

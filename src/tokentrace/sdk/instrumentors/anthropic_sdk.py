@@ -1,5 +1,6 @@
 """Instrument the official `anthropic` SDK: messages.create (plain and stream=True) and the
-messages.stream() helper, sync and async; every HTTP attempt of its retry loop is recorded.
+messages.stream() helper, sync and async; every HTTP attempt of its retry loop is recorded;
+the results of message batches as the app reads them (batches.py).
 
 anthropic ≥ 2 has its own OTel span per call; with tokentrace's instrumentation on, that span
 would count the same call twice, so `instrument()` turns it off for clients made afterwards
@@ -14,8 +15,10 @@ from typing import Any
 import wrapt
 from opentelemetry.context import Context
 
+from tokentrace import vocab
 from tokentrace.sdk import content
 from tokentrace.sdk.content import text_part, tool_call_part, tool_response_part
+from tokentrace.sdk.instrumentors import batches
 from tokentrace.sdk.instrumentors.calls import (
     Call,
     parsed_response,
@@ -224,6 +227,85 @@ async def _aenter(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any
     return stream
 
 
+# --- message batches (sdk/instrumentors/batches.py) ------------------------------------------
+def _batch_result(batch_id: Any, item: Any) -> None:
+    """One result of a batch, as the app reads it, a span; canceled and expired ones never ran."""
+    result = getattr(item, "result", None)
+    kind = getattr(result, "type", None)
+    custom_id = getattr(item, "custom_id", None)
+    if not isinstance(batch_id, str) or not isinstance(custom_id, str) or batches.suppressed():
+        return
+    if kind == "succeeded":
+        message = result.message
+
+        def fill(span: Any) -> Any:
+            usage = _usage(getattr(message, "usage", None))
+            record_response(span, message.model, message.id, _reasons(message.stop_reason), usage)
+            return message.model
+
+        start = batches.book.ends.get(batch_id) or batches.started(None)
+        batches.record("anthropic", "chat", batch_id, custom_id, start, fill)
+    elif kind == "errored":
+        error = getattr(getattr(result, "error", None), "error", None)
+        failure = vocab.error_type(getattr(error, "type", None), getattr(error, "message", None))
+        start = batches.book.ends.get(batch_id) or batches.started(None)
+        batches.record("anthropic", "chat", batch_id, custom_id, start, None, failure)
+
+
+class _Results(wrapt.ObjectProxy):
+    """A batch's results (the SDK's JSONL decoder) that records each result as it is read."""
+
+    def __init__(self, decoder: Any, batch_id: Any) -> None:
+        super().__init__(decoder)
+        self._self_batch = batch_id
+
+    def __iter__(self) -> Any:
+        for item in self.__wrapped__:
+            _batch_result(self._self_batch, item)
+            yield item
+
+    async def __aiter__(self) -> Any:
+        async for item in self.__wrapped__:
+            _batch_result(self._self_batch, item)
+            yield item
+
+
+def _batch_id(args: tuple, kwargs: dict) -> Any:
+    return kwargs.get("message_batch_id", args[0] if args else None)
+
+
+def _batch_created(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    result = wrapped(*args, **kwargs)
+    batches.book.created(getattr(parsed_response(result), "id", None), "/v1/messages")
+    return result
+
+
+async def _batch_created_async(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    result = await wrapped(*args, **kwargs)
+    batches.book.created(getattr(parsed_response(result), "id", None), "/v1/messages")
+    return result
+
+
+def _batch_looked_up(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    result = wrapped(*args, **kwargs)
+    batches.book.ended(parsed_response(result))
+    return result
+
+
+async def _batch_looked_up_async(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    result = await wrapped(*args, **kwargs)
+    batches.book.ended(parsed_response(result))
+    return result
+
+
+def _batch_results(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    return _Results(wrapped(*args, **kwargs), _batch_id(args, kwargs))
+
+
+async def _batch_results_async(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    return _Results(await wrapped(*args, **kwargs), _batch_id(args, kwargs))
+
+
 def instrument() -> None:
     """Patch the anthropic SDK classes once."""
     global _installed
@@ -238,6 +320,13 @@ def instrument() -> None:
     streaming = "anthropic.lib.streaming._messages"
     wrapt.wrap_function_wrapper(streaming, "MessageStreamManager.__enter__", _enter)
     wrapt.wrap_function_wrapper(streaming, "AsyncMessageStreamManager.__aenter__", _aenter)
+    batch = "anthropic.resources.messages.batches"
+    wrapt.wrap_function_wrapper(batch, "Batches.create", _batch_created)
+    wrapt.wrap_function_wrapper(batch, "AsyncBatches.create", _batch_created_async)
+    wrapt.wrap_function_wrapper(batch, "Batches.retrieve", _batch_looked_up)
+    wrapt.wrap_function_wrapper(batch, "AsyncBatches.retrieve", _batch_looked_up_async)
+    wrapt.wrap_function_wrapper(batch, "Batches.results", _batch_results)
+    wrapt.wrap_function_wrapper(batch, "AsyncBatches.results", _batch_results_async)
     wrapt.wrap_function_wrapper("anthropic._base_client", "SyncHttpxClientWrapper.send", send_wrapper)
     wrapt.wrap_function_wrapper("anthropic._base_client", "AsyncHttpxClientWrapper.send", send_async_wrapper)
     _installed = True

@@ -1,15 +1,19 @@
 """Instrument the official `openai` SDK: chat completions, embeddings and the Responses API,
-sync and async, plain and streamed; every HTTP attempt of its retry loop is recorded."""
+sync and async, plain and streamed; every HTTP attempt of its retry loop is recorded; the
+results of batches read back (batches.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import wrapt
 from opentelemetry.context import Context
 
-from tokentrace.sdk import content
+from tokentrace import vocab
+from tokentrace.sdk import call_span, content
 from tokentrace.sdk.content import text_part, tool_call_part, tool_response_part
+from tokentrace.sdk.instrumentors import batches
 from tokentrace.sdk.instrumentors.calls import (
     Call,
     check_output,
@@ -332,6 +336,117 @@ def _embeddings_response(call: Call, result: Any) -> None:
         call.span.set_attribute("gen_ai.usage.input_tokens", usage.prompt_tokens)
 
 
+# --- batches (sdk/instrumentors/batches.py) ---------------------------------------------------
+#: A result's answer object → the endpoint it answers, when the batch's is not known.
+_BATCH_OBJECTS = {
+    "chat.completion": "/v1/chat/completions",
+    "response": "/v1/responses",
+    "list": "/v1/embeddings",
+}
+
+
+def _batch_fill(path: str, body: dict[str, Any]) -> Callable[[Any], Any]:
+    """Record a batch result's answer on its span, as the direct call's answer would be."""
+
+    def fill(span: Any) -> Any:
+        from openai.types import CreateEmbeddingResponse
+        from openai.types.chat import ChatCompletion
+        from openai.types.responses import Response
+
+        if path == "/v1/embeddings":
+            embedded = CreateEmbeddingResponse.construct(**body)
+            call_span.put(span, {"gen_ai.response.model": embedded.model})
+            usage = getattr(embedded, "usage", None)
+            if isinstance(getattr(usage, "prompt_tokens", None), int):
+                span.set_attribute("gen_ai.usage.input_tokens", usage.prompt_tokens)
+            return embedded.model
+        if path == "/v1/responses":
+            response: Any = Response.construct(**body)
+            status = getattr(response, "status", None)
+            reasons = [status] if isinstance(status, str) else None
+            usage = _usage(getattr(response, "usage", None), *_RESPONSES_USAGE)
+        else:
+            response = ChatCompletion.construct(**body)
+            reasons = [c.finish_reason for c in getattr(response, "choices", None) or [] if c.finish_reason]
+            usage = _usage(getattr(response, "usage", None), *_CHAT_USAGE)
+        record_response(span, response.model, response.id, reasons, _served(usage, response))
+        return response.model
+
+    return fill
+
+
+def _read_results(file_id: Any, result: Any) -> None:
+    """Each line of a batch's output or error file, as the app reads it, a span."""
+    data = getattr(result, "content", None)  # the body, already read: files.content does not stream
+    if not isinstance(file_id, str) or not isinstance(data, bytes) or batches.suppressed():
+        return
+    batch_id = batches.book.files.get(file_id, file_id)  # a batch looked up elsewhere: the file names it
+    for line in batches.jsonl(data) or ():
+        response = line.get("response") if isinstance(line.get("response"), dict) else {}
+        body = response.get("body") if isinstance(response.get("body"), dict) else {}
+        path = batches.book.endpoint(batch_id) or _BATCH_OBJECTS.get(
+            body.get("object"), "/v1/chat/completions"
+        )
+        operation = "embeddings" if path == "/v1/embeddings" else "chat"
+        status = response.get("status_code")
+        if status == 200:
+            batches.record(
+                "openai",
+                operation,
+                batch_id,
+                line["custom_id"],
+                batches.started(body.get("created")),
+                _batch_fill(path, body),
+            )
+        else:
+            error = body.get("error") if isinstance(body.get("error"), dict) else line.get("error") or {}
+            kind = vocab.error_type(
+                error.get("code"),
+                error.get("message"),
+                error.get("type"),
+                http_status=status if isinstance(status, int) else None,
+            )
+            batches.record(
+                "openai", operation, batch_id, line["custom_id"], batches.started(None), None, kind
+            )
+
+
+def _batch_created(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    result = wrapped(*args, **kwargs)
+    batches.book.created(getattr(parsed_response(result), "id", None), kwargs.get("endpoint"))
+    return result
+
+
+async def _batch_created_async(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    result = await wrapped(*args, **kwargs)
+    batches.book.created(getattr(parsed_response(result), "id", None), kwargs.get("endpoint"))
+    return result
+
+
+def _batch_looked_up(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    result = wrapped(*args, **kwargs)
+    batches.book.looked_up(parsed_response(result))
+    return result
+
+
+async def _batch_looked_up_async(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    result = await wrapped(*args, **kwargs)
+    batches.book.looked_up(parsed_response(result))
+    return result
+
+
+def _file_content(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    result = wrapped(*args, **kwargs)
+    _read_results(kwargs.get("file_id", args[0] if args else None), result)
+    return result
+
+
+async def _file_content_async(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    result = await wrapped(*args, **kwargs)
+    _read_results(kwargs.get("file_id", args[0] if args else None), result)
+    return result
+
+
 # --- wrapping ------------------------------------------------------------------------------
 def _wrappers(operation: str, request, start, response, stream_observer):
     def begin(instance: Any, kwargs: dict, ctx: Context) -> Call:
@@ -375,6 +490,14 @@ def instrument() -> None:
         if module != "openai.resources.embeddings":
             wrapt.wrap_function_wrapper(module, f"{sync_cls}.parse", sync_wrapper)
             wrapt.wrap_function_wrapper(module, f"{async_cls}.parse", async_wrapper)
+    for name, sync_wrapper, async_wrapper in (
+        ("Batches.create", _batch_created, _batch_created_async),
+        ("Batches.retrieve", _batch_looked_up, _batch_looked_up_async),
+    ):
+        wrapt.wrap_function_wrapper("openai.resources.batches", name, sync_wrapper)
+        wrapt.wrap_function_wrapper("openai.resources.batches", f"Async{name}", async_wrapper)
+    wrapt.wrap_function_wrapper("openai.resources.files", "Files.content", _file_content)
+    wrapt.wrap_function_wrapper("openai.resources.files", "AsyncFiles.content", _file_content_async)
     wrapt.wrap_function_wrapper("openai._base_client", "SyncAPIClient._send_request", send_wrapper)
     wrapt.wrap_function_wrapper("openai._base_client", "AsyncAPIClient._send_request", send_async_wrapper)
     _installed = True
