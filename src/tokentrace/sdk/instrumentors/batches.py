@@ -112,17 +112,25 @@ def record(
     span.end(end_time=start_ns)
 
 
+def _result(line: bytes) -> dict[str, Any] | None:
+    try:
+        item = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    return item if isinstance(item, dict) and isinstance(item.get("custom_id"), str) else None
+
+
 def jsonl(data: bytes) -> list[dict[str, Any]] | None:
-    """A results file's lines, or None when it is no batch's results."""
+    """A results file's lines, or None when it is no batch's results (told by its first line:
+    any file the app downloads passes here)."""
+    if _result(data[: data.find(b"\n")] if b"\n" in data else data) is None:
+        return None
     lines = []
     for line in data.splitlines():
         if not line.strip():
             continue
-        try:
-            item = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            return None
-        if not isinstance(item, dict) or not isinstance(item.get("custom_id"), str):
+        item = _result(line)
+        if item is None:
             return None
         lines.append(item)
     return lines
