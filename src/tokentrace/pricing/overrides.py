@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-import re
 import tomllib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -38,6 +37,7 @@ from pathlib import Path
 from tokentrace.pricing import deployments
 from tokentrace.pricing.deployments import Deployment
 from tokentrace.pricing.rates import Rates, UnitPrice, flat
+from tokentrace.tomlfile import line_of
 
 
 class OverridesError(ValueError):
@@ -159,42 +159,22 @@ TABLES = {
 }
 
 
-def _line(text: str, table: str, index: int = 0, key: str | None = None) -> str:
-    """`, line N` of a table's `index`-th entry (or of its `key` there) in the TOML text; empty
-    when it cannot be told (an inline table, say)."""
-    lines = text.splitlines()
-    header = re.compile(rf"^\s*\[\[?\s*\"?{re.escape(table)}\"?\s*\]\]?\s*(#.*)?$")
-    assignment = re.compile(rf"^\s*\"?{re.escape(table)}\"?\s*=")
-    starts = [n for n, line in enumerate(lines) if header.match(line) or assignment.match(line)]
-    if len(starts) <= index:
-        return ""
-    at = starts[index]
-    if key is not None:
-        named = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*=")
-        for n in range(at + 1, len(lines)):
-            if lines[n].lstrip().startswith("["):
-                break
-            if named.match(lines[n]):
-                return f", line {n + 1}"
-    return f", line {at + 1}"
-
-
 def _check_names(data: dict, text: str, source: str) -> None:
     """Every table and key one this version knows: a typo, or a section from a newer version,
     would otherwise be priced as if it were not there."""
     for name, value in data.items():
         if name not in TABLES:
             raise OverridesError(
-                f"{source}{_line(text, name)}: unknown table {name!r} (a prices file holds "
+                f"{source}{line_of(text, name)}: unknown table {name!r} (a prices file holds "
                 f"{', '.join(f'[[{t}]]' for t in TABLES)})"
             )
         if not isinstance(value, list) or not all(isinstance(entry, dict) for entry in value):
-            raise OverridesError(f"{source}{_line(text, name)}: {name} must be tables: [[{name}]]")
+            raise OverridesError(f"{source}{line_of(text, name)}: {name} must be tables: [[{name}]]")
         for i, entry in enumerate(value):
             for key in entry:
                 if key not in TABLES[name]:
                     raise OverridesError(
-                        f"{source}{_line(text, name, i, key)}: {name}[{i}]: unknown key {key!r} "
+                        f"{source}{line_of(text, name, i, key)}: {name}[{i}]: unknown key {key!r} "
                         f"(known: {', '.join(TABLES[name])})"
                     )
 

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from tokentrace.simulate import faults
+from tokentrace.simulate import faults, judge
 from tokentrace.simulate.models import profile
 from tokentrace.simulate.state import ProviderState, pause
 from tokentrace.simulate.tokens import answer_length, content_text, count_text, generate_words, rng_for
@@ -139,6 +139,13 @@ async def messages(request: Request) -> Response:
     if directives.refuse and not tool:
         words = ["I", "can't", "help", "with", "that."]
         output, stop = count_text(" ".join(words)), "refusal"
+    judged = (
+        None
+        if tool
+        else judge.verdict([{"role": "system", "content": body.get("system")}, *body["messages"]])
+    )
+    if judged is not None:  # an evaluator's prompt: a deterministic verdict (simulate/judge.py)
+        words, output, stop = judged.split(" "), count_text(judged), "end_turn"
     usage = {
         "input_tokens": total - cache_read - cache_write,
         "cache_creation_input_tokens": cache_write,

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from tokentrace.simulate import faults
+from tokentrace.simulate import faults, judge
 from tokentrace.simulate.models import profile
 from tokentrace.simulate.state import ProviderState, pause
 from tokentrace.simulate.tokens import (
@@ -170,6 +170,9 @@ async def chat_completions(request: Request) -> Response:
     refusal = REFUSAL if directives.refuse and not call else None
     if refusal:
         words, output, truncated = [], count_text(REFUSAL), False
+    judged = None if call else judge.verdict(messages)
+    if judged is not None:  # an evaluator's prompt: a deterministic verdict (simulate/judge.py)
+        words, output, truncated, refusal = judged.split(" "), count_text(judged), False, None
     reasoning = rng.randint(64, 512) if spec.reasoning else 0
     finish = "tool_calls" if call else ("length" if truncated else "stop")
     # Audio heard is part of the prompt; an answer spoken (modalities: audio) takes ~3 audio

@@ -1,0 +1,255 @@
+"""The evaluators file (`serve --evaluators FILE`): which evaluator grades which calls, how often,
+and what it may spend.
+
+```toml
+[judge]                                # the default judge of every llm_judge evaluator
+url = "https://api.openai.com/v1"      # OpenAI-compatible; api = "anthropic" for Anthropic's
+model = "gpt-4o-mini"
+api_key_env = "OPENAI_API_KEY"         # the key is read from this variable when the file loads
+
+[[evaluators]]
+name = "groundedness"
+kind = "llm_judge"                     # llm_judge | regex | json_schema
+template = "groundedness"              # built in: groundedness, relevance, refusal; or system + prompt
+version = "1"                          # part of the score's identity: a new version scores again
+where = { feature = "refund-chat" }    # canonical fields the call must have (tags, model …)
+sample_rate = 0.25                     # of the calls that match, by trace id
+rate_limit_per_minute = 60
+daily_budget_usd = 2.0                 # the judge's own spend a UTC day, then it stops
+
+[[evaluators]]
+name = "order-id"
+kind = "regex"
+pattern = 'ORD-\\d+'
+must_match = true
+
+[[evaluators]]
+name = "answer-json"
+kind = "json_schema"
+schema = { type = "object", required = ["answer"] }
+```
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tokentrace.canonical import GROUPABLE_FIELDS
+from tokentrace.evals.judge import JudgeEndpoint
+from tokentrace.evals.templates import BUILT_IN, Template
+from tokentrace.tomlfile import line_of
+
+KINDS = ("llm_judge", "regex", "json_schema")
+_EVALUATOR_KEYS = (
+    "name",
+    "kind",
+    "version",
+    "operation",
+    "where",
+    "sample_rate",
+    "rate_limit_per_minute",
+    "daily_budget_usd",
+    "template",
+    "system",
+    "prompt",
+    "judge",
+    "pattern",
+    "must_match",
+    "schema",
+)
+_JUDGE_KEYS = ("url", "model", "api", "api_key_env", "max_tokens", "timeout_s")
+
+
+class EvaluatorsError(ValueError):
+    """The evaluators file cannot be used as written; the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class Evaluator:
+    name: str
+    kind: str
+    version: str = "1"
+    operation: str = "chat"
+    where: tuple[tuple[str, str], ...] = ()
+    sample_rate: float = 1.0
+    rate_limit_per_minute: int | None = None
+    daily_budget_usd: float | None = None
+    template: Template | None = None  # llm_judge
+    judge: JudgeEndpoint | None = None  # llm_judge
+    pattern: re.Pattern[str] | None = None  # regex
+    must_match: bool = True  # regex
+    schema: Any = None  # json_schema: a jsonschema_rs validator
+
+    def applies(self, call: dict[str, Any]) -> bool:
+        """Whether this evaluator grades `call` (a canonical row): its operation, every `where`
+        field, and the sample (by trace id, so a trace's calls are in or out together)."""
+        if call.get("operation") != self.operation:
+            return False
+        if any(str(call.get(field)) != value for field, value in self.where):
+            return False
+        return self.sample_rate >= 1 or _fraction(self.name, call["trace_id"]) < self.sample_rate
+
+
+def _fraction(name: str, trace_id: str) -> float:
+    digest = hashlib.blake2b(f"{name}:{trace_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def _fail(text: str, source: str, index: int | None, key: str | None, message: str) -> EvaluatorsError:
+    table = "evaluators" if index is not None else "judge"
+    where = line_of(text, table, index or 0, key)
+    entry = f"evaluators[{index}]: " if index is not None else ""
+    return EvaluatorsError(f"{source}{where}: {entry}{message}")
+
+
+def _judge(spec: Any, text: str, source: str, index: int | None) -> JudgeEndpoint:
+    if not isinstance(spec, dict):
+        raise _fail(text, source, index, "judge", "judge must be a table (url, model, api, api_key_env)")
+    for key in spec:
+        if key not in _JUDGE_KEYS:
+            raise _fail(
+                text, source, index, key, f"unknown judge key {key!r} (known: {', '.join(_JUDGE_KEYS)})"
+            )
+    url, model, api = spec.get("url"), spec.get("model"), spec.get("api", "openai")
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise _fail(text, source, index, "url", f"the judge needs an http(s) url, got {url!r}")
+    if not isinstance(model, str) or not model:
+        raise _fail(text, source, index, "model", "the judge needs a model")
+    if api not in ("openai", "anthropic"):
+        raise _fail(text, source, index, "api", f"api must be openai or anthropic, got {api!r}")
+    key = None
+    if spec.get("api_key_env") is not None:
+        key = os.environ.get(str(spec["api_key_env"]))
+        if not key:
+            raise _fail(text, source, index, "api_key_env", f"{spec['api_key_env']} is not set")
+    return JudgeEndpoint(
+        url,
+        model,
+        api,
+        key,
+        int(spec.get("max_tokens", 300)),
+        float(spec.get("timeout_s", 60.0)),
+    )
+
+
+def _number(entry: dict, key: str, fail: Any, low: float = 0, high: float | None = None) -> float | None:
+    value = entry.get(key)
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or value < low
+        or (high and value > high)
+    ):
+        bound = f"from {low:g} to {high:g}" if high else f"at least {low:g}"
+        raise fail(key, f"{key} must be a number {bound}, got {value!r}")
+    return float(value)
+
+
+def _evaluator(entry: Any, i: int, default_judge: JudgeEndpoint | None, text: str, source: str) -> Evaluator:
+    def fail(key: str | None, message: str) -> EvaluatorsError:
+        return _fail(text, source, i, key, message)
+
+    if not isinstance(entry, dict):
+        raise fail(None, "an evaluator must be a table: [[evaluators]]")
+    for key in entry:
+        if key not in _EVALUATOR_KEYS:
+            raise fail(key, f"unknown key {key!r} (known: {', '.join(_EVALUATOR_KEYS)})")
+    name, kind = entry.get("name"), entry.get("kind")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", name):
+        raise fail("name", f"name must be 1-64 letters, digits or _.:-, got {name!r}")
+    if kind not in KINDS:
+        raise fail("kind", f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    where = entry.get("where", {})
+    if not isinstance(where, dict):
+        raise fail("where", "where must be a table of field = value")
+    for field in where:
+        if field not in GROUPABLE_FIELDS:
+            raise fail("where", f"where: {field!r} is not a field calls can be told by")
+    found: dict[str, Any] = {
+        "name": name,
+        "kind": kind,
+        "version": str(entry.get("version", "1")),
+        "operation": str(entry.get("operation", "chat")),
+        "where": tuple(sorted((str(k), str(v)) for k, v in where.items())),
+        "sample_rate": _number(entry, "sample_rate", fail, 0, 1),
+        "daily_budget_usd": _number(entry, "daily_budget_usd", fail),
+    }
+    if found["sample_rate"] is None:
+        found["sample_rate"] = 1.0
+    limit = _number(entry, "rate_limit_per_minute", fail, 1)
+    found["rate_limit_per_minute"] = int(limit) if limit is not None else None
+    if kind == "llm_judge":
+        found["judge"] = _judge(entry["judge"], text, source, i) if "judge" in entry else default_judge
+        if found["judge"] is None:
+            raise fail(None, "an llm_judge needs a judge: [judge] at the top of the file, or judge = {…}")
+        if "prompt" in entry or "system" in entry:
+            if not isinstance(entry.get("prompt"), str) or not isinstance(entry.get("system"), str):
+                raise fail("prompt", "a judge prompt of your own needs both system and prompt (text)")
+            found["template"] = Template(entry["system"], entry["prompt"])
+        else:
+            template = entry.get("template")
+            if template not in BUILT_IN:
+                raise fail("template", f"template must be one of {', '.join(BUILT_IN)}, got {template!r}")
+            found["template"] = BUILT_IN[template]
+    elif kind == "regex":
+        try:
+            found["pattern"] = re.compile(str(entry.get("pattern", "")))
+        except re.error as exc:
+            raise fail("pattern", f"pattern is not a regular expression: {exc}") from None
+        if not entry.get("pattern"):
+            raise fail("pattern", "a regex evaluator needs a pattern")
+        found["must_match"] = bool(entry.get("must_match", True))
+    else:
+        import jsonschema_rs
+
+        if not isinstance(entry.get("schema"), dict):
+            raise fail("schema", "a json_schema evaluator needs schema = { … } (a JSON schema)")
+        try:
+            found["schema"] = jsonschema_rs.validator_for(entry["schema"])
+        except (jsonschema_rs.ValidationError, ValueError) as exc:
+            first = str(exc).splitlines()[0]
+            raise fail("schema", f"schema is not a valid JSON schema: {first}") from None
+    return Evaluator(**found)
+
+
+def parse_evaluators(text: str, source: str) -> tuple[Evaluator, ...]:
+    """The evaluators of a file's text; EvaluatorsError names the file, line and entry."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise EvaluatorsError(f"{source}: {exc}") from None
+    for table in data:
+        if table not in ("judge", "evaluators"):
+            where = line_of(text, table)
+            raise EvaluatorsError(
+                f"{source}{where}: unknown table {table!r} (known: [judge], [[evaluators]])"
+            )
+    default = _judge(data["judge"], text, source, None) if "judge" in data else None
+    entries = data.get("evaluators", [])
+    if not isinstance(entries, list):
+        raise EvaluatorsError(
+            f"{source}{line_of(text, 'evaluators')}: evaluators must be tables: [[evaluators]]"
+        )
+    found = [_evaluator(entry, i, default, text, source) for i, entry in enumerate(entries)]
+    names = [e.name for e in found]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise _fail(text, source, i, "name", f"an evaluator named {name!r} is already defined")
+    return tuple(found)
+
+
+def load_evaluators(path: str | Path) -> tuple[Evaluator, ...]:
+    """Read an evaluators file (EvaluatorsError when it cannot be used)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise EvaluatorsError(f"{path}: {exc.strerror}") from None
+    return parse_evaluators(text, str(path))

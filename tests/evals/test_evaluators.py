@@ -1,0 +1,185 @@
+"""Evaluators (issue 30, first part): the evaluators file, rule verdicts, and an LLM judge served
+by the simulated provider over HTTP (its verdicts are deterministic word overlaps), with every way
+a judge's answer can fail to be a verdict said clearly."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from tokentrace.evals.config import EvaluatorsError, load_evaluators, parse_evaluators
+from tokentrace.evals.judge import JudgeEndpoint, JudgeError, JudgeUnavailable, ask, parse_verdict
+from tokentrace.evals.rules import regex_verdict, schema_verdict
+from tokentrace.evals.templates import BUILT_IN, render
+from tokentrace.evals.verdict import score_row
+
+FILE = """
+[judge]
+url = "http://127.0.0.1:9/v1"
+model = "gpt-4o-mini"
+
+[[evaluators]]
+name = "groundedness"
+kind = "llm_judge"
+template = "groundedness"
+version = "2"
+where = { feature = "refund-chat", prompt_version = "v4" }
+sample_rate = 0.5
+rate_limit_per_minute = 60
+daily_budget_usd = 2.5
+
+[[evaluators]]
+name = "order-id"
+kind = "regex"
+pattern = 'ORD-\\d+'
+
+[[evaluators]]
+name = "answer-json"
+kind = "json_schema"
+schema = { type = "object", required = ["answer"], properties = { answer = { type = "string" } } }
+"""
+CONTEXT = "Refunds are paid within five business days to the original card."
+
+
+def test_the_evaluators_file_names_what_grades_which_calls():
+    grounded, order, answer = parse_evaluators(FILE, "evals.toml")
+    assert (grounded.kind, grounded.version, grounded.sample_rate, grounded.daily_budget_usd) == (
+        "llm_judge", "2", 0.5, 2.5
+    )  # fmt: skip
+    assert grounded.judge.model == "gpt-4o-mini" and grounded.template is BUILT_IN["groundedness"]
+    call = {"operation": "chat", "feature": "refund-chat", "prompt_version": "v4"}
+    chosen = [grounded.applies({**call, "trace_id": f"{n:032x}"}) for n in range(400)]
+    assert 150 < sum(chosen) < 250  # half, by trace id
+    assert chosen == [
+        grounded.applies({**call, "trace_id": f"{n:032x}"}) for n in range(400)
+    ]  # the same each time
+    assert not grounded.applies({**call, "prompt_version": "v3", "trace_id": "0" * 32})
+    assert not grounded.applies({**call, "operation": "embeddings", "trace_id": "0" * 32})
+    assert order.applies({"operation": "chat", "trace_id": "1" * 32}) and order.pattern.pattern == r"ORD-\d+"
+    assert answer.schema is not None
+
+
+E = '[[evaluators]]\nname = "x"\n'  # an evaluator's first two lines
+J = 'judge = { url = "http://j/v1", model = "m" }\n'
+
+
+@pytest.mark.parametrize(
+    "text,said",
+    [
+        (E + 'kind = "llm"\n', "evals.toml, line 3: evaluators[0]: kind must be one of"),
+        (E + 'kind = "regex"\npatern = "a"\n', "line 4: evaluators[0]: unknown key 'patern'"),
+        (E + 'kind = "regex"\npattern = "("\n', "line 4: evaluators[0]: pattern is not a regular"),
+        (E + 'kind = "llm_judge"\ntemplate = "groundedness"\n', "needs a judge"),
+        (
+            E + 'kind = "llm_judge"\ntemplate = "vibes"\n' + J,
+            "line 4: evaluators[0]: template must be one of",
+        ),
+        (
+            E + 'kind = "regex"\npattern = "a"\nsample_rate = 2\n',
+            "line 5: evaluators[0]: sample_rate must be",
+        ),
+        (E + 'kind = "regex"\npattern = "a"\nwhere = { colour = "red" }\n', "'colour' is not a field"),
+        (
+            E + 'kind = "json_schema"\nschema = { type = "nope" }\n',
+            "line 4: evaluators[0]: schema is not a valid",
+        ),
+        ('[judge]\nurl = "ftp://x"\nmodel = "m"\n', "evals.toml, line 2: the judge needs an http(s) url"),
+        (
+            '[judge]\nurl = "http://x"\nmodel = "m"\napi_key_env = "TT_TEST_NO_KEY"\n',
+            "line 4: TT_TEST_NO_KEY is not set",
+        ),
+        ('[[evaluator]]\nname = "x"\n', "evals.toml, line 1: unknown table 'evaluator'"),
+        (
+            (E + 'kind = "regex"\npattern = "a"\n') * 2,
+            "line 6: evaluators[1]: an evaluator named 'x' is already",
+        ),
+        ("[[evaluators]\n", "evals.toml: "),
+    ],
+)
+def test_a_bad_evaluators_file_is_refused_with_its_file_and_line(text, said):
+    with pytest.raises(EvaluatorsError, match=re.escape(said)):
+        parse_evaluators(text, "evals.toml")
+
+
+def test_an_unreadable_file_is_said(tmp_path):
+    with pytest.raises(EvaluatorsError, match="No such file"):
+        load_evaluators(tmp_path / "missing.toml")
+
+
+def test_rule_verdicts():
+    order = parse_evaluators(FILE, "f")[1]
+    assert regex_verdict(order.pattern, True, "Your order ORD-1234 is on its way").score == 1.0
+    missing = regex_verdict(order.pattern, True, "Your order is on its way")
+    assert (missing.score, missing.label) == (0.0, "fail")
+    assert regex_verdict(order.pattern, False, "no id here").score == 1.0  # must not match
+    schema = parse_evaluators(FILE, "f")[2].schema
+    assert schema_verdict(schema, '{"answer": "yes"}').score == 1.0
+    wrong = schema_verdict(schema, '{"answer": 3}')
+    assert (wrong.score, wrong.label) == (0.0, "schema_mismatch") and "answer" in wrong.explanation
+    assert schema_verdict(schema, '{"answer": "cut sh').label == "invalid_json"
+
+
+def test_a_verdict_is_a_score_replaced_not_added_when_evaluated_again():
+    verdict = parse_verdict('{"score": 0.25, "label": "ungrounded", "explanation": "made up"}')
+    row = score_row("default", "a" * 32, "b" * 16, "groundedness", "2", verdict, None)
+    again = score_row("default", "a" * 32, "b" * 16, "groundedness", "2", verdict, None)
+    assert row["score_id"] == again["score_id"] and row["source"] == "evaluator"
+    assert (row["value"], row["string_value"], row["comment"]) == (0.25, "ungrounded", "made up")
+
+
+@pytest.mark.parametrize(
+    "reply,said",
+    [
+        ("I think it is fine", "no JSON object"),
+        ('{"score": 7}', "score must be a number from 0 to 1, got 7"),
+        ('{"label": "good"}', "score must be a number from 0 to 1, got None"),
+        ('{"score": 0.5,}', "not valid JSON"),
+    ],
+)
+def test_a_reply_that_is_no_verdict_is_said(reply, said):
+    with pytest.raises(JudgeError, match=said):
+        parse_verdict(reply)
+    assert parse_verdict('Sure! ```json\n{"score": true}\n```').score == 1.0
+
+
+def test_the_judge_on_the_simulated_provider_grades_grounded_and_made_up_answers(provider_url):
+    """The built-in templates sent to an OpenAI-compatible judge over HTTP: an answer taken from
+    the context is grounded, one that is not is caught; a refusal and an off-topic answer too;
+    the judge's usage comes back for its cost."""
+    endpoint = JudgeEndpoint(f"{provider_url}/v1", "gpt-4o-mini")
+    question = "When will my refund be paid?"
+    grounded = "Refunds are paid within five business days to the original card."
+    made_up = "Refunds arrive instantly as store credit plus a bonus voucher."
+    with httpx.Client() as client:
+        good = ask(client, endpoint, render(BUILT_IN["groundedness"], question, grounded, CONTEXT))
+        bad = ask(client, endpoint, render(BUILT_IN["groundedness"], question, made_up, CONTEXT))
+        refused = ask(
+            client,
+            endpoint,
+            render(BUILT_IN["refusal"], question, "I'm sorry, but I can't help with that.", ""),
+        )
+        relevant = ask(
+            client, endpoint, render(BUILT_IN["relevance"], question, "Your refund will be paid soon.", "")
+        )
+        anthropic = JudgeEndpoint(provider_url, "claude-haiku-4-5", api="anthropic", api_key="sk-ant")
+        claude = ask(client, anthropic, render(BUILT_IN["groundedness"], question, made_up, CONTEXT))
+    assert (good.verdict.score, good.verdict.label) == (1.0, "grounded")
+    assert bad.verdict.score < 0.4 and bad.verdict.label == "ungrounded"
+    assert (refused.verdict.score, refused.verdict.label) == (0.0, "refused")
+    assert relevant.verdict.score >= 0.5
+    assert good.input_tokens > 0 and good.output_tokens > 0 and good.model.startswith("gpt-4o-mini")
+    assert claude.verdict == bad.verdict and claude.input_tokens > 0
+
+
+def test_a_judge_that_does_not_answer_is_worth_asking_again_and_one_that_refuses_is_not(provider_url):
+    with httpx.Client() as client:
+        with pytest.raises(JudgeUnavailable, match="cannot be reached"):
+            ask(
+                client,
+                JudgeEndpoint("http://127.0.0.1:9/v1", "m", timeout_s=2),
+                render(BUILT_IN["refusal"], "q", "a", ""),
+            )
+        with pytest.raises(JudgeError, match="refused the request \\(404\\)"):
+            ask(client, JudgeEndpoint(f"{provider_url}/nope", "m"), render(BUILT_IN["refusal"], "q", "a", ""))
