@@ -612,6 +612,13 @@ def batch_jobs(client: openai.OpenAI, provider: str) -> dict:
             text = client.files.content(done.output_file_id).text
             client.files.content(done.output_file_id)  # read twice: counted once
             results = list(claude.messages.batches.results(asked.id))
+
+            async def read_async() -> None:  # and a third time, by the async client
+                aclient = openai.AsyncOpenAI(base_url=f"{provider}/v1", api_key="sk-sim", max_retries=0)
+                await aclient.files.content(done.output_file_id)
+                await aclient.close()
+
+            asyncio.run(read_async())
         facts["openai"] = {"batch": batch.id, "results": [orjson.loads(line) for line in text.splitlines()]}
         facts["anthropic"] = {"batch": asked.id, "results": [r.model_dump(mode="json") for r in results]}
 

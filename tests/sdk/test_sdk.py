@@ -470,12 +470,14 @@ def test_batch_results_read_through_the_sdks_are_spans_at_the_batch_rate(server,
     context the batch was created in; an output file read twice counts once; a request that
     failed in the batch is an error span."""
     facts = run_app("batches", provider_url, server)
-    spans = spans_of(server, facts["trace_id"], 1 + 3 * 2 + 3)
+    spans = spans_of(server, facts["trace_id"], 1 + 3 * 3 + 3)  # the output file read three times
     results = {
         s["attributes"]["tokentrace.batch.custom_id"]: s
         for s in spans
         if "tokentrace.batch.id" in s["attributes"]
     }
+    read = [s for s in spans if "tokentrace.batch.id" in s["attributes"]]
+    assert len(read) == 3 * 3 + 3  # every read recorded; the counting below is once
     root = next(s for s in spans if s["name"] == "nightly")
     for result in facts["openai"]["results"]:
         span, usage = results[result["custom_id"]], result["response"]["body"]["usage"]
@@ -500,7 +502,7 @@ def test_batch_results_read_through_the_sdks_are_spans_at_the_batch_rate(server,
         assert (span["provider"], span["service_tier"], span["tenant_id"]) == ("anthropic", "batch", "acme")
         assert span["output_tokens"] == usage["output_tokens"] and span["cost_usd"] > 0
     assert (results["broken"]["status"], results["broken"]["error_type"]) == ("error", "bad_request")
-    # each OpenAI result twice (two reads), counted once: 3 + 2 calls, and their cost once
+    # each OpenAI result three times (two reads, one async), counted once, and its cost once
     rows = server.get("/api/v1/rollups", since="1h", group_by="provider")["rows"]
     requests = {r["provider"]: r["requests"] for r in rows if r["requests"]}
     assert requests == {"openai": 3, "anthropic": 3}

@@ -274,28 +274,12 @@ def _batch_id(args: tuple, kwargs: dict) -> Any:
     return kwargs.get("message_batch_id", args[0] if args else None)
 
 
-def _batch_created(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    result = wrapped(*args, **kwargs)
-    batches.book.created(getattr(parsed_response(result), "id", None), "/v1/messages")
-    return result
-
-
-async def _batch_created_async(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    result = await wrapped(*args, **kwargs)
-    batches.book.created(getattr(parsed_response(result), "id", None), "/v1/messages")
-    return result
-
-
-def _batch_looked_up(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    result = wrapped(*args, **kwargs)
-    batches.book.ended(parsed_response(result))
-    return result
-
-
-async def _batch_looked_up_async(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    result = await wrapped(*args, **kwargs)
-    batches.book.ended(parsed_response(result))
-    return result
+_batch_created = batches.noting(
+    lambda result, args, kwargs: batches.book.created(
+        getattr(parsed_response(result), "id", None), "/v1/messages"
+    )
+)
+_batch_looked_up = batches.noting(lambda result, args, kwargs: batches.book.ended(parsed_response(result)))
 
 
 def _batch_results(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
@@ -321,10 +305,9 @@ def instrument() -> None:
     wrapt.wrap_function_wrapper(streaming, "MessageStreamManager.__enter__", _enter)
     wrapt.wrap_function_wrapper(streaming, "AsyncMessageStreamManager.__aenter__", _aenter)
     batch = "anthropic.resources.messages.batches"
-    wrapt.wrap_function_wrapper(batch, "Batches.create", _batch_created)
-    wrapt.wrap_function_wrapper(batch, "AsyncBatches.create", _batch_created_async)
-    wrapt.wrap_function_wrapper(batch, "Batches.retrieve", _batch_looked_up)
-    wrapt.wrap_function_wrapper(batch, "AsyncBatches.retrieve", _batch_looked_up_async)
+    for name, (sync_wrapper, async_wrapper) in (("create", _batch_created), ("retrieve", _batch_looked_up)):
+        wrapt.wrap_function_wrapper(batch, f"Batches.{name}", sync_wrapper)
+        wrapt.wrap_function_wrapper(batch, f"AsyncBatches.{name}", async_wrapper)
     wrapt.wrap_function_wrapper(batch, "Batches.results", _batch_results)
     wrapt.wrap_function_wrapper(batch, "AsyncBatches.results", _batch_results_async)
     wrapt.wrap_function_wrapper("anthropic._base_client", "SyncHttpxClientWrapper.send", send_wrapper)

@@ -75,6 +75,23 @@ class _Book:
 book = _Book()
 
 
+def noting(note: Callable[[Any, tuple, dict], None]) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """wrapt wrappers (sync, async) of an SDK method that call it, then `note(result, args,
+    kwargs)`: how the batch helpers are watched."""
+
+    def sync(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+        result = wrapped(*args, **kwargs)
+        note(result, args, kwargs)
+        return result
+
+    async def asynchronous(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+        result = await wrapped(*args, **kwargs)
+        note(result, args, kwargs)
+        return result
+
+    return sync, asynchronous
+
+
 def suppressed() -> bool:
     from opentelemetry import context
 

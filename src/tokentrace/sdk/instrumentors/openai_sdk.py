@@ -411,40 +411,17 @@ def _read_results(file_id: Any, result: Any) -> None:
             )
 
 
-def _batch_created(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    result = wrapped(*args, **kwargs)
-    batches.book.created(getattr(parsed_response(result), "id", None), kwargs.get("endpoint"))
-    return result
-
-
-async def _batch_created_async(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    result = await wrapped(*args, **kwargs)
-    batches.book.created(getattr(parsed_response(result), "id", None), kwargs.get("endpoint"))
-    return result
-
-
-def _batch_looked_up(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    result = wrapped(*args, **kwargs)
-    batches.book.looked_up(parsed_response(result))
-    return result
-
-
-async def _batch_looked_up_async(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    result = await wrapped(*args, **kwargs)
-    batches.book.looked_up(parsed_response(result))
-    return result
-
-
-def _file_content(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    result = wrapped(*args, **kwargs)
-    _read_results(kwargs.get("file_id", args[0] if args else None), result)
-    return result
-
-
-async def _file_content_async(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    result = await wrapped(*args, **kwargs)
-    _read_results(kwargs.get("file_id", args[0] if args else None), result)
-    return result
+_batch_created = batches.noting(
+    lambda result, args, kwargs: batches.book.created(
+        getattr(parsed_response(result), "id", None), kwargs.get("endpoint")
+    )
+)
+_batch_looked_up = batches.noting(
+    lambda result, args, kwargs: batches.book.looked_up(parsed_response(result))
+)
+_file_content = batches.noting(
+    lambda result, args, kwargs: _read_results(kwargs.get("file_id", args[0] if args else None), result)
+)
 
 
 # --- wrapping ------------------------------------------------------------------------------
@@ -490,14 +467,13 @@ def instrument() -> None:
         if module != "openai.resources.embeddings":
             wrapt.wrap_function_wrapper(module, f"{sync_cls}.parse", sync_wrapper)
             wrapt.wrap_function_wrapper(module, f"{async_cls}.parse", async_wrapper)
-    for name, sync_wrapper, async_wrapper in (
-        ("Batches.create", _batch_created, _batch_created_async),
-        ("Batches.retrieve", _batch_looked_up, _batch_looked_up_async),
+    for module, name, (sync_wrapper, async_wrapper) in (
+        ("openai.resources.batches", "Batches.create", _batch_created),
+        ("openai.resources.batches", "Batches.retrieve", _batch_looked_up),
+        ("openai.resources.files", "Files.content", _file_content),
     ):
-        wrapt.wrap_function_wrapper("openai.resources.batches", name, sync_wrapper)
-        wrapt.wrap_function_wrapper("openai.resources.batches", f"Async{name}", async_wrapper)
-    wrapt.wrap_function_wrapper("openai.resources.files", "Files.content", _file_content)
-    wrapt.wrap_function_wrapper("openai.resources.files", "AsyncFiles.content", _file_content_async)
+        wrapt.wrap_function_wrapper(module, name, sync_wrapper)
+        wrapt.wrap_function_wrapper(module, f"Async{name}", async_wrapper)
     wrapt.wrap_function_wrapper("openai._base_client", "SyncAPIClient._send_request", send_wrapper)
     wrapt.wrap_function_wrapper("openai._base_client", "AsyncAPIClient._send_request", send_async_wrapper)
     _installed = True
