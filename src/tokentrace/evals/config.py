@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tokentrace.canonical import GROUPABLE_FIELDS
+from tokentrace.canonical import DERIVED_FIELDS, GROUPABLE_FIELDS
 from tokentrace.evals.judge import JudgeEndpoint
 from tokentrace.evals.templates import BUILT_IN, Template
 from tokentrace.tomlfile import line_of
@@ -171,7 +171,7 @@ def _evaluator(entry: Any, i: int, default_judge: JudgeEndpoint | None, text: st
     if not isinstance(where, dict):
         raise fail("where", "where must be a table of field = value")
     for field in where:
-        if field not in GROUPABLE_FIELDS:
+        if field not in GROUPABLE_FIELDS or field in DERIVED_FIELDS:
             raise fail("where", f"where: {field!r} is not a field calls can be told by")
     found: dict[str, Any] = {
         "name": name,

@@ -28,6 +28,7 @@ DATED = (
     ("retained_traces", "decided_at"),
     ("sampled_calls", "start_time"),
     ("alert_events", "created_at"),
+    ("evaluations", "updated_at"),
 )
 UNDATED = ("alert_states", "alert_rules", "sampling_policies", "api_keys", "projects")
 

@@ -203,6 +203,26 @@ class Deployments(Protocol):
         (input + output), counted (not a duplicate), cost_usd, attributes."""
 
 
+class EvaluationQueue(Protocol):
+    """What evaluators owe (store/evaluation_fields.py): queued once per (project, evaluator,
+    version, span), due until settled, so a restart neither loses nor repeats an evaluation."""
+
+    def queue_evaluations(self, items: list[dict[str, Any]], now: datetime) -> int:
+        """Queue each item (its key and `due_at`) not queued before, in any state; how many were new."""
+
+    def due_evaluations(self, now: datetime, limit: int) -> list[dict[str, Any]]:
+        """At most `limit` queued evaluations due by `now`, the longest due first."""
+
+    def settle_evaluations(self, items: list[dict[str, Any]]) -> None:
+        """Write each item's state, attempts, due_at, error and updated_at (by its key)."""
+
+    def evaluation_states(self, project_id: str) -> dict[str, dict[str, int]]:
+        """Per evaluator, how many of the project's queued evaluations are in each state."""
+
+    def evaluation_list(self, project_id: str, state: str | None, limit: int) -> list[dict[str, Any]]:
+        """The project's queued evaluations (of one state, or all), the latest settled first."""
+
+
 class Catalog(Protocol):
     """Projects and their API keys."""
 
@@ -252,7 +272,9 @@ class AlertLog(Protocol):
         """Count a delivery attempt; `delivered` settles the notification."""
 
 
-class Store(SpanWriter, SpanReader, Rollups, Sampling, Deployments, Catalog, AlertLog, Protocol):
+class Store(
+    SpanWriter, SpanReader, Rollups, Sampling, Deployments, EvaluationQueue, Catalog, AlertLog, Protocol
+):
     """An engine that holds canonical spans, their content and the projects: every concern."""
 
     def close(self) -> None: ...

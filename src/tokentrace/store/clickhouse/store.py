@@ -11,6 +11,7 @@ from tokentrace.store.clickhouse.alert_log import ClickHouseAlertLog
 from tokentrace.store.clickhouse.catalog import ClickHouseCatalog
 from tokentrace.store.clickhouse.connection import ClickHouseConnection
 from tokentrace.store.clickhouse.deployments import ClickHouseDeployments
+from tokentrace.store.clickhouse.evaluations import ClickHouseEvaluations
 from tokentrace.store.clickhouse.reads import ClickHouseReads
 from tokentrace.store.clickhouse.rollups import ClickHouseRollups
 from tokentrace.store.clickhouse.sampling import ClickHouseSampling
@@ -25,6 +26,7 @@ class ClickHouseStore(
     ClickHouseRollups,
     ClickHouseSampling,
     ClickHouseDeployments,
+    ClickHouseEvaluations,
     ClickHouseCatalog,
     ClickHouseAlertLog,
 ):

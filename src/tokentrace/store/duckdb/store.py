@@ -12,6 +12,7 @@ from tokentrace.store.duckdb.alert_log import DuckDBAlertLog
 from tokentrace.store.duckdb.catalog import DuckDBCatalog
 from tokentrace.store.duckdb.connection import DuckDBConnection
 from tokentrace.store.duckdb.deployments import DuckDBDeployments
+from tokentrace.store.duckdb.evaluations import DuckDBEvaluations
 from tokentrace.store.duckdb.reads import DuckDBReads
 from tokentrace.store.duckdb.rollups import DuckDBRollups
 from tokentrace.store.duckdb.sampling import DuckDBSampling
@@ -25,6 +26,7 @@ class DuckDBStore(
     DuckDBRollups,
     DuckDBSampling,
     DuckDBDeployments,
+    DuckDBEvaluations,
     DuckDBCatalog,
     DuckDBAlertLog,
 ):

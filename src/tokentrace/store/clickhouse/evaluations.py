@@ -1,0 +1,97 @@
+"""The evaluation queue on ClickHouse (table evaluations, a ReplacingMergeTree: each change a
+newer revision of the row). One node runs the background jobs (the others are started with
+--ingest-only), so no two nodes settle the same row."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+
+from tokentrace.store.clickhouse.dialect import time64
+from tokentrace.store.evaluation_fields import FIELDS, KEY
+from tokentrace.store.python_rows import python_rows
+
+_SCHEMA = pa.schema(
+    [
+        *((name, pa.string()) for name in KEY),
+        ("state", pa.string()),
+        ("attempts", pa.int32()),
+        ("due_at", pa.timestamp("us", tz="UTC")),
+        ("error", pa.string()),
+        ("updated_at", pa.timestamp("us", tz="UTC")),
+        ("revision", pa.uint64()),
+    ]
+)
+
+
+class ClickHouseEvaluations:
+    """EvaluationQueue over the evaluations table."""
+
+    def _put_evaluations(self, rows: list[dict[str, Any]]) -> None:
+        revision = time.time_ns()
+        columns = {name: [r.get(name) for r in rows] for name in FIELDS}
+        columns["revision"] = [revision] * len(rows)
+        self._ch.insert("evaluations", pa.table(columns, schema=_SCHEMA))
+
+    def queue_evaluations(self, items: list[dict[str, Any]], now: datetime) -> int:
+        if not items:
+            return 0
+        known = {
+            tuple(r[k] for k in KEY)
+            for r in self._ch.query(
+                f"SELECT {', '.join(KEY)} FROM evaluations FINAL "
+                "WHERE has({traces:Array(String)}, trace_id)",
+                {"traces": sorted({i["trace_id"] for i in items})},
+            ).to_pylist()
+        }
+        fresh = {}
+        for item in items:
+            key = tuple(item[k] for k in KEY)
+            if key not in known:
+                fresh[key] = {**item, "state": "due", "attempts": 0, "error": None, "updated_at": now}
+        if fresh:
+            self._put_evaluations(list(fresh.values()))
+        return len(fresh)
+
+    def due_evaluations(self, now: datetime, limit: int) -> list[dict[str, Any]]:
+        return self._evaluations(
+            "state = 'due' AND due_at <= {now:DateTime64(6, 'UTC')}",
+            "due_at, trace_id, span_id",
+            {"now": time64(now), "n": int(limit)},
+        )
+
+    def evaluation_list(self, project_id: str, state: str | None, limit: int) -> list[dict[str, Any]]:
+        where = "project_id = {p:String}" + (" AND state = {s:String}" if state is not None else "")
+        params = {"p": project_id, "n": int(limit), **({"s": state} if state is not None else {})}
+        return self._evaluations(where, "updated_at DESC, trace_id", params)
+
+    def _evaluations(self, where: str, order: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        rows = python_rows(
+            self._ch.query(
+                f"SELECT {', '.join(FIELDS)} FROM evaluations FINAL WHERE {where} "
+                f"ORDER BY {order} LIMIT {{n:UInt32}}",
+                params,
+            )
+        )
+        for row in rows:
+            for name in ("due_at", "updated_at"):
+                row[name] = row[name].astimezone(UTC)
+        return rows
+
+    def settle_evaluations(self, items: list[dict[str, Any]]) -> None:
+        if items:
+            self._put_evaluations(items)
+
+    def evaluation_states(self, project_id: str) -> dict[str, dict[str, int]]:
+        found = self._ch.query(
+            "SELECT evaluator, state, count() AS n FROM evaluations FINAL "
+            "WHERE project_id = {p:String} GROUP BY evaluator, state",
+            {"p": project_id},
+        ).to_pylist()
+        states: dict[str, dict[str, int]] = {}
+        for row in found:
+            states.setdefault(row["evaluator"], {})[row["state"]] = row["n"]
+        return states

@@ -1,0 +1,92 @@
+"""The evaluation queue on DuckDB (table evaluations)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from tokentrace.store.duckdb.connection import naive
+from tokentrace.store.evaluation_fields import FIELDS, KEY
+
+_COLUMNS = ", ".join(FIELDS)
+
+
+def _row(values: tuple[Any, ...]) -> dict[str, Any]:
+    row = dict(zip(FIELDS, values, strict=True))
+    for name in ("due_at", "updated_at"):
+        row[name] = row[name].replace(tzinfo=UTC)
+    return row
+
+
+class DuckDBEvaluations:
+    """EvaluationQueue over the evaluations table."""
+
+    def queue_evaluations(self, items: list[dict[str, Any]], now: datetime) -> int:
+        if not items:
+            return 0
+        rows = [(*(i[k] for k in KEY), "due", 0, naive(i["due_at"]), None, naive(now)) for i in items]
+        added = 0
+        with self._transaction() as cur:
+            for row in rows:
+                added += len(
+                    cur.execute(
+                        f"INSERT INTO evaluations ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                        "ON CONFLICT DO NOTHING RETURNING 1",
+                        row,
+                    ).fetchall()
+                )
+        return added
+
+    def due_evaluations(self, now: datetime, limit: int) -> list[dict[str, Any]]:
+        with self._conn.cursor() as cur:
+            found = cur.execute(
+                f"SELECT {_COLUMNS} FROM evaluations WHERE state = 'due' AND due_at <= ? "
+                "ORDER BY due_at, trace_id, span_id LIMIT ?",
+                [naive(now), int(limit)],
+            ).fetchall()
+        return [_row(r) for r in found]
+
+    def settle_evaluations(self, items: list[dict[str, Any]]) -> None:
+        if not items:
+            return
+        rows = [
+            (
+                i["state"],
+                i["attempts"],
+                naive(i["due_at"]),
+                i.get("error"),
+                naive(i["updated_at"]),
+                *(i[k] for k in KEY),
+            )
+            for i in items
+        ]
+        with self._transaction() as cur:
+            cur.executemany(
+                "UPDATE evaluations SET state = ?, attempts = ?, due_at = ?, error = ?, updated_at = ? "
+                "WHERE project_id = ? AND evaluator = ? AND version = ? AND trace_id = ? AND span_id = ?",
+                rows,
+            )
+
+    def evaluation_states(self, project_id: str) -> dict[str, dict[str, int]]:
+        with self._conn.cursor() as cur:
+            found = cur.execute(
+                "SELECT evaluator, state, count(*) FROM evaluations WHERE project_id = ? GROUP BY ALL",
+                [project_id],
+            ).fetchall()
+        states: dict[str, dict[str, int]] = {}
+        for evaluator, state, count in found:
+            states.setdefault(evaluator, {})[state] = count
+        return states
+
+    def evaluation_list(self, project_id: str, state: str | None, limit: int) -> list[dict[str, Any]]:
+        where, params = "project_id = ?", [project_id]
+        if state is not None:
+            where += " AND state = ?"
+            params.append(state)
+        with self._conn.cursor() as cur:
+            found = cur.execute(
+                f"SELECT {_COLUMNS} FROM evaluations WHERE {where} "
+                "ORDER BY updated_at DESC, trace_id LIMIT ?",
+                [*params, int(limit)],
+            ).fetchall()
+        return [_row(r) for r in found]

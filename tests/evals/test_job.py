@@ -1,0 +1,165 @@
+"""The evaluation job (jobs/evaluate.py) over a real store, both engines, with the judge served by
+the simulated provider: calls queued once, graded, their verdicts scores; a restart neither
+loses nor repeats; a judge that does not answer is retried with backoff, then failed with its
+reason; an answer that is no verdict fails at once; a budget stops the judge and says so."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import orjson
+
+from tokentrace.evals.config import parse_evaluators
+from tokentrace.ingest.columns import tables
+from tokentrace.ingest.normalize import normalize
+from tokentrace.ingest.prepare import price_rows
+from tokentrace.ingest.raw import RawSpan
+from tokentrace.jobs.evaluate import MAX_ATTEMPTS, Evaluations
+from tokentrace.pricing import PriceBook
+from tokentrace.query.records import records
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+CONTEXT = "Refunds are paid within five business days to the original card."
+GROUNDED = "Refunds are paid within five business days to the original card."
+MADE_UP = "Refunds arrive instantly as store credit plus a bonus voucher."
+
+
+def _messages(role: str, text: str) -> str:
+    return orjson.dumps([{"role": role, "parts": [{"type": "text", "content": text}]}]).decode()
+
+
+def _trace(n: int, answer: str, version: str, at: datetime) -> list[RawSpan]:
+    """A RAG call: a retrieval span returning CONTEXT, then the chat call answering from it."""
+    trace_id, start = f"{n:032x}", int(at.timestamp() * 1e9)
+    retrieval = RawSpan(
+        trace_id, f"{n:08x}00000001", "", "retrieve kb", 3, start, start + 10_000_000, 0, "",
+        {"gen_ai.operation.name": "retrieval", "gen_ai.data_source.id": "kb",
+         "retrieval.documents.0.document.content": CONTEXT},
+        {"service.name": "support"},
+    )  # fmt: skip
+    chat = RawSpan(
+        trace_id, f"{n:08x}00000002", "", "chat gpt-4o-mini", 3, start + 20_000_000, start + 900_000_000,
+        0, "",
+        {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
+         "gen_ai.request.model": "gpt-4o-mini",
+         "gen_ai.usage.input_tokens": 120, "gen_ai.usage.output_tokens": 30,
+         "tokentrace.feature": "refund-chat", "tokentrace.prompt.version": version,
+         "gen_ai.input.messages": _messages("user", "When will my refund be paid?"),
+         "gen_ai.output.messages": _messages("assistant", answer)},
+        {"service.name": "support"},
+    )  # fmt: skip
+    return [retrieval, chat]
+
+
+def _write(store, spans: list[RawSpan]) -> None:
+    batch = normalize(spans, "default")
+    price_rows(PriceBook(), batch.rows)
+    store.write_batch(tables(batch.rows, batch.content, batch.scores), None)
+
+
+def _evaluators(judge_url: str, extra: str = ""):
+    return parse_evaluators(
+        f"""
+[judge]
+url = "{judge_url}"
+model = "gpt-4o-mini"
+
+[[evaluators]]
+name = "groundedness"
+kind = "llm_judge"
+template = "groundedness"
+where = {{ feature = "refund-chat" }}
+{extra}
+
+[[evaluators]]
+name = "no-voucher"
+kind = "regex"
+pattern = "voucher"
+must_match = false
+""",
+        "evals.toml",
+    )
+
+
+def _scores(store) -> dict[tuple[str, str], dict]:
+    found = {}
+    for n in (1, 2):
+        for score in records(store.scores("default", f"{n:032x}")):
+            found[(score["trace_id"][-1], score["name"])] = score
+    return found
+
+
+def test_calls_are_graded_once_and_a_restart_repeats_nothing(open_store, provider_url):
+    store = open_store()
+    _write(store, _trace(1, GROUNDED, "v3", NOW - timedelta(minutes=3)))
+    _write(store, _trace(2, MADE_UP, "v4", NOW - timedelta(minutes=2)))
+    job = Evaluations(store, _evaluators(f"{provider_url}/v1"))
+    done = job.run_once(NOW)
+    # two chat calls: each graded by the judge and the regex; retrieval spans are not chat calls
+    assert (done.queued, done.scored, done.failed) == (4, 4, 0)
+    scores = _scores(store)
+    assert (
+        scores[("1", "groundedness")]["value"] == 1.0
+        and scores[("1", "groundedness")]["source"] == "evaluator"
+    )
+    assert scores[("2", "groundedness")]["value"] < 0.4
+    assert scores[("2", "groundedness")]["string_value"] == "ungrounded"
+    assert (scores[("1", "no-voucher")]["value"], scores[("2", "no-voucher")]["value"]) == (1.0, 0.0)
+    assert store.evaluation_states("default") == {"groundedness": {"done": 2}, "no-voucher": {"done": 2}}
+
+    again = job.run_once(NOW + timedelta(seconds=10))
+    restarted = Evaluations(open_store(reopen=store), _evaluators(f"{provider_url}/v1"))
+    after = restarted.run_once(NOW + timedelta(seconds=20))
+    assert (again.queued, again.scored, after.queued, after.scored) == (0, 0, 0, 0)
+
+
+def test_a_judge_that_does_not_answer_is_retried_then_failed_with_its_reason(open_store):
+    store = open_store()
+    _write(store, _trace(1, GROUNDED, "v3", NOW - timedelta(minutes=1)))
+    job = Evaluations(store, _evaluators("http://127.0.0.1:9/v1"))
+    first = job.run_once(NOW)
+    assert (first.scored, first.retried) == (1, 1)  # the regex graded; the judge is due again
+    [due] = [
+        e for e in store.due_evaluations(NOW + timedelta(hours=1), 10) if e["evaluator"] == "groundedness"
+    ]
+    assert (
+        due["attempts"] == 1
+        and due["due_at"] == NOW + timedelta(seconds=5)
+        and "cannot be reached" in due["error"]
+    )
+    assert not job.run_once(NOW + timedelta(seconds=1)).retried  # not due yet: backoff
+    at = NOW
+    for _ in range(MAX_ATTEMPTS - 1):
+        at += timedelta(minutes=15)
+        job.run_once(at)
+    assert store.evaluation_states("default")["groundedness"] == {"failed": 1}
+    assert store.due_evaluations(at + timedelta(days=1), 10) == []
+    [failed] = store.evaluation_list("default", "failed", 10)
+    assert failed["attempts"] == MAX_ATTEMPTS and f"({MAX_ATTEMPTS} attempts)" in failed["error"]
+
+
+def test_an_answer_that_is_no_verdict_fails_at_once_and_a_budget_stops_the_judge(open_store, provider_url):
+    store = open_store()
+    _write(store, _trace(1, GROUNDED, "v3", NOW - timedelta(minutes=2)))
+    _write(store, _trace(2, MADE_UP, "v4", NOW - timedelta(minutes=1)))
+    job = Evaluations(store, _evaluators(f"{provider_url}/v1", "daily_budget_usd = 0.0000001"))
+    job.run_once(NOW)
+    states = store.evaluation_states("default")["groundedness"]
+    assert states == {"done": 1, "skipped": 1}  # the first call spent the budget
+    [skipped] = store.evaluation_list("default", "skipped", 10)
+    assert skipped["evaluator"] == "groundedness" and "daily budget of $1e-07 is spent" in skipped["error"]
+
+    custom = Evaluations(
+        open_store(),
+        parse_evaluators(
+            '[[evaluators]]\nname = "chatty"\nkind = "llm_judge"\nsystem = "Say hi."\n'
+            f'prompt = "{{answer}}"\njudge = {{ url = "{provider_url}/v1", model = "gpt-4o-mini" }}\n',
+            "evals.toml",
+        ),
+    )
+    _write(custom.store, _trace(3, GROUNDED, "v3", NOW - timedelta(minutes=1)))
+    report = custom.run_once(NOW)
+    assert (report.failed, report.scored) == (1, 0)
+    [failed] = custom.store.evaluation_list("default", None, 10)
+    # (the simulated model answers a JSON request with {"answer": …}: no score in it)
+    assert failed["state"] == "failed" and "score must be a number from 0 to 1, got None" in failed["error"]
