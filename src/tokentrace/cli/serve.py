@@ -41,6 +41,14 @@ from tokentrace.cli.values import interval, labels
     help="TOML price overrides (custom models, discounts, self-hosted deployments by the hour)",
 )
 @click.option(
+    "--evaluators",
+    "evaluators_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="TOML evaluators (LLM judge, regex, JSON schema) that grade calls as they arrive",
+)
+@click.option("--evaluate-interval", default="5s", show_default=True, help="how often due evaluations run")
+@click.option(
     "--amortize-interval",
     default="1m",
     show_default=True,
@@ -145,11 +153,14 @@ def serve(
     retention: str | None,
     retention_interval: str,
     amortize_interval: str,
+    evaluators_file: Path | None,
+    evaluate_interval: str,
     metric_labels: str,
 ) -> None:
     """Run the server: OTLP in (HTTP and gRPC), REST API out, alerts, one DuckDB file."""
     from tokentrace.alerts.rules import RuleError
     from tokentrace.budgets import BudgetError
+    from tokentrace.evals.config import EvaluatorsError
     from tokentrace.ingest.arrow_alone import keep_pyarrow_from_pandas
     from tokentrace.jobs.sampler import PolicyError
     from tokentrace.pricing.overrides import OverridesError
@@ -184,9 +195,11 @@ def serve(
         retention_s=interval(retention, "--retention") if retention else None,
         retention_interval_s=interval(retention_interval, "--retention-interval"),
         amortize_interval_s=interval(amortize_interval, "--amortize-interval"),
+        evaluators_file=evaluators_file,
+        evaluate_interval_s=interval(evaluate_interval, "--evaluate-interval"),
         metric_labels=labels(metric_labels),
     )
     try:
         run_server(config)
-    except (OverridesError, RuleError, BudgetError, PolicyError, StartError) as exc:
+    except (OverridesError, RuleError, BudgetError, PolicyError, EvaluatorsError, StartError) as exc:
         raise click.ClickException(str(exc)) from exc

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import orjson
 
 from tokentrace.evals.verdict import Verdict
+
+if TYPE_CHECKING:
+    import httpx
 
 _OBJECT = re.compile(r"\{.*\}", re.S)
 
@@ -121,6 +123,8 @@ def _reply(endpoint: JudgeEndpoint, data: Any) -> tuple[str, str | None, int | N
 def ask(client: httpx.Client, endpoint: JudgeEndpoint, messages: list[dict[str, str]]) -> JudgeAnswer:
     """The judge's verdict on one rendered prompt. JudgeUnavailable when it did not answer (rate
     limited, a server error, a timeout); JudgeError when its answer is no verdict."""
+    import httpx  # only where a judge runs: `serve` without evaluators never loads it
+
     url, headers, body = _request(endpoint, messages)
     try:
         response = client.post(url, json=body, headers=headers, timeout=endpoint.timeout_s)

@@ -21,9 +21,8 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import orjson
 import pyarrow as pa
 
@@ -37,6 +36,9 @@ from tokentrace.pricing.book import PriceBook
 from tokentrace.store.filters import SpanFilter
 from tokentrace.store.protocol import Store
 from tokentrace.store.python_rows import python_rows
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("tokentrace.evaluate")
 
@@ -91,7 +93,7 @@ class Evaluations:
     store: Store
     evaluators: tuple[Evaluator, ...]
     prices: PriceBook = field(default_factory=PriceBook)
-    client: httpx.Client = field(default_factory=httpx.Client)
+    client: httpx.Client | None = None  # the judges' (made at the first judge call)
     _seen: dict[str, datetime] = field(default_factory=dict)  # per project: the newest call scanned
     _spend: dict[str, _Spend] = field(default_factory=lambda: defaultdict(_Spend))
 
@@ -205,6 +207,10 @@ class Evaluations:
             return None
         spend.calls += 1
         messages = render(evaluator.template, question, answer, self._context(item))  # type: ignore[arg-type]
+        if self.client is None:
+            import httpx
+
+            self.client = httpx.Client()
         try:
             answered = ask(self.client, evaluator.judge, messages)  # type: ignore[arg-type]
         except JudgeUnavailable as exc:

@@ -44,6 +44,8 @@ class ServerConfig:
     retention_s: float | None = None  # spans, content, scores and rollups older are deleted
     retention_interval_s: float = 3600.0
     amortize_interval_s: float = 60.0  # self-hosted deployments' hours split (jobs/amortize.py)
+    evaluators_file: Path | None = None  # TOML evaluators (evals/config.py), run by jobs/evaluate.py
+    evaluate_interval_s: float = 5.0
     # /metrics labels (canonical fields): tenant_id can go, user_id come, as cardinality allows.
     metric_labels: tuple[str, ...] = ("request_model", "provider", "feature", "prompt_template", "tenant_id")
 

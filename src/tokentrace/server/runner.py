@@ -15,10 +15,12 @@ import uvicorn
 from tokentrace.alerts import rules
 from tokentrace.alerts.evaluator import Evaluator
 from tokentrace.budgets.policy import Policy, load_policy
+from tokentrace.evals.config import load_evaluators
 from tokentrace.ingest.pipeline import Pipeline
 from tokentrace.ingest.workers import default_count
 from tokentrace.jobs import sampler as sampling_policies
 from tokentrace.jobs.amortize import settle
+from tokentrace.jobs.evaluate import Evaluations
 from tokentrace.jobs.periodic import Periodic
 from tokentrace.jobs.retention import expire
 from tokentrace.jobs.sampler import Sampler
@@ -87,6 +89,7 @@ def open_state(config: ServerConfig) -> ServerState:
     overrides = load_overrides(config.prices_file) if config.prices_file else None
     rule_file = rules.load(config.alerts_file) if config.alerts_file else None
     budgets = load_policy(config.budgets_file) if config.budgets_file else Policy()
+    graders = load_evaluators(config.evaluators_file) if config.evaluators_file else ()
     store = open_store(config)
     prices = PriceBook(overrides)
     pipeline = Pipeline(
@@ -115,6 +118,8 @@ def open_state(config: ServerConfig) -> ServerState:
     if config.retention_s is not None:
         keep, interval = timedelta(seconds=config.retention_s), timedelta(seconds=config.retention_interval_s)
         retention = Periodic("retention", interval, lambda: expire(store, keep), at_start=True)
+    evaluations = Evaluations(store, graders, prices)
+    evaluator = Periodic("evaluate", timedelta(seconds=config.evaluate_interval_s), evaluations.run_once)
     # Every run reads the deployments anew: a reprice reloads the prices file.
     amortizer = Periodic(
         "amortize",
@@ -123,7 +128,18 @@ def open_state(config: ServerConfig) -> ServerState:
         at_start=True,
     )
     return ServerState(
-        config, store, pipeline, prices, alerts, sampler, admission, retention, budgets, amortizer
+        config,
+        store,
+        pipeline,
+        prices,
+        alerts,
+        sampler,
+        admission,
+        retention,
+        budgets,
+        amortizer,
+        evaluations,
+        evaluator if evaluations.evaluators else None,
     )
 
 
@@ -153,6 +169,8 @@ def serve(config: ServerConfig) -> None:
                 state.retention.start()
             if state.amortizer is not None:
                 state.amortizer.start()
+            if state.evaluator is not None:
+                state.evaluator.start()
         if not config.admin_token and not config.anonymous_allowed:
             log.warning(
                 "no --admin-token: projects cannot be created or deleted on this server "
@@ -187,6 +205,8 @@ def serve(config: ServerConfig) -> None:
             state.retention.stop()
         if state.amortizer is not None:
             state.amortizer.stop()
+        if state.evaluator is not None:
+            state.evaluator.stop()
         if grpc_server is not None:
             grpc_server.stop(grace=5).wait()
         state.pipeline.close()

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from tokentrace.alerts.evaluator import Evaluator
 from tokentrace.budgets.policy import Policy
 from tokentrace.ingest.pipeline import Pipeline
+from tokentrace.jobs.evaluate import Evaluations
 from tokentrace.jobs.periodic import Periodic
 from tokentrace.jobs.sampler import Sampler
 from tokentrace.pricing import PriceBook
@@ -29,5 +30,7 @@ class ServerState:
     retention: Periodic | None = None  # ingest.retention.expire on schedule; None: kept until deleted
     budgets: Policy = field(default_factory=Policy)
     amortizer: Periodic | None = None  # jobs.amortize.settle on schedule, for the prices' deployments
+    evaluations: Evaluations | None = None  # the evaluators (--evaluators) and their job
+    evaluator: Periodic | None = None  # evaluations.run_once on schedule, when there are evaluators
     # Exports refused for overload, by answer ("429", "503", "UNAVAILABLE"): shown by /healthz.
     refused: Counter[str] = field(default_factory=Counter)

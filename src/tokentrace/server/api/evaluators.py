@@ -1,0 +1,48 @@
+"""GET /api/v1/evaluators: the evaluators the server runs (--evaluators), with how many of the
+project's calls each has graded, has due, skipped or failed, and the latest failures' reasons."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from tokentrace.server.responses import JSON
+from tokentrace.server.routing import project_route
+from tokentrace.server.state import ServerState
+
+
+@project_route
+def evaluators(request: Request, state: ServerState, project: str) -> Response:
+    configured = state.evaluations.evaluators if state.evaluations is not None else ()
+    counts = state.store.evaluation_states(project) if configured else {}
+    trouble = state.store.evaluation_list(project, "failed", 20) if configured else []
+    rows = [
+        {
+            "name": e.name,
+            "kind": e.kind,
+            "version": e.version,
+            "operation": e.operation,
+            "where": dict(e.where),
+            "sample_rate": e.sample_rate,
+            "rate_limit_per_minute": e.rate_limit_per_minute,
+            "daily_budget_usd": e.daily_budget_usd,
+            "judge_model": e.judge.model if e.judge is not None else None,
+            "evaluations": counts.get(e.name, {}),
+            "latest_failures": [
+                {
+                    "trace_id": f["trace_id"],
+                    "span_id": f["span_id"],
+                    "error": f["error"],
+                    "at": f["updated_at"].isoformat(),
+                }
+                for f in trouble
+                if f["evaluator"] == e.name
+            ][:5],
+        }
+        for e in configured
+    ]
+    return JSON({"evaluators": rows})
+
+
+routes = [Route("/api/v1/evaluators", evaluators)]
