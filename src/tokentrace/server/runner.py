@@ -85,7 +85,8 @@ def open_store(config: ServerConfig) -> Store:
 
 def open_state(config: ServerConfig) -> ServerState:
     """Everything the server holds: store (migrated), prices, pipeline (spool replayed), alerts,
-    sampler, budgets."""
+    sampler, budgets, and the jobs that amortize deployments and run evaluators. Every file is
+    read before the store opens: a bad one stops serve with its file and line."""
     overrides = load_overrides(config.prices_file) if config.prices_file else None
     rule_file = rules.load(config.alerts_file) if config.alerts_file else None
     budgets = load_policy(config.budgets_file) if config.budgets_file else Policy()
