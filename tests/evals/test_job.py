@@ -8,7 +8,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import orjson
+import pytest
 
+from tokentrace.alerts.conditions import observe
+from tokentrace.alerts.rules import Rule
 from tokentrace.evals.config import parse_evaluators
 from tokentrace.ingest.columns import tables
 from tokentrace.ingest.normalize import normalize
@@ -16,7 +19,9 @@ from tokentrace.ingest.prepare import price_rows
 from tokentrace.ingest.raw import RawSpan
 from tokentrace.jobs.evaluate import MAX_ATTEMPTS, Evaluations
 from tokentrace.pricing import PriceBook
+from tokentrace.query import measures
 from tokentrace.query.records import records
+from tokentrace.store.filters import SpanFilter
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 CONTEXT = "Refunds are paid within five business days to the original card."
@@ -163,3 +168,25 @@ def test_an_answer_that_is_no_verdict_fails_at_once_and_a_budget_stops_the_judge
     [failed] = custom.store.evaluation_list("default", None, 10)
     # (the simulated model answers a JSON request with {"answer": …}: no score in it)
     assert failed["state"] == "failed" and "score must be a number from 0 to 1, got None" in failed["error"]
+
+
+def test_a_score_rate_is_a_measure_alert_rules_fire_on(open_store, provider_url):
+    """`score_rate:groundedness<0.5`: the share of graded calls scored below 0.5, per group; a
+    threshold rule on it fires for the prompt version whose answers are made up, not the other."""
+    store = open_store()
+    for n in range(1, 5):
+        answer = MADE_UP if n % 2 == 0 else GROUNDED
+        _write(store, _trace(n, answer, "v4" if n % 2 == 0 else "v3", NOW - timedelta(minutes=n)))
+    Evaluations(store, _evaluators(f"{provider_url}/v1")).run_once(NOW)
+    f = SpanFilter("default", since=NOW - timedelta(hours=1), until=NOW + timedelta(minutes=1))
+    rates = measures.measure(store, f, ("prompt_version",), "score_rate:groundedness<0.5")
+    assert rates == {("v3",): {"value": 0.0, "requests": 2}, ("v4",): {"value": 1.0, "requests": 2}}
+    rule = Rule(
+        "ungrounded", "threshold", "score_rate:groundedness<0.5", window=timedelta(hours=1), above=0.05,
+        where={"feature": "refund-chat"}, group_by=("prompt_version",), min_requests=1,
+    )  # fmt: skip
+    seen = {o.group["prompt_version"]: o for o in observe(store, rule, NOW + timedelta(seconds=30))}
+    assert seen["v4"].breached and not seen["v3"].breached
+    assert seen["v4"].detail == "score_rate:groundedness<0.5 1 > 0.05"
+    with pytest.raises(measures.UnknownMeasure, match="score_rate:NAME<VALUE"):
+        measures.check("score_rate:groundedness=0.5")

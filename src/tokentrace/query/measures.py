@@ -7,12 +7,14 @@ all name measures from this list.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
 from tokentrace.canonical import ERROR_TYPES
 from tokentrace.query.aggregates import latency, rollup
+from tokentrace.query.records import records
 from tokentrace.store.filters import SpanFilter
 from tokentrace.store.protocol import Store
 
@@ -52,14 +54,28 @@ MEASURES = (*BUCKETED, *LATENCY)
 VOLUME = frozenset({"requests", "cost_usd", "total_tokens", *HOURLY})
 
 
+#: `score_rate:NAME<VALUE` (or `>`): the share of the scored calls whose score NAME lies past
+#: VALUE, e.g. `score_rate:groundedness<0.5`; its `requests` are the scored calls.
+_SCORE_RATE = re.compile(r"score_rate:([A-Za-z0-9_.:-]{1,64})([<>])(-?\d+(?:\.\d+)?)")
+
+
 class UnknownMeasure(ValueError):
     """A measure name not in MEASURES."""
 
 
+def score_rate(name: str) -> tuple[str, str, float] | None:
+    """(score name, "<" or ">", bound) of a `score_rate:` measure; None for any other."""
+    found = _SCORE_RATE.fullmatch(name)
+    return (found[1], found[2], float(found[3])) if found else None
+
+
 def check(name: str) -> str:
     """`name` if it is a measure, else a clear error listing them."""
-    if name not in MEASURES:
-        raise UnknownMeasure(f"unknown measure {name!r}; use one of: {', '.join(MEASURES)}")
+    if name not in MEASURES and score_rate(name) is None:
+        raise UnknownMeasure(
+            f"unknown measure {name!r}; use one of: {', '.join(MEASURES)}, "
+            "or score_rate:NAME<VALUE (the share of scored calls whose score is below VALUE; or >)"
+        )
     return name
 
 
@@ -82,6 +98,18 @@ def measure(store: Store, f: SpanFilter, group_by: tuple[str, ...], name: str) -
     check(name)
     hours = _hours(f.since, f.until)
     out: dict[Group, dict[str, Any]] = {}
+    scored = score_rate(name)
+    if scored is not None:
+        score, op, bound = scored
+        counts: dict[Group, list[int]] = defaultdict(lambda: [0, 0])
+        for row in records(store.score_summary(f, group_by, score, (op, bound))):
+            group = counts[tuple(row[g] for g in group_by)]
+            group[0] += row["scores"]
+            group[1] += row["beyond"] or 0
+        return {
+            g: {"value": past / total if total else None, "requests": total}
+            for g, (total, past) in counts.items()
+        }
     if name in LATENCY:
         column, q = LATENCY[name]
         for row in latency(store, f, group_by, (column,)):

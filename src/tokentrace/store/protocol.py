@@ -81,10 +81,17 @@ class SpanReader(Protocol):
     def scores(self, project_id: str, trace_id: str) -> pa.Table:
         """Every score of a trace and of its spans, oldest first."""
 
-    def score_summary(self, f: SpanFilter, group_by: tuple[str, ...], name: str | None) -> pa.Table:
+    def score_summary(
+        self,
+        f: SpanFilter,
+        group_by: tuple[str, ...],
+        name: str | None,
+        beyond: tuple[str, float] | None = None,
+    ) -> pa.Table:
         """Per score name, data type and group (tags of the scored span, or of the trace's root
-        span for a trace-level score): count, mean, min and max of the value, and the count of
-        each label. Scores are placed in time by the span they score."""
+        span for a trace-level score): count, mean, min and max of the value, the count of each
+        label, and (`beyond`: ("<" or ">", value)) how many values lie past that bound. Scores
+        are placed in time by the span they score."""
 
     def aggregate(
         self, f: SpanFilter, group_by: tuple[str, ...], bucket_seconds: int | None, distinct: bool = True

@@ -166,7 +166,13 @@ class ClickHouseReads:
         """
         return self._ch.query(sql, params)
 
-    def score_summary(self, f: SpanFilter, group_by: tuple[str, ...], name: str | None) -> pa.Table:
+    def score_summary(
+        self,
+        f: SpanFilter,
+        group_by: tuple[str, ...],
+        name: str | None,
+        beyond: tuple[str, float] | None = None,
+    ) -> pa.Table:
         groups = select_groups(group_by, ClickHouseDialect())
         params = ClickHouseDialect()
         where = where_clause(f, params)
@@ -184,11 +190,15 @@ class ClickHouseReads:
                 ON sp.project_id = sc.project_id AND sp.trace_id = sc.trace_id
                 AND sp.span_id = if(sc.span_id = '', sp.span_id, sc.span_id)
             WHERE sc.span_id != '' OR sp.parent_span_id = ''"""
+        past = "CAST(NULL AS Nullable(Int64))"
+        if beyond is not None:
+            past = f"toInt64(countIf(value {'<' if beyond[0] == '<' else '>'} {float(beyond[1])!r}))"
         keys = ["name", "data_type", *names(groups)]
         sql = f"""
         SELECT {", ".join(keys)},
             count() AS scores, avg(value) AS mean, min(value) AS min, max(value) AS max,
-            sumMapIf(map(assumeNotNull(string_value), toUInt64(1)), string_value IS NOT NULL) AS labels
+            sumMapIf(map(assumeNotNull(string_value), toUInt64(1)), string_value IS NOT NULL) AS labels,
+            {past} AS beyond
         FROM ({scored}) GROUP BY {", ".join(keys)} ORDER BY name, scores DESC {SETTINGS}
         """
         return self._ch.query(sql, params)

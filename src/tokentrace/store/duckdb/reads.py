@@ -191,7 +191,13 @@ class DuckDBReads:
             [trace_id, project_id],
         )
 
-    def score_summary(self, f: SpanFilter, group_by: tuple[str, ...], name: str | None) -> pa.Table:
+    def score_summary(
+        self,
+        f: SpanFilter,
+        group_by: tuple[str, ...],
+        name: str | None,
+        beyond: tuple[str, float] | None = None,
+    ) -> pa.Table:
         params = DuckDBDialect()
         groups = select_groups(group_by, params, alias="sp")
         where = where_clause(f, params, alias="sp")
@@ -200,6 +206,9 @@ class DuckDBReads:
         if name is not None:
             named = "AND sc.name = ?"
             sc_params.append(name)
+        past = "NULL::BIGINT"
+        if beyond is not None:
+            past = f"count(*) FILTER (WHERE sc.value {'<' if beyond[0] == '<' else '>'} {float(beyond[1])!r})"
         # The scored span, or for a trace-level score the trace's root span, carries the tags
         # (inherited ones included) and the time.
         sql = f"""
@@ -208,7 +217,8 @@ class DuckDBReads:
             avg(sc.value) AS mean,
             min(sc.value) AS min,
             max(sc.value) AS max,
-            histogram(sc.string_value) FILTER (WHERE sc.string_value IS NOT NULL) AS labels
+            histogram(sc.string_value) FILTER (WHERE sc.string_value IS NOT NULL) AS labels,
+            {past} AS beyond
         FROM scores sc
         JOIN spans sp ON sp.project_id = sc.project_id AND sp.trace_id = sc.trace_id
             AND (sp.span_id = sc.span_id OR (sc.span_id = '' AND sp.parent_span_id = ''))
