@@ -190,3 +190,24 @@ def test_a_score_rate_is_a_measure_alert_rules_fire_on(open_store, provider_url)
     assert seen["v4"].detail == "score_rate:groundedness<0.5 1 > 0.05"
     with pytest.raises(measures.UnknownMeasure, match="score_rate:NAME<VALUE"):
         measures.check("score_rate:groundedness=0.5")
+
+
+def test_triage_reports_the_quality_change_of_the_prompt_version_that_went_bad(open_store, provider_url):
+    """An hour of v3 answers from the context, then half an hour of v4 making answers up: triage
+    names v4's groundedness drop beside cost and latency."""
+    from tokentrace.query.triage import triage
+
+    store = open_store()
+    for n in range(1, 6):  # the baseline: v3, grounded
+        _write(store, _trace(n, GROUNDED, "v3", NOW - timedelta(minutes=40 + 10 * n)))
+    for n in range(6, 11):  # the window: v4, made up
+        _write(store, _trace(n, MADE_UP, "v4", NOW - timedelta(minutes=n)))
+    Evaluations(store, _evaluators(f"{provider_url}/v1")).run_once(NOW)
+    report = triage(store, "default", timedelta(minutes=30), timedelta(hours=1), until=NOW)
+    by_slice = {(q.score, tuple(q.group.items())): q for q in report.quality}
+    overall = by_slice[("groundedness", ())]
+    assert overall.before_mean == 1.0 and overall.after_mean < 0.4 and overall.after_scores == 5
+    version = by_slice[("groundedness", (("prompt_version", "v4"),))]
+    assert version.evidence.startswith("prompt_version v4: groundedness 1.00 → 0.")
+    assert ("no-voucher", ()) in by_slice  # the rule's score moved as well
+    assert report.quality[0].group == {} and report.quality[0].change < 0

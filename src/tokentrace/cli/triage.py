@@ -70,3 +70,7 @@ def triage(
             console.print(f" {rank}. {cause['evidence']}")
             if cause["example_trace_ids"]:
                 console.print(f"    e.g. traces {', '.join(cause['example_trace_ids'])}")
+    if result.get("quality"):
+        console.print("[bold]Quality: scores that moved[/bold]")
+        for moved in result["quality"]:
+            console.print(f" - {moved['evidence']}")

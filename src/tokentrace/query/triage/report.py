@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from tokentrace.query.triage.causes import Cause, cost_causes, latency_causes
 from tokentrace.query.triage.checks import Step, agent_checks, checks, ratio, rounded
 from tokentrace.query.triage.periods import Period, calls_between, p95, period_of
+from tokentrace.query.triage.quality import QualityChange, quality_changes
 from tokentrace.store.protocol import Store
 
 
@@ -46,6 +47,7 @@ class Triage:
     checks: list[Step]
     causes: list[Cause]
     latency: LatencyChange
+    quality: list[QualityChange]  # scores that moved: evaluators, feedback (query/triage/quality.py)
 
 
 def _summary(period: Period) -> PeriodSummary:
@@ -90,4 +92,5 @@ def triage(
         latency=LatencyChange(
             rounded(before.total.p95(), 1), rounded(after.total.p95(), 1), latency_causes(before, after)
         ),
+        quality=quality_changes(store, project_id, (base_start, start), (start, end), where),
     )
