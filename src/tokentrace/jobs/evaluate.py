@@ -156,7 +156,9 @@ class Evaluations:
             {"trace_id", "span_id", "operation", "start_time"}
             | {f for e in self.evaluators for f, _ in e.where}
         )
-        calls = python_rows(self.store.spans(SpanFilter(project_id, since=since), tuple(fields)))
+        operations = tuple(sorted({e.operation for e in self.evaluators}))
+        f = SpanFilter(project_id, since=since, equals={"operation": operations})
+        calls = python_rows(self.store.spans(f, tuple(fields)))
         if not calls:
             return 0
         self._seen[project_id] = max(c["start_time"] for c in calls).replace(tzinfo=UTC)

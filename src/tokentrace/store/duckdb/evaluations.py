@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pyarrow as pa
+
 from tokentrace.store.duckdb.connection import naive
 from tokentrace.store.evaluation_fields import FIELDS, KEY
 
@@ -24,18 +26,23 @@ class DuckDBEvaluations:
     def queue_evaluations(self, items: list[dict[str, Any]], now: datetime) -> int:
         if not items:
             return 0
-        rows = [(*(i[k] for k in KEY), "due", 0, naive(i["due_at"]), None, naive(now)) for i in items]
-        added = 0
+        queued = pa.table(
+            {
+                **{k: [i[k] for i in items] for k in KEY},
+                "due_at": pa.array([naive(i["due_at"]) for i in items], pa.timestamp("us")),
+            }
+        )
         with self._transaction() as cur:
-            for row in rows:
-                added += len(
-                    cur.execute(
-                        f"INSERT INTO evaluations ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                        "ON CONFLICT DO NOTHING RETURNING 1",
-                        row,
-                    ).fetchall()
-                )
-        return added
+            cur.register("queued", queued)
+            try:
+                added = cur.execute(
+                    f"INSERT INTO evaluations ({_COLUMNS}) SELECT {', '.join(KEY)}, 'due', 0, due_at, "
+                    "NULL, ?::TIMESTAMP FROM queued ON CONFLICT DO NOTHING RETURNING 1",
+                    [naive(now)],
+                ).fetchall()
+            finally:
+                cur.unregister("queued")
+        return len(added)
 
     def due_evaluations(self, now: datetime, limit: int) -> list[dict[str, Any]]:
         with self._conn.cursor() as cur:
