@@ -76,8 +76,11 @@ async def handle(state: GatewayState, scope: dict[str, Any], receive: Receive, s
             batch_id, job = found[1], state.batches.job(found[1], "anthropic")
         else:
             file_id = _OPENAI_FILE.match(path)[1]  # type: ignore[index]
-            batch_id = state.batches.batch_of_file(file_id) or file_id
-            job = state.batches.job(batch_id, "openai")
+            known = state.batches.batch_of_file(file_id)
+            # a file no batch named here (a restart since, or no batch's at all): watched, not kept
+            batch_id, job = (
+                (known, state.batches.job(known, "openai")) if known else (file_id, BatchJob("openai"))
+            )
         lines = _Results(state, job, batch_id, _tags(state, scope))
         await relay.stream_back(response, send, lines.feed)
         lines.close()
