@@ -211,6 +211,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=512, help="spans per export request")
     parser.add_argument("--port", type=int, default=None, help="use a running server (e.g. under a profiler)")
     parser.add_argument("--ingest-workers", type=int, default=None, help="the server's --ingest-workers")
+    parser.add_argument(
+        "--evaluators", type=Path, default=None, help="the server's --evaluators file (evaluations on)"
+    )
     args = parser.parse_args()
 
     per_sender = args.spans // args.senders
@@ -228,7 +231,15 @@ def main() -> None:
         command = [sys.executable, "-m", "tokentrace.cli", "serve", "--data-dir", str(data_dir)]
         server = subprocess.Popen(
             [*command, "--port", str(port), "--grpc-port", "0"]
-            + ([] if args.ingest_workers is None else ["--ingest-workers", str(args.ingest_workers)]),
+            + ([] if args.ingest_workers is None else ["--ingest-workers", str(args.ingest_workers)])
+            + (
+                []
+                if args.evaluators is None
+                else [
+                    "--evaluators",
+                    str(args.evaluators),
+                ]
+            ),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

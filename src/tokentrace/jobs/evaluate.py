@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("tokentrace.evaluate")
 
 LOOKBACK = timedelta(hours=2)  # how far back a first scan (after a start) queues calls
-LATE = timedelta(minutes=5)  # how far each scan reaches before the newest call seen
+LATE = timedelta(minutes=2)  # how far each scan reaches before the newest call seen
 BATCH = 50  # evaluations worked through per run
 MAX_ATTEMPTS = 5
 _DOCUMENT = re.compile(r"retrieval\.documents\.\d+\.document\.content")
@@ -95,6 +95,7 @@ class Evaluations:
     prices: PriceBook = field(default_factory=PriceBook)
     client: httpx.Client | None = None  # the judges' (made at the first judge call)
     _seen: dict[str, datetime] = field(default_factory=dict)  # per project: the newest call scanned
+    _queued: dict[str, dict[tuple[str, str], datetime]] = field(default_factory=dict)  # the overlap's
     _spend: dict[str, _Spend] = field(default_factory=lambda: defaultdict(_Spend))
 
     def run_once(self, now: datetime | None = None) -> EvaluateReport:
@@ -161,21 +162,32 @@ class Evaluations:
         calls = python_rows(self.store.spans(f, tuple(fields)))
         if not calls:
             return 0
-        self._seen[project_id] = max(c["start_time"] for c in calls).replace(tzinfo=UTC)
-        items = [
-            {
-                "project_id": project_id,
-                "evaluator": e.name,
-                "version": e.version,
-                "trace_id": c["trace_id"],
-                "span_id": c["span_id"],
-                "due_at": now,
-            }
-            for c in calls
-            for e in self.evaluators
-            if e.applies(c)
-        ]
-        return self.store.queue_evaluations(items, now)
+        newest = max(c["start_time"] for c in calls).replace(tzinfo=UTC)
+        self._seen[project_id] = newest
+        # Calls this process queued in the overlap are not offered to the store again (the store
+        # would ignore them; asking costs a join per run).
+        recent = self._queued.setdefault(project_id, {})
+        items = []
+        for call in calls:
+            key = (call["trace_id"], call["span_id"])
+            if key in recent:
+                continue
+            recent[key] = call["start_time"].replace(tzinfo=UTC)
+            items += [
+                {
+                    "project_id": project_id,
+                    "evaluator": e.name,
+                    "version": e.version,
+                    "trace_id": call["trace_id"],
+                    "span_id": call["span_id"],
+                    "due_at": now,
+                }
+                for e in self.evaluators
+                if e.applies(call)
+            ]
+        for key in [k for k, at in recent.items() if at < newest - 2 * LATE]:
+            del recent[key]
+        return self.store.queue_evaluations(items, now) if items else 0
 
     def _evaluate(
         self, evaluator: Evaluator | None, item: dict[str, Any], now: datetime

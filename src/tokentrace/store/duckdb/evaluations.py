@@ -11,6 +11,8 @@ from tokentrace.store.duckdb.connection import naive
 from tokentrace.store.evaluation_fields import FIELDS, KEY
 
 _COLUMNS = ", ".join(FIELDS)
+#: The row's key as one number (the table's primary key; see migration 0017).
+_KEY = "md5_number(project_id || ':' || evaluator || ':' || version || ':' || trace_id || span_id)"
 
 
 def _row(values: tuple[Any, ...]) -> dict[str, Any]:
@@ -36,8 +38,8 @@ class DuckDBEvaluations:
             cur.register("queued", queued)
             try:
                 added = cur.execute(
-                    f"INSERT INTO evaluations ({_COLUMNS}) SELECT {', '.join(KEY)}, 'due', 0, due_at, "
-                    "NULL, ?::TIMESTAMP FROM queued ON CONFLICT DO NOTHING RETURNING 1",
+                    f"INSERT INTO evaluations (eval_key, {_COLUMNS}) SELECT {_KEY}, {', '.join(KEY)}, "
+                    "'due', 0, due_at, NULL, ?::TIMESTAMP FROM queued ON CONFLICT DO NOTHING RETURNING 1",
                     [naive(now)],
                 ).fetchall()
             finally:
@@ -70,7 +72,7 @@ class DuckDBEvaluations:
         with self._transaction() as cur:
             cur.executemany(
                 "UPDATE evaluations SET state = ?, attempts = ?, due_at = ?, error = ?, updated_at = ? "
-                "WHERE project_id = ? AND evaluator = ? AND version = ? AND trace_id = ? AND span_id = ?",
+                "WHERE eval_key = md5_number(? || ':' || ? || ':' || ? || ':' || ? || ?)",
                 rows,
             )
 

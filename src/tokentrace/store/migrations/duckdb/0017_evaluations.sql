@@ -1,7 +1,10 @@
 -- What evaluators owe (issue 30): one row per (evaluator, version, span), queued when the call
 -- is seen, settled when its score is written or it has failed for good. A restart picks up
 -- what is due; a span is never queued twice for the same evaluator version.
+-- eval_key = md5_number of the key's five fields (as span_key is the span's): one short key to
+-- index, not five strings.
 CREATE TABLE IF NOT EXISTS evaluations (
+    eval_key UHUGEINT PRIMARY KEY,
     project_id VARCHAR NOT NULL,
     evaluator VARCHAR NOT NULL,
     version VARCHAR NOT NULL,
@@ -11,6 +14,5 @@ CREATE TABLE IF NOT EXISTS evaluations (
     attempts INTEGER NOT NULL,
     due_at TIMESTAMP NOT NULL,
     error VARCHAR,
-    updated_at TIMESTAMP NOT NULL,
-    PRIMARY KEY (project_id, evaluator, version, trace_id, span_id)
+    updated_at TIMESTAMP NOT NULL
 );
