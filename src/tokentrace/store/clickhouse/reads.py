@@ -190,15 +190,15 @@ class ClickHouseReads:
                 ON sp.project_id = sc.project_id AND sp.trace_id = sc.trace_id
                 AND sp.span_id = if(sc.span_id = '', sp.span_id, sc.span_id)
             WHERE sc.span_id != '' OR sp.parent_span_id = ''"""
-        past = "CAST(NULL AS Nullable(Int64))"
+        past = ""  # the column only when asked: the scores API returns these rows as they are
         if beyond is not None:
-            past = f"toInt64(countIf(value {'<' if beyond[0] == '<' else '>'} {float(beyond[1])!r}))"
+            op = "<" if beyond[0] == "<" else ">"
+            past = f", toInt64(countIf(value {op} {float(beyond[1])!r})) AS beyond"
         keys = ["name", "data_type", *names(groups)]
         sql = f"""
         SELECT {", ".join(keys)},
             count() AS scores, avg(value) AS mean, min(value) AS min, max(value) AS max,
-            sumMapIf(map(assumeNotNull(string_value), toUInt64(1)), string_value IS NOT NULL) AS labels,
-            {past} AS beyond
+            sumMapIf(map(assumeNotNull(string_value), toUInt64(1)), string_value IS NOT NULL) AS labels{past}
         FROM ({scored}) GROUP BY {", ".join(keys)} ORDER BY name, scores DESC {SETTINGS}
         """
         return self._ch.query(sql, params)

@@ -206,9 +206,10 @@ class DuckDBReads:
         if name is not None:
             named = "AND sc.name = ?"
             sc_params.append(name)
-        past = "NULL::BIGINT"
+        past = ""  # the column only when asked: the scores API returns these rows as they are
         if beyond is not None:
-            past = f"count(*) FILTER (WHERE sc.value {'<' if beyond[0] == '<' else '>'} {float(beyond[1])!r})"
+            op = "<" if beyond[0] == "<" else ">"
+            past = f", count(*) FILTER (WHERE sc.value {op} {float(beyond[1])!r}) AS beyond"
         # The scored span, or for a trace-level score the trace's root span, carries the tags
         # (inherited ones included) and the time.
         sql = f"""
@@ -217,8 +218,7 @@ class DuckDBReads:
             avg(sc.value) AS mean,
             min(sc.value) AS min,
             max(sc.value) AS max,
-            histogram(sc.string_value) FILTER (WHERE sc.string_value IS NOT NULL) AS labels,
-            {past} AS beyond
+            histogram(sc.string_value) FILTER (WHERE sc.string_value IS NOT NULL) AS labels{past}
         FROM scores sc
         JOIN spans sp ON sp.project_id = sc.project_id AND sp.trace_id = sc.trace_id
             AND (sp.span_id = sc.span_id OR (sc.span_id = '' AND sp.parent_span_id = ''))
