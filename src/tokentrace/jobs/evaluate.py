@@ -32,6 +32,7 @@ from tokentrace.evals.judge import JudgeError, JudgeUnavailable, ask
 from tokentrace.evals.rules import regex_verdict, schema_verdict
 from tokentrace.evals.templates import render
 from tokentrace.evals.verdict import Verdict, score_row
+from tokentrace.jobs.periodic import Periodic
 from tokentrace.pricing.book import PriceBook
 from tokentrace.store.filters import SpanFilter
 from tokentrace.store.protocol import Store
@@ -94,9 +95,21 @@ class Evaluations:
     evaluators: tuple[Evaluator, ...]
     prices: PriceBook = field(default_factory=PriceBook)
     client: httpx.Client | None = None  # the judges' (made at the first judge call)
+    interval: timedelta = timedelta(seconds=5)  # between runs, on the job's own thread (start())
     _seen: dict[str, datetime] = field(default_factory=dict)  # per project: the newest call scanned
     _queued: dict[str, dict[tuple[str, str], datetime]] = field(default_factory=dict)  # the overlap's
     _spend: dict[str, _Spend] = field(default_factory=lambda: defaultdict(_Spend))
+
+    def __post_init__(self) -> None:
+        self.schedule = Periodic("evaluate", self.interval, self.run_once)
+
+    def start(self) -> None:
+        """Run every `interval` on a thread of its own, when there is anything to evaluate."""
+        if self.evaluators:
+            self.schedule.start()
+
+    def stop(self) -> None:
+        self.schedule.stop()
 
     def run_once(self, now: datetime | None = None) -> EvaluateReport:
         """Queue the calls seen since the last run, then work through what is due."""

@@ -119,8 +119,7 @@ def open_state(config: ServerConfig) -> ServerState:
     if config.retention_s is not None:
         keep, interval = timedelta(seconds=config.retention_s), timedelta(seconds=config.retention_interval_s)
         retention = Periodic("retention", interval, lambda: expire(store, keep), at_start=True)
-    evaluations = Evaluations(store, graders, prices)
-    evaluator = Periodic("evaluate", timedelta(seconds=config.evaluate_interval_s), evaluations.run_once)
+    evaluations = Evaluations(store, graders, prices, interval=timedelta(seconds=config.evaluate_interval_s))
     # Every run reads the deployments anew: a reprice reloads the prices file.
     amortizer = Periodic(
         "amortize",
@@ -140,7 +139,6 @@ def open_state(config: ServerConfig) -> ServerState:
         budgets,
         amortizer,
         evaluations,
-        evaluator if evaluations.evaluators else None,
     )
 
 
@@ -170,8 +168,8 @@ def serve(config: ServerConfig) -> None:
                 state.retention.start()
             if state.amortizer is not None:
                 state.amortizer.start()
-            if state.evaluator is not None:
-                state.evaluator.start()
+            if state.evaluations is not None:
+                state.evaluations.start()
         if not config.admin_token and not config.anonymous_allowed:
             log.warning(
                 "no --admin-token: projects cannot be created or deleted on this server "
@@ -206,8 +204,8 @@ def serve(config: ServerConfig) -> None:
             state.retention.stop()
         if state.amortizer is not None:
             state.amortizer.stop()
-        if state.evaluator is not None:
-            state.evaluator.stop()
+        if state.evaluations is not None:
+            state.evaluations.stop()
         if grpc_server is not None:
             grpc_server.stop(grace=5).wait()
         state.pipeline.close()
