@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 import tokentrace.simulate
 from tests.builders import otlp
@@ -252,7 +253,9 @@ def test_reconcile_reads_a_chosen_export_file_and_shows_the_gaps(filled, page, s
     )
     page.goto(f"{server.url}/reconcile")
     page.set_input_files("#export-file", str(bill))
-    page.wait_for_function("document.getElementById('export-text').value.length > 0")
+    # The file is read into the form by app.js. Waited for with a locator assertion: a
+    # wait_for_function string that has to poll is eval in the page, which its CSP refuses.
+    expect(page.locator("#export-text")).not_to_have_value("", timeout=10_000)
     page.locator("#reconcile-form button[type=submit]").click()
     page.locator("#reconcile-table").wait_for()
     o3 = page.locator('#reconcile-table tr[data-model="o3"]')
