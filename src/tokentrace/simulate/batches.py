@@ -30,10 +30,6 @@ OPENAI_ENDPOINTS = ("/v1/chat/completions", "/v1/responses", "/v1/embeddings")
 _SUB_HEADERS = (b"authorization", b"x-api-key", b"anthropic-version", b"x-simulate")
 
 
-def _id(state: ProviderState, prefix: str) -> str:
-    return state.response_id(prefix)
-
-
 async def _answer(request: Request, path: str, body: Any) -> tuple[int, Any]:
     """The provider's own answer to `body` at `path`, as a direct call would get it."""
     headers = {k.decode(): v.decode("latin-1") for k, v in request.headers.raw if k in _SUB_HEADERS}
@@ -68,7 +64,7 @@ def _file_object(file_id: str, stored: dict[str, Any]) -> dict[str, Any]:
 
 
 def _store_file(state: ProviderState, data: bytes, filename: str, purpose: str) -> str:
-    file_id = _id(state, "file-")
+    file_id = state.response_id("file-")
     state.files[file_id] = {
         "data": data,
         "filename": filename,
@@ -128,7 +124,7 @@ async def create_batch(request: Request) -> Response:
     endpoint = body.get("endpoint")
     if endpoint not in OPENAI_ENDPOINTS:
         return openai_api.error(400, f"endpoint must be one of {', '.join(OPENAI_ENDPOINTS)}")
-    batch_id = _id(state, "batch_")
+    batch_id = state.response_id("batch_")
     done, failed = [], []
     for n, line in enumerate(stored["data"].splitlines()):
         if not line.strip():
@@ -143,7 +139,7 @@ async def create_batch(request: Request) -> Response:
         status, answer = await _answer(request, url, payload)
         request_id = "req_" + hashlib.sha256(f"{batch_id}:{custom_id}".encode()).hexdigest()[:24]
         out = {
-            "id": _id(state, "batch_req_"),
+            "id": state.response_id("batch_req_"),
             "custom_id": custom_id,
             "response": {"status_code": status, "request_id": request_id, "body": answer},
             "error": None,
@@ -212,7 +208,7 @@ async def create_message_batch(request: Request) -> Response:
     requests = body.get("requests") if isinstance(body, dict) else None
     if not isinstance(requests, list) or not requests:
         return anthropic_api.error(400, "requests: a non-empty list is required")
-    batch_id = _id(state, "msgbatch_")
+    batch_id = state.response_id("msgbatch_")
     results, counts = [], {"processing": 0, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}
     for n, item in enumerate(requests):
         params = item.get("params") if isinstance(item, dict) else None
