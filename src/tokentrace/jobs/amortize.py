@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from tokentrace import semconv
 from tokentrace.canonical import COST_UPDATE_SCHEMA
-from tokentrace.pricing.deployments import ESTIMATED, FINAL, Deployment, split_hour
+from tokentrace.pricing.deployments import ESTIMATED, FINAL, Deployment, hour_start, split_hour
 from tokentrace.store.protocol import Store
 
 #: How far back a run looks for calls still to settle: a call later than this past its hour
@@ -51,7 +51,7 @@ def settle(
     report = SettleReport()
     start = since if since is not None else now - LOOKBACK
     for deployment in deployments:
-        usage = store.deployment_usage(deployment.name, _hour_floor(start), now + timedelta(days=1))
+        usage = store.deployment_usage(deployment.name, hour_start(start), now + timedelta(days=1))
         for row in usage.to_pylist():
             hour = datetime.fromtimestamp(row["hour"], UTC)
             closed = hour + _HOUR <= now
@@ -63,10 +63,6 @@ def settle(
                 report.spans_updated += _split(store, deployment, hour, elapsed)
                 report.hours_estimated += 1
     return report
-
-
-def _hour_floor(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def _split(store: Store, deployment: Deployment, hour: datetime, elapsed: float | None) -> int:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from tokentrace import semconv
@@ -103,6 +104,11 @@ def parse_deployments(
             )
         )
     return tuple(found)
+
+
+def hour_start(moment: datetime) -> datetime:
+    """The start of the UTC hour `moment` falls in: a deployment's unit of cost."""
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def split_hour(usd: float, tokens: list[int], counted: list[bool]) -> list[float]:

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tokentrace.pricing.deployments import Deployment
+from tokentrace.pricing.deployments import Deployment, hour_start
 from tokentrace.store.protocol import Store
 
 _HOUR = timedelta(hours=1)
@@ -66,14 +66,10 @@ def deployment_reports(
     return [_report(store, d, since, min(until, now), now) for d in deployments]
 
 
-def _floor(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-
-
 def _report(store: Store, d: Deployment, since: datetime, until: datetime, now: datetime) -> DeploymentReport:
-    first = _floor(since)
+    first = hour_start(since)
     if d.valid_from_ns:
-        first = max(first, _floor(datetime.fromtimestamp(d.valid_from_ns / 1e9, UTC)))
+        first = max(first, hour_start(datetime.fromtimestamp(d.valid_from_ns / 1e9, UTC)))
     found = store.deployment_usage(d.name, first, until).to_pylist() if until > first else []
     rows = {datetime.fromtimestamp(r["hour"], UTC): r for r in found}
     if not d.valid_from_ns:
