@@ -6,7 +6,7 @@ The payload is bench/ingest.py's (agent traces of 5-9 spans, 30% of chat spans w
 prompts, exports of 512 spans). The stages are the ones an export goes through:
 
 - in an ingest worker: decode (OTLP protobuf), normalize, price, columns (Arrow), redact, encode
-  (the spool record: Arrow IPC, lz4);
+  (the spool record: Arrow IPC);
 - in the server process: record (the worker's record read back), spool (append and fsync,
   wall time: it waits on the disk), write (the store's write_batch in batches of 10,000 rows,
   as the writer takes them: duplicate detection and tag inheritance included), and rollups

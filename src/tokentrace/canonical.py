@@ -158,8 +158,13 @@ class Tables:
 
     @property
     def nbytes(self) -> int:
-        """Memory the three tables hold (Arrow buffers)."""
-        return self.spans.nbytes + self.content.nbytes + self.scores.nbytes
+        """Memory the three tables hold: their Arrow buffers whole (Table.nbytes walks every
+        column's offsets to count only the sliced part: ~0.5 µs a span on the server's path)."""
+        return (
+            self.spans.get_total_buffer_size()
+            + self.content.get_total_buffer_size()
+            + self.scores.get_total_buffer_size()
+        )
 
     @staticmethod
     def concat(parts: list[Tables]) -> Tables:

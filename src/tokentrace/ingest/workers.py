@@ -1,7 +1,7 @@
 """Ingest worker processes: the request path's CPU (decode, normalize, price, redact: ~50 µs a
 span in Python) off the server process's GIL, so exports are prepared on every core while the
-server process only spools and writes. Each worker hands back the spool record itself (Arrow IPC,
-lz4): the server writes those bytes to the spool as they are and reads the tables out of them.
+server process only spools and writes. Each worker hands back the spool record itself (Arrow
+IPC): the server writes those bytes to the spool as they are and reads the tables out of them.
 
 Workers start from a fork server (the server process runs threads: DuckDB's, the writer's, so it
 is never forked itself) that has imported ingest once, lazily, on the first export.

@@ -1,6 +1,8 @@
-"""The batch writer: spooled batches → the store, in micro-batches (≥ 10k rows or ~1 s).
+"""The batch writer: spooled batches → the store, in micro-batches (≥ 10k rows, ~1 s, or once
+arrivals pause for `quiet_s`).
 
-DuckDB pays ~6 ms per INSERT whatever its size, so rows are gathered before writing.
+DuckDB pays ~6 ms per INSERT whatever its size, so rows are gathered before writing; when
+nothing more arrives for a moment (a burst ended) waiting longer only delays what is there.
 The spool position of the newest record in a write is committed with it, so a restart
 replays exactly what the store lacks. A failing store is retried, never skipped.
 """
@@ -30,6 +32,7 @@ class BatchWriter:
         on_committed: Callable[[Position], None],
         max_rows: int = 10_000,
         max_delay_s: float = 1.0,
+        quiet_s: float = 0.2,
         max_bytes: int = 128 * 1024 * 1024,
         rollup_lag_s: float = 120.0,
         rollup_every_s: float = 10.0,
@@ -43,6 +46,8 @@ class BatchWriter:
         self._on_committed = on_committed
         self._max_rows = max_rows
         self._max_delay_s = max_delay_s
+        self._quiet_s = quiet_s
+        self._last_put = float("-inf")
         self._max_bytes = max_bytes
         self._pending: deque[tuple[Tables, Position | None]] = deque()
         self._pending_rows = 0
@@ -72,6 +77,7 @@ class BatchWriter:
         with self._cond:
             was_empty = not self._pending
             self._pending.append((tables, position))
+            self._last_put = time.monotonic()
             self._pending_rows += tables.rows
             self._pending_bytes += tables.nbytes
             self.pending_bytes_peak = max(self.pending_bytes_peak, self._pending_bytes)
@@ -106,17 +112,23 @@ class BatchWriter:
         self._thread.join(timeout)
 
     def _take(self) -> list[tuple[Tables, Position | None]] | None:
-        """Wait for a full batch, the delay, a flush or close; take up to 4 batches' rows.
-        Empty when it is time to advance the rollups; None on close."""
+        """Wait for a full batch, the delay, a pause in arrivals, a flush or close; take up to 4
+        batches' rows. Empty when it is time to advance the rollups; None on close."""
         with self._cond:
             deadline = None
             while True:
                 if self._pending:
                     now = time.monotonic()
                     deadline = deadline or now + self._max_delay_s
-                    if self._full() or self._flush_requested or self._closing or now >= deadline:
+                    quiet_at = self._last_put + self._quiet_s
+                    if (
+                        self._full()
+                        or self._flush_requested
+                        or self._closing
+                        or now >= min(deadline, quiet_at)
+                    ):
                         break
-                    self._cond.wait(deadline - now)
+                    self._cond.wait(min(deadline, quiet_at) - now)
                 elif self._closing:
                     return None
                 else:
