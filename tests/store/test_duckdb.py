@@ -14,10 +14,16 @@ from tokentrace.ingest.normalize import normalize
 from tokentrace.ingest.raw import RawSpan
 from tokentrace.store.duckdb import DuckDBStore
 from tokentrace.store.filters import SpanFilter
+from tokentrace.store.migrations import migrations
 
 
-def _spans(n: int, trace_id: str = "0af7651916cd43dd8448eb211c80319c", project: str = "default") -> Tables:
-    now = time.time_ns()
+def _spans(
+    n: int,
+    trace_id: str = "0af7651916cd43dd8448eb211c80319c",
+    project: str = "default",
+    now: int | None = None,
+) -> Tables:
+    now = now or time.time_ns()
     raws = [
         RawSpan(
             trace_id,
@@ -49,12 +55,20 @@ def test_migrations_apply_once_and_reopen_cleanly(tmp_path):
 
 def test_identity_dedup_and_spool_position(tmp_path):
     store = DuckDBStore(tmp_path / "t.duckdb")
-    assert store.write_batch(_spans(3), (1, 100)) == 3
-    assert store.write_batch(_spans(5), (1, 200)) == 2  # 3 already there
+    now = time.time_ns()
+    assert store.write_batch(_spans(3, now=now), (1, 100)) == 3
+    assert store.write_batch(_spans(5, now=now), (1, 200)) == 2  # a resend: 3 already there
+    # a retry that came before its first copy was written: one batch holds both, stored once
+    twice = Tables.concat([_spans(7, now=now), _spans(7, now=now)])
+    assert store.write_batch(twice, (1, 300)) == 2
     # the same ids in another project are other spans
-    assert store.write_batch(_spans(2, project="other"), (2, 10)) == 2
+    assert store.write_batch(_spans(2, project="other", now=now), (2, 10)) == 2
     assert store.spool_position() == (2, 10)
-    assert store.totals("default")["spans"] == 5 and store.totals("other")["spans"] == 2
+    assert store.totals("default")["spans"] == 7 and store.totals("other")["spans"] == 2
+    # The same ids at another start time are no resend (a resend is the same span): a client
+    # that reuses ids has its spans kept, not dropped (DuckDB keeps no index of every key).
+    assert store.write_batch(_spans(1, now=now + 5_000_000_000), None) == 1
+    assert store.totals("default")["spans"] == 8
     store.close()
 
 
@@ -74,6 +88,33 @@ def test_schema_matches_the_canonical_span(tmp_path):
     store.write_batch(_spans(1), None)
     exported = pa.Table.from_batches(list(store.export(SpanFilter("default"))))
     assert exported.schema.names == SPAN_SCHEMA.names
+    store.close()
+
+
+def test_a_store_whose_spans_had_a_primary_key_keeps_them_on_upgrade(tmp_path):
+    # A store at schema 17: spans keyed by span_key (an index of every key, in memory).
+    with duckdb.connect(str(tmp_path / "t.duckdb")) as conn:
+        conn.execute(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)"
+        )
+        for version, name, sql in migrations("duckdb"):
+            if version <= 17:
+                conn.execute(sql)
+                conn.execute("INSERT INTO schema_migrations VALUES (?, ?, now()::TIMESTAMP)", [version, name])
+        conn.execute(
+            "INSERT INTO spans (span_key, project_id, trace_id, span_id, parent_span_id, start_time, "
+            "end_time, operation, input_tokens) SELECT md5_number('default:' || t || s), 'default', t, s, '', "
+            "TIMESTAMP_NS '2026-12-01 10:00:00', TIMESTAMP_NS '2026-12-01 10:00:01', 'chat', 7 FROM "
+            "(SELECT lpad(i::VARCHAR, 32, '1') AS t, lpad(i::VARCHAR, 16, '2') AS s FROM range(3) r(i))"
+        )
+    store = DuckDBStore(tmp_path / "t.duckdb")
+    assert store.totals("default")["spans"] == 3
+    with store._conn.cursor() as cur:
+        kinds = cur.execute(
+            "SELECT constraint_type, constraint_column_names FROM duckdb_constraints() "
+            "WHERE table_name = 'spans'"
+        ).fetchall()
+    assert ("PRIMARY KEY", ["span_key"]) not in kinds and ("NOT NULL", ["trace_id"]) in kinds
     store.close()
 
 

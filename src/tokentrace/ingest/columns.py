@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import Any
 
 import pyarrow as pa
@@ -9,27 +10,28 @@ import pyarrow as pa
 from tokentrace.canonical import CONTENT_SCHEMA, SCORE_SCHEMA, SPAN_SCHEMA, Tables
 from tokentrace.ingest.jsontext import dumps
 
+_SPAN_FIELDS = itemgetter(*SPAN_SCHEMA.names)
+_ATTRIBUTES = SPAN_SCHEMA.get_field_index("attributes")
+_RESOURCE = SPAN_SCHEMA.get_field_index("resource")
+
 
 def span_table(rows: list[dict[str, Any]]) -> pa.Table:
     """Rows whose attributes/resource are still dicts → a table of SPAN_SCHEMA."""
+    # rows → columns, in C
+    columns = list(zip(*map(_SPAN_FIELDS, rows), strict=True)) if rows else [()] * len(SPAN_SCHEMA)
+    columns[_ATTRIBUTES] = list(map(dumps, columns[_ATTRIBUTES]))
     resource_json: dict[int, str] = {}  # a resource is shared by every span of its batch
-    columns = []
-    for field in SPAN_SCHEMA:
-        name = field.name
-        if name == "attributes":
-            values = [dumps(r["attributes"]) for r in rows]
-        elif name == "resource":
-            values = []
-            for r in rows:
-                res = r["resource"]
-                key = id(res)
-                if key not in resource_json:
-                    resource_json[key] = dumps(res)
-                values.append(resource_json[key])
-        else:
-            values = [r[name] for r in rows]
-        columns.append(pa.array(values, type=field.type))
-    return pa.Table.from_arrays(columns, schema=SPAN_SCHEMA)
+    resources = []
+    for resource in columns[_RESOURCE]:
+        text = resource_json.get(id(resource))
+        if text is None:
+            text = resource_json[id(resource)] = dumps(resource)
+        resources.append(text)
+    columns[_RESOURCE] = resources
+    return pa.Table.from_arrays(
+        [pa.array(values, type=field.type) for values, field in zip(columns, SPAN_SCHEMA, strict=True)],
+        schema=SPAN_SCHEMA,
+    )
 
 
 def _table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:

@@ -188,6 +188,12 @@ def base_row(span: RawSpan, project_id: str) -> dict[str, Any]:
     row["service_name"] = resource["service_name"]
     row["service_version"] = resource["service_version"]
     row["environment"] = resource["environment"]
+    if not found:  # most spans: a child step with no tags or request fields of its own
+        for field in TAG_NAMES:
+            row[field] = resource[field]
+        if row["status"] == "error":
+            _error_type(span, row, found)
+        return row
     for field, baggage in _BAGGAGE:
         row[field] = text(found.get(field)) or resource[field] or text(found.get(baggage))
     if row["session_id"] is None:
@@ -205,21 +211,26 @@ def base_row(span: RawSpan, project_id: str) -> dict[str, Any]:
         row["retry_attempt"] = attempt
 
     if row["status"] == "error" or "error.type" in found:
-        exception_type = next(
-            (e.attributes.get("exception.type") for e in span.events if e.name == "exception"), None
-        )
-        row["error_type"] = vocab.error_type(
-            found.get("error.type"),
-            exception_type,
-            span.status_message,
-            http_status=integer(found.get("http_status")),
-        )
-        if row["error_type"] == "bad_request" and span.status_message:
-            # A 400 whose message names the context window is a context-length error.
-            refined = vocab.error_type(span.status_message)
-            if refined == "context_length":
-                row["error_type"] = refined
+        _error_type(span, row, found)
     return row
+
+
+def _error_type(span: RawSpan, row: dict[str, Any], found: dict[str, Any]) -> None:
+    """The canonical error type of a failed span, from every clue it carries."""
+    exception_type = next(
+        (e.attributes.get("exception.type") for e in span.events if e.name == "exception"), None
+    )
+    row["error_type"] = vocab.error_type(
+        found.get("error.type"),
+        exception_type,
+        span.status_message,
+        http_status=integer(found.get("http_status")),
+    )
+    if row["error_type"] == "bad_request" and span.status_message:
+        # A 400 whose message names the context window is a context-length error.
+        refined = vocab.error_type(span.status_message)
+        if refined == "context_length":
+            row["error_type"] = refined
 
 
 def fill_tags(row: dict[str, Any], values: dict[str, Any]) -> None:

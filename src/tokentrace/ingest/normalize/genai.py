@@ -5,6 +5,7 @@ This is the fallback family: any span no more specific family claims is read as 
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import orjson
@@ -112,39 +113,46 @@ def _mcp(span: RawSpan, row: dict[str, Any], method: str) -> None:
         row["tool_name"] = tool if head.endswith("tools/call") and tool else None
 
 
-def apply(span: RawSpan, row: dict[str, Any]) -> None:
-    """Fill the gen_ai.* fields of `row` from the span's attributes (consuming what it maps)."""
-    found = _MAP.extract(span.attributes)
+# Fields read as they are sent, each with its reading; the rest need more than one value.
+_READINGS: dict[str, Any] = {
+    **dict.fromkeys(
+        ("request_model", "response_model", "response_id", "tool_name", "agent_name", "data_source"), text
+    ),
+    "temperature": number,
+    "top_p": number,
+    "max_tokens": integer,
+    "seed": integer,
+    **{field: partial(token_count, key=key) for field, key in _TOKEN_KEYS},
+}
+
+
+def _read(found: dict[str, Any], row: dict[str, Any]) -> None:
+    """The fields `found` has, into `row` (which starts with every one None: only what a span
+    sent is read, ~10 of ~30 on a chat span, none on most others)."""
+    for field, value in found.items():
+        reading = _READINGS.get(field)
+        if reading is not None:
+            row[field] = reading(value)
     get = found.get
     row["provider"] = vocab.provider(get("provider"))
-    row["request_model"] = text(get("request_model"))
-    row["response_model"] = text(get("response_model"))
-    row["response_id"] = text(get("response_id"))
-
-    for field, key in _TOKEN_KEYS:  # the row starts with none: check only what was sent
-        value = get(field)
-        if value is not None:
-            row[field] = token_count(value, key)
-
-    row["finish_reason"] = vocab.finish_reason(_finish_reasons(get("finish_reasons")))
-    row["temperature"] = number(get("temperature"))
-    row["top_p"] = number(get("top_p"))
-    row["max_tokens"] = integer(get("max_tokens"))
-    row["seed"] = integer(get("seed"))
-
+    if "finish_reasons" in found:
+        row["finish_reason"] = vocab.finish_reason(_finish_reasons(found["finish_reasons"]))
     stream = get("streaming")
     row["streaming"] = stream if isinstance(stream, bool) else None
     ttft_ms = number(get("ttft_ms"))
-    if ttft_ms is None:
-        seconds = number(get("ttft_s"))
+    if ttft_ms is None and "ttft_s" in found:
+        seconds = number(found["ttft_s"])
         ttft_ms = seconds * 1000 if seconds is not None else None
     row["ttft_ms"] = ttft_ms
 
-    row["tool_name"] = text(get("tool_name"))
-    row["agent_name"] = text(get("agent_name"))
-    row["data_source"] = text(get("data_source"))
+
+def apply(span: RawSpan, row: dict[str, Any]) -> None:
+    """Fill the gen_ai.* fields of `row` from the span's attributes (consuming what it maps)."""
+    found = _MAP.extract(span.attributes)
+    if found:
+        _read(found, row)
     named = vocab.operation_from_name(span.name)
-    row["operation"] = vocab.operation(get("operation")) or named or _infer_operation(row, found)
+    row["operation"] = vocab.operation(found.get("operation")) or named or _infer_operation(row, found)
     if row["request_model"] is None and named in LLM_OPERATIONS and row["operation"] == named:
         # `chat claude-sonnet-4-5`: the conventions' span name says the model. A failed call
         # may carry nothing else (OpenLIT's Anthropic 429: no attributes at all).

@@ -38,6 +38,40 @@ _ANY_TAG_MISSING = " OR ".join(f"{t} IS NULL" for t in INHERITED_FIELDS)
 # inherit_waiting, and takes that span's tags when it arrives. No stored trace is walked.
 _BATCH_KEY = "md5_number(project_id || ':' || trace_id || span_id)"
 
+# A span delivered twice (a client's retry, in this batch or an earlier one) is stored once: the
+# same key and start time. Only the stored spans within the batch's start times are looked at
+# (as literals, so zone maps skip the other row groups): no index to keep, constant in table size.
+# A batch holding a span twice (rare: a retry that came before the first was written) is made
+# distinct first; a window over every column of every row costs ~4 µs a span, so only then.
+_INSERT_NEW = """
+INSERT INTO spans (span_key, {columns})
+SELECT key, {columns} FROM (SELECT {key} AS key, * FROM batch_spans {distinct}) b
+WHERE NOT EXISTS (
+    SELECT 1 FROM spans s
+    WHERE s.span_key = b.key AND s.start_time = b.start_time AND s.start_time BETWEEN $lo AND $hi
+)
+"""
+_INSERT_ONCE = _INSERT_NEW.format(columns=SPAN_COLUMNS, key=_BATCH_KEY, distinct="")
+_INSERT_DISTINCT = _INSERT_NEW.format(
+    columns=SPAN_COLUMNS,
+    key=_BATCH_KEY,
+    distinct="QUALIFY row_number() OVER (PARTITION BY key, start_time) = 1",
+)
+_REPEATS = """
+SELECT count(*) - count(DISTINCT (project_id, trace_id, span_id, start_time)) FROM batch_spans
+"""
+
+
+def _bounds(batch: pa.Table, margin: timedelta) -> dict[str, datetime]:
+    """The batch's first and last start time, widened by `margin`, as naive UTC datetimes (a
+    second more each side: a datetime drops the nanoseconds)."""
+    bounds = pc.min_max(batch.column("start_time").cast(pa.int64()))
+    lo, hi = (
+        datetime.fromtimestamp(bounds[end].as_py() / 1e9, UTC).replace(tzinfo=None) for end in ("min", "max")
+    )
+    return {"lo": lo - margin - timedelta(seconds=1), "hi": hi + margin + timedelta(seconds=1)}
+
+
 # The nearest stored ancestor of each batch span that left the batch still lacking a tag: its
 # tags, and what it waits for itself (its chain broken above it). Ancestors start before their
 # descendants (long agent runs aside, within days): the bound lets zone maps skip old row groups.
@@ -166,15 +200,32 @@ _CANDIDATE_COLUMNS = f"""project_id || ':' || trace_id || span_id AS span_key,
 # Only spans with a possible partner go to Python: an LLM parent or child of the same provider,
 # a usage report and its usage-less siblings, a response id seen twice, or a twin in another
 # trace (a lone root and a call of the same tokens overlapping it). Most traces (one call per
-# step, under non-LLM parents) yield none. Twins are joined on their token counts first: equal
-# counts are rare among calls of one provider, so the time overlap checks few pairs.
+# step, under non-LLM parents) yield none. The partners are found on narrow columns (the wide
+# ones, the attributes above all, only for the few found: computing them for every LLM span of
+# the window was ~4 µs a span of the write). Twins are joined on their token counts first:
+# equal counts are rare among calls of one provider, so the time overlap checks few pairs; the
+# root side is a filter of its own scan (usually no batch span is a root: that join is empty).
+_TWINS = f"""
+    SELECT s.span_key AS a, md5_number(b.project_id || ':' || b.trace_id || b.span_id) AS b
+    FROM batch_spans b JOIN spans s
+      ON s.project_id = b.project_id AND s.provider = b.provider
+     AND s.input_tokens = b.input_tokens AND s.output_tokens = b.output_tokens
+    WHERE b.operation IN {LLM_OPERATIONS_SQL} AND s.operation IN {LLM_OPERATIONS_SQL}
+      AND s.trace_id <> b.trace_id AND {{roots}}
+      AND s.service_name IS NOT DISTINCT FROM b.service_name
+      AND s.start_time <= b.end_time AND b.start_time <= s.end_time
+      AND s.start_time BETWEEN $lo AND $hi"""
 _DUPLICATE_CANDIDATES = f"""
 WITH touched AS (SELECT DISTINCT project_id, trace_id FROM batch_spans WHERE {PROVIDER_CALL}),
 answered AS (
     SELECT DISTINCT project_id, response_id FROM batch_spans WHERE {PROVIDER_CALL} AND response_id IS NOT NULL
 ),
 llm AS (
-    SELECT {_CANDIDATE_COLUMNS} FROM spans SEMI JOIN touched USING (project_id, trace_id)
+    SELECT span_key, project_id, trace_id, span_id, parent_span_id, provider, error_type,
+           {_USAGE_FIELDS} AS usage_fields,
+           CASE WHEN streaming THEN contains(attributes, '"{semconv.USAGE_REPORT}":true') ELSE false END
+               AS usage_report
+    FROM spans SEMI JOIN touched USING (project_id, trace_id)
     WHERE {PROVIDER_CALL} AND start_time BETWEEN $lo AND $hi
 ),
 related AS (
@@ -193,29 +244,24 @@ related AS (
     WHERE r.usage_fields = 0 AND s.usage_fields = 0
 ),
 twins AS (
-    SELECT md5_number(s.project_id || ':' || s.trace_id || s.span_id) AS a,
-           md5_number(b.project_id || ':' || b.trace_id || b.span_id) AS b
-    FROM batch_spans b JOIN spans s
-      ON s.project_id = b.project_id AND s.provider = b.provider
-     AND s.input_tokens = b.input_tokens AND s.output_tokens = b.output_tokens
-    WHERE b.operation IN {LLM_OPERATIONS_SQL} AND s.operation IN {LLM_OPERATIONS_SQL}
-      AND s.trace_id <> b.trace_id AND (s.parent_span_id = '') <> (b.parent_span_id = '')
-      AND s.service_name IS NOT DISTINCT FROM b.service_name
-      AND s.start_time <= b.end_time AND b.start_time <= s.end_time
-      AND s.start_time BETWEEN $lo AND $hi
+    {_TWINS.format(roots="b.parent_span_id = '' AND s.parent_span_id <> ''")}
+    UNION ALL
+    {_TWINS.format(roots="b.parent_span_id <> '' AND s.parent_span_id = ''")}
 ),
-keys AS (SELECT a AS span_key FROM related UNION SELECT b FROM related),
-by_answer AS (
-    SELECT {_CANDIDATE_COLUMNS} FROM spans SEMI JOIN answered USING (project_id, response_id)
+found AS (
+    SELECT a AS span_key FROM related UNION SELECT b FROM related
+    UNION SELECT a FROM twins UNION SELECT b FROM twins
+),
+repeated AS (
+    SELECT project_id, response_id FROM spans SEMI JOIN answered USING (project_id, response_id)
     WHERE {PROVIDER_CALL} AND start_time BETWEEN $lo AND $hi
-    QUALIFY count(*) OVER (PARTITION BY project_id, response_id) > 1
+    GROUP BY ALL HAVING count(*) > 1
 )
-SELECT * FROM llm SEMI JOIN keys USING (span_key)
+SELECT {_CANDIDATE_COLUMNS} FROM spans SEMI JOIN found USING (span_key)
+WHERE start_time BETWEEN $lo AND $hi
 UNION
-SELECT * FROM by_answer
-UNION
-SELECT {_CANDIDATE_COLUMNS} FROM spans
-WHERE span_key IN (SELECT a FROM twins UNION SELECT b FROM twins) AND start_time BETWEEN $lo AND $hi
+SELECT {_CANDIDATE_COLUMNS} FROM spans SEMI JOIN repeated USING (project_id, response_id)
+WHERE {PROVIDER_CALL} AND start_time BETWEEN $lo AND $hi
 """
 
 
@@ -314,10 +360,9 @@ class DuckDBWrites:
                     spans, waiting = self._inherit(cur, spans)
                 cur.register("batch_spans", spans)
                 if spans.num_rows:
-                    new = cur.execute(
-                        f"INSERT OR IGNORE INTO spans (span_key, {SPAN_COLUMNS}) SELECT "
-                        f"{_BATCH_KEY}, {SPAN_COLUMNS} FROM batch_spans"
-                    ).fetchone()[0]
+                    repeats = cur.execute(_REPEATS).fetchone()[0]
+                    insert = _INSERT_DISTINCT if repeats else _INSERT_ONCE
+                    new = cur.execute(insert, _bounds(spans, timedelta(0))).fetchone()[0]
                     if waiting.num_rows:
                         cur.register("batch_waiting", waiting)
                         cur.execute(_WAIT)
@@ -419,11 +464,7 @@ class DuckDBWrites:
         (project, start time, user, tags changed) of the spans changed."""
         # Spans of one call start within a day of each other: the bound lets zone maps skip
         # old row groups (as literals: a scalar subquery here would plan a nested loop).
-        bounds = pc.min_max(batch.column("start_time").cast(pa.int64()))
-        lo, hi = (datetime.fromtimestamp(bounds[end].as_py() / 1e9, UTC) for end in ("min", "max"))
-        window = timedelta(days=1)
-        params = {"lo": (lo - window).replace(tzinfo=None), "hi": (hi + window).replace(tzinfo=None)}
-        rows = cur.execute(_DUPLICATE_CANDIDATES, params).fetchall()
+        rows = cur.execute(_DUPLICATE_CANDIDATES, _bounds(batch, timedelta(days=1))).fetchall()
         if len(rows) < 2:
             return []
         changed: list[tuple[Any, ...]] = []
