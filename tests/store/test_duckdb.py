@@ -103,7 +103,8 @@ def test_a_store_whose_spans_had_a_primary_key_keeps_them_on_upgrade(tmp_path):
                 conn.execute("INSERT INTO schema_migrations VALUES (?, ?, now()::TIMESTAMP)", [version, name])
         conn.execute(
             "INSERT INTO spans (span_key, project_id, trace_id, span_id, parent_span_id, start_time, "
-            "end_time, operation, input_tokens) SELECT md5_number('default:' || t || s), 'default', t, s, '', "
+            "end_time, operation, input_tokens) "
+            "SELECT md5_number('default:' || t || s), 'default', t, s, '', "
             "TIMESTAMP_NS '2026-12-01 10:00:00', TIMESTAMP_NS '2026-12-01 10:00:01', 'chat', 7 FROM "
             "(SELECT lpad(i::VARCHAR, 32, '1') AS t, lpad(i::VARCHAR, 16, '2') AS s FROM range(3) r(i))"
         )
