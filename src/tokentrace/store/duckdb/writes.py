@@ -123,6 +123,7 @@ _STOP_WAITING = """
 DELETE FROM inherit_waiting WHERE span_key IN (SELECT span_key FROM arrived WHERE next_key IS NULL)
 """
 _CLOCK_SKEW = timedelta(days=1)
+_SAME_CALL = timedelta(hours=1)
 
 _RECORD_TAGS_OF_BATCH = f"""
 SELECT k.row, {", ".join(f"r.{t}" for t in TAG_FIELDS)}
@@ -205,6 +206,8 @@ _CANDIDATE_COLUMNS = f"""project_id || ':' || trace_id || span_id AS span_key,
 # the window was ~4 µs a span of the write). Twins are joined on their token counts first:
 # equal counts are rare among calls of one provider, so the time overlap checks few pairs; the
 # root side is a filter of its own scan (usually no batch span is a root: that join is empty).
+# The rows found are read with IN, not a SEMI JOIN: DuckDB built that join's table from every
+# LLM span of the window (~30 ms at 10M stored) to probe it with the few keys found, or none.
 _TWINS = f"""
     SELECT s.span_key AS a, md5_number(b.project_id || ':' || b.trace_id || b.span_id) AS b
     FROM batch_spans b JOIN spans s
@@ -257,11 +260,12 @@ repeated AS (
     WHERE {PROVIDER_CALL} AND start_time BETWEEN $lo AND $hi
     GROUP BY ALL HAVING count(*) > 1
 )
-SELECT {_CANDIDATE_COLUMNS} FROM spans SEMI JOIN found USING (span_key)
-WHERE start_time BETWEEN $lo AND $hi
+SELECT {_CANDIDATE_COLUMNS} FROM spans
+WHERE span_key IN (SELECT span_key FROM found) AND start_time BETWEEN $lo AND $hi
 UNION
-SELECT {_CANDIDATE_COLUMNS} FROM spans SEMI JOIN repeated USING (project_id, response_id)
-WHERE {PROVIDER_CALL} AND start_time BETWEEN $lo AND $hi
+SELECT {_CANDIDATE_COLUMNS} FROM spans
+WHERE (project_id, response_id) IN (SELECT (project_id, response_id) FROM repeated)
+  AND {PROVIDER_CALL} AND start_time BETWEEN $lo AND $hi
 """
 
 
@@ -462,9 +466,10 @@ class DuckDBWrites:
         """Set duplicate_of on the LLM spans that record a provider call another span counts,
         and give the counted span the attribution tags only its duplicates carry; the
         (project, start time, user, tags changed) of the spans changed."""
-        # Spans of one call start within a day of each other: the bound lets zone maps skip
-        # old row groups (as literals: a scalar subquery here would plan a nested loop).
-        rows = cur.execute(_DUPLICATE_CANDIDATES, _bounds(batch, timedelta(days=1))).fetchall()
+        # Spans of one call overlap it: they start within an hour of each other (the longest
+        # call, and any clock skew between two processes recording it). The bound lets zone
+        # maps skip other row groups (as literals: a scalar subquery would plan a nested loop).
+        rows = cur.execute(_DUPLICATE_CANDIDATES, _bounds(batch, _SAME_CALL)).fetchall()
         if len(rows) < 2:
             return []
         changed: list[tuple[Any, ...]] = []
