@@ -13,6 +13,7 @@ import orjson
 
 from tests.builders.otlp import chat, new_trace_id, protobuf, span
 from tests.builders.processes import free_port
+from tokentrace.jobs.evaluate import MAX_ATTEMPTS
 
 CONTEXT = "Refunds are paid within five business days to the original card."
 
@@ -81,3 +82,72 @@ def test_a_bad_evaluators_file_stops_serve_with_its_file_and_line(tmp_path):
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 1 and len(lines) == 1, done.stderr
     assert "evaluators.toml, line 4: evaluators[0]: pattern is not a regular expression" in lines[0]
+
+
+def _judge_file(path, provider_url: str, headers: str = "", limit: str = "", more: str = "") -> None:
+    path.write_text(
+        f'[judge]\nurl = "{provider_url}/v1"\nmodel = "gpt-4o-mini"\n{headers}\n'
+        f'[[evaluators]]\nname = "groundedness"\nkind = "llm_judge"\ntemplate = "groundedness"\n{limit}{more}'
+    )
+
+
+def _evaluations(server, want: dict[str, dict[str, int]], timeout: float = 40) -> dict[str, dict]:
+    """The evaluators listed, once their evaluations by state are `want` (or the timeout passed)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        listed = {e["name"]: e for e in server.get("/api/v1/evaluators")["evaluators"]}
+        if {n: e["evaluations"] for n, e in listed.items()} == want or time.monotonic() > deadline:
+            return listed
+        time.sleep(0.3)
+
+
+def test_a_judge_answering_429_is_asked_again_when_it_says(start_server, provider_url, tmp_path):
+    # The simulated provider answers each distinct request of the first judge 429 twice, then
+    # grades it; the second judge always answers 429. Both ask again after 100 ms (their
+    # Retry-After), where the backoff alone would wait 5, 10, 20 … s.
+    evaluators = tmp_path / "evaluators.toml"
+    _judge_file(
+        evaluators,
+        provider_url,
+        'headers = { "x-simulate" = "fail_first=2; retry_after_ms=100" }',
+        more=(
+            '\n[[evaluators]]\nname = "relevance"\nkind = "llm_judge"\ntemplate = "relevance"\n'
+            f'judge = {{ url = "{provider_url}/v1", model = "gpt-4o-mini", '
+            'headers = { "x-simulate" = "error=429; retry_after_ms=100" } }\n'
+        ),
+    )
+    server = start_server("--evaluators", str(evaluators), "--evaluate-interval", "1s")
+    traces = [_rag(CONTEXT, "v3"), _rag("Refunds arrive instantly as store credit.", "v4")]
+    assert server.post_traces(protobuf([s for _, spans in traces for s in spans])).status_code == 200
+    server.wait_for_spans(4)
+    listed = _evaluations(server, {"groundedness": {"done": 2}, "relevance": {"failed": 2}})
+    assert listed["groundedness"]["evaluations"] == {"done": 2}  # asked three times each
+    [good], [bad] = (server.get(f"/api/v1/traces/{t}")["scores"] for t, _ in traces)
+    assert good["value"] == 1.0 and bad["value"] < 0.4
+    assert listed["relevance"]["evaluations"] == {"failed": 2}
+    reasons = {f["error"] for f in listed["relevance"]["latest_failures"]}
+    assert reasons == {f"the judge answered 429 ({MAX_ATTEMPTS} attempts)"}
+
+
+def test_a_server_killed_mid_queue_finishes_the_queue_once(start_server, provider_url, tmp_path):
+    evaluators = tmp_path / "evaluators.toml"
+    # One judge call a minute: the first is graded, three stay queued in the store.
+    _judge_file(evaluators, provider_url, limit="rate_limit_per_minute = 1\n")
+    data = tmp_path / "data"
+    server = start_server("--evaluators", str(evaluators), "--evaluate-interval", "1s", data_dir=data)
+    traces = [_rag(CONTEXT, "v3") for _ in range(4)]
+    assert server.post_traces(protobuf([s for _, spans in traces for s in spans])).status_code == 200
+    server.wait_for_spans(8)
+    listed = _evaluations(server, {"groundedness": {"done": 1, "due": 3}})
+    assert listed["groundedness"]["evaluations"] == {"done": 1, "due": 3}
+    before = {t: found for t, _ in traces if (found := server.get(f"/api/v1/traces/{t}")["scores"])}
+    server.kill9()
+
+    _judge_file(evaluators, provider_url)  # the same evaluator (name, version), no limit
+    server.start()
+    listed = _evaluations(server, {"groundedness": {"done": 4}})
+    assert listed["groundedness"]["evaluations"] == {"done": 4}
+    after = {t: server.get(f"/api/v1/traces/{t}")["scores"] for t, _ in traces}
+    assert all(len(found) == 1 for found in after.values()), after  # one score each, none twice
+    [(graded, first)] = before.items()
+    assert after[graded] == first  # graded before the kill and not again: the same created_at

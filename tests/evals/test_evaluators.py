@@ -10,7 +10,14 @@ import httpx
 import pytest
 
 from tokentrace.evals.config import EvaluatorsError, load_evaluators, parse_evaluators
-from tokentrace.evals.judge import JudgeEndpoint, JudgeError, JudgeUnavailable, ask, parse_verdict
+from tokentrace.evals.judge import (
+    JudgeEndpoint,
+    JudgeError,
+    JudgeUnavailable,
+    ask,
+    parse_verdict,
+    retry_after,
+)
 from tokentrace.evals.rules import regex_verdict, schema_verdict
 from tokentrace.evals.templates import BUILT_IN, render
 from tokentrace.evals.verdict import score_row
@@ -90,6 +97,7 @@ J = 'judge = { url = "http://j/v1", model = "m" }\n'
             '[judge]\nurl = "http://x"\nmodel = "m"\napi_key_env = "TT_TEST_NO_KEY"\n',
             "line 4: TT_TEST_NO_KEY is not set",
         ),
+        ('[judge]\nurl = "http://x"\nmodel = "m"\nheaders = { x = 1 }\n', "line 4: headers must be a table"),
         ('[[evaluator]]\nname = "x"\n', "evals.toml, line 1: unknown table 'evaluator'"),
         (
             (E + 'kind = "regex"\npattern = "a"\n') * 2,
@@ -183,3 +191,16 @@ def test_a_judge_that_does_not_answer_is_worth_asking_again_and_one_that_refuses
             )
         with pytest.raises(JudgeError, match="refused the request \\(404\\)"):
             ask(client, JudgeEndpoint(f"{provider_url}/nope", "m"), render(BUILT_IN["refusal"], "q", "a", ""))
+
+
+@pytest.mark.parametrize(
+    "headers,wait",
+    [
+        ({"retry-after-ms": "150", "retry-after": "0"}, 0.15),  # OpenAI's and Anthropic's, read first
+        ({"retry-after": "2"}, 2.0),
+        ({"retry-after": "Wed, 21 Oct 2026 07:28:00 GMT"}, None),  # a date: the backoff decides
+        ({}, None),
+    ],
+)
+def test_a_judge_that_asks_to_wait_is_waited_for_as_long_as_it_says(headers, wait):
+    assert retry_after(httpx.Headers(headers)) == wait

@@ -6,6 +6,7 @@ and what it may spend.
 url = "https://api.openai.com/v1"      # OpenAI-compatible; api = "anthropic" for Anthropic's
 model = "gpt-4o-mini"
 api_key_env = "OPENAI_API_KEY"         # the key is read from this variable when the file loads
+headers = { "x-team" = "support" }     # optional: sent with every request (a gateway's key …)
 
 [[evaluators]]
 name = "groundedness"
@@ -63,7 +64,7 @@ _EVALUATOR_KEYS = (
     "must_match",
     "schema",
 )
-_JUDGE_KEYS = ("url", "model", "api", "api_key_env", "max_tokens", "timeout_s")
+_JUDGE_KEYS = ("url", "model", "api", "api_key_env", "max_tokens", "timeout_s", "headers")
 
 
 class EvaluatorsError(ValueError):
@@ -128,6 +129,9 @@ def _judge(spec: Any, text: str, source: str, index: int | None) -> JudgeEndpoin
         key = os.environ.get(str(spec["api_key_env"]))
         if not key:
             raise _fail(text, source, index, "api_key_env", f"{spec['api_key_env']} is not set")
+    headers = spec.get("headers", {})
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        raise _fail(text, source, index, "headers", "headers must be a table of names to text values")
     return JudgeEndpoint(
         url,
         model,
@@ -135,6 +139,7 @@ def _judge(spec: Any, text: str, source: str, index: int | None) -> JudgeEndpoin
         key,
         int(spec.get("max_tokens", 300)),
         float(spec.get("timeout_s", 60.0)),
+        tuple(sorted(headers.items())),
     )
 
 

@@ -4,6 +4,7 @@ its answer read as a verdict, with the judge's own usage (what the evaluation co
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,8 @@ class JudgeEndpoint:
     api_key: str | None = None
     max_tokens: int = 300
     timeout_s: float = 60.0
+    # Sent with every request (a gateway's virtual key, Azure's api-key, OpenRouter's referer).
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 class JudgeError(ValueError):
@@ -120,12 +123,27 @@ def _reply(endpoint: JudgeEndpoint, data: Any) -> tuple[str, str | None, int | N
     return text, data.get("model"), usage.get("prompt_tokens"), usage.get("completion_tokens")
 
 
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """The seconds a 429 or 5xx asks to wait: `retry-after-ms` (OpenAI's and Anthropic's, what
+    their SDKs read first), else `retry-after`; None when neither is a number."""
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            return max(float(value) / scale, 0.0)
+        except ValueError:
+            continue
+    return None
+
+
 def ask(client: httpx.Client, endpoint: JudgeEndpoint, messages: list[dict[str, str]]) -> JudgeAnswer:
     """The judge's verdict on one rendered prompt. JudgeUnavailable when it did not answer (rate
     limited, a server error, a timeout); JudgeError when its answer is no verdict."""
     import httpx  # only where a judge runs: `serve` without evaluators never loads it
 
     url, headers, body = _request(endpoint, messages)
+    headers.update(endpoint.headers)
     try:
         response = client.post(url, json=body, headers=headers, timeout=endpoint.timeout_s)
     except httpx.TimeoutException as exc:
@@ -133,9 +151,7 @@ def ask(client: httpx.Client, endpoint: JudgeEndpoint, messages: list[dict[str, 
     except httpx.TransportError as exc:
         raise JudgeUnavailable(f"the judge cannot be reached: {exc}") from exc
     if response.status_code == 429 or response.status_code >= 500:
-        after = response.headers.get("retry-after")
-        wait = float(after) if after and after.replace(".", "", 1).isdigit() else None
-        raise JudgeUnavailable(f"the judge answered {response.status_code}", wait)
+        raise JudgeUnavailable(f"the judge answered {response.status_code}", retry_after(response.headers))
     if response.status_code != 200:
         raise JudgeError(f"the judge refused the request ({response.status_code}): {response.text[:300]}")
     try:

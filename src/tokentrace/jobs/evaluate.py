@@ -243,7 +243,8 @@ class Evaluations:
         except JudgeUnavailable as exc:
             if item["attempts"] + 1 >= MAX_ATTEMPTS:
                 return None, "failed", f"{exc} ({MAX_ATTEMPTS} attempts)", now
-            wait = exc.retry_after_s or min(5 * 2 ** item["attempts"], 600)
+            asked = exc.retry_after_s
+            wait = asked if asked is not None else min(5 * 2 ** item["attempts"], 600)
             return None, "due", str(exc), now + timedelta(seconds=wait)
         except JudgeError as exc:
             return None, "failed", str(exc), now
