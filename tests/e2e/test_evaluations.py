@@ -69,6 +69,8 @@ def test_a_server_grades_calls_as_they_arrive(start_server, provider_url, tmp_pa
     listed = {e["name"]: e for e in server.get("/api/v1/evaluators")["evaluators"]}
     assert listed["groundedness"]["evaluations"] == {"done": 2}
     assert listed["groundedness"]["judge_model"] == "gpt-4o-mini" and listed["no-voucher"]["kind"] == "regex"
+    assert listed["groundedness"]["judge_spend_today_usd"] > 0  # the judge's usage, priced
+    assert listed["no-voucher"]["judge_spend_today_usd"] is None
 
 
 def test_a_bad_evaluators_file_stops_serve_with_its_file_and_line(tmp_path):

@@ -79,7 +79,8 @@ def question_and_answer(content: dict[str, Any]) -> tuple[str, str]:
 
 @dataclass
 class _Spend:
-    """An evaluator's calls this minute and its judge's spend this UTC day (in memory)."""
+    """An evaluator's calls this minute and its judge's spend this UTC day (read from the
+    store's evaluations when the day, or the process, starts)."""
 
     minute: datetime | None = None
     calls: int = 0
@@ -126,7 +127,7 @@ class Evaluations:
             outcome = self._evaluate(evaluator, item, now)
             if outcome is None:
                 continue  # the rate limit: next minute
-            verdict, state, error, due = outcome
+            verdict, state, error, due, cost = outcome
             if verdict is not None:
                 scores.append(
                     score_row(
@@ -154,6 +155,7 @@ class Evaluations:
                     "error": error,
                     "due_at": due,
                     "updated_at": now,
+                    "cost_usd": cost,
                 }
             )
         if scores:  # the scores first: a crash before settling evaluates again, replacing them
@@ -204,28 +206,32 @@ class Evaluations:
 
     def _evaluate(
         self, evaluator: Evaluator | None, item: dict[str, Any], now: datetime
-    ) -> tuple[Verdict | None, str, str | None, datetime] | None:
-        """(verdict, state, error, next due) of one queued evaluation; None to leave it due."""
+    ) -> tuple[Verdict | None, str, str | None, datetime, float | None] | None:
+        """(verdict, state, error, next due, what its judge cost) of one queued evaluation; None
+        to leave it due."""
         if evaluator is None:
-            return None, "skipped", "the evaluator (this version) is no longer configured", now
+            return None, "skipped", "the evaluator (this version) is no longer configured", now, None
         content = self.store.content(item["project_id"], item["trace_id"], item["span_id"])
         if not content or not content.get("output_messages"):
-            return None, "skipped", "the call's answer was not recorded (content capture is off)", now
+            return None, "skipped", "the call's answer was not recorded (content capture is off)", now, None
         question, answer = question_and_answer(content)
         if evaluator.kind == "regex":
-            return regex_verdict(evaluator.pattern, evaluator.must_match, answer), "done", None, now  # type: ignore[arg-type]
+            verdict = regex_verdict(evaluator.pattern, evaluator.must_match, answer)  # type: ignore[arg-type]
+            return verdict, "done", None, now, None
         if evaluator.kind == "json_schema":
-            return schema_verdict(evaluator.schema, answer), "done", None, now
+            return schema_verdict(evaluator.schema, answer), "done", None, now, None
         spend = self._spend[evaluator.name]
         day = now.replace(hour=0, minute=0, second=0, microsecond=0)
         if spend.day != day:
-            spend.day, spend.usd = day, 0.0
+            # The day's spend so far, as the store has it: a restart goes on from there.
+            spend.day, spend.usd = day, self.store.evaluation_spend(day).get(evaluator.name, 0.0)
         if evaluator.daily_budget_usd is not None and spend.usd >= evaluator.daily_budget_usd:
             return (
                 None,
                 "skipped",
                 f"the evaluator's daily budget of ${evaluator.daily_budget_usd:g} is spent",
                 now,
+                None,
             )
         minute = now.replace(second=0, microsecond=0)
         if spend.minute != minute:
@@ -242,14 +248,15 @@ class Evaluations:
             answered = ask(self.client, evaluator.judge, messages)  # type: ignore[arg-type]
         except JudgeUnavailable as exc:
             if item["attempts"] + 1 >= MAX_ATTEMPTS:
-                return None, "failed", f"{exc} ({MAX_ATTEMPTS} attempts)", now
+                return None, "failed", f"{exc} ({MAX_ATTEMPTS} attempts)", now, None
             asked = exc.retry_after_s
             wait = asked if asked is not None else min(5 * 2 ** item["attempts"], 600)
-            return None, "due", str(exc), now + timedelta(seconds=wait)
+            return None, "due", str(exc), now + timedelta(seconds=wait), None
         except JudgeError as exc:
-            return None, "failed", str(exc), now
-        spend.usd += self._cost(evaluator, answered.model, answered.input_tokens, answered.output_tokens, now)
-        return answered.verdict, "done", None, now
+            return None, "failed", str(exc), now, None
+        cost = self._cost(evaluator, answered.model, answered.input_tokens, answered.output_tokens, now)
+        spend.usd += cost
+        return answered.verdict, "done", None, now, cost
 
     def _context(self, item: dict[str, Any]) -> str:
         """The documents the trace's retrieval spans returned: OpenInference's

@@ -221,7 +221,11 @@ class EvaluationQueue(Protocol):
         """At most `limit` queued evaluations due by `now`, the longest due first."""
 
     def settle_evaluations(self, items: list[dict[str, Any]]) -> None:
-        """Write each item's state, attempts, due_at, error and updated_at (by its key)."""
+        """Write each item's state, attempts, due_at, error, updated_at and cost_usd (by its key)."""
+
+    def evaluation_spend(self, since: datetime) -> dict[str, float]:
+        """Per evaluator, what its judge's calls cost in the evaluations settled since `since`
+        (every project: a budget is the evaluator's)."""
 
     def evaluation_states(self, project_id: str) -> dict[str, dict[str, int]]:
         """Per evaluator, how many of the project's queued evaluations are in each state."""

@@ -3,6 +3,8 @@ project's calls each has graded, has due, skipped or failed, and the latest fail
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -17,6 +19,8 @@ def evaluators(request: Request, state: ServerState, project: str) -> Response:
     configured = state.evaluations.evaluators if state.evaluations is not None else ()
     counts = state.store.evaluation_states(project) if configured else {}
     trouble = state.store.evaluation_list(project, "failed", 20) if configured else []
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    spent = state.store.evaluation_spend(today) if configured else {}
     rows = [
         {
             "name": e.name,
@@ -28,6 +32,8 @@ def evaluators(request: Request, state: ServerState, project: str) -> Response:
             "rate_limit_per_minute": e.rate_limit_per_minute,
             "daily_budget_usd": e.daily_budget_usd,
             "judge_model": e.judge.model if e.judge is not None else None,
+            # the judge's calls today, every project's (what its daily budget counts)
+            "judge_spend_today_usd": spent.get(e.name, 0.0) if e.judge is not None else None,
             "evaluations": counts.get(e.name, {}),
             "latest_failures": [
                 {

@@ -22,6 +22,7 @@ _SCHEMA = pa.schema(
         ("due_at", pa.timestamp("us", tz="UTC")),
         ("error", pa.string()),
         ("updated_at", pa.timestamp("us", tz="UTC")),
+        ("cost_usd", pa.float64()),
         ("revision", pa.uint64()),
     ]
 )
@@ -51,7 +52,14 @@ class ClickHouseEvaluations:
         for item in items:
             key = tuple(item[k] for k in KEY)
             if key not in known:
-                fresh[key] = {**item, "state": "due", "attempts": 0, "error": None, "updated_at": now}
+                fresh[key] = {
+                    **item,
+                    "state": "due",
+                    "attempts": 0,
+                    "error": None,
+                    "updated_at": now,
+                    "cost_usd": None,
+                }
         if fresh:
             self._put_evaluations(list(fresh.values()))
         return len(fresh)
@@ -84,6 +92,14 @@ class ClickHouseEvaluations:
     def settle_evaluations(self, items: list[dict[str, Any]]) -> None:
         if items:
             self._put_evaluations(items)
+
+    def evaluation_spend(self, since: datetime) -> dict[str, float]:
+        found = self._ch.query(
+            "SELECT evaluator, sum(cost_usd) AS usd FROM evaluations FINAL "
+            "WHERE updated_at >= {since:DateTime64(6, 'UTC')} AND cost_usd IS NOT NULL GROUP BY evaluator",
+            {"since": time64(since)},
+        ).to_pylist()
+        return {row["evaluator"]: float(row["usd"]) for row in found}
 
     def evaluation_states(self, project_id: str) -> dict[str, dict[str, int]]:
         found = self._ch.query(

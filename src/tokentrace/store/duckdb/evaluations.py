@@ -39,7 +39,8 @@ class DuckDBEvaluations:
             try:
                 added = cur.execute(
                     f"INSERT INTO evaluations (eval_key, {_COLUMNS}) SELECT {_KEY}, {', '.join(KEY)}, "
-                    "'due', 0, due_at, NULL, ?::TIMESTAMP FROM queued ON CONFLICT DO NOTHING RETURNING 1",
+                    "'due', 0, due_at, NULL, ?::TIMESTAMP, NULL FROM queued "
+                    "ON CONFLICT DO NOTHING RETURNING 1",
                     [naive(now)],
                 ).fetchall()
             finally:
@@ -65,13 +66,15 @@ class DuckDBEvaluations:
                 naive(i["due_at"]),
                 i.get("error"),
                 naive(i["updated_at"]),
+                i.get("cost_usd"),
                 *(i[k] for k in KEY),
             )
             for i in items
         ]
         with self._transaction() as cur:
             cur.executemany(
-                "UPDATE evaluations SET state = ?, attempts = ?, due_at = ?, error = ?, updated_at = ? "
+                "UPDATE evaluations SET state = ?, attempts = ?, due_at = ?, error = ?, updated_at = ?, "
+                "cost_usd = ? "
                 "WHERE eval_key = md5_number(? || ':' || ? || ':' || ? || ':' || ? || ?)",
                 rows,
             )
@@ -86,6 +89,15 @@ class DuckDBEvaluations:
         for evaluator, state, count in found:
             states.setdefault(evaluator, {})[state] = count
         return states
+
+    def evaluation_spend(self, since: datetime) -> dict[str, float]:
+        with self._conn.cursor() as cur:
+            found = cur.execute(
+                "SELECT evaluator, sum(cost_usd) FROM evaluations "
+                "WHERE updated_at >= ? AND cost_usd IS NOT NULL GROUP BY evaluator",
+                [naive(since)],
+            ).fetchall()
+        return {evaluator: float(usd) for evaluator, usd in found}
 
     def evaluation_list(self, project_id: str, state: str | None, limit: int) -> list[dict[str, Any]]:
         where, params = "project_id = ?", [project_id]
