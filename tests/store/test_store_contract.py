@@ -144,6 +144,38 @@ def test_score_summaries_by_tag(open_store):
     assert [r["name"] for r in only] == ["verdict"]
 
 
+def test_scores_by_time_bucket_and_the_lowest_with_their_span(open_store):
+    store, raws = _filled(open_store)
+    graded = [r for r in raws[1:7]]
+    scores = [
+        {
+            "project_id": "default", "score_id": f"g{n}", "trace_id": r.trace_id, "span_id": r.span_id,
+            "name": "groundedness", "data_type": "numeric", "value": n / 10, "string_value": None,
+            "comment": f"verdict {n}", "source": "evaluator", "created_at": START,
+        }
+        for n, r in enumerate(graded)
+    ]  # fmt: skip
+    store.write_batch(tables(scores=scores), None)
+    f = SpanFilter("default", since=START, until=START + timedelta(hours=2))
+    hourly = records(store.score_summary(f, (), "groundedness", bucket_seconds=3600))
+    starts = sorted(r.start_unix_nano for r in graded)
+    want: dict[str, int] = {}
+    for ns in starts:  # the scored spans' hours
+        hour = datetime.fromtimestamp(ns / 1e9, UTC).replace(minute=0, second=0, microsecond=0)
+        key = hour.strftime("%Y-%m-%dT%H:%M:%S.000000000Z")  # as records() writes a time
+        want[key] = want.get(key, 0) + 1
+    assert {r["bucket"]: r["scores"] for r in hourly} == want
+    lowest = records(store.lowest_scores(f, "groundedness", 3))
+    assert [(r["value"], r["comment"], r["source"]) for r in lowest] == [
+        (0.0, "verdict 0", "evaluator"), (0.1, "verdict 1", "evaluator"), (0.2, "verdict 2", "evaluator")
+    ]  # fmt: skip
+    span = store.trace_spans("default", graded[0].trace_id).to_pylist()[0]
+    assert (lowest[0]["trace_id"], lowest[0]["span_id"]) == (graded[0].trace_id, graded[0].span_id)
+    assert (lowest[0]["request_model"], lowest[0]["feature"]) == (span["request_model"], span["feature"])
+    assert records(store.lowest_scores(f, "helpful", 5))[0]["value"] == 0.0  # a trace-level score too
+    assert records(store.lowest_scores(f, "nothing", 5)) == []
+
+
 def test_content_sent_in_parts_is_merged(open_store):
     store = open_store()
     trace, span = "9c8efff798038103d269b633813fc60c", "00000000000000a1"

@@ -87,11 +87,18 @@ class SpanReader(Protocol):
         group_by: tuple[str, ...],
         name: str | None,
         beyond: tuple[str, float] | None = None,
+        bucket_seconds: int | None = None,
     ) -> pa.Table:
         """Per score name, data type and group (tags of the scored span, or of the trace's root
-        span for a trace-level score): count, mean, min and max of the value, the count of each
-        label, and (`beyond`: ("<" or ">", value)) how many values lie past that bound. Scores
-        are placed in time by the span they score."""
+        span for a trace-level score; first the time `bucket` when `bucket_seconds` is given):
+        count, mean, min and max of the value, the count of each label, and (`beyond`: ("<" or
+        ">", value)) how many values lie past that bound. Scores are placed in time by the span
+        they score."""
+
+    def lowest_scores(self, f: SpanFilter, name: str, limit: int) -> pa.Table:
+        """The `limit` lowest numeric scores named `name` of the spans `f` selects (lowest first,
+        then the newest): trace_id, span_id, value, label (string_value), comment, source,
+        start_time, and the scored span's feature, prompt_version and request_model."""
 
     def aggregate(
         self, f: SpanFilter, group_by: tuple[str, ...], bucket_seconds: int | None, distinct: bool = True

@@ -21,6 +21,7 @@ from tokentrace.server.auth import hash_key
 from tokentrace.server.config import ServerConfig
 from tokentrace.server.runner import open_state
 from tokentrace.server.ui.formats import count, money, ms, pct
+from tokentrace.store.filters import SpanFilter
 
 PAGES = (
     "/",
@@ -29,6 +30,7 @@ PAGES = (
     "/sessions",
     "/sessions/s1",
     "/latency",
+    "/quality",
     "/alerts",
     "/budgets",
     "/reconcile",
@@ -429,3 +431,41 @@ def test_the_reconcile_page_shows_the_apis_rows_for_a_posted_export(site: Site) 
     refused = site.client.post("/reconcile", data={"provider": "openai", "export": "{not json"})
     assert refused.status_code == 400 and "line 1: not JSON" in refused.text
     assert "{not json" in refused.text  # the form keeps what was pasted
+
+
+def test_the_quality_page_shows_each_score_by_version_and_model_with_its_lowest_calls(site: Site) -> None:
+    empty = site.client.get("/quality").text
+    assert "No numeric score in this range" in empty
+    # An evaluator grades the planted calls: refund-chat (gpt-4o) well, classify (gpt-4o-mini) badly.
+    calls = site.state.store.spans(
+        SpanFilter("default", equals={"operation": ("chat",)}), ("trace_id", "span_id", "feature")
+    ).to_pylist()
+    graded = [c for c in calls if c["feature"] in ("refund-chat", "classify")]
+    payload = [
+        {
+            "trace_id": c["trace_id"],
+            "span_id": c["span_id"],
+            "name": "groundedness",
+            "value": 0.9 if c["feature"] == "refund-chat" else 0.2 + 0.01 * (n % 5),
+            "comment": "supported" if c["feature"] == "refund-chat" else "a claim the context lacks",
+        }
+        for n, c in enumerate(graded)
+    ]
+    assert site.client.post("/api/v1/scores", json=payload).json()["accepted"] == len(graded)
+    assert site.state.pipeline.writer.flush()
+    page = site.client.get("/quality").text
+    api = site.client.get("/api/v1/scores", params={"score_name": "groundedness", "group_by": "model"}).json()
+    by_model = {r["group"]: r for r in cells(page, "quality-groundedness-by-request_model")}
+    assert {m: float(r["mean"]) for m, r in by_model.items()} == {
+        r["request_model"]: round(r["mean"], 2) for r in api["scores"]
+    }
+    assert float(by_model["gpt-4o-mini"]["mean"]) < 0.3 < 0.8 < float(by_model["gpt-4o"]["mean"])
+    lowest = page.split('id="quality-groundedness-lowest"', 1)[1].split("</table>", 1)[0]
+    first = re.search(
+        r'data-trace-id="([0-9a-f]{32})".*?href="/traces/\1".*?data-field="value">([^<]*)<', lowest, re.S
+    )
+    assert first and first[2] == "0.20"  # the lowest first, one click from its trace
+    assert "a claim the context lacks" in lowest and "supported" not in lowest.split("</tr>", 1)[0]
+    # A filter narrows it: refund-chat alone has no low score.
+    narrowed = site.client.get("/quality", params={"feature": "refund-chat"}).text
+    assert [r["group"] for r in cells(narrowed, "quality-groundedness-by-request_model")] == ["gpt-4o"]

@@ -40,6 +40,7 @@ PAGES = (
     ("/traces", "Traces"),
     ("/sessions", "Sessions"),
     ("/latency", "Latency"),
+    ("/quality", "Quality"),
     ("/alerts", "Alerts"),
     ("/budgets", "Budgets"),
     ("/reconcile", "Reconcile"),

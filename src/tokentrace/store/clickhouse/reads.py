@@ -28,6 +28,7 @@ from tokentrace.store.python_rows import python_rows
 from tokentrace.store.sql import LLM_CALL, allowed_column, group_clause, names, select_groups, where_clause
 
 _MEASURES = frozenset({"duration_ms", "ttft_ms", "tpot_ms"})
+_SCORED_TAGS = ("feature", "prompt_version", "request_model")  # what a low score is shown with
 
 
 _HISTOGRAM_MEASURES = _MEASURES | {"input_tokens", "output_tokens"}
@@ -172,8 +173,9 @@ class ClickHouseReads:
         group_by: tuple[str, ...],
         name: str | None,
         beyond: tuple[str, float] | None = None,
+        bucket_seconds: int | None = None,
     ) -> pa.Table:
-        groups = select_groups(group_by, ClickHouseDialect())
+        groups = select_groups(group_by, ClickHouseDialect(), bucket_seconds)
         params = ClickHouseDialect()
         where = where_clause(f, params)
         named = "AND name = {score_name:String}" if name is not None else ""
@@ -200,6 +202,29 @@ class ClickHouseReads:
             count() AS scores, avg(value) AS mean, min(value) AS min, max(value) AS max,
             sumMapIf(map(assumeNotNull(string_value), toUInt64(1)), string_value IS NOT NULL) AS labels{past}
         FROM ({scored}) GROUP BY {", ".join(keys)} ORDER BY name, scores DESC {SETTINGS}
+        """
+        return self._ch.query(sql, params)
+
+    def lowest_scores(self, f: SpanFilter, name: str, limit: int) -> pa.Table:
+        params = ClickHouseDialect()
+        where = where_clause(f, params)
+        params["score_name"] = name
+        params["n"] = int(limit)
+        columns = ", ".join(
+            ("project_id", "trace_id", "span_id", "parent_span_id", "start_time", *_SCORED_TAGS)
+        )
+        sql = f"""
+        SELECT sc.trace_id AS trace_id, sc.span_id AS span_id, sc.value AS value,
+               sc.string_value AS label, sc.comment AS comment, sc.source AS source,
+               sp.start_time AS start_time, sp.feature AS feature, sp.prompt_version AS prompt_version,
+               sp.request_model AS request_model
+        FROM (SELECT * FROM scores FINAL WHERE project_id = {{project:String}}
+              AND name = {{score_name:String}} AND data_type = 'numeric' AND value IS NOT NULL) AS sc
+        INNER JOIN (SELECT {columns} FROM {SPANS} WHERE {where}) AS sp
+            ON sp.project_id = sc.project_id AND sp.trace_id = sc.trace_id
+            AND sp.span_id = if(sc.span_id = '', sp.span_id, sc.span_id)
+        WHERE sc.span_id != '' OR sp.parent_span_id = ''
+        ORDER BY value, start_time DESC, trace_id LIMIT {{n:UInt32}} {SETTINGS}
         """
         return self._ch.query(sql, params)
 

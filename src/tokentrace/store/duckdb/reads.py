@@ -197,9 +197,12 @@ class DuckDBReads:
         group_by: tuple[str, ...],
         name: str | None,
         beyond: tuple[str, float] | None = None,
+        bucket_seconds: int | None = None,
     ) -> pa.Table:
         params = DuckDBDialect()
-        groups = select_groups(group_by, params, alias="sp")
+        groups = select_groups(
+            group_by, params, bucket_seconds, alias="sp", time_column="sp.start_time::TIMESTAMP"
+        )
         where = where_clause(f, params, alias="sp")
         sc_params: list[Any] = [f.project_id]
         named = ""
@@ -226,6 +229,21 @@ class DuckDBReads:
         GROUP BY ALL ORDER BY sc.name, scores DESC
         """
         return self._arrow(sql, [*sc_params, *params])
+
+    def lowest_scores(self, f: SpanFilter, name: str, limit: int) -> pa.Table:
+        params = DuckDBDialect()
+        where = where_clause(f, params, alias="sp")
+        sql = f"""
+        SELECT sc.trace_id, sc.span_id, sc.value, sc.string_value AS label, sc.comment, sc.source,
+               sp.start_time, sp.feature, sp.prompt_version, sp.request_model
+        FROM scores sc
+        JOIN spans sp ON sp.project_id = sc.project_id AND sp.trace_id = sc.trace_id
+            AND (sp.span_id = sc.span_id OR (sc.span_id = '' AND sp.parent_span_id = ''))
+        WHERE sc.project_id = ? AND sc.name = ? AND sc.data_type = 'numeric' AND sc.value IS NOT NULL
+          AND {where}
+        ORDER BY sc.value, sp.start_time DESC, sc.trace_id LIMIT ?
+        """
+        return self._arrow(sql, [f.project_id, name, *params, int(limit)])
 
     def aggregate(
         self, f: SpanFilter, group_by: tuple[str, ...], bucket_seconds: int | None, distinct: bool = True
