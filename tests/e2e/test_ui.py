@@ -262,3 +262,29 @@ def test_reconcile_reads_a_chosen_export_file_and_shows_the_gaps(filled, page, s
     assert "$12.50" in o3.inner_text() and "billed but never traced" in o3.inner_text()
     assert "billed $12.50" in page.locator("#reconcile-total").inner_text()
     shoot(page, shots, "reconcile")
+
+
+def test_the_quality_page_charts_scores_and_opens_the_lowest_scored_trace(filled, page) -> None:
+    server, hostile = filled
+    traces = [t["trace_id"] for t in server.get("/api/v1/traces", since="3h", limit=8)["traces"]]
+    scores = [
+        {"trace_id": t, "name": "groundedness", "value": round(0.3 + 0.1 * n, 2), "comment": "fine"}
+        for n, t in enumerate(t for t in traces if t != hostile)
+    ]
+    # The lowest score is on the hostile trace, with markup in its explanation and label.
+    scores.append({"trace_id": hostile, "name": "groundedness", "value": 0.05, "comment": HOSTILE})
+    with server.client() as client:
+        assert client.post("/api/v1/scores", json=scores).json()["accepted"] == len(scores)
+    deadline = time.monotonic() + 20
+    while not server.get("/api/v1/scores", since="3h", score_name="groundedness")["scores"]:
+        assert time.monotonic() < deadline, "the scores were not stored"
+        time.sleep(0.2)
+    page.goto(f"{server.url}/quality?since=3h")
+    assert page.locator(".chart .uplot").count() == 1
+    lowest = page.locator("#quality-groundedness-lowest tbody tr")
+    expect(lowest.first).to_have_attribute("data-trace-id", hostile)
+    assert HOSTILE in lowest.first.inner_text()  # shown, as text
+    assert page.evaluate("window.__pwned") is None
+    assert page.locator("main img, main a[href^='javascript']").count() == 0
+    lowest.first.locator("a").click()
+    expect(page).to_have_url(re.compile(f"/traces/{hostile}$"))
