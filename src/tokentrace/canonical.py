@@ -142,6 +142,10 @@ SCORE_SCHEMA = pa.schema(
 )
 SCORE_FIELD_NAMES: tuple[str, ...] = tuple(SCORE_SCHEMA.names)
 SCORE_DATA_TYPES = ("numeric", "boolean", "categorical")
+#: The score a person gives a trace from its page (thumbs up true, down false; source "human"),
+#: and the label they may add (categorical): what evaluators' verdicts are checked against.
+HUMAN_SCORE = "human"
+HUMAN_LABEL = "human_label"
 
 
 @dataclass(frozen=True)

@@ -174,6 +174,14 @@ def test_scores_by_time_bucket_and_the_lowest_with_their_span(open_store):
     assert (lowest[0]["request_model"], lowest[0]["feature"]) == (span["request_model"], span["feature"])
     assert records(store.lowest_scores(f, "helpful", 5))[0]["value"] == 0.0  # a trace-level score too
     assert records(store.lowest_scores(f, "nothing", 5)) == []
+    means = {
+        (r["trace_id"], r["name"]): r["mean"]
+        for r in records(store.score_means_by_trace(f, ("groundedness", "helpful")))
+    }
+    want = {(r.trace_id, "groundedness"): n / 10 for n, r in enumerate(graded)} | {
+        (raws[0].trace_id, "helpful"): 0.0
+    }
+    assert means == pytest.approx(want)
 
 
 def test_content_sent_in_parts_is_merged(open_store):

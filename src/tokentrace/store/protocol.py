@@ -95,8 +95,12 @@ class SpanReader(Protocol):
         ">", value)) how many values lie past that bound. Scores are placed in time by the span
         they score."""
 
+    def score_means_by_trace(self, f: SpanFilter, names: tuple[str, ...]) -> pa.Table:
+        """Per trace and score name (of `names`): trace_id, name and the mean of its numeric or
+        boolean values, over the scores of the spans `f` selects (a trace-level score by its root)."""
+
     def lowest_scores(self, f: SpanFilter, name: str, limit: int) -> pa.Table:
-        """The `limit` lowest numeric scores named `name` of the spans `f` selects (lowest first,
+        """The `limit` lowest numeric or boolean scores named `name` of the spans `f` selects (lowest first,
         then the newest): trace_id, span_id, value, label (string_value), comment, source,
         start_time, and the scored span's feature, prompt_version and request_model."""
 

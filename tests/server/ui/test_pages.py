@@ -469,3 +469,58 @@ def test_the_quality_page_shows_each_score_by_version_and_model_with_its_lowest_
     # A filter narrows it: refund-chat alone has no low score.
     narrowed = site.client.get("/quality", params={"feature": "refund-chat"}).text
     assert [r["group"] for r in cells(narrowed, "quality-groundedness-by-request_model")] == ["gpt-4o"]
+
+
+def test_a_person_judges_a_trace_from_its_page_and_the_quality_page_shows_who_agrees(site: Site) -> None:
+    calls = site.state.store.spans(
+        SpanFilter("default", equals={"operation": ("chat",)}), ("trace_id", "span_id", "feature")
+    ).to_pylist()
+    good = [c for c in calls if c["feature"] == "refund-chat"][:2]
+    bad = [c for c in calls if c["feature"] == "classify"][:2]
+    judged = [{**c, "value": 0.9} for c in good] + [{**c, "value": 0.1} for c in bad]
+    payload = [
+        {"trace_id": c["trace_id"], "span_id": c["span_id"], "name": "groundedness", "value": c["value"]}
+        for c in judged
+    ]
+    assert site.client.post("/api/v1/scores", json=payload).json()["accepted"] == 4
+    page = site.client.get(f"/traces/{good[0]['trace_id']}").text
+    assert 'action="/traces/' in page and 'name="verdict" value="up"' in page
+
+    def judge(call: dict, verdict: str, **form: str):
+        return site.client.post(
+            f"/traces/{call['trace_id']}/feedback", data={"verdict": verdict, **form}, follow_redirects=False
+        )
+
+    first = judge(bad[0], "up", label="fine", comment="looked right")
+    assert (
+        first.status_code == 303
+        and first.headers["location"] == f"/traces/{bad[0]['trace_id']}?feedback=saved"
+    )
+    # A second verdict on the same trace replaces the first: one human score a trace.
+    assert judge(bad[0], "down", label="wrong policy", comment="invents a voucher").status_code == 303
+    assert judge(good[0], "up").status_code == 303
+    assert judge(bad[1], "up").status_code == 303  # a person and the judge disagree here
+    # Refused, nothing stored: another site's form, no verdict, a trace id that is none.
+    forged = site.client.post(
+        f"/traces/{good[1]['trace_id']}/feedback",
+        data={"verdict": "down"},
+        headers={"origin": "https://evil.example"},
+    )
+    assert forged.status_code == 403
+    assert judge(good[1], "meh").status_code == 400
+    assert site.client.post("/traces/nothex/feedback", data={"verdict": "up"}).status_code == 400
+    assert site.state.pipeline.writer.flush()
+
+    scores = site.client.get(f"/api/v1/traces/{bad[0]['trace_id']}").json()["scores"]
+    human = {s["name"]: s for s in scores if s["source"] == "human"}
+    assert human["human"]["value"] == 0.0 and human["human"]["comment"] == "invents a voucher"
+    assert human["human_label"]["string_value"] == "wrong policy" and len(human) == 2
+    untouched = site.client.get(f"/api/v1/traces/{good[1]['trace_id']}").json()["scores"]
+    assert [s["source"] for s in untouched] == ["api"]
+    assert "Your verdict is saved" in site.client.get(f"/traces/{bad[0]['trace_id']}?feedback=saved").text
+
+    quality = site.client.get("/quality").text
+    section = quality.split('id="score-groundedness"', 1)[1].split("</section>", 1)[0]
+    assert "People agree on 2 of 3 traces they judged too (66.67%)" in section
+    people = quality.split('id="score-human"', 1)[1].split("</section>", 1)[0]
+    assert re.search(r'data-field="mean">mean 0.67<', people)  # two thumbs up of three

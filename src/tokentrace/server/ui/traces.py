@@ -15,6 +15,7 @@ from tokentrace.query.records import ns_of
 from tokentrace.query.traces import SpanNode, TraceTree, list_traces, trace_tree, tree_span, walk
 from tokentrace.server.routing import int_param
 from tokentrace.server.state import ServerState
+from tokentrace.server.ui.feedback import post_feedback
 from tokentrace.server.ui.render import params, render, span_params, ui_route
 
 PAGE_SIZE = 50
@@ -102,6 +103,7 @@ def trace_page(request: Request, state: ServerState, project: str) -> Response:
     selected = request.query_params.get("span") or rows[0]["span"]["span_id"]
     detail = tree_span(state.store, project, tree, selected)
     context = {"project": project, "tree": tree, "rows": rows, "duration_ms": duration_ms, "detail": detail}
+    context["feedback_saved"] = request.query_params.get("feedback") == "saved"
     return render(request, "trace.html", context)
 
 
@@ -121,5 +123,6 @@ def span_panel(request: Request, state: ServerState, project: str) -> Response:
 routes = [
     Route("/traces", traces_page),
     Route("/traces/{trace_id}", trace_page),
+    Route("/traces/{trace_id}/feedback", post_feedback, methods=["POST"]),
     Route("/traces/{trace_id}/spans/{span_id}", span_panel),
 ]

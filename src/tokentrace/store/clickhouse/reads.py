@@ -205,6 +205,22 @@ class ClickHouseReads:
         """
         return self._ch.query(sql, params)
 
+    def score_means_by_trace(self, f: SpanFilter, names: tuple[str, ...]) -> pa.Table:
+        params = ClickHouseDialect()
+        where = where_clause(f, params)
+        params["score_names"] = list(names)
+        sql = f"""
+        SELECT sc.trace_id AS trace_id, sc.name AS name, avg(sc.value) AS mean
+        FROM (SELECT * FROM scores FINAL WHERE project_id = {{project:String}}
+              AND has({{score_names:Array(String)}}, name) AND value IS NOT NULL) AS sc
+        INNER JOIN (SELECT project_id, trace_id, span_id, parent_span_id FROM {SPANS} WHERE {where}) AS sp
+            ON sp.project_id = sc.project_id AND sp.trace_id = sc.trace_id
+            AND sp.span_id = if(sc.span_id = '', sp.span_id, sc.span_id)
+        WHERE sc.span_id != '' OR sp.parent_span_id = ''
+        GROUP BY trace_id, name ORDER BY trace_id, name {SETTINGS}
+        """
+        return self._ch.query(sql, params)
+
     def lowest_scores(self, f: SpanFilter, name: str, limit: int) -> pa.Table:
         params = ClickHouseDialect()
         where = where_clause(f, params)
@@ -219,7 +235,7 @@ class ClickHouseReads:
                sp.start_time AS start_time, sp.feature AS feature, sp.prompt_version AS prompt_version,
                sp.request_model AS request_model
         FROM (SELECT * FROM scores FINAL WHERE project_id = {{project:String}}
-              AND name = {{score_name:String}} AND data_type = 'numeric' AND value IS NOT NULL) AS sc
+              AND name = {{score_name:String}} AND data_type != 'categorical' AND value IS NOT NULL) AS sc
         INNER JOIN (SELECT {columns} FROM {SPANS} WHERE {where}) AS sp
             ON sp.project_id = sc.project_id AND sp.trace_id = sc.trace_id
             AND sp.span_id = if(sc.span_id = '', sp.span_id, sc.span_id)

@@ -230,6 +230,19 @@ class DuckDBReads:
         """
         return self._arrow(sql, [*sc_params, *params])
 
+    def score_means_by_trace(self, f: SpanFilter, names: tuple[str, ...]) -> pa.Table:
+        params = DuckDBDialect()
+        where = where_clause(f, params, alias="sp")
+        sql = f"""
+        SELECT sc.trace_id, sc.name, avg(sc.value) AS mean
+        FROM scores sc
+        JOIN spans sp ON sp.project_id = sc.project_id AND sp.trace_id = sc.trace_id
+            AND (sp.span_id = sc.span_id OR (sc.span_id = '' AND sp.parent_span_id = ''))
+        WHERE sc.project_id = ? AND list_contains(?, sc.name) AND sc.value IS NOT NULL AND {where}
+        GROUP BY ALL ORDER BY sc.trace_id, sc.name
+        """
+        return self._arrow(sql, [f.project_id, list(names), *params])
+
     def lowest_scores(self, f: SpanFilter, name: str, limit: int) -> pa.Table:
         params = DuckDBDialect()
         where = where_clause(f, params, alias="sp")
@@ -239,7 +252,7 @@ class DuckDBReads:
         FROM scores sc
         JOIN spans sp ON sp.project_id = sc.project_id AND sp.trace_id = sc.trace_id
             AND (sp.span_id = sc.span_id OR (sc.span_id = '' AND sp.parent_span_id = ''))
-        WHERE sc.project_id = ? AND sc.name = ? AND sc.data_type = 'numeric' AND sc.value IS NOT NULL
+        WHERE sc.project_id = ? AND sc.name = ? AND sc.data_type <> 'categorical' AND sc.value IS NOT NULL
           AND {where}
         ORDER BY sc.value, sp.start_time DESC, sc.trace_id LIMIT ?
         """
