@@ -188,3 +188,75 @@ def test_a_store_without_hour_rollups_sums_them_from_its_minutes_on_upgrade(tmp_
     upgraded.advance_rollups(now + timedelta(hours=3))
     assert upgraded.rollup_aggregate(whole, (), None, HOUR).to_pylist()[0]["spans"] == 6
     upgraded.close()
+
+
+def _many(n: int, first: datetime, seconds_apart: float, seed: int = 0) -> Tables:
+    """n LLM call spans of their own traces, `seconds_apart` from `first` on, as columns."""
+    start = pa.array(
+        [int((first.timestamp() + i * seconds_apart) * 1e9) for i in range(n)], pa.timestamp("ns", tz="UTC")
+    )
+    given = {
+        "project_id": pa.array(["default"] * n),
+        "trace_id": pa.array([f"{seed:08x}{i:024x}" for i in range(n)]),
+        "span_id": pa.array([f"{i:016x}" for i in range(n)]),
+        "parent_span_id": pa.array([""] * n),
+        "name": pa.array(["chat m"] * n),
+        "operation": pa.array(["chat"] * n),
+        "start_time": start,
+        "end_time": start,
+        "duration_ms": pa.array([float(i % 997) for i in range(n)]),
+        "status": pa.array(["ok"] * n),
+        "request_model": pa.array(["m"] * n),
+        "input_tokens": pa.array([i % 4000 for i in range(n)], pa.int64()),
+        "user_id": pa.array([f"user-{i % 500}" for i in range(n)]),
+        "attributes": pa.array(['{"gen_ai.request.temperature":0.2}'] * n),
+    }
+    spans = pa.Table.from_arrays(
+        [given.get(f.name, pa.nulls(n, f.type)) for f in SPAN_SCHEMA], schema=SPAN_SCHEMA
+    )
+    empty = tables([])
+    return Tables(spans, empty.content, empty.scores)
+
+
+def _row_groups(store: DuckDBStore) -> int:
+    with store._conn.cursor() as cur:
+        return cur.execute(
+            "SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('spans')"
+        ).fetchall()[0][0]
+
+
+def _used_blocks(store: DuckDBStore) -> int:
+    with store._conn.cursor() as cur:
+        return cur.execute("SELECT used_blocks FROM pragma_database_size()").fetchall()[0][0]
+
+
+def test_writes_leave_row_groups_part_filled_and_compacting_merges_them(tmp_path):
+    """Writes' own checkpoints do not vacuum (it rewrote the same rows again and again, more
+    so as the table grew); the hourly compaction merges what they left."""
+    store = DuckDBStore(tmp_path / "t.duckdb")
+    first = datetime(2026, 11, 1, tzinfo=UTC)
+    for n in range(6):
+        store.write_batch(_many(20_000, first + timedelta(hours=n), 0.1, seed=n), None)
+        store._writer.execute("CHECKPOINT")  # as the write-ahead log's threshold does
+    assert _row_groups(store) == 6  # one part-filled group a checkpoint, none merged
+    store.write_batch(_many(20_000, first + timedelta(hours=6), 0.1, seed=6), None)
+    store.compact()
+    assert _row_groups(store) == 2  # 140,000 rows: 122,880 and the rest
+    assert store.totals("default")["spans"] == 140_000
+    store.close()
+
+
+def test_retention_frees_the_blocks_of_what_it_deleted(tmp_path):
+    """DuckDB vacuums deletes only at the checkpoint that persists them: retention's delete
+    checkpoints with vacuum on, so the space of what it deleted is reused, not kept for good."""
+    store = DuckDBStore(tmp_path / "t.duckdb")
+    first = datetime(2026, 11, 1, tzinfo=UTC)
+    store.write_batch(_many(300_000, first, 0.5), None)  # ~42 hours
+    store._writer.execute("CHECKPOINT")
+    groups, blocks = _row_groups(store), _used_blocks(store)
+    deleted = store.delete_before(first + timedelta(hours=30))
+    assert deleted["spans"] == 216_000
+    assert _row_groups(store) < groups
+    assert _used_blocks(store) < blocks * 0.7
+    assert store.totals("default")["spans"] == 84_000
+    store.close()

@@ -35,6 +35,8 @@ from tokentrace.store.duckdb import DuckDBStore
 from tokentrace.store.protocol import Store
 
 log = logging.getLogger("tokentrace")
+#: How often the store merges what writes left part-filled and reclaims what deletes freed.
+COMPACT_EVERY = timedelta(hours=1)
 
 
 class StartError(Exception):
@@ -139,6 +141,7 @@ def open_state(config: ServerConfig) -> ServerState:
         budgets,
         amortizer,
         evaluations,
+        Periodic("compact", COMPACT_EVERY, store.compact),
     )
 
 
@@ -170,6 +173,8 @@ def serve(config: ServerConfig) -> None:
                 state.amortizer.start()
             if state.evaluations is not None:
                 state.evaluations.start()
+            if state.compactor is not None:
+                state.compactor.start()
         if not config.admin_token and not config.anonymous_allowed:
             log.warning(
                 "no --admin-token: projects cannot be created or deleted on this server "
@@ -206,6 +211,8 @@ def serve(config: ServerConfig) -> None:
             state.amortizer.stop()
         if state.evaluations is not None:
             state.evaluations.stop()
+        if state.compactor is not None:
+            state.compactor.stop()
         if grpc_server is not None:
             grpc_server.stop(grace=5).wait()
         state.pipeline.close()

@@ -31,5 +31,6 @@ class ServerState:
     budgets: Policy = field(default_factory=Policy)
     amortizer: Periodic | None = None  # jobs.amortize.settle on schedule, for the prices' deployments
     evaluations: Evaluations | None = None  # the evaluators (--evaluators) and their job
+    compactor: Periodic | None = None  # store.compact hourly
     # Exports refused for overload, by answer ("429", "503", "UNAVAILABLE"): shown by /healthz.
     refused: Counter[str] = field(default_factory=Counter)

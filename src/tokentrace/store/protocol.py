@@ -51,6 +51,11 @@ class SpanWriter(Protocol):
         """Retention: delete every project's rows dated before `cutoff` (see DATED), spans,
         content and their rollups alike; rows deleted per table."""
 
+    def compact(self) -> None:
+        """Merge the part-filled pieces writes leave and reclaim what deletes freed; the server
+        calls it hourly. DuckDB: a checkpoint that vacuums, which writes' own checkpoints skip
+        (its cost grew with the table). ClickHouse merges its parts by itself: nothing to do."""
+
 
 class SpanReader(Protocol):
     """Reads over spans (and the rollups that stand in for them): lists, traces, sessions, scores and
@@ -145,15 +150,16 @@ class SpanReader(Protocol):
         self,
         parts: Sequence[tuple[Grain | None, SpanFilter]],
         group_by: tuple[str, ...],
-        measure: str,
+        measures: tuple[str, ...],
         bucket_seconds: int | None,
     ) -> pa.Table:
-        """Per group (and time bucket): the latency sketch of `measure` over LLM calls
-        (tokentrace/sketch.py) as the lists `sketch_index` and `count`, over the parts of a
-        range: each the sketches of a grain's rollups over its filter, or (None) computed from
-        the spans with the same buckets (the limits of `rollup_aggregate` apply to both). A
-        group may come in several rows and its buckets in any order, repeated: query/ merges
-        them (query.rollups.merged_sketches)."""
+        """Per measure of `measures` and group (and time bucket): the latency sketch of that
+        measure over LLM calls (tokentrace/sketch.py) as the lists `sketch_index` and `count`,
+        with the measure named in a `measure` column, over the parts of a range: each the
+        sketches of a grain's rollups over its filter, or (None) computed from the spans with the
+        same buckets (the limits of `rollup_aggregate` apply to both). One query for all the
+        measures. A group may come in several rows and its buckets in any order, repeated:
+        query/ merges them (query.rollups.merged_sketches)."""
 
     def histogram(
         self, f: SpanFilter, group_by: tuple[str, ...], measure: str, bounds: tuple[float, ...]

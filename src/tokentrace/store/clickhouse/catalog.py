@@ -27,6 +27,9 @@ class ClickHouseCatalog:
         params = {"c": time64(cutoff)}
         return {t: self._delete(t, f"{column} < {{c:DateTime64(9)}}", params) for t, column in DATED}
 
+    def compact(self) -> None:
+        pass  # ClickHouse merges parts in the background
+
     def delete_project(self, project_id: str) -> dict[str, int]:
         tables = (*(t for t, _ in DATED), *UNDATED)
         return {table: self._delete(table, "project_id = {p:String}", {"p": project_id}) for table in tables}

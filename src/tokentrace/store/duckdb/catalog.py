@@ -16,14 +16,14 @@ class DuckDBCatalog:
 
     def delete_before(self, cutoff: datetime) -> dict[str, int]:
         # One transaction: a read sees the spans and their rollups end at the same instant.
-        with self._transaction() as cur:
+        with self._vacuuming(), self._transaction() as cur:
             return {
                 table: cur.execute(f"DELETE FROM {table} WHERE {column} < ?", [naive(cutoff)]).fetchone()[0]
                 for table, column in (*DATED, *_DATED_HERE)
             }
 
     def delete_project(self, project_id: str) -> dict[str, int]:
-        with self._transaction() as cur:
+        with self._vacuuming(), self._transaction() as cur:
             return {
                 table: cur.execute(f"DELETE FROM {table} WHERE project_id = ?", [project_id]).fetchone()[0]
                 for table in (*(t for t, _ in (*DATED, *_DATED_HERE)), *UNDATED)

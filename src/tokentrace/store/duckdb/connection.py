@@ -21,6 +21,8 @@ from tokentrace.canonical import (
 from tokentrace.store.migrations import migrations
 
 SPAN_COLUMNS = ", ".join(FIELD_NAMES)
+#: DuckDB's own default for a vacuuming checkpoint's tasks (writes' checkpoints use none)
+VACUUM_TASKS = 100
 
 
 def naive(value: Any) -> Any:
@@ -65,8 +67,28 @@ class DuckDBConnection:
                     cur.execute("ROLLBACK")
                 raise
 
+    @contextlib.contextmanager
+    def _vacuuming(self) -> Iterator[None]:
+        """Deletes (retention, sampling, a project) inside, then a checkpoint that vacuums them.
+        Writes checkpoint without vacuuming (store.py: it rewrote row groups again and again, and
+        more so as the table grew), and DuckDB vacuums deletes only at the checkpoint that
+        persists them: an automatic one in between would leave them unreclaimed for good."""
+        with self._lock:
+            self._writer.execute(f"SET max_vacuum_tasks = {VACUUM_TASKS}")
+            try:
+                yield
+                self._writer.execute("CHECKPOINT")
+            finally:
+                self._writer.execute("SET max_vacuum_tasks = 0")
+
+    def compact(self) -> None:
+        with self._vacuuming():
+            pass
+
     def close(self) -> None:
         with self._lock:
+            # the checkpoint on close merges the row groups writes left part-filled
+            self._writer.execute(f"SET max_vacuum_tasks = {VACUUM_TASKS}")
             self._writer.close()
             self._conn.close()
 

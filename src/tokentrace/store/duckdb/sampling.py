@@ -227,7 +227,7 @@ class DuckDBSampling:
     """Sampling: verdicts, and the policies set through the API."""
 
     def apply_sampling(self, project_id: str, policy: SamplingPolicy, now: datetime) -> pa.Table:
-        with self._transaction() as cur:
+        with self._vacuuming(), self._transaction() as cur:
             verdicts = sweep(cur, project_id, policy, naive(now), self._marks)
         return verdicts
 
