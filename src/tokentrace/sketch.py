@@ -116,12 +116,16 @@ def dense_quantiles(
     if not len(indexes):
         return np.zeros(n_groups, np.int64), np.full((n_groups, len(list(qs))), np.nan)
     real = indexes != ZERO_BUCKET
-    present = indexes[real]
-    lowest = int(present.min()) if len(present) else 0
-    width = (int(present.max()) - lowest + 2) if len(present) else 1  # column 0: the zero bucket
+    highest = int(np.max(indexes, where=real, initial=ZERO_BUCKET))
+    if highest == ZERO_BUCKET:  # every value in the zero bucket
+        lowest, width = 1, 1
+    else:
+        lowest = int(np.min(indexes, where=real, initial=highest))
+        width = highest - lowest + 2  # column 0: the zero bucket
     if width * n_groups > DENSE_CELLS:
         return None
-    column = np.where(real, indexes.astype(np.int64) - lowest + 1, 0)
+    # (the zero bucket, below every other, comes out negative: column 0)
+    column = np.maximum(indexes.astype(np.int64) - (lowest - 1), 0)
     dense = np.bincount(groups.astype(np.int64) * width + column, weights=counts, minlength=n_groups * width)
     seen = np.cumsum(dense)
     through = seen[width - 1 :: width]  # counted up to each group's end

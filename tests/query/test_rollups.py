@@ -321,7 +321,8 @@ def test_hour_rows_are_the_sums_of_their_minutes_sketches_included(store):
         sketches = [
             sorted(
                 rollups.merged_sketches(
-                    store.sketch([(grain, f)], ("request_model",), measure, 3600), ["bucket", "request_model"]
+                    store.sketch([(grain, f)], ("request_model",), (measure,), 3600),
+                    ["bucket", "request_model"],
                 ).to_pylist(),
                 key=str,
             )
@@ -336,9 +337,9 @@ def test_hour_rows_are_the_sums_of_their_minutes_sketches_included(store):
             replace(f, since=half + timedelta(hours=1)),
         )
         parts = rollups.merged_sketches(
-            store.sketch([(HOUR, hours), (MINUTE, minutes), (None, spans)], (), measure, None), []
+            store.sketch([(HOUR, hours), (MINUTE, minutes), (None, spans)], (), (measure,), None), []
         ).to_pylist()
-        whole = rollups.merged_sketches(store.sketch([(None, f)], (), measure, None), []).to_pylist()
+        whole = rollups.merged_sketches(store.sketch([(None, f)], (), (measure,), None), []).to_pylist()
         assert parts == whole and len(whole[0]["sketch_index"]) > 10
 
 
@@ -467,5 +468,11 @@ def test_dense_quantiles_of_cells_in_any_order_equal_each_groups_sketch(monkeypa
     for counts_of_group, total, row in zip(sketches, totals.tolist(), values.tolist(), strict=True):
         assert total == sum(counts_of_group.values())
         assert row == pytest.approx(sketch.quantiles(counts_of_group.items(), qs), rel=1e-12)
+    zeros = sketch.dense_quantiles(
+        np.array([0, 1]), np.array([sketch.ZERO_BUCKET] * 2, np.int16), np.array([3, 2]), 2, qs
+    )
+    assert (
+        zeros[0].tolist() == [3, 2] and zeros[1].tolist() == [[0.0] * len(qs)] * 2
+    )  # all in the zero bucket
     monkeypatch.setattr(sketch, "DENSE_CELLS", len(sketches) * 10)
     assert sketch.dense_quantiles(groups, indexes.astype(np.int16), counts, len(sketches), qs) is None

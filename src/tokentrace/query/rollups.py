@@ -200,28 +200,6 @@ def merged_sketches(table: pa.Table, keys: list[str]) -> pa.Table:
     )
 
 
-def _sketched(
-    table: pa.Table, keys: list[str], qs: tuple[float, ...]
-) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray]:
-    """Per group of the store's sketches: its keys (rows), its count and its quantiles (a row
-    of `qs` each). numpy reads the quantiles of all groups at once: a month by model and hour is
-    ~3,000 groups."""
-    lengths = pc.list_value_length(table["sketch_index"]).fill_null(0).to_numpy(zero_copy_only=False)
-    table = table.filter(pa.array(lengths > 0))  # an empty range's one ungrouped row
-    if not table.num_rows:
-        return [], np.zeros(0, np.int64), np.zeros((0, len(qs)))
-    groups, first = _group_codes(table, keys)
-    cells = np.repeat(groups, lengths[lengths > 0])
-    indexes = pc.list_flatten(table["sketch_index"]).to_numpy(zero_copy_only=False)
-    counts = pc.list_flatten(table["count"]).to_numpy(zero_copy_only=False)
-    found = sketch.dense_quantiles(cells, indexes, counts, len(first), qs)
-    if found is None:  # too many groups by buckets to lay out: sort the cells instead
-        indexes, counts, lengths = sketch.merge_cells(cells, indexes.astype(np.int16), counts, len(first))
-        found = sketch.grouped_quantiles(indexes, counts, lengths, qs)
-    rows = records(table.select(keys).take(pa.array(first))) if keys else [{}]
-    return rows, *found
-
-
 def quantiles(
     store: Store,
     f: SpanFilter,
@@ -245,31 +223,55 @@ def quantiles(
         *by_grain(store, parts.rollups, MINUTE, group_by, bucket_seconds)
     ]
     reads += [(None, part) for part in parts.spans]
-    # Each measure's groups (a group with no TTFT has none) placed among every measure's.
-    place: dict[tuple[Any, ...], int] = {}
-    out: list[dict[str, Any]] = []
-    found = []
-    for measure in measures:
-        rows, totals, values = _sketched(store.sketch(reads, group_by, measure, bucket_seconds), keys, qs)
-        at = np.empty(len(rows), np.int64)
-        for n, row in enumerate(rows):
-            key = tuple(row.values())
-            if (where := place.get(key)) is None:
-                where = place[key] = len(out)
-                out.append(row)
-            at[n] = where
-        found.append((measure, at, totals, values))
+    table = store.sketch(reads, group_by, measures, bucket_seconds)
+    lengths = pc.list_value_length(table["sketch_index"]).fill_null(0).to_numpy(zero_copy_only=False)
+    table = table.filter(pa.array(lengths > 0))  # an empty range's one ungrouped row per measure
+    if not table.num_rows:
+        return []
+    lengths = lengths[lengths > 0]
+    # Every measure's groups at once: a group's row holds each measure it has (a group with no
+    # TTFT has none), its calls the most any measure counted.
+    groups, first = _group_codes(table, keys)
+    out = records(table.select(keys).take(pa.array(first))) if keys else [{}]
+    measure_codes = pc.dictionary_encode(table["measure"]).combine_chunks()
+    row_measures = measure_codes.indices.to_numpy()
+    named = measure_codes.dictionary.to_pylist()
     requests = np.zeros(len(out), np.int64)
-    for measure, at, totals, values in found:
-        count = np.zeros(len(out), np.int64)
-        count[at] = totals
-        requests = np.maximum(requests, count)
-        quantiles: list[list[float] | None] = [None] * len(out)
-        for where, row_values in zip(at.tolist(), values.tolist(), strict=True):
-            quantiles[where] = row_values
-        for row, n, q in zip(out, count.tolist(), quantiles, strict=True):
-            row[measure], row[f"{measure}_count"] = q, n
+    for measure in measures:
+        if measure not in named:
+            totals, values = np.zeros(len(out), np.int64), None
+        else:  # this measure's rows (a few thousand), then their cells
+            rows = row_measures == named.index(measure)
+            of = table.filter(pa.array(rows))
+            indexes = pc.list_flatten(of["sketch_index"]).to_numpy(zero_copy_only=False)
+            counts = pc.list_flatten(of["count"]).to_numpy(zero_copy_only=False)
+            cells = np.repeat(groups[rows], lengths[rows])
+            totals, values = _quantiles(cells, indexes, counts, len(out), qs)
+        requests = np.maximum(requests, totals)
+        listed = values.tolist() if values is not None else [None] * len(out)
+        for row, n, q in zip(out, totals.tolist(), listed, strict=True):
+            row[measure], row[f"{measure}_count"] = (q if n else None), n
     for row, n in zip(out, requests.tolist(), strict=True):
         row["requests"] = n
-    out.sort(key=(lambda r: r["bucket"]) if bucketed else (lambda r: -r["requests"]))
+    out.sort(key=(lambda r: r["bucket"]) if bucket_seconds is not None else (lambda r: -r["requests"]))
     return out
+
+
+def _quantiles(
+    groups: np.ndarray, indexes: np.ndarray, counts: np.ndarray, n_groups: int, qs: tuple[float, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per group of `n_groups` (any may have no cells), its count and its quantiles (a row of
+    `qs`) from the cells given (`groups[i]` the group of cell i). numpy reads the quantiles of
+    all groups at once: a month by model and hour is ~3,000 groups."""
+    present = np.bincount(groups, minlength=n_groups) > 0
+    n_present = int(present.sum())
+    if n_present < n_groups:  # the groups with cells, numbered without gaps
+        groups = (np.cumsum(present) - 1)[groups]
+    found = sketch.dense_quantiles(groups, indexes, counts, n_present, qs)
+    if found is None:  # too many groups by buckets to lay out: sort the cells instead
+        merged = sketch.merge_cells(groups, indexes.astype(np.int16), counts, n_present)
+        found = sketch.grouped_quantiles(*merged, qs)
+    totals = np.zeros(n_groups, np.int64)
+    values = np.full((n_groups, len(qs)), np.nan)
+    totals[present], values[present] = found
+    return totals, values

@@ -417,8 +417,8 @@ class ClickHouseReads:
         self,
         parts: Sequence[tuple[Grain | None, SpanFilter]],
         group_by: tuple[str, ...],
-        measure: str,
+        measures: tuple[str, ...],
         bucket_seconds: int | None,
     ) -> pa.Table:
-        sql, params = rollups.sketch_sql(parts, group_by, measure, bucket_seconds)
+        sql, params = rollups.sketch_sql(parts, group_by, measures, bucket_seconds)
         return self._ch.query(sql, params)

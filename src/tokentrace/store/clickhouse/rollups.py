@@ -333,15 +333,31 @@ def aggregate_sql(
 def sketch_sql(
     parts: Sequence[tuple[Grain | None, SpanFilter]],
     group_by: tuple[str, ...],
-    measure: str,
+    measures: tuple[str, ...],
     bucket_seconds: int | None,
 ) -> tuple[str, dict[str, Any]]:
-    """Per group (time bucket and `group_by`) the sketch of `measure` over LLM calls, as two
-    arrays in bucket order (sketch_index, count): the cells of every part (the newest rows of
-    a grain's rollups, or spans where it is None) summed bucket by bucket in one query."""
-    if measure not in SKETCHED_MEASURES:
-        raise ValueError(f"no sketch of {measure!r}")
+    """Per measure and group (time bucket and `group_by`) the sketch of each of `measures` over
+    LLM calls, as two arrays in bucket order (sketch_index, count): the cells of every part (the
+    newest rows of a grain's rollups, or spans where it is None) summed bucket by bucket, all in
+    one query."""
+    unknown = set(measures) - set(SKETCHED_MEASURES)
+    if unknown or not measures:
+        raise ValueError(f"no sketch of {sorted(unknown) or 'no measure'}")
     params = ClickHouseDialect()
+    sql = " UNION ALL ".join(
+        f"SELECT '{m}' AS measure, * FROM ({_measure_sql(parts, group_by, m, bucket_seconds, params)})"
+        for m in measures
+    )
+    return f"{sql} {SETTINGS}", params
+
+
+def _measure_sql(
+    parts: Sequence[tuple[Grain | None, SpanFilter]],
+    group_by: tuple[str, ...],
+    measure: str,
+    bucket_seconds: int | None,
+    params: ClickHouseDialect,
+) -> str:
     cells = " UNION ALL ".join(
         _cells(f, grain, group_by, measure, bucket_seconds, params) for grain, f in parts
     )
@@ -353,8 +369,7 @@ def sketch_sql(
     )
     per_cell = ", ".join([*keys, "sketch_index"])
     per_group = f"GROUP BY {', '.join(keys)}" if keys else ""
-    sql = f"SELECT {listed} FROM (SELECT {summed} FROM ({cells}) GROUP BY {per_cell}) {per_group} {SETTINGS}"
-    return sql, params
+    return f"SELECT {listed} FROM (SELECT {summed} FROM ({cells}) GROUP BY {per_cell}) {per_group}"
 
 
 def _cells(

@@ -260,17 +260,32 @@ def aggregate_sql(
 def sketch_sql(
     parts: Sequence[tuple[Grain | None, SpanFilter]],
     group_by: tuple[str, ...],
-    measure: str,
+    measures: tuple[str, ...],
     bucket_seconds: int | None,
 ) -> tuple[str, list[Any]]:
-    """The sketch of `measure` over LLM calls as rows of (time bucket, `group_by`…, the lists
-    sketch_index and count): every rollup row of a part as it is stored (a grain's), or spans
-    counted per bucket (None). A group comes in as many rows as it has; query/ merges them in
-    numpy, where summing and sorting the buckets costs a fraction of what it does in SQL (a
-    month by model and hour: ~100 ms of list_sort(list(…)) per measure here, ~15 ms there)."""
-    if measure not in SKETCHED_MEASURES:
-        raise ValueError(f"no sketch of {measure!r}")
-    params = DuckDBDialect()
+    """The sketches of `measures` over LLM calls as rows of (measure, time bucket, `group_by`…,
+    the lists sketch_index and count), in one query: every rollup row of a part as it is stored
+    (a grain's), or spans counted per bucket (None). A group comes in as many rows as it has;
+    query/ merges them in numpy, where summing and sorting the buckets costs a fraction of what
+    it does in SQL (a month by model and hour: ~100 ms of list_sort(list(…)) per measure here,
+    ~15 ms there)."""
+    unknown = set(measures) - set(SKETCHED_MEASURES)
+    if unknown or not measures:
+        raise ValueError(f"no sketch of {sorted(unknown) or 'no measure'}")
+    params = DuckDBDialect()  # placeholders in order: the measures' parts one after another
+    return " UNION ALL ".join(
+        f"SELECT '{m}' AS measure, * FROM ({_measure_sql(parts, group_by, m, bucket_seconds, params)})"
+        for m in measures
+    ), params
+
+
+def _measure_sql(
+    parts: Sequence[tuple[Grain | None, SpanFilter]],
+    group_by: tuple[str, ...],
+    measure: str,
+    bucket_seconds: int | None,
+    params: DuckDBDialect,
+) -> str:
     rows = " UNION ALL ".join(
         _cells(f, grain, group_by, measure, bucket_seconds, params) for grain, f in parts
     )
@@ -284,7 +299,7 @@ def sketch_sql(
         summed = f"SELECT {', '.join([*keys, 'i', 'sum(n) AS n'])} FROM ({cells}) GROUP BY ALL"
         lists = "list(i)::SMALLINT[] AS sketch_index, list(n)::BIGINT[] AS count"
         rows = f"SELECT {', '.join([*keys, lists])} FROM ({summed}) {'GROUP BY ALL' if keys else ''}"
-    return rows, params
+    return rows
 
 
 def _cells(
