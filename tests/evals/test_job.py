@@ -1,7 +1,8 @@
 """The evaluation job (jobs/evaluate.py) over a real store, both engines, with the judge served by
 the simulated provider: calls queued once, graded, their verdicts scores; a restart neither
 loses nor repeats; a judge that does not answer is retried with backoff, then failed with its
-reason; an answer that is no verdict fails at once; a budget stops the judge and says so."""
+reason; an answer that is no verdict fails at once; a budget stops the judge and says so; the
+planted bad prompt version is alerted on, kept by tail sampling and named by triage."""
 
 from __future__ import annotations
 
@@ -221,3 +222,44 @@ def test_triage_reports_the_quality_change_of_the_prompt_version_that_went_bad(o
     assert version.evidence.startswith("prompt_version v4: groundedness 1.00 → 0.")
     assert ("no-voucher", ()) in by_slice  # the rule's score moved as well
     assert report.quality[0].group == {} and report.quality[0].change < 0
+
+
+def test_tail_sampling_keeps_the_traces_the_judge_scored_low(open_store, provider_url):
+    """A policy that keeps no trace by chance keeps every trace whose answer the judge found
+    made up (the planted v4), drops the grounded ones' spans, and the totals stay whole."""
+    from tokentrace.query import rollups
+    from tokentrace.store.filters import ScoreCondition
+    from tokentrace.store.sampling import SamplingPolicy
+
+    store = open_store()
+    for n in range(1, 11):
+        bad = n % 2 == 0
+        _write(
+            store,
+            _trace(n, MADE_UP if bad else GROUNDED, "v4" if bad else "v3", NOW - timedelta(minutes=90 + n)),
+        )
+    Evaluations(store, _evaluators(f"{provider_url}/v1")).run_once(NOW)
+    store.advance_rollups(NOW - timedelta(minutes=2))
+    # (sampling judges traces the hourly user rollups hold: older than the last whole hour)
+    whole = SpanFilter("default", since=NOW - timedelta(hours=3), until=NOW)
+    before = rollups.aggregate(store, whole, ("prompt_version",), None)
+    policy = SamplingPolicy(
+        recent=timedelta(minutes=10),
+        keep_slower_than_percentile=None,
+        keep_scores=(ScoreCondition("groundedness", "<", 0.5),),
+    )
+    verdicts = {
+        v["trace_id"]: v["kept_because"] for v in store.apply_sampling("default", policy, NOW).to_pylist()
+    }
+    assert verdicts == {f"{n:032x}": ("score" if n % 2 == 0 else None) for n in range(1, 11)}
+    stored = {r["trace_id"] for r in store.spans(SpanFilter("default"), ("trace_id",)).to_pylist()}
+    assert stored == {f"{n:032x}" for n in range(2, 11, 2)}
+    after = rollups.aggregate(store, whole, ("prompt_version",), None)
+
+    def by_version(rows):
+        return {
+            r["prompt_version"]: (r["requests"], r["total_tokens"], round(r["cost_usd"], 12)) for r in rows
+        }
+
+    assert by_version(after) == by_version(before) and by_version(after)["v4"][0] == 5
+    assert {"v3", "v4"} <= {r["prompt_version"] for r in after}
