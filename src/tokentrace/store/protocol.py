@@ -54,7 +54,8 @@ class SpanWriter(Protocol):
     def compact(self) -> None:
         """Merge the part-filled pieces writes leave and reclaim what deletes freed; the server
         calls it hourly. DuckDB: a checkpoint that vacuums, which writes' own checkpoints skip
-        (its cost grew with the table). ClickHouse merges its parts by itself: nothing to do."""
+        (its cost grew with the table). ClickHouse merges its parts by itself; it deletes
+        the rollups' superseded versions."""
 
 
 class SpanReader(Protocol):

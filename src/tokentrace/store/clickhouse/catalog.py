@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tokentrace.store.catalog import DATED, UNDATED, Project
+from tokentrace.store.clickhouse import rollups
 from tokentrace.store.clickhouse.dialect import time64
 from tokentrace.store.python_rows import python_rows
 
@@ -28,7 +29,9 @@ class ClickHouseCatalog:
         return {t: self._delete(t, f"{column} < {{c:DateTime64(9)}}", params) for t, column in DATED}
 
     def compact(self) -> None:
-        pass  # ClickHouse merges parts in the background
+        # Parts merge by themselves; the rollups' superseded versions are ours to delete (a
+        # sampling sweep does too, when a policy runs one).
+        rollups.compact(self._ch, before=rollups.server_clock(self._ch))
 
     def delete_project(self, project_id: str) -> dict[str, int]:
         tables = (*(t for t, _ in DATED), *UNDATED)
