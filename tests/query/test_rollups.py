@@ -468,11 +468,9 @@ def test_dense_quantiles_of_cells_in_any_order_equal_each_groups_sketch(monkeypa
     for counts_of_group, total, row in zip(sketches, totals.tolist(), values.tolist(), strict=True):
         assert total == sum(counts_of_group.values())
         assert row == pytest.approx(sketch.quantiles(counts_of_group.items(), qs), rel=1e-12)
-    zeros = sketch.dense_quantiles(
-        np.array([0, 1]), np.array([sketch.ZERO_BUCKET] * 2, np.int16), np.array([3, 2]), 2, qs
-    )
-    assert (
-        zeros[0].tolist() == [3, 2] and zeros[1].tolist() == [[0.0] * len(qs)] * 2
-    )  # all in the zero bucket
+    # every value in the zero bucket
+    zero_bucket = np.array([sketch.ZERO_BUCKET] * 2, np.int16)
+    totals, values = sketch.dense_quantiles(np.array([0, 1]), zero_bucket, np.array([3, 2]), 2, qs)
+    assert totals.tolist() == [3, 2] and values.tolist() == [[0.0] * len(qs)] * 2
     monkeypatch.setattr(sketch, "DENSE_CELLS", len(sketches) * 10)
     assert sketch.dense_quantiles(groups, indexes.astype(np.int16), counts, len(sketches), qs) is None

@@ -238,18 +238,15 @@ def quantiles(
     named = measure_codes.dictionary.to_pylist()
     requests = np.zeros(len(out), np.int64)
     for measure in measures:
-        if measure not in named:
-            totals, values = np.zeros(len(out), np.int64), None
-        else:  # this measure's rows (a few thousand), then their cells
-            rows = row_measures == named.index(measure)
-            of = table.filter(pa.array(rows))
-            indexes = pc.list_flatten(of["sketch_index"]).to_numpy(zero_copy_only=False)
-            counts = pc.list_flatten(of["count"]).to_numpy(zero_copy_only=False)
-            cells = np.repeat(groups[rows], lengths[rows])
-            totals, values = _quantiles(cells, indexes, counts, len(out), qs)
+        # this measure's rows (a few thousand; none when no call had it), then their cells
+        rows = row_measures == (named.index(measure) if measure in named else -1)
+        of = table.filter(pa.array(rows))
+        indexes = pc.list_flatten(of["sketch_index"]).to_numpy(zero_copy_only=False)
+        counts = pc.list_flatten(of["count"]).to_numpy(zero_copy_only=False)
+        cells = np.repeat(groups[rows], lengths[rows])
+        totals, values = _quantiles(cells, indexes, counts, len(out), qs)
         requests = np.maximum(requests, totals)
-        listed = values.tolist() if values is not None else [None] * len(out)
-        for row, n, q in zip(out, totals.tolist(), listed, strict=True):
+        for row, n, q in zip(out, totals.tolist(), values.tolist(), strict=True):
             row[measure], row[f"{measure}_count"] = (q if n else None), n
     for row, n in zip(out, requests.tolist(), strict=True):
         row["requests"] = n
