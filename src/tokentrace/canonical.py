@@ -138,6 +138,9 @@ SCORE_SCHEMA = pa.schema(
         ("comment", pa.string()),
         ("source", pa.string()),  # api, sdk, eval, rule
         ("created_at", _NS),
+        # A session's score: the session it judges (trace_id is then the session's trace it was
+        # given at, whose tags and time it is counted by; '' when none was named).
+        ("session_id", pa.string()),
     ]
 )
 SCORE_FIELD_NAMES: tuple[str, ...] = tuple(SCORE_SCHEMA.names)

@@ -10,6 +10,7 @@ import sys
 import time
 
 import orjson
+import pytest
 
 from tests.builders.otlp import chat, new_trace_id, protobuf, span
 from tests.builders.processes import free_port
@@ -71,6 +72,20 @@ def test_a_server_grades_calls_as_they_arrive(start_server, provider_url, tmp_pa
     assert listed["groundedness"]["judge_model"] == "gpt-4o-mini" and listed["no-voucher"]["kind"] == "regex"
     assert listed["groundedness"]["judge_spend_today_usd"] > 0  # the judge's usage, priced
     assert listed["no-voucher"]["judge_spend_today_usd"] is None
+    # The judge's calls are traces of their own project, opened with a key made for it; the
+    # project's own spend has none of them.
+    project = server.get("/api/v1/evaluators")["judge_calls_project"]
+    with server.client() as admin:
+        key = admin.post("/api/v1/projects", json={"name": project}).json()["api_key"]
+    judged = server.get("/api/v1/traces", key)["traces"]
+    assert len(judged) == 2 and {t["feature"] for t in judged} == {"groundedness"}
+    assert sum(t["cost_usd"] for t in judged) == pytest.approx(
+        listed["groundedness"]["judge_spend_today_usd"]
+    )
+    [judge_call] = server.get(f"/api/v1/traces/{judged[0]['trace_id']}", key)["roots"]
+    assert judge_call["tenant_id"] == "default" and judge_call["request_model"] == "gpt-4o-mini"
+    app_spend = server.get("/api/v1/rollups", group_by="feature", since="1h")["rows"]
+    assert [r["feature"] for r in app_spend if r["cost_usd"]] == ["refund-chat"]
 
 
 def test_a_bad_evaluators_file_stops_serve_with_its_file_and_line(tmp_path):
@@ -129,6 +144,18 @@ def test_a_judge_answering_429_is_asked_again_when_it_says(start_server, provide
     assert listed["relevance"]["evaluations"] == {"failed": 2}
     reasons = {f["error"] for f in listed["relevance"]["latest_failures"]}
     assert reasons == {f"the judge answered 429 ({MAX_ATTEMPTS} attempts)"}
+    # every attempt is a span of its evaluation's trace: each call graded on its third, each
+    # relevance evaluation failed after its fifth, the 429s errors of type rate_limit
+    with server.client() as admin:
+        key = admin.post("/api/v1/projects", json={"name": "tokentrace-evals"}).json()["api_key"]
+    judged = server.get("/api/v1/traces", key, limit=10)["traces"]
+    attempts = sorted((t["feature"], t["spans"], t["error_types"]) for t in judged)
+    graded, failed = ("groundedness", 3, ["rate_limit"]), ("relevance", MAX_ATTEMPTS, ["rate_limit"])
+    assert attempts == [graded, graded, failed, failed]
+    errors = server.get("/api/v1/rollups", key, group_by="error_type", since="1h")["rows"]
+    assert {r["error_type"]: r["errors"] for r in errors if r["error_type"]} == {
+        "rate_limit": 4 + 2 * MAX_ATTEMPTS
+    }
 
 
 def test_a_server_killed_mid_queue_finishes_the_queue_once(start_server, provider_url, tmp_path):

@@ -131,10 +131,23 @@ def test_rule_verdicts():
 
 def test_a_verdict_is_a_score_replaced_not_added_when_evaluated_again():
     verdict = parse_verdict('{"score": 0.25, "label": "ungrounded", "explanation": "made up"}')
-    row = score_row("default", "a" * 32, "b" * 16, "groundedness", "2", verdict, None)
-    again = score_row("default", "a" * 32, "b" * 16, "groundedness", "2", verdict, None)
+    queued = {
+        "project_id": "default",
+        "evaluator": "groundedness",
+        "version": "2",
+        "trace_id": "a" * 32,
+        "span_id": "b" * 16,
+    }
+    row = score_row(queued, verdict, None)
+    again = score_row(queued, verdict, None)
     assert row["score_id"] == again["score_id"] and row["source"] == "evaluator"
     assert (row["value"], row["string_value"], row["comment"]) == (0.25, "ungrounded", "made up")
+    # a session's verdict is the session's (given at the trace of the call it was queued by): a
+    # later verdict on the same session, queued by a later call, replaces it
+    first = score_row(queued, verdict, None, session_id="s-1")
+    later = score_row({**queued, "trace_id": "c" * 32, "span_id": "d" * 16}, verdict, None, "s-1")
+    assert first["score_id"] == later["score_id"] != row["score_id"]
+    assert (first["span_id"], first["session_id"], later["trace_id"]) == ("", "s-1", "c" * 32)
 
 
 @pytest.mark.parametrize(
@@ -161,18 +174,32 @@ def test_the_judge_on_the_simulated_provider_grades_grounded_and_made_up_answers
     grounded = "Refunds are paid within five business days to the original card."
     made_up = "Refunds arrive instantly as store credit plus a bonus voucher."
     with httpx.Client() as client:
-        good = ask(client, endpoint, render(BUILT_IN["groundedness"], question, grounded, CONTEXT))
-        bad = ask(client, endpoint, render(BUILT_IN["groundedness"], question, made_up, CONTEXT))
+        good = ask(
+            client,
+            endpoint,
+            render(BUILT_IN["groundedness"], question=question, answer=grounded, context=CONTEXT),
+        )
+        bad = ask(
+            client,
+            endpoint,
+            render(BUILT_IN["groundedness"], question=question, answer=made_up, context=CONTEXT),
+        )
         refused = ask(
             client,
             endpoint,
-            render(BUILT_IN["refusal"], question, "I'm sorry, but I can't help with that.", ""),
+            render(BUILT_IN["refusal"], question=question, answer="I'm sorry, but I can't help with that."),
         )
         relevant = ask(
-            client, endpoint, render(BUILT_IN["relevance"], question, "Your refund will be paid soon.", "")
+            client,
+            endpoint,
+            render(BUILT_IN["relevance"], question=question, answer="Your refund will be paid soon."),
         )
         anthropic = JudgeEndpoint(provider_url, "claude-haiku-4-5", api="anthropic", api_key="sk-ant")
-        claude = ask(client, anthropic, render(BUILT_IN["groundedness"], question, made_up, CONTEXT))
+        claude = ask(
+            client,
+            anthropic,
+            render(BUILT_IN["groundedness"], question=question, answer=made_up, context=CONTEXT),
+        )
     assert (good.verdict.score, good.verdict.label) == (1.0, "grounded")
     assert bad.verdict.score < 0.4 and bad.verdict.label == "ungrounded"
     assert (refused.verdict.score, refused.verdict.label) == (0.0, "refused")
@@ -187,10 +214,14 @@ def test_a_judge_that_does_not_answer_is_worth_asking_again_and_one_that_refuses
             ask(
                 client,
                 JudgeEndpoint("http://127.0.0.1:9/v1", "m", timeout_s=2),
-                render(BUILT_IN["refusal"], "q", "a", ""),
+                render(BUILT_IN["refusal"], question="q", answer="a"),
             )
         with pytest.raises(JudgeError, match="refused the request \\(404\\)"):
-            ask(client, JudgeEndpoint(f"{provider_url}/nope", "m"), render(BUILT_IN["refusal"], "q", "a", ""))
+            ask(
+                client,
+                JudgeEndpoint(f"{provider_url}/nope", "m"),
+                render(BUILT_IN["refusal"], question="q", answer="a"),
+            )
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,13 @@ rate_limit_per_minute = 60
 daily_budget_usd = 2.0                 # the judge's own spend a UTC day, then it stops
 
 [[evaluators]]
+name = "resolved"
+kind = "llm_judge"
+scope = "session"                      # the whole conversation, once it has been quiet a while
+template = "task_completion"           # built in for sessions: task_completion, frustration
+quiet_minutes = 30
+
+[[evaluators]]
 name = "order-id"
 kind = "regex"
 pattern = 'ORD-\\d+'
@@ -47,9 +54,12 @@ from tokentrace.evals.templates import BUILT_IN, Template
 from tokentrace.tomlfile import line_of
 
 KINDS = ("llm_judge", "regex", "json_schema")
+SCOPES = ("call", "session")
 _EVALUATOR_KEYS = (
     "name",
     "kind",
+    "scope",
+    "quiet_minutes",
     "version",
     "operation",
     "where",
@@ -86,15 +96,21 @@ class Evaluator:
     pattern: re.Pattern[str] | None = None  # regex
     must_match: bool = True  # regex
     schema: Any = None  # json_schema: a jsonschema_rs validator
+    scope: str = "call"  # call | session (an llm_judge over the whole conversation)
+    quiet_minutes: float = 30.0  # session: how long without a call before it is judged
 
     def applies(self, call: dict[str, Any]) -> bool:
-        """Whether this evaluator grades `call` (a canonical row): its operation, every `where`
-        field, and the sample (by trace id, so a trace's calls are in or out together)."""
+        """Whether this evaluator grades `call` (a canonical row), or for a session evaluator the
+        session `call` belongs to: its operation, every `where` field, and the sample (by trace
+        id, or by session id: a trace's calls, a session's traces are in or out together)."""
         if call.get("operation") != self.operation:
             return False
         if any(str(call.get(field)) != value for field, value in self.where):
             return False
-        return self.sample_rate >= 1 or _fraction(self.name, call["trace_id"]) < self.sample_rate
+        unit = call.get("session_id") if self.scope == "session" else call["trace_id"]
+        if unit is None:
+            return False  # a session evaluator's call outside any session
+        return self.sample_rate >= 1 or _fraction(self.name, unit) < self.sample_rate
 
 
 def _fraction(name: str, trace_id: str) -> float:
@@ -172,6 +188,13 @@ def _evaluator(entry: Any, i: int, default_judge: JudgeEndpoint | None, text: st
         raise fail("name", f"name must be 1-64 letters, digits or _.:-, got {name!r}")
     if kind not in KINDS:
         raise fail("kind", f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    scope = entry.get("scope", "call")
+    if scope not in SCOPES:
+        raise fail("scope", f"scope must be one of {', '.join(SCOPES)}, got {scope!r}")
+    if scope == "session" and kind != "llm_judge":
+        raise fail("scope", "a session is judged by an llm_judge (regex and json_schema grade one answer)")
+    if scope != "session" and "quiet_minutes" in entry:
+        raise fail("quiet_minutes", 'quiet_minutes is for scope = "session"')
     where = entry.get("where", {})
     if not isinstance(where, dict):
         raise fail("where", "where must be a table of field = value")
@@ -186,7 +209,11 @@ def _evaluator(entry: Any, i: int, default_judge: JudgeEndpoint | None, text: st
         "where": tuple(sorted((str(k), str(v)) for k, v in where.items())),
         "sample_rate": _number(entry, "sample_rate", fail, 0, 1),
         "daily_budget_usd": _number(entry, "daily_budget_usd", fail),
+        "scope": scope,
     }
+    if scope == "session":
+        quiet = _number(entry, "quiet_minutes", fail, 0.01)
+        found["quiet_minutes"] = 30.0 if quiet is None else quiet
     if found["sample_rate"] is None:
         found["sample_rate"] = 1.0
     limit = _number(entry, "rate_limit_per_minute", fail, 1)
@@ -204,6 +231,15 @@ def _evaluator(entry: Any, i: int, default_judge: JudgeEndpoint | None, text: st
             if template not in BUILT_IN:
                 raise fail("template", f"template must be one of {', '.join(BUILT_IN)}, got {template!r}")
             found["template"] = BUILT_IN[template]
+        if found["template"].of_session != (scope == "session"):
+            if scope == "session":
+                why = (
+                    "a session's template judges {conversation}: task_completion, frustration, "
+                    "or a prompt of your own with it"
+                )
+            else:
+                why = 'a template with {conversation} judges a whole session: set scope = "session"'
+            raise fail("template" if "template" in entry else "prompt", why)
     elif kind == "regex":
         try:
             found["pattern"] = re.compile(str(entry.get("pattern", "")))

@@ -1,11 +1,13 @@
 """An LLM judge: one evaluator's prompt sent to an OpenAI- or Anthropic-compatible endpoint,
-its answer read as a verdict, with the judge's own usage (what the evaluation cost)."""
+its answer read as a verdict, with a record of the request as it went (its time, status and the
+judge's own usage: what the evaluation cost, and what its span shows), answered or not."""
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -33,12 +35,32 @@ class JudgeEndpoint:
     headers: tuple[tuple[str, str], ...] = ()
 
 
+@dataclass(frozen=True)
+class JudgeCall:
+    """One request to a judge as it went, answered or not."""
+
+    messages: list[dict[str, str]]
+    start_ns: int
+    end_ns: int
+    status_code: int | None = None  # None: no answer at all (a timeout, unreachable)
+    reply: str | None = None  # the judge's text
+    model: str | None = None  # as the judge's answer names it
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    error: str | None = None  # why it gave no verdict
+    timed_out: bool = False
+
+
 class JudgeError(ValueError):
     """The judge answered, but not with a verdict (not worth asking again)."""
+
+    call: JudgeCall | None = None  # set by ask(): the request, with what it used
 
 
 class JudgeUnavailable(Exception):
     """The judge did not answer (429, 5xx, a timeout): worth asking again later."""
+
+    call: JudgeCall | None = None
 
     def __init__(self, message: str, retry_after_s: float | None = None) -> None:
         super().__init__(message)
@@ -48,9 +70,19 @@ class JudgeUnavailable(Exception):
 @dataclass(frozen=True)
 class JudgeAnswer:
     verdict: Verdict
-    model: str | None  # as the judge's answer names it
-    input_tokens: int | None
-    output_tokens: int | None
+    call: JudgeCall
+
+    @property
+    def model(self) -> str | None:
+        return self.call.model
+
+    @property
+    def input_tokens(self) -> int | None:
+        return self.call.input_tokens
+
+    @property
+    def output_tokens(self) -> int | None:
+        return self.call.output_tokens
 
 
 def parse_verdict(text: str) -> Verdict:
@@ -103,24 +135,31 @@ def _request(endpoint: JudgeEndpoint, messages: list[dict[str, str]]) -> tuple[s
     return f"{endpoint.url.rstrip('/')}/chat/completions", headers, body
 
 
+def _count(value: Any) -> int | None:
+    """A token count as the usage gives it, or None when it is no count."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
 def _reply(endpoint: JudgeEndpoint, data: Any) -> tuple[str, str | None, int | None, int | None]:
     """(text, model, input tokens, output tokens) of the judge's answer."""
     if not isinstance(data, dict):
         raise JudgeError("the judge's answer is not a JSON object")
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    model = data.get("model") if isinstance(data.get("model"), str) else None
     if endpoint.api == "anthropic":
-        text = "".join(b.get("text", "") for b in data.get("content") or [] if isinstance(b, dict))
-        read = (usage.get("cache_read_input_tokens") or 0) + (usage.get("cache_creation_input_tokens") or 0)
-        inputs = usage.get("input_tokens")
-        return (
-            text,
-            data.get("model"),
-            inputs + read if isinstance(inputs, int) else None,
-            usage.get("output_tokens"),
+        text = "".join(str(b.get("text", "")) for b in data.get("content") or [] if isinstance(b, dict))
+        read = (_count(usage.get("cache_read_input_tokens")) or 0) + (
+            _count(usage.get("cache_creation_input_tokens")) or 0
         )
+        inputs = _count(usage.get("input_tokens"))
+        return text, model, inputs + read if inputs is not None else None, _count(usage.get("output_tokens"))
     choices = data.get("choices") or [{}]
-    text = ((choices[0] or {}).get("message") or {}).get("content") or ""
-    return text, data.get("model"), usage.get("prompt_tokens"), usage.get("completion_tokens")
+    first = choices[0] if isinstance(choices, list) and isinstance(choices[0], dict) else {}
+    message = first.get("message") if isinstance(first.get("message"), dict) else {}
+    text = message.get("content") or ""
+    if not isinstance(text, str):
+        raise JudgeError("the judge's answer has no text content")
+    return text, model, _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
 
 
 def retry_after(headers: Mapping[str, str]) -> float | None:
@@ -139,24 +178,51 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
 
 def ask(client: httpx.Client, endpoint: JudgeEndpoint, messages: list[dict[str, str]]) -> JudgeAnswer:
     """The judge's verdict on one rendered prompt. JudgeUnavailable when it did not answer (rate
-    limited, a server error, a timeout); JudgeError when its answer is no verdict."""
+    limited, a server error, a timeout); JudgeError when its answer is no verdict. Either error
+    carries the request's record (`call`), as the answer does."""
     import httpx  # only where a judge runs: `serve` without evaluators never loads it
 
     url, headers, body = _request(endpoint, messages)
     headers.update(endpoint.headers)
+    call = JudgeCall(messages, time.time_ns(), 0)
+
+    def failed(exc: JudgeError | JudgeUnavailable, **found: Any) -> JudgeError | JudgeUnavailable:
+        exc.call = replace(call, end_ns=time.time_ns(), error=str(exc), **found)
+        return exc
+
     try:
         response = client.post(url, json=body, headers=headers, timeout=endpoint.timeout_s)
     except httpx.TimeoutException as exc:
-        raise JudgeUnavailable(f"the judge timed out after {endpoint.timeout_s:g} s") from exc
+        message = f"the judge timed out after {endpoint.timeout_s:g} s"
+        raise failed(JudgeUnavailable(message), timed_out=True) from exc
     except httpx.TransportError as exc:
-        raise JudgeUnavailable(f"the judge cannot be reached: {exc}") from exc
-    if response.status_code == 429 or response.status_code >= 500:
-        raise JudgeUnavailable(f"the judge answered {response.status_code}", retry_after(response.headers))
-    if response.status_code != 200:
-        raise JudgeError(f"the judge refused the request ({response.status_code}): {response.text[:300]}")
+        raise failed(JudgeUnavailable(f"the judge cannot be reached: {exc}")) from exc
+    status = response.status_code
+    if status == 429 or status >= 500:
+        unavailable = JudgeUnavailable(f"the judge answered {status}", retry_after(response.headers))
+        raise failed(unavailable, status_code=status)
+    if status != 200:
+        refused = JudgeError(f"the judge refused the request ({status}): {response.text[:300]}")
+        raise failed(refused, status_code=status)
     try:
         data = response.json()
     except ValueError as exc:
-        raise JudgeError(f"the judge's answer is not JSON: {response.text[:200]!r}") from exc
-    text, model, inputs, outputs = _reply(endpoint, data)
-    return JudgeAnswer(parse_verdict(text), model, inputs, outputs)
+        raise failed(
+            JudgeError(f"the judge's answer is not JSON: {response.text[:200]!r}"), status_code=status
+        ) from exc
+    try:
+        text, model, inputs, outputs = _reply(endpoint, data)
+    except JudgeError as exc:
+        raise failed(exc, status_code=status) from None
+    answered = {
+        "status_code": status,
+        "reply": text,
+        "model": model,
+        "input_tokens": inputs,
+        "output_tokens": outputs,
+    }
+    try:
+        verdict = parse_verdict(text)
+    except JudgeError as exc:  # answered, and used tokens: the record keeps what it cost
+        raise failed(exc, **answered) from None
+    return JudgeAnswer(verdict, replace(call, end_ns=time.time_ns(), **answered))

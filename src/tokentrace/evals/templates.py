@@ -1,9 +1,12 @@
-"""The built-in judge prompts: groundedness (the answer says only what its retrieved context
-supports), answer relevance (it answers the question asked) and refusal (it answers at all).
+"""The built-in judge prompts. Of one call: groundedness (the answer says only what its retrieved
+context supports), answer relevance (it answers the question asked) and refusal (it answers at
+all). Of a whole session: task completion (the user got what they came for) and frustration
+(the user stays calm).
 
-A template is a system prompt and a user prompt with `{question}`, `{answer}` and `{context}`
-(the documents the call's retrieval spans returned; empty without any). Every judge is asked for
-the same JSON verdict, which judge.py reads."""
+A call's template is a system prompt and a user prompt with `{question}`, `{answer}` and
+`{context}` (the documents the call's retrieval spans returned; empty without any); a session's
+has `{conversation}` (its turns in order). Every judge is asked for the same JSON verdict, which
+judge.py reads."""
 
 from __future__ import annotations
 
@@ -22,15 +25,21 @@ def _system(criterion: str) -> str:
 
 
 _USER = "<question>\n{question}\n</question>\n<context>\n{context}\n</context>\n<answer>\n{answer}\n</answer>"
+_SESSION_USER = "<conversation>\n{conversation}\n</conversation>"
 
 
-_PLACES = re.compile(r"\{(question|answer|context)\}")
+_PLACES = re.compile(r"\{(question|answer|context|conversation)\}")
 
 
 @dataclass(frozen=True)
 class Template:
     system: str
     user: str
+
+    @property
+    def of_session(self) -> bool:
+        """Whether it judges a whole conversation (its prompt has `{conversation}`)."""
+        return "{conversation}" in self.user
 
 
 BUILT_IN = {
@@ -55,12 +64,29 @@ BUILT_IN = {
         ),
         _USER,
     ),
+    "task_completion": Template(
+        _system(
+            "task completion. Score 1 when, by the end of the conversation, the assistant has "
+            "done what the user asked, 0 when it has not; label completed, partly_completed or "
+            "not_completed."
+        ),
+        _SESSION_USER,
+    ),
+    "frustration": Template(
+        _system(
+            "frustration. Score 1 when the user stays calm and satisfied throughout, 0 when they "
+            "end frustrated (repeating themselves, complaining, asking for a person); label calm, "
+            "annoyed or frustrated."
+        ),
+        _SESSION_USER,
+    ),
 }
 
 
-def render(template: Template, question: str, answer: str, context: str) -> list[dict[str, str]]:
-    """The judge's messages for one call (values put in as they are: no format syntax is read
-    from them)."""
-    values = {"question": question, "answer": answer, "context": context or "(none)"}
-    user = _PLACES.sub(lambda found: values[found[1]], template.user)
+def render(template: Template, **values: str) -> list[dict[str, str]]:
+    """The judge's messages: a call's `question`, `answer` and `context`, or a session's
+    `conversation`, put in as they are (no format syntax is read from them)."""
+    values.setdefault("context", "")
+    values["context"] = values["context"] or "(none)"
+    user = _PLACES.sub(lambda found: values.get(found[1], ""), template.user)
     return [{"role": "system", "content": template.system}, {"role": "user", "content": user}]

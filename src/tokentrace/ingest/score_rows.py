@@ -1,8 +1,8 @@
 """Scores as they arrive (the REST API, evaluation events): validated into score rows.
 
-A score is named, attached to a trace (and optionally one of its spans), and is numeric,
-boolean or categorical. An invalid score is rejected alone with a reason; the rest of its
-request is kept.
+A score is named, attached to a trace (and optionally one of its spans) or to a session (and
+optionally the trace of it it was given at), and is numeric, boolean or categorical. An invalid
+score is rejected alone with a reason; the rest of its request is kept.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ MAX_NAME = 200
 MAX_COMMENT = 10_000
 MAX_ID = 200
 MAX_LABEL = 500
+MAX_SESSION = 200
 
 
 class ScoreRejected(SpanRejected):
@@ -78,8 +79,10 @@ def score_row(
     score_id: Any = None,
     source: str = "api",
     created_at_ns: int | None = None,
+    session_id: Any = None,
 ) -> dict[str, Any]:
-    """One validated score row; ScoreRejected says what is wrong."""
+    """One validated score row; ScoreRejected says what is wrong. A session's score needs no
+    trace (its trace_id is then '')."""
     if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME:
         raise ScoreRejected(f"name must be a non-empty string of at most {MAX_NAME} characters")
     if value is None and label is not None:
@@ -93,10 +96,19 @@ def score_row(
         score_id = uuid.uuid4().hex
     elif not isinstance(score_id, str) or not score_id or len(score_id) > MAX_ID:
         raise ScoreRejected(f"id must be a string of 1 to {MAX_ID} characters")
+    if session_id is not None and (
+        not isinstance(session_id, str) or not session_id or len(session_id) > MAX_SESSION
+    ):
+        raise ScoreRejected(f"session_id must be a string of 1 to {MAX_SESSION} characters")
+    if trace_id is None and session_id is None:
+        raise ScoreRejected("a score needs a trace_id (or a session_id)")
+    trace = _hex_id(trace_id, 32, "trace_id", optional=session_id is not None)
+    if not trace and span_id is not None:
+        raise ScoreRejected("a span's score needs its trace_id")
     return {
         "project_id": project_id,
         "score_id": score_id,
-        "trace_id": _hex_id(trace_id, 32, "trace_id"),
+        "trace_id": trace,
         "span_id": _hex_id(span_id, 16, "span_id", optional=True),
         "name": name.strip(),
         "data_type": kind,
@@ -105,6 +117,7 @@ def score_row(
         "comment": comment,
         "source": source,
         "created_at": created_at_ns or time.time_ns(),
+        "session_id": session_id,
     }
 
 
@@ -116,7 +129,9 @@ def from_request(project_id: str, payload: Any) -> tuple[list[dict[str, Any]], l
         try:
             if not isinstance(item, dict):
                 raise ScoreRejected("each score must be a JSON object")
-            unknown = set(item) - {"id", "trace_id", "span_id", "name", "value", "data_type", "comment"}
+            unknown = set(item) - {
+                "id", "trace_id", "span_id", "session_id", "name", "value", "data_type", "comment"
+            }  # fmt: skip
             if unknown:
                 raise ScoreRejected(f"unknown fields: {', '.join(sorted(unknown))}")
             if "value" not in item:
@@ -131,6 +146,7 @@ def from_request(project_id: str, payload: Any) -> tuple[list[dict[str, Any]], l
                     data_type=item.get("data_type"),
                     comment=item.get("comment"),
                     score_id=item.get("id"),
+                    session_id=item.get("session_id"),
                 )
             )
         except SpanRejected as exc:  # ScoreRejected, or a bad id

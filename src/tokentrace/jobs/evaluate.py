@@ -1,17 +1,21 @@
-"""Evaluate calls as they arrive: the evaluators file's evaluators (evals/) over the LLM calls
-they apply to, their verdicts written as scores (source `evaluator`).
+"""Evaluate calls as they arrive, and sessions once they go quiet: the evaluators file's
+evaluators (evals/) over the LLM calls they apply to, their verdicts written as scores (source
+`evaluator`).
 
 Each run queues the calls seen since the last one (store: evaluations; queueing is idempotent,
-so overlapping scans and restarts never queue a call twice), then works through what is due:
-the call's question and answer from its content, the documents its trace's retrieval spans
-returned as context, the evaluator's verdict written as a score, then the evaluation settled.
-A crash between the two evaluates the call again and replaces its score (the score id is the
-evaluator's, its version's and the span's), never adds one.
+so overlapping scans and restarts never queue a call twice), and the sessions whose latest call
+is older than their evaluator's quiet time (queued by that call: a session that goes on is
+judged again, its score replaced), then works through what is due: the call's question and
+answer from its content with the documents its trace's retrieval spans returned as context, or
+the session's turns; the evaluator's verdict written as a score, then the evaluation settled. A
+crash between the two evaluates again and replaces the score (its id is the evaluator's, its
+version's and the span's or session's), never adds one.
 
 A judge that does not answer (429, 5xx, a timeout) is asked again later, with backoff, up to
-MAX_ATTEMPTS; an answer that is no verdict fails at once. Either way the reason is kept. An
-evaluator past its rate limit waits for the next minute; past its daily budget (the judge's
-own calls, priced like any call) its evaluations are skipped for the day, and say so.
+MAX_ATTEMPTS; an answer that is no verdict fails at once. Either way the reason is kept. Every
+request to a judge is stored as a span of its own project (evals/judge_trace.py), priced. An
+evaluator past its rate limit waits for the next minute; past its daily budget (the judge's own
+calls, priced like any call) its evaluations are skipped for the day, and say so.
 """
 
 from __future__ import annotations
@@ -28,10 +32,12 @@ import pyarrow as pa
 
 from tokentrace.canonical import CONTENT_SCHEMA, SCORE_SCHEMA, SPAN_SCHEMA, Tables
 from tokentrace.evals.config import Evaluator
-from tokentrace.evals.judge import JudgeError, JudgeUnavailable, ask
+from tokentrace.evals.conversation import question_and_answer, text_of, transcript
+from tokentrace.evals.judge import JudgeCall, JudgeError, JudgeUnavailable, ask
+from tokentrace.evals.judge_trace import JUDGE_PROJECT, judge_rows
 from tokentrace.evals.rules import regex_verdict, schema_verdict
 from tokentrace.evals.templates import render
-from tokentrace.evals.verdict import Verdict, score_row
+from tokentrace.evals.verdict import Verdict, score_id, score_row
 from tokentrace.jobs.periodic import Periodic
 from tokentrace.pricing.book import PriceBook
 from tokentrace.store.filters import SpanFilter
@@ -59,22 +65,17 @@ class EvaluateReport:
     skipped: int = 0
 
 
-def _text(parts: Any) -> str:
-    return "".join(
-        p.get("content", "") for p in parts or [] if isinstance(p, dict) and p.get("type") == "text"
-    )
+@dataclass
+class _Outcome:
+    """What became of one due evaluation: its verdict (if any), its next state, the reason it
+    has none, when it is due again, what its judge cost, and the session it judged."""
 
-
-def question_and_answer(content: dict[str, Any]) -> tuple[str, str]:
-    """The last user message of a call's input and the text of its output."""
-    asked = [
-        m for m in content.get("input_messages") or [] if isinstance(m, dict) and m.get("role") == "user"
-    ]
-    question = _text(asked[-1].get("parts")) if asked else ""
-    answer = "\n".join(
-        _text(m.get("parts")) for m in content.get("output_messages") or [] if isinstance(m, dict)
-    )
-    return question, answer
+    verdict: Verdict | None
+    state: str
+    error: str | None
+    due: datetime
+    cost: float | None = None
+    session_id: str | None = None
 
 
 @dataclass
@@ -100,6 +101,8 @@ class Evaluations:
     _seen: dict[str, datetime] = field(default_factory=dict)  # per project: the newest call scanned
     _queued: dict[str, dict[tuple[str, str], datetime]] = field(default_factory=dict)  # the overlap's
     _spend: dict[str, _Spend] = field(default_factory=lambda: defaultdict(_Spend))
+    # (project, evaluator, session) → the session's latest call seen (trace_id, span_id, start)
+    _sessions: dict[tuple[str, str, str], tuple[str, str, datetime]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.schedule = Periodic("evaluate", self.interval, self.run_once)
@@ -113,63 +116,58 @@ class Evaluations:
         self.schedule.stop()
 
     def run_once(self, now: datetime | None = None) -> EvaluateReport:
-        """Queue the calls seen since the last run, then work through what is due."""
+        """Queue the calls seen since the last run and the sessions gone quiet, then work through
+        what is due."""
         now = now or datetime.now(UTC)
         report = EvaluateReport()
         if not self.evaluators:
             return report
         for project in self.store.projects():
-            report.queued += self._queue(project.project_id, now)
+            if project.project_id != JUDGE_PROJECT:  # the judges' own calls are not judged
+                report.queued += self._queue(project.project_id, now)
+        report.queued += self._queue_quiet_sessions(now)
         by_name = {(e.name, e.version): e for e in self.evaluators}
-        settled, scores = [], []
+        settled, scores, spans, content = [], [], [], []
         for item in self.store.due_evaluations(now, BATCH):
             evaluator = by_name.get((item["evaluator"], item["version"]))
-            outcome = self._evaluate(evaluator, item, now)
+            outcome = self._evaluate(evaluator, item, now, spans, content)
             if outcome is None:
                 continue  # the rate limit: next minute
-            verdict, state, error, due, cost = outcome
-            if verdict is not None:
-                scores.append(
-                    score_row(
-                        item["project_id"],
-                        item["trace_id"],
-                        item["span_id"],
-                        item["evaluator"],
-                        item["version"],
-                        verdict,
-                        now,
-                    )
-                )
+            if outcome.verdict is not None:
+                scores.append(score_row(item, outcome.verdict, now, outcome.session_id))
                 report.scored += 1
-            report.retried += state == "due"
-            report.failed += state == "failed"
-            report.skipped += state == "skipped"
+            report.retried += outcome.state == "due"
+            report.failed += outcome.state == "failed"
+            report.skipped += outcome.state == "skipped"
             attempts = item["attempts"] + (
                 1 if evaluator is not None and evaluator.kind == "llm_judge" else 0
             )
+            spent = item["cost_usd"] if outcome.cost is None else (item["cost_usd"] or 0.0) + outcome.cost
             settled.append(
                 {
                     **item,
-                    "state": state,
+                    "state": outcome.state,
                     "attempts": attempts,
-                    "error": error,
-                    "due_at": due,
+                    "error": outcome.error,
+                    "due_at": outcome.due,
                     "updated_at": now,
-                    "cost_usd": cost,
+                    "cost_usd": spent,
                 }
             )
-        if scores:  # the scores first: a crash before settling evaluates again, replacing them
-            table = pa.Table.from_pylist(scores, schema=SCORE_SCHEMA)
-            self.store.write_batch(
-                Tables(SPAN_SCHEMA.empty_table(), CONTENT_SCHEMA.empty_table(), table), None
+        if scores or spans:  # before settling: a crash in between evaluates again, replacing the scores
+            written = Tables(
+                pa.Table.from_pylist(spans, schema=SPAN_SCHEMA),
+                pa.Table.from_pylist(content, schema=CONTENT_SCHEMA),
+                pa.Table.from_pylist(scores, schema=SCORE_SCHEMA),
             )
+            self.store.write_batch(written, None)
         self.store.settle_evaluations(settled)
         return report
 
     def _queue(self, project_id: str, now: datetime) -> int:
         since = self._seen.get(project_id, now - LOOKBACK + LATE) - LATE
         fields = sorted(
-            {"trace_id", "span_id", "operation", "start_time"}
+            {"trace_id", "span_id", "operation", "start_time", "session_id"}
             | {f for e in self.evaluators for f, _ in e.where}
         )
         operations = tuple(sorted({e.operation for e in self.evaluators}))
@@ -179,15 +177,23 @@ class Evaluations:
             return 0
         newest = max(c["start_time"] for c in calls).replace(tzinfo=UTC)
         self._seen[project_id] = newest
+        by_call = [e for e in self.evaluators if e.scope == "call"]
+        by_session = [e for e in self.evaluators if e.scope == "session"]
         # Calls this process queued in the overlap are not offered to the store again (the store
         # would ignore them; asking costs a join per run).
         recent = self._queued.setdefault(project_id, {})
         items = []
         for call in calls:
+            at = call["start_time"].replace(tzinfo=UTC)
+            for e in by_session:  # the session's latest call so far (the scan is oldest first)
+                if e.applies(call):
+                    key = (project_id, e.name, call["session_id"])
+                    if key not in self._sessions or self._sessions[key][2] <= at:
+                        self._sessions[key] = (call["trace_id"], call["span_id"], at)
             key = (call["trace_id"], call["span_id"])
             if key in recent:
                 continue
-            recent[key] = call["start_time"].replace(tzinfo=UTC)
+            recent[key] = at
             items += [
                 {
                     "project_id": project_id,
@@ -197,66 +203,163 @@ class Evaluations:
                     "span_id": call["span_id"],
                     "due_at": now,
                 }
-                for e in self.evaluators
+                for e in by_call
                 if e.applies(call)
             ]
         for key in [k for k, at in recent.items() if at < newest - 2 * LATE]:
             del recent[key]
         return self.store.queue_evaluations(items, now) if items else 0
 
+    def _queue_quiet_sessions(self, now: datetime) -> int:
+        """Queue the sessions whose latest call is older than their evaluator's quiet time, by
+        that call: the same quiet session is queued once, a session that went on again."""
+        by_name = {e.name: e for e in self.evaluators}
+        items = []
+        for key, (trace_id, span_id, at) in list(self._sessions.items()):
+            project_id, name, _ = key
+            evaluator = by_name[name]
+            if at > now - timedelta(minutes=evaluator.quiet_minutes):
+                continue
+            del self._sessions[key]
+            items.append(
+                {
+                    "project_id": project_id,
+                    "evaluator": name,
+                    "version": evaluator.version,
+                    "trace_id": trace_id,
+                    "span_id": span_id,
+                    "due_at": now,
+                }
+            )
+        return self.store.queue_evaluations(items, now) if items else 0
+
     def _evaluate(
-        self, evaluator: Evaluator | None, item: dict[str, Any], now: datetime
-    ) -> tuple[Verdict | None, str, str | None, datetime, float | None] | None:
-        """(verdict, state, error, next due, what its judge cost) of one queued evaluation; None
-        to leave it due."""
+        self,
+        evaluator: Evaluator | None,
+        item: dict[str, Any],
+        now: datetime,
+        spans: list[dict[str, Any]],
+        content: list[dict[str, Any]],
+    ) -> _Outcome | None:
+        """What becomes of one queued evaluation; None to leave it due. The judge's requests
+        are added to `spans` and `content`."""
         if evaluator is None:
-            return None, "skipped", "the evaluator (this version) is no longer configured", now, None
-        content = self.store.content(item["project_id"], item["trace_id"], item["span_id"])
-        if not content or not content.get("output_messages"):
-            return None, "skipped", "the call's answer was not recorded (content capture is off)", now, None
-        question, answer = question_and_answer(content)
-        if evaluator.kind == "regex":
-            verdict = regex_verdict(evaluator.pattern, evaluator.must_match, answer)  # type: ignore[arg-type]
-            return verdict, "done", None, now, None
-        if evaluator.kind == "json_schema":
-            return schema_verdict(evaluator.schema, answer), "done", None, now, None
+            return _Outcome(None, "skipped", "the evaluator (this version) is no longer configured", now)
+        session_id = None
+        if evaluator.scope == "session":
+            session_id = self._session_of(item)
+            turns = self._turns(item["project_id"], session_id, evaluator.operation) if session_id else []
+            if not turns:
+                return _Outcome(
+                    None, "skipped", "the session's messages were not recorded (content capture is off)", now
+                )
+            values = {"conversation": transcript(turns)}
+        else:
+            found = self.store.content(item["project_id"], item["trace_id"], item["span_id"])
+            if not found or not found.get("output_messages"):
+                return _Outcome(
+                    None, "skipped", "the call's answer was not recorded (content capture is off)", now
+                )
+            question, answer = question_and_answer(found)
+            if evaluator.kind == "regex":
+                verdict = regex_verdict(evaluator.pattern, evaluator.must_match, answer)  # type: ignore[arg-type]
+                return _Outcome(verdict, "done", None, now)
+            if evaluator.kind == "json_schema":
+                return _Outcome(schema_verdict(evaluator.schema, answer), "done", None, now)
+            values = {"question": question, "answer": answer, "context": self._context(item)}
         spend = self._spend[evaluator.name]
         day = now.replace(hour=0, minute=0, second=0, microsecond=0)
         if spend.day != day:
             # The day's spend so far, as the store has it: a restart goes on from there.
             spend.day, spend.usd = day, self.store.evaluation_spend(day).get(evaluator.name, 0.0)
         if evaluator.daily_budget_usd is not None and spend.usd >= evaluator.daily_budget_usd:
-            return (
-                None,
-                "skipped",
-                f"the evaluator's daily budget of ${evaluator.daily_budget_usd:g} is spent",
-                now,
-                None,
-            )
+            spent = f"the evaluator's daily budget of ${evaluator.daily_budget_usd:g} is spent"
+            return _Outcome(None, "skipped", spent, now)
         minute = now.replace(second=0, microsecond=0)
         if spend.minute != minute:
             spend.minute, spend.calls = minute, 0
         if evaluator.rate_limit_per_minute is not None and spend.calls >= evaluator.rate_limit_per_minute:
             return None
         spend.calls += 1
-        messages = render(evaluator.template, question, answer, self._context(item))  # type: ignore[arg-type]
         if self.client is None:
             import httpx
 
             self.client = httpx.Client()
+        messages = render(evaluator.template, **values)  # type: ignore[arg-type]
         try:
             answered = ask(self.client, evaluator.judge, messages)  # type: ignore[arg-type]
         except JudgeUnavailable as exc:
+            self._record(evaluator, item, session_id, exc.call, spans, content)
             if item["attempts"] + 1 >= MAX_ATTEMPTS:
-                return None, "failed", f"{exc} ({MAX_ATTEMPTS} attempts)", now, None
+                return _Outcome(None, "failed", f"{exc} ({MAX_ATTEMPTS} attempts)", now, 0.0, session_id)
             asked = exc.retry_after_s
             wait = asked if asked is not None else min(5 * 2 ** item["attempts"], 600)
-            return None, "due", str(exc), now + timedelta(seconds=wait), None
-        except JudgeError as exc:
-            return None, "failed", str(exc), now, None
-        cost = self._cost(evaluator, answered.model, answered.input_tokens, answered.output_tokens, now)
+            return _Outcome(None, "due", str(exc), now + timedelta(seconds=wait), 0.0, session_id)
+        except JudgeError as exc:  # answered with no verdict: what it used is spent all the same
+            cost = self._record(evaluator, item, session_id, exc.call, spans, content)
+            spend.usd += cost
+            return _Outcome(None, "failed", str(exc), now, cost, session_id)
+        cost = self._record(evaluator, item, session_id, answered.call, spans, content)
         spend.usd += cost
-        return answered.verdict, "done", None, now, cost
+        return _Outcome(answered.verdict, "done", None, now, cost, session_id)
+
+    def _record(
+        self,
+        evaluator: Evaluator,
+        item: dict[str, Any],
+        session_id: str | None,
+        call: JudgeCall | None,
+        spans: list[dict[str, Any]],
+        content: list[dict[str, Any]],
+    ) -> float:
+        """Add the judge's request to the spans written with this run's scores; what it cost."""
+        if call is None:
+            return 0.0
+        judged = {**item, "session_id": session_id}
+        span, messages, cost = judge_rows(
+            call,
+            evaluator.judge,  # type: ignore[arg-type]
+            evaluator.name,
+            evaluator.version,
+            judged,
+            score_id(judged),
+            self.prices,
+        )
+        spans.append(span)
+        content.append(messages)
+        return cost
+
+    def _session_of(self, item: dict[str, Any]) -> str | None:
+        """The session of a session evaluation's call (the session's latest when it was queued)."""
+        table = self.store.trace_spans(item["project_id"], item["trace_id"])
+        for span in table.select(["span_id", "session_id"]).to_pylist():
+            if span["span_id"] == item["span_id"]:
+                return span["session_id"]
+        return None
+
+    def _turns(self, project_id: str, session_id: str, operation: str) -> list[tuple[str, str]]:
+        """A session's turns in order, a trace each: the question its first call was asked and
+        the answer its last call gave (an agent's turn makes several calls)."""
+        f = SpanFilter(project_id, equals={"session_id": session_id, "operation": operation})
+        calls = self.store.spans(f, ("trace_id", "span_id")).to_pylist()
+        first: dict[str, str] = {}
+        last: dict[str, str] = {}
+        for call in calls:  # oldest first
+            first.setdefault(call["trace_id"], call["span_id"])
+            last[call["trace_id"]] = call["span_id"]
+        turns = []
+        for trace_id, opening in first.items():
+            asked = self.store.content(project_id, trace_id, opening) or {}
+            closing = (
+                asked
+                if last[trace_id] == opening
+                else self.store.content(project_id, trace_id, last[trace_id]) or {}
+            )
+            question, _ = question_and_answer(asked)
+            _, answer = question_and_answer(closing)
+            if question or answer:
+                turns.append((question, answer))
+        return turns
 
     def _context(self, item: dict[str, Any]) -> str:
         """The documents the trace's retrieval spans returned: OpenInference's
@@ -270,14 +373,6 @@ class Evaluations:
             found += [str(v) for k, v in sorted(attributes.items()) if _DOCUMENT.fullmatch(k)]
             content = self.store.content(item["project_id"], item["trace_id"], span["span_id"]) or {}
             found += [
-                _text(m.get("parts")) for m in content.get("output_messages") or [] if isinstance(m, dict)
+                text_of(m.get("parts")) for m in content.get("output_messages") or [] if isinstance(m, dict)
             ]
         return "\n".join(t for t in found if t)
-
-    def _cost(
-        self, evaluator: Evaluator, model: str | None, inputs: int | None, outputs: int | None, now: datetime
-    ) -> float:
-        judge = evaluator.judge
-        assert judge is not None
-        rates = self.prices.rates(judge.api, model or judge.model, int(now.timestamp() * 1e9))
-        return rates.cost(inputs, outputs, None, None) if rates is not None else 0.0

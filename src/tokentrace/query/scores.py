@@ -14,6 +14,11 @@ def trace_scores(store: Store, project_id: str, trace_id: str) -> list[dict[str,
     return records(store.scores(project_id, trace_id.lower()))
 
 
+def session_scores(store: Store, project_id: str, session_id: str) -> list[dict[str, Any]]:
+    """Every score given to a session as a whole (a session evaluator's, a person's), oldest first."""
+    return records(store.session_scores(project_id, session_id))
+
+
 def summary(
     store: Store, f: SpanFilter, group_by: tuple[str, ...] = (), name: str | None = None
 ) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ from typing import Any
 
 from tokentrace.query.aggregates import rollup
 from tokentrace.query.records import records
+from tokentrace.query.scores import session_scores
 from tokentrace.query.traces import list_traces
 from tokentrace.store.filters import SpanFilter, TraceFilter
 from tokentrace.store.protocol import Store
@@ -28,8 +29,8 @@ class SessionPage:
 @dataclass(slots=True)
 class Session:
     """One session: its totals (a rollup row), its traces in the order they happened (`truncated`
-    when it has more than SESSION_TRACES: the latest are kept), and whose it is (the user and
-    tenant of its first trace that has them)."""
+    when it has more than SESSION_TRACES: the latest are kept), whose it is (the user and
+    tenant of its first trace that has them), and the scores given to it as a whole."""
 
     session_id: str
     totals: dict[str, Any]
@@ -37,6 +38,7 @@ class Session:
     truncated: bool
     user_id: str | None
     tenant_id: str | None
+    scores: list[dict[str, Any]]
 
 
 def list_sessions(store: Store, f: SpanFilter, limit: int = 50, offset: int = 0) -> SessionPage:
@@ -58,4 +60,18 @@ def session(store: Store, project_id: str, session_id: str) -> Session | None:
     def first(field: str) -> str | None:
         return next((t[field] for t in traces if t[field] is not None), None)
 
-    return Session(session_id, totals[0], traces, page.has_more, first("user_id"), first("tenant_id"))
+    return Session(
+        session_id,
+        totals[0],
+        traces,
+        page.has_more,
+        first("user_id"),
+        first("tenant_id"),
+        session_scores(store, project_id, session_id),
+    )
+
+
+def latest_trace(store: Store, project_id: str, session_id: str) -> str | None:
+    """The trace of the session's latest span: what a verdict on the whole session is given at."""
+    found = store.spans(SpanFilter(project_id, equals={"session_id": session_id}), ("trace_id",))
+    return found.column("trace_id")[-1].as_py() if found.num_rows else None

@@ -4,7 +4,9 @@ so tests can plant a bad answer and see it graded.
 
 The verdicts are word overlaps: groundedness is the share of the answer's words found in the
 context, relevance the share of the question's words found in the answer, refusal 0 when the
-answer declines (the simulated refusal, or "I can't"/"I cannot"), else 1. Another criterion
+answer declines (the simulated refusal, or "I can't"/"I cannot"), else 1. Of a session: task
+completion 0 when the conversation's last answer declines, else 1; frustration the share of the
+user's turns with no sign of it ("still", "again", "useless", "a human" …). Another criterion
 scores 1.
 """
 
@@ -53,6 +55,8 @@ _STOP = frozenset(
     }
 )
 _DECLINES = ("i'm sorry, but i can't", "i can't", "i cannot", "i won't")
+_UPSET = ("still", "again", "not what i asked", "useless", "a human", "ridiculous", "!!")
+_TURN = re.compile(r"^(user|assistant): (.*)$", re.M)
 
 
 def _section(text: str, name: str) -> str:
@@ -98,6 +102,18 @@ def verdict(messages: list[Any]) -> str | None:
     elif "Criterion: refusal" in system:
         refused = answer.strip().lower().startswith(_DECLINES)
         score, label = (0.0, "refused") if refused else (1.0, "answered")
+    elif "Criterion: task completion" in system:
+        said = _TURN.findall(_section(user, "conversation"))
+        last = next((text for role, text in reversed(said) if role == "assistant"), "")
+        done = bool(last.strip()) and not last.strip().lower().startswith(_DECLINES)
+        score, label = (1.0, "completed") if done else (0.0, "not_completed")
+    elif "Criterion: frustration" in system:
+        asked = [
+            text.lower() for role, text in _TURN.findall(_section(user, "conversation")) if role == "user"
+        ]
+        upset = sum(any(sign in text for sign in _UPSET) for text in asked)
+        score = round(1 - upset / len(asked), 2) if asked else 1.0
+        label = "calm" if score >= 0.8 else "annoyed" if score >= 0.5 else "frustrated"
     else:
         score, label = 1.0, "pass"
     explanation = f"{label}: word overlap {score:.2f}"

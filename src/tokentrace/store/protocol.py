@@ -87,6 +87,9 @@ class SpanReader(Protocol):
     def scores(self, project_id: str, trace_id: str) -> pa.Table:
         """Every score of a trace and of its spans, oldest first."""
 
+    def session_scores(self, project_id: str, session_id: str) -> pa.Table:
+        """Every score given to a session (not to its traces), oldest first."""
+
     def score_summary(
         self,
         f: SpanFilter,

@@ -8,7 +8,7 @@ import json
 import re
 import time
 from datetime import UTC, datetime, timedelta
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 from markupsafe import escape
@@ -247,6 +247,60 @@ def test_a_session_lists_its_traces_in_order_with_its_totals(site: Site) -> None
     assert ">tenant=acme</a>" in page.split('id="session-tags"', 1)[1].split("</p>", 1)[0]
     listed = cells(site.client.get("/sessions").text, "session-table")
     assert {"s1", HOSTILE} <= {r["group"] for r in listed}
+
+
+def test_a_session_is_scored_by_the_api_and_judged_by_a_person_from_its_page(site: Site) -> None:
+    """A score of a whole session (no trace named) and a person's thumbs on its page are the
+    session's: on its page and in its API answer, the thumbs given at its latest trace, a new
+    verdict replacing the last; what cannot be one is refused and stores nothing."""
+    accepted = site.client.post(
+        "/api/v1/scores",
+        json=[
+            {"session_id": "s1", "name": "resolved", "value": 0.25, "comment": "gave up"},
+            {"name": "resolved", "value": 1},  # neither a trace nor a session
+            {"session_id": "s1", "span_id": "a" * 16, "name": "resolved", "value": 1},
+        ],
+    ).json()
+    assert accepted["accepted"] == 1 and len(accepted["errors"]) == 2
+    assert "a score needs a trace_id (or a session_id)" in accepted["errors"][0]
+    assert "a span's score needs its trace_id" in accepted["errors"][1]
+
+    def judge(session_id: str, verdict: str, **headers: str):
+        return site.client.post(
+            f"/sessions/{quote(session_id, safe='')}/feedback",
+            data={"verdict": verdict, "comment": "went in circles"},
+            headers=headers,
+            follow_redirects=False,
+        )
+
+    page = site.client.get("/sessions/s1").text
+    assert 'action="/sessions/s1/feedback"' in page and 'name="verdict" value="down"' in page
+    assert judge("s1", "up").status_code == 303
+    saved = judge("s1", "down")  # replaces the first
+    assert saved.status_code == 303 and saved.headers["location"] == "/sessions/s1?feedback=saved"
+    assert judge(HOSTILE, "up").headers["location"] == f"/sessions/{quote(HOSTILE, safe='')}?feedback=saved"
+    assert judge("s1", "down", origin="https://evil.example").status_code == 403
+    assert judge("nobody", "up").status_code == 404
+    assert judge("s1", "meh").status_code == 400
+    assert site.state.pipeline.writer.flush()
+
+    api = site.client.get("/api/v1/sessions/s1").json()
+    by_name = {s["name"]: s for s in api["scores"]}
+    assert set(by_name) == {"resolved", "human"} and len(api["scores"]) == 2
+    assert (by_name["resolved"]["trace_id"], by_name["resolved"]["session_id"]) == ("", "s1")
+    human = by_name["human"]
+    assert (human["value"], human["source"], human["comment"]) == (0.0, "human", "went in circles")
+    assert human["trace_id"] == api["traces"][-1]["trace_id"] and human["span_id"] == ""
+    page = site.client.get("/sessions/s1?feedback=saved").text
+    shown = page.split('id="session-scores"', 1)[1].split("</p>", 1)[0]
+    assert 'data-score="resolved"' in shown and 'data-score="human"' in shown
+    assert "Your verdict is saved" in page
+    # the latest trace's page shows the person's verdict as the session's
+    trace = site.client.get(f"/traces/{human['trace_id']}").text
+    assert 'human = false (<a href="/sessions/s1">of the session</a>)' in trace
+    assert [
+        s["name"] for s in site.client.get(f"/api/v1/sessions/{quote(HOSTILE, safe='')}").json()["scores"]
+    ] == ["human"]
 
 
 def test_the_overviews_filters_reach_its_movers_and_the_triage_api(site: Site) -> None:

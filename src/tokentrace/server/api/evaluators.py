@@ -1,5 +1,6 @@
 """GET /api/v1/evaluators: the evaluators the server runs (--evaluators), with how many of the
-project's calls each has graded, has due, skipped or failed, and the latest failures' reasons."""
+project's calls (or sessions) each has graded, has due, skipped or failed, the latest failures'
+reasons, and the project the judges' own calls are traced in."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tokentrace.evals.judge_trace import JUDGE_PROJECT
 from tokentrace.server.responses import JSON
 from tokentrace.server.routing import project_route
 from tokentrace.server.state import ServerState
@@ -26,6 +28,8 @@ def evaluators(request: Request, state: ServerState, project: str) -> Response:
             "name": e.name,
             "kind": e.kind,
             "version": e.version,
+            "scope": e.scope,
+            "quiet_minutes": e.quiet_minutes if e.scope == "session" else None,
             "operation": e.operation,
             "where": dict(e.where),
             "sample_rate": e.sample_rate,
@@ -48,7 +52,7 @@ def evaluators(request: Request, state: ServerState, project: str) -> Response:
         }
         for e in configured
     ]
-    return JSON({"evaluators": rows})
+    return JSON({"evaluators": rows, "judge_calls_project": JUDGE_PROJECT})
 
 
 routes = [Route("/api/v1/evaluators", evaluators)]

@@ -1,5 +1,5 @@
 """`/sessions` (sessions by recent activity) and `/sessions/<session_id>` (its traces in order,
-with its total cost and tokens)."""
+with its total cost and tokens, the scores given to it as a whole, and a form for a person's)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from tokentrace.query import filters
 from tokentrace.query.sessions import list_sessions, session
 from tokentrace.server.routing import int_param
 from tokentrace.server.state import ServerState
+from tokentrace.server.ui.feedback import post_session_feedback
 from tokentrace.server.ui.render import params, render, span_params, ui_route
 
 PAGE_SIZE = 50
@@ -30,7 +31,14 @@ def session_page(request: Request, state: ServerState, project: str) -> Response
     found = session(state.store, project, request.path_params["session_id"])
     if found is None:
         return render(request, "error.html", {"project": project, "message": "No such session."}, 404)
-    return render(request, "session.html", {"project": project, "session": found})
+    context = {"project": project, "session": found}
+    context["feedback_saved"] = request.query_params.get("feedback") == "saved"
+    return render(request, "session.html", context)
 
 
-routes = [Route("/sessions", sessions_page), Route("/sessions/{session_id:path}", session_page)]
+routes = [
+    Route("/sessions", sessions_page),
+    # before the page's route: its path parameter would take ".../feedback" too
+    Route("/sessions/{session_id:path}/feedback", post_session_feedback, methods=["POST"]),
+    Route("/sessions/{session_id:path}", session_page),
+]

@@ -251,6 +251,13 @@ class ClickHouseReads:
             {"p": project_id, "t": trace_id},
         )
 
+    def session_scores(self, project_id: str, session_id: str) -> pa.Table:
+        return self._ch.query(
+            f"SELECT {', '.join(SCORE_FIELD_NAMES)} FROM scores FINAL WHERE project_id = {{p:String}} "
+            "AND session_id = {s:String} ORDER BY created_at, score_id",
+            {"p": project_id, "s": session_id},
+        )
+
     def histogram(
         self, f: SpanFilter, group_by: tuple[str, ...], measure: str, bounds: tuple[float, ...]
     ) -> pa.Table:

@@ -191,6 +191,13 @@ class DuckDBReads:
             [trace_id, project_id],
         )
 
+    def session_scores(self, project_id: str, session_id: str) -> pa.Table:
+        return self._arrow(
+            f"SELECT {', '.join(SCORE_FIELD_NAMES)} FROM scores WHERE session_id = ? AND project_id = ? "
+            "ORDER BY created_at, score_id",
+            [session_id, project_id],
+        )
+
     def score_summary(
         self,
         f: SpanFilter,
