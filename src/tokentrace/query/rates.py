@@ -85,10 +85,12 @@ def derived_rows(table: pa.Table, shares: bool = False) -> list[dict[str, Any]]:
     if shares:
         rated = _shares(rated)
     rows = records(rated)
-    present = [(t, f"errors_{t}") for t in ERROR_TYPES if f"errors_{t}" in table.column_names]
-    types = [t for t, _ in present]
-    counts = zip(*(table[c].to_pylist() for _, c in present), strict=True) if present else None
     for row in rows:
-        found = next(counts) if counts is not None else ()
-        row["errors_by_type"] = {t: n for t, n in zip(types, found, strict=True) if n} if any(found) else {}
+        row["errors_by_type"] = {}
+    present = [t for t in ERROR_TYPES if f"errors_{t}" in table.column_names]
+    if present and rows:
+        # the few rows with errors, found in numpy (a dict per row and type cost ~5 ms a 5k rows)
+        counts = np.column_stack([pc.fill_null(table[f"errors_{t}"], 0).to_numpy() for t in present])
+        for i, j in zip(*np.nonzero(counts), strict=True):
+            rows[i]["errors_by_type"][present[j]] = int(counts[i, j])
     return rows

@@ -238,8 +238,9 @@ def aggregate_sql(
     summed = ", ".join(
         f"coalesce(sum({c}), 0)::{'DOUBLE' if c.endswith('usd') else 'BIGINT'} AS {c}" for c in ROLLUP_COUNTS
     )
+    # CASE, not FILTER: ten filtered sums cost a third of a month-by-user read (~10 ms)
     errors_by_type = ", ".join(
-        f"coalesce(sum(requests) FILTER (WHERE status = 'error' AND error_type = '{t}'), 0)::BIGINT "
+        f"coalesce(sum(CASE WHEN status = 'error' AND error_type = '{t}' THEN requests END), 0)::BIGINT "
         f"AS errors_{t}"
         for t in ERROR_TYPES
     )
