@@ -125,3 +125,4 @@ EVALUATION_EXPLANATION = "gen_ai.evaluation.explanation"
 SCORE_ID = "tokentrace.score.id"
 SCORE_DATA_TYPE = "tokentrace.score.data_type"
 SCORE_SOURCE = "tokentrace.score.source"
+SCORE_SESSION_ID = "tokentrace.score.session_id"  # a score of the whole session (no trace needed)

@@ -119,6 +119,27 @@ def test_calls_are_graded_once_and_a_restart_repeats_nothing(open_store, provide
     assert (again.queued, again.scored, after.queued, after.scored) == (0, 0, 0, 0)
 
 
+def test_a_call_written_late_is_evaluated_as_it_is_written(open_store, provider_url):
+    """The batch writer offers each write's calls: one that started three hours before it
+    arrived (an exporter that was offline) is graded all the same, and one offered twice (a
+    resend) is queued once."""
+    store = open_store()
+    job = Evaluations(store, _evaluators(f"{provider_url}/v1"))
+    assert job.run_once(NOW).queued == 0
+    batch = normalize(_trace(7, GROUNDED, "v3", NOW - timedelta(hours=3)), "default")
+    price_rows(PriceBook(), batch.rows)
+    written = tables(batch.rows, batch.content, batch.scores)
+    store.write_batch(written, None)
+    job.offer(written.spans)
+    job.offer(written.spans)
+    done = job.run_once(NOW + timedelta(seconds=5))
+    assert (done.queued, done.scored) == (2, 2)
+    assert {s["name"] for s in records(store.scores("default", f"{7:032x}"))} == {
+        "groundedness",
+        "no-voucher",
+    }
+
+
 def test_a_judge_that_does_not_answer_is_retried_then_failed_with_its_reason(open_store):
     store = open_store()
     _write(store, _trace(1, GROUNDED, "v3", NOW - timedelta(minutes=1)))

@@ -20,6 +20,7 @@ from tokentrace.ingest.raw import RawSpan
 from tokentrace.jobs.evaluate import Evaluations
 from tokentrace.pricing import PriceBook
 from tokentrace.query import aggregates
+from tokentrace.query.quality import quality
 from tokentrace.query.records import records
 from tokentrace.query.scores import summary
 from tokentrace.query.sessions import session
@@ -52,10 +53,14 @@ def _turn(n: int, session_id: str, asked: str | None, answer: str | None, at: da
     )  # fmt: skip
 
 
-def _write(store, spans: list[RawSpan]) -> None:
+def _write(store, spans: list[RawSpan], job: Evaluations | None = None) -> None:
+    """Store the spans, as the batch writer does: offering them to the evaluation job after."""
     batch = normalize(spans, "default")
     price_rows(PriceBook(), batch.rows)
-    store.write_batch(tables(batch.rows, batch.content, batch.scores), None)
+    written = tables(batch.rows, batch.content, batch.scores)
+    store.write_batch(written, None)
+    if job is not None:
+        job.offer(written.spans)
 
 
 def _evaluators(judge_url: str):
@@ -128,9 +133,14 @@ def test_a_session_is_judged_once_quiet_and_again_when_it_goes_on(open_store, pr
     f = SpanFilter("default", since=NOW - timedelta(hours=1), until=NOW + timedelta(hours=1))
     [by_feature] = summary(store, f, ("feature",), "resolved")
     assert (by_feature["feature"], by_feature["scores"], by_feature["mean"]) == ("support-chat", 2, 0.5)
+    [resolved] = [q for q in quality(store, f).scores if q.name == "resolved"]
+    assert [(low["session_id"], low["value"]) for low in resolved.lowest] == [
+        ("s-angry", 0.0),
+        ("s-happy", 1.0),
+    ]
 
     # s-live goes quiet; s-angry goes on, calmly, and is judged again when it is quiet again
-    _write(store, [_turn(6, "s-angry", "Thanks, that is clear", PAID, NOW + timedelta(minutes=1))])
+    _write(store, [_turn(6, "s-angry", "Thanks, that is clear", PAID, NOW + timedelta(minutes=1))], job)
     assert job.run_once(NOW + timedelta(minutes=5)).queued == 0  # s-angry is not quiet yet
     later = job.run_once(NOW + timedelta(minutes=12))
     assert (later.queued, later.scored) == (4, 4)

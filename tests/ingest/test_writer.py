@@ -50,3 +50,30 @@ def test_the_writer_advances_the_rollups_and_they_count_what_was_written(tmp_pat
     finally:
         writer.close()
         store.close()
+
+
+def test_each_write_is_handed_to_the_after_write_hooks_and_a_failing_hook_loses_nothing(tmp_path):
+    store = DuckDBStore(tmp_path / "t.duckdb")
+    committed: list = []
+    writer = BatchWriter(store, committed.append, max_delay_s=0.05)
+    seen: list[int] = []
+
+    def broken(spans) -> None:
+        raise RuntimeError("a hook's bug")
+
+    writer.on_written += [broken, lambda spans: seen.append(spans.num_rows)]
+    try:
+        now = int(datetime.now(UTC).timestamp() * 1e9)
+        raws = [
+            RawSpan(f"{n:032x}", f"{n:016x}", "", "chat m", 3, now, now + 10**8, 0, "",
+                    {"gen_ai.operation.name": "chat", "gen_ai.request.model": "m"}, {})
+            for n in range(1, 6)
+        ]  # fmt: skip
+        writer.put(tables(normalize(raws, "default").rows), None)
+        assert writer.flush()
+        assert seen == [5]  # the hook after the broken one still ran
+        assert store.spans(SpanFilter("default"), ("span_id",)).num_rows == 5
+        assert writer.last_error is None
+    finally:
+        writer.close()
+        store.close()

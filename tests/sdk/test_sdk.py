@@ -93,6 +93,18 @@ def test_agent_trace_with_tags_tokens_and_cost(server, provider_url):
     assert chat["cost_usd"] == pytest.approx(float(expected.total_price), abs=1e-12)
 
 
+def test_a_session_is_scored_as_a_whole_outside_any_trace(server, provider_url):
+    facts = run_app("agent", provider_url, server)
+    spans_of(server, facts["trace_id"], 4)
+    deadline = time.monotonic() + 20
+    while not (scores := server.get("/api/v1/sessions/s-9")["scores"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    [resolved] = scores
+    assert (resolved["name"], resolved["value"], resolved["source"]) == ("resolved", 0.0, "sdk")
+    assert (resolved["session_id"], resolved["trace_id"], resolved["comment"]) == ("s-9", "", "asked twice")
+    assert resolved["score_id"] == facts["resolved_id"]
+
+
 def test_streams_responses_and_embeddings(server, provider_url):
     facts = run_app("streams", provider_url, server)
     spans = spans_of(server, facts["trace_id"], 5)

@@ -260,9 +260,10 @@ class Evaluator:
         return self._client
 
     # --- schedule -------------------------------------------------------------------------
-    def start(self) -> None:
-        """Evaluate every `interval` in a background thread until stop()."""
-        self.schedule.start()
+    def start(self, only_while: Callable[[], bool] | None = None) -> None:
+        """Evaluate every `interval` in a background thread until stop() (each time only while
+        `only_while()`: this node holds the job's lease)."""
+        self.schedule.start(only_while)
 
     def stop(self) -> None:
         self.schedule.stop()

@@ -5,7 +5,8 @@ the latest conventions as one `gen_ai.client.inference.operation.details` event 
 gen_ai.input.messages / output.messages / system_instructions, the v1.36-and-earlier ones
 as one event per message (gen_ai.user.message, gen_ai.choice, ...). Either may arrive
 before or after its span; the store merges the parts by (project, trace, span).
-`gen_ai.evaluation.result` events become scores. Attribution tags on a record (user, session,
+`gen_ai.evaluation.result` events become scores (of a session, with `tokentrace.score.session_id`:
+no trace needed). Attribution tags on a record (user, session,
 tenant… under the same spellings as on spans) are its span's too: some libraries put them
 only there, and the store lends them to the span whichever arrives first. A record outside
 any span has nothing to join and is rejected with its reason.
@@ -40,8 +41,9 @@ def _event_name(record: RawLogRecord) -> str:
 def _score(record: RawLogRecord, project_id: str, when: int) -> dict[str, Any]:
     attrs = record.attributes
     name = attrs.get(semconv.EVALUATION_NAME)
-    trace_id = record.trace_id
-    span_id = record.span_id if is_id(record.span_id, 16) else ""
+    session_id = attrs.get(semconv.SCORE_SESSION_ID)
+    trace_id = record.trace_id if session_id is None or is_id(record.trace_id, 32) else None
+    span_id = record.span_id if session_id is None and is_id(record.span_id, 16) else None
     return score_row(
         project_id,
         trace_id=trace_id,
@@ -53,9 +55,11 @@ def _score(record: RawLogRecord, project_id: str, when: int) -> dict[str, Any]:
         comment=attrs.get(semconv.EVALUATION_EXPLANATION),
         # An evaluator that names no id is identified by what it scored and when, so an
         # exporter retry does not score twice.
-        score_id=attrs.get(semconv.SCORE_ID) or f"eval:{trace_id}:{span_id}:{name}:{when}",
+        score_id=attrs.get(semconv.SCORE_ID)
+        or f"eval:{session_id or trace_id}:{span_id or ''}:{name}:{when}",
         source=str(attrs.get(semconv.SCORE_SOURCE) or "eval"),
         created_at_ns=when,
+        session_id=session_id,
     )
 
 
@@ -88,10 +92,13 @@ def from_logs(records: list[RawLogRecord], project_id: str) -> LogBatch:
     now = time.time_ns()
     for index, record in enumerate(records):
         try:
-            if not is_id(record.trace_id, 32):
-                raise SpanRejected("has no trace id: only log records of a trace are kept")
             name = _event_name(record)
             when = record.time_unix_nano or record.observed_time_unix_nano or now
+            if name == semconv.EVALUATION_EVENT and semconv.SCORE_SESSION_ID in record.attributes:
+                batch.scores.append(_score(record, project_id, when))  # a session's: no trace needed
+                continue
+            if not is_id(record.trace_id, 32):
+                raise SpanRejected("has no trace id: only log records of a trace are kept")
             if name == semconv.EVALUATION_EVENT:
                 batch.scores.append(_score(record, project_id, when))
                 continue

@@ -16,6 +16,8 @@ from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import pyarrow as pa
+
 from tokentrace.canonical import Tables
 from tokentrace.ingest.spool import Position
 from tokentrace.store.protocol import Store
@@ -58,6 +60,9 @@ class BatchWriter:
         self._writing = False
         self._flush_requested = False
         self.last_error: str | None = None
+        # Called with each write's spans once stored (the evaluation job's intake); on this
+        # thread, so each must be quick and must not fail the write.
+        self.on_written: list[Callable[[pa.Table], None]] = []
         self.rows_written = 0
         self.rows_per_s = 0.0  # the store's recent write speed (rows/s), for Retry-After
         self._thread = threading.Thread(target=self._run, name="tokentrace-writer", daemon=True)
@@ -190,5 +195,10 @@ class BatchWriter:
                 log.error("store write failed, retrying in %.1fs: %s", delay, self.last_error)
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
+        for hook in self.on_written:
+            try:
+                hook(tables.spans)
+            except Exception:  # a hook's failure is its own: the write is stored
+                log.exception("after-write hook %r failed", hook)
         if position is not None:
             self._on_committed(position)

@@ -2,10 +2,11 @@
 evaluators (evals/) over the LLM calls they apply to, their verdicts written as scores (source
 `evaluator`).
 
-Each run queues the calls seen since the last one (store: evaluations; queueing is idempotent,
-so overlapping scans and restarts never queue a call twice), and the sessions whose latest call
-is older than their evaluator's quiet time (queued by that call: a session that goes on is
-judged again, its score replaced), then works through what is due: the call's question and
+Each run queues what the writes since the last one owe (jobs/evaluation_intake.py: the calls an
+evaluator applies to, and the sessions whose latest call is older than their evaluator's quiet
+time, queued by that call: a session that goes on is judged again, its score replaced; store:
+evaluations, where queueing is idempotent, so a restart never queues twice), then, on the node
+holding the job's lease, works through what is due: the call's question and
 answer from its content with the documents its trace's retrieval spans returned as context, or
 the session's turns; the evaluator's verdict written as a score, then the evaluation settled. A
 crash between the two evaluates again and replaces the score (its id is the evaluator's, its
@@ -22,7 +23,9 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -34,24 +37,26 @@ from tokentrace.canonical import CONTENT_SCHEMA, SCORE_SCHEMA, SPAN_SCHEMA, Tabl
 from tokentrace.evals.config import Evaluator
 from tokentrace.evals.conversation import question_and_answer, text_of, transcript
 from tokentrace.evals.judge import JudgeCall, JudgeError, JudgeUnavailable, ask
-from tokentrace.evals.judge_trace import JUDGE_PROJECT, judge_rows
+from tokentrace.evals.judge_trace import judge_rows
 from tokentrace.evals.rules import regex_verdict, schema_verdict
 from tokentrace.evals.templates import render
 from tokentrace.evals.verdict import Verdict, score_id, score_row
+from tokentrace.jobs.evaluation_intake import Intake
 from tokentrace.jobs.periodic import Periodic
 from tokentrace.pricing.book import PriceBook
 from tokentrace.store.filters import SpanFilter
 from tokentrace.store.protocol import Store
-from tokentrace.store.python_rows import python_rows
 
 if TYPE_CHECKING:
     import httpx
 
 log = logging.getLogger("tokentrace.evaluate")
 
-LOOKBACK = timedelta(hours=2)  # how far back a first scan (after a start) queues calls
-LATE = timedelta(minutes=2)  # how far each scan reaches before the newest call seen
 BATCH = 50  # evaluations worked through per run
+#: A run takes no further evaluation after this long (the rest stay due for the next): a run
+#: stays well inside the job's lease (LEASE), so no other node starts on what it holds.
+RUN_SECONDS = 60.0
+LEASE = timedelta(minutes=5)
 MAX_ATTEMPTS = 5
 _DOCUMENT = re.compile(r"retrieval\.documents\.\d+\.document\.content")
 
@@ -98,17 +103,23 @@ class Evaluations:
     prices: PriceBook = field(default_factory=PriceBook)
     client: httpx.Client | None = None  # the judges' (made at the first judge call)
     interval: timedelta = timedelta(seconds=5)  # between runs, on the job's own thread (start())
-    _seen: dict[str, datetime] = field(default_factory=dict)  # per project: the newest call scanned
-    _queued: dict[str, dict[tuple[str, str], datetime]] = field(default_factory=dict)  # the overlap's
     _spend: dict[str, _Spend] = field(default_factory=lambda: defaultdict(_Spend))
-    # (project, evaluator, session) → the session's latest call seen (trace_id, span_id, start)
-    _sessions: dict[tuple[str, str, str], tuple[str, str, datetime]] = field(default_factory=dict)
+    # Whether this node evaluates now (the job's lease); None: always. It queues either way.
+    _may_evaluate: Callable[[], bool] | None = None
 
     def __post_init__(self) -> None:
         self.schedule = Periodic("evaluate", self.interval, self.run_once)
+        self.intake = Intake(self.store, self.evaluators)
 
-    def start(self) -> None:
-        """Run every `interval` on a thread of its own, when there is anything to evaluate."""
+    def offer(self, spans: pa.Table) -> None:
+        """The spans a write just stored (the batch writer calls it after each write)."""
+        self.intake.offer(spans)
+
+    def start(self, may_evaluate: Callable[[], bool] | None = None) -> None:
+        """Run every `interval` on a thread of its own, when there is anything to evaluate: each
+        run queues what the writes owe, and evaluates only while `may_evaluate()` (this node
+        holds the job's lease; a node that runs no background job never does)."""
+        self._may_evaluate = may_evaluate
         if self.evaluators:
             self.schedule.start()
 
@@ -116,19 +127,22 @@ class Evaluations:
         self.schedule.stop()
 
     def run_once(self, now: datetime | None = None) -> EvaluateReport:
-        """Queue the calls seen since the last run and the sessions gone quiet, then work through
-        what is due."""
+        """Queue the calls written since the last run and the sessions gone quiet, then work
+        through what is due."""
         now = now or datetime.now(UTC)
         report = EvaluateReport()
         if not self.evaluators:
             return report
-        for project in self.store.projects():
-            if project.project_id != JUDGE_PROJECT:  # the judges' own calls are not judged
-                report.queued += self._queue(project.project_id, now)
-        report.queued += self._queue_quiet_sessions(now)
+        owed = self.intake.owed(now)
+        report.queued = self.store.queue_evaluations(owed, now) if owed else 0
+        if self._may_evaluate is not None and not self._may_evaluate():
+            return report  # another node evaluates
         by_name = {(e.name, e.version): e for e in self.evaluators}
         settled, scores, spans, content = [], [], [], []
+        began = time.monotonic()
         for item in self.store.due_evaluations(now, BATCH):
+            if time.monotonic() - began > RUN_SECONDS:
+                break
             evaluator = by_name.get((item["evaluator"], item["version"]))
             outcome = self._evaluate(evaluator, item, now, spans, content)
             if outcome is None:
@@ -163,75 +177,6 @@ class Evaluations:
             self.store.write_batch(written, None)
         self.store.settle_evaluations(settled)
         return report
-
-    def _queue(self, project_id: str, now: datetime) -> int:
-        since = self._seen.get(project_id, now - LOOKBACK + LATE) - LATE
-        fields = sorted(
-            {"trace_id", "span_id", "operation", "start_time", "session_id"}
-            | {f for e in self.evaluators for f, _ in e.where}
-        )
-        operations = tuple(sorted({e.operation for e in self.evaluators}))
-        f = SpanFilter(project_id, since=since, equals={"operation": operations})
-        calls = python_rows(self.store.spans(f, tuple(fields)))
-        if not calls:
-            return 0
-        newest = max(c["start_time"] for c in calls).replace(tzinfo=UTC)
-        self._seen[project_id] = newest
-        by_call = [e for e in self.evaluators if e.scope == "call"]
-        by_session = [e for e in self.evaluators if e.scope == "session"]
-        # Calls this process queued in the overlap are not offered to the store again (the store
-        # would ignore them; asking costs a join per run).
-        recent = self._queued.setdefault(project_id, {})
-        items = []
-        for call in calls:
-            at = call["start_time"].replace(tzinfo=UTC)
-            for e in by_session:  # the session's latest call so far (the scan is oldest first)
-                if e.applies(call):
-                    key = (project_id, e.name, call["session_id"])
-                    if key not in self._sessions or self._sessions[key][2] <= at:
-                        self._sessions[key] = (call["trace_id"], call["span_id"], at)
-            key = (call["trace_id"], call["span_id"])
-            if key in recent:
-                continue
-            recent[key] = at
-            items += [
-                {
-                    "project_id": project_id,
-                    "evaluator": e.name,
-                    "version": e.version,
-                    "trace_id": call["trace_id"],
-                    "span_id": call["span_id"],
-                    "due_at": now,
-                }
-                for e in by_call
-                if e.applies(call)
-            ]
-        for key in [k for k, at in recent.items() if at < newest - 2 * LATE]:
-            del recent[key]
-        return self.store.queue_evaluations(items, now) if items else 0
-
-    def _queue_quiet_sessions(self, now: datetime) -> int:
-        """Queue the sessions whose latest call is older than their evaluator's quiet time, by
-        that call: the same quiet session is queued once, a session that went on again."""
-        by_name = {e.name: e for e in self.evaluators}
-        items = []
-        for key, (trace_id, span_id, at) in list(self._sessions.items()):
-            project_id, name, _ = key
-            evaluator = by_name[name]
-            if at > now - timedelta(minutes=evaluator.quiet_minutes):
-                continue
-            del self._sessions[key]
-            items.append(
-                {
-                    "project_id": project_id,
-                    "evaluator": name,
-                    "version": evaluator.version,
-                    "trace_id": trace_id,
-                    "span_id": span_id,
-                    "due_at": now,
-                }
-            )
-        return self.store.queue_evaluations(items, now) if items else 0
 
     def _evaluate(
         self,

@@ -1,5 +1,6 @@
 """A job run every interval on its own daemon thread: the server's background work (alert
-evaluation, sampling sweeps, retention) until stopped."""
+evaluation, sampling sweeps, retention) until stopped; one that must run on one node at a time
+runs only while `only_while` says this node may (jobs/lease.py)."""
 
 from __future__ import annotations
 
@@ -24,8 +25,11 @@ class Periodic:
         self._at_start = at_start
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._only_while: Callable[[], bool] | None = None
 
-    def start(self) -> None:
+    def start(self, only_while: Callable[[], bool] | None = None) -> None:
+        """Run on a thread of its own; each run only when `only_while()` (a lease) says so."""
+        self._only_while = only_while
         if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name=f"tokentrace-{self.name}", daemon=True)
             self._thread.start()
@@ -43,6 +47,8 @@ class Periodic:
 
     def _run(self) -> None:
         try:
+            if self._only_while is not None and not self._only_while():
+                return  # another node's turn
             self._job()
         except Exception:  # a store busy, a receiver down: the next round may succeed
             log.exception("%s failed", self.name)

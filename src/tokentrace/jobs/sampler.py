@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import tomllib
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -178,8 +178,9 @@ class Sampler:
                 log.info("sampling %s: %s", project.project_id, counts)
         return out
 
-    def start(self) -> None:
-        self.schedule.start()
+    def start(self, only_while: Callable[[], bool] | None = None) -> None:
+        """Sweep every `interval` on a thread of its own (each time only while `only_while()`)."""
+        self.schedule.start(only_while)
 
     def stop(self) -> None:
         self.schedule.stop()

@@ -1,4 +1,5 @@
-"""`tokentrace.score()`: attach human feedback or an evaluator's verdict to a trace or span.
+"""`tokentrace.score()`: attach human feedback or an evaluator's verdict to a trace, a span, or a
+whole session.
 
 A score travels as an OTLP log record, the GenAI `gen_ai.evaluation.result` event, so the
 SDK keeps speaking OTLP only; the server stores it with the trace's other scores.
@@ -99,20 +100,27 @@ def score(
     comment: str | None = None,
     data_type: str | None = None,
     score_id: str | None = None,
+    session_id: str | None = None,
 ) -> str:
-    """Score a trace (by default the current one) or one of its spans; returns the score's id.
+    """Score a trace (by default the current one) or one of its spans, or with `session_id` a
+    whole session (no trace needed: a conversation rated at its end); returns the score's id.
 
     `value` is a number, True/False, or a label ("billing", "good"). Sending the same
     `score_id` again replaces the score (a user changing their feedback).
     """
     attrs = _attributes(name, value, data_type)
-    if trace_id is None:
+    if session_id is not None:
+        if not isinstance(session_id, str) or not session_id:
+            raise ValueError("session_id is a non-empty string")
+        attrs["tokentrace.score.session_id"] = session_id
+        span_id = None  # a session's score is no span's
+    if trace_id is None and session_id is None:
         current = trace.get_current_span().get_span_context()
         if not current.is_valid:
             raise ValueError("no trace to score: pass trace_id, or call score() inside a traced span")
         trace_id, span_id = f"{current.trace_id:032x}", span_id or f"{current.span_id:016x}"
     try:
-        trace_number = int(trace_id, 16)
+        trace_number = int(trace_id, 16) if trace_id else 0
         span_number = int(span_id, 16) if span_id else 0
     except ValueError as exc:
         raise ValueError("trace_id and span_id are hex strings") from exc

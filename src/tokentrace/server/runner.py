@@ -7,6 +7,7 @@ import logging
 import re
 import signal
 import socket
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import duckdb
@@ -20,7 +21,9 @@ from tokentrace.ingest.pipeline import Pipeline
 from tokentrace.ingest.workers import default_count
 from tokentrace.jobs import sampler as sampling_policies
 from tokentrace.jobs.amortize import settle
+from tokentrace.jobs.evaluate import LEASE as EVALUATION_LEASE
 from tokentrace.jobs.evaluate import Evaluations
+from tokentrace.jobs.lease import lease_for
 from tokentrace.jobs.periodic import Periodic
 from tokentrace.jobs.retention import expire
 from tokentrace.jobs.sampler import Sampler
@@ -145,6 +148,27 @@ def open_state(config: ServerConfig) -> ServerState:
     )
 
 
+def _start_jobs(state: ServerState, node: str) -> None:
+    """The background jobs; those that must run on one node at a time (alerting, sampling sweeps,
+    evaluating) each run only while this node holds the job's lease."""
+
+    def lease(
+        name: str, interval: timedelta, longest_run: timedelta = timedelta(seconds=30)
+    ) -> Callable[[], bool]:
+        return lease_for(state.store, name, node, interval, longest_run).held
+
+    state.alerts.start(lease("alerts", state.alerts.schedule.interval))
+    state.sampler.start(lease("sampling", state.sampler.schedule.interval))
+    if state.retention is not None:
+        state.retention.start()
+    if state.amortizer is not None:
+        state.amortizer.start()
+    if state.evaluations is not None:
+        state.evaluations.start(lease("evaluate", state.evaluations.schedule.interval, EVALUATION_LEASE))
+    if state.compactor is not None:
+        state.compactor.start()
+
+
 def serve(config: ServerConfig) -> None:
     """Run until SIGINT/SIGTERM; on the way out, write what is pending and close cleanly."""
     http_socket = listen(config.host, config.port, "HTTP", "--port")
@@ -164,17 +188,13 @@ def serve(config: ServerConfig) -> None:
             except (OSError, RuntimeError) as exc:
                 raise StartError(_taken(config.host, config.grpc_port, "OTLP/gRPC", "--grpc-port")) from exc
         app = create_app(state)
+        if state.evaluations is not None and state.evaluations.evaluators:
+            # Every node queues the evaluations its writes owe; the lease holder evaluates.
+            state.pipeline.writer.on_written.append(state.evaluations.offer)
+            if not config.background_jobs:
+                state.evaluations.start(may_evaluate=lambda: False)
         if config.background_jobs:
-            state.alerts.start()
-            state.sampler.start()
-            if state.retention is not None:
-                state.retention.start()
-            if state.amortizer is not None:
-                state.amortizer.start()
-            if state.evaluations is not None:
-                state.evaluations.start()
-            if state.compactor is not None:
-                state.compactor.start()
+            _start_jobs(state, config.node_name)
         if not config.admin_token and not config.anonymous_allowed:
             log.warning(
                 "no --admin-token: projects cannot be created or deleted on this server "

@@ -9,7 +9,7 @@ again by the store before they reach SQL; values always travel as parameters.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -111,7 +111,8 @@ class SpanReader(Protocol):
     def lowest_scores(self, f: SpanFilter, name: str, limit: int) -> pa.Table:
         """The `limit` lowest numeric or boolean scores named `name` of the spans `f` selects (lowest first,
         then the newest): trace_id, span_id, value, label (string_value), comment, source,
-        start_time, and the scored span's feature, prompt_version and request_model."""
+        start_time, and the scored span's feature, prompt_version and request_model; session_id for
+        a session's score."""
 
     def aggregate(
         self, f: SpanFilter, group_by: tuple[str, ...], bucket_seconds: int | None, distinct: bool = True
@@ -255,6 +256,15 @@ class EvaluationQueue(Protocol):
         """The project's queued evaluations (of one state, or all), the latest settled first."""
 
 
+class Leases(Protocol):
+    """Which node runs a job that must run on one node at a time (evaluating, alerting, sampling
+    sweeps) when several share a store."""
+
+    def hold_lease(self, name: str, holder: str, now: datetime, ttl: timedelta) -> bool:
+        """Whether `holder` holds the lease `name` until `now + ttl`: taken when no one else holds
+        it unexpired, renewed when it is already `holder`'s."""
+
+
 class Catalog(Protocol):
     """Projects and their API keys."""
 
@@ -305,7 +315,16 @@ class AlertLog(Protocol):
 
 
 class Store(
-    SpanWriter, SpanReader, Rollups, Sampling, Deployments, EvaluationQueue, Catalog, AlertLog, Protocol
+    SpanWriter,
+    SpanReader,
+    Rollups,
+    Sampling,
+    Deployments,
+    EvaluationQueue,
+    Leases,
+    Catalog,
+    AlertLog,
+    Protocol,
 ):
     """An engine that holds canonical spans, their content and the projects: every concern."""
 

@@ -298,6 +298,9 @@ def test_a_session_is_scored_by_the_api_and_judged_by_a_person_from_its_page(sit
     # the latest trace's page shows the person's verdict as the session's
     trace = site.client.get(f"/traces/{human['trace_id']}").text
     assert 'human = false (<a href="/sessions/s1">of the session</a>)' in trace
+    # the quality page's lowest thumbs lead to the session, not to the trace it was given at
+    lowest = site.client.get("/quality").text.split('id="quality-human-lowest"', 1)[1].split("</table>", 1)[0]
+    assert '<a href="/sessions/s1">session s1</a>' in lowest
     assert [
         s["name"] for s in site.client.get(f"/api/v1/sessions/{quote(HOSTILE, safe='')}").json()["scores"]
     ] == ["human"]

@@ -1,6 +1,6 @@
 """The evaluation queue on ClickHouse (table evaluations, a ReplacingMergeTree: each change a
-newer revision of the row). One node runs the background jobs (the others are started with
---ingest-only), so no two nodes settle the same row."""
+newer revision of the row). One node at a time runs the evaluation job (the one holding its
+lease, jobs/lease.py), so no two nodes settle the same row."""
 
 from __future__ import annotations
 

@@ -230,7 +230,7 @@ class ClickHouseReads:
             ("project_id", "trace_id", "span_id", "parent_span_id", "start_time", *_SCORED_TAGS)
         )
         sql = f"""
-        SELECT sc.trace_id AS trace_id, sc.span_id AS span_id, sc.value AS value,
+        SELECT sc.trace_id AS trace_id, sc.span_id AS span_id, sc.session_id AS session_id, sc.value AS value,
                sc.string_value AS label, sc.comment AS comment, sc.source AS source,
                sp.start_time AS start_time, sp.feature AS feature, sp.prompt_version AS prompt_version,
                sp.request_model AS request_model

@@ -12,6 +12,7 @@ from tokentrace.store.clickhouse.catalog import ClickHouseCatalog
 from tokentrace.store.clickhouse.connection import ClickHouseConnection
 from tokentrace.store.clickhouse.deployments import ClickHouseDeployments
 from tokentrace.store.clickhouse.evaluations import ClickHouseEvaluations
+from tokentrace.store.clickhouse.leases import ClickHouseLeases
 from tokentrace.store.clickhouse.reads import ClickHouseReads
 from tokentrace.store.clickhouse.rollups import ClickHouseRollups
 from tokentrace.store.clickhouse.sampling import ClickHouseSampling
@@ -27,6 +28,7 @@ class ClickHouseStore(
     ClickHouseSampling,
     ClickHouseDeployments,
     ClickHouseEvaluations,
+    ClickHouseLeases,
     ClickHouseCatalog,
     ClickHouseAlertLog,
 ):

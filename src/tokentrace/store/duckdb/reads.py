@@ -254,8 +254,8 @@ class DuckDBReads:
         params = DuckDBDialect()
         where = where_clause(f, params, alias="sp")
         sql = f"""
-        SELECT sc.trace_id, sc.span_id, sc.value, sc.string_value AS label, sc.comment, sc.source,
-               sp.start_time, sp.feature, sp.prompt_version, sp.request_model
+        SELECT sc.trace_id, sc.span_id, sc.session_id, sc.value, sc.string_value AS label, sc.comment,
+               sc.source, sp.start_time, sp.feature, sp.prompt_version, sp.request_model
         FROM scores sc
         JOIN spans sp ON sp.project_id = sc.project_id AND sp.trace_id = sc.trace_id
             AND (sp.span_id = sc.span_id OR (sc.span_id = '' AND sp.parent_span_id = ''))

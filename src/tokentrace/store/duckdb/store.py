@@ -13,6 +13,7 @@ from tokentrace.store.duckdb.catalog import DuckDBCatalog
 from tokentrace.store.duckdb.connection import DuckDBConnection
 from tokentrace.store.duckdb.deployments import DuckDBDeployments
 from tokentrace.store.duckdb.evaluations import DuckDBEvaluations
+from tokentrace.store.duckdb.leases import DuckDBLeases
 from tokentrace.store.duckdb.reads import DuckDBReads
 from tokentrace.store.duckdb.rollups import DuckDBRollups
 from tokentrace.store.duckdb.sampling import DuckDBSampling
@@ -27,6 +28,7 @@ class DuckDBStore(
     DuckDBSampling,
     DuckDBDeployments,
     DuckDBEvaluations,
+    DuckDBLeases,
     DuckDBCatalog,
     DuckDBAlertLog,
 ):

@@ -1,0 +1,139 @@
+"""What evaluators are owed, found as calls are written: the batch writer offers each write's
+spans (`offer`, on its thread: the calls among them, as the few columns queueing reads), the
+evaluation job drains them into the store's queue each run (`owed`), and a session is owed once
+its latest call is older than its evaluator's quiet time.
+
+A call is offered when it is written, whenever it started: a call that arrives late is evaluated
+all the same. What was written before a crash and not yet queued is found by one scan of the
+last LOOKBACK at start (queueing is idempotent: a call queued twice is queued once).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tokentrace.evals.config import Evaluator
+from tokentrace.evals.judge_trace import JUDGE_PROJECT
+from tokentrace.store.evaluation_fields import KEY
+from tokentrace.store.filters import SpanFilter
+from tokentrace.store.protocol import Store
+from tokentrace.store.python_rows import python_rows
+
+LOOKBACK = timedelta(hours=2)  # what the scan at start queues again
+_Call = tuple[str, str, datetime]  # trace_id, span_id, start
+
+
+@dataclass
+class Intake:
+    store: Store
+    evaluators: tuple[Evaluator, ...]
+    _offered: list[pa.Table] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _scanned: bool = False
+    # (project, evaluator, session) → the session's latest call seen (trace_id, span_id, start)
+    _sessions: dict[tuple[str, str, str], _Call] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._operations = pa.array(sorted({e.operation for e in self.evaluators}), pa.string())
+        self._fields = tuple(
+            sorted(
+                {"project_id", "trace_id", "span_id", "operation", "start_time", "session_id"}
+                | {f for e in self.evaluators for f, _ in e.where}
+            )
+        )
+
+    def offer(self, spans: pa.Table) -> None:
+        """The spans a write just stored: the calls among them wait for the next run."""
+        if not self.evaluators or not spans.num_rows:
+            return
+        calls = spans.filter(pc.is_in(spans["operation"], value_set=self._operations))
+        if calls.num_rows:
+            with self._lock:
+                self._offered.append(calls.select(self._fields))
+
+    def owed(self, now: datetime) -> list[dict[str, Any]]:
+        """The evaluations owed since the last run (the last LOOKBACK at the first): one per
+        (evaluator, call) it applies to, and one per session gone quiet, by its latest call."""
+        with self._lock:
+            offered, self._offered = self._offered, []
+        if not self._scanned:
+            self._scanned = True
+            offered += [self._scan(p.project_id, now - LOOKBACK) for p in self.store.projects()]
+        items = []
+        for table in offered:
+            items += self._calls_owed(python_rows(table), now)
+        # once each: a span written twice (a resend) is offered twice
+        unique = {tuple(i[k] for k in KEY): i for i in items + self._sessions_owed(now)}
+        return list(unique.values())
+
+    def _scan(self, project_id: str, since: datetime) -> pa.Table:
+        operations = tuple(self._operations.to_pylist())
+        f = SpanFilter(project_id, since=since, equals={"operation": operations})
+        return self.store.spans(f, self._fields)
+
+    def _calls_owed(self, calls: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+        items = []
+        for call in calls:
+            if call["project_id"] == JUDGE_PROJECT:  # the judges' own calls are not judged
+                continue
+            at = call["start_time"].replace(tzinfo=UTC)
+            for e in self.evaluators:
+                if not e.applies(call):
+                    continue
+                if e.scope == "session":  # the session's latest call so far
+                    key = (call["project_id"], e.name, call["session_id"])
+                    if key not in self._sessions or self._sessions[key][2] <= at:
+                        self._sessions[key] = (call["trace_id"], call["span_id"], at)
+                else:
+                    items.append(_item(call["project_id"], e, call["trace_id"], call["span_id"], now))
+        return items
+
+    def _sessions_owed(self, now: datetime) -> list[dict[str, Any]]:
+        """The sessions whose latest call is older than their evaluator's quiet time, queued by
+        that call as the store has it (another node may have written a later one): the same
+        quiet session is owed once, a session that went on again."""
+        by_name = {e.name: e for e in self.evaluators}
+        items = []
+        for key, (_, _, at) in list(self._sessions.items()):
+            project_id, name, session_id = key
+            evaluator = by_name[name]
+            quiet_since = now - timedelta(minutes=evaluator.quiet_minutes)
+            if at > quiet_since:
+                continue
+            latest = self._latest_call(project_id, session_id, evaluator.operation)
+            if latest is not None and latest[2] > quiet_since:
+                self._sessions[key] = latest  # it went on (elsewhere): not quiet yet
+                continue
+            del self._sessions[key]
+            if latest is not None:
+                items.append(_item(project_id, evaluator, latest[0], latest[1], now))
+        return items
+
+    def _latest_call(
+        self, project_id: str, session_id: str, operation: str
+    ) -> tuple[str, str, datetime] | None:
+        f = SpanFilter(project_id, equals={"session_id": session_id, "operation": operation})
+        found = python_rows(self.store.spans(f, ("trace_id", "span_id", "start_time")))
+        if not found:
+            return None
+        last = max(found, key=lambda c: (c["start_time"], c["trace_id"], c["span_id"]))
+        return last["trace_id"], last["span_id"], last["start_time"].replace(tzinfo=UTC)
+
+
+def _item(
+    project_id: str, evaluator: Evaluator, trace_id: str, span_id: str, now: datetime
+) -> dict[str, Any]:
+    return {
+        "project_id": project_id,
+        "evaluator": evaluator.name,
+        "version": evaluator.version,
+        "trace_id": trace_id,
+        "span_id": span_id,
+        "due_at": now,
+    }
