@@ -86,6 +86,14 @@ def test_a_server_grades_calls_as_they_arrive(start_server, provider_url, tmp_pa
     assert judge_call["tenant_id"] == "default" and judge_call["request_model"] == "gpt-4o-mini"
     app_spend = server.get("/api/v1/rollups", group_by="feature", since="1h")["rows"]
     assert [r["feature"] for r in app_spend if r["cost_usd"]] == ["refund-chat"]
+    # the evaluators page (and API) count them for the project they judged
+    calls = server.get("/api/v1/evaluators")["evaluators"][0]["judge_calls_24h"]
+    assert calls["requests"] == 2 and calls["cost_usd"] == pytest.approx(sum(t["cost_usd"] for t in judged))
+    with server.client() as browser:
+        page = browser.get("/evaluators").text
+    row = page.split('data-evaluator="groundedness"', 1)[1].split("</tr>", 1)[0]
+    assert 'data-field="done">2<' in row and 'data-field="judge-calls">2<' in row
+    assert 'data-evaluator="no-voucher"' in page
 
 
 def test_a_bad_evaluators_file_stops_serve_with_its_file_and_line(tmp_path):

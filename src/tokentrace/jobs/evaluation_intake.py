@@ -64,7 +64,8 @@ class Intake:
             offered, self._offered = self._offered, []
         if not self._scanned:
             self._scanned = True
-            offered += [self._scan(p.project_id, now - LOOKBACK) for p in self.store.projects()]
+            projects = [p.project_id for p in self.store.projects() if p.project_id != JUDGE_PROJECT]
+            offered += [self._scan(project, now - LOOKBACK) for project in projects]
         items = []
         for table in offered:
             items += self._calls_owed(python_rows(table), now)

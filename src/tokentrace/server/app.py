@@ -23,6 +23,7 @@ from tokentrace.server.api import budgets as budgets_api
 from tokentrace.server.state import ServerState
 from tokentrace.server.ui import alerts as alerts_page
 from tokentrace.server.ui import budgets, cost, latency, login, overview, quality, sessions, static
+from tokentrace.server.ui import evaluators as evaluators_page
 from tokentrace.server.ui import reconcile as reconcile_page
 from tokentrace.server.ui import traces as traces_pages
 
@@ -52,6 +53,7 @@ def create_app(state: ServerState) -> Starlette:
             *sessions.routes,
             *latency.routes,
             *quality.routes,
+            *evaluators_page.routes,
             *alerts_page.routes,
             *budgets.routes,
             *reconcile_page.routes,

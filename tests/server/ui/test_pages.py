@@ -31,6 +31,7 @@ PAGES = (
     "/sessions/s1",
     "/latency",
     "/quality",
+    "/evaluators",
     "/alerts",
     "/budgets",
     "/reconcile",

@@ -41,6 +41,7 @@ PAGES = (
     ("/sessions", "Sessions"),
     ("/latency", "Latency"),
     ("/quality", "Quality"),
+    ("/evaluators", "Evaluators"),
     ("/alerts", "Alerts"),
     ("/budgets", "Budgets"),
     ("/reconcile", "Reconcile"),
