@@ -188,3 +188,59 @@ def test_a_server_killed_mid_queue_finishes_the_queue_once(start_server, provide
     assert all(len(found) == 1 for found in after.values()), after  # one score each, none twice
     [(graded, first)] = before.items()
     assert after[graded] == first  # graded before the kill and not again: the same created_at
+
+
+def test_evaluators_added_through_the_api_grade_the_projects_calls(start_server, provider_url, tmp_path):
+    """A project adds a relevance judge (the server's judge) and a rule through the API: the
+    calls it sends from then on are graded by both, another project's are not; what cannot be an
+    evaluator of the API is refused with its reason, and a removed one grades nothing more."""
+    evaluators = tmp_path / "evaluators.toml"
+    _judge_file(evaluators, provider_url)
+    server = start_server("--evaluators", str(evaluators), "--evaluate-interval", "1s")
+    with server.client() as api:
+        relevance = {"name": "relevance", "kind": "llm_judge", "template": "relevance"}
+        added = api.post("/api/v1/evaluators", json=relevance)
+        assert added.status_code == 201 and added.json()["source"] == "api"
+        rule = {"name": "no-voucher", "kind": "regex", "pattern": "voucher", "must_match": False}
+        assert api.post("/api/v1/evaluators", json=rule).status_code == 201
+        refused = {
+            "groundedness": api.post("/api/v1/evaluators", json={**relevance, "name": "groundedness"}),
+            "judge": api.post("/api/v1/evaluators", json={**relevance, "name": "x", "judge": {"url": "http://x"}}),
+            "kind": api.post("/api/v1/evaluators", json={"name": "x", "kind": "vibes"}),
+        }  # fmt: skip
+        assert refused["groundedness"].status_code == 409  # the file's
+        assert "uses the server's judge" in refused["judge"].json()["error"]
+        assert "kind must be one of" in refused["kind"].json()["error"]
+        other = api.post("/api/v1/projects", json={"name": "other"}).json()["api_key"]
+    listed = {e["name"]: e["source"] for e in server.get("/api/v1/evaluators")["evaluators"]}
+    assert listed == {"groundedness": "file", "relevance": "api", "no-voucher": "api"}
+    assert [e["name"] for e in server.get("/api/v1/evaluators", other)["evaluators"]] == ["groundedness"]
+
+    time.sleep(1.5)  # the job's next run reads the evaluators added
+    good, good_spans = _rag(CONTEXT, "v3")
+    assert server.post_traces(protobuf(good_spans)).status_code == 200
+    theirs, their_spans = _rag(CONTEXT, "v3")
+    assert server.post_traces(protobuf(their_spans), other).status_code == 200
+    server.wait_for_spans(2)
+    _evaluations(server, {"groundedness": {"done": 1}, "relevance": {"done": 1}, "no-voucher": {"done": 1}})
+    assert {s["name"] for s in server.get(f"/api/v1/traces/{good}")["scores"]} == {
+        "groundedness", "relevance", "no-voucher"
+    }  # fmt: skip
+    deadline = time.monotonic() + 20
+    while len(server.get(f"/api/v1/traces/{theirs}", other)["scores"]) < 1 and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert [s["name"] for s in server.get(f"/api/v1/traces/{theirs}", other)["scores"]] == ["groundedness"]
+
+    with server.client() as api:
+        assert api.delete("/api/v1/evaluators/no-voucher").status_code == 204
+        assert api.delete("/api/v1/evaluators/no-voucher").status_code == 404
+        assert api.delete("/api/v1/evaluators/groundedness").status_code == 409
+    time.sleep(1.5)
+    later, later_spans = _rag(CONTEXT, "v3")
+    assert server.post_traces(protobuf(later_spans)).status_code == 200
+    server.wait_for_spans(4)  # the project's (the other's are counted apart)
+    _evaluations(server, {"groundedness": {"done": 2}, "relevance": {"done": 2}})
+    assert {s["name"] for s in server.get(f"/api/v1/traces/{later}")["scores"]} == {
+        "groundedness",
+        "relevance",
+    }

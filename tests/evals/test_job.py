@@ -14,6 +14,7 @@ import pytest
 from tokentrace.alerts.conditions import observe
 from tokentrace.alerts.rules import Rule
 from tokentrace.evals.config import parse_evaluators
+from tokentrace.evals.judge import JudgeEndpoint
 from tokentrace.ingest.columns import tables
 from tokentrace.ingest.normalize import normalize
 from tokentrace.ingest.prepare import price_rows
@@ -284,3 +285,27 @@ def test_tail_sampling_keeps_the_traces_the_judge_scored_low(open_store, provide
 
     assert by_version(after) == by_version(before) and by_version(after)["v4"][0] == 5
     assert {"v3", "v4"} <= {r["prompt_version"] for r in after}
+
+
+def test_an_evaluator_added_through_the_api_grades_its_projects_calls_alone(open_store, provider_url):
+    store = open_store()
+    judge = JudgeEndpoint(f"{provider_url}/v1", "gpt-4o-mini")
+    spec = {"name": "relevance", "kind": "llm_judge", "template": "relevance"}
+    store.put_evaluator("default", "relevance", orjson.dumps(spec).decode())
+    store.put_evaluator(
+        "default", "gone", orjson.dumps({"name": "gone", "kind": "regex", "pattern": "x"}).decode()
+    )
+    assert store.delete_evaluator("default", "gone") and not store.delete_evaluator("default", "gone")
+    assert [(p, n) for p, n, _ in store.evaluator_specs()] == [("default", "relevance")]
+    _write(store, _trace(1, GROUNDED, "v3", NOW - timedelta(minutes=2)))
+    theirs = normalize(_trace(2, GROUNDED, "v3", NOW - timedelta(minutes=2)), "other")
+    store.write_batch(tables(theirs.rows, theirs.content), None)
+    job = Evaluations(store, (), judge=judge)  # no evaluators file's evaluator: the API's alone
+    done = job.run_once(NOW)
+    assert (done.queued, done.scored) == (1, 1)
+    [score] = records(store.scores("default", f"{1:032x}"))
+    assert (score["name"], score["source"]) == ("relevance", "evaluator")
+    assert records(store.scores("other", f"{2:032x}")) == []
+    # a project deleted takes its evaluators with it
+    store.delete_project("default")
+    assert store.evaluator_specs() == []

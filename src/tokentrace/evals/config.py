@@ -44,7 +44,7 @@ import hashlib
 import os
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -98,12 +98,15 @@ class Evaluator:
     schema: Any = None  # json_schema: a jsonschema_rs validator
     scope: str = "call"  # call | session (an llm_judge over the whole conversation)
     quiet_minutes: float = 30.0  # session: how long without a call before it is judged
+    project_id: str | None = None  # added through the API: that project's calls only (None: all)
 
     def applies(self, call: dict[str, Any]) -> bool:
         """Whether this evaluator grades `call` (a canonical row), or for a session evaluator the
         session `call` belongs to: its operation, every `where` field, and the sample (by trace
         id, or by session id: a trace's calls, a session's traces are in or out together)."""
         if call.get("operation") != self.operation:
+            return False
+        if self.project_id is not None and call.get("project_id") != self.project_id:
             return False
         if any(str(call.get(field)) != value for field, value in self.where):
             return False
@@ -119,6 +122,8 @@ def _fraction(name: str, trace_id: str) -> float:
 
 
 def _fail(text: str, source: str, index: int | None, key: str | None, message: str) -> EvaluatorsError:
+    if not text:  # one evaluator from the API: no file, line or entry to name
+        return EvaluatorsError(message)
     table = "evaluators" if index is not None else "judge"
     where = line_of(text, table, index or 0, key)
     entry = f"evaluators[{index}]: " if index is not None else ""
@@ -261,8 +266,22 @@ def _evaluator(entry: Any, i: int, default_judge: JudgeEndpoint | None, text: st
     return Evaluator(**found)
 
 
+@dataclass(frozen=True)
+class EvaluatorsFile:
+    """An evaluators file: its default judge (the judge of the evaluators added through the API
+    too) and its evaluators (every project's)."""
+
+    judge: JudgeEndpoint | None
+    evaluators: tuple[Evaluator, ...]
+
+
 def parse_evaluators(text: str, source: str) -> tuple[Evaluator, ...]:
     """The evaluators of a file's text; EvaluatorsError names the file, line and entry."""
+    return parse_file(text, source).evaluators
+
+
+def parse_file(text: str, source: str) -> EvaluatorsFile:
+    """An evaluators file's text, read; EvaluatorsError names the file, line and entry."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -284,13 +303,31 @@ def parse_evaluators(text: str, source: str) -> tuple[Evaluator, ...]:
     for i, name in enumerate(names):
         if name in names[:i]:
             raise _fail(text, source, i, "name", f"an evaluator named {name!r} is already defined")
-    return tuple(found)
+    return EvaluatorsFile(default, tuple(found))
 
 
-def load_evaluators(path: str | Path) -> tuple[Evaluator, ...]:
+def parse_spec(spec: Any, judge: JudgeEndpoint | None, project_id: str) -> Evaluator:
+    """One evaluator of a project, added through the API (a JSON object with the keys of an
+    [[evaluators]] entry). An llm_judge uses the server's judge (the file's [judge]): a spec
+    naming a judge of its own is refused, since the server would send its key there and call
+    any URL a project's key chose."""
+    if isinstance(spec, dict) and "judge" in spec:
+        raise EvaluatorsError(
+            "an evaluator added through the API uses the server's judge ([judge] of its evaluators "
+            "file); judge cannot be set here"
+        )
+    if isinstance(spec, dict) and spec.get("kind") == "llm_judge" and judge is None:
+        raise EvaluatorsError(
+            "the server has no judge ([judge] in its evaluators file): no llm_judge can run"
+        )
+    found = _evaluator(spec, 0, judge, "", "")
+    return replace(found, project_id=project_id)
+
+
+def load_evaluators(path: str | Path) -> EvaluatorsFile:
     """Read an evaluators file (EvaluatorsError when it cannot be used)."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise EvaluatorsError(f"{path}: {exc.strerror}") from None
-    return parse_evaluators(text, str(path))
+    return parse_file(text, str(path))

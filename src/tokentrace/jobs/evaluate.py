@@ -34,9 +34,9 @@ import orjson
 import pyarrow as pa
 
 from tokentrace.canonical import CONTENT_SCHEMA, SCORE_SCHEMA, SPAN_SCHEMA, Tables
-from tokentrace.evals.config import Evaluator
+from tokentrace.evals.config import Evaluator, EvaluatorsError, parse_spec
 from tokentrace.evals.conversation import question_and_answer, text_of, transcript
-from tokentrace.evals.judge import JudgeCall, JudgeError, JudgeUnavailable, ask
+from tokentrace.evals.judge import JudgeCall, JudgeEndpoint, JudgeError, JudgeUnavailable, ask
 from tokentrace.evals.judge_trace import judge_rows
 from tokentrace.evals.rules import regex_verdict, schema_verdict
 from tokentrace.evals.templates import render
@@ -99,8 +99,9 @@ class Evaluations:
     """The job: `run_once` on a schedule (server/runner.py)."""
 
     store: Store
-    evaluators: tuple[Evaluator, ...]
+    evaluators: tuple[Evaluator, ...]  # the evaluators file's (every project's)
     prices: PriceBook = field(default_factory=PriceBook)
+    judge: JudgeEndpoint | None = None  # the file's [judge]: the API's llm_judge evaluators use it
     client: httpx.Client | None = None  # the judges' (made at the first judge call)
     interval: timedelta = timedelta(seconds=5)  # between runs, on the job's own thread (start())
     _spend: dict[str, _Spend] = field(default_factory=lambda: defaultdict(_Spend))
@@ -110,18 +111,37 @@ class Evaluations:
     def __post_init__(self) -> None:
         self.schedule = Periodic("evaluate", self.interval, self.run_once)
         self.intake = Intake(self.store, self.evaluators)
+        self.active = self.evaluators  # the file's and, from the first run, the API's
+
+    def added(self, project_id: str | None = None) -> tuple[Evaluator, ...]:
+        """The evaluators added through the API (one project's, or every project's); one that no
+        longer parses (the server's judge gone) is logged and left out."""
+        found = []
+        for project, name, spec in self.store.evaluator_specs(project_id):
+            try:
+                found.append(parse_spec(orjson.loads(spec), self.judge, project))
+            except (EvaluatorsError, orjson.JSONDecodeError) as exc:
+                log.warning("evaluator %r of project %r left out: %s", name, project, exc)
+        return tuple(found)
+
+    def refresh(self) -> tuple[Evaluator, ...]:
+        """The evaluators to queue and evaluate for: the file's and the API's."""
+        active = self.evaluators + self.added()
+        if active != self.active:
+            self.active = active
+            self.intake.use(active)
+        return active
 
     def offer(self, spans: pa.Table) -> None:
         """The spans a write just stored (the batch writer calls it after each write)."""
         self.intake.offer(spans)
 
     def start(self, may_evaluate: Callable[[], bool] | None = None) -> None:
-        """Run every `interval` on a thread of its own, when there is anything to evaluate: each
-        run queues what the writes owe, and evaluates only while `may_evaluate()` (this node
-        holds the job's lease; a node that runs no background job never does)."""
+        """Run every `interval` on a thread of its own: each run queues what the writes owe, and
+        evaluates only while `may_evaluate()` (this node holds the job's lease; a node that runs
+        no background job never does)."""
         self._may_evaluate = may_evaluate
-        if self.evaluators:
-            self.schedule.start()
+        self.schedule.start()  # evaluators may come through the API later
 
     def stop(self) -> None:
         self.schedule.stop()
@@ -131,19 +151,20 @@ class Evaluations:
         through what is due."""
         now = now or datetime.now(UTC)
         report = EvaluateReport()
-        if not self.evaluators:
+        if not self.refresh():
             return report
         owed = self.intake.owed(now)
         report.queued = self.store.queue_evaluations(owed, now) if owed else 0
         if self._may_evaluate is not None and not self._may_evaluate():
             return report  # another node evaluates
-        by_name = {(e.name, e.version): e for e in self.evaluators}
+        by_name = {(e.project_id, e.name, e.version): e for e in self.active}
         settled, scores, spans, content = [], [], [], []
         began = time.monotonic()
         for item in self.store.due_evaluations(now, BATCH):
             if time.monotonic() - began > RUN_SECONDS:
                 break
-            evaluator = by_name.get((item["evaluator"], item["version"]))
+            named = (item["evaluator"], item["version"])
+            evaluator = by_name.get((item["project_id"], *named)) or by_name.get((None, *named))
             outcome = self._evaluate(evaluator, item, now, spans, content)
             if outcome is None:
                 continue  # the rate limit: next minute

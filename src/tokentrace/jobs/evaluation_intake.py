@@ -40,13 +40,20 @@ class Intake:
     _sessions: dict[tuple[str, str, str], _Call] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._operations = pa.array(sorted({e.operation for e in self.evaluators}), pa.string())
+        self.use(self.evaluators)
+
+    def use(self, evaluators: tuple[Evaluator, ...]) -> None:
+        """Queue for these evaluators from now on (the API adds and removes them)."""
+        self._operations = pa.array(sorted({e.operation for e in evaluators}), pa.string())
         self._fields = tuple(
             sorted(
                 {"project_id", "trace_id", "span_id", "operation", "start_time", "session_id"}
-                | {f for e in self.evaluators for f, _ in e.where}
+                | {f for e in evaluators for f, _ in e.where}
             )
         )
+        self.evaluators = evaluators
+        named = {e.name for e in evaluators}
+        self._sessions = {key: call for key, call in self._sessions.items() if key[1] in named}
 
     def offer(self, spans: pa.Table) -> None:
         """The spans a write just stored: the calls among them wait for the next run."""
@@ -99,11 +106,11 @@ class Intake:
         """The sessions whose latest call is older than their evaluator's quiet time, queued by
         that call as the store has it (another node may have written a later one): the same
         quiet session is owed once, a session that went on again."""
-        by_name = {e.name: e for e in self.evaluators}
+        by_name = {(e.project_id, e.name): e for e in self.evaluators}
         items = []
         for key, (_, _, at) in list(self._sessions.items()):
             project_id, name, session_id = key
-            evaluator = by_name[name]
+            evaluator = by_name.get((project_id, name)) or by_name[(None, name)]
             quiet_since = now - timedelta(minutes=evaluator.quiet_minutes)
             if at > quiet_since:
                 continue

@@ -31,6 +31,7 @@ def evaluator_status(
     return [
         {
             "name": e.name,
+            "source": "api" if e.project_id is not None else "file",
             "kind": e.kind,
             "scope": e.scope,
             "quiet_minutes": e.quiet_minutes if e.scope == "session" else None,

@@ -16,7 +16,7 @@ import uvicorn
 from tokentrace.alerts import rules
 from tokentrace.alerts.evaluator import Evaluator
 from tokentrace.budgets.policy import Policy, load_policy
-from tokentrace.evals.config import load_evaluators
+from tokentrace.evals.config import EvaluatorsFile, load_evaluators
 from tokentrace.ingest.pipeline import Pipeline
 from tokentrace.ingest.workers import default_count
 from tokentrace.jobs import sampler as sampling_policies
@@ -95,7 +95,7 @@ def open_state(config: ServerConfig) -> ServerState:
     overrides = load_overrides(config.prices_file) if config.prices_file else None
     rule_file = rules.load(config.alerts_file) if config.alerts_file else None
     budgets = load_policy(config.budgets_file) if config.budgets_file else Policy()
-    graders = load_evaluators(config.evaluators_file) if config.evaluators_file else ()
+    graders = load_evaluators(config.evaluators_file) if config.evaluators_file else EvaluatorsFile(None, ())
     store = open_store(config)
     prices = PriceBook(overrides)
     pipeline = Pipeline(
@@ -124,7 +124,13 @@ def open_state(config: ServerConfig) -> ServerState:
     if config.retention_s is not None:
         keep, interval = timedelta(seconds=config.retention_s), timedelta(seconds=config.retention_interval_s)
         retention = Periodic("retention", interval, lambda: expire(store, keep), at_start=True)
-    evaluations = Evaluations(store, graders, prices, interval=timedelta(seconds=config.evaluate_interval_s))
+    evaluations = Evaluations(
+        store,
+        graders.evaluators,
+        prices,
+        judge=graders.judge,
+        interval=timedelta(seconds=config.evaluate_interval_s),
+    )
     # Every run reads the deployments anew: a reprice reloads the prices file.
     amortizer = Periodic(
         "amortize",
@@ -188,8 +194,9 @@ def serve(config: ServerConfig) -> None:
             except (OSError, RuntimeError) as exc:
                 raise StartError(_taken(config.host, config.grpc_port, "OTLP/gRPC", "--grpc-port")) from exc
         app = create_app(state)
-        if state.evaluations is not None and state.evaluations.evaluators:
-            # Every node queues the evaluations its writes owe; the lease holder evaluates.
+        if state.evaluations is not None:
+            # Every node queues the evaluations its writes owe (the file's evaluators, and any
+            # the API adds later); the lease holder evaluates.
             state.pipeline.writer.on_written.append(state.evaluations.offer)
             if not config.background_jobs:
                 state.evaluations.start(may_evaluate=lambda: False)

@@ -30,7 +30,7 @@ DATED = (
     ("alert_events", "created_at"),
     ("evaluations", "updated_at"),
 )
-UNDATED = ("alert_states", "alert_rules", "sampling_policies", "api_keys", "projects")
+UNDATED = ("alert_states", "alert_rules", "evaluator_specs", "sampling_policies", "api_keys", "projects")
 
 
 def retention_cutoff(now: datetime, keep: timedelta) -> datetime:

@@ -255,6 +255,16 @@ class EvaluationQueue(Protocol):
     def evaluation_list(self, project_id: str, state: str | None, limit: int) -> list[dict[str, Any]]:
         """The project's queued evaluations (of one state, or all), the latest settled first."""
 
+    def put_evaluator(self, project_id: str, name: str, spec: str) -> None:
+        """Add or replace an evaluator of the project (its spec, JSON) from the API."""
+
+    def delete_evaluator(self, project_id: str, name: str) -> bool:
+        """Remove an evaluator added through the API; whether there was one."""
+
+    def evaluator_specs(self, project_id: str | None = None) -> list[tuple[str, str, str]]:
+        """(project_id, name, spec) of the evaluators added through the API (one project's, or
+        every project's)."""
+
 
 class Leases(Protocol):
     """Which node runs a job that must run on one node at a time (evaluating, alerting, sampling

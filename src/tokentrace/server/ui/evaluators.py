@@ -17,7 +17,8 @@ from tokentrace.server.ui.render import render, ui_route
 
 @ui_route
 def evaluators_page(request: Request, state: ServerState, project: str) -> Response:
-    configured = state.evaluations.evaluators if state.evaluations is not None else ()
+    job = state.evaluations
+    configured = (job.evaluators + job.added(project)) if job is not None else ()
     context = {
         "project": project,
         "evaluators": evaluator_status(state.store, project, configured, datetime.now(UTC)),

@@ -71,6 +71,30 @@ class ClickHouseEvaluations:
             {"now": time64(now), "n": int(limit)},
         )
 
+    def put_evaluator(self, project_id: str, name: str, spec: str) -> None:
+        self._put_evaluator(project_id, name, spec, deleted=False)
+
+    def delete_evaluator(self, project_id: str, name: str) -> bool:
+        found = any(r[1] == name for r in self.evaluator_specs(project_id))
+        if found:
+            self._put_evaluator(project_id, name, "", deleted=True)
+        return found
+
+    def _put_evaluator(self, project_id: str, name: str, spec: str, deleted: bool) -> None:
+        self._ch.command(
+            "INSERT INTO evaluator_specs VALUES ({p:String}, {n:String}, {s:String}, {d:Bool}, {u:UInt64})",
+            {"p": project_id, "n": name, "s": spec, "d": deleted, "u": time.time_ns()},
+        )
+
+    def evaluator_specs(self, project_id: str | None = None) -> list[tuple[str, str, str]]:
+        where = "AND project_id = {p:String}" if project_id is not None else ""
+        rows = self._ch.query(
+            f"SELECT project_id, name, spec FROM evaluator_specs FINAL WHERE NOT deleted {where} "
+            "ORDER BY 1, 2",
+            {"p": project_id} if project_id is not None else None,
+        ).to_pylist()
+        return [(r["project_id"], r["name"], r["spec"]) for r in rows]
+
     def evaluation_list(self, project_id: str, state: str | None, limit: int) -> list[dict[str, Any]]:
         where = "project_id = {p:String}" + (" AND state = {s:String}" if state is not None else "")
         params = {"p": project_id, "n": int(limit), **({"s": state} if state is not None else {})}

@@ -99,6 +99,28 @@ class DuckDBEvaluations:
             ).fetchall()
         return {evaluator: float(usd) for evaluator, usd in found}
 
+    def put_evaluator(self, project_id: str, name: str, spec: str) -> None:
+        now = datetime.now(UTC).replace(tzinfo=None)
+        with self._lock:
+            self._writer.execute(
+                "INSERT OR REPLACE INTO evaluator_specs VALUES (?, ?, ?, ?)", [project_id, name, spec, now]
+            )
+
+    def delete_evaluator(self, project_id: str, name: str) -> bool:
+        with self._lock:
+            deleted = self._writer.execute(
+                "DELETE FROM evaluator_specs WHERE project_id = ? AND name = ? RETURNING name",
+                [project_id, name],
+            ).fetchall()
+        return bool(deleted)
+
+    def evaluator_specs(self, project_id: str | None = None) -> list[tuple[str, str, str]]:
+        where, params = ("WHERE project_id = ?", [project_id]) if project_id is not None else ("", [])
+        with self._conn.cursor() as cur:
+            return cur.execute(
+                f"SELECT project_id, name, spec FROM evaluator_specs {where} ORDER BY 1, 2", params
+            ).fetchall()
+
     def evaluation_list(self, project_id: str, state: str | None, limit: int) -> list[dict[str, Any]]:
         where, params = "project_id = ?", [project_id]
         if state is not None:
