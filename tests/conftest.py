@@ -108,6 +108,20 @@ def chdb_path(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("chdb")
 
 
+@pytest.fixture
+def nodes(chdb_path, request):
+    """Two nodes (`tokentrace serve` processes) over one ClickHouse database: each a
+    ClickHouseStore of its own, named node-a and node-b, sharing this process's chDB engine."""
+    from tokentrace.store.clickhouse import ClickHouseStore
+    from tokentrace.store.clickhouse.transport import connect
+
+    url = f"chdb://{chdb_path}?database={request.node.name.replace('[', '_').replace(']', '_')}"
+    opened = [ClickHouseStore(connect(url), node=name) for name in ("node-a", "node-b")]
+    yield opened
+    for store in opened:
+        store.close()
+
+
 @pytest.fixture(params=["duckdb", "clickhouse"])
 def store_kind(request) -> str:
     """Each store implementation, for tests that must hold for both."""

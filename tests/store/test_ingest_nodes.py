@@ -9,30 +9,16 @@ import random
 import threading
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from tests.builders.random_calls import random_call
 from tokentrace.ingest.columns import tables
 from tokentrace.ingest.normalize import normalize
 from tokentrace.ingest.prepare import price_rows
 from tokentrace.pricing import PriceBook
 from tokentrace.query.records import records
-from tokentrace.store.clickhouse import ClickHouseStore
-from tokentrace.store.clickhouse.transport import connect
 from tokentrace.store.filters import SpanFilter
 
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 _BOOK = PriceBook()
-
-
-@pytest.fixture
-def nodes(chdb_path, request):
-    """Two ingest nodes over one ClickHouse database."""
-    url = f"chdb://{chdb_path}?database={request.node.name.replace('[', '_').replace(']', '_')}"
-    opened = [ClickHouseStore(connect(url), node=name) for name in ("node-a", "node-b")]
-    yield opened
-    for store in opened:
-        store.close()
 
 
 def _batch(rng: random.Random, first: int, count: int, since: datetime, seconds: float):

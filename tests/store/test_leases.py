@@ -10,7 +10,6 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import orjson
-import pytest
 
 from tokentrace.evals.config import parse_evaluators
 from tokentrace.evals.judge_trace import JUDGE_PROJECT
@@ -22,22 +21,11 @@ from tokentrace.jobs.evaluate import Evaluations
 from tokentrace.jobs.lease import lease_for
 from tokentrace.pricing import PriceBook
 from tokentrace.store.clickhouse import ClickHouseStore
-from tokentrace.store.clickhouse.transport import connect
 from tokentrace.store.duckdb import DuckDBStore
 from tokentrace.store.filters import SpanFilter
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 MINUTE = timedelta(minutes=1)
-
-
-@pytest.fixture
-def nodes(chdb_path, request):
-    """Two nodes over one ClickHouse database."""
-    url = f"chdb://{chdb_path}?database={request.node.name.replace('[', '_').replace(']', '_')}"
-    opened = [ClickHouseStore(connect(url), node=name) for name in ("node-a", "node-b")]
-    yield opened
-    for store in opened:
-        store.close()
 
 
 def test_a_lease_is_one_nodes_until_it_expires(nodes):
