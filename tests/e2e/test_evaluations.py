@@ -5,6 +5,7 @@ with its file and line."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -94,6 +95,19 @@ def test_a_server_grades_calls_as_they_arrive(start_server, provider_url, tmp_pa
     row = page.split('data-evaluator="groundedness"', 1)[1].split("</tr>", 1)[0]
     assert 'data-field="done">2<' in row and 'data-field="judge-calls">2<' in row
     assert 'data-evaluator="no-voucher"' in page
+    # a judged call's page leads to its judge's calls (a rule's verdict has none); another
+    # project's key does not open them
+    with server.client() as browser:
+        trace_page = browser.get(f"/traces/{bad}").text
+        link = re.search(
+            r'<a href="(/judge-calls/[0-9a-f]{32})" data-judge-calls="groundedness">', trace_page
+        )
+        assert link and 'data-judge-calls="no-voucher"' not in trace_page
+        judge_page = browser.get(link[1]).text
+        assert "Judge calls" in judge_page and "ungrounded" in judge_page  # the judge's reply
+        assert f'href="/traces/{bad}?span=' in judge_page  # back to what it judged
+        other = browser.post("/api/v1/projects", json={"name": "other"}).json()["api_key"]
+    assert server.client(other).get(link[1]).status_code == 404
 
 
 def test_a_bad_evaluators_file_stops_serve_with_its_file_and_line(tmp_path):

@@ -9,8 +9,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tokentrace.evals.config import Evaluator
-from tokentrace.evals.judge_trace import JUDGE_PROJECT
+from tokentrace.evals.judge_trace import JUDGE_PROJECT, judge_trace_id
 from tokentrace.query.aggregates import rollup
+from tokentrace.query.traces import TraceTree, trace_tree
 from tokentrace.store.filters import SpanFilter
 from tokentrace.store.protocol import Store
 
@@ -66,3 +67,23 @@ def _calls(row: dict[str, Any] | None) -> dict[str, Any]:
     if row is None:
         return {"requests": 0, "errors": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0}
     return {k: row[k] for k in ("requests", "errors", "input_tokens", "output_tokens", "cost_usd")}
+
+
+def judge_traces(store: Store, project_id: str, scores: list[dict[str, Any]]) -> dict[str, str]:
+    """score_id → the trace of its judge's calls, for the evaluators' scores that have one (an
+    llm_judge's; a rule's has none)."""
+    wanted = {
+        judge_trace_id(project_id, s["score_id"]): s["score_id"] for s in scores if s["source"] == "evaluator"
+    }
+    if not wanted:
+        return {}
+    f = SpanFilter(JUDGE_PROJECT, equals={"trace_id": tuple(wanted), "tenant_id": project_id})
+    found = store.spans(f, ("trace_id",)).column("trace_id").to_pylist()
+    return {wanted[t]: t for t in set(found)}
+
+
+def judge_trace(store: Store, project_id: str, trace_id: str) -> TraceTree | None:
+    """A trace of the judge's calls, when they judged this project's calls (None otherwise: the
+    judges' project is read only through what it judged)."""
+    tree = trace_tree(store, JUDGE_PROJECT, trace_id)
+    return tree if tree is not None and tree.tags.get("tenant_id") == project_id else None

@@ -10,7 +10,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from tokentrace.canonical import ERROR_TYPES, LLM_OPERATIONS
+from tokentrace.evals.judge_trace import JUDGE_PROJECT
 from tokentrace.query import filters
+from tokentrace.query.evaluators import judge_trace, judge_traces
 from tokentrace.query.records import ns_of
 from tokentrace.query.traces import SpanNode, TraceTree, list_traces, trace_tree, tree_span, walk
 from tokentrace.server.routing import int_param
@@ -104,7 +106,22 @@ def trace_page(request: Request, state: ServerState, project: str) -> Response:
     detail = tree_span(state.store, project, tree, selected)
     context = {"project": project, "tree": tree, "rows": rows, "duration_ms": duration_ms, "detail": detail}
     context["feedback_saved"] = request.query_params.get("feedback") == "saved"
+    context["judged_by"] = judge_traces(state.store, project, tree.scores)
     return render(request, "trace.html", context)
+
+
+@ui_route
+def judge_page(request: Request, state: ServerState, project: str) -> Response:
+    """The trace of a judge's calls on one of this project's calls or sessions (its prompt, its
+    reply, its tokens and cost), opened from the verdict's score."""
+    tree = judge_trace(state.store, project, request.path_params["trace_id"])
+    if tree is None:
+        return render(request, "error.html", {"project": project, "message": "No such judge call."}, 404)
+    rows, duration_ms = waterfall(tree)
+    selected = request.query_params.get("span") or rows[0]["span"]["span_id"]
+    detail = tree_span(state.store, JUDGE_PROJECT, tree, selected)
+    context = {"project": project, "tree": tree, "rows": rows, "duration_ms": duration_ms, "detail": detail}
+    return render(request, "trace.html", {**context, "judge_view": True})
 
 
 @ui_route
@@ -125,4 +142,5 @@ routes = [
     Route("/traces/{trace_id}", trace_page),
     Route("/traces/{trace_id}/feedback", post_feedback, methods=["POST"]),
     Route("/traces/{trace_id}/spans/{span_id}", span_panel),
+    Route("/judge-calls/{trace_id}", judge_page),
 ]
