@@ -34,7 +34,10 @@ _USAGE = "(assumeNotNull(provider), assumeNotNull(input_tokens), coalesce(output
 # Only spans with a possible partner: an LLM parent or child of the same provider, a usage
 # report and its usage-less siblings, a response id seen twice, or a possible twin in another
 # trace (calls with a batch call's provider and token counts, where such calls are in two
-# traces and one is a root: store/duplicates.py checks the rest).
+# traces and one is a root: store/duplicates.py checks the rest). The batch's (provider, input,
+# output) tuples come as three arrays and are looked up as a set (IN a subquery, hashed once):
+# has() on an array of tuples, or IN the array parameter itself, compares every LLM span of the
+# window with every tuple (a 100k-span batch brings ~60k), minutes per batch at 10M spans.
 CANDIDATES = f"""
 WITH llm AS (
     SELECT {_COLUMNS} FROM spans FINAL
@@ -68,7 +71,9 @@ SELECT * EXCEPT (traces, roots) FROM (
            uniqExact(trace_id) OVER (PARTITION BY project_id, {_USAGE}) AS traces,
            countIf(parent_span_id = '') OVER (PARTITION BY project_id, {_USAGE}) AS roots
     FROM spans FINAL
-    WHERE input_tokens IS NOT NULL AND has({{usage:Array(Tuple(String, Int64, Int64))}}, {_USAGE})
+    WHERE input_tokens IS NOT NULL
+      AND {_USAGE} IN (SELECT arrayJoin(arrayZip(
+          {{usage_providers:Array(String)}}, {{usage_inputs:Array(Int64)}}, {{usage_outputs:Array(Int64)}})))
       AND {PROVIDER_CALL} AND {_BETWEEN}
 ) WHERE traces > 1 AND roots > 0
 """

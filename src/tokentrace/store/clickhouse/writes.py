@@ -98,6 +98,28 @@ def _start_bounds(spans: pa.Table) -> tuple[datetime, datetime]:
     return _EPOCH + timedelta(microseconds=low), _EPOCH + timedelta(microseconds=high)
 
 
+def _usage_params(llm: pa.Table) -> dict[str, list]:
+    """The distinct (provider, input tokens, output tokens or -1) of the batch's calls with
+    usage, as three parallel arrays (dup.CANDIDATES zips them into a set)."""
+    usage = llm.filter(pc.is_valid(llm["input_tokens"]))
+    usage = (
+        pa.table(
+            {
+                "provider": usage["provider"].cast(pa.string()),
+                "input": usage["input_tokens"].cast(pa.int64()),
+                "output": pc.fill_null(usage["output_tokens"].cast(pa.int64()), -1),
+            }
+        )
+        .group_by(["provider", "input", "output"])
+        .aggregate([])
+    )
+    return {
+        "usage_providers": usage["provider"].to_pylist(),
+        "usage_inputs": usage["input"].to_pylist(),
+        "usage_outputs": usage["output"].to_pylist(),
+    }
+
+
 class ClickHouseWrites:
     """SpanWriter's writes (retention's deletes are in catalog.py, beside the projects)."""
 
@@ -208,17 +230,7 @@ class ClickHouseWrites:
         params = {
             "traces": pc.unique(llm["trace_id"]).to_pylist(),
             "responses": pc.unique(llm["response_id"].drop_null()).to_pylist(),
-            "usage": sorted(
-                {
-                    (
-                        r["provider"],
-                        r["input_tokens"],
-                        -1 if r["output_tokens"] is None else r["output_tokens"],
-                    )
-                    for r in llm.select(["provider", "input_tokens", "output_tokens"]).to_pylist()
-                    if r["input_tokens"] is not None
-                }
-            ),
+            **_usage_params(llm),
             **window,
         }
         found = self._ch.query(dup.CANDIDATES + SETTINGS, params)
