@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import httpx
+import pyarrow as pa
 import pytest
 
 from tokentrace.evals.config import EvaluatorsError, load_evaluators, parse_evaluators
@@ -56,15 +57,20 @@ def test_the_evaluators_file_names_what_grades_which_calls():
         "llm_judge", "2", 0.5, 2.5
     )  # fmt: skip
     assert grounded.judge.model == "gpt-4o-mini" and grounded.template is BUILT_IN["groundedness"]
-    call = {"operation": "chat", "feature": "refund-chat", "prompt_version": "v4"}
-    chosen = [grounded.applies({**call, "trace_id": f"{n:032x}"}) for n in range(400)]
-    assert 150 < sum(chosen) < 250  # half, by trace id
-    assert chosen == [
-        grounded.applies({**call, "trace_id": f"{n:032x}"}) for n in range(400)
-    ]  # the same each time
-    assert not grounded.applies({**call, "prompt_version": "v3", "trace_id": "0" * 32})
-    assert not grounded.applies({**call, "operation": "embeddings", "trace_id": "0" * 32})
-    assert order.applies({"operation": "chat", "trace_id": "1" * 32}) and order.pattern.pattern == r"ORD-\d+"
+    call = {"operation": "chat", "feature": "refund-chat", "prompt_version": "v4", "session_id": None}
+
+    def calls(*rows: dict) -> pa.Table:
+        return pa.Table.from_pylist([{**call, **row} for row in rows])
+
+    many = calls(*({"trace_id": f"{n:032x}"} for n in range(400)))
+    chosen = grounded.chosen(many)["trace_id"].to_pylist()
+    assert 150 < len(chosen) < 250  # half, by trace id
+    assert chosen == grounded.chosen(many)["trace_id"].to_pylist()  # the same each time
+    other = calls(
+        {"prompt_version": "v3", "trace_id": "0" * 32}, {"operation": "embeddings", "trace_id": "0" * 32}
+    )
+    assert grounded.chosen(other).num_rows == 0
+    assert order.chosen(calls({"trace_id": "1" * 32})).num_rows == 1 and order.pattern.pattern == r"ORD-\d+"
     assert answer.schema is not None
 
 

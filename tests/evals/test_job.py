@@ -309,3 +309,21 @@ def test_an_evaluator_added_through_the_api_grades_its_projects_calls_alone(open
     # a project deleted takes its evaluators with it
     store.delete_project("default")
     assert store.evaluator_specs() == []
+
+
+def test_calls_offered_before_an_evaluator_came_are_not_its_and_break_nothing(open_store, provider_url):
+    """An evaluator added through the API with a `where` field the earlier offers did not carry:
+    those calls are left to the evaluators that were there, the run goes on."""
+    from tokentrace.jobs.evaluation_intake import Intake
+
+    store = open_store()
+    rule = parse_evaluators('[[evaluators]]\nname = "r"\nkind = "regex"\npattern = "x"\n', "f")
+    intake = Intake(store, rule)
+    intake.owed(NOW)  # the scan at start
+    batch = normalize(_trace(1, GROUNDED, "v3", NOW), "default")
+    intake.offer(tables(batch.rows).spans)
+    tenant = parse_evaluators(
+        '[[evaluators]]\nname = "t"\nkind = "regex"\npattern = "x"\nwhere = { tenant_id = "acme" }\n', "f"
+    )
+    intake.use(rule + tenant)
+    assert [(i["evaluator"], i["span_id"]) for i in intake.owed(NOW)] == [("r", f"{1:08x}00000002")]

@@ -48,6 +48,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from tokentrace.canonical import DERIVED_FIELDS, GROUPABLE_FIELDS
 from tokentrace.evals.judge import JudgeEndpoint
 from tokentrace.evals.templates import BUILT_IN, Template
@@ -100,20 +103,24 @@ class Evaluator:
     quiet_minutes: float = 30.0  # session: how long without a call before it is judged
     project_id: str | None = None  # added through the API: that project's calls only (None: all)
 
-    def applies(self, call: dict[str, Any]) -> bool:
-        """Whether this evaluator grades `call` (a canonical row), or for a session evaluator the
-        session `call` belongs to: its operation, every `where` field, and the sample (by trace
-        id, or by session id: a trace's calls, a session's traces are in or out together)."""
-        if call.get("operation") != self.operation:
-            return False
-        if self.project_id is not None and call.get("project_id") != self.project_id:
-            return False
-        if any(str(call.get(field)) != value for field, value in self.where):
-            return False
-        unit = call.get("session_id") if self.scope == "session" else call["trace_id"]
-        if unit is None:
-            return False  # a session evaluator's call outside any session
-        return self.sample_rate >= 1 or _fraction(self.name, unit) < self.sample_rate
+    def chosen(self, calls: pa.Table) -> pa.Table:
+        """The rows of `calls` (canonical columns: operation, trace_id, session_id, project_id
+        and the `where` fields) this evaluator grades, or for a session evaluator the calls of
+        the sessions it grades: its operation, its project, every `where` field, and the sample
+        (by trace id, or by session id: a trace's calls, a session's traces are in or out
+        together)."""
+        mask = pc.equal(calls["operation"], self.operation)
+        if self.project_id is not None:
+            mask = pc.and_(mask, pc.equal(calls["project_id"], self.project_id))
+        for name, value in self.where:
+            mask = pc.and_(mask, pc.equal(calls[name].cast(pa.string()), value))
+        unit = "session_id" if self.scope == "session" else "trace_id"
+        mask = pc.and_(mask, pc.is_valid(calls[unit]))  # a session evaluator's call in no session
+        found = calls.filter(pc.fill_null(mask, False))
+        if self.sample_rate < 1:
+            kept = [_fraction(self.name, u) < self.sample_rate for u in found[unit].to_pylist()]
+            found = found.filter(pa.array(kept, pa.bool_()))
+        return found
 
 
 def _fraction(name: str, trace_id: str) -> float:

@@ -20,7 +20,6 @@ import pyarrow.compute as pc
 
 from tokentrace.evals.config import Evaluator
 from tokentrace.evals.judge_trace import JUDGE_PROJECT
-from tokentrace.store.evaluation_fields import KEY
 from tokentrace.store.filters import SpanFilter
 from tokentrace.store.protocol import Store
 from tokentrace.store.python_rows import python_rows
@@ -31,6 +30,8 @@ _Call = tuple[str, str, datetime]  # trace_id, span_id, start
 
 @dataclass
 class Intake:
+    """The calls written since the last run, and the sessions being followed until quiet."""
+
     store: Store
     evaluators: tuple[Evaluator, ...]
     _offered: list[pa.Table] = field(default_factory=list)
@@ -75,31 +76,39 @@ class Intake:
             offered += [self._scan(project, now - LOOKBACK) for project in projects]
         items = []
         for table in offered:
-            items += self._calls_owed(python_rows(table), now)
-        # once each: a span written twice (a resend) is offered twice
-        unique = {tuple(i[k] for k in KEY): i for i in items + self._sessions_owed(now)}
-        return list(unique.values())
+            items += self._calls_owed(table, now)
+        return items + self._sessions_owed(now)
 
     def _scan(self, project_id: str, since: datetime) -> pa.Table:
         operations = tuple(self._operations.to_pylist())
         f = SpanFilter(project_id, since=since, equals={"operation": operations})
         return self.store.spans(f, self._fields)
 
-    def _calls_owed(self, calls: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    def _calls_owed(self, calls: pa.Table, now: datetime) -> list[dict[str, Any]]:
+        """A call evaluator's evaluations of `calls`; a session evaluator's sessions' latest
+        calls so far (owed once the session is quiet). A span offered twice (a resend) is owed
+        twice: the store queues it once."""
+        calls = calls.filter(pc.not_equal(calls["project_id"], JUDGE_PROJECT))  # never judged
         items = []
-        for call in calls:
-            if call["project_id"] == JUDGE_PROJECT:  # the judges' own calls are not judged
-                continue
-            at = call["start_time"].replace(tzinfo=UTC)
-            for e in self.evaluators:
-                if not e.applies(call):
-                    continue
-                if e.scope == "session":  # the session's latest call so far
+        for e in self.evaluators:
+            if any(name not in calls.column_names for name, _ in e.where):
+                continue  # offered before the evaluator came (through the API): not its calls
+            chosen = e.chosen(calls)
+            if e.scope == "session":
+                seen = ("project_id", "session_id", "trace_id", "span_id", "start_time")
+                for call in python_rows(chosen.select(seen)):
                     key = (call["project_id"], e.name, call["session_id"])
+                    at = call["start_time"].replace(tzinfo=UTC)
                     if key not in self._sessions or self._sessions[key][2] <= at:
                         self._sessions[key] = (call["trace_id"], call["span_id"], at)
-                else:
-                    items.append(_item(call["project_id"], e, call["trace_id"], call["span_id"], now))
+                continue
+            found = chosen.select(["project_id", "trace_id", "span_id"]).to_pydict()
+            items += [
+                _item(project, e, trace_id, span_id, now)
+                for project, trace_id, span_id in zip(
+                    found["project_id"], found["trace_id"], found["span_id"], strict=True
+                )
+            ]
         return items
 
     def _sessions_owed(self, now: datetime) -> list[dict[str, Any]]:
