@@ -96,15 +96,23 @@ def waterfall(tree: TraceTree) -> tuple[list[dict[str, Any]], float]:
     return rows, (end - start) / 1e6
 
 
+def _tree_context(
+    request: Request, state: ServerState, project: str, tree: TraceTree, held_by: str
+) -> dict[str, Any]:
+    """What trace.html shows of a tree (its spans read from project `held_by`): the waterfall
+    and the selected span (by default the first)."""
+    rows, duration_ms = waterfall(tree)
+    selected = request.query_params.get("span") or rows[0]["span"]["span_id"]
+    detail = tree_span(state.store, held_by, tree, selected)
+    return {"project": project, "tree": tree, "rows": rows, "duration_ms": duration_ms, "detail": detail}
+
+
 @ui_route
 def trace_page(request: Request, state: ServerState, project: str) -> Response:
     tree = trace_tree(state.store, project, request.path_params["trace_id"])
     if tree is None:
         return render(request, "error.html", {"project": project, "message": "No such trace."}, 404)
-    rows, duration_ms = waterfall(tree)
-    selected = request.query_params.get("span") or rows[0]["span"]["span_id"]
-    detail = tree_span(state.store, project, tree, selected)
-    context = {"project": project, "tree": tree, "rows": rows, "duration_ms": duration_ms, "detail": detail}
+    context = _tree_context(request, state, project, tree, project)
     context["feedback_saved"] = request.query_params.get("feedback") == "saved"
     context["judged_by"] = judge_traces(state.store, project, tree.scores)
     return render(request, "trace.html", context)
@@ -117,10 +125,7 @@ def judge_page(request: Request, state: ServerState, project: str) -> Response:
     tree = judge_trace(state.store, project, request.path_params["trace_id"])
     if tree is None:
         return render(request, "error.html", {"project": project, "message": "No such judge call."}, 404)
-    rows, duration_ms = waterfall(tree)
-    selected = request.query_params.get("span") or rows[0]["span"]["span_id"]
-    detail = tree_span(state.store, JUDGE_PROJECT, tree, selected)
-    context = {"project": project, "tree": tree, "rows": rows, "duration_ms": duration_ms, "detail": detail}
+    context = _tree_context(request, state, project, tree, JUDGE_PROJECT)
     return render(request, "trace.html", {**context, "judge_view": True})
 
 
