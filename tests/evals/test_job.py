@@ -301,7 +301,7 @@ def test_an_evaluator_added_through_the_api_grades_its_projects_calls_alone(open
     theirs = normalize(_trace(2, GROUNDED, "v3", NOW - timedelta(minutes=2)), "other")
     store.write_batch(tables(theirs.rows, theirs.content), None)
     job = Evaluations(store, (), judge=judge)  # no evaluators file's evaluator: the API's alone
-    done = job.run_once(NOW)
+    done = job.run_once(NOW)  # (the first run: it scans the last two hours for what is owed)
     assert (done.queued, done.scored) == (1, 1)
     [score] = records(store.scores("default", f"{1:032x}"))
     assert (score["name"], score["source"]) == ("relevance", "evaluator")
@@ -327,3 +327,24 @@ def test_calls_offered_before_an_evaluator_came_are_not_its_and_break_nothing(op
     )
     intake.use(rule + tenant)
     assert [(i["evaluator"], i["span_id"]) for i in intake.owed(NOW)] == [("r", f"{1:08x}00000002")]
+
+
+def test_an_evaluator_added_after_the_start_grades_from_then_on(open_store, provider_url):
+    """A server started without evaluators: one added through the API later grades the calls
+    written from then on, not the ones before it (no catch-up scan: nothing was owed)."""
+    store = open_store()
+    job = Evaluations(store, (), judge=JudgeEndpoint(f"{provider_url}/v1", "gpt-4o-mini"))
+    _write(store, _trace(1, GROUNDED, "v3", NOW - timedelta(minutes=2)))
+    assert job.run_once(NOW).queued == 0
+    rule = {"name": "no-voucher", "kind": "regex", "pattern": "voucher", "must_match": False}
+    store.put_evaluator("default", "no-voucher", orjson.dumps(rule).decode())
+    batch = normalize(_trace(2, GROUNDED, "v3", NOW), "default")
+    written = tables(batch.rows, batch.content)
+    store.write_batch(written, None)
+    job.offer(written.spans)
+    done = job.run_once(NOW + timedelta(seconds=5))
+    assert (done.queued, done.scored) == (0, 0)  # the intake had no evaluator when it was offered
+    job.offer(written.spans)  # (as the writer would for a write after the evaluator came)
+    done = job.run_once(NOW + timedelta(seconds=10))
+    assert (done.queued, done.scored) == (1, 1)
+    assert records(store.scores("default", f"{1:032x}")) == []

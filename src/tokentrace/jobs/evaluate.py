@@ -152,6 +152,7 @@ class Evaluations:
         now = now or datetime.now(UTC)
         report = EvaluateReport()
         if not self.refresh():
+            self.intake.scanned = True  # nothing was owed before: one added later starts from now
             return report
         owed = self.intake.owed(now)
         report.queued = self.store.queue_evaluations(owed, now) if owed else 0

@@ -36,7 +36,7 @@ class Intake:
     evaluators: tuple[Evaluator, ...]
     _offered: list[pa.Table] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _scanned: bool = False
+    scanned: bool = False  # the scan at start done (or not needed)
     # (project, evaluator, session) → the session's latest call seen (trace_id, span_id, start)
     _sessions: dict[tuple[str, str, str], _Call] = field(default_factory=dict)
 
@@ -70,8 +70,8 @@ class Intake:
         (evaluator, call) it applies to, and one per session gone quiet, by its latest call."""
         with self._lock:
             offered, self._offered = self._offered, []
-        if not self._scanned:
-            self._scanned = True
+        if not self.scanned:
+            self.scanned = True
             projects = [p.project_id for p in self.store.projects() if p.project_id != JUDGE_PROJECT]
             offered += [self._scan(project, now - LOOKBACK) for project in projects]
         items = []
