@@ -210,8 +210,9 @@ def test_the_judge_on_the_simulated_provider_grades_grounded_and_made_up_answers
     assert bad.verdict.score < 0.4 and bad.verdict.label == "ungrounded"
     assert (refused.verdict.score, refused.verdict.label) == (0.0, "refused")
     assert relevant.verdict.score >= 0.5
-    assert good.input_tokens > 0 and good.output_tokens > 0 and good.model.startswith("gpt-4o-mini")
-    assert claude.verdict == bad.verdict and claude.input_tokens > 0
+    assert good.call.input_tokens > 0 and good.call.output_tokens > 0
+    assert good.call.model.startswith("gpt-4o-mini")
+    assert claude.verdict == bad.verdict and claude.call.input_tokens > 0
 
 
 def test_a_judge_that_does_not_answer_is_worth_asking_again_and_one_that_refuses_is_not(provider_url):

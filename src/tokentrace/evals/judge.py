@@ -70,19 +70,7 @@ class JudgeUnavailable(Exception):
 @dataclass(frozen=True)
 class JudgeAnswer:
     verdict: Verdict
-    call: JudgeCall
-
-    @property
-    def model(self) -> str | None:
-        return self.call.model
-
-    @property
-    def input_tokens(self) -> int | None:
-        return self.call.input_tokens
-
-    @property
-    def output_tokens(self) -> int | None:
-        return self.call.output_tokens
+    call: JudgeCall  # the request, with the judge's model and usage
 
 
 def parse_verdict(text: str) -> Verdict:
