@@ -123,7 +123,9 @@ def world(open_store):
     recent = []
     for _ in range(20):
         n += 1
-        spans = _trace(rng, n, NOW - timedelta(hours=1, seconds=rng.uniform(0, 600)))
+        # 3 hours back: before the hourly rollup's mark at any minute of the clock (an hour
+        # back, they crossed it when the tests ran in an hour's first two minutes)
+        spans = _trace(rng, n, NOW - timedelta(hours=3, seconds=rng.uniform(0, 600)))
         recent.append(spans[0].trace_id)
         raws += spans
     _write(store, raws)
