@@ -177,15 +177,15 @@ def test_an_answer_that_is_no_verdict_fails_at_once_and_a_budget_stops_the_judge
     [skipped] = store.evaluation_list("default", "skipped", 10)
     assert skipped["evaluator"] == "groundedness" and "daily budget of $1e-07 is spent" in skipped["error"]
     day = NOW.replace(hour=0, minute=0, second=0)
-    spent = store.evaluation_spend(day)["groundedness"]
-    assert spent > 0 and "no-voucher" not in store.evaluation_spend(day)  # a rule costs nothing
+    spent = store.evaluation_spend(day)[("default", "groundedness")]
+    assert spent > 0 and ("default", "no-voucher") not in store.evaluation_spend(day)  # a rule costs nothing
     # A restart goes on from the day's spend in the store: the judge is not asked again today.
     restarted = Evaluations(store, _evaluators(f"{provider_url}/v1", "daily_budget_usd = 0.0000001"))
     _write(store, _trace(4, GROUNDED, "v3", NOW - timedelta(seconds=30)))
     report = restarted.run_once(NOW + timedelta(seconds=5))
     assert report.skipped == 1 and report.scored == 1  # the regex graded the new call
     assert store.evaluation_states("default")["groundedness"] == {"done": 1, "skipped": 2}
-    assert store.evaluation_spend(day) == {"groundedness": spent}
+    assert store.evaluation_spend(day) == {("default", "groundedness"): spent}
 
     custom = Evaluations(
         open_store(),
@@ -309,6 +309,33 @@ def test_an_evaluator_added_through_the_api_grades_its_projects_calls_alone(open
     # a project deleted takes its evaluators with it
     store.delete_project("default")
     assert store.evaluator_specs() == []
+
+
+def test_two_projects_evaluators_of_one_name_have_a_budget_each(open_store, provider_url):
+    """Project A's "tone" spending its budget does not stop project B's "tone"; the file's
+    evaluator of a name counts every project's spend."""
+    store = open_store()
+    judge = JudgeEndpoint(f"{provider_url}/v1", "gpt-4o-mini")
+    spec = {"name": "tone", "kind": "llm_judge", "template": "relevance", "daily_budget_usd": 0.0000001}
+    for project in ("a", "b"):
+        store.create_project(project, f"key-hash-{project}")
+        store.put_evaluator(project, "tone", orjson.dumps(spec).decode())
+    for n, project in ((1, "a"), (2, "a"), (3, "b")):
+        batch = normalize(_trace(n, GROUNDED, "v3", NOW - timedelta(minutes=3 - n)), project)
+        price_rows(PriceBook(), batch.rows)
+        store.write_batch(tables(batch.rows, batch.content), None)
+    job = Evaluations(store, (), judge=judge)
+    job.run_once(NOW)
+    # a's first call spent a's budget, its second is skipped; b's budget is untouched by a's
+    assert store.evaluation_states("a")["tone"] == {"done": 1, "skipped": 1}
+    assert store.evaluation_states("b")["tone"] == {"done": 1}
+    day = NOW.replace(hour=0, minute=0, second=0)
+    spend = store.evaluation_spend(day)
+    assert set(spend) == {("a", "tone"), ("b", "tone")} and all(usd > 0 for usd in spend.values())
+    a_tone, b_tone = job.added("a")[0], job.added("b")[0]
+    assert (a_tone.spent(spend), b_tone.spent(spend)) == (spend[("a", "tone")], spend[("b", "tone")])
+    from_file = parse_evaluators('[[evaluators]]\nname = "tone"\nkind = "regex"\npattern = "x"\n', "f")
+    assert from_file[0].spent(spend) == sum(spend.values())
 
 
 def test_calls_offered_before_an_evaluator_came_are_not_its_and_break_nothing(open_store, provider_url):

@@ -44,6 +44,7 @@ import hashlib
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,14 @@ class Evaluator:
             kept = [_fraction(self.name, u) < self.sample_rate for u in found[unit].to_pylist()]
             found = found.filter(pa.array(kept, pa.bool_()))
         return found
+
+    def spent(self, spend: Mapping[tuple[str, str], float]) -> float:
+        """What this evaluator's budget counts of `spend` (Store.evaluation_spend: by project
+        and evaluator name): every project's calls for one from the evaluators file, its own
+        project's for one added through the API (another project's of the same name is not it)."""
+        if self.project_id is not None:
+            return spend.get((self.project_id, self.name), 0.0)
+        return sum(usd for (_, name), usd in spend.items() if name == self.name)
 
 
 def _fraction(name: str, trace_id: str) -> float:

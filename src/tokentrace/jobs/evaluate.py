@@ -104,7 +104,7 @@ class Evaluations:
     judge: JudgeEndpoint | None = None  # the file's [judge]: the API's llm_judge evaluators use it
     client: httpx.Client | None = None  # the judges' (made at the first judge call)
     interval: timedelta = timedelta(seconds=5)  # between runs, on the job's own thread (start())
-    _spend: dict[str, _Spend] = field(default_factory=lambda: defaultdict(_Spend))
+    _spend: dict[tuple[str | None, str], _Spend] = field(default_factory=lambda: defaultdict(_Spend))
     # Whether this node evaluates now (the job's lease); None: always. It queues either way.
     _may_evaluate: Callable[[], bool] | None = None
 
@@ -234,11 +234,11 @@ class Evaluations:
             if evaluator.kind == "json_schema":
                 return _Outcome(schema_verdict(evaluator.schema, answer), "done", None, now)
             values = {"question": question, "answer": answer, "context": self._context(item)}
-        spend = self._spend[evaluator.name]
+        spend = self._spend[(evaluator.project_id, evaluator.name)]  # API evaluators: each project's own
         day = now.replace(hour=0, minute=0, second=0, microsecond=0)
         if spend.day != day:
             # The day's spend so far, as the store has it: a restart goes on from there.
-            spend.day, spend.usd = day, self.store.evaluation_spend(day).get(evaluator.name, 0.0)
+            spend.day, spend.usd = day, evaluator.spent(self.store.evaluation_spend(day))
         if evaluator.daily_budget_usd is not None and spend.usd >= evaluator.daily_budget_usd:
             spent = f"the evaluator's daily budget of ${evaluator.daily_budget_usd:g} is spent"
             return _Outcome(None, "skipped", spent, now)

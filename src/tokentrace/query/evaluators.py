@@ -1,6 +1,6 @@
 """The evaluators' state, for the API and the evaluators page: each evaluator with how many of
 the project's calls (or sessions) it has graded, has due, skipped or failed, its latest failures,
-and what its judge's calls cost (today, every project's: what its daily budget counts; and the
+and what its judge's calls cost (today: what its daily budget counts; and the
 last 24 hours of this project's, from the judge's own spans)."""
 
 from __future__ import annotations
@@ -43,8 +43,9 @@ def evaluator_status(
             "rate_limit_per_minute": e.rate_limit_per_minute,
             "daily_budget_usd": e.daily_budget_usd,
             "judge_model": e.judge.model if e.judge is not None else None,
-            # the judge's calls today, every project's (what its daily budget counts)
-            "judge_spend_today_usd": spent.get(e.name, 0.0) if e.judge is not None else None,
+            # the judge's calls today that its daily budget counts (a file evaluator's: every
+            # project's)
+            "judge_spend_today_usd": e.spent(spent) if e.judge is not None else None,
             # this project's, the last 24 hours, from the judge's spans (project JUDGE_PROJECT)
             "judge_calls_24h": _calls(calls.get(e.name)) if e.judge is not None else None,
             "evaluations": counts.get(e.name, {}),

@@ -245,9 +245,9 @@ class EvaluationQueue(Protocol):
     def settle_evaluations(self, items: list[dict[str, Any]]) -> None:
         """Write each item's state, attempts, due_at, error, updated_at and cost_usd (by its key)."""
 
-    def evaluation_spend(self, since: datetime) -> dict[str, float]:
-        """Per evaluator, what its judge's calls cost in the evaluations settled since `since`
-        (every project: a budget is the evaluator's)."""
+    def evaluation_spend(self, since: datetime) -> dict[tuple[str, str], float]:
+        """Per project and evaluator, what the evaluator's judge calls cost in the evaluations
+        settled since `since` (Evaluator.spent sums what one evaluator's budget counts)."""
 
     def evaluation_states(self, project_id: str) -> dict[str, dict[str, int]]:
         """Per evaluator, how many of the project's queued evaluations are in each state."""

@@ -117,13 +117,14 @@ class ClickHouseEvaluations:
         if items:
             self._put_evaluations(items)
 
-    def evaluation_spend(self, since: datetime) -> dict[str, float]:
+    def evaluation_spend(self, since: datetime) -> dict[tuple[str, str], float]:
         found = self._ch.query(
-            "SELECT evaluator, sum(cost_usd) AS usd FROM evaluations FINAL "
-            "WHERE updated_at >= {since:DateTime64(6, 'UTC')} AND cost_usd IS NOT NULL GROUP BY evaluator",
+            "SELECT project_id, evaluator, sum(cost_usd) AS usd FROM evaluations FINAL "
+            "WHERE updated_at >= {since:DateTime64(6, 'UTC')} AND cost_usd IS NOT NULL "
+            "GROUP BY project_id, evaluator",
             {"since": time64(since)},
         ).to_pylist()
-        return {row["evaluator"]: float(row["usd"]) for row in found}
+        return {(row["project_id"], row["evaluator"]): float(row["usd"]) for row in found}
 
     def evaluation_states(self, project_id: str) -> dict[str, dict[str, int]]:
         found = self._ch.query(

@@ -90,14 +90,14 @@ class DuckDBEvaluations:
             states.setdefault(evaluator, {})[state] = count
         return states
 
-    def evaluation_spend(self, since: datetime) -> dict[str, float]:
+    def evaluation_spend(self, since: datetime) -> dict[tuple[str, str], float]:
         with self._conn.cursor() as cur:
             found = cur.execute(
-                "SELECT evaluator, sum(cost_usd) FROM evaluations "
-                "WHERE updated_at >= ? AND cost_usd IS NOT NULL GROUP BY evaluator",
+                "SELECT project_id, evaluator, sum(cost_usd) FROM evaluations "
+                "WHERE updated_at >= ? AND cost_usd IS NOT NULL GROUP BY ALL",
                 [naive(since)],
             ).fetchall()
-        return {evaluator: float(usd) for evaluator, usd in found}
+        return {(project, evaluator): float(usd) for project, evaluator, usd in found}
 
     def put_evaluator(self, project_id: str, name: str, spec: str) -> None:
         now = datetime.now(UTC).replace(tzinfo=None)
