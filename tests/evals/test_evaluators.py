@@ -129,6 +129,8 @@ def test_rule_verdicts():
     assert (missing.score, missing.label) == (0.0, "fail")
     assert regex_verdict(order.pattern, False, "no id here").score == 1.0  # must not match
     schema = parse_evaluators(FILE, "f")[2].schema
+    # the same file read again gives the same evaluators (the job compares them at each run)
+    assert parse_evaluators(FILE, "f") == parse_evaluators(FILE, "f") and schema is not None
     assert schema_verdict(schema, '{"answer": "yes"}').score == 1.0
     wrong = schema_verdict(schema, '{"answer": 3}')
     assert (wrong.score, wrong.label) == (0.0, "schema_mismatch") and "answer" in wrong.explanation

@@ -49,11 +49,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from tokentrace.canonical import DERIVED_FIELDS, GROUPABLE_FIELDS
 from tokentrace.evals.judge import JudgeEndpoint
+from tokentrace.evals.rules import JsonSchema
 from tokentrace.evals.templates import BUILT_IN, Template
 from tokentrace.tomlfile import line_of
 
@@ -99,7 +101,7 @@ class Evaluator:
     judge: JudgeEndpoint | None = None  # llm_judge
     pattern: re.Pattern[str] | None = None  # regex
     must_match: bool = True  # regex
-    schema: Any = None  # json_schema: a jsonschema_rs validator
+    schema: JsonSchema | None = None  # json_schema
     scope: str = "call"  # call | session (an llm_judge over the whole conversation)
     quiet_minutes: float = 30.0  # session: how long without a call before it is judged
     project_id: str | None = None  # added through the API: that project's calls only (None: all)
@@ -275,7 +277,10 @@ def _evaluator(entry: Any, i: int, default_judge: JudgeEndpoint | None, text: st
         if not isinstance(entry.get("schema"), dict):
             raise fail("schema", "a json_schema evaluator needs schema = { … } (a JSON schema)")
         try:
-            found["schema"] = jsonschema_rs.validator_for(entry["schema"])
+            validator = jsonschema_rs.validator_for(entry["schema"])
+            found["schema"] = JsonSchema(
+                orjson.dumps(entry["schema"], option=orjson.OPT_SORT_KEYS).decode(), validator
+            )
         except (jsonschema_rs.ValidationError, ValueError) as exc:
             first = str(exc).splitlines()[0]
             raise fail("schema", f"schema is not a valid JSON schema: {first}") from None
