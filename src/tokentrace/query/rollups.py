@@ -177,29 +177,6 @@ def _group_codes(table: pa.Table, keys: list[str]) -> tuple[np.ndarray, np.ndarr
     return groups.reshape(-1), first
 
 
-def merged_sketches(table: pa.Table, keys: list[str]) -> pa.Table:
-    """The store's sketch rows (keys…, sketch_index and count as lists; a group may come in
-    several rows, its buckets in any order) as one row per group, buckets ascending and once."""
-    lengths = pc.list_value_length(table["sketch_index"]).fill_null(0).to_numpy(zero_copy_only=False)
-    table = table.filter(pa.array(lengths > 0))  # an empty range's one ungrouped row
-    if not table.num_rows:
-        return table.select([*keys, "sketch_index", "count"])
-    groups, first = _group_codes(table, keys)
-    cells = np.repeat(groups, lengths[lengths > 0])
-    indexes = pc.list_flatten(table["sketch_index"]).to_numpy(zero_copy_only=False).astype(np.int16)
-    counts = pc.list_flatten(table["count"]).to_numpy(zero_copy_only=False).astype(np.int64)
-    indexes, counts, per_group = sketch.merge_cells(cells, indexes, counts, len(first))
-    offsets = pa.array(np.concatenate(([0], np.cumsum(per_group))).astype(np.int32))
-    firsts = pa.array(first)
-    return pa.table(
-        {key: table[key].take(firsts) for key in keys}
-        | {
-            "sketch_index": pa.ListArray.from_arrays(offsets, pa.array(indexes)),
-            "count": pa.ListArray.from_arrays(offsets, pa.array(counts)),
-        }
-    )
-
-
 def quantiles(
     store: Store,
     f: SpanFilter,

@@ -164,7 +164,7 @@ class SpanReader(Protocol):
         sketches of a grain's rollups over its filter, or (None) computed from the spans with the
         same buckets (the limits of `rollup_aggregate` apply to both). One query for all the
         measures. A group may come in several rows and its buckets in any order, repeated:
-        query/ merges them (query.rollups.merged_sketches)."""
+        query/ merges them (query.rollups.quantiles)."""
 
     def histogram(
         self, f: SpanFilter, group_by: tuple[str, ...], measure: str, bounds: tuple[float, ...]
