@@ -166,6 +166,22 @@ def test_a_judge_that_does_not_answer_is_retried_then_failed_with_its_reason(ope
     assert failed["attempts"] == MAX_ATTEMPTS and f"({MAX_ATTEMPTS} attempts)" in failed["error"]
 
 
+def test_a_call_that_answered_with_tool_calls_only_is_not_graded(open_store, provider_url):
+    """An agent's step whose output is tool calls has no answer: skipped, said so, no judge asked
+    (graded, an empty answer would read as ungrounded, or as a failed rule)."""
+    store = open_store()
+    spans = _trace(1, GROUNDED, "v3", NOW - timedelta(minutes=1))
+    call = '[{"role": "assistant", "parts": [{"type": "tool_call", "id": "c1", "name": "lookup_order", '
+    spans[1].attributes["gen_ai.output.messages"] = call + '"arguments": {"order_id": "1"}}]}]'
+    _write(store, spans)
+    report = Evaluations(store, _evaluators(f"{provider_url}/v1")).run_once(NOW)
+    assert (report.scored, report.skipped) == (0, 2)  # groundedness and the regex
+    skipped = store.evaluation_list("default", "skipped", 10)
+    assert {s["error"] for s in skipped} == {"the call answered with no text (tool calls only)"}
+    assert records(store.scores("default", f"{1:032x}")) == []
+    assert store.evaluation_spend(NOW.replace(hour=0, minute=0, second=0)) == {}
+
+
 def test_an_answer_that_is_no_verdict_fails_at_once_and_a_budget_stops_the_judge(open_store, provider_url):
     store = open_store()
     _write(store, _trace(1, GROUNDED, "v3", NOW - timedelta(minutes=2)))

@@ -228,6 +228,8 @@ class Evaluations:
                     None, "skipped", "the call's answer was not recorded (content capture is off)", now
                 )
             question, answer = question_and_answer(found)
+            if not answer.strip():  # an agent's step that only called tools: no answer to grade
+                return _Outcome(None, "skipped", "the call answered with no text (tool calls only)", now)
             if evaluator.kind == "regex":
                 verdict = regex_verdict(evaluator.pattern, evaluator.must_match, answer)  # type: ignore[arg-type]
                 return _Outcome(verdict, "done", None, now)
