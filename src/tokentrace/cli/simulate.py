@@ -70,9 +70,16 @@ def demo(
     if serve_too:
         from importlib import resources
 
+        from tokentrace.simulate.demo import demo_evaluators, start_provider
+
         server = f"http://127.0.0.1:{port}"
         files = resources.files("tokentrace.simulate")
         alerts, budgets = files.joinpath("demo_alerts.toml"), files.joinpath("demo_budgets.toml")
+        # The evaluators' judge: a simulated model of its own, in this process while it waits on
+        # the server (the traffic's provider stops when the traffic does).
+        judge_port = _free_port()
+        start_provider(judge_port, seed, realistic_latency=False)
+        evaluators = demo_evaluators(data_dir, f"http://127.0.0.1:{judge_port}/v1")
         server_process = subprocess.Popen(
             [
                 sys.executable,
@@ -89,6 +96,8 @@ def demo(
                 str(alerts),
                 "--budgets",
                 str(budgets),
+                "--evaluators",
+                str(evaluators),
             ]
         )
     url = ApiClient(server, api_key).server
@@ -105,11 +114,7 @@ def demo(
             )
         time.sleep(0.2)
 
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        provider_port = s.getsockname()[1]
+    provider_port = _free_port()
     click.echo(f"Sending {request_count} requests of simulated traffic to {url} ...", err=True)
     outcomes = run_demo(
         url,
@@ -146,12 +151,22 @@ def demo(
     if trace:
         click.echo(f"  {url}/traces/{trace}      (a trace of the first cause: its costliest, or slowest)")
     if server_process is not None:
+        click.echo(f"  {url}/quality?since=1h      (the evaluators' scores by prompt version, as they grade)")
+    if server_process is not None:
         click.echo(f"\ntokentrace is running at {url} (Ctrl-C to stop).")
         try:
             server_process.wait()
         except KeyboardInterrupt:
             server_process.terminate()
             server_process.wait(30)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def _costliest_incident_trace(client: ApiClient, minutes: str) -> str | None:

@@ -83,6 +83,19 @@ class _Outcome:
     session_id: str | None = None
 
 
+def _documents(recorded: Any) -> list[str]:
+    """The texts of a `gen_ai.retrieval.documents` value (a JSON array of {id, score, content},
+    as a string or already a list); none from what is not one."""
+    if isinstance(recorded, str):
+        try:
+            recorded = orjson.loads(recorded)
+        except orjson.JSONDecodeError:
+            return []
+    if not isinstance(recorded, list):
+        return []
+    return [d["content"] for d in recorded if isinstance(d, dict) and isinstance(d.get("content"), str)]
+
+
 @dataclass
 class _Spend:
     """An evaluator's calls this minute and its judge's spend this UTC day (read from the
@@ -331,14 +344,16 @@ class Evaluations:
         return turns
 
     def _context(self, item: dict[str, Any]) -> str:
-        """The documents the trace's retrieval spans returned: OpenInference's
-        `retrieval.documents.N.document.content`, or the span's recorded output."""
+        """The documents the trace's retrieval spans returned: the GenAI conventions'
+        `gen_ai.retrieval.documents`, OpenInference's `retrieval.documents.N.document.content`,
+        or the span's recorded output."""
         table = self.store.trace_spans(item["project_id"], item["trace_id"])
         found = []
         for span in table.select(["span_id", "operation", "attributes"]).to_pylist():
             if span["operation"] != "retrieval":
                 continue
             attributes = orjson.loads(span["attributes"] or "{}")
+            found += _documents(attributes.get("gen_ai.retrieval.documents"))
             found += [str(v) for k, v in sorted(attributes.items()) if _DOCUMENT.fullmatch(k)]
             content = self.store.content(item["project_id"], item["trace_id"], span["span_id"]) or {}
             found += [

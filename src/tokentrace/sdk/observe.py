@@ -12,6 +12,8 @@ from typing import Any, TypeVar
 from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
 
+from tokentrace.sdk import documents
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 _KINDS = {
@@ -35,7 +37,9 @@ def observe(fn: F | None = None, *, name: str | None = None, kind: str | None = 
     """Trace each call of the decorated function.
 
     kind="tool" | "retrieval" | "agent" marks the span with the gen_ai operation (and the
-    tool, data source or agent name); without it the span is a plain step of the trace.
+    tool, data source or agent name); without it the span is a plain step of the trace. With
+    content capture on, a retrieval's query and the documents it returned are recorded too
+    (sdk/documents.py: what an evaluator of groundedness reads).
     """
     if kind is not None and kind not in _KINDS:
         raise ValueError(f"kind must be one of {sorted(_KINDS)} or None")
@@ -49,13 +53,15 @@ def observe(fn: F | None = None, *, name: str | None = None, kind: str | None = 
             attributes = {"gen_ai.operation.name": operation, key: label}
             span_name = f"{operation} {label}"
 
+        retrieval = kind == "retrieval"
+
         @contextmanager
-        def traced() -> Iterator[None]:
+        def traced() -> Iterator[Span]:
             with _tracer().start_as_current_span(
                 span_name, attributes=attributes, record_exception=False, set_status_on_exception=False
             ) as span:
                 try:
-                    yield
+                    yield span
                 except GeneratorExit:  # a generator closed early by its consumer did not fail
                     raise
                 except BaseException as exc:
@@ -75,8 +81,11 @@ def observe(fn: F | None = None, *, name: str | None = None, kind: str | None = 
 
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                with traced():
-                    return await func(*args, **kwargs)
+                with traced() as span:
+                    result = await func(*args, **kwargs)
+                    if retrieval:
+                        documents.record(span, args, kwargs, result)
+                    return result
 
             return async_wrapper  # type: ignore[return-value]
         if inspect.isgeneratorfunction(func):
@@ -90,8 +99,11 @@ def observe(fn: F | None = None, *, name: str | None = None, kind: str | None = 
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with traced():
-                return func(*args, **kwargs)
+            with traced() as span:
+                result = func(*args, **kwargs)
+                if retrieval:
+                    documents.record(span, args, kwargs, result)
+                return result
 
         return wrapper  # type: ignore[return-value]
 

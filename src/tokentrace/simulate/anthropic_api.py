@@ -17,7 +17,7 @@ from starlette.routing import Route
 from tokentrace.simulate import faults, judge
 from tokentrace.simulate.models import profile
 from tokentrace.simulate.state import ProviderState, pause
-from tokentrace.simulate.tokens import answer_length, content_text, count_text, generate_words, rng_for
+from tokentrace.simulate.tokens import answer_length, answer_words, content_text, count_text, rng_for
 
 _MIN_CACHEABLE = 1024  # the shortest prefix Anthropic caches (Sonnet, Opus)
 _ERRORS = {
@@ -134,7 +134,7 @@ async def messages(request: Request) -> Response:
         output, truncated, words = count_text(orjson.dumps(tool["input"]).decode()) + 10, False, []
     else:
         output, truncated = answer_length(rng, body["max_tokens"], high=directives.max_output or 160)
-        words = generate_words(rng, output)
+        words = answer_words(rng, output, content_text(body.get("system")))
     stop = "tool_use" if tool else ("max_tokens" if truncated else "end_turn")
     if directives.refuse and not tool:
         words = ["I", "can't", "help", "with", "that."]

@@ -14,7 +14,7 @@ import openai
 import orjson
 
 import tokentrace
-from tokentrace.simulate.world import Conditions, Request, system_prompt
+from tokentrace.simulate.world import Conditions, Request, system_prompt, system_prompt_with
 
 LOOKUP_ORDER = [
     {
@@ -72,7 +72,7 @@ class SupportApp:
     def refund_agent(self, request: Request, conditions: Conditions) -> None:
         docs = self.search_policies(request.question)
         messages = [
-            {"role": "system", "content": system_prompt(request.feature) + " " + docs},
+            {"role": "system", "content": system_prompt_with(request.feature, docs, conditions)},
             {"role": "user", "content": request.question},
         ]
         if conditions.runaway_user == request.user:
@@ -129,7 +129,7 @@ class SupportApp:
             stream=True,
             stream_options={"include_usage": True},
             messages=[
-                {"role": "system", "content": system_prompt(request.feature) + " " + docs},
+                {"role": "system", "content": system_prompt_with(request.feature, docs, conditions)},
                 {"role": "user", "content": request.question},
             ],
         )

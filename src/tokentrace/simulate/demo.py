@@ -5,6 +5,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from importlib import resources
+from pathlib import Path
+from string import Template
 
 import uvicorn
 
@@ -16,6 +19,16 @@ from tokentrace.simulate.state import ProviderState
 from tokentrace.simulate.world import Conditions
 
 _MINUTE_NS = 60 * 1_000_000_000
+
+
+def demo_evaluators(data_dir: Path, judge_url: str) -> Path:
+    """The demo's evaluators file (simulate/demo_evaluators.toml) written into the data dir with
+    its judge's URL; its path, for `serve --evaluators`."""
+    template = resources.files("tokentrace.simulate").joinpath("demo_evaluators.toml").read_text()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    written = data_dir / "demo_evaluators.toml"
+    written.write_text(Template(template).substitute(judge_url=judge_url))
+    return written
 
 
 def start_provider(port: int, seed: int, realistic_latency: bool) -> uvicorn.Server:

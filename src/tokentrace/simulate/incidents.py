@@ -65,4 +65,18 @@ INCIDENTS = {
         "a timestamp added at the top of email-draft's system prompt invalidates its cached prefix.",
         ("tokentrace cost --by feature,model --since 15m",),
     ),
+    "lost-context": Incident(
+        Conditions(
+            name="lost-context",
+            version_override={"refund-chat": ("v4", 450)},
+            lost_context_feature="refund-chat",
+        ),
+        "refund-chat shipped prompt v4, whose template no longer passes the retrieved policy to the "
+        "model: nothing fails and nothing costs more, but its answers stop citing the policy. Only "
+        "the groundedness evaluator sees it (demo --serve runs it; the judge is the simulated model).",
+        (
+            "/quality?since=15m&feature=refund-chat",
+            "/api/v1/triage?since=10m&baseline=1h",
+        ),
+    ),
 }

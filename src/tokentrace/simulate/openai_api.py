@@ -18,6 +18,7 @@ from tokentrace.simulate.models import profile
 from tokentrace.simulate.state import ProviderState, pause
 from tokentrace.simulate.tokens import (
     answer_length,
+    answer_words,
     content_text,
     count_audio,
     count_message,
@@ -163,7 +164,10 @@ async def chat_completions(request: Request) -> Response:
         output = count_text(call["name"]) + count_text(call["arguments"])
     else:
         output, truncated = answer_length(rng, limit, high=directives.max_output or 160)
-        words = generate_words(rng, output)
+        instructions = " ".join(
+            content_text(m.get("content")) for m in messages if m.get("role") in ("system", "developer")
+        )
+        words = answer_words(rng, output, instructions)
         if (body.get("response_format") or {}).get("type") in ("json_object", "json_schema"):
             text = orjson.dumps({"answer": " ".join(words)}).decode()
             words = (text[:-2] if directives.malformed_json or truncated else text).split(" ")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 import random
+import re
 from typing import Any
 
 import orjson
@@ -122,6 +123,20 @@ def generate_words(rng: random.Random, count: int) -> list[str]:
     """`count` words; each word (with its leading space) is one output token."""
     start = rng.randrange(len(_WORDS))
     return [_WORDS[(start + i) % len(_WORDS)] for i in range(count)]
+
+
+_CONTEXT = re.compile(r"<context>(.*?)</context>", re.S)
+
+
+def answer_words(rng: random.Random, count: int, instructions: str) -> list[str]:
+    """`count` words of an answer. Instructions that carry documents in <context>…</context>
+    are answered from them, word for word (a model that cites what it retrieved: a judge finds
+    it grounded); others get generated words."""
+    found = _CONTEXT.search(instructions)
+    cited = found.group(1).split() if found else []
+    if not cited:
+        return generate_words(rng, count)
+    return [cited[i % len(cited)] for i in range(count)]
 
 
 def answer_length(

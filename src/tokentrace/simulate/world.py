@@ -54,6 +54,9 @@ class Conditions:
     runaway_turns: int = 20  # the looping agent's LLM calls per request
     slow_provider: str | None = None  # this provider's first token comes late: slow, no errors
     slow_ttft_ms: int = 2500
+    # this feature's prompt no longer carries the documents it retrieved: its answers stop citing
+    # them (nothing fails, nothing costs more; a groundedness evaluator sees it)
+    lost_context_feature: str | None = None
 
     def feature(self, base: Feature) -> Feature:
         changed = base
@@ -78,6 +81,14 @@ class Request:
 def system_prompt(feature: Feature) -> str:
     words = (_POLICY * (feature.system_words // len(_POLICY.split()) + 1)).split()[: feature.system_words]
     return f"You are the {feature.name} assistant ({feature.template} {feature.version}). " + " ".join(words)
+
+
+def system_prompt_with(feature: Feature, documents: str, conditions: Conditions) -> str:
+    """The feature's system prompt with the documents it retrieved in a <context> block (the
+    simulated model answers from it), unless the feature's prompt lost them (an incident)."""
+    if conditions.lost_context_feature == feature.name:
+        return system_prompt(feature)
+    return f"{system_prompt(feature)} <context>{documents}</context>"
 
 
 def tenant_of(user: str) -> str:

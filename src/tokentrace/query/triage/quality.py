@@ -58,7 +58,8 @@ def quality_changes(
     where: Mapping[str, str] | None = None,
 ) -> list[QualityChange]:
     """The material moves of numeric scores between the periods: overall, then the slices that
-    moved most (a slice new in the window is compared with the whole baseline)."""
+    moved most (a slice new in the window, or with fewer than MIN_SCORES before it, as a rollout
+    starts, is compared with the whole baseline)."""
     where = where or {}
     changes: list[QualityChange] = []
     overall: dict[str, tuple[float | None, int, int]] = {}  # score: (mean and count before, count after)
@@ -76,8 +77,8 @@ def quality_changes(
             was, had, everything = overall.get(score, (None, 0, 0))
             if by and found is not None and found[1] == had and count == everything:
                 continue  # the slice is every call in both periods: the overall change says it
-            if found is not None:
-                was, had = found
+            if found is not None and found[1] >= MIN_SCORES:
+                was, had = found  # else new in the window (or its first few calls came before)
             if was is None or count < MIN_SCORES or had < MIN_SCORES or abs(mean - was) < MATERIAL:
                 continue
             named = dict(zip(by, (str(v) for v in group), strict=True))
