@@ -170,6 +170,9 @@ def serve(
 
     keep_pyarrow_from_pandas()  # the server's first write would load it: ~1 s of CPU, ~40 MB
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request at INFO: a line per judge call and webhook (their failures are
+    # the jobs' own log lines)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     config = ServerConfig(
         data_dir=data_dir,
         store_url=store_url,
