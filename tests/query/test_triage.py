@@ -49,6 +49,16 @@ def test_a_new_prompt_version_that_doubles_the_prompt_ranks_first(open_store):
     assert version_mix.biggest_mover.value in ("v1", "v2") and version_mix.shift > 0.5
 
 
+def test_a_cheaper_prompt_version_is_named_by_what_it_changed_not_as_its_predecessor_gone(open_store):
+    """v1 leaves as v2 takes its calls: the drop in cost is v2's shorter prompt, not "v1: requests
+    per hour 240→0" (a version rolled out is no fall in traffic)."""
+    result = _run(open_store, _window(**{"refund-chat": {"version": "v2", "input_tokens": 600}}))
+    first = result.causes[0]
+    assert first.metric == "input_tokens_per_call" and (first.before, first.after) == (1000, 600)
+    assert "refund-chat" in (first.value, first.filters.get("feature")) and first.contribution < 0
+    assert not any(c.mechanism == "traffic" for c in result.causes)
+
+
 def test_a_new_user_looping_in_one_tenant_ranks_first(open_store):
     loop = [
         call(UNTIL - WINDOW + timedelta(seconds=5 * n), user="script-bot", tenant="globex")

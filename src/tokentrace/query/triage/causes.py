@@ -75,6 +75,17 @@ def _reference(before: Period, key: Slice) -> Slice:
     return key
 
 
+def _replaced(before: Period, after: Period, key: Slice) -> bool:
+    """Whether the slice is a variant (a prompt version or template, a model) that left the
+    window while its parent went on: its calls moved to a successor, whose own slice (compared
+    with the parent: _reference) says what changed; its fall is no fall in traffic."""
+    parent = _parent(key)
+    if parent is None or key[-1][0] not in VARIANTS:
+        return False
+    gone = after.rate(after.of(key).requests) < 0.5 * before.rate(before.of(key).requests)
+    return gone and after.rate(after.of(parent).requests) >= 0.5 * before.rate(before.of(parent).requests)
+
+
 def _outside(period: Period, key: Slice, chosen: list[Slice], measure) -> float:
     """`measure` of the slice's calls that no chosen slice holds."""
     return measure(period, period.outside(key, chosen))
@@ -116,6 +127,8 @@ def _where(
         parent = _parent(key)
         if parent is not None and all(p.of(key).calls == p.of(parent).calls for p in (before, after)):
             continue  # the only value inside its parent: the parent says the same, more plainly
+        if _replaced(before, after, key):
+            continue
         explained = (measure(after, after.of(key)) - measure(before, before.of(key))) * direction
         changed_side = after.of(key) if direction > 0 else before.of(key)
         if explained <= 0.1 * change or changed_side.calls < _MIN_CALLS:
