@@ -92,6 +92,23 @@ def test_the_query_is_found_by_name_and_async_retrievals_are_recorded_too(spans)
     assert documents == [{"content": "mail [EMAIL] for refunds"}]  # redacted like any content
 
 
+class Hostile:
+    @property
+    def page_content(self) -> str:
+        raise RuntimeError("lazy load failed")
+
+
+def test_a_result_that_cannot_be_read_is_not_recorded_and_the_app_gets_it(spans):
+    returned = [Hostile()]
+
+    @observe(kind="retrieval")
+    def search(question: str) -> list:
+        return returned
+
+    assert search("refund?") is returned
+    assert _recorded(spans) == (None, None)
+
+
 def test_nothing_is_recorded_when_capture_is_off_or_the_step_is_no_retrieval(spans):
     @observe(kind="tool")
     def lookup(order: str) -> str:

@@ -152,7 +152,6 @@ def demo(
         click.echo(f"  {url}/traces/{trace}      (a trace of the first cause: its costliest, or slowest)")
     if server_process is not None:
         click.echo(f"  {url}/quality?since=1h      (the evaluators' scores by prompt version, as they grade)")
-    if server_process is not None:
         click.echo(f"\ntokentrace is running at {url} (Ctrl-C to stop).")
         try:
             server_process.wait()

@@ -9,12 +9,15 @@ A retrieval may return a string, or a list of strings, dicts or objects (a LangC
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
 from tokentrace.sdk import content
+
+log = logging.getLogger("tokentrace.sdk")
 
 DOCUMENTS = "gen_ai.retrieval.documents"
 QUERY = "gen_ai.retrieval.query.text"
@@ -71,10 +74,15 @@ def query(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str | None:
 
 
 def record(span: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any], result: Any) -> None:
-    """Put the retrieval's query and documents on its span; nothing unless capture is on."""
+    """Put the retrieval's query and documents on its span; nothing unless capture is on, and
+    nothing from a value that cannot be read (the app's call is never failed for it)."""
     if not content.capturing():
         return
-    asked, found = query(args, kwargs), documents(result)
+    try:
+        asked, found = query(args, kwargs), documents(result)
+    except Exception:  # an object whose attributes raise: the step is recorded without them
+        log.debug("retrieval result not recorded", exc_info=True)
+        return
     if asked is not None:
         span.set_attribute(QUERY, asked)
     if found is not None:
