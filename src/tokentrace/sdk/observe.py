@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
 
-from tokentrace.sdk import documents
+from tokentrace.sdk import documents, tool_calls
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -39,7 +39,8 @@ def observe(fn: F | None = None, *, name: str | None = None, kind: str | None = 
     kind="tool" | "retrieval" | "agent" marks the span with the gen_ai operation (and the
     tool, data source or agent name); without it the span is a plain step of the trace. With
     content capture on, a retrieval's query and the documents it returned are recorded too
-    (sdk/documents.py: what an evaluator of groundedness reads).
+    (sdk/documents.py: what an evaluator of groundedness reads), and a tool's arguments and
+    result (sdk/tool_calls.py).
     """
     if kind is not None and kind not in _KINDS:
         raise ValueError(f"kind must be one of {sorted(_KINDS)} or None")
@@ -53,7 +54,14 @@ def observe(fn: F | None = None, *, name: str | None = None, kind: str | None = 
             attributes = {"gen_ai.operation.name": operation, key: label}
             span_name = f"{operation} {label}"
 
-        retrieval = kind == "retrieval"
+        retrieval, tool = kind == "retrieval", kind == "tool"
+        signature = tool_calls.signature_of(func) if tool else None
+
+        def record_result(span: Span, args: tuple, kwargs: dict[str, Any], result: Any) -> None:
+            if retrieval:
+                documents.record(span, args, kwargs, result)
+            elif tool:
+                tool_calls.result(span, result)
 
         @contextmanager
         def traced() -> Iterator[Span]:
@@ -72,7 +80,9 @@ def observe(fn: F | None = None, *, name: str | None = None, kind: str | None = 
 
             @functools.wraps(func)
             async def agen_wrapper(*args: Any, **kwargs: Any) -> Any:
-                with traced():
+                with traced() as span:
+                    if tool:
+                        tool_calls.arguments(span, signature, args, kwargs)
                     async for item in func(*args, **kwargs):
                         yield item
 
@@ -82,9 +92,10 @@ def observe(fn: F | None = None, *, name: str | None = None, kind: str | None = 
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                 with traced() as span:
+                    if tool:
+                        tool_calls.arguments(span, signature, args, kwargs)
                     result = await func(*args, **kwargs)
-                    if retrieval:
-                        documents.record(span, args, kwargs, result)
+                    record_result(span, args, kwargs, result)
                     return result
 
             return async_wrapper  # type: ignore[return-value]
@@ -92,7 +103,9 @@ def observe(fn: F | None = None, *, name: str | None = None, kind: str | None = 
 
             @functools.wraps(func)
             def gen_wrapper(*args: Any, **kwargs: Any) -> Any:
-                with traced():
+                with traced() as span:
+                    if tool:
+                        tool_calls.arguments(span, signature, args, kwargs)
                     yield from func(*args, **kwargs)
 
             return gen_wrapper  # type: ignore[return-value]
@@ -100,9 +113,10 @@ def observe(fn: F | None = None, *, name: str | None = None, kind: str | None = 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             with traced() as span:
+                if tool:
+                    tool_calls.arguments(span, signature, args, kwargs)
                 result = func(*args, **kwargs)
-                if retrieval:
-                    documents.record(span, args, kwargs, result)
+                record_result(span, args, kwargs, result)
                 return result
 
         return wrapper  # type: ignore[return-value]

@@ -1,6 +1,8 @@
-"""`@observe(kind="retrieval")` records what the retrieval was asked and returned
-(`gen_ai.retrieval.query.text`, `gen_ai.retrieval.documents`) when content capture is on, and
-nothing when it is off; returns it cannot read are left unrecorded, the call unaffected."""
+"""`@observe` records what a step was given and returned when content capture is on, as the GenAI
+conventions say: a retrieval's query and documents (`gen_ai.retrieval.query.text`,
+`gen_ai.retrieval.documents`), a tool's arguments and result (`gen_ai.tool.call.arguments`,
+`gen_ai.tool.call.result`); nothing when it is off; what it cannot read is left unrecorded, the
+call unaffected."""
 
 from __future__ import annotations
 
@@ -115,8 +117,10 @@ def test_nothing_is_recorded_when_capture_is_off_or_the_step_is_no_retrieval(spa
         return "in transit"
 
     lookup("A-1")
-    assert _recorded(spans) == (None, None)
+    assert _recorded(spans) == (None, None)  # no retrieval attributes on a tool
     content.configure(content.ContentPolicy())
+    lookup("A-1")
+    assert _tool_call(spans) == (None, None)  # nor a tool's own, with capture off
 
     @observe(kind="retrieval")
     def search(question: str) -> str:
@@ -124,3 +128,43 @@ def test_nothing_is_recorded_when_capture_is_off_or_the_step_is_no_retrieval(spa
 
     search("refund?")
     assert _recorded(spans) == (None, None)
+
+
+def _tool_call(exporter) -> tuple[dict | None, str | None]:
+    [span] = exporter.get_finished_spans()
+    exporter.clear()
+    arguments = span.attributes.get("gen_ai.tool.call.arguments")
+    return (orjson.loads(arguments) if arguments else None), span.attributes.get("gen_ai.tool.call.result")
+
+
+def test_a_tools_arguments_by_name_and_its_result_are_recorded(spans):
+    class Orders:
+        @observe(kind="tool", name="lookup_order")
+        def lookup(self, order_id: str, *, verbose: bool = False) -> dict:
+            return {"order_id": order_id, "status": "in transit", 7: "a key that is no string"}
+
+    Orders().lookup("A-1", verbose=True)
+    arguments, result = _tool_call(spans)
+    assert arguments == {"order_id": "A-1", "verbose": True}  # by name, the receiver left out
+    assert orjson.loads(result) == {"order_id": "A-1", "status": "in transit", "7": "a key that is no string"}
+
+    @observe(kind="tool")
+    async def notify(email: str) -> str:
+        return f"sent to {email}"
+
+    asyncio.run(notify("jane@corp.example"))
+    assert _tool_call(spans) == ({"email": "[EMAIL]"}, "sent to [EMAIL]")  # redacted like any content
+
+
+def test_a_failing_tool_keeps_its_arguments_and_the_error(spans):
+    @observe(kind="tool")
+    def charge(amount: float) -> None:
+        raise RuntimeError("card declined")
+
+    with pytest.raises(RuntimeError):
+        charge(12.5)
+    [span] = spans.get_finished_spans()
+    assert orjson.loads(span.attributes["gen_ai.tool.call.arguments"]) == {"amount": 12.5}
+    assert (
+        "gen_ai.tool.call.result" not in span.attributes and span.attributes["error.type"] == "RuntimeError"
+    )
