@@ -3,6 +3,7 @@ URL, and shows stored markup as text. (The same in a real browser: tests/e2e/tes
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import re
@@ -16,10 +17,13 @@ from starlette.testclient import TestClient
 
 from tests.builders.planted import call
 from tests.server.ui.conftest import HOSTILE, Site, planted, write
+from tokentrace.query.budgets import budget_usage
+from tokentrace.server.api import budgets as budgets_api
 from tokentrace.server.app import create_app
 from tokentrace.server.auth import hash_key
 from tokentrace.server.config import ServerConfig
 from tokentrace.server.runner import open_state
+from tokentrace.server.ui import budgets as budgets_ui
 from tokentrace.server.ui.formats import count, money, ms, pct
 from tokentrace.store.filters import SpanFilter
 
@@ -416,11 +420,15 @@ def _budget_row(page: str, budget: str, value: str | None = None) -> dict[str, s
     return fields
 
 
-def test_the_budgets_page_shows_each_budget_against_the_traced_spend(tmp_path) -> None:
+def test_the_budgets_page_shows_each_budget_against_the_traced_spend(tmp_path, monkeypatch) -> None:
     budgets = tmp_path / "budgets.toml"
     budgets.write_text(PAGE_BUDGETS)
     state = open_state(ServerConfig(data_dir=tmp_path / "data", fsync=False, budgets_file=budgets))
-    now = datetime.now(UTC)
+    # usd_per_day counts from 00:00 UTC: read the budgets at yesterday's noon, not the clock, so
+    # the planted hour lies in the day read whenever the test runs (at 00:0x it was yesterday's)
+    now = (datetime.now(UTC) - timedelta(days=1)).replace(hour=12, minute=0, second=0, microsecond=0)
+    for page in (budgets_api, budgets_ui):
+        monkeypatch.setattr(page, "budget_usage", functools.partial(budget_usage, now=now.timestamp()))
     spans, _, _ = planted(now)
     write(state, [*spans, call(now, error="budget_exceeded")])  # a call a budget refused
     try:
