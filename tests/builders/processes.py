@@ -26,6 +26,14 @@ def minute_with_room(seconds: float) -> None:
         time.sleep(left + 0.05)
 
 
+def day_with_room(seconds: float) -> None:
+    """Sleep into the next UTC day when fewer than `seconds` are left of this one, for a test whose
+    steps must all count in one per-day budget window (it reads the window's counter after)."""
+    left = 86400 - time.time() % 86400
+    if left < seconds:
+        time.sleep(left + 0.05)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

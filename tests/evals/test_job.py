@@ -202,21 +202,23 @@ def test_a_call_that_answered_with_tool_calls_only_is_not_graded(open_store, pro
 
 def test_an_answer_that_is_no_verdict_fails_at_once_and_a_budget_stops_the_judge(open_store, provider_url):
     store = open_store()
-    _write(store, _trace(1, GROUNDED, "v3", NOW - timedelta(minutes=2)))
-    _write(store, _trace(2, MADE_UP, "v4", NOW - timedelta(minutes=1)))
+    # the daily budget resets at 00:00 UTC: both runs below (now, now + 5 s) in one day
+    now = min(NOW, NOW.replace(hour=23, minute=59, second=50))
+    _write(store, _trace(1, GROUNDED, "v3", now - timedelta(minutes=2)))
+    _write(store, _trace(2, MADE_UP, "v4", now - timedelta(minutes=1)))
     job = Evaluations(store, _evaluators(f"{provider_url}/v1", "daily_budget_usd = 0.0000001"))
-    job.run_once(NOW)
+    job.run_once(now)
     states = store.evaluation_states("default")["groundedness"]
     assert states == {"done": 1, "skipped": 1}  # the first call spent the budget
     [skipped] = store.evaluation_list("default", "skipped", 10)
     assert skipped["evaluator"] == "groundedness" and "daily budget of $1e-07 is spent" in skipped["error"]
-    day = NOW.replace(hour=0, minute=0, second=0)
+    day = now.replace(hour=0, minute=0, second=0)
     spent = store.evaluation_spend(day)[("default", "groundedness")]
     assert spent > 0 and ("default", "no-voucher") not in store.evaluation_spend(day)  # a rule costs nothing
     # A restart goes on from the day's spend in the store: the judge is not asked again today.
     restarted = Evaluations(store, _evaluators(f"{provider_url}/v1", "daily_budget_usd = 0.0000001"))
-    _write(store, _trace(4, GROUNDED, "v3", NOW - timedelta(seconds=30)))
-    report = restarted.run_once(NOW + timedelta(seconds=5))
+    _write(store, _trace(4, GROUNDED, "v3", now - timedelta(seconds=30)))
+    report = restarted.run_once(now + timedelta(seconds=5))
     assert report.skipped == 1 and report.scored == 1  # the regex graded the new call
     assert store.evaluation_states("default")["groundedness"] == {"done": 1, "skipped": 2}
     assert store.evaluation_spend(day) == {("default", "groundedness"): spent}

@@ -18,7 +18,7 @@ from openai.types.responses import ResponseUsage
 
 import tokentrace
 from tests.builders.paths import ROOT
-from tests.builders.processes import ServerProcess, minute_with_room
+from tests.builders.processes import ServerProcess, day_with_room, minute_with_room
 from tests.builders.receiver import Receiver
 from tokentrace.budgets import Usage, parse_policy
 from tokentrace.budgets.decisions import cost_units
@@ -77,6 +77,7 @@ def _cost(model: str, usage: dict, provider: str = "openai") -> int:
 def test_an_app_holds_its_calls_to_budgets_shared_with_the_gateway(
     tmp_path, server: ServerProcess, provider_url: str, redis_url: str, start_gateway
 ) -> None:
+    day_with_room(60)  # the budgets count per UTC day: the app's calls and the counters read after in one
     receiver = Receiver()
     budgets = tmp_path / "budgets.toml"
     budgets.write_text(BUDGETS.format(url=receiver.url))
