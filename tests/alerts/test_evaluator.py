@@ -302,9 +302,10 @@ def _agent_runs(start, count: int, **run) -> list:
 
 
 def test_an_agent_run_far_past_its_usual_turns_is_a_loop(tmp_path, open_store, receiver):
-    """The planner usually takes 4 turns; one run in the window takes 31, calling get_weather 12
-    times with the same arguments: the rule fires for the planner and names that run."""
-    history = _agent_runs(UNTIL - WINDOW - BASELINE, 20)
+    """The planner usually takes 4 turns (and embeds 3 queries, which are not turns); one run in
+    the window takes 31, calling get_weather 12 times with the same arguments: the rule fires for
+    the planner and names that run."""
+    history = _agent_runs(UNTIL - WINDOW - BASELINE, 20, embeddings=3)
     looping = agent_run(UNTIL - WINDOW + timedelta(minutes=1), turns=31, tool_runs=12)
     window = history + _agent_runs(UNTIL - WINDOW + timedelta(minutes=2), 5) + looping
     _evaluate(tmp_path, open_store, receiver, LOOP, window)

@@ -112,10 +112,12 @@ def agent_run(
     tool_runs: int = 1,
     same_arguments: bool = True,
     seen_twice: bool = False,
+    embeddings: int = 0,
 ) -> list[RawSpan]:
     """One run of an agent: its span, `turns` LLM calls and `tool_runs` runs of get_weather under it
     (with the same arguments each time, or each its own), a second apart. `seen_twice`: each tool
-    run also recorded by a second instrumentation, as a span of the same tool inside it."""
+    run also recorded by a second instrumentation, as a span of the same tool inside it.
+    `embeddings`: that many embedding calls too (a query embedded for retrieval: not turns)."""
     trace = new_trace()
     start = int(at.timestamp() * 1e9)
     length = (turns + tool_runs + 1) * 10**9
@@ -137,6 +139,10 @@ def agent_run(
         spans.append(
             call(at + timedelta(seconds=n), trace=trace, parent=root.span_id, input_tokens=800 + 50 * n)
         )
+    for n in range(embeddings):
+        embedding = {"gen_ai.operation.name": "embeddings", "gen_ai.request.model": "text-embedding-3-small"}
+        at_n = at + timedelta(seconds=n, milliseconds=500)
+        spans.append(call(at_n, trace=trace, parent=root.span_id, extra=embedding))
     for n in range(tool_runs):
         tool_start = start + (turns + n) * 10**9
         arguments = '{"city": "Paris"}' if same_arguments else f'{{"city": "city-{n}"}}'

@@ -132,8 +132,13 @@ def test_a_slow_feature_is_the_first_latency_cause(open_store):
 
 def test_an_agent_looping_shows_in_its_turns_per_run_and_names_the_run(open_store):
     """The planner took 4 turns a run before; in the window one run takes 31 (get_weather 12 times
-    with the same arguments): its turns per run rise, and the looping run is named."""
-    before = [s for n in range(12) for s in agent_run(UNTIL - WINDOW - BASELINE + timedelta(minutes=5 * n))]
+    with the same arguments): its turns per run rise, and the looping run is named. The queries it
+    embeds for retrieval are calls, not turns."""
+    before = [
+        s
+        for n in range(12)
+        for s in agent_run(UNTIL - WINDOW - BASELINE + timedelta(minutes=5 * n), embeddings=2)
+    ]
     looping = agent_run(UNTIL - WINDOW + timedelta(minutes=2), turns=31, tool_runs=12)
     window = [s for n in range(3) for s in agent_run(UNTIL - WINDOW + timedelta(minutes=5 + n))] + looping
     result = triage(store_with(open_store(), before, window), "default", WINDOW, BASELINE, UNTIL)

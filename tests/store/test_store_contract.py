@@ -244,3 +244,31 @@ def test_compacting_changes_no_read(open_store):
     assert reads() == before and before[0] and before[1]
     if counted is not None:  # the superseded version of the repriced bucket is gone
         assert store._ch.query(rows)["n"][0].as_py() < counted
+
+
+def test_week_and_two_day_buckets_are_the_same_in_both_stores(open_store):
+    """DuckDB counts buckets from 2000-01-03 (a Monday); ClickHouse's toStartOfInterval counts
+    from the epoch (a Thursday). A week's bucket starts on Monday in both, from spans and from
+    rollups alike, and so does any width that does not divide a day."""
+    store = open_store()
+    rng = random.Random(7)
+    raws = [random_call(rng, n, START + timedelta(hours=rng.uniform(0, 24 * 12))) for n in range(1, 121)]
+    batch = normalize(raws, "default")
+    price_rows(PriceBook(), batch.rows)
+    store.write_batch(tables(batch.rows), None)
+    f = SpanFilter("default", since=START - timedelta(days=14), until=START + timedelta(days=14))
+    origin = datetime(2000, 1, 3, tzinfo=UTC)
+    for width in (7 * 86400, 2 * 86400):
+        want: dict[str, int] = {}
+        for raw in raws:
+            at = datetime.fromtimestamp(raw.start_unix_nano / 1e9, UTC)
+            start = origin + timedelta(seconds=(at - origin).total_seconds() // width * width)
+            key = start.strftime("%Y-%m-%dT%H:%M:%S.000000000Z")
+            want[key] = want.get(key, 0) + 1
+        from_spans = records(store.aggregate(f, (), width, distinct=False))
+        assert {r["bucket"]: r["requests"] for r in from_spans} == want, width
+    store.advance_rollups(START + timedelta(days=13))
+    weekly = rollups.aggregate(store, f, (), 7 * 86400)
+    starts = [r["bucket"] for r in weekly]
+    assert len(starts) == 3 and {datetime.fromisoformat(s).weekday() for s in starts} == {0}  # Mondays
+    assert sum(r["requests"] for r in weekly) == len(raws)

@@ -1,9 +1,9 @@
 """Agents' runs: how many turns (LLM calls) each run of an agent takes, and the runs that loop.
 
-A run is an agent's part of one trace: its calls are the counted LLM calls that inherited its
-name (`agent_name`, the nearest agent ancestor). A run loops when it takes far more turns than
-the agent usually does, or when one tool runs again and again in it (with the same arguments,
-where the spans say them).
+A run is an agent's part of one trace: its turns are the chat and completion calls that inherited
+its name (`agent_name`, the nearest agent ancestor); embeddings it made are not turns. A run
+loops when it takes far more turns than the agent usually does, or when one tool runs again and
+again in it (with the same arguments, where the spans say them).
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ LOOP_FACTOR = 3.0
 LOOP_MIN_TURNS = 10
 #: …or when one tool runs this many times in it.
 TOOL_REPEATS = 5
+#: The calls that are an agent's turns (an embedding of the query is not one).
+TURN_OPERATIONS = ("chat", "text_completion")
 _ARGUMENTS = ("gen_ai.tool.call.arguments", "input.value", "traceloop.entity.input")
 
 
@@ -57,7 +59,8 @@ class Loop:
 
 def runs(store: Store, f: SpanFilter) -> list[Run]:
     """Every agent run with calls in the filter's range: turns per (trace, agent)."""
-    table = store.aggregate(f, ("trace_id", "agent_name"), None, distinct=False)
+    turns = replace(f, equals={**f.equals, "operation": TURN_OPERATIONS})
+    table = store.aggregate(turns, ("trace_id", "agent_name"), None, distinct=False)
     return [
         Run(r["agent_name"], r["trace_id"], r["requests"])
         for r in records(table)

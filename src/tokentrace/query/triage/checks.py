@@ -151,10 +151,11 @@ def checks(before: Period, after: Period) -> list[Step]:
 
 
 def _runs(period: Period) -> list[agents.Run]:
-    """The agent runs among the period's calls: each agent's LLM calls per trace."""
+    """The agent runs among the period's calls: each agent's turns (agents.TURN_OPERATIONS) per trace."""
     calls = period.calls
-    agent, trace = calls.coded["agent_name"], calls.coded["trace_id"]
-    known = (agent.codes >= 0) & (trace.codes >= 0)
+    agent, trace, operation = calls.coded["agent_name"], calls.coded["trace_id"], calls.coded["operation"]
+    turn = np.logical_or.reduce([operation.equals(o) for o in agents.TURN_OPERATIONS])
+    known = (agent.codes >= 0) & (trace.codes >= 0) & turn
     pairs = agent.codes[known] * max(len(trace.values), 1) + trace.codes[known]
     found, turns = np.unique(pairs, return_counts=True)
     width = max(len(trace.values), 1)

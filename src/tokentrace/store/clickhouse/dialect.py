@@ -18,10 +18,19 @@ def whole_seconds(value: datetime) -> str:
     return (value.astimezone(UTC) if value.tzinfo else value).strftime("%Y-%m-%d %H:%M:%S")
 
 
+#: DuckDB's time_bucket counts buckets from 2000-01-03 00:00 UTC (a Monday); ClickHouse's
+#: toStartOfInterval from the epoch (a Thursday). They agree on widths that divide a day.
+_ORIGIN = 946_857_600
+
+
 def bucket(time_column: str, seconds: int) -> str:
-    """A row's time bucket as the select item `bucket` (DuckDB's time_bucket's, for widths that
-    divide a day)."""
-    return f"toStartOfInterval({time_column}, INTERVAL {int(seconds)} SECOND)::DateTime64(6) AS bucket"
+    """A row's time bucket as the select item `bucket`, the same as DuckDB's time_bucket: a
+    7-day bucket starts on a Monday in both stores."""
+    seconds = int(seconds)
+    if 86_400 % seconds == 0:
+        return f"toStartOfInterval({time_column}, INTERVAL {seconds} SECOND)::DateTime64(6) AS bucket"
+    start = f"{_ORIGIN} + intDiv(toUnixTimestamp({time_column}) - {_ORIGIN}, {seconds}) * {seconds}"
+    return f"toDateTime64({start}, 6) AS bucket"
 
 
 class ClickHouseDialect(dict):
