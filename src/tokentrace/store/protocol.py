@@ -66,9 +66,11 @@ class SpanReader(Protocol):
         """Matching spans, oldest first."""
 
     def llm_calls(self, f: SpanFilter, columns: tuple[str, ...]) -> pa.Table:
-        """The matching LLM calls that count (no duplicate of another span), oldest first, with
-        `sampled_out`: true for the calls of traces tail sampling dropped (kept in sampled_calls
-        without their spans). `columns` are canonical.SAMPLED_CALL_FIELDS."""
+        """The matching LLM calls that count (no duplicate of another span), in no set order
+        (sorting a week of calls took half the read), with `sampled_out`: true for the calls of
+        traces tail sampling dropped (kept in sampled_calls without their spans), and
+        `trace_key`: a 64-bit hash of the trace id (uint64), to group calls by trace without
+        reading its text. `columns` are canonical.SAMPLED_CALL_FIELDS."""
 
     def trace_spans(self, project_id: str, trace_id: str) -> pa.Table:
         """Every span of a trace (canonical fields), oldest first."""

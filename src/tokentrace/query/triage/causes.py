@@ -234,29 +234,41 @@ def _factors(period: Period, totals: Totals) -> dict[str, float]:
     }
 
 
-def _kinds(period: Period, rows: np.ndarray) -> np.ndarray:
-    """Each call's kind (operation and model) as one number."""
+def _kinds(period: Period, rows: np.ndarray) -> tuple[np.ndarray, list[tuple[str | None, str | None]]]:
+    """Each call's kind (operation and model) as a number, and each number's (operation, model):
+    the numbers are the period's own, the names compare across periods."""
     calls = period.calls
-    models = calls.coded["request_model"]
-    return calls.coded["operation"].codes[rows] * (len(models.values) + 1) + models.codes[rows] + 1
+    operation, model = calls.coded["operation"], calls.coded["request_model"]
+    numbers = (operation.codes[rows] + 1) * (model.size + 1) + model.codes[rows] + 1
+    found, inverse = np.unique(numbers, return_inverse=True)
+    names = list(
+        zip(
+            operation.texts(found // (model.size + 1) - 1),
+            model.texts(found % (model.size + 1) - 1),
+            strict=True,
+        )
+    )
+    return inverse.reshape(-1), names
 
 
-def _first_try_costs(period: Period, totals: Totals) -> dict[int, float]:
+def _first_try_costs(period: Period, totals: Totals) -> dict[tuple[str | None, str | None], float]:
     """Mean cost of an answered first try, per kind of call (operation and model), where there
     are enough of them."""
     rows = totals.rows
     first = rows[~period.calls.error[rows] & ~period.calls.resent[rows]]
-    kinds, inverse, counts = np.unique(_kinds(period, first), return_inverse=True, return_counts=True)
-    sums = np.bincount(inverse, weights=period.calls.cost[first], minlength=len(kinds))
-    return {int(k): float(s / n) for k, s, n in zip(kinds, sums, counts, strict=True) if n >= _MIN_CALLS}
+    kinds, names = _kinds(period, first)
+    counts = np.bincount(kinds, minlength=len(names))
+    sums = np.bincount(kinds, weights=period.calls.cost[first], minlength=len(names))
+    return {name: float(s / n) for name, s, n in zip(names, sums, counts, strict=True) if n >= _MIN_CALLS}
 
 
-def _resend_cost(period: Period, totals: Totals, usual: dict[int, float]) -> float:
+def _resend_cost(period: Period, totals: Totals, usual: dict[tuple[str | None, str | None], float]) -> float:
     """Per hour, what answered retries cost beyond a first try of the same operation and model:
     the conversation an app resends after a failure, and what it added on the way."""
     rows = totals.rows[period.calls.resent[totals.rows]]
     costs = period.calls.cost[rows]
-    first_try = np.array([usual.get(int(k), c) for k, c in zip(_kinds(period, rows), costs, strict=True)])
+    kinds, names = _kinds(period, rows)
+    first_try = np.array([usual.get(names[k], c) for k, c in zip(kinds.tolist(), costs, strict=True)])
     extra = float((costs - first_try).sum()) if len(rows) else 0.0
     return period.rate(max(extra, 0.0))
 
@@ -389,6 +401,7 @@ def _session_cause(before: Period, after: Period, key: Slice, contribution: floa
     rows = now.rows
     chats = ~after.calls.coded["operation"].equals("embeddings")[rows]
     turns = rows[chats & after.calls.input_known[rows]]
+    turns = turns[np.argsort(after.calls.start[turns], kind="stable")]  # oldest first
     inputs = [int(tokens) for tokens in after.calls.input_tokens[turns]]
     requests = now.requests
     evidence = f"{who + ': ' if who else ''}{now.calls} LLM calls in session {session}"

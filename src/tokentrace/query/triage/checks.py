@@ -92,7 +92,9 @@ def _mix_shift(before: Period, after: Period, dimension: str) -> MixShift:
     moves = {value: a.get(value, 0.0) - b.get(value, 0.0) for value in set(a) | set(b)}
     if not moves:
         return MixShift(f"{dimension} mix", 0.0)
-    top = max(moves, key=lambda v: abs(moves[v]))
+    # Two values can move by the same share (one tenant's gain, the other's loss): the first by
+    # name, so the answer does not hang on the order the calls were read in.
+    top = min(moves, key=lambda v: (-round(abs(moves[v]), 9), v))
     shift = round(sum(abs(m) for m in moves.values()) / 2, 4)
     return MixShift(
         f"{dimension} mix", shift, Mover(top, round(b.get(top, 0.0), 4), round(a.get(top, 0.0), 4))
@@ -156,12 +158,13 @@ def _runs(period: Period) -> list[agents.Run]:
     agent, trace, operation = calls.coded["agent_name"], calls.coded["trace_id"], calls.coded["operation"]
     turn = np.logical_or.reduce([operation.equals(o) for o in agents.TURN_OPERATIONS])
     known = (agent.codes >= 0) & (trace.codes >= 0) & turn
-    pairs = agent.codes[known] * max(len(trace.values), 1) + trace.codes[known]
+    width = max(trace.size, 1)
+    pairs = agent.codes[known] * width + trace.codes[known]
     found, turns = np.unique(pairs, return_counts=True)
-    width = max(len(trace.values), 1)
+    traces = trace.texts(found % width)
     return [
-        agents.Run(agent.values[int(p) // width], trace.values[int(p) % width], int(n))
-        for p, n in zip(found, turns, strict=True)
+        agents.Run(agent.values[int(p) // width], str(t), int(n))
+        for p, t, n in zip(found, traces, turns, strict=True)
     ]
 
 

@@ -75,7 +75,7 @@ def example_traces(period: Period, totals: Totals, count: int = 3) -> list[str]:
     costs = np.bincount(inverse, weights=period.calls.cost[rows][known], minlength=len(found))
     stored = np.bincount(inverse, weights=period.calls.detail[rows][known], minlength=len(found)) > 0
     order = np.lexsort((-costs, ~stored))[:count]  # stored first, then by cost
-    return [traces.values[int(found[n])] for n in order]
+    return [str(t) for t in traces.texts(found[order])]
 
 
 def milliseconds(value: float | None) -> str:

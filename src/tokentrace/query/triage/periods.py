@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
+from functools import cached_property, partial
 
 import numpy as np
 import pyarrow as pa
@@ -51,7 +51,7 @@ NESTED = (
 )
 
 #: Text fields read as codes besides the dimensions.
-_CODED = ("trace_id", "operation", "error_type", "agent_name")
+_CODED = ("operation", "error_type", "agent_name")
 
 _COLUMNS = (
     "start_time",
@@ -61,6 +61,7 @@ _COLUMNS = (
     "output_tokens",
     "cache_read_tokens",
     "duration_ms",
+    "trace_id",
     *_CODED,
     *(d for d in DIMENSIONS if d not in DERIVED_FIELDS),
 )
@@ -77,10 +78,21 @@ Slice = tuple[tuple[str, str], ...]  # ((dimension, value), ...), parent first
 
 @dataclass(frozen=True)
 class Coded:
-    """A text column as codes into its distinct values; -1 where it is null or empty."""
+    """A text column as codes into its distinct values; -1 where it is null or empty. The values
+    are read when asked for: a week's trace ids are half a million strings that only a few
+    example traces need."""
 
     codes: np.ndarray
-    values: list[str]
+    size: int  # distinct values
+    read: Callable[[], pa.Array] = field(repr=False)  # the distinct values, by code
+
+    @cached_property
+    def dictionary(self) -> pa.Array:
+        return self.read()
+
+    @cached_property
+    def values(self) -> list[str]:
+        return [str(v) for v in self.dictionary.to_pylist()]
 
     @cached_property
     def index(self) -> dict[str, int]:
@@ -89,16 +101,37 @@ class Coded:
     def equals(self, value: str) -> np.ndarray:
         return self.codes == self.index.get(value, -2)
 
+    def texts(self, codes: np.ndarray) -> list[str | None]:
+        """The values of `codes` (None for -1), read from the dictionary as one take."""
+        return self.dictionary.take(pa.array(codes, mask=codes < 0)).to_pylist()
+
 
 def _coded(column: pa.ChunkedArray | pa.Array) -> Coded:
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
     encoded = pc.dictionary_encode(column)
-    values = [str(v) for v in encoded.dictionary.to_pylist()]
+    dictionary = encoded.dictionary
     codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
-    if "" in values:  # an empty tag is no tag
-        codes = np.where(codes == values.index(""), -1, codes)
-    return Coded(codes, values)
+    empty = pc.index(dictionary, "").as_py() if pa.types.is_string(dictionary.type) else -1
+    if empty >= 0:  # an empty tag is no tag
+        codes = np.where(codes == empty, -1, codes)
+    return Coded(codes, len(dictionary), lambda: dictionary)
+
+
+def _traces(key: pa.ChunkedArray, trace_id: pa.ChunkedArray) -> Coded:
+    """The trace ids as codes, numbered by the store's 64-bit hash of each (a number hashes
+    several times faster than 32 characters of text; two of a week's ~10^6 traces share a hash
+    with odds of ~10^-7). Each code's text is its first call's trace_id."""
+    encoded = pc.dictionary_encode(key.combine_chunks())
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    size = len(encoded.dictionary)
+
+    def read() -> pa.Array:
+        first = np.empty(size, np.int64)
+        first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)  # the last write wins: the first row
+        return trace_id.take(first).combine_chunks()
+
+    return Coded(codes, size, read)
 
 
 def _numbers(column: pa.ChunkedArray, missing: float) -> np.ndarray:
@@ -111,12 +144,12 @@ def _buckets(tokens: np.ndarray, known: np.ndarray) -> Coded:
     bounds = [bound for bound, _ in INPUT_BUCKETS if bound is not None]
     codes = np.searchsorted(np.array(bounds), tokens, side="right").astype(np.int64)
     codes[~known] = -1
-    return Coded(codes, labels)
+    return Coded(codes, len(labels), lambda: pa.array(labels))
 
 
 @dataclass
 class Calls:
-    """A period's LLM calls (duplicates aside) as columns, oldest first."""
+    """A period's LLM calls (duplicates aside) as columns, in the store's order (not by time)."""
 
     start: np.ndarray  # ns
     cost: np.ndarray  # 0 where unpriced
@@ -137,16 +170,16 @@ class Calls:
     def distinct(self, field: str, rows: np.ndarray) -> set[str]:
         """The field's values at `rows`, each once (nulls left out)."""
         column = self.coded[field]
-        return {column.values[c] for c in np.unique(column.codes[rows]) if c >= 0}
+        return {v for v in column.texts(np.unique(column.codes[rows])) if v is not None}
 
     def texts(self, field: str, rows: np.ndarray) -> list[str | None]:
         """The field's values at `rows`."""
-        column = self.coded[field]
-        return [column.values[c] if c >= 0 else None for c in column.codes[rows]]
+        return self.coded[field].texts(self.coded[field].codes[rows])
 
     @classmethod
     def from_table(cls, table: pa.Table) -> Calls:
         coded = {name: _coded(table[name]) for name in (*_CODED, *DIMENSIONS) if name not in DERIVED_FIELDS}
+        coded["trace_id"] = _traces(table["trace_key"], table["trace_id"])
         input_known = pc.is_valid(table["input_tokens"]).to_numpy(zero_copy_only=False)
         input_tokens = _numbers(table["input_tokens"], 0).astype(np.int64)
         coded["input_bucket"] = _buckets(input_tokens, input_known)
@@ -196,7 +229,7 @@ class Totals:
 
     @cached_property
     def rows(self) -> np.ndarray:
-        """The calls' row numbers in their period, oldest first."""
+        """The calls' row numbers in their period."""
         if self.of is None or self.mask is None or not self.calls:
             return np.zeros(0, np.int64)
         return np.flatnonzero(self.mask())
@@ -206,8 +239,10 @@ class Totals:
         """Distinct traces: the requests these calls were made for."""
         if self.of is None:
             return 0
-        traces = self.of.coded["trace_id"].codes[self.rows]
-        return len(np.unique(traces[traces >= 0]))
+        traces = self.of.coded["trace_id"]
+        seen = np.zeros(traces.size, bool)  # (np.unique would sort them)
+        seen[traces.codes[self.rows]] = True
+        return int(np.count_nonzero(seen))
 
     @cached_property
     def errors_by_type(self) -> dict[str, int]:
@@ -215,7 +250,7 @@ class Totals:
             return {}
         rows = self.rows[self.of.error[self.rows]]
         kinds = self.of.coded["error_type"]
-        counts = np.bincount(kinds.codes[rows] + 1, minlength=len(kinds.values) + 1)
+        counts = np.bincount(kinds.codes[rows] + 1, minlength=kinds.size + 1)
         found: dict[str, int] = {}
         for code, count in enumerate(counts):
             if count:  # code 0: no type given, which reads as "other"
@@ -291,7 +326,7 @@ def calls_between(
     store: Store, project_id: str, since: datetime, until: datetime, where: Mapping[str, str] | None = None
 ) -> Calls:
     """The counted LLM calls started in [since, until) of the spans whose fields equal
-    `where`'s, oldest first: those of traces tail sampling dropped too (the store keeps their
+    `where`'s: those of traces tail sampling dropped too (the store keeps their
     calls), so a sampled store gives the same numbers."""
     return Calls.from_table(
         store.llm_calls(SpanFilter(project_id, since, until, dict(where or {})), _COLUMNS)
@@ -320,22 +355,31 @@ def _sums(weights: dict[str, np.ndarray | None], groups: np.ndarray, size: int) 
     return sums
 
 
+_TOKENS = ("input_tokens", "output_tokens", "cache_read")
+
+
 def _slices(period: Period, keys: list[Slice], sums: dict[str, np.ndarray]) -> None:
+    # As Python numbers in one call per column: a week holds tens of thousands of slices.
+    counts = (sums["calls"].astype(np.int64).tolist(), sums["answered"].astype(np.int64).tolist())
+    cost = sums["cost"].tolist()
+    tokens = [
+        sums[name].astype(np.int64).tolist() for name in ("input_tokens", "output_tokens", "cache_read")
+    ]
+    errors, slow = sums["errors"].astype(np.int64).tolist(), sums["slow"].astype(np.int64).tolist()
     for n, key in enumerate(keys):
-        calls = int(sums["calls"][n])
-        if not calls:
+        if not counts[0][n]:
             continue
         period.slices[key] = Totals(
-            calls=calls,
-            answered=int(sums["answered"][n]),
-            cost=float(sums["cost"][n]),
-            input_tokens=int(sums["input_tokens"][n]),
-            output_tokens=int(sums["output_tokens"][n]),
-            cache_read=int(sums["cache_read"][n]),
-            errors=int(sums["errors"][n]),
-            slow=int(sums["slow"][n]),
-            of=period.calls,
-            mask=lambda key=key: period.mask(key),
+            counts[0][n],
+            counts[1][n],
+            cost[n],
+            tokens[0][n],
+            tokens[1][n],
+            tokens[2][n],
+            errors[n],
+            slow[n],
+            period.calls,
+            partial(period.mask, key),
         )
 
 
@@ -352,11 +396,11 @@ def period_of(calls: Calls, since: datetime, until: datetime, slow_ms: float | N
         _slices(period, keys, _sums(weights, column.codes, len(keys)))
     for parent, child in NESTED:
         outer, inner = calls.coded[parent], calls.coded[child]
-        width = max(len(inner.values), 1)
+        width = max(inner.size, 1)
         both = (outer.codes >= 0) & (inner.codes >= 0)
         pairs = np.where(both, outer.codes.astype(np.int64) * width + inner.codes, -1)
-        if len(outer.values) * width <= 4 * calls.count + 1024:  # few enough pairs to count them all
-            found = np.arange(len(outer.values) * width)
+        if outer.size * width <= 4 * calls.count + 1024:  # few enough pairs to count them all
+            found = np.arange(outer.size * width)
             numbered = pairs
         else:
             found, groups = np.unique(pairs[both], return_inverse=True)

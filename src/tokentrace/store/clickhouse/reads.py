@@ -305,13 +305,12 @@ class ClickHouseReads:
         params = ClickHouseDialect()
         where = where_clause(f, params)
         union = (
-            f"SELECT {select}, false AS sampled_out, start_time AS call_start FROM {SPANS} "
+            f"SELECT {select}, false AS sampled_out, cityHash64(trace_id) AS trace_key FROM {SPANS} "
             f"WHERE {where} AND {LLM_CALL} AND duplicate_of IS NULL AND trace_id NOT IN ({COMMITTED}) "
-            f"UNION ALL SELECT {select}, true, start_time FROM sampled_calls WHERE {where} AND {VALID}"
+            f"UNION ALL SELECT {select}, true, cityHash64(trace_id) "
+            f"FROM sampled_calls WHERE {where} AND {VALID}"
         )
-        return self._ch.query(
-            f"SELECT * EXCEPT (call_start) FROM ({union}) ORDER BY call_start {SETTINGS}", params
-        )
+        return self._ch.query(f"SELECT * FROM ({union}) {SETTINGS}", params)
 
     def totals(self, project_id: str) -> dict[str, Any]:
         row = python_rows(

@@ -54,12 +54,12 @@ class DuckDBReads:
         params = DuckDBDialect()  # positional: each WHERE adds its own
         stored = where_clause(f, params)
         dropped = where_clause(f, params)
-        union = (
-            f"SELECT {cols}, false AS sampled_out, start_time AS call_start FROM spans "
+        return self._arrow(
+            f"SELECT {cols}, false AS sampled_out, hash(trace_id) AS trace_key FROM spans "
             f"WHERE {stored} AND {LLM_CALL} AND duplicate_of IS NULL "
-            f"UNION ALL SELECT {cols}, true, start_time FROM sampled_calls WHERE {dropped}"
+            f"UNION ALL SELECT {cols}, true, hash(trace_id) FROM sampled_calls WHERE {dropped}",
+            params,
         )
-        return self._arrow(f"SELECT * EXCLUDE (call_start) FROM ({union}) ORDER BY call_start", params)
 
     def trace_spans(self, project_id: str, trace_id: str) -> pa.Table:
         return self._arrow(
