@@ -14,6 +14,8 @@ from tokentrace.canonical import input_bucket
 from tokentrace.ingest.raw import RawSpan
 from tokentrace.query.records import records
 from tokentrace.query.triage import triage
+from tokentrace.query.triage.causes import mechanisms
+from tokentrace.query.triage.periods import calls_between, period_of
 from tokentrace.store.sampling import SamplingPolicy
 
 
@@ -378,3 +380,36 @@ def test_a_retry_storm_reads_the_same_after_sampling(open_store):
     sampled = triage(store, "default", WINDOW, BASELINE, UNTIL)
     assert _without_examples(sampled) == _without_examples(whole)
     assert set(sampled.causes[0].example_trace_ids) <= storm_traces
+
+
+def test_a_resend_is_weighed_against_a_first_try_of_its_own_model(open_store):
+    """Every gpt-4o-mini request in the window fails once and resends a longer conversation, so
+    the window has no mini first try to compare with: the baseline's is used. The models come
+    in the other order in the window (gpt-4o's calls first), and the baseline's mini is still
+    mini (kinds were numbered per period, so a mini resend was weighed against gpt-4o's first
+    try, which costs more: the retries vanished)."""
+    start = UNTIL - WINDOW - BASELINE
+    before = [
+        call(
+            start + timedelta(seconds=10 * n + (0 if n % 2 else 5)),
+            model="gpt-4o" if n % 2 else "gpt-4o-mini",
+        )
+        for n in range(120)
+    ]
+    window = [call(UNTIL - WINDOW + timedelta(seconds=1), model="gpt-4o")]
+    for n in range(30):
+        trace = new_trace()
+        at = UNTIL - WINDOW + timedelta(seconds=10 + 10 * n)
+        window += [
+            call(at, model="gpt-4o-mini", trace=trace, error="rate_limit", duration_ms=50),
+            call(at + timedelta(seconds=1), model="gpt-4o-mini", trace=trace, input_tokens=1500),
+            call(at + timedelta(seconds=2), model="gpt-4o"),
+        ]
+    store = store_with(open_store(), before, window)
+    then = period_of(calls_between(store, "default", start, UNTIL - WINDOW), start, UNTIL - WINDOW, None)
+    now = period_of(calls_between(store, "default", UNTIL - WINDOW, UNTIL), UNTIL - WINDOW, UNTIL, None)
+    mini = (("request_model", "gpt-4o-mini"),)
+    split = mechanisms(then, now, mini, mini)
+    # At most what the 30 resends cost beyond 30 of the baseline's mini first tries, per hour.
+    extra = now.rate(now.of(mini).cost - 30 * then.of(mini).cost / 60)
+    assert 0 < split["retries"] <= extra * (1 + 1e-9)
