@@ -8,7 +8,7 @@ prompts, exports of 512 spans). The stages are the ones an export goes through:
 - in an ingest worker: decode (OTLP protobuf), normalize, price, columns (Arrow), redact, encode
   (the spool record: Arrow IPC);
 - in the server process: record (the worker's record read back), spool (append and fsync,
-  wall time: it waits on the disk), write (the store's write_batch in batches of 10,000 rows,
+  wall time: it waits on the disk), write (the store's write_batch in batches of 40,000 rows,
   as the writer takes them: duplicate detection and tag inheritance included), and rollups
   (one advance over everything written; the server runs it off the request path, two minutes
   behind).
@@ -46,7 +46,7 @@ from tokentrace.store.duckdb import DuckDBStore  # noqa: E402
 
 WORKER = ("decode", "normalize", "price", "columns", "redact", "encode")
 SERVER = ("record", "spool", "write", "rollups")
-BATCH_ROWS = 10_000
+BATCH_ROWS = 40_000
 
 
 class Clock:

@@ -42,7 +42,7 @@ class Pipeline:
         *,
         max_pending_rows: int = 1_000_000,
         max_pending_bytes: int = 256 * 1024 * 1024,
-        batch_rows: int = 10_000,
+        batch_rows: int = 40_000,
         batch_delay_s: float = 1.0,
         fsync: bool = True,
         redact_content: bool = True,

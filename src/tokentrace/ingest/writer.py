@@ -1,7 +1,9 @@
-"""The batch writer: spooled batches → the store, in micro-batches (≥ 10k rows, ~1 s, or once
+"""The batch writer: spooled batches → the store, in micro-batches (≥ 40k rows, ~1 s, or once
 arrivals pause for `quiet_s`).
 
-DuckDB pays ~6 ms per INSERT whatever its size, so rows are gathered before writing; when
+DuckDB pays ~6 ms per INSERT whatever its size, and a write looks for resent and duplicate spans
+among the stored ones of its hour whatever its size, so rows are gathered before writing (at
+10k rows a write took 16.5 µs of the server's CPU a span, at 40k 9.6); when
 nothing more arrives for a moment (a burst ended) waiting longer only delays what is there.
 The spool position of the newest record in a write is committed with it, so a restart
 replays exactly what the store lacks. A failing store is retried, never skipped.
@@ -32,7 +34,7 @@ class BatchWriter:
         self,
         store: Store,
         on_committed: Callable[[Position], None],
-        max_rows: int = 10_000,
+        max_rows: int = 40_000,
         max_delay_s: float = 1.0,
         quiet_s: float = 0.2,
         max_bytes: int = 128 * 1024 * 1024,
