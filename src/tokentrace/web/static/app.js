@@ -44,13 +44,17 @@
     plot.dataset.drawn = "1";
     var values = spec.stacked ? stack(spec.series) : spec.series.map(function (s) { return s.values; });
     var series = [{}];
+    // Lines of one value lie on one another (three scores at 1.0): the first is drawn wide and
+    // solid, each later one thinner and dashed on top of it, so every line shows where they meet.
+    var overlaid = !spec.stacked && spec.series.length > 1;
     spec.series.forEach(function (s, i) {
       var color = COLORS[i % COLORS.length];
       series.push({
         label: s.label,
         stroke: color,
         fill: spec.stacked ? color + "55" : undefined,
-        width: 1.5,
+        width: overlaid && i === 0 ? 3 : 1.5,
+        dash: overlaid && i > 0 ? [4 + 2 * i, 4] : undefined,
         spanGaps: false,
         points: { show: false },
         value: function (u, v, si, idx) { return format(spec.unit, idx == null ? v : s.values[idx]); },
