@@ -112,7 +112,8 @@ def _coded(column: pa.ChunkedArray | pa.Array) -> Coded:
     encoded = pc.dictionary_encode(column)
     dictionary = encoded.dictionary
     codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
-    empty = pc.index(dictionary, "").as_py() if pa.types.is_string(dictionary.type) else -1
+    text = pa.types.is_string(dictionary.type) or pa.types.is_large_string(dictionary.type)
+    empty = pc.index(dictionary, "").as_py() if text else -1
     if empty >= 0:  # an empty tag is no tag
         codes = np.where(codes == empty, -1, codes)
     return Coded(codes, len(dictionary), lambda: dictionary)
@@ -123,12 +124,13 @@ def _traces(key: pa.ChunkedArray, trace_id: pa.ChunkedArray) -> Coded:
     several times faster than 32 characters of text; two of a week's ~10^6 traces share a hash
     with odds of ~10^-7). Each code's text is its first call's trace_id."""
     encoded = pc.dictionary_encode(key.combine_chunks())
-    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
     size = len(encoded.dictionary)
 
     def read() -> pa.Array:
         first = np.empty(size, np.int64)
-        first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)  # the last write wins: the first row
+        known = np.flatnonzero(codes >= 0)[::-1]
+        first[codes[known]] = known  # the last write wins: each code's first row
         return trace_id.take(first).combine_chunks()
 
     return Coded(codes, size, read)
@@ -240,8 +242,9 @@ class Totals:
         if self.of is None:
             return 0
         traces = self.of.coded["trace_id"]
-        seen = np.zeros(traces.size, bool)  # (np.unique would sort them)
+        seen = np.zeros(traces.size + 1, bool)  # (np.unique would sort them); [-1]: no trace
         seen[traces.codes[self.rows]] = True
+        seen[-1] = False
         return int(np.count_nonzero(seen))
 
     @cached_property
@@ -362,9 +365,7 @@ def _slices(period: Period, keys: list[Slice], sums: dict[str, np.ndarray]) -> N
     # As Python numbers in one call per column: a week holds tens of thousands of slices.
     counts = (sums["calls"].astype(np.int64).tolist(), sums["answered"].astype(np.int64).tolist())
     cost = sums["cost"].tolist()
-    tokens = [
-        sums[name].astype(np.int64).tolist() for name in ("input_tokens", "output_tokens", "cache_read")
-    ]
+    tokens = [sums[name].astype(np.int64).tolist() for name in _TOKENS]
     errors, slow = sums["errors"].astype(np.int64).tolist(), sums["slow"].astype(np.int64).tolist()
     for n, key in enumerate(keys):
         if not counts[0][n]:
