@@ -1,8 +1,8 @@
 """`@observe` records what a step was given and returned when content capture is on, as the GenAI
 conventions say: a retrieval's query and documents (`gen_ai.retrieval.query.text`,
 `gen_ai.retrieval.documents`), a tool's arguments and result (`gen_ai.tool.call.arguments`,
-`gen_ai.tool.call.result`); nothing when it is off; what it cannot read is left unrecorded, the
-call unaffected."""
+`gen_ai.tool.call.result`); any other step's in `input.value` and `output.value`; nothing when
+it is off; what it cannot read is left unrecorded, the call unaffected."""
 
 from __future__ import annotations
 
@@ -168,3 +168,69 @@ def test_a_failing_tool_keeps_its_arguments_and_the_error(spans):
     assert (
         "gen_ai.tool.call.result" not in span.attributes and span.attributes["error.type"] == "RuntimeError"
     )
+
+
+def test_any_other_steps_arguments_and_result_are_recorded_as_input_and_output(spans):
+    """As Langfuse's and Phoenix's decorators do: a plain step's and an agent's arguments by name
+    in `input.value`, what they returned in `output.value`; a generator's arguments only (what it
+    yields is a stream); a retrieval's query goes with its documents, not here."""
+
+    @observe
+    def plan(question: str, *, depth: int = 2) -> list[str]:
+        return ["look up the order", "answer"]
+
+    @observe(kind="agent", name="support")
+    async def support(question: str) -> str:
+        return "Your refund is on its way."
+
+    @observe
+    def words(text: str):
+        yield from text.split()
+
+    @observe(kind="retrieval")
+    def search(question: str) -> list[str]:
+        return ["Refunds take five days."]
+
+    plan("where is my refund?", depth=3)
+    asyncio.run(support("where is my refund?"))
+    assert list(words("a b")) == ["a", "b"]
+    search("refund?")
+    recorded = [
+        (span.name, span.attributes.get("input.value"), span.attributes.get("output.value"))
+        for span in spans.get_finished_spans()
+    ]
+    assert recorded == [
+        ("plan", '{"question":"where is my refund?","depth":3}', '["look up the order","answer"]'),
+        ("invoke_agent support", '{"question":"where is my refund?"}', "Your refund is on its way."),
+        ("words", '{"text":"a b"}', None),
+        ("retrieval search", None, None),
+    ]
+    spans.clear()
+    content.configure(content.ContentPolicy())  # capture off: nothing
+    plan("where is my refund?")
+    [span] = spans.get_finished_spans()
+    assert "input.value" not in span.attributes and "output.value" not in span.attributes
+
+
+def test_a_step_can_keep_its_input_or_its_output_off_its_span(spans):
+    @observe(capture_input=False)
+    def sign(secret: str) -> str:
+        return "signed"
+
+    @observe(kind="tool", capture_output=False)
+    def export(month: str) -> bytes:
+        return b"a large file"
+
+    @observe(kind="retrieval", capture_input=False)
+    def search(question: str) -> list[str]:
+        return ["Refunds take five days."]
+
+    sign("hunter2")
+    export("2026-11")
+    search("my private question")
+    sign_span, export_span, search_span = (s.attributes for s in spans.get_finished_spans())
+    assert "input.value" not in sign_span and sign_span["output.value"] == "signed"
+    assert export_span["gen_ai.tool.call.arguments"] == '{"month":"2026-11"}'
+    assert "gen_ai.tool.call.result" not in export_span
+    assert "gen_ai.retrieval.query.text" not in search_span
+    assert orjson.loads(search_span["gen_ai.retrieval.documents"]) == [{"content": "Refunds take five days."}]

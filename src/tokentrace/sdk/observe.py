@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
 
-from tokentrace.sdk import documents, tool_calls
+from tokentrace.sdk import call_values, documents
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,14 +33,23 @@ def _failed(span: Span, exc: BaseException) -> None:
     span.set_attribute("error.type", type(exc).__qualname__)
 
 
-def observe(fn: F | None = None, *, name: str | None = None, kind: str | None = None) -> Any:
+def observe(
+    fn: F | None = None,
+    *,
+    name: str | None = None,
+    kind: str | None = None,
+    capture_input: bool = True,
+    capture_output: bool = True,
+) -> Any:
     """Trace each call of the decorated function.
 
     kind="tool" | "retrieval" | "agent" marks the span with the gen_ai operation (and the
     tool, data source or agent name); without it the span is a plain step of the trace. With
     content capture on, a retrieval's query and the documents it returned are recorded too
-    (sdk/documents.py: what an evaluator of groundedness reads), and a tool's arguments and
-    result (sdk/tool_calls.py).
+    (sdk/documents.py: what an evaluator of groundedness reads), and any other step's arguments
+    by name and result (sdk/call_values.py; a generator's arguments only). capture_input=False or
+    capture_output=False keeps one of them off this step's span (a secret argument, a large
+    result), as Langfuse's decorator does.
     """
     if kind is not None and kind not in _KINDS:
         raise ValueError(f"kind must be one of {sorted(_KINDS)} or None")
@@ -54,14 +63,24 @@ def observe(fn: F | None = None, *, name: str | None = None, kind: str | None = 
             attributes = {"gen_ai.operation.name": operation, key: label}
             span_name = f"{operation} {label}"
 
-        retrieval, tool = kind == "retrieval", kind == "tool"
-        signature = tool_calls.signature_of(func) if tool else None
+        retrieval = kind == "retrieval"
+        given, returned = (
+            (call_values.TOOL_ARGUMENTS, call_values.TOOL_RESULT)
+            if kind == "tool"
+            else (call_values.INPUT, call_values.OUTPUT)
+        )
+        signature = None if retrieval else call_values.signature_of(func)
+
+        def record_arguments(span: Span, args: tuple, kwargs: dict[str, Any]) -> None:
+            if capture_input and not retrieval:  # (a retrieval's query is read with its documents)
+                call_values.arguments(span, given, signature, args, kwargs)
 
         def record_result(span: Span, args: tuple, kwargs: dict[str, Any], result: Any) -> None:
-            if retrieval:
-                documents.record(span, args, kwargs, result)
-            elif tool:
-                tool_calls.result(span, result)
+            if retrieval:  # the query is its input, the documents its output
+                asked = (args, kwargs) if capture_input else ((), {})
+                documents.record(span, *asked, result if capture_output else None)
+            elif capture_output:
+                call_values.result(span, returned, result)
 
         @contextmanager
         def traced() -> Iterator[Span]:
@@ -81,8 +100,7 @@ def observe(fn: F | None = None, *, name: str | None = None, kind: str | None = 
             @functools.wraps(func)
             async def agen_wrapper(*args: Any, **kwargs: Any) -> Any:
                 with traced() as span:
-                    if tool:
-                        tool_calls.arguments(span, signature, args, kwargs)
+                    record_arguments(span, args, kwargs)
                     async for item in func(*args, **kwargs):
                         yield item
 
@@ -92,8 +110,7 @@ def observe(fn: F | None = None, *, name: str | None = None, kind: str | None = 
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                 with traced() as span:
-                    if tool:
-                        tool_calls.arguments(span, signature, args, kwargs)
+                    record_arguments(span, args, kwargs)
                     result = await func(*args, **kwargs)
                     record_result(span, args, kwargs, result)
                     return result
@@ -104,8 +121,7 @@ def observe(fn: F | None = None, *, name: str | None = None, kind: str | None = 
             @functools.wraps(func)
             def gen_wrapper(*args: Any, **kwargs: Any) -> Any:
                 with traced() as span:
-                    if tool:
-                        tool_calls.arguments(span, signature, args, kwargs)
+                    record_arguments(span, args, kwargs)
                     yield from func(*args, **kwargs)
 
             return gen_wrapper  # type: ignore[return-value]
@@ -113,8 +129,7 @@ def observe(fn: F | None = None, *, name: str | None = None, kind: str | None = 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             with traced() as span:
-                if tool:
-                    tool_calls.arguments(span, signature, args, kwargs)
+                record_arguments(span, args, kwargs)
                 result = func(*args, **kwargs)
                 record_result(span, args, kwargs, result)
                 return result

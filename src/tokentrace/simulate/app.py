@@ -68,7 +68,9 @@ class SupportApp:
         return "ok"
 
     # --- features ----------------------------------------------------------------------
-    @tokentrace.observe(kind="agent", name="refund-agent")
+    # (capture_input=False: a feature's arguments hold the simulated world's conditions, the
+    # incident the demo plants; the app's spans must not give it away.)
+    @tokentrace.observe(kind="agent", name="refund-agent", capture_input=False)
     def refund_agent(self, request: Request, conditions: Conditions) -> None:
         docs = self.search_policies(request.question)
         messages = [
@@ -121,7 +123,7 @@ class SupportApp:
     def lookup_order(self, order_id: str) -> dict:
         return {"order_id": order_id, "status": "in transit", "carrier": "UPS"}
 
-    @tokentrace.observe(name="search-summarize")
+    @tokentrace.observe(name="search-summarize", capture_input=False)
     def search_summarize(self, request: Request, conditions: Conditions) -> None:
         docs = self.search_policies(request.question)
         stream = self.openai.chat.completions.create(
@@ -136,7 +138,7 @@ class SupportApp:
         for _ in stream:
             pass
 
-    @tokentrace.observe(name="email-draft")
+    @tokentrace.observe(name="email-draft", capture_input=False)
     def email_draft(self, request: Request, conditions: Conditions) -> None:
         prompt = system_prompt(request.feature)
         if conditions.cache_busting:  # a "helpful" timestamp at the top invalidates the cached prefix
@@ -151,7 +153,7 @@ class SupportApp:
             for _ in stream.text_stream:
                 pass
 
-    @tokentrace.observe(name="classify-ticket")
+    @tokentrace.observe(name="classify-ticket", capture_input=False)
     def classify_ticket(self, request: Request, conditions: Conditions) -> None:
         self.openai.chat.completions.create(
             model=request.feature.model,
