@@ -10,13 +10,14 @@ the store's write_batch in time order, the rollups advanced behind each batch as
 Each query is timed on a warm store, median of --repeat runs.
 
     .venv/bin/python bench/scale.py [--store duckdb|clickhouse] [--spans 2000000] [--days 30]
-        [--batch 50000] [--repeat 5] [--root-tagged 0.3]
+        [--batch 50000] [--repeat 5] [--root-tagged 0.3] [--keep DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -191,6 +192,12 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30, help="the range the spans are spread over")
     parser.add_argument("--no-storage", action="store_true", help="skip the storage and sampling sweep part")
     parser.add_argument(
+        "--keep",
+        type=Path,
+        help="DuckDB: leave the built store in this folder as tokentrace.duckdb (a data dir "
+        "`tokentrace serve` and bench/api_reads.py open), before the sampling sweep",
+    )
+    parser.add_argument(
         "--root-tagged",
         type=float,
         default=0.0,
@@ -291,6 +298,11 @@ def main() -> None:
                 ms, _ = _timed(partial(triage, store, "default", window, baseline, end), args.repeat)
                 print(f"| {label} | {ms:,.0f} |")
 
+        if args.keep is not None and args.store == "duckdb":
+            store.close()
+            args.keep.mkdir(parents=True, exist_ok=True)
+            shutil.copy(Path(tmp) / "scale.duckdb", args.keep / "tokentrace.duckdb")
+            store = _open(args.store, Path(tmp))
         if args.no_storage:
             store.close()
             return
