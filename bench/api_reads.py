@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -38,8 +38,9 @@ def _free_port() -> int:
 
 
 def _range(path: Path) -> tuple[str, str]:
-    """The whole days the stored spans fall in, as the API's instants (whole days, as earlier
-    figures were read: a range that starts inside a minute reads that minute's spans)."""
+    """From the day the stored spans start to the hour after the last, as the API's instants
+    (whole days and hours, as earlier figures were read: a range that starts inside a minute
+    reads that minute's spans; and triage's last hour is the data's)."""
     with duckdb.connect(str(path), read_only=True) as conn:
         bounds = "SELECT epoch_ns(min(start_time)), epoch_ns(max(start_time)) FROM spans"
         first, last = conn.execute(bounds).fetchone()
@@ -49,8 +50,13 @@ def _range(path: Path) -> tuple[str, str]:
     def instant(seconds: int) -> str:
         return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
-    day = 86_400
-    return instant(first // 10**9 // day * day), instant((last // 10**9 // day + 1) * day)
+    day, hour = 86_400, 3_600
+    return instant(first // 10**9 // day * day), instant((last // 10**9 // hour + 1) * hour)
+
+
+def day_before(instant: str) -> str:
+    shape = "%Y-%m-%dT%H:%M:%SZ"
+    return (datetime.strptime(instant, shape) - timedelta(days=1)).strftime(shape)
 
 
 def reads(since: str, until: str) -> list[tuple[str, str]]:
@@ -65,6 +71,7 @@ def reads(since: str, until: str) -> list[tuple[str, str]]:
         ("p50/p95/p99 latency by model", f"/api/v1/latency?group_by=request_model&{q}"),
         ("the same per hour", f"/api/v1/latency?group_by=request_model&bucket=1h&{q}"),
         ("the newest traces (a page of 50)", f"/api/v1/traces?limit=50&{q}"),
+        ("the same over the last day", f"/api/v1/traces?limit=50&since={day_before(until)}&until={until}"),
         (
             "triage, the last hour against the day before",
             f"/api/v1/triage?since=1h&baseline=24h&until={until}",
@@ -132,7 +139,9 @@ def main() -> None:
                 spans = client.get("/api/v1/stats").json()["spans"]
                 print(f"\n| read, {since} to {until} ({spans:,} spans) | median | answer | API call |")
                 print("|---|---:|---:|---|")
-                for label, url in reads(since, until):
+                newest = client.get(f"/api/v1/traces?limit=1&since={since}&until={until}").json()
+                one = f"/api/v1/traces/{newest['traces'][0]['trace_id']}"
+                for label, url in [*reads(since, until), ("one trace", one)]:
                     repeat = 3 if "triage" in label else args.repeat
                     ms, size = _timed(client, url, repeat)
                     print(f"| {label} | {ms:,.0f} ms | {size / 1e6:.2f} MB | `{_shown(url)}` |")
