@@ -260,3 +260,16 @@ def test_retention_frees_the_blocks_of_what_it_deleted(tmp_path):
     assert _used_blocks(store) < blocks * 0.7
     assert store.totals("default")["spans"] == 84_000
     store.close()
+
+
+def test_a_store_from_before_trace_hours_finds_its_traces_on_upgrade(tmp_path):
+    """Migration 0022 fills trace_hours from the stored spans: a trace written before it is found."""
+    store = DuckDBStore(tmp_path / "t.duckdb")
+    store.write_batch(_spans(3, trace_id="1" * 32), None)
+    store.close()
+    with duckdb.connect(str(tmp_path / "t.duckdb")) as conn:
+        conn.execute("DROP TABLE trace_hours")
+        conn.execute("DELETE FROM schema_migrations WHERE version = 22")
+    upgraded = DuckDBStore(tmp_path / "t.duckdb")
+    assert upgraded.trace_spans("default", "1" * 32).num_rows == 3
+    upgraded.close()

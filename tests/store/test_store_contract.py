@@ -272,3 +272,28 @@ def test_week_and_two_day_buckets_are_the_same_in_both_stores(open_store):
     starts = [r["bucket"] for r in weekly]
     assert len(starts) == 3 and {datetime.fromisoformat(s).weekday() for s in starts} == {0}  # Mondays
     assert sum(r["requests"] for r in weekly) == len(raws)
+
+
+def test_a_traces_spans_are_found_across_hours_batches_and_retention(open_store):
+    """One trace's spans in three batches and three hours (one arriving a day late), among
+    other traces: all of them are found, oldest first; retention leaves the later ones found;
+    an unknown trace and another project's find nothing."""
+    store = open_store()
+    rng = random.Random(9)
+    trace = "ab" * 16
+    at = [START + timedelta(minutes=10), START + timedelta(hours=2, minutes=5), START + timedelta(days=1)]
+    for n, when in enumerate(at):
+        others = [random_call(rng, 100 * n + k, when + timedelta(seconds=k)) for k in range(1, 40)]
+        ours = random_call(rng, 100 * n, when)
+        ours.trace_id, ours.span_id = trace, f"{n + 1:016x}"
+        batch = normalize([*others, ours], "default")
+        store.write_batch(tables(batch.rows), None)
+    found = store.trace_spans("default", trace).to_pylist()
+    assert [s["span_id"] for s in found] == ["0000000000000001", "0000000000000002", "0000000000000003"]
+    assert store.trace_spans("default", "cd" * 16).num_rows == 0
+    assert store.trace_spans("other", trace).num_rows == 0
+    store.delete_before(START + timedelta(hours=1))
+    assert [s["span_id"] for s in store.trace_spans("default", trace).to_pylist()] == [
+        "0000000000000002",
+        "0000000000000003",
+    ]

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 from tokentrace.store.catalog import DATED, UNDATED, Project
 from tokentrace.store.duckdb.connection import naive
 
-#: DuckDB's own dated tables, beside DATED: the spans waiting for an ancestor (writes.py).
-_DATED_HERE = (("inherit_waiting", "start_time"),)
+#: DuckDB's own dated tables, beside DATED: the spans waiting for an ancestor (writes.py) and the
+#: hours each trace has spans in (reads.py's trace lookup).
+_DATED_HERE = (("inherit_waiting", "start_time"), ("trace_hours", "hour"))
 
 
 class DuckDBCatalog:

@@ -62,10 +62,21 @@ class DuckDBReads:
         )
 
     def trace_spans(self, project_id: str, trace_id: str) -> pa.Table:
+        # The trace's hours first (trace_hours), then its spans among those hours only: the
+        # start time's zone maps skip the rest of the table.
+        with self._conn.cursor() as cur:
+            first, last = cur.execute(
+                "SELECT min(hour), max(hour) FROM trace_hours "
+                "WHERE project_id = ? AND trace_key = md5_number(?)",
+                [project_id, trace_id],
+            ).fetchone()
+        if first is None:
+            return self._arrow(f"SELECT {SPAN_COLUMNS} FROM spans LIMIT 0", [])
         return self._arrow(
             f"SELECT {SPAN_COLUMNS} FROM spans WHERE trace_id = ? AND project_id = ? "
+            "AND start_time >= ?::TIMESTAMP_NS AND start_time < ?::TIMESTAMP_NS + INTERVAL 1 HOUR "
             "ORDER BY start_time, span_id",
-            [trace_id, project_id],
+            [trace_id, project_id, first, last],
         )
 
     def content(self, project_id: str, trace_id: str, span_id: str) -> dict[str, Any] | None:

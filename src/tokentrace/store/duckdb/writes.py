@@ -57,6 +57,11 @@ _INSERT_DISTINCT = _INSERT_NEW.format(
     key=_BATCH_KEY,
     distinct="QUALIFY row_number() OVER (PARTITION BY key, start_time) = 1",
 )
+#: The hours the batch's traces have spans in (a resent span's hour again: reads take each once).
+_TRACE_HOURS = """
+INSERT INTO trace_hours
+SELECT DISTINCT project_id, md5_number(trace_id), date_trunc('hour', start_time::TIMESTAMP) FROM batch_spans
+"""
 _REPEATS = """
 SELECT count(*) - count(DISTINCT (project_id, trace_id, span_id, start_time)) FROM batch_spans
 """
@@ -367,6 +372,7 @@ class DuckDBWrites:
                     repeats = cur.execute(_REPEATS).fetchone()[0]
                     insert = _INSERT_DISTINCT if repeats else _INSERT_ONCE
                     new = cur.execute(insert, _bounds(spans, timedelta(0))).fetchone()[0]
+                    cur.execute(_TRACE_HOURS)
                     if waiting.num_rows:
                         cur.register("batch_waiting", waiting)
                         cur.execute(_WAIT)
