@@ -358,30 +358,16 @@ def _sums(weights: dict[str, np.ndarray | None], groups: np.ndarray, size: int) 
     return sums
 
 
-_TOKENS = ("input_tokens", "output_tokens", "cache_read")
+#: The sums a slice's Totals is made of, in its fields' order.
+_SUMMED = ("calls", "answered", "cost", "input_tokens", "output_tokens", "cache_read", "errors", "slow")
 
 
 def _slices(period: Period, keys: list[Slice], sums: dict[str, np.ndarray]) -> None:
     # As Python numbers in one call per column: a week holds tens of thousands of slices.
-    counts = (sums["calls"].astype(np.int64).tolist(), sums["answered"].astype(np.int64).tolist())
-    cost = sums["cost"].tolist()
-    tokens = [sums[name].astype(np.int64).tolist() for name in _TOKENS]
-    errors, slow = sums["errors"].astype(np.int64).tolist(), sums["slow"].astype(np.int64).tolist()
-    for n, key in enumerate(keys):
-        if not counts[0][n]:
-            continue
-        period.slices[key] = Totals(
-            counts[0][n],
-            counts[1][n],
-            cost[n],
-            tokens[0][n],
-            tokens[1][n],
-            tokens[2][n],
-            errors[n],
-            slow[n],
-            period.calls,
-            partial(period.mask, key),
-        )
+    columns = [sums[n].tolist() if n == "cost" else sums[n].astype(np.int64).tolist() for n in _SUMMED]
+    for key, summed in zip(keys, zip(*columns, strict=True), strict=True):
+        if summed[0]:  # calls
+            period.slices[key] = Totals(*summed, period.calls, partial(period.mask, key))
 
 
 def period_of(calls: Calls, since: datetime, until: datetime, slow_ms: float | None) -> Period:
