@@ -413,3 +413,16 @@ def test_a_resend_is_weighed_against_a_first_try_of_its_own_model(open_store):
     # At most what the 30 resends cost beyond 30 of the baseline's mini first tries, per hour.
     extra = now.rate(now.of(mini).cost - 30 * then.of(mini).cost / 60)
     assert 0 < split["retries"] <= extra * (1 + 1e-9)
+
+
+def test_a_slice_holding_every_call_is_no_cause(open_store):
+    """Every call got slower (the one provider, the one service): what holds every call says no
+    more than the p95 itself, so the causes are the features, as slow as each became."""
+    result = _run(
+        open_store, _window(**{"refund-chat": {"duration_ms": 1500}, "classify": {"duration_ms": 6000}})
+    )
+    assert result.latency.after_p95_ms > result.latency.before_p95_ms
+    named = [(c.dimension, c.value) for c in result.latency.causes]
+    everyone = ("provider", "service_name", "prompt_version")  # openai, support-bot, v1: every call
+    assert named and all(dimension not in everyone for dimension, _ in named)
+    assert named[0][0] in ("feature", "prompt_template", "request_model")

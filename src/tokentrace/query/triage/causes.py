@@ -127,6 +127,8 @@ def _where(
         parent = _parent(key)
         if parent is not None and all(p.of(key).calls == p.of(parent).calls for p in (before, after)):
             continue  # the only value inside its parent: the parent says the same, more plainly
+        if parent is None and all(p.of(key).calls == p.total.calls for p in (before, after)):
+            continue  # every call (the one service, a filter's feature): the totals say it already
         if _replaced(before, after, key):
             continue
         explained = (measure(after, after.of(key)) - measure(before, before.of(key))) * direction
