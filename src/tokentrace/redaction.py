@@ -26,13 +26,16 @@ CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
 
 
 # A pattern both Python's re and RE2 (Arrow's compute) accept that matches wherever one of the
-# rules above might: ingest finds the values worth redacting with it, column by column.
+# rules above might: ingest finds the values worth redacting with it, column by column, and
+# redacts those with the rules. It is a superset of the rules kept cheap for RE2: each rule's
+# fixed part (an email's domain after its `@`, a key's prefix, "bearer", thirteen digits), not the
+# whole rule. The rules themselves together scanned at ~160 MB/s, this at ~380 (session 30).
 CANDIDATE = "|".join(
     [
-        EMAIL.pattern,
-        API_KEY.pattern,
-        r"(?i:bearer)\s+[A-Za-z0-9._~+/-]{20,}",
-        r"\d(?:[ -]?\d){12,18}",
+        r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
+        r"\b(?:sk-|AKIA|gh[pousr]_|xox[abposr]-|AIza|[spr]k_(?:live|test)_)",
+        r"(?i:bearer)",
+        r"\d(?:[ -]?\d){12}",
     ]
 )
 

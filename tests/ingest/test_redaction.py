@@ -87,3 +87,46 @@ def test_hits_in_every_table_at_once_land_on_their_own_rows():
     assert out.spans.column("status_message").to_pylist() == [None, None, None, "[CARD]"]
     assert out.content.column("output_messages").to_pylist() == ['["key [API_KEY]"]']
     assert out.scores.column("comment").to_pylist() == ["fine", "reach me at [EMAIL]"]
+
+
+SECRETS = [
+    "mail jane.doe+tag@corp.example.co.uk now",
+    "key sk-proj-abcdefghijklmnopqrstuvwx1234",
+    "key sk-ant-api03-ABCDEFGHIJKLMNOPQRSTUVWX_yz",
+    "(sk-svcacct-" + "Z" * 24 + ")",
+    "aws AKIAIOSFODNN7EXAMPLE",
+    "gh ghp_" + "a" * 36 + " and gho_" + "b" * 36,
+    "slack xoxb-1234567890-abcdefghij",
+    "google AIza" + "x" * 35,
+    "stripe sk_live_" + "c" * 24 + ", rk_test_" + "d" * 16,
+    "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.payload.sig",
+    "authorization: BEARER\tabcdefghijklmnopqrstuvwxyz",
+    f"card {CARD} ok",
+    "card 4111-1111-1111-1111",
+    "amex 378282246310005",
+    "19 digits 4111111111111111112 fail Luhn as cards but are candidates",
+]
+
+
+def test_the_candidate_pattern_finds_every_secret_the_rules_replace():
+    """RE2 looks for a cheaper pattern than the rules: it must still find every value a rule
+    changes, or that value would be stored unredacted."""
+    import re
+
+    from tokentrace.redaction import CANDIDATE, redact_defaults
+
+    changed = [text for text in SECRETS if redact_defaults(text) != text]
+    assert len(changed) == len(SECRETS) - 1  # every sample but the last is a secret
+    found = pa.compute.match_substring_regex(pa.array(SECRETS), CANDIDATE).to_pylist()
+    assert all(found), [text for text, hit in zip(SECRETS, found, strict=True) if not hit]
+    assert all(re.search(CANDIDATE, text) for text in SECRETS)  # Python's re reads it the same
+    ordinary = ["call 555-1234 in 2026, ticket #123456", "the user@ symbol alone", "sk-short is fine"]
+    ordinary = [text for text in ordinary if not re.search(CANDIDATE, text)]
+    assert not any(pa.compute.match_substring_regex(pa.array(ordinary), CANDIDATE).to_pylist())
+    assert len(ordinary) == 2  # "sk-short" is a candidate (a key's prefix), redaction keeps it
+
+
+def test_a_candidate_that_is_no_secret_is_kept_as_sent():
+    spans = _spans(name=["the bearer of news", "id 4111111111111111112"])
+    out = redact(_tables(spans))
+    assert out.spans.column("name").to_pylist() == ["the bearer of news", "id 4111111111111111112"]

@@ -21,20 +21,13 @@ from tokentrace.canonical import (
 from tokentrace.store.duckdb import rollups
 from tokentrace.store.duckdb.connection import SPAN_COLUMNS
 from tokentrace.store.duckdb.dialect import DuckDBDialect
-from tokentrace.store.filters import SCORE_OPERATORS, ScoreCondition, SpanFilter, TraceFilter
+from tokentrace.store.filters import SpanFilter
 from tokentrace.store.sql import LLM_CALL, LLM_OPERATIONS_SQL, allowed_column, select_groups, where_clause
 
 _MEASURES = frozenset({"duration_ms", "ttft_ms", "tpot_ms"})
 
 
 _HISTOGRAM_MEASURES = _MEASURES | {"input_tokens", "output_tokens"}
-
-
-def _score_condition(condition: ScoreCondition) -> tuple[str, list[Any]]:
-    op = condition.op if condition.op in SCORE_OPERATORS else "="
-    if isinstance(condition.value, str):
-        return f"name = ? AND string_value {op} ?", [condition.name, condition.value]
-    return f"name = ? AND value {op} ?", [condition.name, float(condition.value)]
 
 
 class DuckDBReads:
@@ -90,80 +83,6 @@ class DuckDBReads:
             return None
         names = ("system_instructions", "input_messages", "output_messages", "events")
         return {name: orjson.loads(value) if value else None for name, value in zip(names, row, strict=True)}
-
-    def trace_summaries(self, f: TraceFilter, limit: int, offset: int) -> pa.Table:
-        params = DuckDBDialect()
-        where = where_clause(f.spans, params)
-        post = []
-        post_params: list[Any] = []
-        if f.min_cost_usd is not None:
-            post.append("cost_usd >= ?")
-            post_params.append(f.min_cost_usd)
-        if f.min_duration_ms is not None:
-            post.append("duration_ms >= ?")
-            post_params.append(f.min_duration_ms)
-        if f.errors_only:
-            post.append("status = 'error'")
-        for condition in f.scores:
-            scored, scored_params = _score_condition(condition)
-            where += f" AND trace_id IN (SELECT trace_id FROM scores WHERE project_id = ? AND {scored})"
-            params += [f.spans.project_id, *scored_params]
-        counted = "s.duplicate_of IS NULL"
-        duration = "(epoch_ns(max(s.end_time)) - epoch_ns(min(s.start_time))) / 1e6"
-        status = "CASE WHEN bool_or(s.status = 'error') THEN 'error' ELSE 'ok' END"
-        # Traces are listed newest first by their first matching span. The page is picked before
-        # the summaries are built, so a million-span store summarises 50 traces, not all of
-        # them; conditions on trace totals first sum only the totals they test.
-        page = f"ORDER BY first DESC, trace_id LIMIT {int(limit)} OFFSET {int(offset)}"
-        if post:
-            chosen = f"""
-            totals AS (
-                SELECT s.trace_id, any_value(hits.first) AS first,
-                    sum(s.cost_usd) FILTER (WHERE {counted}) AS cost_usd,
-                    {duration} AS duration_ms, {status} AS status
-                FROM spans s JOIN hits USING (trace_id)
-                WHERE s.project_id = ?
-                GROUP BY s.trace_id
-            ),
-            chosen AS (SELECT trace_id, first FROM totals WHERE {" AND ".join(post)} {page})"""
-            hits_page, chosen_params = "", [f.spans.project_id, *post_params]
-        else:
-            chosen, hits_page, chosen_params = "chosen AS (SELECT * FROM hits)", page, []
-        sql = f"""
-        WITH hits AS (
-            SELECT trace_id, min(start_time) AS first FROM spans WHERE {where} GROUP BY trace_id {hits_page}
-        ),
-        {chosen},
-        t AS (
-            SELECT s.trace_id, any_value(chosen.first) AS first,
-                min(s.start_time) AS start_time,
-                max(s.end_time) AS end_time,
-                {duration} AS duration_ms,
-                count(*) AS spans,
-                coalesce(arg_min(s.name, s.start_time) FILTER (WHERE s.parent_span_id = ''),
-                         arg_min(s.name, s.start_time)) AS root_name,
-                {status} AS status,
-                list(DISTINCT s.error_type) FILTER (WHERE s.error_type IS NOT NULL) AS error_types,
-                list(DISTINCT coalesce(s.response_model, s.request_model))
-                    FILTER (WHERE coalesce(s.response_model, s.request_model) IS NOT NULL) AS models,
-                count(*) FILTER (WHERE s.operation IN {LLM_OPERATIONS_SQL} AND {counted}) AS llm_calls,
-                sum(s.input_tokens) FILTER (WHERE {counted})::BIGINT AS input_tokens,
-                sum(s.output_tokens) FILTER (WHERE {counted})::BIGINT AS output_tokens,
-                sum(s.total_tokens) FILTER (WHERE {counted})::BIGINT AS total_tokens,
-                sum(s.cost_usd) FILTER (WHERE {counted}) AS cost_usd,
-                count(*) FILTER (WHERE s.cost_known = false AND {counted}) AS unpriced_spans,
-                arg_min(s.user_id, s.start_time) FILTER (WHERE s.user_id IS NOT NULL) AS user_id,
-                arg_min(s.session_id, s.start_time) FILTER (WHERE s.session_id IS NOT NULL) AS session_id,
-                arg_min(s.tenant_id, s.start_time) FILTER (WHERE s.tenant_id IS NOT NULL) AS tenant_id,
-                arg_min(s.feature, s.start_time) FILTER (WHERE s.feature IS NOT NULL) AS feature,
-                arg_min(s.service_name, s.start_time) AS service_name
-            FROM spans s JOIN chosen USING (trace_id)
-            WHERE s.project_id = ?
-            GROUP BY s.trace_id
-        )
-        SELECT * EXCLUDE (first) FROM t ORDER BY first DESC, trace_id
-        """
-        return self._arrow(sql, [*params, *chosen_params, f.spans.project_id])
 
     def session_summaries(self, f: SpanFilter, limit: int, offset: int) -> pa.Table:
         params = DuckDBDialect()

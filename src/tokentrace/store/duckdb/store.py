@@ -17,6 +17,7 @@ from tokentrace.store.duckdb.leases import DuckDBLeases
 from tokentrace.store.duckdb.reads import DuckDBReads
 from tokentrace.store.duckdb.rollups import DuckDBRollups
 from tokentrace.store.duckdb.sampling import DuckDBSampling
+from tokentrace.store.duckdb.trace_list import DuckDBTraceList
 from tokentrace.store.duckdb.writes import DuckDBWrites
 
 
@@ -24,6 +25,7 @@ class DuckDBStore(
     DuckDBConnection,
     DuckDBWrites,
     DuckDBReads,
+    DuckDBTraceList,
     DuckDBRollups,
     DuckDBSampling,
     DuckDBDeployments,

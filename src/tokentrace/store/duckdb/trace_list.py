@@ -1,0 +1,279 @@
+"""The trace list over DuckDB: a page of traces, newest first, each with its summary.
+
+A trace is placed by its first span that matches the filter. The page is looked for in the
+range's last hour first, then its last 4, 16, 64 and 256 hours, and only then over the whole
+range: picking 50 traces at 10M spans over 30 days grouped every span of the range by trace
+(~310 ms) where the last hour holds them (~2 ms). Within a window, a trace with spans before it
+(trace_hours says which) may have matched earlier: those few are placed by a look at their
+earlier spans, so the page is exactly the one the whole range gives. The page's summaries then
+read only the hours its traces have spans in.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from tokentrace.store.duckdb.connection import naive
+from tokentrace.store.duckdb.dialect import DuckDBDialect
+from tokentrace.store.filters import SCORE_OPERATORS, ScoreCondition, TraceFilter
+from tokentrace.store.sql import LLM_OPERATIONS_SQL, where_clause
+
+#: How far back from the range's end each look for a page reaches, in hours, before the whole range.
+WINDOWS = (1, 4, 16, 64, 256)
+#: A window placing more traces than this without filling the page gives way to the whole range:
+#: the next one would place four times as many again (and sum their totals, for a condition on them).
+MOST_PLACED = 5_000
+
+_HOUR = timedelta(hours=1)
+_COUNTED = "s.duplicate_of IS NULL"
+_DURATION = "(epoch_ns(max(s.end_time)) - epoch_ns(min(s.start_time))) / 1e6"
+_STATUS = "CASE WHEN bool_or(s.status = 'error') THEN 'error' ELSE 'ok' END"
+_IDS = "(SELECT unnest(?::VARCHAR[]))"
+
+#: Traces (trace_id, the start of its first matching span in ns), newest first.
+Placed = list[tuple[str, int]]
+#: The first and the last hour of each trace's spans (trace_hours), by trace id.
+Hours = dict[str, tuple[datetime, datetime]]
+#: A page of traces and their hours.
+Page = tuple[Placed, Hours]
+
+
+def _score_condition(condition: ScoreCondition) -> tuple[str, list[Any]]:
+    op = condition.op if condition.op in SCORE_OPERATORS else "="
+    if isinstance(condition.value, str):
+        return f"name = ? AND string_value {op} ?", [condition.name, condition.value]
+    return f"name = ? AND value {op} ?", [condition.name, float(condition.value)]
+
+
+def _span_condition(f: TraceFilter) -> tuple[str, list[Any]]:
+    """What a trace's spans must match (its scores included) to list it."""
+    params = DuckDBDialect()
+    where = where_clause(f.spans, params)
+    for condition in f.scores:
+        scored, scored_params = _score_condition(condition)
+        where += f" AND trace_id IN (SELECT trace_id FROM scores WHERE project_id = ? AND {scored})"
+        params += [f.spans.project_id, *scored_params]
+    return where, params
+
+
+def _total_condition(f: TraceFilter) -> tuple[str, list[Any]]:
+    """What a trace's totals must pass (cost, duration, an error), as SQL over `_totals`."""
+    post: list[str] = []
+    params: list[Any] = []
+    if f.min_cost_usd is not None:
+        post.append("cost_usd >= ?")
+        params.append(f.min_cost_usd)
+    if f.min_duration_ms is not None:
+        post.append("duration_ms >= ?")
+        params.append(f.min_duration_ms)
+    if f.errors_only:
+        post.append("status = 'error'")
+    return " AND ".join(post), params
+
+
+def _totals(spans: str) -> str:
+    """Each trace's totals the list filters by, over its spans in `spans` (a FROM target)."""
+    return f"""SELECT s.trace_id, sum(s.cost_usd) FILTER (WHERE {_COUNTED}) AS cost_usd,
+        {_DURATION} AS duration_ms, {_STATUS} AS status
+    FROM {spans} GROUP BY s.trace_id"""
+
+
+def _ceil_hour(instant: datetime) -> datetime:
+    floor = instant.replace(minute=0, second=0, microsecond=0)
+    return floor if floor == instant else floor + _HOUR
+
+
+def _within_hours(hours: Hours, trace_ids: list[str]) -> tuple[str, list[Any]]:
+    """A condition on `s.start_time` holding the traces' spans: from the first hour they have
+    spans in to the hour after the last (none when trace_hours lacks one, never so far)."""
+    if not trace_ids or any(trace_id not in hours for trace_id in trace_ids):
+        return "true", []
+    first = min(hours[trace_id][0] for trace_id in trace_ids)
+    last = max(hours[trace_id][1] for trace_id in trace_ids)
+    return "s.start_time >= ? AND s.start_time < ?", [first, last + _HOUR]
+
+
+def _newest_first(placed: Placed) -> Placed:
+    return sorted(placed, key=lambda trace: (-trace[1], trace[0]))
+
+
+class DuckDBTraceList:
+    """SpanReader.trace_summaries over the spans and trace_hours tables."""
+
+    _conn: duckdb.DuckDBPyConnection
+
+    def trace_summaries(self, f: TraceFilter, limit: int, offset: int) -> pa.Table:
+        with self._conn.cursor() as cur:
+            page, hours = self._trace_page(cur, f, limit, offset)
+            return self._summaries(cur, f.spans.project_id, page, hours)
+
+    def _trace_page(self, cur: duckdb.DuckDBPyConnection, f: TraceFilter, limit: int, offset: int) -> Page:
+        where, params = _span_condition(f)
+        post, post_params = _total_condition(f)
+        project = f.spans.project_id
+        first_hour, last_hour = cur.execute(
+            "SELECT min(hour), max(hour) FROM trace_hours WHERE project_id = ?", [project]
+        ).fetchall()[0]
+        if first_hour is None:
+            return [], {}
+        end = last_hour + _HOUR if f.spans.until is None else min(last_hour + _HOUR, naive(f.spans.until))
+        start = first_hour if f.spans.since is None else max(first_hour, naive(f.spans.since))
+        top = _ceil_hour(end)
+        for hours_back in WINDOWS:
+            window = top - timedelta(hours=hours_back)
+            if window <= start:
+                break  # the window is the whole range: one look at it is as cheap
+            placed, hours = self._placed_within(cur, project, where, params, window, start)
+            if len(placed) > MOST_PLACED and (post or len(placed) < limit + offset):
+                break  # four times as many in the next window: one look at the range is cheaper
+            if post:
+                placed = self._passing(cur, project, placed, hours, post, post_params)
+            if len(placed) >= limit + offset:
+                return placed[offset : offset + limit], hours
+        placed = self._placed_over_range(cur, project, where, params, post, post_params, limit, offset)
+        return placed, self._hours_by_trace(cur, project, [trace_id for trace_id, _ in placed])
+
+    def _hours_by_trace(self, cur: duckdb.DuckDBPyConnection, project: str, trace_ids: list[str]) -> Hours:
+        """The first and the last hour each trace has spans in."""
+        rows = cur.execute(
+            "SELECT ids.trace_id, min(h.hour), max(h.hour) "
+            "FROM (SELECT unnest(?::VARCHAR[]) AS trace_id) ids "
+            "JOIN trace_hours h ON h.trace_key = md5_number(ids.trace_id) "
+            "WHERE h.project_id = ? GROUP BY ids.trace_id",
+            [trace_ids, project],
+        ).fetchall()
+        return {trace_id: (first, last) for trace_id, first, last in rows}
+
+    def _placed_within(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        project: str,
+        where: str,
+        params: list[Any],
+        window: datetime,
+        start: datetime,
+    ) -> Page:
+        """The traces whose first matching span starts at or after `window`, newest first, and
+        the hours of the traces with a matching span in it."""
+        found = cur.execute(
+            f"SELECT trace_id, epoch_ns(min(start_time)) FROM spans WHERE {where} AND start_time >= ? "
+            "GROUP BY trace_id",
+            [*params, window],
+        ).fetchall()
+        hours = self._hours_by_trace(cur, project, [trace_id for trace_id, _ in found])
+        straddling = [trace_id for trace_id, _ in found if hours.get(trace_id, (start, None))[0] < window]
+        matched_before: set[str] = set()
+        if straddling:
+            # Spans before the window: those that match place their trace before it (below
+            # every trace placed inside it); a trace whose earlier spans all miss stays.
+            since = min(hours.get(trace_id, (start, None))[0] for trace_id in straddling)
+            matched_before = {
+                row[0]
+                for row in cur.execute(
+                    f"SELECT DISTINCT trace_id FROM spans WHERE {where} AND start_time >= ? "
+                    f"AND start_time < ? AND trace_id IN {_IDS}",
+                    [*params, since, window, straddling],
+                ).fetchall()
+            }
+        placed = [(trace_id, first) for trace_id, first in found if trace_id not in matched_before]
+        return _newest_first(placed), hours
+
+    def _passing(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        project: str,
+        placed: Placed,
+        hours: Hours,
+        post: str,
+        post_params: list[Any],
+    ) -> Placed:
+        """The placed traces whose totals (over all their spans) pass `post`, in their order."""
+        if not placed:
+            return placed
+        trace_ids = [trace_id for trace_id, _ in placed]
+        within, within_params = _within_hours(hours, trace_ids)
+        spans = f"spans s WHERE s.project_id = ? AND {within} AND s.trace_id IN {_IDS}"
+        passing = {
+            row[0]
+            for row in cur.execute(
+                f"SELECT trace_id FROM ({_totals(spans)}) WHERE {post}",
+                [project, *within_params, trace_ids, *post_params],
+            ).fetchall()
+        }
+        return [trace for trace in placed if trace[0] in passing]
+
+    def _placed_over_range(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        project: str,
+        where: str,
+        params: list[Any],
+        post: str,
+        post_params: list[Any],
+        limit: int,
+        offset: int,
+    ) -> Placed:
+        """The page from every span of the range; conditions on totals sum only what they test."""
+        page = f"ORDER BY first DESC, trace_id LIMIT {int(limit)} OFFSET {int(offset)}"
+        hits = f"SELECT trace_id, min(start_time) AS first FROM spans WHERE {where} GROUP BY trace_id"
+        if not post:
+            sql, all_params = f"{hits} {page}", params
+        else:
+            totals = _totals("spans s JOIN hits USING (trace_id) WHERE s.project_id = ?")
+            sql = f"""
+            WITH hits AS ({hits}), totals AS ({totals})
+            SELECT trace_id, first FROM totals JOIN hits USING (trace_id) WHERE {post} {page}"""
+            all_params = [*params, project, *post_params]
+        return [
+            (trace_id, first)
+            for trace_id, first in cur.execute(
+                f"SELECT trace_id, epoch_ns(first) FROM ({sql}) ORDER BY first DESC, trace_id", all_params
+            ).fetchall()
+        ]
+
+    def _summaries(
+        self, cur: duckdb.DuckDBPyConnection, project: str, page: Placed, hours: Hours
+    ) -> pa.Table:
+        """Each trace of the page summed whole (its spans outside the range too), among the hours
+        it has spans in."""
+        trace_ids = [trace_id for trace_id, _ in page]
+        within, within_params = _within_hours(hours, trace_ids)
+        sql = f"""
+        WITH chosen AS (SELECT unnest(?::VARCHAR[]) AS trace_id, unnest(?::BIGINT[]) AS first),
+        t AS (
+            SELECT s.trace_id, any_value(chosen.first) AS first,
+                min(s.start_time) AS start_time,
+                max(s.end_time) AS end_time,
+                {_DURATION} AS duration_ms,
+                count(*) AS spans,
+                coalesce(arg_min(s.name, s.start_time) FILTER (WHERE s.parent_span_id = ''),
+                         arg_min(s.name, s.start_time)) AS root_name,
+                {_STATUS} AS status,
+                list(DISTINCT s.error_type ORDER BY s.error_type)
+                    FILTER (WHERE s.error_type IS NOT NULL) AS error_types,
+                list(DISTINCT coalesce(s.response_model, s.request_model)
+                     ORDER BY coalesce(s.response_model, s.request_model))
+                    FILTER (WHERE coalesce(s.response_model, s.request_model) IS NOT NULL) AS models,
+                count(*) FILTER (WHERE s.operation IN {LLM_OPERATIONS_SQL} AND {_COUNTED}) AS llm_calls,
+                sum(s.input_tokens) FILTER (WHERE {_COUNTED})::BIGINT AS input_tokens,
+                sum(s.output_tokens) FILTER (WHERE {_COUNTED})::BIGINT AS output_tokens,
+                sum(s.total_tokens) FILTER (WHERE {_COUNTED})::BIGINT AS total_tokens,
+                sum(s.cost_usd) FILTER (WHERE {_COUNTED}) AS cost_usd,
+                count(*) FILTER (WHERE s.cost_known = false AND {_COUNTED}) AS unpriced_spans,
+                arg_min(s.user_id, s.start_time) FILTER (WHERE s.user_id IS NOT NULL) AS user_id,
+                arg_min(s.session_id, s.start_time) FILTER (WHERE s.session_id IS NOT NULL) AS session_id,
+                arg_min(s.tenant_id, s.start_time) FILTER (WHERE s.tenant_id IS NOT NULL) AS tenant_id,
+                arg_min(s.feature, s.start_time) FILTER (WHERE s.feature IS NOT NULL) AS feature,
+                arg_min(s.service_name, s.start_time) AS service_name
+            FROM spans s JOIN chosen USING (trace_id)
+            WHERE s.project_id = ? AND {within}
+            GROUP BY s.trace_id
+        )
+        SELECT * EXCLUDE (first) FROM t ORDER BY first DESC, trace_id
+        """
+        params = [trace_ids, [first for _, first in page], project, *within_params]
+        return cur.sql(sql, params=params).to_arrow_table()

@@ -1,0 +1,141 @@
+"""The DuckDB trace list looks for a page in the range's last hours before the whole range: the
+page must be the one the whole range gives, whatever straddles a window's edge."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+import pytest
+
+from tests.builders.planted import UNTIL, call, new_trace, store_with
+from tokentrace.query.traces import list_traces
+from tokentrace.store.duckdb import DuckDBStore, trace_list
+from tokentrace.store.filters import SpanFilter, TraceFilter
+
+
+def _ids(page) -> list[str]:
+    return [trace["trace_id"] for trace in page.traces]
+
+
+@pytest.fixture
+def store(tmp_path):
+    return DuckDBStore(tmp_path / "traces.duckdb")
+
+
+def test_a_trace_begun_before_the_last_hour_is_placed_by_its_first_span(store):
+    begun = new_trace()
+    recent = new_trace()
+    store_with(
+        store,
+        [
+            call(UNTIL - timedelta(hours=3), trace=begun),
+            call(UNTIL - timedelta(minutes=30), trace=recent),
+            call(UNTIL - timedelta(minutes=1), trace=begun),  # the newest span of all
+        ],
+    )
+    page = list_traces(store, TraceFilter(SpanFilter("default", until=UNTIL)), limit=1)
+    assert _ids(page) == [recent] and page.has_more
+    both = list_traces(store, TraceFilter(SpanFilter("default", until=UNTIL)), limit=2)
+    assert _ids(both) == [recent, begun]
+    assert both.traces[1]["spans"] == 2  # summed whole, its span of three hours before too
+
+
+def test_a_trace_whose_earlier_spans_miss_the_filter_is_placed_by_the_span_that_matches(store):
+    begun = new_trace()
+    recent = new_trace()
+    store_with(
+        store,
+        [
+            call(UNTIL - timedelta(hours=3), trace=begun, user="someone-else"),
+            call(UNTIL - timedelta(minutes=30), trace=recent, user="u7"),
+            call(UNTIL - timedelta(minutes=1), trace=begun, user="u7"),
+        ],
+    )
+    page = list_traces(
+        store, TraceFilter(SpanFilter("default", until=UNTIL, equals={"user_id": "u7"})), limit=1
+    )
+    assert _ids(page) == [begun]
+
+
+def test_an_empty_project_lists_nothing(store):
+    page = list_traces(store, TraceFilter(SpanFilter("default")))
+    assert page.traces == [] and not page.has_more
+
+
+def _random_store(store: DuckDBStore) -> None:
+    """Traces over two days, thinner further back; some run for hours (across every window's
+    edge), some carry their user or an error on a later span only."""
+    rng = random.Random(7)
+    spans = []
+    for n in range(160):
+        trace = new_trace()
+        begun = UNTIL - timedelta(
+            hours=rng.choice((0.2, 0.5, 0.9, 2, 3.5, 5, 10, 15, 20, 30, 47)) * rng.random()
+        )
+        length = rng.choice((1, 1, 2, 3))
+        hours_apart = rng.choice((0.01, 0.1, 0.7, 2.5, 9))
+        for k in range(length):
+            at = begun + timedelta(hours=hours_apart * k)
+            later = k > 0
+            spans.append(
+                call(
+                    at,
+                    trace=trace,
+                    user=f"u{n % 4}" if later or n % 3 else "nobody",
+                    feature=rng.choice(("chat", "search")),
+                    model=rng.choice(("gpt-4o", "gpt-4o-mini")),
+                    input_tokens=rng.randint(10, 5000),
+                    error="rate_limit" if later and n % 7 == 0 else None,
+                    duration_ms=rng.uniform(10, 9000),
+                )
+            )
+    rng.shuffle(spans)
+    store_with(store, spans[:300], spans[300:])
+
+
+def _page(store, f: TraceFilter, limit: int, offset: int) -> list[dict]:
+    return list_traces(store, f, limit=limit, offset=offset).traces
+
+
+FILTERS = {
+    "everything": {},
+    "the last 6 hours": {"since": -6},
+    "until 3 hours ago": {"until": -3},
+    "a day, ending 20 hours ago": {"since": -44, "until": -20},
+    "one user": {"equals": {"user_id": "u1"}},
+    "a feature and model": {"equals": {"feature": "chat", "request_model": "gpt-4o-mini"}},
+    "no such user": {"equals": {"user_id": "nobody-at-all"}},
+    "at least $0.01": {"min_cost_usd": 0.01},
+    "longer than 2 h": {"min_duration_ms": 2 * 3_600_000},
+    "errors": {"errors_only": True},
+}
+
+
+def _filter(spec: dict) -> TraceFilter:
+    spec = dict(spec)
+
+    def hours(key: str) -> datetime | None:
+        return UNTIL + timedelta(hours=spec.pop(key)) if key in spec else None
+
+    since, until = hours("since"), hours("until")
+    spans = SpanFilter(
+        "default", since=since, until=until or UNTIL + timedelta(minutes=1), equals=spec.pop("equals", {})
+    )
+    return TraceFilter(spans, **spec)
+
+
+@pytest.mark.parametrize("most_placed", [trace_list.MOST_PLACED, 3])
+@pytest.mark.parametrize("name", FILTERS)
+def test_the_windows_give_the_page_the_whole_range_gives(store, monkeypatch, name, most_placed):
+    """With few traces a window, and with a window's traces past the most it places (it gives
+    way to the whole range)."""
+    _random_store(store)
+    f = _filter(FILTERS[name])
+    asked = [(limit, offset) for limit in (1, 5, 20) for offset in (0, 3, 40)]
+    monkeypatch.setattr(trace_list, "MOST_PLACED", most_placed)
+    windowed = [_page(store, f, limit, offset) for limit, offset in asked]
+    monkeypatch.setattr(trace_list, "WINDOWS", ())  # the whole range, one look
+    whole = [_page(store, f, limit, offset) for limit, offset in asked]
+    assert windowed == whole
+    assert any(whole) or name == "no such user"
