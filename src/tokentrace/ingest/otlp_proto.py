@@ -64,23 +64,27 @@ def spans_of(request: ExportTraceServiceRequest) -> list[RawSpan]:
             scope_name, scope_version = scope.name, scope.version
             for span in scope_spans.spans:
                 status = span.status
-                events = [RawEvent(e.name, e.time_unix_nano, key_values(e.attributes)) for e in span.events]
+                events = span.events
+                # Positional, in RawSpan's field order, and no list walk for the common span
+                # without events: ~1 µs a span of the ~8 this walk costs (session 30).
                 append(
                     RawSpan(
-                        trace_id=span.trace_id.hex(),
-                        span_id=span.span_id.hex(),
-                        parent_span_id=span.parent_span_id.hex(),
-                        name=span.name,
-                        kind=span.kind,
-                        start_unix_nano=span.start_time_unix_nano,
-                        end_unix_nano=span.end_time_unix_nano,
-                        status_code=status.code,
-                        status_message=status.message,
-                        attributes=key_values(span.attributes),
-                        resource=resource,
-                        scope_name=scope_name,
-                        scope_version=scope_version,
-                        events=events,
+                        span.trace_id.hex(),
+                        span.span_id.hex(),
+                        span.parent_span_id.hex(),
+                        span.name,
+                        span.kind,
+                        span.start_time_unix_nano,
+                        span.end_time_unix_nano,
+                        status.code,
+                        status.message,
+                        key_values(span.attributes),
+                        resource,
+                        scope_name,
+                        scope_version,
+                        [RawEvent(e.name, e.time_unix_nano, key_values(e.attributes)) for e in events]
+                        if events
+                        else [],
                     )
                 )
     return spans
