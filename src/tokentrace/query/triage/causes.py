@@ -97,15 +97,11 @@ def _by_chance(before: Period, after: Period, then: Totals, now: Totals) -> bool
     deviations of its cost in those. A user whose calls come and go moved by chance; a feature
     whose every call now costs sixteen times as much did not. Undecided (False) when the
     baseline holds fewer than three windows."""
-    width = after.until - after.since
-    parts = int((before.until - before.since) / width)
+    part, parts = before.windows(after.until - after.since)
     if parts < 3:
         return False
-    start, width_ns = before.since.timestamp() * 1e9, width.total_seconds() * 1e9
     rows = then.rows
-    part = ((before.calls.start[rows] - start) // width_ns).astype(np.int64)
-    inside = (part >= 0) & (part < parts)
-    costs = np.bincount(part[inside], weights=before.calls.cost[rows][inside], minlength=parts)
+    costs = np.bincount(part[rows], weights=before.calls.cost[rows], minlength=parts + 1)[1:]
     return abs(now.cost - costs.mean()) <= 3 * costs.std(ddof=1)
 
 
@@ -123,17 +119,19 @@ def _where(
     if change <= max(floor, 1e-12):
         return []
     scored = []
-    for key in set(after.slices) | set(before.slices):
+    # Only the slices with calls enough on the side that changed can be causes: a week of
+    # sessions is tens of thousands of slices, most of them a few calls.
+    changed = after.slices if direction > 0 else before.slices
+    for key in [key for key, totals in changed.items() if totals.calls >= _MIN_CALLS]:
+        explained = (measure(after, after.of(key)) - measure(before, before.of(key))) * direction
+        if explained <= 0.1 * change:
+            continue  # (first: it leaves out nearly every slice)
         parent = _parent(key)
         if parent is not None and all(p.of(key).calls == p.of(parent).calls for p in (before, after)):
             continue  # the only value inside its parent: the parent says the same, more plainly
         if parent is None and all(p.of(key).calls == p.total.calls for p in (before, after)):
             continue  # every call (the one service, a filter's feature): the totals say it already
         if _replaced(before, after, key):
-            continue
-        explained = (measure(after, after.of(key)) - measure(before, before.of(key))) * direction
-        changed_side = after.of(key) if direction > 0 else before.of(key)
-        if explained <= 0.1 * change or changed_side.calls < _MIN_CALLS:
             continue
         if noise is not None and noise(before, after, before.of(key), after.of(key)):
             continue
