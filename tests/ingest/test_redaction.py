@@ -130,3 +130,16 @@ def test_a_candidate_that_is_no_secret_is_kept_as_sent():
     spans = _spans(name=["the bearer of news", "id 4111111111111111112"])
     out = redact(_tables(spans))
     assert out.spans.column("name").to_pylist() == ["the bearer of news", "id 4111111111111111112"]
+
+
+def test_a_key_after_an_escaped_character_in_json_is_found():
+    """JSON text escapes a newline (or a dash kept as \\u2014) before a key: no word boundary in
+    the text RE2 searches, one in the string the rules redact."""
+    key = "sk-proj-" + "A" * 24
+    attributes = [
+        orjson.dumps({"note": f"key:\n{key}"}).decode(),
+        '{"note": "key:\\u2014' + key + '"}',
+    ]
+    out = redact(_tables(_spans(attributes=attributes)))
+    for text in out.spans.column("attributes").to_pylist():
+        assert key not in text and "[API_KEY]" in orjson.loads(text)["note"]

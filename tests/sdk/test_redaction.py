@@ -34,6 +34,7 @@ def test_secrets_are_replaced(text, expected):
         "the user@ symbol alone",
         "sk-short",
         "version 1.2.3, ids 12345678",
+        " ".join(["\uff14" + "\uff11" * 3] + ["\uff11" * 4] * 3),  # full-width: the card rule reads 0-9
     ],
 )
 def test_ordinary_text_is_left_alone(text):

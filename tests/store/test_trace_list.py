@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from tests.builders.planted import UNTIL, call, new_trace, store_with
-from tokentrace.query.traces import list_traces
+from tokentrace.query.traces import list_traces, trace_tree
 from tokentrace.store.duckdb import DuckDBStore, trace_list
 from tokentrace.store.filters import SpanFilter, TraceFilter
 
@@ -139,3 +139,28 @@ def test_the_windows_give_the_page_the_whole_range_gives(store, monkeypatch, nam
     whole = [_page(store, f, limit, offset) for limit, offset in asked]
     assert windowed == whole
     assert any(whole) or name == "no such user"
+
+
+def test_a_span_in_the_last_half_microsecond_of_an_hour_stays_with_its_trace(store, monkeypatch):
+    """trace_hours rounds such a start into the next hour (the cast to microseconds): the list,
+    the windows and the one trace's read must still find it."""
+    hour = int((UNTIL - timedelta(hours=2)).timestamp()) * 10**9  # 10:00
+    lone, early = new_trace(), new_trace()
+    lone_span = call(UNTIL - timedelta(hours=3), trace=lone)
+    early_span = call(UNTIL - timedelta(hours=3), trace=early)
+    for span in (lone_span, early_span):  # 09:59:59.9999996
+        span.start_unix_nano, span.end_unix_nano = hour - 400, hour + 10**6
+    later = call(UNTIL - timedelta(minutes=30), trace=early)
+    other = call(UNTIL - timedelta(minutes=90), trace=new_trace())
+    store_with(store, [lone_span, early_span, later, other])
+    f = TraceFilter(SpanFilter("default", until=UNTIL))
+    whole_range = []
+    for windows in (trace_list.WINDOWS, ()):
+        monkeypatch.setattr(trace_list, "WINDOWS", windows)
+        page = list_traces(store, f, limit=10)
+        whole_range.append([(trace["trace_id"], trace["spans"]) for trace in page.traces])
+    assert whole_range[0] == whole_range[1]
+    # early is placed by its span at 09:59:59, as lone is (a tie: by trace id), not by its 11:30 one
+    assert whole_range[0] == [(other.trace_id, 1), (lone, 1), (early, 2)]
+    tree = trace_tree(store, "default", early)
+    assert tree is not None and tree.span_count == 2

@@ -67,7 +67,10 @@ class DuckDBReads:
             return self._arrow(f"SELECT {SPAN_COLUMNS} FROM spans LIMIT 0", [])
         return self._arrow(
             f"SELECT {SPAN_COLUMNS} FROM spans WHERE trace_id = ? AND project_id = ? "
-            "AND start_time >= ?::TIMESTAMP_NS AND start_time < ?::TIMESTAMP_NS + INTERVAL 1 HOUR "
+            # (a microsecond early: the hour of a start in an hour's last half microsecond is
+            # the next one, the cast to TIMESTAMP rounds)
+            "AND start_time >= ?::TIMESTAMP_NS - INTERVAL 1 MICROSECOND "
+            "AND start_time < ?::TIMESTAMP_NS + INTERVAL 1 HOUR "
             "ORDER BY start_time, span_id",
             [trace_id, project_id, first, last],
         )

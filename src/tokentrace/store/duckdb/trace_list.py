@@ -29,6 +29,10 @@ WINDOWS = (1, 4, 16, 64, 256)
 MOST_PLACED = 5_000
 
 _HOUR = timedelta(hours=1)
+# trace_hours is date_trunc('hour') of the start cast to microseconds, which rounds: a span in
+# the last half microsecond of an hour is kept in the next one. A bound read from it starts a
+# microsecond early, and a trace whose first hour is the window's may have started before it.
+_ROUNDED = timedelta(microseconds=1)
 _COUNTED = "s.duplicate_of IS NULL"
 _DURATION = "(epoch_ns(max(s.end_time)) - epoch_ns(min(s.start_time))) / 1e6"
 _STATUS = "CASE WHEN bool_or(s.status = 'error') THEN 'error' ELSE 'ok' END"
@@ -94,7 +98,7 @@ def _within_hours(hours: Hours, trace_ids: list[str]) -> tuple[str, list[Any]]:
         return "true", []
     first = min(hours[trace_id][0] for trace_id in trace_ids)
     last = max(hours[trace_id][1] for trace_id in trace_ids)
-    return "s.start_time >= ? AND s.start_time < ?", [first, last + _HOUR]
+    return "s.start_time >= ? AND s.start_time < ?", [first - _ROUNDED, last + _HOUR]
 
 
 def _newest_first(placed: Placed) -> Placed:
@@ -108,8 +112,12 @@ class DuckDBTraceList:
 
     def trace_summaries(self, f: TraceFilter, limit: int, offset: int) -> pa.Table:
         with self._conn.cursor() as cur:
-            page, hours = self._trace_page(cur, f, limit, offset)
-            return self._summaries(cur, f.spans.project_id, page, hours)
+            cur.begin()  # one snapshot: a write between the statements must not show in half of them
+            try:
+                page, hours = self._trace_page(cur, f, limit, offset)
+                return self._summaries(cur, f.spans.project_id, page, hours)
+            finally:
+                cur.rollback()  # only read
 
     def _trace_page(self, cur: duckdb.DuckDBPyConnection, f: TraceFilter, limit: int, offset: int) -> Page:
         where, params = _span_condition(f)
@@ -165,12 +173,12 @@ class DuckDBTraceList:
             [*params, window],
         ).fetchall()
         hours = self._hours_by_trace(cur, project, [trace_id for trace_id, _ in found])
-        straddling = [trace_id for trace_id, _ in found if hours.get(trace_id, (start, None))[0] < window]
+        straddling = [trace_id for trace_id, _ in found if hours.get(trace_id, (start, None))[0] <= window]
         matched_before: set[str] = set()
         if straddling:
             # Spans before the window: those that match place their trace before it (below
             # every trace placed inside it); a trace whose earlier spans all miss stays.
-            since = min(hours.get(trace_id, (start, None))[0] for trace_id in straddling)
+            since = min(hours.get(trace_id, (start, None))[0] for trace_id in straddling) - _ROUNDED
             matched_before = {
                 row[0]
                 for row in cur.execute(
