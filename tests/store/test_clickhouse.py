@@ -133,6 +133,24 @@ def test_bad_sql_and_bad_urls_are_clear_errors(chdb_path):
         connect("clickhouse://127.0.0.1:1/db")
 
 
+def test_a_clickhouse_server_is_queried_without_a_session(monkeypatch):
+    """The server's threads query at once (the writer, roll-ups, API requests), and ClickHouse
+    refuses a query in a session another is running in: clickhouse-connect's client makes up a
+    session unless told not to."""
+    import clickhouse_connect
+
+    asked: dict = {}
+    monkeypatch.setattr(clickhouse_connect, "get_client", lambda **kwargs: asked.update(kwargs) or object())
+    connect("clickhouse://reader:secret@127.0.0.1:8123/traces")
+    assert asked["autogenerate_session_id"] is False
+    assert (asked["host"], asked["port"], asked["database"], asked["username"]) == (
+        "127.0.0.1",
+        8123,
+        "traces",
+        "reader",
+    )
+
+
 @pytest.fixture(scope="module")
 def rolled(chdb_path):
     """3,000 calls over 8 hours in ClickHouse, rolled up to 7 h, then a late call at 2:05."""

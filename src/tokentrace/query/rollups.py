@@ -14,8 +14,11 @@ model), or asks for distinct counts, goes to spans.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -131,15 +134,27 @@ def aggregate_table(
     parts = split(f, store.rolled_up_until(grain), grain)
     if parts is None:
         return None
-    tables = [
-        store.rollup_aggregate(part, group_by, bucket_seconds, read_grain)
+    reads = [
+        partial(store.rollup_aggregate, part, group_by, bucket_seconds, read_grain)
         for read_grain, part in by_grain(store, parts.rollups, grain, group_by, bucket_seconds)
     ]
-    tables += [store.aggregate(part, group_by, bucket_seconds, distinct=False) for part in parts.spans]
+    reads += [partial(store.aggregate, part, group_by, bucket_seconds, False) for part in parts.spans]
+    tables = _at_once(reads)
     keys = (["bucket"] if bucket_seconds is not None else []) + list(group_by)
     merged = _summed(tables, keys)
     order = [("bucket", "ascending")] if bucket_seconds is not None else [("cost_usd", "descending")]
     return merged.sort_by(order)
+
+
+def _at_once(reads: list[Callable[[], pa.Table]]) -> list[pa.Table]:
+    """The store's reads of a range's parts, at once (a store reads on its own cursor each
+    time, as for the server's concurrent requests): a month by user is three reads (whole days,
+    the last day's hours, the spans not rolled up yet), ~60 ms one after the other at 10M spans,
+    ~36 at once."""
+    if len(reads) < 2:
+        return [read() for read in reads]
+    with ThreadPoolExecutor(len(reads)) as pool:
+        return list(pool.map(lambda read: read(), reads))
 
 
 def _summed(tables: list[pa.Table], keys: list[str]) -> pa.Table:

@@ -101,6 +101,10 @@ class HttpTransport:
                 password=parsed.password or "",
                 database=parsed.path.lstrip("/") or "default",
                 secure=parsed.scheme == "clickhouses",
+                # No session: the server's threads (the writer, roll-ups, API requests) query at
+                # once, and ClickHouse refuses a second query in a session one is running in
+                # (SESSION_IS_LOCKED). Nothing here keeps state in a session.
+                autogenerate_session_id=False,
             )
         except Exception as exc:
             raise TransportError(
