@@ -135,9 +135,16 @@ class DuckDBTraceList:
             window = top - timedelta(hours=hours_back)
             if window <= start:
                 break  # the window is the whole range: one look at it is as cheap
-            placed, hours = self._placed_within(cur, project, where, params, window, start)
-            if len(placed) > MOST_PLACED and (post or len(placed) < limit + offset):
+            found = cur.execute(
+                f"SELECT trace_id, epoch_ns(min(start_time)) FROM spans WHERE {where} AND start_time >= ? "
+                "GROUP BY trace_id",
+                [*params, window],
+            ).fetchall()
+            if len(found) > MOST_PLACED and (post or len(found) < limit + offset):
                 break  # four times as many in the next window: one look at the range is cheaper
+            if len(found) < limit + offset:
+                continue  # too few to fill the page, however they are placed
+            placed, hours = self._placed_within(cur, project, where, params, found, window, start)
             if post:
                 placed = self._passing(cur, project, placed, hours, post, post_params)
             if len(placed) >= limit + offset:
@@ -162,16 +169,12 @@ class DuckDBTraceList:
         project: str,
         where: str,
         params: list[Any],
+        found: list[tuple[str, int]],
         window: datetime,
         start: datetime,
     ) -> Page:
-        """The traces whose first matching span starts at or after `window`, newest first, and
-        the hours of the traces with a matching span in it."""
-        found = cur.execute(
-            f"SELECT trace_id, epoch_ns(min(start_time)) FROM spans WHERE {where} AND start_time >= ? "
-            "GROUP BY trace_id",
-            [*params, window],
-        ).fetchall()
+        """Of the traces `found` with a matching span at or after `window` (each with the first
+        of those), the ones whose first matching span is there, newest first; and their hours."""
         hours = self._hours_by_trace(cur, project, [trace_id for trace_id, _ in found])
         straddling = [trace_id for trace_id, _ in found if hours.get(trace_id, (start, None))[0] <= window]
         matched_before: set[str] = set()
