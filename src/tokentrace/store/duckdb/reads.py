@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC
 from typing import Any
 
+import duckdb
 import orjson
 import pyarrow as pa
 
@@ -18,7 +19,7 @@ from tokentrace.canonical import (
     SCORE_FIELD_NAMES,
     Grain,
 )
-from tokentrace.store.duckdb import rollups
+from tokentrace.store.duckdb import rollups, trace_list
 from tokentrace.store.duckdb.connection import SPAN_COLUMNS
 from tokentrace.store.duckdb.dialect import DuckDBDialect
 from tokentrace.store.filters import SpanFilter
@@ -88,17 +89,38 @@ class DuckDBReads:
         return {name: orjson.loads(value) if value else None for name, value in zip(names, row, strict=True)}
 
     def session_summaries(self, f: SpanFilter, limit: int, offset: int) -> pa.Table:
+        with self._conn.cursor() as cur:
+            cur.begin()  # one snapshot for the page and its sums
+            try:
+                chosen = self._recent_sessions(cur, f, limit + offset)[offset:]
+                return self._session_sums(cur, f.project_id, chosen)
+            finally:
+                cur.rollback()  # only read
+
+    def _recent_sessions(self, cur: duckdb.DuckDBPyConnection, f: SpanFilter, count: int) -> list[tuple]:
+        """The `count` sessions most recently active in the filter (session_id, last_active):
+        looked for among the spans ending in the range's last hours first (trace_list.windows).
+        A session active since a window's start has a span ending in it, and its spans ending
+        before cannot be its latest: the window's first `count` are the whole range's."""
         params = DuckDBDialect()
         where = where_clause(f, params)
-        counted = "s.duplicate_of IS NULL"
-        # The page is the sessions most recently active in the filter; each is then summed whole.
-        sql = f"""
-        WITH chosen AS (
-            SELECT session_id, max(end_time) AS last_active FROM spans
-            WHERE {where} AND session_id IS NOT NULL
-            GROUP BY session_id
-            ORDER BY last_active DESC, session_id LIMIT {int(limit)} OFFSET {int(offset)}
+        select = (
+            f"SELECT session_id, epoch_ns(max(end_time)) AS last_active FROM spans WHERE {where} "
+            "AND session_id IS NOT NULL {within} GROUP BY session_id "
+            f"ORDER BY last_active DESC, session_id LIMIT {int(count)}"
         )
+        looks = trace_list.windows(cur, f)
+        for window in looks[1] if looks else []:
+            found = cur.execute(select.format(within="AND end_time >= ?"), [*params, window]).fetchall()
+            if len(found) == count:
+                return found
+        return cur.execute(select.format(within=""), params).fetchall()
+
+    def _session_sums(self, cur: duckdb.DuckDBPyConnection, project_id: str, chosen: list[tuple]) -> pa.Table:
+        """Each chosen session summed whole, most recently active first."""
+        counted = "s.duplicate_of IS NULL"
+        sql = f"""
+        WITH chosen AS (SELECT unnest(?::VARCHAR[]) AS session_id, unnest(?::BIGINT[]) AS last_active)
         SELECT s.session_id,
             count(DISTINCT s.trace_id) AS traces,
             count(*) FILTER (WHERE s.operation IN {LLM_OPERATIONS_SQL} AND {counted}) AS llm_calls,
@@ -115,7 +137,8 @@ class DuckDBReads:
         GROUP BY s.session_id
         ORDER BY any_value(chosen.last_active) DESC, s.session_id
         """
-        return self._arrow(sql, [*params, f.project_id])
+        params = [[row[0] for row in chosen], [row[1] for row in chosen], project_id]
+        return cur.sql(sql, params=params).to_arrow_table()
 
     def scores(self, project_id: str, trace_id: str) -> pa.Table:
         return self._arrow(

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from tokentrace.store.duckdb.connection import naive
 from tokentrace.store.duckdb.dialect import DuckDBDialect
-from tokentrace.store.filters import SCORE_OPERATORS, ScoreCondition, TraceFilter
+from tokentrace.store.filters import SCORE_OPERATORS, ScoreCondition, SpanFilter, TraceFilter
 from tokentrace.store.sql import LLM_OPERATIONS_SQL, where_clause
 
 #: How far back from the range's end each look for a page reaches, in hours, before the whole range.
@@ -101,6 +101,22 @@ def _within_hours(hours: Hours, trace_ids: list[str]) -> tuple[str, list[Any]]:
     return "s.start_time >= ? AND s.start_time < ?", [first - _ROUNDED, last + _HOUR]
 
 
+def windows(cur: duckdb.DuckDBPyConnection, f: SpanFilter) -> tuple[datetime, list[datetime]] | None:
+    """Where a list newest first looks before the whole range: the range's start (the project's
+    first hour when it has none) and the windows' starts, back from the range's end (its last
+    hour when it has none) by WINDOWS hours, each inside the range. None: no spans at all."""
+    first_hour, last_hour = cur.execute(
+        "SELECT min(hour), max(hour) FROM trace_hours WHERE project_id = ?", [f.project_id]
+    ).fetchall()[0]
+    if first_hour is None:
+        return None
+    end = last_hour + _HOUR if f.until is None else min(last_hour + _HOUR, naive(f.until))
+    start = first_hour if f.since is None else max(first_hour, naive(f.since))
+    top = _ceil_hour(end)
+    # A window reaching the range's start is the whole range: one look at that is as cheap.
+    return start, [top - timedelta(hours=back) for back in WINDOWS if top - timedelta(hours=back) > start]
+
+
 def _newest_first(placed: Placed) -> Placed:
     return sorted(placed, key=lambda trace: (-trace[1], trace[0]))
 
@@ -123,18 +139,11 @@ class DuckDBTraceList:
         where, params = _span_condition(f)
         post, post_params = _total_condition(f)
         project = f.spans.project_id
-        first_hour, last_hour = cur.execute(
-            "SELECT min(hour), max(hour) FROM trace_hours WHERE project_id = ?", [project]
-        ).fetchall()[0]
-        if first_hour is None:
+        looks = windows(cur, f.spans)
+        if looks is None:
             return [], {}
-        end = last_hour + _HOUR if f.spans.until is None else min(last_hour + _HOUR, naive(f.spans.until))
-        start = first_hour if f.spans.since is None else max(first_hour, naive(f.spans.since))
-        top = _ceil_hour(end)
-        for hours_back in WINDOWS:
-            window = top - timedelta(hours=hours_back)
-            if window <= start:
-                break  # the window is the whole range: one look at it is as cheap
+        start, starts = looks
+        for window in starts:
             found = cur.execute(
                 f"SELECT trace_id, epoch_ns(min(start_time)) FROM spans WHERE {where} AND start_time >= ? "
                 "GROUP BY trace_id",
