@@ -59,21 +59,14 @@ class DuckDBReads:
         # The trace's hours first (trace_hours), then its spans among those hours only: the
         # start time's zone maps skip the rest of the table.
         with self._conn.cursor() as cur:
-            first, last = cur.execute(
-                "SELECT min(hour), max(hour) FROM trace_hours "
-                "WHERE project_id = ? AND trace_key = md5_number(?)",
-                [project_id, trace_id],
-            ).fetchone()
-        if first is None:
+            hours = trace_list.hours_of(cur, project_id, [trace_id])
+        if not hours:
             return self._arrow(f"SELECT {SPAN_COLUMNS} FROM spans LIMIT 0", [])
+        within, bounds = trace_list.within_hours(hours, [trace_id])
         return self._arrow(
-            f"SELECT {SPAN_COLUMNS} FROM spans WHERE trace_id = ? AND project_id = ? "
-            # (a microsecond early: the hour of a start in an hour's last half microsecond is
-            # the next one, the cast to TIMESTAMP rounds)
-            "AND start_time >= ?::TIMESTAMP_NS - INTERVAL 1 MICROSECOND "
-            "AND start_time < ?::TIMESTAMP_NS + INTERVAL 1 HOUR "
+            f"SELECT {SPAN_COLUMNS} FROM spans s WHERE trace_id = ? AND project_id = ? AND {within} "
             "ORDER BY start_time, span_id",
-            [trace_id, project_id, first, last],
+            [trace_id, project_id, *bounds],
         )
 
     def content(self, project_id: str, trace_id: str, span_id: str) -> dict[str, Any] | None:

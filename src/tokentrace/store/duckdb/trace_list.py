@@ -6,7 +6,8 @@ range: picking 50 traces at 10M spans over 30 days grouped every span of the ran
 (~310 ms) where the last hour holds them (~2 ms). Within a window, a trace with spans before it
 (trace_hours says which) may have matched earlier: those few are placed by a look at their
 earlier spans, so the page is exactly the one the whole range gives. The page's summaries then
-read only the hours its traces have spans in.
+read only the hours its traces have spans in (`hours_of`, `within_hours`: one trace's read uses
+them too).
 """
 
 from __future__ import annotations
@@ -86,12 +87,24 @@ def _totals(spans: str) -> str:
     FROM {spans} GROUP BY s.trace_id"""
 
 
+def hours_of(cur: duckdb.DuckDBPyConnection, project: str, trace_ids: list[str]) -> Hours:
+    """The first and the last hour each trace has spans in (trace_hours)."""
+    rows = cur.execute(
+        "SELECT ids.trace_id, min(h.hour), max(h.hour) "
+        "FROM (SELECT unnest(?::VARCHAR[]) AS trace_id) ids "
+        "JOIN trace_hours h ON h.trace_key = md5_number(ids.trace_id) "
+        "WHERE h.project_id = ? GROUP BY ids.trace_id",
+        [trace_ids, project],
+    ).fetchall()
+    return {trace_id: (first, last) for trace_id, first, last in rows}
+
+
 def _ceil_hour(instant: datetime) -> datetime:
     floor = instant.replace(minute=0, second=0, microsecond=0)
     return floor if floor == instant else floor + _HOUR
 
 
-def _within_hours(hours: Hours, trace_ids: list[str]) -> tuple[str, list[Any]]:
+def within_hours(hours: Hours, trace_ids: list[str]) -> tuple[str, list[Any]]:
     """A condition on `s.start_time` holding the traces' spans: from the first hour they have
     spans in to the hour after the last (none when trace_hours lacks one, never so far)."""
     if not trace_ids or any(trace_id not in hours for trace_id in trace_ids):
@@ -159,18 +172,7 @@ class DuckDBTraceList:
             if len(placed) >= limit + offset:
                 return placed[offset : offset + limit], hours
         placed = self._placed_over_range(cur, project, where, params, post, post_params, limit, offset)
-        return placed, self._hours_by_trace(cur, project, [trace_id for trace_id, _ in placed])
-
-    def _hours_by_trace(self, cur: duckdb.DuckDBPyConnection, project: str, trace_ids: list[str]) -> Hours:
-        """The first and the last hour each trace has spans in."""
-        rows = cur.execute(
-            "SELECT ids.trace_id, min(h.hour), max(h.hour) "
-            "FROM (SELECT unnest(?::VARCHAR[]) AS trace_id) ids "
-            "JOIN trace_hours h ON h.trace_key = md5_number(ids.trace_id) "
-            "WHERE h.project_id = ? GROUP BY ids.trace_id",
-            [trace_ids, project],
-        ).fetchall()
-        return {trace_id: (first, last) for trace_id, first, last in rows}
+        return placed, hours_of(cur, project, [trace_id for trace_id, _ in placed])
 
     def _placed_within(
         self,
@@ -184,13 +186,14 @@ class DuckDBTraceList:
     ) -> Page:
         """Of the traces `found` with a matching span at or after `window` (each with the first
         of those), the ones whose first matching span is there, newest first; and their hours."""
-        hours = self._hours_by_trace(cur, project, [trace_id for trace_id, _ in found])
-        straddling = [trace_id for trace_id, _ in found if hours.get(trace_id, (start, None))[0] <= window]
+        hours = hours_of(cur, project, [trace_id for trace_id, _ in found])
+        first_hour = {trace_id: hours[trace_id][0] if trace_id in hours else start for trace_id, _ in found}
+        straddling = [trace_id for trace_id, _ in found if first_hour[trace_id] <= window]
         matched_before: set[str] = set()
         if straddling:
             # Spans before the window: those that match place their trace before it (below
             # every trace placed inside it); a trace whose earlier spans all miss stays.
-            since = min(hours.get(trace_id, (start, None))[0] for trace_id in straddling) - _ROUNDED
+            since = min(first_hour[trace_id] for trace_id in straddling) - _ROUNDED
             matched_before = {
                 row[0]
                 for row in cur.execute(
@@ -215,7 +218,7 @@ class DuckDBTraceList:
         if not placed:
             return placed
         trace_ids = [trace_id for trace_id, _ in placed]
-        within, within_params = _within_hours(hours, trace_ids)
+        within, within_params = within_hours(hours, trace_ids)
         spans = f"spans s WHERE s.project_id = ? AND {within} AND s.trace_id IN {_IDS}"
         passing = {
             row[0]
@@ -261,7 +264,7 @@ class DuckDBTraceList:
         """Each trace of the page summed whole (its spans outside the range too), among the hours
         it has spans in."""
         trace_ids = [trace_id for trace_id, _ in page]
-        within, within_params = _within_hours(hours, trace_ids)
+        within, within_params = within_hours(hours, trace_ids)
         sql = f"""
         WITH chosen AS (SELECT unnest(?::VARCHAR[]) AS trace_id, unnest(?::BIGINT[]) AS first),
         t AS (
