@@ -205,6 +205,55 @@ def test_content_sent_in_parts_is_merged(open_store):
     assert content["system_instructions"] is None
 
 
+def test_content_parts_merge_in_one_batch_and_beside_new_spans(open_store):
+    """A batch may hold a span's parts twice (a record before its span was written) and parts of
+    stored spans beside new ones: each is merged, and a new span's content is stored as sent."""
+    store = open_store()
+    trace = "9c8efff798038103d269b633813fc60c"
+
+    def part(span, **values):
+        row = {"project_id": "default", "trace_id": trace, "span_id": span, "start_time": START}
+        return (
+            row
+            | {"system_instructions": None, "input_messages": None, "output_messages": None, "events": None}
+            | values
+        )
+
+    hello = '[{"role": "user", "parts": [{"type": "text", "content": "hello"}]}]'
+    answer = '[{"role": "assistant", "parts": [{"type": "text", "content": "hi"}]}]'
+    retry, done = '[{"name": "retry", "time_unix_nano": 1}]', '[{"name": "done", "time_unix_nano": 2}]'
+    store.write_batch(tables(content=[part("00000000000000a1", input_messages=hello, events=retry)]), None)
+    store.write_batch(
+        tables(
+            content=[
+                part("00000000000000a1", output_messages=answer, events=done),  # stored: merged
+                part("00000000000000a2", input_messages=hello, events=retry),  # new: as sent
+            ]
+        ),
+        None,
+    )
+    store.write_batch(
+        tables(
+            content=[  # the same new span twice in one batch, and an old part resent
+                part("00000000000000a3", events=retry),
+                part("00000000000000a3", output_messages=answer, events=done),
+                part("00000000000000a2", events=retry),
+            ]
+        ),
+        None,
+    )
+    first = store.content("default", trace, "00000000000000a1")
+    assert first["input_messages"][0]["parts"][0]["content"] == "hello"
+    assert first["output_messages"][0]["parts"][0]["content"] == "hi"
+    assert [e["name"] for e in first["events"]] == ["retry", "done"]
+    second = store.content("default", trace, "00000000000000a2")
+    assert second["input_messages"][0]["parts"][0]["content"] == "hello"
+    assert [e["name"] for e in second["events"]] == ["retry"]
+    third = store.content("default", trace, "00000000000000a3")
+    assert third["output_messages"][0]["parts"][0]["content"] == "hi"
+    assert sorted(e["name"] for e in third["events"]) == ["done", "retry"]
+
+
 def test_compacting_changes_no_read(open_store):
     """The hourly compaction (DuckDB: a checkpoint that vacuums; ClickHouse: the rollups'
     superseded versions deleted) leaves every total and percentile as it was."""

@@ -334,6 +334,19 @@ ON CONFLICT (content_key) DO UPDATE SET
 """
 
 
+# Most batches hold each span's content once, and none of it stored yet: those rows go in as the
+# merge would make them (a lone part is its own merge), without the grouping and the conflict
+# updates (~3.0 -> ~2.2 µs of the writer's CPU a span, bench content). Where a key was stored
+# already, the merge runs over the whole batch after: merging a part with itself changes nothing.
+_CONTENT_REPEATS = "SELECT count(*) - count(DISTINCT (project_id, trace_id, span_id)) FROM batch_content"
+_INSERT_NEW_CONTENT = """
+INSERT OR IGNORE INTO content
+SELECT md5_number(project_id || ':' || trace_id || span_id), project_id, trace_id, span_id, start_time,
+       system_instructions, input_messages, output_messages, '[' || trim(events, '[]') || ']'
+FROM batch_content
+"""
+
+
 _UPSERT_SCORES = f"""
 INSERT OR REPLACE INTO scores
 SELECT md5_number(project_id || ':' || score_id), {", ".join(SCORE_FIELD_NAMES)} FROM batch_scores
@@ -355,7 +368,7 @@ class DuckDBWrites:
             spans, content = tables.spans, tables.content
             if content.num_rows:
                 cur.register("batch_content", content)
-                cur.execute(_MERGE_CONTENT)
+                self._merge_content(cur, content.num_rows)
                 cur.unregister("batch_content")
             tagged = record_tags(content)
             if tagged.num_rows:
@@ -404,6 +417,12 @@ class DuckDBWrites:
             if spool_position is not None:
                 cur.execute("INSERT OR REPLACE INTO spool_state VALUES (1, ?, ?)", list(spool_position))
         return int(new)
+
+    def _merge_content(self, cur: duckdb.DuckDBPyConnection, rows: int) -> None:
+        """batch_content into content, each span's parts merged with what is stored."""
+        repeats = cur.execute(_CONTENT_REPEATS).fetchall()[0][0]
+        if repeats or cur.execute(_INSERT_NEW_CONTENT).fetchall()[0][0] != rows:
+            cur.execute(_MERGE_CONTENT)
 
     def _inherit(self, cur: duckdb.DuckDBPyConnection, spans: pa.Table) -> tuple[pa.Table, pa.Table]:
         """The batch's spans with their own tags from log records that came first, and the tags

@@ -1,0 +1,43 @@
+"""The ingest worker pool: an export larger than a default pipe crosses to a worker and back whole,
+through pipes sized for it."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+
+import pytest
+
+from tests.builders.otlp import chat, new_trace_id, protobuf
+from tokentrace.ingest.prepare import PROTOBUF
+from tokentrace.ingest.record import decode_record
+from tokentrace.ingest.workers import PIPE_BYTES, Workers
+from tokentrace.pricing import PriceBook
+
+
+@pytest.fixture
+def workers():
+    pool = Workers(1, redact_content=True)
+    yield pool
+    pool.close()
+
+
+def test_a_large_export_crosses_whole_through_widened_pipes(workers):
+    prompt = json.dumps([{"role": "user", "content": "tell me about pipes " * 100}])
+    calls = [chat(new_trace_id(), input_tokens=n + 1, output_tokens=3) for n in range(500)]
+    for call in calls:  # ~2 KB a span: the export is ~1 MB, past 64 KB pipes
+        call["attributes"]["gen_ai.input.messages"] = prompt
+    body = protobuf(calls)
+    assert len(body) > 10 * 65536
+    record, rejected, errors = workers.submit(
+        "default", body, PROTOBUF, "traces", PriceBook().overrides
+    ).result(timeout=60)
+    assert (rejected, errors) == (0, [])
+    tables = decode_record(record)
+    assert tables.spans.num_rows == 500
+    assert sorted(tables.spans.column("input_tokens").to_pylist()) == list(range(1, 501))
+    assert tables.content.num_rows == 500
+
+    pool = workers._pool  # the pipes the executor made, at their new size
+    for reader in (pool._call_queue._reader, pool._result_queue._reader):
+        assert fcntl.fcntl(reader.fileno(), fcntl.F_GETPIPE_SZ) == PIPE_BYTES
