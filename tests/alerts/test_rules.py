@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 import pytest
@@ -45,6 +46,15 @@ def test_a_rule_reads_back_from_its_spec(rule):
         ({"name": "r", "kind": "retry_storm", "group_by": ["colour"]}, "'colour' is not a field"),
         ({"name": "r", "kind": "retry_storm", "window": "soon"}, "is not a duration"),
         ({"name": "r", "kind": "retry_storm", "above": "2"}, "above must be a number"),
+        # a NaN bound would never fire, and int(inf) would not say which key was wrong
+        (
+            {"name": "r", "kind": "threshold", "metric": "cost_per_hour", "above": math.nan},
+            "above must be finite",
+        ),
+        (
+            {"name": "r", "kind": "retry_storm", "min_requests": math.inf},
+            "min_requests must be finite",
+        ),
         ({"name": "r", "kind": "slo_burn", "objective": 99}, "objective must be between 0 and 1"),
         ({"name": "r", "kind": "anomaly", "metric": "p95_latency_ms"}, "anomaly rules need a metric"),
         ({"kind": "retry_storm"}, "a rule needs a name"),

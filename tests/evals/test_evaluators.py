@@ -93,6 +93,14 @@ J = 'judge = { url = "http://j/v1", model = "m" }\n'
             E + 'kind = "regex"\npattern = "a"\nsample_rate = 2\n',
             "line 5: evaluators[0]: sample_rate must be",
         ),
+        (  # nan compares false to both bounds: it would have sampled nothing, silently
+            E + 'kind = "regex"\npattern = "a"\nsample_rate = nan\n',
+            "line 5: evaluators[0]: sample_rate must be a number from 0 to 1, got nan",
+        ),
+        (
+            E + 'kind = "regex"\npattern = "a"\ndaily_budget_usd = inf\n',
+            "line 5: evaluators[0]: daily_budget_usd must be a number at least 0, got inf",
+        ),
         (E + 'kind = "regex"\npattern = "a"\nwhere = { colour = "red" }\n', "'colour' is not a field"),
         (
             E + 'kind = "json_schema"\nschema = { type = "nope" }\n',

@@ -3,6 +3,7 @@ the file's."""
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 import orjson
@@ -57,6 +58,8 @@ def test_a_policy_file_reads_with_its_per_project_tables(tmp_path):
         ({"keep_errors": "yes"}, "true or false"),
         ({"base_rate": False}, "must be a number"),
         ({"keep_cost_above_usd": "1"}, "must be a number"),
+        ({"keep_cost_above_usd": math.nan}, "keep_cost_above_usd must be a number, got nan"),
+        ({"base_rate": math.inf}, "base_rate must be a number, got inf"),
         ({"keep_slower_than_percentile": 100}, "between 0 and 100"),
         ({"keep_for": "1h"}, "keep_for must be at least recent"),
         ({"keep_for": 30}, "not a duration"),

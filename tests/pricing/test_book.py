@@ -115,6 +115,20 @@ def test_overrides_price_custom_models_and_apply_discounts():
         ("[[models]]\ninput_mtok = 1\noutput_mtok = 1", "model is required"),
         ('[[models]]\nmodel = "x"\noutput_mtok = 1', "input_mtok is required"),
         ('[[models]]\nmodel = "x"\ninput_mtok = -1\noutput_mtok = 1', "non-negative"),
+        # TOML reads nan and inf as floats: a NaN price would turn every sum it joins into NaN
+        (
+            '[[models]]\nmodel = "x"\ninput_mtok = nan\noutput_mtok = 1',
+            "input_mtok must be a non-negative number, got nan",
+        ),
+        (
+            '[[models]]\nmodel = "x"\ninput_mtok = 1\noutput_mtok = inf',
+            "output_mtok must be a non-negative number, got inf",
+        ),
+        (
+            '[[models]]\nmodel = "x"\ninput_mtok = 1\noutput_mtok = 1\ncache_read_mtok = -nan',
+            "cache_read_mtok",
+        ),
+        ("[[discounts]]\nmultiplier = nan", "multiplier must be a non-negative number, got nan"),
         ('[[models]]\nmodel = "x"\ninput_mtok = 1\noutput_mtok = 1\nvalid_from = "soon"', "ISO 8601"),
         ("[[discounts]]\nmultiplier = 'lots'", "multiplier"),
         ("this is not toml", "prices.toml"),

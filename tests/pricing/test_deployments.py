@@ -105,6 +105,8 @@ def test_the_prices_file_names_deployments_and_refuses_bad_ones():
         'model = "m"\nusd_per_hour = 1': "name is required",
         'name = "x"\nmodel = "m"\nusd_per_hour = -1': "usd_per_hour must be a non-negative number",
         'name = "x"\nmodel = "m"\nusd_per_hour = "4"': "usd_per_hour must be a non-negative number",
+        'name = "x"\nmodel = "m"\nusd_per_hour = nan': "usd_per_hour must be a non-negative number, got nan",
+        'name = "x"\nmodel = "m"\nusd_per_hour = inf': "usd_per_hour must be a non-negative number, got inf",
         'name = "x"\nmodel = "m"\nusd_per_hour = 1\nvalid_from = "soon"': "not an ISO 8601 instant",
     }
     for body, said in bad.items():

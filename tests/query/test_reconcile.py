@@ -269,6 +269,11 @@ def test_anthropic_cost_report_in_cents_and_its_usage_report(store):
             "page 1, data[0].results[0]: value is 'x', not a number",
         ),
         (
+            "anthropic",
+            '{"data": [{"starting_at": "2026-11-22T00:00:00Z", "results": [{"amount": "NaN"}]}]}',
+            "page 1, data[0].results[0]: amount is 'NaN', not a number",
+        ),
+        (
             "openai",
             '{"data": [{"start_time": 1795305600, "results": [{"amount": {"value": 1, "currency": "eur"}}]}]}',  # noqa: E501
             "only USD amounts",

@@ -31,6 +31,7 @@ the fewest turns that loop, and the bound where no history is known).
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -132,6 +133,8 @@ def _duration(name: str, value: Any) -> timedelta:
 def _number(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise RuleError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(value):  # TOML and Python's JSON read nan and inf: no bound compares to them
+        raise RuleError(f"{name} must be finite, got {value!r}")
     return float(value)
 
 

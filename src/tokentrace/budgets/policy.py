@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+import math
 import time
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -164,7 +165,7 @@ def _budget(entry: Mapping[str, Any], where: str) -> list[Budget]:
     budgets = []
     for limit in limits:
         amount = entry[limit]
-        if isinstance(amount, bool) or not isinstance(amount, int | float) or not amount > 0:
+        if isinstance(amount, bool) or not isinstance(amount, int | float) or not 0 < amount < math.inf:
             raise BudgetError(f"{where}: {limit} must be a positive number, not {amount!r}")
         if limit == "tokens_per_minute" and amount != int(amount):
             raise BudgetError(f"{where}: tokens_per_minute must be a whole number")

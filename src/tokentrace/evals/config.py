@@ -41,6 +41,7 @@ schema = { type = "object", required = ["answer"] }
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 import tomllib
@@ -189,6 +190,7 @@ def _number(entry: dict, key: str, fail: Any, low: float = 0, high: float | None
     if (
         isinstance(value, bool)
         or not isinstance(value, int | float)
+        or not math.isfinite(value)  # TOML reads nan and inf, which compare false to any bound
         or value < low
         or (high and value > high)
     ):

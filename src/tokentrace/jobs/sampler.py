@@ -25,6 +25,7 @@ file's for its project.
 from __future__ import annotations
 
 import logging
+import math
 import tomllib
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -78,10 +79,10 @@ def parse_policy(spec: Mapping[str, Any]) -> SamplingPolicy:
                 if not isinstance(value, bool):
                     raise PolicyError(f"{name} must be true or false")
                 values[name] = value
-            elif isinstance(value, int | float) and not isinstance(value, bool):
+            elif isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
                 values[name] = float(value)
-            else:
-                raise PolicyError(f"{name} must be a number")
+            else:  # nan (TOML, or Python's JSON) passes no bound check: a cost above it keeps nothing
+                raise PolicyError(f"{name} must be a number, got {value!r}")
         return SamplingPolicy(**values)
     except PolicyError:
         raise

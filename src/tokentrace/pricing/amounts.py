@@ -8,6 +8,14 @@ import math
 DASH = "—"
 
 
+def is_amount(value: object) -> bool:
+    """A price, rate or multiplier a user may set: a finite number, not negative. TOML reads
+    `nan` and `inf` as floats, and a NaN price would make every sum it joins NaN."""
+    return (
+        isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+    )
+
+
 def usd(value: float | None, signed: bool = False) -> str:
     """`$1,234.56`, `$0.0123`, `$0.00012`, `$0.00`; `—` when unknown (unpriced). `signed` gives
     a change its sign (`+$0.42`, `-$0.0031`)."""

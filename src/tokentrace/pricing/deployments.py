@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tokentrace import semconv
+from tokentrace.pricing.amounts import is_amount
 
 #: The keys of a [[deployments]] entry.
 KEYS = ("name", "model", "provider", "server_address", "usd_per_hour", "valid_from")
@@ -91,7 +92,7 @@ def parse_deployments(
             if entry.get(key) is not None and not isinstance(entry[key], str):
                 raise error(f"{where}: {key} must be a string")
         rate = entry.get("usd_per_hour")
-        if isinstance(rate, bool) or not isinstance(rate, int | float) or rate < 0:
+        if not is_amount(rate):
             raise error(f"{where}: usd_per_hour must be a non-negative number, got {rate!r}")
         found.append(
             Deployment(

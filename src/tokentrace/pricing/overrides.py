@@ -35,6 +35,7 @@ from datetime import UTC, date, datetime, time
 from pathlib import Path
 
 from tokentrace.pricing import deployments
+from tokentrace.pricing.amounts import is_amount
 from tokentrace.pricing.deployments import Deployment
 from tokentrace.pricing.rates import Rates, UnitPrice, flat
 from tokentrace.tomlfile import line_of
@@ -126,7 +127,7 @@ def _price(entry: dict, key: str, where: str, required: bool) -> UnitPrice | Non
         if required:
             raise OverridesError(f"{where}: {key} is required")
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+    if not is_amount(value):
         raise OverridesError(f"{where}: {key} must be a non-negative number, got {value!r}")
     return flat(float(value))
 
@@ -209,8 +210,8 @@ def parse_overrides(text: str, source: str) -> Overrides:
     for i, entry in enumerate(data.get("discounts", [])):
         where = f"{source}: discounts[{i}]"
         multiplier = entry.get("multiplier")
-        if isinstance(multiplier, bool) or not isinstance(multiplier, int | float) or multiplier < 0:
-            raise OverridesError(f"{where}: multiplier must be a non-negative number")
+        if not is_amount(multiplier):
+            raise OverridesError(f"{where}: multiplier must be a non-negative number, got {multiplier!r}")
         discounts.append(
             Discount(
                 entry.get("model", "*"),

@@ -16,6 +16,7 @@ the API and saving each answer gives). Its pages may mix costs and usage. Anythi
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -108,7 +109,8 @@ def _number(result: dict[str, Any], key: str, where: str) -> float | None:
         number = float(value) if isinstance(value, str) else value
     except ValueError:
         number = None
-    if not isinstance(number, int | float) or isinstance(number, bool):
+    # "NaN" and "Infinity" read as floats (from text, and orjson's NaN): no bill has them
+    if not isinstance(number, int | float) or isinstance(number, bool) or not math.isfinite(number):
         raise InvoiceError(f"{where}: {key} is {value!r}, not a number")
     return number
 
