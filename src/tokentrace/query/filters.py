@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 from tokentrace.canonical import GROUPABLE_FIELDS
@@ -65,9 +66,12 @@ def _float(params: Mapping[str, str], *names: str) -> float | None:
     for name in names:
         if params.get(name) not in (None, ""):
             try:
-                return float(params[name])
+                value = float(params[name])
             except ValueError as exc:
                 raise FilterError(f"{name} must be a number") from exc
+            if not math.isfinite(value):  # float() reads "nan": no trace passes it, silently
+                raise FilterError(f"{name} must be a number, not {params[name]!r}")
+            return value
     return None
 
 

@@ -157,6 +157,9 @@ def test_the_trace_list_filters_through_its_url(site: Site) -> None:
 def test_bad_filters_answer_400_with_the_reason_and_unknown_ids_404(site: Site) -> None:
     bad = site.client.get("/traces?min_cost=lots")
     assert bad.status_code == 400 and "min_cost must be a number" in bad.text
+    for odd in ("nan", "inf"):
+        bad = site.client.get(f"/api/v1/traces?min_duration_ms={odd}")
+        assert bad.status_code == 400 and "min_duration_ms must be a number" in bad.json()["error"]
     unknown = site.client.get("/cost?colour=red")
     assert unknown.status_code == 400 and "is not a field you can filter or group by" in html.unescape(
         unknown.text
