@@ -72,6 +72,8 @@ def reads(since: str, until: str) -> list[tuple[str, str]]:
         ("the same per hour", f"/api/v1/latency?group_by=request_model&bucket=1h&{q}"),
         ("the newest traces (a page of 50)", f"/api/v1/traces?limit=50&{q}"),
         ("the same over the last day", f"/api/v1/traces?limit=50&since={day_before(until)}&until={until}"),
+        ("the newest traces with an error", f"/api/v1/traces?limit=50&errors=true&{q}"),
+        ("the newest traces costing $0.10 or more", f"/api/v1/traces?limit=50&min_cost=0.1&{q}"),
         (
             "triage, the last hour against the day before",
             f"/api/v1/triage?since=1h&baseline=24h&until={until}",

@@ -109,6 +109,8 @@ FILTERS = {
     "at least $0.01": {"min_cost_usd": 0.01},
     "longer than 2 h": {"min_duration_ms": 2 * 3_600_000},
     "errors": {"errors_only": True},
+    "errors in the last 6 hours": {"since": -6, "errors_only": True},
+    "at least $0.01, a day ending 20 hours ago": {"since": -44, "until": -20, "min_cost_usd": 0.01},
 }
 
 
@@ -125,20 +127,38 @@ def _filter(spec: dict) -> TraceFilter:
     return TraceFilter(spans, **spec)
 
 
-@pytest.mark.parametrize("most_placed", [trace_list.MOST_PLACED, 3])
+@pytest.mark.parametrize("most", [None, 3])
 @pytest.mark.parametrize("name", FILTERS)
-def test_the_windows_give_the_page_the_whole_range_gives(store, monkeypatch, name, most_placed):
-    """With few traces a window, and with a window's traces past the most it places (it gives
-    way to the whole range)."""
+def test_the_windows_give_the_page_the_whole_range_gives(store, monkeypatch, name, most):
+    """With few traces a window, and with a window's traces past the most it places or sums (it
+    gives way to the whole range)."""
     _random_store(store)
     f = _filter(FILTERS[name])
     asked = [(limit, offset) for limit in (1, 5, 20) for offset in (0, 3, 40)]
-    monkeypatch.setattr(trace_list, "MOST_PLACED", most_placed)
+    if most is not None:
+        monkeypatch.setattr(trace_list, "MOST_PLACED", most)
+        monkeypatch.setattr(trace_list, "MOST_SUMMED", most)
     windowed = [_page(store, f, limit, offset) for limit, offset in asked]
     monkeypatch.setattr(trace_list, "WINDOWS", ())  # the whole range, one look
     whole = [_page(store, f, limit, offset) for limit, offset in asked]
     assert windowed == whole
     assert any(whole) or name == "no such user"
+
+
+@pytest.mark.parametrize("name", FILTERS)
+def test_one_pass_over_the_range_gives_the_page_two_steps_give(store, monkeypatch, name):
+    """Traces summed in the aggregation that places them (a range holding most of the project's
+    hours, no span condition) or placed first and summed after: the same pages."""
+    _random_store(store)
+    f = _filter(FILTERS[name])
+    asked = [(limit, offset) for limit in (1, 5, 20) for offset in (0, 3, 40)]
+    monkeypatch.setattr(trace_list, "WINDOWS", ())  # the whole range, one look
+    pages = []
+    for share in (0.0, 2.0):  # one pass wherever there is no span condition; never
+        monkeypatch.setattr(trace_list, "ONE_PASS_SHARE", share)
+        pages.append([_page(store, f, limit, offset) for limit, offset in asked])
+    assert pages[0] == pages[1]
+    assert any(pages[0]) or name == "no such user"
 
 
 def test_a_span_in_the_last_half_microsecond_of_an_hour_stays_with_its_trace(store, monkeypatch):

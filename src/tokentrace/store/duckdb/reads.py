@@ -103,7 +103,7 @@ class DuckDBReads:
             f"ORDER BY last_active DESC, session_id LIMIT {int(count)}"
         )
         looks = trace_list.windows(cur, f)
-        for window in looks[1] if looks else []:
+        for window in looks.windows if looks else []:
             found = cur.execute(select.format(within="AND end_time >= ?"), [*params, window]).fetchall()
             if len(found) == count:
                 return found
