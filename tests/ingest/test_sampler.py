@@ -54,6 +54,7 @@ def test_a_policy_file_reads_with_its_per_project_tables(tmp_path):
         ({"recent": "two days"}, "not a duration"),
         ({"recent": "7d", "max_open": "1d"}, "max_open at least recent"),
         ({"keep_scores": ["helpful"]}, "must look like"),
+        ({"keep_scores": ["helpful<nan"]}, "a text score value can only be compared with = or !="),
         ({"keep_scores": "helpful<1"}, "list of strings"),
         ({"keep_errors": "yes"}, "true or false"),
         ({"base_rate": False}, "must be a number"),
@@ -91,3 +92,10 @@ def test_the_api_policy_comes_before_the_file(tmp_path):
     assert sampler.policy_for("default")[1] == "file"
     assert Sampler(store, None, timedelta(minutes=10)).policy_for("default") == (None, "none")
     store.close()
+
+
+def test_a_score_condition_reads_nan_and_inf_as_labels():
+    """float() reads them, and a NaN bound would keep no trace, silently: they are labels."""
+    assert ScoreCondition.parse("verdict=nan") == ScoreCondition("verdict", "=", "nan")
+    assert ScoreCondition.parse("speed!=inf") == ScoreCondition("speed", "!=", "inf")
+    assert ScoreCondition.parse("helpful>=0.5") == ScoreCondition("helpful", ">=", 0.5)

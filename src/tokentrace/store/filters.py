@@ -3,6 +3,7 @@ scores. Field names are checked against the canonical span here, before they rea
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -72,6 +73,8 @@ class ScoreCondition:
                 value = float(raw)
             except ValueError:
                 value = raw
+            if isinstance(value, float) and not math.isfinite(value):
+                value = raw  # "nan" or "inf" is a label: no score compares to the float
         return cls(match["name"], match["op"], value)
 
 
