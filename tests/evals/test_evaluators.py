@@ -112,6 +112,11 @@ J = 'judge = { url = "http://j/v1", model = "m" }\n'
             "line 4: TT_TEST_NO_KEY is not set",
         ),
         ('[judge]\nurl = "http://x"\nmodel = "m"\nheaders = { x = 1 }\n', "line 4: headers must be a table"),
+        # nan and inf: a bare OverflowError at load, or a timeout httpx refuses on every call
+        ('[judge]\nurl = "http://x"\nmodel = "m"\nmax_tokens = inf\n', "line 4: max_tokens must be a number"),
+        ('[judge]\nurl = "http://x"\nmodel = "m"\nmax_tokens = 2.5\n', "line 4: max_tokens must be a whole"),
+        ('[judge]\nurl = "http://x"\nmodel = "m"\ntimeout_s = nan\n', "line 4: timeout_s must be a number"),
+        ('[judge]\nurl = "http://x"\nmodel = "m"\ntimeout_s = "5"\n', "line 4: timeout_s must be a number"),
         ('[[evaluator]]\nname = "x"\n', "evals.toml, line 1: unknown table 'evaluator'"),
         (
             (E + 'kind = "regex"\npattern = "a"\n') * 2,
@@ -248,6 +253,8 @@ def test_a_judge_that_does_not_answer_is_worth_asking_again_and_one_that_refuses
         ({"retry-after": "2"}, 2.0),
         ({"retry-after": "Wed, 21 Oct 2026 07:28:00 GMT"}, None),  # a date: the backoff decides
         ({}, None),
+        ({"retry-after-ms": "nan", "retry-after": "3"}, 3.0),  # not a wait: the next header is read
+        ({"retry-after": "inf"}, None),
     ],
 )
 def test_a_judge_that_asks_to_wait_is_waited_for_as_long_as_it_says(headers, wait):

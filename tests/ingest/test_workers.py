@@ -22,6 +22,7 @@ def workers():
     pool.close()
 
 
+@pytest.mark.skipif(not hasattr(fcntl, "F_GETPIPE_SZ"), reason="pipe sizes are Linux's")
 def test_a_large_export_crosses_whole_through_widened_pipes(workers):
     prompt = json.dumps([{"role": "user", "content": "tell me about pipes " * 100}])
     calls = [chat(new_trace_id(), input_tokens=n + 1, output_tokens=3) for n in range(500)]

@@ -172,13 +172,21 @@ def _judge(spec: Any, text: str, source: str, index: int | None) -> JudgeEndpoin
     headers = spec.get("headers", {})
     if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
         raise _fail(text, source, index, "headers", "headers must be a table of names to text values")
+
+    def fail(name: str, message: str) -> EvaluatorsError:
+        return _fail(text, source, index, name, message)
+
+    max_tokens = _number(spec, "max_tokens", fail, 1)
+    if max_tokens is not None and max_tokens != int(max_tokens):
+        raise fail("max_tokens", f"max_tokens must be a whole number, got {max_tokens!r}")
+    timeout_s = _number(spec, "timeout_s", fail, 0.001)
     return JudgeEndpoint(
         url,
         model,
         api,
         key,
-        int(spec.get("max_tokens", 300)),
-        float(spec.get("timeout_s", 60.0)),
+        300 if max_tokens is None else int(max_tokens),
+        60.0 if timeout_s is None else float(timeout_s),
         tuple(sorted(headers.items())),
     )
 

@@ -4,6 +4,7 @@ judge's own usage: what the evaluation cost, and what its span shows), answered 
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Mapping
@@ -158,9 +159,11 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
         if value is None:
             continue
         try:
-            return max(float(value) / scale, 0.0)
+            seconds = float(value) / scale
         except ValueError:
             continue
+        if math.isfinite(seconds):  # "nan" would make every wait after it nan
+            return max(seconds, 0.0)
     return None
 
 

@@ -9,7 +9,6 @@ is never forked itself) that has imported ingest once, lazily, on the first expo
 
 from __future__ import annotations
 
-import fcntl
 import multiprocessing
 import os
 import threading
@@ -66,6 +65,10 @@ def widen_pipes(pool: ProcessPoolExecutor) -> bool:
     where refused). With the default 64 KB a record crosses in many writes, each waiting for the
     reader: ~1 ms of a worker's CPU and ~0.3 ms of the server's a call, against ~0.4 and ~0.8
     (session 31). The pipes are the executor's own: it offers no way to size them."""
+    try:
+        import fcntl  # not on Windows, where the server runs too
+    except ImportError:
+        return False
     setpipe = getattr(fcntl, "F_SETPIPE_SZ", None)
     queues = (getattr(pool, "_call_queue", None), getattr(pool, "_result_queue", None))
     readers = [getattr(queue, "_reader", None) for queue in queues]

@@ -109,7 +109,7 @@ def _number(result: dict[str, Any], key: str, where: str) -> float | None:
         number = float(value) if isinstance(value, str) else value
     except ValueError:
         number = None
-    # "NaN" and "Infinity" read as floats (from text, and orjson's NaN): no bill has them
+    # float() reads "NaN" and "Infinity" in text: no bill has them
     if not isinstance(number, int | float) or isinstance(number, bool) or not math.isfinite(number):
         raise InvoiceError(f"{where}: {key} is {value!r}, not a number")
     return number
