@@ -50,7 +50,9 @@ def list_sessions(store: Store, f: SpanFilter, limit: int = 50, offset: int = 0)
 
 def session(store: Store, project_id: str, session_id: str) -> Session | None:
     """One session: its totals (as a rollup row) and its traces in the order they happened."""
-    f = SpanFilter(project_id, equals={"session_id": session_id})
+    # Among the start times its spans have, where the store keeps them: not a scan of every span
+    since, until = store.session_starts(project_id, session_id) or (None, None)
+    f = SpanFilter(project_id, since=since, until=until, equals={"session_id": session_id})
     totals = rollup(store, f)
     if not totals or not totals[0]["spans"]:
         return None

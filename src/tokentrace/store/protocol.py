@@ -86,6 +86,10 @@ class SpanReader(Protocol):
         all its spans: traces, LLM calls, errors, tokens, cost, first and last time, user and
         tenant."""
 
+    def session_starts(self, project_id: str, session_id: str) -> tuple[datetime, datetime] | None:
+        """The start times a session's spans fall in (since, until exclusive; it may hold more),
+        where the store keeps them; None where knowing would take a scan of the spans."""
+
     def scores(self, project_id: str, trace_id: str) -> pa.Table:
         """Every score of a trace and of its spans, oldest first."""
 

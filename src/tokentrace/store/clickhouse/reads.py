@@ -4,7 +4,7 @@ aggregates, quantiles, sketches and histograms query/ builds its answers from.""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -250,6 +250,9 @@ class ClickHouseReads:
             "AND trace_id = {t:String} ORDER BY created_at, score_id",
             {"p": project_id, "t": trace_id},
         )
+
+    def session_starts(self, project_id: str, session_id: str) -> tuple[datetime, datetime] | None:
+        return None  # no table of a session's hours here: its reads filter session_id over the range
 
     def session_scores(self, project_id: str, session_id: str) -> pa.Table:
         return self._ch.query(

@@ -8,8 +8,8 @@ from tokentrace.store.catalog import DATED, UNDATED, Project
 from tokentrace.store.duckdb.connection import naive
 
 #: DuckDB's own dated tables, beside DATED: the spans waiting for an ancestor (writes.py) and the
-#: hours each trace has spans in (reads.py's trace lookup).
-_DATED_HERE = (("inherit_waiting", "start_time"), ("trace_hours", "hour"))
+#: hours each trace and each session has spans in (the trace and session reads).
+_DATED_HERE = (("inherit_waiting", "start_time"), ("trace_hours", "hour"), ("session_hours", "hour"))
 
 
 class DuckDBCatalog:

@@ -4,7 +4,7 @@ sketches and histograms query/ builds its answers from."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
@@ -112,6 +112,11 @@ class DuckDBReads:
     def _session_sums(self, cur: duckdb.DuckDBPyConnection, project_id: str, chosen: list[tuple]) -> pa.Table:
         """Each chosen session summed whole, most recently active first."""
         counted = "s.duplicate_of IS NULL"
+        session_ids = [row[0] for row in chosen]
+        # Among the sessions' hours only: a scan of every stored span's session_id otherwise
+        within, within_params = trace_list.within_hours(
+            trace_list.hours_of(cur, project_id, session_ids, of="session"), session_ids
+        )
         sql = f"""
         WITH chosen AS (SELECT unnest(?::VARCHAR[]) AS session_id, unnest(?::BIGINT[]) AS last_active)
         SELECT s.session_id,
@@ -126,11 +131,11 @@ class DuckDBReads:
             arg_min(s.user_id, s.start_time) FILTER (WHERE s.user_id IS NOT NULL) AS user_id,
             arg_min(s.tenant_id, s.start_time) FILTER (WHERE s.tenant_id IS NOT NULL) AS tenant_id
         FROM spans s JOIN chosen USING (session_id)
-        WHERE s.project_id = ?
+        WHERE s.project_id = ? AND {within}
         GROUP BY s.session_id
         ORDER BY any_value(chosen.last_active) DESC, s.session_id
         """
-        params = [[row[0] for row in chosen], [row[1] for row in chosen], project_id]
+        params = [session_ids, [row[1] for row in chosen], project_id, *within_params]
         return cur.sql(sql, params=params).to_arrow_table()
 
     def scores(self, project_id: str, trace_id: str) -> pa.Table:
@@ -139,6 +144,14 @@ class DuckDBReads:
             "ORDER BY created_at, score_id",
             [trace_id, project_id],
         )
+
+    def session_starts(self, project_id: str, session_id: str) -> tuple[datetime, datetime] | None:
+        with self._conn.cursor() as cur:
+            hours = trace_list.hours_of(cur, project_id, [session_id], of="session")
+        if session_id not in hours:
+            return None
+        since, until = trace_list.starts_within(*hours[session_id])
+        return since.replace(tzinfo=UTC), until.replace(tzinfo=UTC)
 
     def session_scores(self, project_id: str, session_id: str) -> pa.Table:
         return self._arrow(

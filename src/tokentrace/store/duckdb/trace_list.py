@@ -97,16 +97,18 @@ def _totals(spans: str, first: str | None = None) -> str:
     FROM {spans} GROUP BY s.trace_id"""
 
 
-def hours_of(cur: duckdb.DuckDBPyConnection, project: str, trace_ids: list[str]) -> Hours:
-    """The first and the last hour each trace has spans in (trace_hours)."""
+def hours_of(cur: duckdb.DuckDBPyConnection, project: str, ids: list[str], of: str = "trace") -> Hours:
+    """The first and the last hour each trace (or, `of="session"`, each session) has spans in
+    (trace_hours, session_hours)."""
+    table, key = {"trace": ("trace_hours", "trace_key"), "session": ("session_hours", "session_key")}[of]
     rows = cur.execute(
-        "SELECT ids.trace_id, min(h.hour), max(h.hour) "
-        "FROM (SELECT unnest(?::VARCHAR[]) AS trace_id) ids "
-        "JOIN trace_hours h ON h.trace_key = md5_number(ids.trace_id) "
-        "WHERE h.project_id = ? GROUP BY ids.trace_id",
-        [trace_ids, project],
+        "SELECT ids.id, min(h.hour), max(h.hour) "
+        "FROM (SELECT unnest(?::VARCHAR[]) AS id) ids "
+        f"JOIN {table} h ON h.{key} = md5_number(ids.id) "
+        "WHERE h.project_id = ? GROUP BY ids.id",
+        [ids, project],
     ).fetchall()
-    return {trace_id: (first, last) for trace_id, first, last in rows}
+    return {found: (first, last) for found, first, last in rows}
 
 
 def _ceil_hour(instant: datetime) -> datetime:
@@ -114,14 +116,20 @@ def _ceil_hour(instant: datetime) -> datetime:
     return floor if floor == instant else floor + _HOUR
 
 
+def starts_within(first_hour: datetime, last_hour: datetime) -> tuple[datetime, datetime]:
+    """The start times spans in these hours have: from the first hour (a microsecond early: the
+    hours round) to the end of the last, end exclusive."""
+    return first_hour - _ROUNDED, last_hour + _HOUR
+
+
 def within_hours(hours: Hours, trace_ids: list[str]) -> tuple[str, list[Any]]:
-    """A condition on `s.start_time` holding the traces' spans: from the first hour they have
-    spans in to the hour after the last (none when trace_hours lacks one, never so far)."""
+    """A condition on `s.start_time` holding the traces' (or sessions') spans: from the first hour
+    they have spans in to the hour after the last (none when their hours lack one)."""
     if not trace_ids or any(trace_id not in hours for trace_id in trace_ids):
         return "true", []
     first = min(hours[trace_id][0] for trace_id in trace_ids)
     last = max(hours[trace_id][1] for trace_id in trace_ids)
-    return "s.start_time >= ? AND s.start_time < ?", [first - _ROUNDED, last + _HOUR]
+    return "s.start_time >= ? AND s.start_time < ?", list(starts_within(first, last))
 
 
 class Looks(NamedTuple):

@@ -62,9 +62,39 @@ _TRACE_HOURS = """
 INSERT INTO trace_hours
 SELECT DISTINCT project_id, md5_number(trace_id), date_trunc('hour', start_time::TIMESTAMP) FROM batch_spans
 """
+#: The hours the batch's sessions have spans in. A span given its session later (a tag update
+#: returns its session id) adds its hour then (`_add_session_hours`).
+_SESSION_HOURS = """
+INSERT INTO session_hours
+SELECT DISTINCT project_id, md5_number(session_id), date_trunc('hour', start_time::TIMESTAMP)
+FROM {rows} WHERE session_id IS NOT NULL
+"""
+_SESSION_HOUR_ROWS = pa.schema(
+    [("project_id", pa.string()), ("start_time", pa.timestamp("us")), ("session_id", pa.string())]
+)
 _REPEATS = """
 SELECT count(*) - count(DISTINCT (project_id, trace_id, span_id, start_time)) FROM batch_spans
 """
+
+
+def _add_session_hours(cur: duckdb.DuckDBPyConnection, changed: list[tuple[Any, ...]]) -> None:
+    """The hours of the stored spans a tag update gave a session (the rows it returned, each
+    with its session id after the project, start, user and tags-changed of a rollups Change)."""
+    given = [row for row in changed if len(row) > 4 and row[4] is not None]
+    if not given:
+        return
+    rows = pa.Table.from_arrays(
+        [
+            pa.array([row[i] for row in given], type=f.type)
+            for i, f in zip((0, 1, 4), _SESSION_HOUR_ROWS, strict=True)
+        ],
+        schema=_SESSION_HOUR_ROWS,
+    )
+    cur.register("given_sessions", rows)
+    try:
+        cur.execute(_SESSION_HOURS.format(rows="given_sessions"))
+    finally:
+        cur.unregister("given_sessions")
 
 
 def _bounds(batch: pa.Table, margin: timedelta) -> dict[str, datetime]:
@@ -116,7 +146,7 @@ UPDATE spans SET {", ".join(f"{t} = coalesce(spans.{t}, a.{t})" for t in INHERIT
 FROM arrived a
 WHERE spans.span_key = a.span_key AND spans.start_time BETWEEN $lo AND $hi
   AND ({" OR ".join(f"(spans.{t} IS NULL AND a.{t} IS NOT NULL)" for t in INHERITED_FIELDS)})
-RETURNING project_id, start_time::TIMESTAMP, user_id, true
+RETURNING project_id, start_time::TIMESTAMP, user_id, true, session_id
 """
 
 _WAIT_FURTHER = """
@@ -179,7 +209,7 @@ FROM (
 ) AS found
 WHERE spans.span_key = found.span_key
   AND ({" OR ".join(f"spans.{t} IS DISTINCT FROM found.{t}" for t in INHERITED_FIELDS)})
-RETURNING project_id, start_time::TIMESTAMP, user_id, true
+RETURNING project_id, start_time::TIMESTAMP, user_id, true, session_id
 """
 
 
@@ -292,7 +322,7 @@ FROM record_tags r
 WHERE spans.span_key = r.tag_key
   AND r.tag_key IN (SELECT md5_number(project_id || ':' || trace_id || span_id) FROM batch_traces)
   AND ({" OR ".join(f"(spans.{t} IS NULL AND r.{t} IS NOT NULL)" for t in TAG_FIELDS)})
-RETURNING project_id, start_time::TIMESTAMP, user_id, true
+RETURNING project_id, start_time::TIMESTAMP, user_id, true, session_id
 """
 
 _LEND_TAGS = f"""
@@ -304,7 +334,7 @@ FROM (
     GROUP BY ALL
 ) AS lent
 WHERE spans.span_key = lent.span_key AND ({" OR ".join(f"spans.{t} IS NULL" for t in TAG_FIELDS)})
-RETURNING project_id, start_time::TIMESTAMP, user_id, true
+RETURNING project_id, start_time::TIMESTAMP, user_id, true, session_id
 """
 
 
@@ -337,7 +367,8 @@ ON CONFLICT (content_key) DO UPDATE SET
 # Most batches hold each span's content once, and none of it stored yet: those rows go in as the
 # merge would make them (a lone part is its own merge), without the grouping and the conflict
 # updates (~3.0 -> ~2.2 µs of the writer's CPU a span, bench content). Where a key was stored
-# already, the merge runs over the whole batch after: merging a part with itself changes nothing.
+# already, the merge runs over the whole batch after: a lone part merged with itself changes
+# nothing (two parts of one span in the batch would add their events twice: they take the merge).
 _CONTENT_REPEATS = "SELECT count(*) - count(DISTINCT (project_id, trace_id, span_id)) FROM batch_content"
 _INSERT_NEW_CONTENT = """
 INSERT OR IGNORE INTO content
@@ -386,6 +417,7 @@ class DuckDBWrites:
                     insert = _INSERT_DISTINCT if repeats else _INSERT_ONCE
                     new = cur.execute(insert, _bounds(spans, timedelta(0))).fetchone()[0]
                     cur.execute(_TRACE_HOURS)
+                    cur.execute(_SESSION_HOURS.format(rows="batch_spans"))
                     if waiting.num_rows:
                         cur.register("batch_waiting", waiting)
                         cur.execute(_WAIT)
@@ -409,7 +441,8 @@ class DuckDBWrites:
                 if spans.num_rows:
                     changed += self._mark_duplicates(cur, spans)
                 cur.unregister("batch_spans")
-                rollups.recompute(cur, map(Change._make, changed), self._marks)
+                _add_session_hours(cur, changed)
+                rollups.recompute(cur, (Change._make(row[:4]) for row in changed), self._marks)
             if tables.scores.num_rows:
                 cur.register("batch_scores", tables.scores)
                 cur.execute(_UPSERT_SCORES)
@@ -467,7 +500,8 @@ class DuckDBWrites:
 
     def _push_down(self, cur: duckdb.DuckDBPyConnection, spans: pa.Table) -> list[tuple[Any, ...]]:
         """The stored spans that waited for a span of this batch take its tags and wait, if it
-        does, for what it waits for; the (project, start time, user, tags changed) of those changed."""
+        does, for what it waits for; the (project, start time, user, tags changed, session) of
+        those changed."""
         first_ns = pc.min(spans["start_time"].cast(pa.int64())).as_py()
         since = {"since": datetime.fromtimestamp(first_ns / 1e9, UTC).replace(tzinfo=None) - _CLOCK_SKEW}
         cur.execute(_ARRIVED, since)
@@ -490,7 +524,7 @@ class DuckDBWrites:
     def _mark_duplicates(self, cur: duckdb.DuckDBPyConnection, batch: pa.Table) -> list[tuple[Any, ...]]:
         """Set duplicate_of on the LLM spans that record a provider call another span counts,
         and give the counted span the attribution tags only its duplicates carry; the
-        (project, start time, user, tags changed) of the spans changed."""
+        (project, start time, user, tags changed[, session]) of the spans changed."""
         # Spans of one call overlap it: they start within an hour of each other (the longest
         # call, and any clock skew between two processes recording it). The bound lets zone
         # maps skip other row groups (as literals: a scalar subquery would plan a nested loop).
