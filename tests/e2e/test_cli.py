@@ -209,6 +209,17 @@ def test_a_taken_port_or_a_data_dir_in_use_stops_serve_with_one_line(tmp_path, s
     assert server.get("/healthz")["status"] == "ok"  # the running server carries on
 
 
+@pytest.mark.parametrize("size", ["nan", "inf", "0"])
+def test_a_size_that_is_no_number_of_mb_stops_serve_naming_the_option(tmp_path, size):
+    result = _serve(tmp_path / "data", free_port(), free_port(), "--max-body-mb", size)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert (
+        "--max-body-mb" in result.stderr
+        and f"must be a positive number of MB, not {float(size)}" in result.stderr
+    )
+    assert not (tmp_path / "data").exists()
+
+
 def test_a_prices_file_with_an_unknown_table_stops_serve_with_its_file_and_line(tmp_path):
     prices = tmp_path / "prices.toml"
     prices.write_text('[[models]]\nmodel = "llama-*"\ninput_mtok = 0.5\noutput_mtok = 1\n\n[[deploymnets]]\n')

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from tokentrace.cli.values import interval, labels
+from tokentrace.cli.values import interval, labels, megabytes
 
 
 @click.command()
@@ -55,13 +55,19 @@ from tokentrace.cli.values import interval, labels
     help="how often the calls of self-hosted deployments get their share of the hour",
 )
 @click.option(
-    "--max-body-mb", type=float, default=16, show_default=True, help="largest OTLP body, decompressed"
+    "--max-body-mb",
+    type=float,
+    default=16,
+    show_default=True,
+    callback=megabytes,
+    help="largest OTLP body, decompressed",
 )
 @click.option(
     "--max-pending-mb",
     type=float,
     default=256,
     show_default=True,
+    callback=megabytes,
     help="memory for data acked but not yet stored; past it ingest answers 503 with Retry-After",
 )
 @click.option(
@@ -69,6 +75,7 @@ from tokentrace.cli.values import interval, labels
     type=float,
     default=64,
     show_default=True,
+    callback=megabytes,
     help="memory for OTLP request bodies in flight; past it a new export is answered 429",
 )
 @click.option(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import click
 
 
@@ -16,6 +18,14 @@ def interval(text: str, option: str = "--alert-interval") -> float:
     if seconds < 1:
         raise click.BadParameter("must be at least 1s", param_hint=option)
     return seconds
+
+
+def megabytes(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    """A size option in MB: a positive, finite number (click's FloatRange lets nan through, and
+    int() of inf stopped the server with a traceback)."""
+    if not math.isfinite(value) or value <= 0:
+        raise click.BadParameter(f"must be a positive number of MB, not {value}")
+    return value
 
 
 def labels(text: str) -> tuple[str, ...]:
