@@ -83,13 +83,8 @@ def _add_session_hours(cur: duckdb.DuckDBPyConnection, changed: list[tuple[Any, 
     given = [row for row in changed if len(row) > 4 and row[4] is not None]
     if not given:
         return
-    rows = pa.Table.from_arrays(
-        [
-            pa.array([row[i] for row in given], type=f.type)
-            for i, f in zip((0, 1, 4), _SESSION_HOUR_ROWS, strict=True)
-        ],
-        schema=_SESSION_HOUR_ROWS,
-    )
+    project, start, _, _, session = zip(*(row[:5] for row in given), strict=True)
+    rows = pa.table([list(project), list(start), list(session)], schema=_SESSION_HOUR_ROWS)
     cur.register("given_sessions", rows)
     try:
         cur.execute(_SESSION_HOURS.format(rows="given_sessions"))
