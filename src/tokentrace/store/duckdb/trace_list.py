@@ -4,10 +4,11 @@ A trace is placed by its first span that matches the filter. The page is looked 
 range's last hour first, then its last 4, 16, 64 and 256 hours, and only then over the whole
 range: picking 50 traces at 10M spans over 30 days grouped every span of the range by trace
 (~310 ms) where the last hour holds them (~2 ms). Within a window, a trace with spans before it
-(trace_hours says which) may have matched earlier: those few are placed by a look at their
-earlier spans, so the page is exactly the one the whole range gives. The page's summaries then
-read only the hours its traces have spans in (`hours_of`, `within_hours`: one trace's read uses
-them too).
+(trace_hours says which, read in the statement that finds the window's traces) may have matched
+earlier: with no condition but the range, one with an hour wholly before the window and inside
+the range did; the few others are placed by a look at their earlier spans, so the page is
+exactly the one the whole range gives. The page's summaries then read only the hours its traces
+have spans in (`hours_of`, `within_hours`: one trace's read uses them too).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ _COUNTED = "s.duplicate_of IS NULL"
 _DURATION = "(epoch_ns(max(s.end_time)) - epoch_ns(min(s.start_time))) / 1e6"
 _STATUS = "CASE WHEN bool_or(s.status = 'error') THEN 'error' ELSE 'ok' END"
 _IDS = "(SELECT unnest(?::VARCHAR[]))"
+_ANY = 2**63 - 1  # no most
 
 #: Traces (trace_id, the start of its first matching span in ns), newest first.
 Placed = list[tuple[str, int]]
@@ -181,17 +183,15 @@ class DuckDBTraceList:
         looks = windows(cur, f.spans)
         if looks is None:
             return [], {}
+        most = MOST_SUMMED if post else MOST_PLACED
         for window in looks.windows:
-            found = cur.execute(
-                f"SELECT trace_id, epoch_ns(min(start_time)) FROM spans WHERE {where} AND start_time >= ? "
-                "GROUP BY trace_id",
-                [*params, window],
-            ).fetchall()
-            if len(found) > (MOST_SUMMED if post else MOST_PLACED) and (post or len(found) < limit + offset):
+            # (the hours of a window that gives way, or cannot fill the page, are not read)
+            found, hours = self._found(cur, f, where, params, window, limit + offset, most if post else None)
+            if len(found) > most and (post or len(found) < limit + offset):
                 break  # four times as many in the next window: one look at the range is cheaper
             if len(found) < limit + offset:
                 continue  # too few to fill the page, however they are placed
-            placed, hours = self._placed_within(cur, project, where, params, found, window, looks.start)
+            placed = self._placed_within(cur, f, where, params, found, hours, window, looks.start)
             if post:
                 placed = self._passing(cur, project, placed, hours, post, post_params)
             if len(placed) >= limit + offset:
@@ -206,36 +206,82 @@ class DuckDBTraceList:
         )
         return placed, hours_of(cur, project, [trace_id for trace_id, _ in placed])
 
+    def _found(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        f: TraceFilter,
+        where: str,
+        params: list[Any],
+        window: datetime,
+        need: int,
+        most: int | None,
+    ) -> Page:
+        """The traces with a matching span at or after `window`, each with the first of those;
+        and their hours when there are at least `need` of them and at most `most`. One statement:
+        the hours are looked up by the found traces' keys inside it (a Bloom filter on the
+        trace_hours scan), not sent back as a list of ids (at 10M spans, 9,445 traces: 16 ms
+        against 35)."""
+        rows = cur.execute(
+            f"""
+            WITH found AS MATERIALIZED (
+                SELECT trace_id, epoch_ns(min(start_time)) AS first FROM spans
+                WHERE {where} AND start_time >= ? GROUP BY trace_id
+            ),
+            hours AS (
+                SELECT trace_key, min(hour) AS first_hour, max(hour) AS last_hour FROM trace_hours
+                WHERE project_id = ? AND (SELECT count(*) FROM found) BETWEEN ? AND ?
+                    AND trace_key IN (SELECT md5_number(trace_id) FROM found)
+                GROUP BY trace_key
+            )
+            SELECT found.trace_id, found.first, hours.first_hour, hours.last_hour
+            FROM found LEFT JOIN hours ON hours.trace_key = md5_number(found.trace_id)""",
+            [*params, window, f.spans.project_id, need, _ANY if most is None else most],
+        ).fetchall()
+        found = [(trace_id, first) for trace_id, first, _, _ in rows]
+        return found, {trace_id: (first, last) for trace_id, _, first, last in rows if first is not None}
+
     def _placed_within(
         self,
         cur: duckdb.DuckDBPyConnection,
-        project: str,
+        f: TraceFilter,
         where: str,
         params: list[Any],
-        found: list[tuple[str, int]],
+        found: Placed,
+        hours: Hours,
         window: datetime,
         start: datetime,
-    ) -> Page:
+    ) -> Placed:
         """Of the traces `found` with a matching span at or after `window` (each with the first
-        of those), the ones whose first matching span is there, newest first; and their hours."""
-        hours = hours_of(cur, project, [trace_id for trace_id, _ in found])
+        of those), the ones whose first matching span is there, newest first."""
         first_hour = {trace_id: hours[trace_id][0] if trace_id in hours else start for trace_id, _ in found}
         straddling = [trace_id for trace_id, _ in found if first_hour[trace_id] <= window]
         matched_before: set[str] = set()
-        if straddling:
-            # Spans before the window: those that match place their trace before it (below
-            # every trace placed inside it); a trace whose earlier spans all miss stays.
-            since = min(first_hour[trace_id] for trace_id in straddling) - _ROUNDED
+        if not (f.spans.equals or f.spans.name_contains or f.scores):
+            # Every span of the range matches: a trace with an hour wholly before the window and
+            # inside the range has a match before it. Only the rest are looked at.
+            inside = None if f.spans.since is None else naive(f.spans.since) + _ROUNDED
             matched_before = {
-                row[0]
-                for row in cur.execute(
-                    f"SELECT DISTINCT trace_id FROM spans WHERE {where} AND start_time >= ? "
-                    f"AND start_time < ? AND trace_id IN {_IDS}",
-                    [*params, since, window, straddling],
-                ).fetchall()
+                trace_id
+                for trace_id in straddling
+                if first_hour[trace_id] < window and (inside is None or first_hour[trace_id] >= inside)
             }
-        placed = [(trace_id, first) for trace_id, first in found if trace_id not in matched_before]
-        return _newest_first(placed), hours
+            straddling = [trace_id for trace_id in straddling if trace_id not in matched_before]
+        # Spans before the window: those that match place their trace before it (below every
+        # trace placed inside it); a trace whose earlier spans all miss stays.
+        look = f"SELECT DISTINCT trace_id FROM spans WHERE {where} AND start_time >= ? AND start_time < ?"
+        earlier = [trace_id for trace_id in straddling if first_hour[trace_id] < window]
+        if earlier:
+            since = min(first_hour[trace_id] for trace_id in earlier) - _ROUNDED
+            rows = cur.execute(f"{look} AND trace_id IN {_IDS}", [*params, since, window, earlier]).fetchall()
+            matched_before |= {trace_id for (trace_id,) in rows}
+        if len(earlier) < len(straddling):
+            # A first hour that is the window's own: a span in the microsecond before it, rounded
+            # into it, is all it can have earlier. That microsecond's traces are few: no ids sent.
+            rows = cur.execute(look, [*params, window - _ROUNDED, window]).fetchall()
+            matched_before |= {trace_id for (trace_id,) in rows} & set(straddling)
+        return _newest_first(
+            [(trace_id, first) for trace_id, first in found if trace_id not in matched_before]
+        )
 
     def _passing(
         self,
