@@ -284,6 +284,27 @@ def test_anthropic_cost_report_in_cents_and_its_usage_report(store):
             '{"data": [{"starting_at": "2026-11-22T00:00:00Z", "results": [{"x": 1}]}]}',
             "neither",
         ),
+        (
+            "openai",
+            '{"data": [{"start_time": 1795305600, "results": [{"num_model_requests": 2, "input_tokens": "NaN"}]}]}',  # noqa: E501
+            "page 1, data[0].results[0]: input_tokens is 'NaN', not a count",
+        ),
+        (
+            "openai",
+            '{"data": [{"start_time": 1795305600, "results": [{"num_model_requests": 2.5}]}]}',
+            "num_model_requests is 2.5, not a count",
+        ),
+        (
+            "anthropic",
+            '{"data": [{"starting_at": "2026-11-22T00:00:00Z", "results": [{"output_tokens": 5, '
+            '"cache_creation": {"ephemeral_5m_input_tokens": -3}}]}]}',
+            "cache_creation.ephemeral_5m_input_tokens is -3, not a count",
+        ),
+        (
+            "anthropic",
+            '{"data": [{"starting_at": "2026-11-22T00:00:00Z", "results": [{"output_tokens": {"n": 1}}]}]}',
+            "output_tokens is {'n': 1}, not a count",
+        ),
         ("gemini", "{}", "provider must be one of: openai, anthropic"),
         ("openai", "\n\n", "the export is empty"),
     ],

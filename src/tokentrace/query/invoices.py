@@ -115,11 +115,21 @@ def _number(result: dict[str, Any], key: str, where: str) -> float | None:
     return number
 
 
-def _count(result: dict[str, Any], *path: str) -> int:
+def _count(result: dict[str, Any], where: str, *path: str) -> int:
+    """A token or request count at `path` (0 when absent): a whole number, not below 0."""
     value: Any = result
     for key in path:
         value = value.get(key) if isinstance(value, dict) else None
-    return int(value or 0)
+    if value is None:
+        return 0
+    try:
+        number = float(value) if isinstance(value, str) else value
+    except ValueError:
+        number = None
+    whole = isinstance(number, int | float) and not isinstance(number, bool) and math.isfinite(number)
+    if not whole or number < 0 or number != int(number):
+        raise InvoiceError(f"{where}: {'.'.join(path)} is {value!r}, not a count")
+    return int(number)
 
 
 #: `"gpt-4o-2024-08-06, cached input"` → the model and what of it was billed.
@@ -158,9 +168,9 @@ def _openai(bucket: Any, where: str) -> list[Billed]:
                     day,
                     result.get("model"),
                     result.get("model") or "(all models)",
-                    input_tokens=_count(result, "input_tokens"),
-                    output_tokens=_count(result, "output_tokens"),
-                    requests=_count(result, "num_model_requests"),
+                    input_tokens=_count(result, at, "input_tokens"),
+                    output_tokens=_count(result, at, "output_tokens"),
+                    requests=_count(result, at, "num_model_requests"),
                     tier=tier,
                 )
             )
@@ -187,10 +197,10 @@ def _anthropic(bucket: Any, where: str) -> list[Billed]:
             lines.append(Billed(day, model, item, usd=cents / 100, tier=tier))
         elif "uncached_input_tokens" in result or "output_tokens" in result:
             inputs = (
-                _count(result, "uncached_input_tokens")
-                + _count(result, "cache_read_input_tokens")
-                + _count(result, "cache_creation", "ephemeral_5m_input_tokens")
-                + _count(result, "cache_creation", "ephemeral_1h_input_tokens")
+                _count(result, at, "uncached_input_tokens")
+                + _count(result, at, "cache_read_input_tokens")
+                + _count(result, at, "cache_creation", "ephemeral_5m_input_tokens")
+                + _count(result, at, "cache_creation", "ephemeral_1h_input_tokens")
             )
             lines.append(
                 Billed(
@@ -198,7 +208,7 @@ def _anthropic(bucket: Any, where: str) -> list[Billed]:
                     result.get("model"),
                     result.get("model") or "(all models)",
                     input_tokens=inputs,
-                    output_tokens=_count(result, "output_tokens"),
+                    output_tokens=_count(result, at, "output_tokens"),
                     tier=tier,
                 )
             )
