@@ -283,6 +283,28 @@ def test_percentiles_past_the_histograms_bound_are_read_by_sorting_the_cells(sto
     assert in_order(read()) == laid_out and len(laid_out) == HOURS * len(MODELS)
 
 
+def test_groups_of_many_keys_are_renumbered_before_their_codes_overflow(monkeypatch):
+    """Rows with equal keys share a group (nulls equal), in the order of their keys' codes,
+    however many keys there are: with the combined code renumbered at every key past the first."""
+    table = pa.table(
+        {
+            "bucket": [3, 1, 3, 1, 2, 3, None, 3],
+            "model": ["a", "b", "a", "b", None, "a", "c", "a"],
+            "tenant": ["x", "y", "x", "y", "x", "z", "x", "x"],
+        }
+    )
+    keys = ["bucket", "model", "tenant"]
+    wide = rollups._group_codes(table, keys)
+    monkeypatch.setattr(rollups, "COMBINED_MOST", 2)
+    renumbered = rollups._group_codes(table, keys)
+    for groups, first in (wide, renumbered):
+        rows = list(zip(*(table[k].to_pylist() for k in keys), strict=True))
+        assert len(set(groups)) == len(set(rows)) == len(first) == 5
+        assert all((groups[i] == groups[j]) == (rows[i] == rows[j]) for i in range(8) for j in range(8))
+        assert [rows[i] for i in first] == [rows[i] for i in sorted(first, key=lambda i: groups[i])]
+    assert wide[0].tolist() == renumbered[0].tolist() and wide[1].tolist() == renumbered[1].tolist()
+
+
 def test_what_rollups_do_not_hold_goes_to_spans(store):
     f = SpanFilter("default", since=START, until=START + timedelta(hours=HOURS))
     assert rollups.aggregate(store, f, ("user_id", "request_model"), None) is None

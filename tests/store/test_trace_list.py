@@ -58,6 +58,30 @@ def test_a_trace_whose_earlier_spans_miss_the_filter_is_placed_by_the_span_that_
     assert _ids(page) == [begun]
 
 
+@pytest.mark.parametrize(
+    ("condition", "dear"),
+    [({"min_cost_usd": 0.5}, {"input_tokens": 400_000}), ({"errors_only": True}, {"error": "rate_limit"})],
+)
+def test_a_trace_begun_before_the_range_passes_by_its_spans_outside_it(store, condition, dear):
+    """A window that sums its traces as it finds them has only their spans from the window on:
+    a trace begun before the range (placed in the window all the same) is summed whole, its
+    costly (~$1) or failed first span too, and heads the page."""
+    begun, recent, older = new_trace(), new_trace(), new_trace()
+    store_with(
+        store,
+        [
+            call(UNTIL - timedelta(hours=8), trace=begun, **dear),  # before the range
+            call(UNTIL - timedelta(minutes=10), trace=begun, input_tokens=10),
+            call(UNTIL - timedelta(minutes=40), trace=recent, **dear),
+            call(UNTIL - timedelta(minutes=50), trace=older, **dear),
+        ],
+    )
+    f = TraceFilter(SpanFilter("default", since=UNTIL - timedelta(hours=6)), **condition)
+    # (a page of one asks for two: the last hour's window fills it)
+    assert _ids(list_traces(store, f, limit=1)) == [begun]
+    assert _ids(list_traces(store, f, limit=3)) == [begun, recent, older]
+
+
 def test_an_empty_project_lists_nothing(store):
     page = list_traces(store, TraceFilter(SpanFilter("default")))
     assert page.traces == [] and not page.has_more

@@ -146,6 +146,8 @@ def aggregate_table(
     return merged.sort_by(order)
 
 
+#: The most a group's combined key may number before it is renumbered (`_group_codes`).
+COMBINED_MOST = 1 << 62
 #: Threads that read a range's other parts while the caller reads its first, kept between
 #: reads: starting three threads took ~7 ms a read here. (No thread starts before the first.)
 _READERS = ThreadPoolExecutor(4, thread_name_prefix="tokentrace-reads")
@@ -186,14 +188,22 @@ def _summed(tables: list[pa.Table], keys: list[str]) -> pa.Table:
 
 
 def _group_codes(table: pa.Table, keys: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's group (rows with equal keys share one, nulls equal) and each group's first row."""
-    if not keys:
-        return np.zeros(table.num_rows, dtype=np.int64), np.zeros(min(table.num_rows, 1), dtype=np.int64)
-    columns = []
+    """Each row's group (rows with equal keys share one, nulls equal) and each group's first row.
+
+    The keys' codes are made one number (mixed radix, so groups keep the order of their rows of
+    codes), whose unique values numpy finds ~5x faster than unique rows: 6 -> 1.5 ms a month by
+    model and hour. A number that would pass COMBINED_MOST is renumbered densely first."""
+    combined = np.zeros(table.num_rows, dtype=np.int64)
+    size = 1
     for key in keys:
         encoded = pc.dictionary_encode(table[key].combine_chunks())
-        columns.append(pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False))
-    _, first, groups = np.unique(np.stack(columns, axis=1), axis=0, return_index=True, return_inverse=True)
+        codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64) + 1
+        width = len(encoded.dictionary) + 1  # (code 0: null)
+        if size * width > COMBINED_MOST:
+            _, combined = np.unique(combined, return_inverse=True)
+            size = int(combined.max()) + 1 if len(combined) else 1
+        combined, size = combined * width + codes, size * width
+    _, first, groups = np.unique(combined, return_index=True, return_inverse=True)
     return groups.reshape(-1), first
 
 
@@ -222,26 +232,28 @@ def quantiles(
     reads += [(None, part) for part in parts.spans]
     table = store.sketch(reads, group_by, measures, bucket_seconds)
     lengths = pc.list_value_length(table["sketch_index"]).fill_null(0).to_numpy(zero_copy_only=False)
-    table = table.filter(pa.array(lengths > 0))  # an empty range's one ungrouped row per measure
+    if not lengths.all():  # (filtered only then: a month by model and hour is 12 MB of lists)
+        table = table.filter(pa.array(lengths > 0))  # an empty range's one ungrouped row per measure
+        lengths = lengths[lengths > 0]
     if not table.num_rows:
         return []
-    lengths = lengths[lengths > 0]
     # Every measure's groups at once: a group's row holds each measure it has (a group with no
     # TTFT has none), its calls the most any measure counted.
     groups, first = _group_codes(table, keys)
     out = records(table.select(keys).take(pa.array(first))) if keys else [{}]
     measure_codes = pc.dictionary_encode(table["measure"]).combine_chunks()
-    row_measures = measure_codes.indices.to_numpy()
     named = measure_codes.dictionary.to_pylist()
+    # Every row's cells at once, each with its group and measure (a measure's cells picked in
+    # numpy, not its rows filtered out of the table first: 6-9 ms a month by model and hour).
+    indexes = pc.list_flatten(table["sketch_index"]).to_numpy(zero_copy_only=False)
+    counts = pc.list_flatten(table["count"]).to_numpy(zero_copy_only=False)
+    cell_groups = np.repeat(groups, lengths)
+    cell_measures = np.repeat(measure_codes.indices.to_numpy(), lengths)
     requests = np.zeros(len(out), np.int64)
     for measure in measures:
-        # this measure's rows (a few thousand; none when no call had it), then their cells
-        rows = row_measures == (named.index(measure) if measure in named else -1)
-        of = table.filter(pa.array(rows))
-        indexes = pc.list_flatten(of["sketch_index"]).to_numpy(zero_copy_only=False)
-        counts = pc.list_flatten(of["count"]).to_numpy(zero_copy_only=False)
-        cells = np.repeat(groups[rows], lengths[rows])
-        totals, values = _quantiles(cells, indexes, counts, len(out), qs)
+        # this measure's cells (none when no call had it)
+        mine = cell_measures == (named.index(measure) if measure in named else -1)
+        totals, values = _quantiles(cell_groups[mine], indexes[mine], counts[mine], len(out), qs)
         requests = np.maximum(requests, totals)
         for row, n, q in zip(out, totals.tolist(), values.tolist(), strict=True):
             row[measure], row[f"{measure}_count"] = (q if n else None), n

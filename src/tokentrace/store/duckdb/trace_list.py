@@ -140,6 +140,7 @@ class Looks(NamedTuple):
     start: datetime  #: the range's start (the project's first hour when it has none)
     windows: list[datetime]  #: the windows' starts, newest first
     share: float  #: the share of the project's hours the range holds
+    to_end: bool  #: whether the range reaches the project's last hour's end
 
 
 def windows(cur: duckdb.DuckDBPyConnection, f: SpanFilter) -> Looks | None:
@@ -155,7 +156,8 @@ def windows(cur: duckdb.DuckDBPyConnection, f: SpanFilter) -> Looks | None:
     top = _ceil_hour(end)
     # A window reaching the range's start is the whole range: one look at that is as cheap.
     starts = [top - timedelta(hours=back) for back in WINDOWS if top - timedelta(hours=back) > start]
-    return Looks(start, starts, max(end - start, timedelta(0)) / (last_hour + _HOUR - first_hour))
+    share = max(end - start, timedelta(0)) / (last_hour + _HOUR - first_hour)
+    return Looks(start, starts, share, end == last_hour + _HOUR)
 
 
 def _newest_first(placed: Placed) -> Placed:
@@ -184,23 +186,26 @@ class DuckDBTraceList:
         if looks is None:
             return [], {}
         most = MOST_SUMMED if post else MOST_PLACED
+        only_range = not (f.spans.equals or f.spans.name_contains or f.scores)
+        # A window reaching the project's last spans sums its traces as it finds them: their
+        # later spans are all in it (a range ending earlier would sum past its end)
+        totals = (post, post_params) if post and only_range and looks.to_end else None
         for window in looks.windows:
             # (the hours of a window that gives way, or cannot fill the page, are not read)
-            found, hours = self._found(cur, f, where, params, window, limit + offset, most if post else None)
-            if len(found) > most and (post or len(found) < limit + offset):
+            need = limit + offset
+            found, hours, passes = self._found(
+                cur, f, where, params, window, need, most if post else None, totals
+            )
+            if len(found) > most and (post or len(found) < need):
                 break  # four times as many in the next window: one look at the range is cheaper
-            if len(found) < limit + offset:
+            if len(found) < need:
                 continue  # too few to fill the page, however they are placed
             placed = self._placed_within(cur, f, where, params, found, hours, window, looks.start)
             if post:
-                placed = self._passing(cur, project, placed, hours, post, post_params)
-            if len(placed) >= limit + offset:
+                placed = self._passing(cur, project, placed, hours, post, post_params, passes, window)
+            if len(placed) >= need:
                 return placed[offset : offset + limit], hours
-        one_pass = (
-            bool(post)
-            and looks.share >= ONE_PASS_SHARE
-            and not (f.spans.equals or f.spans.name_contains or f.scores)
-        )
+        one_pass = bool(post) and looks.share >= ONE_PASS_SHARE and only_range
         placed = self._placed_over_range(
             cur, project, where, params, post, post_params, limit, offset, one_pass
         )
@@ -215,30 +220,44 @@ class DuckDBTraceList:
         window: datetime,
         need: int,
         most: int | None,
-    ) -> Page:
+        totals: tuple[str, list[Any]] | None = None,
+    ) -> tuple[Placed, Hours, dict[str, bool] | None]:
         """The traces with a matching span at or after `window`, each with the first of those;
-        and their hours when there are at least `need` of them and at most `most`. One statement:
-        the hours are looked up by the found traces' keys inside it (a Bloom filter on the
-        trace_hours scan), not sent back as a list of ids (at 10M spans, 9,445 traces: 16 ms
-        against 35)."""
+        their hours when there are at least `need` of them and at most `most`; and with `totals`
+        (a condition on them), whether each passes it over its spans from the window on (all it
+        has when its first hour is the window's or later). One statement: the hours are looked up
+        by the found traces' keys inside it (a Bloom filter on the trace_hours scan), not sent
+        back as a list of ids (at 10M spans, 9,445 traces: 16 ms against 35)."""
+        if totals is None:
+            found = f"""SELECT trace_id, epoch_ns(min(start_time)) AS first FROM spans
+                WHERE {where} AND start_time >= ? GROUP BY trace_id"""
+            found_params = [*params, window]
+            passes, passes_params = "NULL", []
+        else:
+            # (from a microsecond early: a span there may be rounded into the window's hour)
+            summed = _totals(
+                "spans s WHERE s.project_id = ? AND s.start_time >= ?",
+                first=f"epoch_ns(min(s.start_time) FILTER (WHERE {where} AND s.start_time >= ?))",
+            )
+            found = f"SELECT * FROM ({summed}) WHERE first IS NOT NULL"
+            found_params = [*params, window, f.spans.project_id, window - _ROUNDED]
+            passes, passes_params = f"coalesce({totals[0]}, false)", totals[1]
         rows = cur.execute(
             f"""
-            WITH found AS MATERIALIZED (
-                SELECT trace_id, epoch_ns(min(start_time)) AS first FROM spans
-                WHERE {where} AND start_time >= ? GROUP BY trace_id
-            ),
+            WITH found AS MATERIALIZED ({found}),
             hours AS (
                 SELECT trace_key, min(hour) AS first_hour, max(hour) AS last_hour FROM trace_hours
                 WHERE project_id = ? AND (SELECT count(*) FROM found) BETWEEN ? AND ?
                     AND trace_key IN (SELECT md5_number(trace_id) FROM found)
                 GROUP BY trace_key
             )
-            SELECT found.trace_id, found.first, hours.first_hour, hours.last_hour
+            SELECT found.trace_id, found.first, hours.first_hour, hours.last_hour, {passes}
             FROM found LEFT JOIN hours ON hours.trace_key = md5_number(found.trace_id)""",
-            [*params, window, f.spans.project_id, need, _ANY if most is None else most],
+            [*found_params, f.spans.project_id, need, _ANY if most is None else most, *passes_params],
         ).fetchall()
-        found = [(trace_id, first) for trace_id, first, _, _ in rows]
-        return found, {trace_id: (first, last) for trace_id, _, first, last in rows if first is not None}
+        placed = [(trace_id, first) for trace_id, first, *_ in rows]
+        hours = {trace_id: (first, last) for trace_id, _, first, last, _ in rows if first is not None}
+        return placed, hours, None if totals is None else {row[0]: row[4] for row in rows}
 
     def _placed_within(
         self,
@@ -291,20 +310,24 @@ class DuckDBTraceList:
         hours: Hours,
         post: str,
         post_params: list[Any],
+        passes: dict[str, bool] | None = None,
+        window: datetime | None = None,
     ) -> Placed:
-        """The placed traces whose totals (over all their spans) pass `post`, in their order."""
-        if not placed:
-            return placed
-        trace_ids = [trace_id for trace_id, _ in placed]
-        within, within_params = within_hours(hours, trace_ids)
-        spans = f"spans s WHERE s.project_id = ? AND {within} AND s.trace_id IN {_IDS}"
-        passing = {
-            row[0]
-            for row in cur.execute(
+        """The placed traces whose totals (over all their spans) pass `post`, in their order:
+        summed here, but for those `passes` holds whole (their first hour at or after `window`)."""
+        known = {}
+        if passes is not None and window is not None:
+            known = {t: passes[t] for t, _ in placed if t in hours and hours[t][0] >= window}
+        trace_ids = [trace_id for trace_id, _ in placed if trace_id not in known]
+        passing = {trace_id for trace_id, passed in known.items() if passed}
+        if trace_ids:
+            within, within_params = within_hours(hours, trace_ids)
+            spans = f"spans s WHERE s.project_id = ? AND {within} AND s.trace_id IN {_IDS}"
+            rows = cur.execute(
                 f"SELECT trace_id FROM ({_totals(spans)}) WHERE {post}",
                 [project, *within_params, trace_ids, *post_params],
             ).fetchall()
-        }
+            passing |= {trace_id for (trace_id,) in rows}
         return [trace for trace in placed if trace[0] in passing]
 
     def _placed_over_range(
