@@ -9,7 +9,9 @@ for. A week of calls is a few arrays, not a million dicts.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property, partial
@@ -180,7 +182,10 @@ class Calls:
 
     @classmethod
     def from_table(cls, table: pa.Table) -> Calls:
-        coded = {name: _coded(table[name]) for name in (*_CODED, *DIMENSIONS) if name not in DERIVED_FIELDS}
+        names = [name for name in (*_CODED, *DIMENSIONS) if name not in DERIVED_FIELDS]
+        # Arrow encodes without the GIL: a week of calls (1.4M) 454 -> 197 ms on two cores
+        with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
+            coded = dict(zip(names, pool.map(lambda name: _coded(table[name]), names), strict=True))
         coded["trace_id"] = _traces(table["trace_key"], table["trace_id"])
         input_known = pc.is_valid(table["input_tokens"]).to_numpy(zero_copy_only=False)
         input_tokens = _numbers(table["input_tokens"], 0).astype(np.int64)
@@ -383,6 +388,37 @@ def _slices(period: Period, keys: list[Slice], sums: dict[str, np.ndarray]) -> N
             period.slices[key] = Totals(*summed, period.calls, partial(period.mask, key))
 
 
+#: A grouping's slices and its sums, one per slice.
+_Sliced = tuple[list[Slice], dict[str, np.ndarray]]
+
+
+def _by_dimension(weights: dict[str, np.ndarray | None], calls: Calls, dimension: str) -> _Sliced:
+    column = calls.coded[dimension]
+    keys = [((dimension, value),) for value in column.values]
+    return keys, _sums(weights, column.codes, len(keys))
+
+
+def _by_pair(weights: dict[str, np.ndarray | None], calls: Calls, parent: str, child: str) -> _Sliced:
+    outer, inner = calls.coded[parent], calls.coded[child]
+    width = max(inner.size, 1)
+    both = (outer.codes >= 0) & (inner.codes >= 0)
+    pairs = np.where(both, outer.codes.astype(np.int64) * width + inner.codes, -1)
+    if outer.size * width <= 4 * calls.count + 1024:  # few enough pairs to count them all
+        found = np.arange(outer.size * width)
+        numbered = pairs
+    else:
+        found, groups = np.unique(pairs[both], return_inverse=True)
+        numbered = np.full(calls.count, -1, np.int64)
+        numbered[both] = groups
+    sums = _sums(weights, numbered, len(found))
+    present = np.flatnonzero(sums["calls"])  # only the pairs that occur
+    pair = found[present]  # (read as Python ints in one call each: a week has ~10^5 pairs)
+    outers = map(outer.values.__getitem__, (pair // width).tolist())
+    inners = map(inner.values.__getitem__, (pair % width).tolist())
+    keys = [((parent, o), (child, i)) for o, i in zip(outers, inners, strict=True)]
+    return keys, {name: counts[present] for name, counts in sums.items()}
+
+
 def period_of(calls: Calls, since: datetime, until: datetime, slow_ms: float | None) -> Period:
     """The period's totals, overall and by every slice."""
     with np.errstate(invalid="ignore"):
@@ -390,27 +426,11 @@ def period_of(calls: Calls, since: datetime, until: datetime, slow_ms: float | N
     everything = np.ones(calls.count, bool)
     period = Period(since, until, calls, slow, totals_where(calls, everything, slow), {})
     weights = _weights(calls, slow)
-    for dimension in DIMENSIONS:
-        column = calls.coded[dimension]
-        keys = [((dimension, value),) for value in column.values]
-        _slices(period, keys, _sums(weights, column.codes, len(keys)))
-    for parent, child in NESTED:
-        outer, inner = calls.coded[parent], calls.coded[child]
-        width = max(inner.size, 1)
-        both = (outer.codes >= 0) & (inner.codes >= 0)
-        pairs = np.where(both, outer.codes.astype(np.int64) * width + inner.codes, -1)
-        if outer.size * width <= 4 * calls.count + 1024:  # few enough pairs to count them all
-            found = np.arange(outer.size * width)
-            numbered = pairs
-        else:
-            found, groups = np.unique(pairs[both], return_inverse=True)
-            numbered = np.full(calls.count, -1, np.int64)
-            numbered[both] = groups
-        sums = _sums(weights, numbered, len(found))
-        present = np.flatnonzero(sums["calls"])  # only the pairs that occur
-        pair = found[present]  # (read as Python ints in one call each: a week has ~10^5 pairs)
-        outers = map(outer.values.__getitem__, (pair // width).tolist())
-        inners = map(inner.values.__getitem__, (pair % width).tolist())
-        keys = [((parent, o), (child, i)) for o, i in zip(outers, inners, strict=True)]
-        _slices(period, keys, {name: counts[present] for name, counts in sums.items()})
+    groupings = [partial(_by_dimension, weights, calls, dimension) for dimension in DIMENSIONS]
+    groupings += [partial(_by_pair, weights, calls, parent, child) for parent, child in NESTED]
+    # numpy sums partly without the GIL: the groupings on two threads (a week of calls 480 ->
+    # ~330 ms on two cores), their slices added in order here
+    with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
+        for keys, sums in pool.map(lambda sliced: sliced(), groupings):
+            _slices(period, keys, sums)
     return period
