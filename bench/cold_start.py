@@ -2,7 +2,10 @@
 `/healthz` on an empty data dir, and the server's RSS once idle (workers start on the first
 export, so they are not in it). Median of --runs fresh servers.
 
-    .venv/bin/python bench/cold_start.py [--runs 5]
+    .venv/bin/python bench/cold_start.py [--runs 5] [--no-grpc]
+
+`--no-grpc` starts it with `--grpc-port 0` (OTLP over HTTP only): gRPC's libraries are then not
+loaded at all.
 """
 
 from __future__ import annotations
@@ -35,9 +38,9 @@ def _rss_mb(pid: int) -> tuple[float, float, float]:
     )
 
 
-def one_start(idle_s: float) -> tuple[float, tuple[float, float, float]]:
+def one_start(idle_s: float, grpc_served: bool = True) -> tuple[float, tuple[float, float, float]]:
     """(seconds to a healthy /healthz, idle RSS in MB with its parts) of one fresh server."""
-    http, grpc = _free_port(), _free_port()
+    http, grpc = _free_port(), _free_port() if grpc_served else 0
     with tempfile.TemporaryDirectory() as data:
         command = [
             str(TOKENTRACE),
@@ -74,8 +77,9 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--idle", type=float, default=3.0, help="seconds idle before RSS is read")
+    parser.add_argument("--no-grpc", action="store_true", help="serve OTLP over HTTP only")
     args = parser.parse_args()
-    runs = [one_start(args.idle) for _ in range(args.runs)]
+    runs = [one_start(args.idle, not args.no_grpc) for _ in range(args.runs)]
     print("| metric | median | range |")
     print("|---|---:|---:|")
     ups = [r[0] for r in runs]

@@ -230,14 +230,15 @@ def test_a_prices_file_with_an_unknown_table_stops_serve_with_its_file_and_line(
 def test_serve_loads_only_its_own_command_and_the_cli_still_lists_every_one():
     """`tokentrace serve` imports its command's module alone: not the client commands' rich
     tables and HTTP client, nor what only a request needs (the OpenAPI document's YAML parser,
-    the pages' templates, the /metrics exposition, Parquet export): idle memory."""
+    the pages' templates, the /metrics exposition, Parquet export), nor gRPC until it serves it
+    (`--grpc-port 0` serves OTLP over HTTP only): idle memory."""
     code = """
 import sys
 from tokentrace.cli import COMMANDS, main
 serve = main.get_command(None, "serve")
-import tokentrace.server.app
+import tokentrace.server.app, tokentrace.server.runner
 unused = ("rich", "httpx", "yaml", "jinja2", "prometheus_client", "pandas", "tokentrace.cli.cost",
-          "tokentrace.client", "pyarrow.parquet")
+          "tokentrace.client", "pyarrow.parquet", "grpc", "tokentrace.server.grpc")
 heavy = [m for m in unused if m in sys.modules]
 assert not heavy, heavy
 assert serve.name == "serve" and main.get_command(None, "no-such-command") is None

@@ -32,7 +32,6 @@ from tokentrace.pricing.overrides import load_overrides
 from tokentrace.server.admission import Admission
 from tokentrace.server.app import create_app
 from tokentrace.server.config import ServerConfig
-from tokentrace.server.grpc import start_grpc
 from tokentrace.server.state import ServerState
 from tokentrace.store.duckdb import DuckDBStore
 from tokentrace.store.protocol import Store
@@ -189,6 +188,9 @@ def serve(config: ServerConfig) -> None:
     grpc_server = None
     try:
         if config.grpc_port is not None:
+            # (imported here: gRPC's libraries are ~12 MB a server that does not serve it keeps)
+            from tokentrace.server.grpc import start_grpc
+
             try:
                 grpc_server = start_grpc(state, config.host, config.grpc_port)
             except (OSError, RuntimeError) as exc:
