@@ -101,16 +101,24 @@ def _results(bucket: Any, where: str) -> tuple[date, list[Any]]:
     return day, results
 
 
+def _finite(value: Any) -> float | int | None:
+    """A number, or its text (exports write some amounts as strings), if finite; else None.
+    float() reads "NaN" and "Infinity" in text: no bill has them."""
+    try:
+        number = float(value) if isinstance(value, str) else value
+    except ValueError:
+        return None
+    if not isinstance(number, int | float) or isinstance(number, bool) or not math.isfinite(number):
+        return None
+    return number
+
+
 def _number(result: dict[str, Any], key: str, where: str) -> float | None:
     value = result.get(key)
     if value is None:
         return None
-    try:
-        number = float(value) if isinstance(value, str) else value
-    except ValueError:
-        number = None
-    # float() reads "NaN" and "Infinity" in text: no bill has them
-    if not isinstance(number, int | float) or isinstance(number, bool) or not math.isfinite(number):
+    number = _finite(value)
+    if number is None:
         raise InvoiceError(f"{where}: {key} is {value!r}, not a number")
     return number
 
@@ -122,12 +130,8 @@ def _count(result: dict[str, Any], where: str, *path: str) -> int:
         value = value.get(key) if isinstance(value, dict) else None
     if value is None:
         return 0
-    try:
-        number = float(value) if isinstance(value, str) else value
-    except ValueError:
-        number = None
-    whole = isinstance(number, int | float) and not isinstance(number, bool) and math.isfinite(number)
-    if not whole or number < 0 or number != int(number):
+    number = _finite(value)
+    if number is None or number < 0 or number != int(number):
         raise InvoiceError(f"{where}: {'.'.join(path)} is {value!r}, not a count")
     return int(number)
 

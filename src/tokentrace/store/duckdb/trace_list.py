@@ -160,6 +160,11 @@ def windows(cur: duckdb.DuckDBPyConnection, f: SpanFilter) -> Looks | None:
     return Looks(start, starts, share, end == last_hour + _HOUR)
 
 
+def _only_range(f: TraceFilter) -> bool:
+    """Whether every span of the range matches (no span or score condition)."""
+    return not (f.spans.equals or f.spans.name_contains or f.scores)
+
+
 def _newest_first(placed: Placed) -> Placed:
     return sorted(placed, key=lambda trace: (-trace[1], trace[0]))
 
@@ -185,14 +190,13 @@ class DuckDBTraceList:
         looks = windows(cur, f.spans)
         if looks is None:
             return [], {}
-        most = MOST_SUMMED if post else MOST_PLACED
-        only_range = not (f.spans.equals or f.spans.name_contains or f.scores)
+        most, need = (MOST_SUMMED if post else MOST_PLACED), limit + offset
+        only_range = _only_range(f)
         # A window reaching the project's last spans sums its traces as it finds them: their
         # later spans are all in it (a range ending earlier would sum past its end)
         totals = (post, post_params) if post and only_range and looks.to_end else None
         for window in looks.windows:
             # (the hours of a window that gives way, or cannot fill the page, are not read)
-            need = limit + offset
             found, hours, passes = self._found(
                 cur, f, where, params, window, need, most if post else None, totals
             )
@@ -220,7 +224,7 @@ class DuckDBTraceList:
         window: datetime,
         need: int,
         most: int | None,
-        totals: tuple[str, list[Any]] | None = None,
+        totals: tuple[str, list[Any]] | None,
     ) -> tuple[Placed, Hours, dict[str, bool] | None]:
         """The traces with a matching span at or after `window`, each with the first of those;
         their hours when there are at least `need` of them and at most `most`; and with `totals`
@@ -275,7 +279,7 @@ class DuckDBTraceList:
         first_hour = {trace_id: hours[trace_id][0] if trace_id in hours else start for trace_id, _ in found}
         straddling = [trace_id for trace_id, _ in found if first_hour[trace_id] <= window]
         matched_before: set[str] = set()
-        if not (f.spans.equals or f.spans.name_contains or f.scores):
+        if _only_range(f):
             # Every span of the range matches: a trace with an hour wholly before the window and
             # inside the range has a match before it. Only the rest are looked at.
             inside = None if f.spans.since is None else naive(f.spans.since) + _ROUNDED
@@ -310,13 +314,13 @@ class DuckDBTraceList:
         hours: Hours,
         post: str,
         post_params: list[Any],
-        passes: dict[str, bool] | None = None,
-        window: datetime | None = None,
+        passes: dict[str, bool] | None,
+        window: datetime,
     ) -> Placed:
         """The placed traces whose totals (over all their spans) pass `post`, in their order:
         summed here, but for those `passes` holds whole (their first hour at or after `window`)."""
         known = {}
-        if passes is not None and window is not None:
+        if passes is not None:
             known = {t: passes[t] for t, _ in placed if t in hours and hours[t][0] >= window}
         trace_ids = [trace_id for trace_id, _ in placed if trace_id not in known]
         passing = {trace_id for trace_id, passed in known.items() if passed}
