@@ -14,7 +14,8 @@ prompts, exports of 512 spans). The stages are the ones an export goes through:
   behind).
 
 CPU is this process's (every thread's, DuckDB's included), best of `--repeat` rounds, each
-round on a fresh store. Run it against another checkout with PYTHONPATH=OTHER/src.
+round on a fresh store, with the ingest workers' cycle-collector settings. Run it against another
+checkout with PYTHONPATH=OTHER/src.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from tokentrace.ingest.prepare import price_rows  # noqa: E402
 from tokentrace.ingest.record import decode_record, encode_record  # noqa: E402
 from tokentrace.ingest.redact import redact  # noqa: E402
 from tokentrace.ingest.spool import Spool  # noqa: E402
+from tokentrace.ingest.workers import collect_seldom  # noqa: E402
 from tokentrace.pricing import PriceBook  # noqa: E402
 from tokentrace.store.duckdb import DuckDBStore  # noqa: E402
 
@@ -104,6 +106,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     bodies, _ = _bodies(args.spans, 512, seed=1)
+    collect_seldom()  # the ingest workers' collector settings
     book = PriceBook()
     best: Clock | None = None
     spans = 0

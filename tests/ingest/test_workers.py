@@ -1,9 +1,10 @@
 """The ingest worker pool: an export larger than a default pipe crosses to a worker and back whole,
-through pipes sized for it."""
+through pipes sized for it; a worker's cycle collector runs seldom and skips what it imported."""
 
 from __future__ import annotations
 
 import fcntl
+import gc
 import json
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from tests.builders.otlp import chat, new_trace_id, protobuf
 from tokentrace.ingest.prepare import PROTOBUF
 from tokentrace.ingest.record import decode_record
-from tokentrace.ingest.workers import PIPE_BYTES, Workers
+from tokentrace.ingest.workers import GC_THRESHOLD, PIPE_BYTES, Workers
 from tokentrace.pricing import PriceBook
 
 
@@ -42,3 +43,14 @@ def test_a_large_export_crosses_whole_through_widened_pipes(workers):
     pool = workers._pool  # the pipes the executor made, at their new size
     for reader in (pool._call_queue._reader, pool._result_queue._reader):
         assert fcntl.fcntl(reader.fileno(), fcntl.F_GETPIPE_SZ) == PIPE_BYTES
+
+
+def test_a_worker_collects_cycles_seldom_and_never_walks_what_it_imported(workers):
+    body = protobuf([chat(new_trace_id(), input_tokens=5, output_tokens=3)])
+    record, rejected, _ = workers.submit("default", body, PROTOBUF, "traces", PriceBook().overrides).result(
+        timeout=60
+    )
+    assert rejected == 0 and decode_record(record).spans.num_rows == 1
+    pool = workers._pool  # the worker that prepared it, asked directly
+    assert pool.submit(gc.get_threshold).result(timeout=60)[0] == GC_THRESHOLD != gc.get_threshold()[0]
+    assert pool.submit(gc.get_freeze_count).result(timeout=60) > 10_000  # the modules it imported

@@ -36,7 +36,21 @@ def any_value(value: Any) -> Any:
 
 def key_values(pairs: Any) -> dict[str, Any]:
     """A repeated KeyValue as a dict (a repeated key keeps its last value)."""
-    return {kv.key: any_value(kv.value) for kv in pairs}
+    # The scalar kinds inline, the rest through any_value: a call less per attribute is ~0.4 µs
+    # of a span's ~10 µs walk (session 34).
+    values: dict[str, Any] = {}
+    for kv in pairs:
+        value = kv.value
+        kind = value.WhichOneof("value")
+        if kind == "string_value":
+            values[kv.key] = value.string_value
+        elif kind == "int_value":
+            values[kv.key] = value.int_value
+        elif kind == "double_value":
+            values[kv.key] = value.double_value
+        else:
+            values[kv.key] = any_value(value)
+    return values
 
 
 def _parse(request: Any, body: bytes) -> Any:
