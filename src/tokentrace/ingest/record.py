@@ -17,19 +17,19 @@ _IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression=None)
 _RECORD_V2 = b"TTR2"
 
 
-def _ipc(table: pa.Table) -> bytes:
+def _ipc(table: pa.Table) -> pa.Buffer:
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema, options=_IPC_OPTIONS) as writer:
         writer.write_table(table)
-    return sink.getvalue().to_pybytes()
+    return sink.getvalue()
 
 
 def encode_record(tables: Tables) -> bytes:
     """A spool record: the priced canonical spans, content and scores, as Arrow IPC streams."""
-    parts = [_RECORD_V2]
+    parts: list[bytes | pa.Buffer] = [_RECORD_V2]
     for table in (tables.spans, tables.content, tables.scores):
-        data = _ipc(table)
-        parts += [_LEN.pack(len(data)), data]
+        data = _ipc(table)  # joined from Arrow's buffer: one copy of the record, not two
+        parts += [_LEN.pack(data.size), data]
     return b"".join(parts)
 
 
@@ -54,9 +54,10 @@ def decode_record(payload: bytes) -> Tables:
         return Tables(_current(spans, SPAN_SCHEMA), _current(content, CONTENT_SCHEMA), scores)
     tables = []
     at = len(_RECORD_V2)
+    whole = pa.py_buffer(payload)  # the streams are read in place, not sliced out as copies
     for _ in range(3):
         (length,) = _LEN.unpack_from(payload, at)
-        tables.append(pa.ipc.open_stream(payload[at + 4 : at + 4 + length]).read_all())
+        tables.append(pa.ipc.open_stream(whole.slice(at + 4, length)).read_all())
         at += 4 + length
     spans, content, scores = tables
     return Tables(_current(spans, SPAN_SCHEMA), _current(content, CONTENT_SCHEMA), scores)
