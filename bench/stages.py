@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))  # bench.ingest's trace generator
 from bench.ingest import _bodies  # noqa: E402
 
 from tokentrace.canonical import Tables  # noqa: E402
+from tokentrace.cycle_collector import collect_seldom  # noqa: E402
 from tokentrace.ingest.columns import tables  # noqa: E402
 from tokentrace.ingest.normalize import normalize  # noqa: E402
 from tokentrace.ingest.otlp_proto import decode_traces  # noqa: E402
@@ -42,7 +43,6 @@ from tokentrace.ingest.prepare import price_rows  # noqa: E402
 from tokentrace.ingest.record import decode_record, encode_record  # noqa: E402
 from tokentrace.ingest.redact import redact  # noqa: E402
 from tokentrace.ingest.spool import Spool  # noqa: E402
-from tokentrace.ingest.workers import collect_seldom  # noqa: E402
 from tokentrace.pricing import PriceBook  # noqa: E402
 from tokentrace.store.duckdb import DuckDBStore  # noqa: E402
 

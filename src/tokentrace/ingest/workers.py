@@ -9,7 +9,6 @@ is never forked itself) that has imported ingest once, lazily, on the first expo
 
 from __future__ import annotations
 
-import gc
 import multiprocessing
 import os
 import threading
@@ -17,6 +16,7 @@ import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+from tokentrace.cycle_collector import collect_seldom
 from tokentrace.ingest.arrow_alone import keep_pyarrow_from_pandas
 from tokentrace.ingest.prepare import Preparer
 from tokentrace.ingest.record import encode_record
@@ -25,26 +25,12 @@ from tokentrace.pricing.overrides import Overrides
 
 _preparer: Preparer | None = None  # in a worker: set by _start
 
-#: Container objects a worker allocates beyond those it frees before the collector runs (Python's
-#: default is 700). An export of 512 spans holds a few thousand dicts and lists at once, all freed
-#: by reference counting when it is done, so at 700 the collector ran ~8 times an export, walking
-#: them for cycles there are none of: 2.0-2.8 µs of a span's ~34 (session 34, bench/stages.py).
-GC_THRESHOLD = 10_000
-
-
-def collect_seldom() -> None:
-    """Tune the cycle collector for preparing exports: objects alive now (the imported modules)
-    move to the permanent generation, which collections never walk (nor write to: their pages stay
-    shared with the fork server), and a collection waits for GC_THRESHOLD new containers."""
-    gc.freeze()
-    gc.set_threshold(GC_THRESHOLD)
-
 
 def _start(redact_content: bool, server_pid: int) -> None:
     global _preparer
     keep_pyarrow_from_pandas()
-    collect_seldom()
     _preparer = Preparer(PriceBook(), redact_content)
+    collect_seldom()
     threading.Thread(target=_exit_with, args=(server_pid,), name="tokentrace-watch", daemon=True).start()
 
 

@@ -16,6 +16,7 @@ import uvicorn
 from tokentrace.alerts import rules
 from tokentrace.alerts.evaluator import Evaluator
 from tokentrace.budgets.policy import Policy, load_policy
+from tokentrace.cycle_collector import collect_seldom
 from tokentrace.evals.config import EvaluatorsFile, load_evaluators
 from tokentrace.ingest.pipeline import Pipeline
 from tokentrace.ingest.workers import default_count
@@ -220,6 +221,7 @@ def serve(config: ServerConfig) -> None:
         # one would end the process before the `finally` below writes what is pending and stops
         # the ingest workers. With this one in place, serve returns and closes cleanly.
         signal.signal(signal.SIGTERM, lambda signum, frame: None)
+        collect_seldom()  # set up: what is alive now lives as long as the server
         uvicorn.Server(
             uvicorn.Config(
                 app,
