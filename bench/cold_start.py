@@ -1,10 +1,10 @@
 """Cold start and idle memory of `tokentrace serve`: seconds from launch to a healthy
-`/healthz` on an empty data dir, the server's RSS right after (--idle seconds), and its RSS once
-settled (--settle seconds after its start): by then the writer has advanced the rollups (every
-10 s) and the background jobs have made their first passes, so the figure is the one an idle
-server keeps, not the one before its first background work. The ingest workers start on the
-first export, so they are in neither. Median of --runs fresh servers, kept running side by side
-while they settle.
+`/healthz` on an empty data dir and the server's RSS --idle seconds later, one server at a time;
+then its RSS once settled, --settle seconds after its start: by then the writer has advanced the
+rollups (every 10 s) and the background jobs have made their first passes, so the figure is the
+one an idle server keeps, not the one before its first background work (those servers run side
+by side while they settle). The ingest workers start on the first export, so they are in
+neither. Medians of --runs fresh servers.
 
     .venv/bin/python bench/cold_start.py [--runs 3] [--settle 100] [--no-grpc]
 
@@ -15,12 +15,14 @@ loaded at all.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import socket
 import statistics
 import subprocess
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,41 +46,46 @@ def _rss_mb(pid: int) -> tuple[float, float, float]:
 
 
 @dataclass
-class Started:
-    server: subprocess.Popen
-    data: tempfile.TemporaryDirectory
-    began: float
-    up_s: float
-    idle: tuple[float, float, float]
+class Server:
+    pid: int
+    began: float  # perf_counter at launch
+    up_s: float  # to a healthy /healthz
 
 
-def start(idle_s: float, grpc_served: bool) -> Started:
-    """A fresh server on an empty data dir: its time to a healthy /healthz and RSS `idle_s` later."""
+@contextlib.contextmanager
+def launched(grpc_served: bool) -> Iterator[Server]:
+    """A fresh server on an empty data dir, healthy; stopped and its data dir removed on exit."""
     http, grpc = _free_port(), _free_port() if grpc_served else 0
-    data = tempfile.TemporaryDirectory()
-    command = [
-        str(TOKENTRACE),
-        "serve",
-        "--port",
-        str(http),
-        "--grpc-port",
-        str(grpc),
-        "--data-dir",
-        data.name,
-    ]
-    began = time.perf_counter()
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    while True:
+    with tempfile.TemporaryDirectory() as data:
+        command = [str(TOKENTRACE), "serve", "--port", str(http), "--grpc-port", str(grpc)]
+        began = time.perf_counter()
+        process = subprocess.Popen(
+            [*command, "--data-dir", data], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{http}/healthz", timeout=0.2)
-            break
-        except OSError:
-            if server.poll() is not None:
-                raise SystemExit("the server exited before it was healthy") from None
-            time.sleep(0.01)
-    up = time.perf_counter() - began
-    time.sleep(idle_s)
-    return Started(server, data, began, up, _rss_mb(server.pid))
+            while True:
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{http}/healthz", timeout=0.2)
+                    break
+                except OSError:
+                    if process.poll() is not None:
+                        raise SystemExit("the server exited before it was healthy") from None
+                    time.sleep(0.01)
+            yield Server(process.pid, began, time.perf_counter() - began)
+        finally:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _row(label: str, values: list[float], unit: str, digits: int) -> str:
+    return (
+        f"| {label} | {statistics.median(values):.{digits}f} {unit} | "
+        f"{min(values):.{digits}f} to {max(values):.{digits}f} {unit} |"
+    )
 
 
 def main() -> None:
@@ -92,26 +99,27 @@ def main() -> None:
     )
     parser.add_argument("--no-grpc", action="store_true", help="serve OTLP over HTTP only")
     args = parser.parse_args()
-    runs: list[Started] = []
-    try:
-        for _ in range(args.runs):
-            runs.append(start(args.idle, not args.no_grpc))
-        time.sleep(max(0.0, runs[-1].began + args.settle - time.perf_counter()))
-        settled = [_rss_mb(run.server.pid) for run in runs]
-    finally:
-        for run in runs:
-            run.server.terminate()
-            run.server.wait(10)
-            run.data.cleanup()
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    ups, idle = [], []
+    for _ in range(args.runs):  # one at a time: nothing else starts beside the one timed
+        with launched(not args.no_grpc) as server:
+            time.sleep(args.idle)
+            ups.append(server.up_s)
+            idle.append(_rss_mb(server.pid))
+    settled = []
+    with contextlib.ExitStack() as running:
+        servers = [running.enter_context(launched(not args.no_grpc)) for _ in range(args.runs)]
+        for server in servers:  # each read --settle seconds after its own start
+            time.sleep(max(0.0, server.began + args.settle - time.perf_counter()))
+            settled.append(_rss_mb(server.pid))
     print("| metric | median | range |")
     print("|---|---:|---:|")
-    ups = [run.up_s for run in runs]
-    print(f"| cold start to /healthz | {statistics.median(ups):.2f} s | {min(ups):.2f} to {max(ups):.2f} s |")
+    print(_row("cold start to /healthz", ups, "s", 2))
     labels = ("RSS", "of it anonymous", "of it file-backed (shared code)")
-    for when, readings in ((f"{args.idle:.0f} s idle", [run.idle for run in runs]), ("settled", settled)):
+    for when, readings in ((f"{args.idle:.0f} s idle", idle), (f"settled ({args.settle:.0f} s)", settled)):
         for part, label in enumerate(labels):
-            mb = [r[part] for r in readings]
-            print(f"| {label}, {when} | {statistics.median(mb):.0f} MB | {min(mb):.0f} to {max(mb):.0f} MB |")
+            print(_row(f"{label}, {when}", [r[part] for r in readings], "MB", 0))
 
 
 if __name__ == "__main__":

@@ -14,8 +14,8 @@ prompts, exports of 512 spans). The stages are the ones an export goes through:
   behind).
 
 CPU is this process's (every thread's, DuckDB's included), best of `--repeat` rounds, each
-round on a fresh store, with the ingest workers' cycle-collector settings. Run it against another
-checkout with PYTHONPATH=OTHER/src.
+round on a fresh store, with the ingest workers' cycle-collector settings (those of the checkout
+run). Run it against another checkout with PYTHONPATH=OTHER/src.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ sys.path.insert(0, str(ROOT))  # bench.ingest's trace generator
 from bench.ingest import _bodies  # noqa: E402
 
 from tokentrace.canonical import Tables  # noqa: E402
-from tokentrace.cycle_collector import collect_seldom  # noqa: E402
 from tokentrace.ingest.columns import tables  # noqa: E402
 from tokentrace.ingest.normalize import normalize  # noqa: E402
 from tokentrace.ingest.otlp_proto import decode_traces  # noqa: E402
@@ -45,6 +44,14 @@ from tokentrace.ingest.redact import redact  # noqa: E402
 from tokentrace.ingest.spool import Spool  # noqa: E402
 from tokentrace.pricing import PriceBook  # noqa: E402
 from tokentrace.store.duckdb import DuckDBStore  # noqa: E402
+
+try:  # the ingest workers' collector settings, in a checkout that has them
+    from tokentrace.cycle_collector import collect_seldom
+except ImportError:  # an older checkout's workers kept Python's
+
+    def collect_seldom() -> None:
+        pass
+
 
 WORKER = ("decode", "normalize", "price", "columns", "redact", "encode")
 SERVER = ("record", "spool", "write", "rollups")

@@ -1,27 +1,35 @@
 """Python's cycle collector, set for tokentrace's long-running processes: the server and its
 ingest workers.
 
-Both make many containers that live for one unit of work and die by reference counting: a worker
-a few thousand dicts and lists an export of 512 spans, the server a dict for each of a
-dashboard's 5,000 rows. At Python's default threshold (700 more containers than were freed) the
-collector ran several times inside each, walking them for cycles they do not have, and every few
-hundred dashboard reads walked the whole heap: the ~250k objects of the modules imported, 60 ms
-and more a time (session 34: 2.0-2.8 µs of a worker's ~34 a span; 7-9 ms of a 10M-span
-dashboard read, and pauses up to 133 ms).
+Both make many containers that live for one unit of work and die by reference counting: a
+worker a few thousand dicts and lists an export of 512 spans, the server a dict for each of a
+dashboard's 5,000 rows. The collector walked them for cycles they do not have, and every so
+often walked everything the process had imported too (session 34, docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import gc
 
-#: Containers allocated beyond those freed before a collection: more than one export or one
-#: dashboard answer holds at once, so most collections find only what outlived its work.
-THRESHOLD = 10_000
+#: An ingest worker's threshold: containers allocated beyond those freed before a collection
+#: (Python's default is 700). More than an export holds at once, so the collector no longer
+#: runs ~8 times inside each: 2.0-2.8 µs of a worker's ~35 a span.
+WORKER_THRESHOLD = 10_000
+
+
+def freeze_what_is_set_up() -> None:
+    """Collect once, then move every object alive (the modules imported, the state opened) to the
+    permanent generation, which no later collection walks: a full collection of the server's
+    heap took ~60 ms, and a few hundred dashboard reads set one off."""
+    gc.collect()
+    gc.freeze()
 
 
 def collect_seldom() -> None:
-    """Move every object alive now (the modules imported, the state opened) to the permanent
-    generation, which no collection walks (nor writes to: a forked worker's pages stay shared),
-    and collect after THRESHOLD new containers. Call once the process is set up."""
+    """In an ingest worker: freeze what it was forked with (without collecting first: the fork
+    server's pages stay shared) and collect after WORKER_THRESHOLD new containers. The server
+    keeps Python's threshold: cycles on its error paths hold request bodies (a failed export's
+    traceback reaches the frame that read it), and at 10,000 a burst of bad exports would keep
+    hundreds of them."""
     gc.freeze()
-    gc.set_threshold(THRESHOLD)
+    gc.set_threshold(WORKER_THRESHOLD)

@@ -54,10 +54,13 @@ def decode_record(payload: bytes) -> Tables:
         return Tables(_current(spans, SPAN_SCHEMA), _current(content, CONTENT_SCHEMA), scores)
     tables = []
     at = len(_RECORD_V2)
-    whole = pa.py_buffer(payload)  # the streams are read in place, not sliced out as copies
+    whole = pa.py_buffer(payload)  # a v2 record's streams are read in place, not sliced out as copies
     for _ in range(3):
         (length,) = _LEN.unpack_from(payload, at)
-        tables.append(pa.ipc.open_stream(whole.slice(at + 4, length)).read_all())
+        stream = whole.slice(at + 4, length)
+        if stream.address % 8:  # Arrow's buffers are 8-byte aligned: a stream that starts off it
+            stream = pa.py_buffer(stream.to_pybytes())  # (the content's, 4 bytes past one) is copied
+        tables.append(pa.ipc.open_stream(stream).read_all())
         at += 4 + length
     spans, content, scores = tables
     return Tables(_current(spans, SPAN_SCHEMA), _current(content, CONTENT_SCHEMA), scores)

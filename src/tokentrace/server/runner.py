@@ -16,7 +16,7 @@ import uvicorn
 from tokentrace.alerts import rules
 from tokentrace.alerts.evaluator import Evaluator
 from tokentrace.budgets.policy import Policy, load_policy
-from tokentrace.cycle_collector import collect_seldom
+from tokentrace.cycle_collector import freeze_what_is_set_up
 from tokentrace.evals.config import EvaluatorsFile, load_evaluators
 from tokentrace.ingest.pipeline import Pipeline
 from tokentrace.ingest.workers import default_count
@@ -221,7 +221,7 @@ def serve(config: ServerConfig) -> None:
         # one would end the process before the `finally` below writes what is pending and stops
         # the ingest workers. With this one in place, serve returns and closes cleanly.
         signal.signal(signal.SIGTERM, lambda signum, frame: None)
-        collect_seldom()  # set up: what is alive now lives as long as the server
+        freeze_what_is_set_up()  # what is alive now lives as long as the server
         uvicorn.Server(
             uvicorn.Config(
                 app,
