@@ -4,6 +4,8 @@ stored and the invalid ones rejected alone with their reason."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import os
 import signal
 import subprocess
@@ -150,3 +152,28 @@ print("ok")
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
+def test_a_refused_export_leaves_no_cycle_to_collect(pipeline):
+    """A request whose body cannot be read is freed, its body with it, once it is answered: no
+    reference cycle through the error's traceback keeps it until the cycle collector runs (the
+    server never walks what it set up again, and a burst of bad exports must not pile up)."""
+
+    async def route():  # as the OTLP routes await an export
+        try:
+            await asyncio.wrap_future(pipeline.export("p1", b"\xff\xfe not protobuf" * 10_000, PROTOBUF))
+        except DecodeError:
+            return
+        raise AssertionError("the body was read")
+
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(route())  # the workers started, the loop set up
+        gc.collect()
+        gc.disable()
+        for _ in range(5):
+            loop.run_until_complete(route())
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+        loop.close()

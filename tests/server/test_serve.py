@@ -1,7 +1,6 @@
 """`serve` freezes what it set up before it answers: a dashboard read makes thousands of
 short-lived dicts, and every few hundred reads the cycle collector walked the whole heap, the
-modules imported included. It keeps Python's collection threshold (a failed export's cycles
-hold its body)."""
+modules imported included. It keeps Python's collection threshold (tokentrace/cycle_collector.py says why)."""
 
 from __future__ import annotations
 

@@ -31,6 +31,14 @@ class Overloaded(Exception):
         self.retry_after_s = retry_after_s
 
 
+def _failed(error: Exception) -> Future[Prepared]:
+    """A future failed with `error`, made outside the frame `error` was raised through: that frame
+    (Pipeline.export's) holds the body, and a future it held too would keep both in a cycle."""
+    failed: Future[Prepared] = Future()
+    failed.set_exception(error)
+    return failed
+
+
 class Pipeline:
     """Owns the spool and the writer; the server hands it request bodies."""
 
@@ -90,28 +98,31 @@ class Pipeline:
         rejected alone (Prepared says which)."""
         self.check_capacity()
         check_export(media, signal)
-        done: Future[Prepared] = Future()
         if self.workers is None:
             try:
                 prepared = self.preparer.export(project_id, body, media, signal)
             except Exception as exc:
-                done.set_exception(exc)
-                return done
+                return _failed(exc)
+            done: Future[Prepared] = Future()
             self._spool(prepared, encode_record(prepared.tables) if prepared.accepted else b"", done)
             return done
+        done = Future()
         work = self.workers.submit(project_id, body, media, signal, self.prices.overrides)
         work.add_done_callback(lambda finished: self._prepared_elsewhere(finished, done))
         return done
 
     def _prepared_elsewhere(self, work: Future, done: Future[Prepared]) -> None:
-        try:
-            record, rejected, errors = work.result()
-        except BrokenProcessPool:
+        # The worker's error is passed on, not raised here: raised, its traceback would run through
+        # this frame, which holds both futures, and tie them to it in a cycle (with the request that
+        # awaited it, its body among that frame's locals) that only the cycle collector frees.
+        error = work.exception()
+        if isinstance(error, BrokenProcessPool):
             done.set_exception(Overloaded("an ingest worker stopped; retry", 1))
             return
-        except Exception as exc:
-            done.set_exception(exc)
+        if error is not None:
+            done.set_exception(error)
             return
+        record, rejected, errors = work.result()
         prepared = Prepared(decode_record(record) if record else tables(), rejected, errors)
         self._spool(prepared, record, done)
 
@@ -122,8 +133,8 @@ class Pipeline:
             return
         try:
             stored = self.spool.append(record, prepared.tables)
-        except OSError as exc:
-            done.set_exception(exc)
+        except OSError as exc:  # without its traceback, which ties this frame's `done` to it in a cycle
+            done.set_exception(exc.with_traceback(None))
             return
 
         def durable(future: Future) -> None:
