@@ -9,6 +9,7 @@ often walked everything the process had imported too (session 34, docs/benchmark
 
 from __future__ import annotations
 
+import atexit
 import gc
 
 #: An ingest worker's threshold: containers allocated beyond those freed before a collection
@@ -23,6 +24,7 @@ def freeze_what_is_set_up() -> None:
     heap took ~60 ms, and a few hundred dashboard reads set one off."""
     gc.collect()
     gc.freeze()
+    _unfreeze_at_exit()
 
 
 def collect_seldom() -> None:
@@ -33,3 +35,12 @@ def collect_seldom() -> None:
     10,000 it would wait fourteen times longer to be freed."""
     gc.freeze()
     gc.set_threshold(WORKER_THRESHOLD)
+    _unfreeze_at_exit()
+
+
+def _unfreeze_at_exit() -> None:
+    """Give what was frozen back to the collection Python makes as it exits: objects left frozen
+    are never freed, and DuckDB's bindings (nanobind) then print a hundred lines of "leaked"
+    warnings when the process stops."""
+    atexit.unregister(gc.unfreeze)  # once, however often a process (or a test) freezes
+    atexit.register(gc.unfreeze)
