@@ -4,7 +4,12 @@ ingest workers.
 Both make many containers that live for one unit of work and die by reference counting: a
 worker a few thousand dicts and lists an export of 512 spans, the server a dict for each of a
 dashboard's 5,000 rows. The collector walked them for cycles they do not have, and every so
-often walked everything the process had imported too (session 34, docs/benchmarks.md).
+often walked everything the process had imported too (sessions 34-35, docs/benchmarks.md).
+
+Collecting seldom is safe only where a unit of work leaves no cycle behind: one that held an
+export's body or a week of triage's calls would keep it until the next collection. The tests
+hold both to that: tests/ingest/test_pipeline_export.py (exports, refused ones too) and
+tests/server/ui/test_reference_cycles.py (pages and API reads, bad parameters too).
 """
 
 from __future__ import annotations
@@ -12,29 +17,28 @@ from __future__ import annotations
 import atexit
 import gc
 
-#: An ingest worker's threshold: containers allocated beyond those freed before a collection
-#: (Python's default is 700). More than an export holds at once, so the collector no longer
-#: runs ~8 times inside each: 2.0-2.8 µs of a worker's ~35 a span.
-WORKER_THRESHOLD = 10_000
+#: Containers allocated beyond those freed before a collection (Python's default is 700). More
+#: than an export or a dashboard read holds at once, so the collector no longer runs inside each:
+#: ~8 times an export of 512 spans (2.0-2.8 µs of a worker's ~35 a span), 34 full collections in
+#: bench/api_reads.py's reads against 2.
+THRESHOLD = 10_000
 
 
 def freeze_what_is_set_up() -> None:
-    """Collect once, then move every object alive (the modules imported, the state opened) to the
-    permanent generation, which no later collection walks: a full collection of the server's
-    heap took ~60 ms, and a few hundred dashboard reads set one off."""
+    """In the server, once it is set up: collect once, move every object alive (the modules
+    imported, the state opened) to the permanent generation, which no later collection walks (a
+    full collection of the server's heap took ~60 ms), and collect after THRESHOLD new containers."""
     gc.collect()
     gc.freeze()
+    gc.set_threshold(THRESHOLD)
     _unfreeze_at_exit()
 
 
 def collect_seldom() -> None:
     """In an ingest worker: freeze what it was forked with (without collecting first: the fork
-    server's pages stay shared) and collect after WORKER_THRESHOLD new containers. The server
-    keeps Python's threshold: its ingest paths leave no cycle, a refused export's included
-    (tests/ingest/test_pipeline_export.py), but what its other paths leave is not checked, and at
-    10,000 it would wait fourteen times longer to be freed."""
+    server's pages stay shared) and collect after THRESHOLD new containers."""
     gc.freeze()
-    gc.set_threshold(WORKER_THRESHOLD)
+    gc.set_threshold(THRESHOLD)
     _unfreeze_at_exit()
 
 

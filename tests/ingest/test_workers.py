@@ -10,7 +10,7 @@ import json
 import pytest
 
 from tests.builders.otlp import chat, new_trace_id, protobuf
-from tokentrace.cycle_collector import WORKER_THRESHOLD
+from tokentrace.cycle_collector import THRESHOLD
 from tokentrace.ingest.prepare import PROTOBUF
 from tokentrace.ingest.record import decode_record
 from tokentrace.ingest.workers import PIPE_BYTES, Workers
@@ -53,5 +53,5 @@ def test_a_worker_collects_cycles_seldom_and_never_walks_what_it_imported(worker
     )
     assert rejected == 0 and decode_record(record).spans.num_rows == 1
     pool = workers._pool  # the worker that prepared it, asked directly
-    assert pool.submit(gc.get_threshold).result(timeout=60)[0] == WORKER_THRESHOLD
+    assert pool.submit(gc.get_threshold).result(timeout=60)[0] == THRESHOLD
     assert pool.submit(gc.get_freeze_count).result(timeout=60) > 10_000  # the modules it imported

@@ -111,21 +111,9 @@ def trace_tree(store: Store, project_id: str, trace_id: str) -> TraceTree | None
         parent = by_id.get(row["parent_span_id"])
         (parent["children"] if parent is not None else roots).append(row)
 
-    def roll(node: SpanNode, parent: SpanNode | None = None) -> Spend:
-        totals = Spend()
-        if node["duplicate_of"] is None:
-            for k in _ROLLED_UP:
-                setattr(totals, k, node[k] or 0)
-            totals.calls = int(node["operation"] in LLM_OPERATIONS)
-        totals.tool_runs = int(node["operation"] == "execute_tool" and not same_tool_run(node, parent))
-        for child in node["children"]:
-            totals.add(roll(child, node))
-        node["subtree"] = totals
-        return totals
-
     total = Spend()
     for root in roots:
-        total.add(roll(root))
+        total.add(_roll(root))
     return TraceTree(
         trace_id=trace_id.lower(),
         span_count=len(rows),
@@ -137,6 +125,24 @@ def trace_tree(store: Store, project_id: str, trace_id: str) -> TraceTree | None
         tags=_tags(roots),
         roots=roots,
     )
+
+
+# The recursive walks are module functions, not closures: a closure that calls itself is a
+# reference cycle (function, cell) that keeps what it captured until the cycle collector runs.
+
+
+def _roll(node: SpanNode, parent: SpanNode | None = None) -> Spend:
+    """The node's subtree's spend, set on each node of it as `subtree`."""
+    totals = Spend()
+    if node["duplicate_of"] is None:
+        for k in _ROLLED_UP:
+            setattr(totals, k, node[k] or 0)
+        totals.calls = int(node["operation"] in LLM_OPERATIONS)
+    totals.tool_runs = int(node["operation"] == "execute_tool" and not same_tool_run(node, parent))
+    for child in node["children"]:
+        totals.add(_roll(child, node))
+    node["subtree"] = totals
+    return totals
 
 
 def _tags(roots: list[SpanNode]) -> dict[str, str]:
@@ -163,33 +169,33 @@ def agent_runs(roots: list[SpanNode]) -> list[AgentRun]:
     its subtree spent: calls (turns), tool runs, tokens, cost, and its latency. A sub-agent's
     spend is inside its parent's too, as the calls were made for both. `reported` is what the
     framework itself said the run used (`tokentrace.subtotal.*`), shown beside it, never summed."""
-    runs = []
-
-    def visit(nodes: list[SpanNode], depth: int) -> None:
-        for node in nodes:
-            deeper = depth
-            if node["operation"] == "invoke_agent":
-                attributes = node["attributes"]
-                spent: Spend = node["subtree"]
-                runs.append(
-                    AgentRun(
-                        **{f.name: getattr(spent, f.name) for f in fields(Spend)},
-                        span_id=node["span_id"],
-                        name=node["agent_name"] or node["name"],
-                        depth=depth,
-                        duration_ms=node["duration_ms"],
-                        reported={
-                            field: attributes[semconv.SUBTOTAL + field]
-                            for field in TOKEN_FIELDS
-                            if semconv.SUBTOTAL + field in attributes
-                        },
-                    )
-                )
-                deeper = depth + 1
-            visit(node["children"], deeper)
-
-    visit(roots, 0)
+    runs: list[AgentRun] = []
+    _add_agent_runs(roots, 0, runs)
     return runs
+
+
+def _add_agent_runs(nodes: list[SpanNode], depth: int, runs: list[AgentRun]) -> None:
+    for node in nodes:
+        deeper = depth
+        if node["operation"] == "invoke_agent":
+            attributes = node["attributes"]
+            spent: Spend = node["subtree"]
+            runs.append(
+                AgentRun(
+                    **{f.name: getattr(spent, f.name) for f in fields(Spend)},
+                    span_id=node["span_id"],
+                    name=node["agent_name"] or node["name"],
+                    depth=depth,
+                    duration_ms=node["duration_ms"],
+                    reported={
+                        field: attributes[semconv.SUBTOTAL + field]
+                        for field in TOKEN_FIELDS
+                        if semconv.SUBTOTAL + field in attributes
+                    },
+                )
+            )
+            deeper = depth + 1
+        _add_agent_runs(node["children"], deeper, runs)
 
 
 def walk(nodes: list[SpanNode]) -> Iterator[SpanNode]:

@@ -27,6 +27,12 @@ class BadParameter(ValueError):
     """A query parameter with a bad value (answered 400)."""
 
 
+#: What a handler raises for a request it cannot answer as asked (a 400). Routes catch these in
+#: the threadpool's thread: an exception raised across anyio's thread boundary leaves a reference
+#: cycle (its traceback, the frames, the future) that only the cycle collector frees.
+BAD_REQUEST = (FilterError, TimeRangeError, BadParameter)
+
+
 def caller(request: Request) -> str | JSON:
     """The project the request's key names, or the 401 answer."""
     try:
@@ -43,12 +49,16 @@ def project_route(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         project = caller(request)
         if isinstance(project, Response):
             return project
-        try:
-            return await run_in_threadpool(handler, request, request.app.state.tt, project)
-        except (FilterError, TimeRangeError, BadParameter) as exc:
-            return error(400, str(exc))
+        return await run_in_threadpool(_answer, handler, request, request.app.state.tt, project)
 
     return route
+
+
+def _answer(handler: Handler, request: Request, state: ServerState, project: str) -> Response:
+    try:
+        return handler(request, state, project)
+    except BAD_REQUEST as exc:
+        return error(400, str(exc))
 
 
 def int_param(request: Request, name: str, default: int, low: int, high: int) -> int:

@@ -180,6 +180,14 @@ class Calls:
         """The field's values at `rows`."""
         return self.coded[field].texts(self.coded[field].codes[rows])
 
+    def where(self, key: Slice) -> np.ndarray:
+        """Which calls the slice holds (made afresh: a mask per slice kept would hold a week's
+        calls' worth of booleans for each slice looked at)."""
+        found = np.ones(self.count, bool)
+        for dimension, value in key:
+            found &= self.coded[dimension].equals(value)
+        return found
+
     @classmethod
     def from_table(cls, table: pa.Table) -> Calls:
         names = [name for name in (*_CODED, *DIMENSIONS) if name not in DERIVED_FIELDS]
@@ -328,12 +336,7 @@ class Period:
         return self._windows[width]
 
     def mask(self, key: Slice) -> np.ndarray:
-        """Which calls the slice holds (made afresh: a mask per slice kept would hold a week's
-        calls' worth of booleans for each slice looked at)."""
-        found = np.ones(self.calls.count, bool)
-        for dimension, value in key:
-            found &= self.calls.coded[dimension].equals(value)
-        return found
+        return self.calls.where(key)
 
     def outside(self, key: Slice, taken: list[Slice]) -> Totals:
         """The totals of the slice's calls that no `taken` slice holds."""
@@ -385,7 +388,9 @@ def _slices(period: Period, keys: list[Slice], sums: dict[str, np.ndarray]) -> N
     columns = [sums[n].tolist() if n == "cost" else sums[n].astype(np.int64).tolist() for n in _SUMMED]
     for key, summed in zip(keys, zip(*columns, strict=True), strict=True):
         if summed[0]:  # calls
-            period.slices[key] = Totals(*summed, period.calls, partial(period.mask, key))
+            # (the calls' mask, not the period's: a Totals held by the period that held the period
+            # would keep a week's calls alive in a cycle until a full collection)
+            period.slices[key] = Totals(*summed, period.calls, partial(period.calls.where, key))
 
 
 #: A grouping's slices and its sums, one per slice.

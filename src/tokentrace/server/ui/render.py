@@ -18,12 +18,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from tokentrace.canonical import LLM_OPERATIONS
-from tokentrace.query.filters import FilterError
 from tokentrace.server.auth import Unauthorized, project_for
-from tokentrace.server.routing import BadParameter
+from tokentrace.server.routing import BAD_REQUEST
 from tokentrace.server.state import ServerState
 from tokentrace.server.ui.formats import FILTERS, GLOBALS
-from tokentrace.timerange import TimeRangeError
 from tokentrace.web import TEMPLATES
 
 if TYPE_CHECKING:
@@ -116,12 +114,15 @@ def ui_route(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             target = quote(request.url.path + ("?" + request.url.query if request.url.query else ""))
             return RedirectResponse(f"/login?next={target}", status_code=303)
         started = time.perf_counter()
-        try:
-            response = await run_in_threadpool(handler, request, state, project)
-        except (FilterError, TimeRangeError, BadParameter) as exc:
-            context = {"project": project, "message": str(exc)}
-            response = await run_in_threadpool(render, request, "error.html", context, 400)
+        response = await run_in_threadpool(_page, handler, request, state, project)
         response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
         return response
 
     return route
+
+
+def _page(handler: Handler, request: Request, state: ServerState, project: str) -> Response:
+    try:
+        return handler(request, state, project)
+    except BAD_REQUEST as exc:  # answered in this thread (routing.BAD_REQUEST says why)
+        return render(request, "error.html", {"project": project, "message": str(exc)}, 400)

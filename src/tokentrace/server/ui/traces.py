@@ -77,23 +77,29 @@ def waterfall(tree: TraceTree) -> tuple[list[dict[str, Any]], float]:
     end = max(n["end_ns"] for n in walk(tree.roots))
     total = max(end - start, 1)
     rows: list[dict[str, Any]] = []
-
-    def visit(node: SpanNode, depth: int) -> None:
-        rows.append(
-            {
-                "span": node,
-                "depth": depth,
-                "kind": _kind(node),
-                "left": 100 * (node["start_ns"] - start) / total,
-                "width": max(100 * (node["end_ns"] - node["start_ns"]) / total, 0.3),
-            }
-        )
-        for child in sorted(node["children"], key=lambda c: c["start_ns"]):
-            visit(child, depth + 1)
-
-    for root in sorted(tree.roots, key=lambda c: c["start_ns"]):
-        visit(root, 0)
+    for root in sorted(tree.roots, key=_started):
+        _add_bars(root, 0, start, total, rows)
     return rows, (end - start) / 1e6
+
+
+def _started(node: SpanNode) -> int:
+    return node["start_ns"]
+
+
+def _add_bars(node: SpanNode, depth: int, start: int, total: int, rows: list[dict[str, Any]]) -> None:
+    """The node's row and its subtree's, children by start time (a module function: a closure
+    calling itself would be a reference cycle holding the rows)."""
+    rows.append(
+        {
+            "span": node,
+            "depth": depth,
+            "kind": _kind(node),
+            "left": 100 * (node["start_ns"] - start) / total,
+            "width": max(100 * (node["end_ns"] - node["start_ns"]) / total, 0.3),
+        }
+    )
+    for child in sorted(node["children"], key=_started):
+        _add_bars(child, depth + 1, start, total, rows)
 
 
 def _tree_context(
