@@ -335,14 +335,11 @@ class Period:
             self._windows[width] = (np.where((part >= 0) & (part < parts), part + 1, 0), parts)
         return self._windows[width]
 
-    def mask(self, key: Slice) -> np.ndarray:
-        return self.calls.where(key)
-
     def outside(self, key: Slice, taken: list[Slice]) -> Totals:
         """The totals of the slice's calls that no `taken` slice holds."""
-        mask = self.mask(key)
+        mask = self.calls.where(key)
         for other in taken:
-            mask &= ~self.mask(other)
+            mask &= ~self.calls.where(other)
         return totals_where(self.calls, mask, self.slow_calls)
 
 
