@@ -30,7 +30,7 @@ def _window(**changes) -> list[RawSpan]:
 
 def test_the_same_traffic_has_no_cause(open_store):
     result = _run(open_store, _window())
-    assert result.causes == [] and result.latency.causes == []
+    assert result.causes == [] and result.latency.causes == [] and result.errors.causes == []
     assert result.window.requests == 60 and result.baseline.requests == 360
     assert result.window.cost_per_hour == pytest.approx(result.baseline.cost_per_hour, rel=0.01)
 
@@ -130,6 +130,40 @@ def test_a_slow_feature_is_the_first_latency_cause(open_store):
     assert (first.dimension, first.value) in {("feature", "classify"), ("request_model", "gpt-4o-mini")}
     assert (first.before, first.after) == (1000, 6000)
     assert first.unit == "ms" and first.contribution > 0
+
+
+def test_calls_that_now_fail_past_the_context_window_are_the_first_error_cause(open_store):
+    """The classifier's prompts outgrow its model's window: half its calls fail with a 400 and
+    carry no usage. Cost does not rise, so no cost cause names it; the error causes do, with the
+    type, and the baseline's scattered rate limits (a steady 1 in 30) are no cause."""
+    window, classified = [], 0
+    for span in _window():
+        if span.attributes["tokentrace.feature"] == "classify":
+            classified += 1
+            if classified % 4 < 2:  # every other minute's two: tenants and users alike
+                at = datetime.fromtimestamp(span.start_unix_nano / 1e9, UTC)
+                user, tenant = span.attributes["user.id"], span.attributes["tenant.id"]
+                span = call(
+                    at,
+                    feature="classify",
+                    model="gpt-4o-mini",
+                    user=user,
+                    tenant=tenant,
+                    error="context_length",
+                )
+        window.append(span)
+    start = UNTIL - WINDOW - BASELINE
+    steady = [call(start + timedelta(minutes=5 * n), error="rate_limit") for n in range(12)]
+    before = traffic(start, 60, 6) + steady
+    result = triage(store_with(open_store(), before, window), "default", WINDOW, BASELINE, UNTIL)
+    assert result.errors.after_rate > 4 * result.errors.before_rate
+    first = result.errors.causes[0]
+    assert (first.dimension, first.value) in {("feature", "classify"), ("request_model", "gpt-4o-mini")}
+    assert first.metric == "error_rate" and first.before == 0 and first.after == pytest.approx(0.5, abs=0.1)
+    assert "context_length (400) 10" in first.evidence and "rate_limit" not in first.evidence
+    assert first.contribution > 0 and len(first.example_trace_ids) == 3
+    assert not any(c.value == "classify" or c.filters.get("feature") == "classify" for c in result.causes)
+    assert len(result.errors.causes) == 1
 
 
 def test_an_agent_looping_shows_in_its_turns_per_run_and_names_the_run(open_store):

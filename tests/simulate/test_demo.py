@@ -210,6 +210,23 @@ def test_triage_names_the_slow_provider_as_the_latency_cause(demo_server):
     assert first["after"] >= 2500 and first["unit"] == "ms"
 
 
+def test_triage_names_the_feature_whose_prompts_outgrew_the_context_window(demo_server):
+    """search-summarize's retriever returns whole documents: its inputs grow a hundredfold (the
+    cost cause) and those past gpt-4o-mini's window fail with a 400 (the error cause), which
+    costs nothing and so names no cost cause of its own."""
+    key, _ = _run_demo(demo_server, "context-overflow")
+    demo_server.wait_for_spans(1, key=key)
+    result = _triage(demo_server, key)
+    first = result["causes"][0]
+    assert "search-summarize" in (first["value"], first["filters"].get("feature"))
+    assert first["metric"] == "input_tokens_per_call" and first["after"] > 20 * first["before"]
+    failing = result["errors"]["causes"][0]
+    assert "search-summarize" in (failing["value"], failing["filters"].get("feature"))
+    assert failing["metric"] == "error_rate" and failing["before"] == 0 and failing["after"] > 0.1
+    assert "context_length (400)" in failing["evidence"] and failing["example_trace_ids"]
+    assert result["errors"]["after_rate"] > result["errors"]["before_rate"]
+
+
 def test_triage_on_the_command_line_and_its_bad_parameters(demo_server):
     key, _ = _run_demo(demo_server, "retry-storm")
     demo_server.wait_for_spans(1, key=key)

@@ -32,7 +32,7 @@ def _ms(value: float | None) -> str:
 def triage(
     since: str, baseline: str, until: str | None, as_json: bool, server: str | None, api_key: str | None
 ) -> None:
-    """What changed: the window against its baseline, with the causes of a cost or latency move ranked."""
+    """What changed: the window against its baseline, and the causes of a move in cost, latency or errors."""
     result = call_api(
         lambda: api_client(server, api_key).get(
             "/api/v1/triage", {"since": since, "baseline": baseline, "until": until}
@@ -61,7 +61,12 @@ def triage(
                 f"shift {check['shift']:.0%}",
             )
     console.print(checks)
-    for title, causes in (("Cost", result["causes"]), ("p95 latency", result["latency"]["causes"])):
+    sections = (
+        ("Cost", result["causes"]),
+        ("p95 latency", result["latency"]["causes"]),
+        ("Errors", result["errors"]["causes"]),
+    )
+    for title, causes in sections:
         if not causes:
             console.print(f"{title}: no cause stands out.")
             continue

@@ -14,7 +14,13 @@ import openai
 import orjson
 
 import tokentrace
-from tokentrace.simulate.world import Conditions, Request, system_prompt, system_prompt_with
+from tokentrace.simulate.world import (
+    Conditions,
+    Request,
+    system_prompt,
+    system_prompt_with,
+    whole_documents,
+)
 
 LOOKUP_ORDER = [
     {
@@ -115,8 +121,10 @@ class SupportApp:
         return {"order_id": order_id, "check": turn, "events": events}
 
     @tokentrace.observe(kind="retrieval", name="policy-kb")
-    def search_policies(self, question: str) -> str:
+    def search_policies(self, question: str, mode: str = "passages") -> str:
         self.openai.embeddings.create(model="text-embedding-3-small", input=question)
+        if mode == "documents":  # the reindexed knowledge base (an incident)
+            return whole_documents(question)
         return "Policy 4.2: refunds within five business days."
 
     @tokentrace.observe(kind="tool", name="lookup_order")
@@ -125,7 +133,8 @@ class SupportApp:
 
     @tokentrace.observe(name="search-summarize", capture_input=False)
     def search_summarize(self, request: Request, conditions: Conditions) -> None:
-        docs = self.search_policies(request.question)
+        stuffed = conditions.stuffed_context_feature == request.feature.name
+        docs = self.search_policies(request.question, "documents" if stuffed else "passages")
         stream = self.openai.chat.completions.create(
             model=request.feature.model,
             stream=True,

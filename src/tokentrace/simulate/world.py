@@ -57,6 +57,9 @@ class Conditions:
     # this feature's prompt no longer carries the documents it retrieved: its answers stop citing
     # them (nothing fails, nothing costs more; a groundedness evaluator sees it)
     lost_context_feature: str | None = None
+    # this feature's retriever returns whole documents instead of passages (a reindex): its
+    # prompts grow to 20k-160k tokens, past the model's context window on a third of its calls
+    stuffed_context_feature: str | None = None
 
     def feature(self, base: Feature) -> Feature:
         changed = base
@@ -89,6 +92,13 @@ def system_prompt_with(feature: Feature, documents: str, conditions: Conditions)
     if conditions.lost_context_feature == feature.name:
         return system_prompt(feature)
     return f"{system_prompt(feature)} <context>{documents}</context>"
+
+
+def whole_documents(question: str) -> str:
+    """What a retriever that returns whole documents instead of passages hands the prompt for a
+    question: 20k to 160k tokens of policy text (4 characters a token), the same in every run."""
+    tokens = random.Random(question).randrange(20_000, 160_000)
+    return (_POLICY * (tokens * 4 // len(_POLICY) + 1))[: tokens * 4]
 
 
 def tenant_of(user: str) -> str:

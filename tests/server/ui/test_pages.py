@@ -324,6 +324,22 @@ def test_the_overviews_filters_reach_its_movers_and_the_triage_api(site: Site) -
     assert site.client.get("/api/v1/triage?since=30m&nothing=1").status_code == 400  # no such field
 
 
+def test_the_movers_say_where_calls_that_now_fail_come_from(site: Site) -> None:
+    now = datetime.now(UTC)
+    failing = [
+        call(now - timedelta(minutes=9, seconds=-20 * n), feature="summarize", error="context_length")
+        for n in range(12)
+    ]
+    write(site.state, failing)
+    found = site.client.get("/api/v1/triage?since=10m&baseline=50m").json()["errors"]
+    first = found["causes"][0]
+    assert "summarize" in (first["value"], first["filters"].get("feature")) and found["after_rate"] > 0.5
+    movers = site.client.get("/overview/movers?since=10m").text
+    listed = movers.split('id="error-causes"')[1].split("</ol>")[0]
+    assert html.escape(first["evidence"], quote=False) in listed and "context_length (400) 12" in listed
+    assert f'href="/traces/{first["example_trace_ids"][0]}"' in listed
+
+
 def test_latency_by_model_and_input_length(site: Site) -> None:
     api = site.client.get("/api/v1/latency", params={"since": "24h", "group_by": "model"}).json()
     page = site.client.get("/latency").text

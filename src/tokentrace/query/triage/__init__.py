@@ -17,7 +17,9 @@ hit rate, tokens per request), then the change in cost per hour decomposed into 
    with its parent's baseline: v4 against the v3 it replaced.
 
 p95 latency gets the same *where*, measured in excess slow calls: calls slower than the
-baseline's p95, beyond the 5% the baseline itself had.
+baseline's p95, beyond the 5% the baseline itself had; and so do errors, measured in failed
+calls, each slice said with its errors by type (a feature whose prompts now pass the model's
+context window fails without costing more: no cost cause would name it).
 """
 
 from tokentrace.query.triage.report import triage

@@ -1,6 +1,7 @@
 """Causes of a change: the slices that explain it (*where*) and the log-mean Divisia split of each
 slice's change into traffic, calls per request, tokens per call and cost per token (*how*);
-for latency, the slices with the excess slow calls."""
+for latency, the slices with the excess slow calls; for errors, the slices with the calls that
+fail more (or less) often."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from tokentrace.query.triage.checks import ratio, rounded
 from tokentrace.query.triage.evidence import (
     changed_value,
     example_traces,
+    failed_traces,
     milliseconds,
     money,
     sender,
@@ -35,7 +37,13 @@ _ORDER = {dimension: n for n, dimension in enumerate(DIMENSIONS)}
 
 
 #: The HTTP status an error type is known by, where it has one.
-_STATUS = {"rate_limit": "429", "server_error": "5xx", "auth": "401/403", "budget": "429 from a budget"}
+_STATUS = {
+    "rate_limit": "429",
+    "server_error": "5xx",
+    "auth": "401/403",
+    "budget": "429 from a budget",
+    "context_length": "400",
+}
 
 
 _MIN_MECHANISM_SHARE = 0.2  # a mechanism is its own cause when it carries this much of its slice's change
@@ -213,6 +221,11 @@ def _cost(period: Period, totals: Totals) -> float:
 def excess_slow(period: Period, totals: Totals) -> float:
     # Slow calls as a share of all the period's calls: a partition's shares add up.
     return totals.slow / period.total.calls if period.total.calls else 0.0
+
+
+def failed(period: Period, totals: Totals) -> float:
+    # Failed calls as a share of all the period's calls, as excess_slow.
+    return totals.errors / period.total.calls if period.total.calls else 0.0
 
 
 # --- how: the mechanisms inside a slice -------------------------------------------------------
@@ -493,6 +506,47 @@ def latency_causes(before: Period, after: Period) -> list[Cause]:
                 unit="ms",
                 evidence=evidence,
                 example_trace_ids=slowest_traces(after, now),
+            )
+        )
+    return causes
+
+
+def error_causes(before: Period, after: Period) -> list[Cause]:
+    """Where the change in the share of calls that fail comes from: each slice's error rate
+    before and after, its errors by type (in the window, or in the baseline when they fell) and
+    its share of the change. A cost cause names errors only when their retries cost; a request
+    that now fails for good (a prompt past the model's context window) costs nothing more."""
+    change = failed(after, after.total) - failed(before, before.total)
+    direction = 1.0 if change >= 0 else -1.0
+    causes = []
+    # One call in a hundred more (or fewer) failing is noise.
+    for key, explained, _score in _where(before, after, failed, direction, 0.01):
+        dimension, value = key[-1]
+        now, then = after.of(key), before.of(key)
+        rate_before, rate_after = ratio(then.errors, then.calls), ratio(now.errors, now.calls) or 0.0
+        share = min(explained / abs(change), 1.0)
+        failing, totals = (after, now) if direction > 0 else (before, then)
+        kinds = sorted(totals.errors_by_type.items(), key=lambda item: (-item[1], item[0]))
+        named = ", ".join(
+            f"{kind} ({_STATUS[kind]}) {count:,}" if kind in _STATUS else f"{kind} {count:,}"
+            for kind, count in kinds
+        )
+        evidence = (
+            f"{slice_label(key)}: errors {'n/a' if rate_before is None else f'{rate_before:.0%}'}→"
+            f"{rate_after:.0%} of its calls ({named}); {share:.0%} of the change in failed calls"
+        )
+        causes.append(
+            Cause(
+                dimension=dimension,
+                value=value,
+                filters=dict(key[:-1]),
+                metric="error_rate",
+                before=rounded(rate_before),
+                after=rounded(rate_after),
+                contribution=rounded(change * share),
+                unit="error_rate",
+                evidence=evidence,
+                example_trace_ids=failed_traces(failing, totals),
             )
         )
     return causes

@@ -94,3 +94,16 @@ def slowest_traces(period: Period, totals: Totals, count: int = 3) -> list[str]:
         if len(out) == count:
             break
     return out
+
+
+def failed_traces(period: Period, totals: Totals, count: int = 3) -> list[str]:
+    """The traces of the slice's failed calls, those whose spans are still stored first."""
+    rows = totals.rows[period.calls.error[totals.rows]]
+    order = np.argsort(~period.calls.detail[rows], kind="stable")
+    out: list[str] = []
+    for trace in period.calls.texts("trace_id", rows[order]):
+        if trace is not None and trace not in out:
+            out.append(trace)
+        if len(out) == count:
+            break
+    return out

@@ -1,4 +1,5 @@
-"""The triage report: both periods' summaries, the checks and the ranked causes of cost and latency."""
+"""The triage report: both periods' summaries, the checks and the ranked causes of cost, latency and
+errors."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from tokentrace.query.triage.causes import Cause, cost_causes, latency_causes
+from tokentrace.query.triage.causes import Cause, cost_causes, error_causes, latency_causes
 from tokentrace.query.triage.checks import Step, agent_checks, checks, ratio, rounded
 from tokentrace.query.triage.periods import Period, calls_between, p95, period_of
 from tokentrace.query.triage.quality import QualityChange, quality_changes
@@ -40,6 +41,15 @@ class LatencyChange:
 
 
 @dataclass(slots=True)
+class ErrorChange:
+    """The share of calls that fail before and after, and where the change comes from."""
+
+    before_rate: float | None
+    after_rate: float | None
+    causes: list[Cause]
+
+
+@dataclass(slots=True)
 class Triage:
     """What changed between the baseline and the window: the checks and the ranked causes."""
 
@@ -48,6 +58,7 @@ class Triage:
     checks: list[Step]
     causes: list[Cause]
     latency: LatencyChange
+    errors: ErrorChange
     quality: list[QualityChange]  # scores that moved: evaluators, feedback (query/triage/quality.py)
 
 
@@ -97,6 +108,11 @@ def triage(
         causes=cost_causes(before, after),
         latency=LatencyChange(
             rounded(before.total.p95(), 1), rounded(after.total.p95(), 1), latency_causes(before, after)
+        ),
+        errors=ErrorChange(
+            rounded(ratio(before.total.errors, before.total.calls)),
+            rounded(ratio(after.total.errors, after.total.calls)),
+            error_causes(before, after),
         ),
         quality=quality_changes(store, project_id, (base_start, start), (start, end), where),
     )
