@@ -39,7 +39,7 @@ def collect_seldom() -> None:
     server's pages stay shared) and collect after THRESHOLD new containers."""
     gc.freeze()
     gc.set_threshold(THRESHOLD)
-    _unfreeze_at_exit()
+    _unfreeze_at_exit()  # (a pool's worker ends with os._exit and never runs it; bench/stages.py does)
 
 
 def _unfreeze_at_exit() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -229,6 +229,41 @@ notify = ["hook"]
     _evaluate(tmp_path, open_store, receiver, rule, failing)
     [body] = receiver.of("budget")
     assert body["kind"] == "slo_burn" and body["value"] >= 2
+
+
+def test_an_error_budgets_notification_says_where_the_failing_calls_come_from(tmp_path, open_store, receiver):
+    """Half the classifier's calls fail with a 400 (its prompts past the model's window): they
+    cost nothing, so the cost causes cannot say so; the error causes can, and the Slack text
+    lists them."""
+    rule = """
+[[rules]]
+name = "budget"
+kind = "slo_burn"
+objective = 0.99
+window = "10m"
+short_window = "5m"
+burn_rate = 2
+notify = ["hook", "slack"]
+
+[[notifiers]]
+name = "slack"
+type = "slack"
+url = "URL"
+"""
+    window, classified = [], 0
+    for span in traffic(UNTIL - WINDOW, 10, 6):
+        if span.attributes["tokentrace.feature"] == "classify" and (classified := classified + 1) % 2:
+            at = datetime.fromtimestamp(span.start_unix_nano / 1e9, UTC)
+            span = call(at, feature="classify", model="gpt-4o-mini", error="context_length")
+        window.append(span)
+    _evaluate(tmp_path, open_store, receiver, rule.replace("URL", receiver.url), window)
+    [body] = [b for b in receiver.of("budget") if "triage" in b]
+    [cause] = body["triage"]["error_causes"]
+    assert "classify" in (cause["value"], cause["filters"].get("feature"))
+    assert cause["metric"] == "error_rate" and "context_length (400) 10" in cause["evidence"]
+    assert cause["example_trace_ids"]
+    [slack] = [b for b in receiver.bodies if "blocks" in b]
+    assert cause["evidence"] in slack["blocks"][1]["text"]["text"]
 
 
 def test_a_prompt_version_that_doubles_the_prompt_drifts(tmp_path, open_store, receiver):

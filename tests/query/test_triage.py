@@ -140,7 +140,7 @@ def test_calls_that_now_fail_past_the_context_window_are_the_first_error_cause(o
     for span in _window():
         if span.attributes["tokentrace.feature"] == "classify":
             classified += 1
-            if classified % 4 < 2:  # every other minute's two: tenants and users alike
+            if classified % 4 < 2:  # the first of one minute's two, the second of the next
                 at = datetime.fromtimestamp(span.start_unix_nano / 1e9, UTC)
                 user, tenant = span.attributes["user.id"], span.attributes["tenant.id"]
                 span = call(
@@ -164,6 +164,26 @@ def test_calls_that_now_fail_past_the_context_window_are_the_first_error_cause(o
     assert first.contribution > 0 and len(first.example_trace_ids) == 3
     assert not any(c.value == "classify" or c.filters.get("feature") == "classify" for c in result.causes)
     assert len(result.errors.causes) == 1
+
+
+def test_a_feature_that_stopped_failing_is_an_error_cause_of_the_fall(open_store):
+    """The baseline's classifier failed one call in two; the window's does not fail: the fall in
+    failed calls is named by the classifier, its baseline errors by type, a negative share."""
+    before, classified = [], 0
+    for span in traffic(UNTIL - WINDOW - BASELINE, 60, 6):
+        if span.attributes["tokentrace.feature"] == "classify":
+            classified += 1
+            if classified % 4 < 2:  # the first of one minute's two, the second of the next
+                at = datetime.fromtimestamp(span.start_unix_nano / 1e9, UTC)
+                who = {"user": span.attributes["user.id"], "tenant": span.attributes["tenant.id"]}
+                span = call(at, feature="classify", model="gpt-4o-mini", error="server_error", **who)
+        before.append(span)
+    result = triage(store_with(open_store(), before, _window()), "default", WINDOW, BASELINE, UNTIL)
+    assert result.errors.after_rate == 0 and result.errors.before_rate > 0.1
+    first = result.errors.causes[0]
+    assert "classify" in (first.value, first.filters.get("feature"))
+    assert first.after == 0 and first.before > 0.3 and first.contribution < 0
+    assert "server_error (5xx)" in first.evidence and first.example_trace_ids
 
 
 def test_an_agent_looping_shows_in_its_turns_per_run_and_names_the_run(open_store):

@@ -223,10 +223,15 @@ class Evaluator:
         return {
             "window": asdict(found.window),
             "baseline": asdict(found.baseline),
-            "causes": [
-                {**{k: getattr(c, k) for k in keep}, "example_trace_ids": c.example_trace_ids[:3]}
-                for c in found.causes[:3]
-            ],
+            # (an error rate's alert is explained by where the failing calls come from: calls that
+            # fail for good cost nothing, so no cost cause names them)
+            **{
+                name: [
+                    {**{k: getattr(c, k) for k in keep}, "example_trace_ids": c.example_trace_ids[:3]}
+                    for c in causes[:3]
+                ]
+                for name, causes in (("causes", found.causes), ("error_causes", found.errors.causes))
+            },
         }
 
     # --- delivery -------------------------------------------------------------------------

@@ -25,7 +25,8 @@ def headline(payload: dict[str, Any]) -> str:
 
 
 def _cause_lines(payload: dict[str, Any]) -> list[str]:
-    causes = (payload.get("triage") or {}).get("causes") or []
+    triage = payload.get("triage") or {}
+    causes = [*(triage.get("causes") or []), *(triage.get("error_causes") or [])]
     return [f"{n}. {c['evidence']}" for n, c in enumerate(causes, 1)]
 
 

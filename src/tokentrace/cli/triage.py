@@ -64,7 +64,7 @@ def triage(
     sections = (
         ("Cost", result["causes"]),
         ("p95 latency", result["latency"]["causes"]),
-        ("Errors", result["errors"]["causes"]),
+        ("Errors", (result.get("errors") or {}).get("causes") or []),  # (a server before session 35)
     )
     for title, causes in sections:
         if not causes:

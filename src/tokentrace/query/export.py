@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Generator
 
 import orjson
 import pyarrow as pa
@@ -22,7 +22,7 @@ PARQUET_SCHEMA = pa.schema(
 )
 
 
-def jsonl(store: Store, f: SpanFilter) -> Iterator[bytes]:
+def jsonl(store: Store, f: SpanFilter) -> Generator[bytes, None, None]:
     """One canonical span per line; attributes and resource as JSON objects."""
     for batch in store.export(f):
         lines = []
@@ -33,7 +33,7 @@ def jsonl(store: Store, f: SpanFilter) -> Iterator[bytes]:
         yield b"\n".join(lines) + b"\n"
 
 
-def parquet(store: Store, f: SpanFilter) -> Iterator[bytes]:
+def parquet(store: Store, f: SpanFilter) -> Generator[bytes, None, None]:
     """A Parquet file with exactly the canonical fields, written batch by batch."""
     import pyarrow.parquet as pq  # here: Parquet's libraries are ~10 MB of a server's idle memory
 

@@ -68,8 +68,9 @@ INCIDENTS = {
     "context-overflow": Incident(
         Conditions(name="context-overflow", stuffed_context_feature="search-summarize"),
         "a reindex of the policy knowledge base made its search return whole documents, not "
-        "passages: search-summarize's prompts grow from ~1k tokens to 20k-160k. Past gpt-4o-mini's "
-        "128k window the calls fail (context_length_exceeded); below it they cost a hundred times more.",
+        "passages: search-summarize's prompts grow from ~450 tokens to 20k-160k. Past gpt-4o-mini's "
+        "128k window the calls fail (context_length_exceeded); below it they cost over a hundred times "
+        "more.",
         (
             "tokentrace cost --by feature,error_type --since 15m",
             "/api/v1/latency?group_by=feature,input_bucket&since=15m",

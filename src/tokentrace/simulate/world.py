@@ -58,7 +58,7 @@ class Conditions:
     # them (nothing fails, nothing costs more; a groundedness evaluator sees it)
     lost_context_feature: str | None = None
     # this feature's retriever returns whole documents instead of passages (a reindex): its
-    # prompts grow to 20k-160k tokens, past the model's context window on a third of its calls
+    # prompts grow to 20k-160k tokens, past the model's 128k window on about a quarter of them
     stuffed_context_feature: str | None = None
 
     def feature(self, base: Feature) -> Feature:

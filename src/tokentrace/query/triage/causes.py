@@ -52,7 +52,8 @@ _MIN_MECHANISM_SHARE = 0.2  # a mechanism is its own cause when it carries this 
 @dataclass(slots=True)
 class Cause:
     """A cause of the change: the slice (`dimension`=`value` inside `filters`), the metric that
-    moved there (before → after), its `contribution` in `unit` (USD per hour, or ms of p95), the
+    moved there (before → after), its `contribution` in `unit` (USD per hour, ms of p95, or the
+    share of all calls that fail), the
     evidence in words and example traces. Cost causes name their `mechanism` (traffic,
     calls_per_request, retries, tokens_per_call, cost_per_token, or session: one session's
     calls); latency causes have none."""
@@ -119,7 +120,8 @@ def _where(
     """The slices that explain the change, best first (see the module's *Where*): (slice,
     explained, score).
 
-    `measure(period, totals)` is the quantity being explained (cost per hour, slow calls); a
+    `measure(period, totals)` is the quantity being explained (cost per hour, slow or failed
+    calls); a
     change under `floor` is no change, and a slice for which `noise(before, after, then, now)`
     holds of its totals explains nothing."""
     change = (measure(after, after.total) - measure(before, before.total)) * direction
@@ -224,7 +226,7 @@ def excess_slow(period: Period, totals: Totals) -> float:
 
 
 def failed(period: Period, totals: Totals) -> float:
-    # Failed calls as a share of all the period's calls, as excess_slow.
+    """Failed calls as a share of all the period's calls (a partition's shares add up)."""
     return totals.errors / period.total.calls if period.total.calls else 0.0
 
 
@@ -511,6 +513,10 @@ def latency_causes(before: Period, after: Period) -> list[Cause]:
     return causes
 
 
+def _percent(rate: float | None) -> str:
+    return "n/a" if rate is None else f"{rate:.0%}"  # n/a: the slice had no calls then
+
+
 def error_causes(before: Period, after: Period) -> list[Cause]:
     """Where the change in the share of calls that fail comes from: each slice's error rate
     before and after, its errors by type (in the window, or in the baseline when they fell) and
@@ -523,17 +529,19 @@ def error_causes(before: Period, after: Period) -> list[Cause]:
     for key, explained, _score in _where(before, after, failed, direction, 0.01):
         dimension, value = key[-1]
         now, then = after.of(key), before.of(key)
-        rate_before, rate_after = ratio(then.errors, then.calls), ratio(now.errors, now.calls) or 0.0
-        share = min(explained / abs(change), 1.0)
         failing, totals = (after, now) if direction > 0 else (before, then)
+        if totals.errors < _MIN_CALLS:
+            continue  # a few stray errors in a small window are noise, not a cause
+        rate_before, rate_after = ratio(then.errors, then.calls), ratio(now.errors, now.calls)
+        share = min(explained / abs(change), 1.0)
         kinds = sorted(totals.errors_by_type.items(), key=lambda item: (-item[1], item[0]))
         named = ", ".join(
             f"{kind} ({_STATUS[kind]}) {count:,}" if kind in _STATUS else f"{kind} {count:,}"
             for kind, count in kinds
         )
         evidence = (
-            f"{slice_label(key)}: errors {'n/a' if rate_before is None else f'{rate_before:.0%}'}→"
-            f"{rate_after:.0%} of its calls ({named}); {share:.0%} of the change in failed calls"
+            f"{slice_label(key)}: errors {_percent(rate_before)}→{_percent(rate_after)} of its calls "
+            f"({named}); {share:.0%} of the change in failed calls"
         )
         causes.append(
             Cause(

@@ -86,22 +86,19 @@ def slowest_traces(period: Period, totals: Totals, count: int = 3) -> list[str]:
     """The traces of the slice's slowest calls, those whose spans are still stored first."""
     rows = totals.rows
     durations = np.nan_to_num(period.calls.duration[rows], nan=0.0)
-    order = np.lexsort((-durations, ~period.calls.detail[rows]))
-    out: list[str] = []
-    for trace in period.calls.texts("trace_id", rows[order]):
-        if trace is not None and trace not in out:
-            out.append(trace)
-        if len(out) == count:
-            break
-    return out
+    return _first_traces(period, rows[np.lexsort((-durations, ~period.calls.detail[rows]))], count)
 
 
 def failed_traces(period: Period, totals: Totals, count: int = 3) -> list[str]:
     """The traces of the slice's failed calls, those whose spans are still stored first."""
     rows = totals.rows[period.calls.error[totals.rows]]
-    order = np.argsort(~period.calls.detail[rows], kind="stable")
+    return _first_traces(period, rows[np.argsort(~period.calls.detail[rows], kind="stable")], count)
+
+
+def _first_traces(period: Period, rows: np.ndarray, count: int) -> list[str]:
+    """The first `count` distinct traces of the calls at `rows`, in their order."""
     out: list[str] = []
-    for trace in period.calls.texts("trace_id", rows[order]):
+    for trace in period.calls.texts("trace_id", rows):
         if trace is not None and trace not in out:
             out.append(trace)
         if len(out) == count:

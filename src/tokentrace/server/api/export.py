@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Generator
+
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
@@ -26,10 +29,24 @@ def spans_export(request: Request, state: ServerState, project: str) -> Response
     writer, media = _FORMATS[fmt]
     f = filters.span_filter(project, params)
     return StreamingResponse(
-        writer(state.store, f),
+        _chunks(writer(state.store, f)),
         media_type=media,
         headers={"Content-Disposition": f'attachment; filename="spans.{fmt}"'},
     )
+
+
+_END = object()  # what `next` answers once the writer is done
+
+
+async def _chunks(written: Generator[bytes, None, None]) -> AsyncIterator[bytes]:
+    """The writer's chunks, each made in the threadpool. Starlette's own wrapper raises the end of
+    the iteration across anyio's thread boundary, a reference cycle that held the writer (and,
+    for a client gone mid-stream, its store cursor) until the cycle collector ran."""
+    try:
+        while (chunk := await run_in_threadpool(next, written, _END)) is not _END:
+            yield chunk
+    finally:
+        written.close()  # a client gone mid-stream: the writer's cursor goes now
 
 
 routes = [Route("/api/v1/spans/export", spans_export)]
