@@ -227,6 +227,31 @@ def test_triage_names_the_feature_whose_prompts_outgrew_the_context_window(demo_
     assert result["errors"]["after_rate"] > result["errors"]["before_rate"]
 
 
+def test_triage_names_where_an_overloaded_providers_failures_are_and_the_fallback_shows(demo_server):
+    """Anthropic answers 529 to most calls: email-draft's fail there (the error cause, with the
+    5xx), and the app's fallback sends them to gpt-4o, which only this incident uses for drafts."""
+    key, _ = _run_demo(demo_server, "provider-overload")
+    demo_server.wait_for_spans(1, key=key)
+    result = _triage(demo_server, key)
+    failing = result["errors"]["causes"][0]
+    named = {(failing["dimension"], failing["value"]), *failing["filters"].items()}
+    # (email-draft is the one feature on Anthropic: its provider or model names the same calls)
+    assert named & {
+        ("feature", "email-draft"),
+        ("provider", "anthropic"),
+        ("request_model", "claude-sonnet-4-6"),
+    }
+    assert "server_error (5xx)" in failing["evidence"] and failing["after"] > 0.4
+    until = _ENDS[key]
+    recent = {
+        (r["feature"], r["request_model"]) for r in _rows(demo_server, key, "feature,model", "10m", until)
+    }
+    before = {
+        (r["feature"], r["request_model"]) for r in _rows(demo_server, key, "feature,model", "2h", "10m")
+    }
+    assert ("email-draft", "gpt-4o") in recent and ("email-draft", "gpt-4o") not in before
+
+
 def test_triage_on_the_command_line_and_its_bad_parameters(demo_server):
     key, _ = _run_demo(demo_server, "retry-storm")
     demo_server.wait_for_spans(1, key=key)

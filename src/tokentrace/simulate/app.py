@@ -22,6 +22,9 @@ from tokentrace.simulate.world import (
     whole_documents,
 )
 
+#: Where email-draft goes when Anthropic fails with a 5xx.
+FALLBACK_MODEL = "gpt-4o"
+
 LOOKUP_ORDER = [
     {
         "type": "function",
@@ -38,11 +41,15 @@ LOOKUP_ORDER = [
 ]
 
 
-def _slow_headers(provider: str, conditions: Conditions) -> dict[str, str]:
-    """The simulated provider's directive for a degraded provider: a late first token."""
-    if conditions.slow_provider != provider:
-        return {}
-    return {"x-simulate": f"ttft_ms={conditions.slow_ttft_ms}"}
+def _degraded_headers(provider: str, request: Request, conditions: Conditions) -> dict[str, str]:
+    """The simulated provider's directives for a degraded provider: a late first token, or a 529
+    (overloaded) for the requests it refuses."""
+    directives = []
+    if conditions.slow_provider == provider:
+        directives.append(f"ttft_ms={conditions.slow_ttft_ms}")
+    if conditions.overloaded(provider, request):
+        directives.append("error=529")
+    return {"x-simulate": "; ".join(directives)} if directives else {}
 
 
 class SupportApp:
@@ -152,15 +159,28 @@ class SupportApp:
         prompt = system_prompt(request.feature)
         if conditions.cache_busting:  # a "helpful" timestamp at the top invalidates the cached prefix
             prompt = f"Current time: {time.time_ns()}. " + prompt
-        with self.anthropic.messages.stream(
-            model=request.feature.model,
-            extra_headers=_slow_headers("anthropic", conditions),
-            max_tokens=400,
-            system=[{"type": "text", "text": prompt, "cache_control": {"type": "ephemeral"}}],
-            messages=[{"role": "user", "content": request.question}],
-        ) as stream:
-            for _ in stream.text_stream:
-                pass
+        try:
+            with self.anthropic.messages.stream(
+                model=request.feature.model,
+                extra_headers=_degraded_headers("anthropic", request, conditions),
+                max_tokens=400,
+                system=[{"type": "text", "text": prompt, "cache_control": {"type": "ephemeral"}}],
+                messages=[{"role": "user", "content": request.question}],
+            ) as stream:
+                for _ in stream.text_stream:
+                    pass
+        except anthropic.APIStatusError as exc:
+            if exc.status_code < 500:
+                raise
+            # The fallback: the same draft from OpenAI once Anthropic's SDK has given up retrying.
+            self.openai.chat.completions.create(
+                model=FALLBACK_MODEL,
+                max_tokens=400,
+                messages=[
+                    {"role": "system", "content": prompt},
+                    {"role": "user", "content": request.question},
+                ],
+            )
 
     @tokentrace.observe(name="classify-ticket", capture_input=False)
     def classify_ticket(self, request: Request, conditions: Conditions) -> None:

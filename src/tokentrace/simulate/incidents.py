@@ -65,6 +65,16 @@ INCIDENTS = {
         "a timestamp added at the top of email-draft's system prompt invalidates its cached prefix.",
         ("tokentrace cost --by feature,model --since 15m",),
     ),
+    "provider-overload": Incident(
+        Conditions(name="provider-overload", overloaded_provider="anthropic"),
+        "Anthropic is overloaded: 7 in 10 of email-draft's calls get a 529, the SDK retries each "
+        "twice, then the app falls back to OpenAI's gpt-4o, with no cached prefix there: errors "
+        "climb on one provider while the drafts still go out, at another model's price.",
+        (
+            "tokentrace cost --by feature,provider,model,error_type --since 15m",
+            "tokentrace traces --since 15m --status error",
+        ),
+    ),
     "context-overflow": Incident(
         Conditions(name="context-overflow", stuffed_context_feature="search-summarize"),
         "a reindex of the policy knowledge base made its search return whole documents, not "

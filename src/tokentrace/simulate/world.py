@@ -60,6 +60,17 @@ class Conditions:
     # this feature's retriever returns whole documents instead of passages (a reindex): its
     # prompts grow to 20k-160k tokens, past the model's 128k window on about a quarter of them
     stuffed_context_feature: str | None = None
+    # this provider is overloaded: it answers 529 to this share of requests, and the app's
+    # fallback sends those to another provider's model
+    overloaded_provider: str | None = None
+    overloaded_rate: float = 0.7
+
+    def overloaded(self, provider: str, request: Request) -> bool:
+        """Whether the provider refuses this request (the same one in every run)."""
+        return (
+            self.overloaded_provider == provider
+            and random.Random(request.at_ns).random() < self.overloaded_rate
+        )
 
     def feature(self, base: Feature) -> Feature:
         changed = base
