@@ -473,6 +473,10 @@ def cost_causes(before: Period, after: Period) -> list[Cause]:
     return causes[:_MAX_CAUSES]
 
 
+def _percent(rate: float | None) -> str:
+    return "n/a" if rate is None else f"{rate:.0%}"  # n/a: the slice had no calls then
+
+
 def latency_causes(before: Period, after: Period) -> list[Cause]:
     """Where the window's excess slow calls (above the baseline p95) come from."""
     p95_b, p95_a = before.total.p95(), after.total.p95()
@@ -493,7 +497,7 @@ def latency_causes(before: Period, after: Period) -> list[Cause]:
         evidence = (
             f"{slice_label(key)}: p95 {milliseconds(b)}→{milliseconds(a)}, "
             f"calls over the baseline p95 ({p95_b:,.0f} ms) "
-            f"{'n/a' if slow_then is None else f'{slow_then:.0%}'}→{slow_now:.0%}; "
+            f"{_percent(slow_then)}→{slow_now:.0%}; "
             f"{share:.0%} of the excess slow calls"
         )
         causes.append(
@@ -511,10 +515,6 @@ def latency_causes(before: Period, after: Period) -> list[Cause]:
             )
         )
     return causes
-
-
-def _percent(rate: float | None) -> str:
-    return "n/a" if rate is None else f"{rate:.0%}"  # n/a: the slice had no calls then
 
 
 def error_causes(before: Period, after: Period) -> list[Cause]:
