@@ -24,6 +24,7 @@ from tokentrace.alerts.conditions import Observation
 from tokentrace.alerts.rules import Notifier, Rule, RuleError, RuleFile, parse_rule
 from tokentrace.jobs.periodic import Periodic
 from tokentrace.query.triage import triage
+from tokentrace.query.triage.causes import Cause
 from tokentrace.store.protocol import Store
 
 if TYPE_CHECKING:
@@ -220,18 +221,20 @@ class Evaluator:
             log.exception("triage for alert %r failed", rule.name)
             return None
         keep = ("dimension", "value", "filters", "metric", "before", "after", "contribution", "evidence")
+
+        def top(causes: list[Cause]) -> list[dict[str, Any]]:
+            return [
+                {**{k: getattr(c, k) for k in keep}, "example_trace_ids": c.example_trace_ids[:3]}
+                for c in causes[:3]
+            ]
+
         return {
             "window": asdict(found.window),
             "baseline": asdict(found.baseline),
+            "causes": top(found.causes),
             # (an error rate's alert is explained by where the failing calls come from: calls that
             # fail for good cost nothing, so no cost cause names them)
-            **{
-                name: [
-                    {**{k: getattr(c, k) for k in keep}, "example_trace_ids": c.example_trace_ids[:3]}
-                    for c in causes[:3]
-                ]
-                for name, causes in (("causes", found.causes), ("error_causes", found.errors.causes))
-            },
+            "error_causes": top(found.errors.causes),
         }
 
     # --- delivery -------------------------------------------------------------------------
