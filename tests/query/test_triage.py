@@ -88,6 +88,32 @@ def test_a_feature_moved_to_a_pricier_model_ranks_first(open_store):
     assert "gpt-4o-mini→gpt-4o" in first.evidence
 
 
+def test_a_feature_moved_to_a_reasoning_model_names_the_hidden_reasoning(open_store):
+    """The labels stay five tokens; ~3,000 reasoning tokens a call are billed as output."""
+    thinking = {
+        "model": "o4-mini",
+        "output_tokens": 3005,
+        "extra": {"gen_ai.usage.reasoning.output_tokens": 3000},
+    }
+    result = _run(open_store, _window(classify=thinking))
+    first = result.causes[0]
+    assert (first.dimension, first.value, first.filters) == (
+        "request_model",
+        "o4-mini",
+        {"feature": "classify"},
+    )
+    assert first.metric == "reasoning_tokens_per_call" and (first.before, first.after) == (0, 3000)
+    assert "gpt-4o-mini→o4-mini: output tokens per call 5→3,005" in first.evidence
+    assert "of them hidden reasoning 0→3,000" in first.evidence
+
+
+def test_longer_answers_are_no_reasoning(open_store):
+    result = _run(open_store, _window(**{"refund-chat": {"version": "v2", "output_tokens": 900}}))
+    first = result.causes[0]
+    assert first.metric == "output_tokens_per_call" and (first.before, first.after) == (100, 900)
+    assert "reasoning" not in first.evidence
+
+
 def test_a_lost_prompt_cache_ranks_first(open_store):
     result = _run(
         open_store, _window(), baseline_changes={"refund-chat": {"cached": 900}}

@@ -252,6 +252,27 @@ def test_triage_names_where_an_overloaded_providers_failures_are_and_the_fallbac
     assert ("email-draft", "gpt-4o") in recent and ("email-draft", "gpt-4o") not in before
 
 
+def test_triage_names_the_reasoning_a_feature_now_pays_for(demo_server):
+    """classify-ticket moved to o4-mini at high effort: its labels stay a few words, and the
+    cause is the reasoning billed as output, said with the model change."""
+    key, _ = _run_demo(demo_server, "reasoning-effort")
+    demo_server.wait_for_spans(1, key=key)
+    result = _triage(demo_server, key)
+    first = result["causes"][0]
+    print(
+        "CAUSES",
+        [(c["dimension"], c["value"], c["filters"], c["metric"], c["evidence"]) for c in result["causes"]],
+    )
+    assert (first["dimension"], first["value"]) == ("request_model", "o4-mini")
+    assert "classify-ticket" in first["filters"].values() or first["filters"] == {
+        "prompt_template": "summarize"
+    }
+    assert first["metric"] == "reasoning_tokens_per_call"
+    assert first["before"] == 0 and 1536 <= first["after"] <= 6144
+    assert "gpt-4o-mini→o4-mini: output tokens per call" in first["evidence"]
+    assert "of them hidden reasoning 0→" in first["evidence"]
+
+
 def test_triage_on_the_command_line_and_its_bad_parameters(demo_server):
     key, _ = _run_demo(demo_server, "retry-storm")
     demo_server.wait_for_spans(1, key=key)

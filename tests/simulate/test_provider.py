@@ -104,6 +104,31 @@ def test_prompt_caching_and_reasoning_tokens(oai):
     )
 
 
+def test_a_reasoning_effort_sets_how_long_a_reasoning_model_thinks(oai):
+    """Through both APIs: effort high thinks 1.5k-6k tokens, low 16-128 (none given: medium);
+    an effort on a model that does not reason, or an unknown one, is OpenAI's 400 and no answer."""
+    ask = [{"role": "user", "content": "Which queue does ticket 7 go to?"}]
+
+    def chat(effort: str) -> int:
+        answer = oai.chat.completions.create(model="o4-mini", messages=ask, reasoning_effort=effort)
+        return answer.usage.completion_tokens_details.reasoning_tokens
+
+    def responses(effort: str) -> int:
+        answer = oai.responses.create(model="o4-mini", input="Which queue?", reasoning={"effort": effort})
+        return answer.usage.output_tokens_details.reasoning_tokens
+
+    for think in (chat, responses):
+        assert 1536 <= think("high") <= 6144 and 16 <= think("low") <= 128 and think("minimal") <= 32
+    with pytest.raises(openai.BadRequestError, match="'reasoning_effort' is not supported with this model"):
+        oai.chat.completions.create(model="gpt-4o-mini", messages=ask, reasoning_effort="high")
+    with pytest.raises(openai.BadRequestError, match="Invalid value: 'extreme'"):
+        oai.chat.completions.create(model="o4-mini", messages=ask, reasoning_effort="extreme")
+    with pytest.raises(openai.BadRequestError, match=r"'reasoning\.effort' is not supported"):
+        oai.responses.create(model="gpt-4o", input="Which queue?", reasoning={"effort": "low"})
+    with pytest.raises(openai.BadRequestError, match="Invalid type for 'reasoning'"):
+        oai.responses.create(model="o4-mini", input="Which queue?", reasoning="high")
+
+
 def test_embeddings_and_responses_api(oai):
     embedded = oai.embeddings.create(model="text-embedding-3-small", input=["refund policy", "shipping"])
     assert len(embedded.data) == 2 and len(embedded.data[0].embedding) == 1536

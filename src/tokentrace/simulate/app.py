@@ -184,9 +184,15 @@ class SupportApp:
 
     @tokentrace.observe(name="classify-ticket", capture_input=False)
     def classify_ticket(self, request: Request, conditions: Conditions) -> None:
+        # A reasoning model takes max_completion_tokens (its reasoning counts against the limit).
+        limits = (
+            {"max_completion_tokens": 8192, "reasoning_effort": "high"}
+            if conditions.high_effort_feature == request.feature.name
+            else {"max_tokens": 24}
+        )
         self.openai.chat.completions.create(
             model=request.feature.model,
-            max_tokens=24,
+            **limits,
             messages=[
                 {"role": "system", "content": system_prompt(request.feature)},
                 {"role": "user", "content": f"Classify: {request.question}"},

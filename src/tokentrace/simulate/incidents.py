@@ -86,6 +86,16 @@ INCIDENTS = {
             "/api/v1/latency?group_by=feature,input_bucket&since=15m",
         ),
     ),
+    "reasoning-effort": Incident(
+        Conditions(name="reasoning-effort", high_effort_feature="classify-ticket"),
+        "to fix misrouted tickets, classify-ticket moved from gpt-4o-mini to o4-mini with "
+        "reasoning_effort=high: its labels are still a few words, but each call now thinks for "
+        "1.5k-6k hidden reasoning tokens, billed as output at o4-mini's rate.",
+        (
+            "tokentrace cost --by feature,model --since 15m",
+            "tokentrace triage --since 15m --baseline 1h",
+        ),
+    ),
     "lost-context": Incident(
         Conditions(
             name="lost-context",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 from dataclasses import dataclass
 
@@ -37,3 +38,28 @@ def profile(model: str) -> ModelProfile:
         if re.match(pattern, model):
             return found
     return DEFAULT
+
+
+#: Hidden reasoning tokens a reasoning model spends on an answer, by the request's effort (none
+#: given reads as medium, the API's default). They are billed as output tokens.
+REASONING_EFFORTS = {"minimal": (0, 32), "low": (16, 128), "medium": (64, 512), "high": (1536, 6144)}
+
+
+def reasoning_effort_error(model: ModelProfile, effort: object, parameter: str) -> str | None:
+    """Why the API refuses a request's reasoning effort (OpenAI's 400), or None."""
+    if effort is None:
+        return None
+    if not model.reasoning:
+        return f"Unsupported parameter: '{parameter}' is not supported with this model."
+    if effort not in REASONING_EFFORTS:
+        allowed = ", ".join(f"'{e}'" for e in REASONING_EFFORTS)
+        return f"Invalid value: {effort!r}. Supported values are: {allowed}."
+    return None
+
+
+def reasoning_tokens(rng: random.Random, model: ModelProfile, effort: str | None) -> int:
+    """The reasoning tokens of one answer (0 for a model that does not reason)."""
+    if not model.reasoning:
+        return 0
+    low, high = REASONING_EFFORTS[effort or "medium"]
+    return rng.randint(low, high)

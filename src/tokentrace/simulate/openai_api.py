@@ -14,7 +14,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from tokentrace.simulate import faults, judge
-from tokentrace.simulate.models import profile
+from tokentrace.simulate.models import profile, reasoning_effort_error, reasoning_tokens
 from tokentrace.simulate.state import ProviderState, pause
 from tokentrace.simulate.tokens import (
     answer_length,
@@ -146,6 +146,11 @@ async def chat_completions(request: Request) -> Response:
         state.record("chat.completions", model, forced)
         return error(forced, retry_after_ms=directives.retry_after_ms)
     spec = profile(model)
+    effort = body.get("reasoning_effort")
+    refused = reasoning_effort_error(spec, effort, "reasoning_effort")
+    if refused is not None:
+        state.record("chat.completions", model, 400)
+        return error(400, refused, code="unsupported_parameter")
     prompt = _prompt_tokens(messages, body.get("tools"))
     if prompt > spec.context_window:
         state.record("chat.completions", model, 400)
@@ -177,7 +182,7 @@ async def chat_completions(request: Request) -> Response:
     judged = None if call else judge.verdict(messages)
     if judged is not None:  # an evaluator's prompt: a deterministic verdict (simulate/judge.py)
         words, output, truncated, refusal = judged.split(" "), count_text(judged), False, None
-    reasoning = rng.randint(64, 512) if spec.reasoning else 0
+    reasoning = reasoning_tokens(rng, spec, effort)
     finish = "tool_calls" if call else ("length" if truncated else "stop")
     # Audio heard is part of the prompt; an answer spoken (modalities: audio) takes ~3 audio
     # tokens per word of its transcript, on top of the transcript's text tokens.
@@ -378,6 +383,14 @@ async def responses(request: Request) -> Response:
         state.record("responses", model, forced)
         return error(forced, retry_after_ms=directives.retry_after_ms)
     spec = profile(model)
+    reasoning = body.get("reasoning") or {}
+    if not isinstance(reasoning, dict):
+        return error(400, "Invalid type for 'reasoning': expected an object.", code="invalid_type")
+    effort = reasoning.get("effort")
+    refused = reasoning_effort_error(spec, effort, "reasoning.effort")
+    if refused is not None:
+        state.record("responses", model, 400)
+        return error(400, refused, code="unsupported_parameter")
     messages = _response_input_messages(body)
     prompt = _prompt_tokens(messages, body.get("tools"))
     if prompt > spec.context_window:
@@ -399,7 +412,7 @@ async def responses(request: Request) -> Response:
             rng, body.get("max_output_tokens"), high=directives.max_output or 160
         )
         words = generate_words(rng, output)
-    reasoning = rng.randint(64, 512) if spec.reasoning else 0
+    reasoning = reasoning_tokens(rng, spec, effort)
     text = " ".join(words)
     ident = state.response_id("resp_")
     message_id = state.response_id("fc_" if call else "msg_")

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 
 TENANTS = (("acme", 0.35), ("globex", 0.25), ("initech", 0.20), ("umbrella", 0.12), ("hooli", 0.08))
 USERS = tuple(f"user-{i:02d}" for i in range(50))
+REASONING_MODEL = "o4-mini"  # where a feature moved "for accuracy" goes (an incident)
 _POLICY = (
     "Refunds are issued to the original payment method within five business days of the "
     "returned item reaching our warehouse. Items must be unused and in original packaging. "
@@ -64,6 +65,9 @@ class Conditions:
     # fallback sends those to another provider's model
     overloaded_provider: str | None = None
     overloaded_rate: float = 0.7
+    # this feature moved to a reasoning model at high effort: the same short answers, with
+    # thousands of hidden reasoning tokens billed as output on each
+    high_effort_feature: str | None = None
 
     def overloaded(self, provider: str, request: Request) -> bool:
         """Whether the provider refuses this request (the same one in every run)."""
@@ -79,6 +83,8 @@ class Conditions:
             changed = replace(changed, version=version, system_words=words)
         if base.name in self.model_override:
             changed = replace(changed, model=self.model_override[base.name])
+        if base.name == self.high_effort_feature:
+            changed = replace(changed, model=REASONING_MODEL)
         return changed
 
 

@@ -237,15 +237,28 @@ def _log_mean(a: float, b: float) -> float:
     return a if math.isclose(a, b) else (a - b) / (math.log(a) - math.log(b))
 
 
+#: What an output token weighs against an input token in the factors below: about what it costs
+#: (OpenAI's models 4x, Anthropic's 5x, Gemini's 4-8x). Unweighted, answers grown longer on the
+#: same model read as dearer tokens (the mix moving to the pricier kind), not as longer answers.
+OUTPUT_WEIGHT = 4
+
+
+def _weighted_tokens(totals: Totals) -> float:
+    return totals.input_tokens + OUTPUT_WEIGHT * totals.output_tokens
+
+
 def _factors(period: Period, totals: Totals) -> dict[str, float]:
     """cost/h = requests/h * answered calls per request * tokens per answered call * cost per
-    token. Failed attempts carry no usage, so they are not a factor of cost by themselves."""
+    token, tokens weighed by what they cost (OUTPUT_WEIGHT), so the last factor moves with prices
+    (a model, a tier, the cache) and not with the answers' length. Failed attempts carry no
+    usage, so they are not a factor of cost by themselves."""
     requests = totals.requests
+    tokens = _weighted_tokens(totals)
     return {
         "traffic": period.rate(requests),
         "calls_per_request": ratio(totals.answered, requests) or 0.0,
-        "tokens_per_call": ratio(totals.tokens, totals.answered) or 0.0,
-        "cost_per_token": ratio(totals.cost, totals.tokens) or 0.0,
+        "tokens_per_call": ratio(tokens, totals.answered) or 0.0,
+        "cost_per_token": ratio(totals.cost, tokens) or 0.0,
     }
 
 
@@ -360,13 +373,21 @@ def _cause(
         out_b = ratio(then.output_tokens, then.answered) or 0.0
         out_a = ratio(now.output_tokens, now.answered) or 0.0
         sign = 1 if contribution >= 0 else -1
-        if (out_a - out_b) * sign > (a - b) * sign:
+        if OUTPUT_WEIGHT * (out_a - out_b) * sign > (a - b) * sign:
             metric, b, a = "output_tokens_per_call", out_b, out_a
         what = "input" if metric.startswith("input") else "output"
         evidence = (
             f"{_changed_label(key, changed)}: {what} tokens per "
             f"call {b:,.0f}→{a:,.0f} ({(a / b - 1) if b else 0:+.0%}, {money(contribution)})"
         )
+        if what == "output":
+            # Reasoning is billed as output but never seen in the answer: say when it is most
+            # of the move (a reasoning model, or a higher effort), and measure it.
+            thought_b = ratio(then.reasoning, then.answered) or 0.0
+            thought_a = ratio(now.reasoning, now.answered) or 0.0
+            if (thought_a - thought_b) * sign > (a - b) * sign / 2:
+                metric, b, a = "reasoning_tokens_per_call", thought_b, thought_a
+                evidence += f", of them hidden reasoning {b:,.0f}→{a:,.0f}"
     else:  # cost_per_token
         hit_b, hit_a = ratio(then.cache_read, then.input_tokens), ratio(now.cache_read, now.input_tokens)
         if hit_b is not None and hit_a is not None and hit_b - hit_a > 0.1:

@@ -61,6 +61,7 @@ _COLUMNS = (
     "cost_usd",
     "input_tokens",
     "output_tokens",
+    "reasoning_tokens",
     "cache_read_tokens",
     "duration_ms",
     "trace_id",
@@ -160,6 +161,7 @@ class Calls:
     input_tokens: np.ndarray  # 0 where not reported
     input_known: np.ndarray
     output_tokens: np.ndarray
+    reasoning: np.ndarray  # the part of output_tokens a reasoning model spent thinking
     cache_read: np.ndarray
     duration: np.ndarray  # ms, NaN where unknown
     error: np.ndarray
@@ -206,6 +208,7 @@ class Calls:
             input_tokens=input_tokens,
             input_known=input_known,
             output_tokens=_numbers(table["output_tokens"], 0).astype(np.int64),
+            reasoning=_numbers(table["reasoning_tokens"], 0).astype(np.int64),
             cache_read=_numbers(table["cache_read_tokens"], 0).astype(np.int64),
             duration=_numbers(table["duration_ms"], np.nan).astype(np.float64),
             error=error,
@@ -248,6 +251,12 @@ class Totals:
         if self.of is None or self.mask is None or not self.calls:
             return np.zeros(0, np.int64)
         return np.flatnonzero(self.mask())
+
+    @cached_property
+    def reasoning(self) -> int:
+        """Reasoning tokens, a part of output_tokens (read from the calls: one cause asks, not
+        every slice)."""
+        return 0 if self.of is None else int(self.of.reasoning[self.rows].sum())
 
     @cached_property
     def requests(self) -> int:
