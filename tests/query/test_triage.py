@@ -114,6 +114,46 @@ def test_longer_answers_are_no_reasoning(open_store):
     assert "reasoning" not in first.evidence
 
 
+def test_a_feature_moved_to_the_priority_tier_names_the_tier(open_store):
+    """The same tokens at OpenAI's priority price: the price is the cause, and the tier its why."""
+    priority = {"extra": {"openai.response.service_tier": "priority"}}
+    first = _run(open_store, _window(**{"refund-chat": priority})).causes[0]
+    assert (first.dimension, first.value, first.metric) == ("feature", "refund-chat", "cost_per_1k_tokens")
+    assert first.after > 1.5 * first.before
+    assert "feature refund-chat, service tier default→priority: cost per 1k tokens" in first.evidence
+
+
+def _released(spans: list[RawSpan], version: str) -> list[RawSpan]:
+    return [
+        dataclasses.replace(s, resource={"service.name": "support-bot", "service.version": version})
+        for s in spans
+    ]
+
+
+def test_a_change_that_came_with_a_deploy_names_the_release(open_store):
+    """Answers three times longer once 1.9 is out: the cause says since which release. A new
+    user's traffic after a deploy is no deploy's doing and says none."""
+
+    def baseline() -> list[RawSpan]:  # (normalizing takes a span's attributes: one list a store)
+        return _released(traffic(UNTIL - WINDOW - BASELINE, 60, 6), "1.8")
+
+    longer = _released(_window(**{"refund-chat": {"output_tokens": 300}}), "1.9")
+    first = triage(store_with(open_store(), baseline(), longer), "default", WINDOW, BASELINE, UNTIL).causes[0]
+    assert first.value == "refund-chat" and first.metric == "output_tokens_per_call"
+    assert first.evidence.endswith(
+        "output tokens per call 100→300 (+200%, +$0.4800/h), since support-bot 1.8→1.9"
+    )
+    bot = [
+        call(UNTIL - WINDOW + timedelta(seconds=5 * n), user="script-bot", tenant="globex")
+        for n in range(100)
+    ]
+    looping = _released(_window() + bot, "1.9")
+    first = triage(store_with(open_store(), baseline(), looping), "default", WINDOW, BASELINE, UNTIL).causes[
+        0
+    ]
+    assert first.value == "script-bot" and first.mechanism == "traffic" and "since" not in first.evidence
+
+
 def test_a_lost_prompt_cache_ranks_first(open_store):
     result = _run(
         open_store, _window(), baseline_changes={"refund-chat": {"cached": 900}}

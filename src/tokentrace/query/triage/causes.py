@@ -324,6 +324,32 @@ def mechanisms(before: Period, after: Period, key: Slice, reference: Slice) -> d
     return split
 
 
+def _held(period: Period, field: str, rows: np.ndarray) -> tuple[str | None, float]:
+    """The value most of `rows` hold in `field` (None: no value) and its share of them."""
+    column = period.calls.coded[field]
+    if not len(rows):
+        return None, 0.0
+    counts = np.bincount(column.codes[rows] + 1, minlength=column.size + 1)
+    code = int(counts.argmax())
+    return (column.values[code - 1] if code else None), float(counts[code] / len(rows))
+
+
+def moved_setting(
+    before: Period, after: Period, now: Totals, then: Totals, field: str
+) -> tuple[str | None, str] | None:
+    """(was, is) when the slice's calls moved together to another value of a setting: nearly
+    all of the window's (90%) on a value few of the baseline's had (under 10%), as a tier
+    switched or a deploy does (`was` None: the baseline's calls had none). None otherwise."""
+    value, share = _held(after, field, now.rows)
+    if value is None or share < 0.9:
+        return None
+    was = before.calls.coded[field]
+    if then.rows.size and np.count_nonzero(was.equals(value)[then.rows]) >= 0.1 * then.rows.size:
+        return None
+    previous, _ = _held(before, field, then.rows)
+    return previous, value
+
+
 def _cause(
     before: Period,
     after: Period,
@@ -397,10 +423,18 @@ def _cause(
             metric = "cost_per_1k_tokens"
             b = (ratio(then.cost, then.tokens) or 0.0) * 1000
             a = (ratio(now.cost, now.tokens) or 0.0) * 1000
-            evidence = (
-                f"{_changed_label(key, changed)}: cost per 1k tokens "
-                f"${b:.4f}→${a:.4f} ({money(contribution)})"
-            )
+            label = _changed_label(key, changed)
+            tier = moved_setting(before, after, now, then, "service_tier")
+            if tier is not None:  # the same tokens at another tier's price (priority, flex, batch)
+                label += f", service tier {tier[0] or 'default'}→{tier[1]}"
+            evidence = f"{label}: cost per 1k tokens ${b:.4f}→${a:.4f} ({money(contribution)})"
+    if mechanism != "traffic":
+        # A change in how the calls are made that came with a deploy: name the release.
+        release = moved_setting(before, after, now, then, "service_version")
+        if release is not None:
+            service, _ = _held(after, "service_name", now.rows)
+            was = f"{release[0]}→" if release[0] else ""
+            evidence += f", since {service or 'the service'} {was}{release[1]}"
     return Cause(
         dimension=dimension,
         value=value,

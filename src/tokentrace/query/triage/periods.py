@@ -53,7 +53,8 @@ NESTED = (
 )
 
 #: Text fields read as codes besides the dimensions.
-_CODED = ("operation", "error_type", "agent_name")
+#: (service_tier and service_version: settings a cause may have moved with, not slices of their own)
+_CODED = ("operation", "error_type", "agent_name", "service_tier", "service_version")
 
 _COLUMNS = (
     "start_time",
