@@ -14,7 +14,7 @@ from tokentrace.canonical import input_bucket
 from tokentrace.ingest.raw import RawSpan
 from tokentrace.query.records import records
 from tokentrace.query.triage import triage
-from tokentrace.query.triage.causes import mechanisms
+from tokentrace.query.triage.mechanisms import mechanisms
 from tokentrace.query.triage.periods import calls_between, period_of
 from tokentrace.store.sampling import SamplingPolicy
 

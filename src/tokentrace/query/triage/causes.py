@@ -1,11 +1,9 @@
-"""Causes of a change: the slices that explain it (*where*) and the log-mean Divisia split of each
-slice's change into traffic, calls per request, tokens per call and cost per token (*how*);
-for latency, the slices with the excess slow calls; for errors, the slices with the calls that
-fail more (or less) often."""
+"""Causes of a change: the slices that explain it (*where*), each slice's change split into its
+mechanisms (*how*: mechanisms.py) and said in words; for latency, the slices with the excess slow
+calls; for errors, the slices with the calls that fail more (or less) often."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,6 +20,7 @@ from tokentrace.query.triage.evidence import (
     slice_label,
     slowest_traces,
 )
+from tokentrace.query.triage.mechanisms import OUTPUT_WEIGHT, cost_per_hour, mechanisms
 from tokentrace.query.triage.periods import DIMENSIONS, VARIANTS, Period, Slice, Totals
 
 _MAX_CAUSES = 6
@@ -216,10 +215,6 @@ def _covering(key: Slice, explained: float, taken: list[Slice], queue: list, aft
     return covering
 
 
-def _cost(period: Period, totals: Totals) -> float:
-    return period.rate(totals.cost)
-
-
 def excess_slow(period: Period, totals: Totals) -> float:
     # Slow calls as a share of all the period's calls: a partition's shares add up.
     return totals.slow / period.total.calls if period.total.calls else 0.0
@@ -231,99 +226,6 @@ def failed(period: Period, totals: Totals) -> float:
 
 
 # --- how: the mechanisms inside a slice -------------------------------------------------------
-def _log_mean(a: float, b: float) -> float:
-    if a <= 0 or b <= 0:
-        return 0.0
-    return a if math.isclose(a, b) else (a - b) / (math.log(a) - math.log(b))
-
-
-#: What an output token weighs against an input token in the factors below: about what it costs
-#: (OpenAI's models 4x, Anthropic's 5x, Gemini's 4-8x). Unweighted, answers grown longer on the
-#: same model read as dearer tokens (the mix moving to the pricier kind), not as longer answers.
-OUTPUT_WEIGHT = 4
-
-
-def _weighted_tokens(totals: Totals) -> float:
-    return totals.input_tokens + OUTPUT_WEIGHT * totals.output_tokens
-
-
-def _factors(period: Period, totals: Totals) -> dict[str, float]:
-    """cost/h = requests/h * answered calls per request * tokens per answered call * cost per
-    token, tokens weighed by what they cost (OUTPUT_WEIGHT), so the last factor moves with prices
-    (a model, a tier, the cache) and not with the answers' length. Failed attempts carry no
-    usage, so they are not a factor of cost by themselves."""
-    requests = totals.requests
-    tokens = _weighted_tokens(totals)
-    return {
-        "traffic": period.rate(requests),
-        "calls_per_request": ratio(totals.answered, requests) or 0.0,
-        "tokens_per_call": ratio(tokens, totals.answered) or 0.0,
-        "cost_per_token": ratio(totals.cost, tokens) or 0.0,
-    }
-
-
-def _kinds(period: Period, rows: np.ndarray) -> tuple[np.ndarray, list[tuple[str | None, str | None]]]:
-    """Each call's kind (operation and model) as a number, and each number's (operation, model):
-    the numbers are the period's own, the names compare across periods."""
-    calls = period.calls
-    operation, model = calls.coded["operation"], calls.coded["request_model"]
-    numbers = (operation.codes[rows] + 1) * (model.size + 1) + model.codes[rows] + 1
-    found, inverse = np.unique(numbers, return_inverse=True)
-    names = list(
-        zip(
-            operation.texts(found // (model.size + 1) - 1),
-            model.texts(found % (model.size + 1) - 1),
-            strict=True,
-        )
-    )
-    return inverse.reshape(-1), names
-
-
-def _first_try_costs(period: Period, totals: Totals) -> dict[tuple[str | None, str | None], float]:
-    """Mean cost of an answered first try, per kind of call (operation and model), where there
-    are enough of them."""
-    rows = totals.rows
-    first = rows[~period.calls.error[rows] & ~period.calls.resent[rows]]
-    kinds, names = _kinds(period, first)
-    counts = np.bincount(kinds, minlength=len(names))
-    sums = np.bincount(kinds, weights=period.calls.cost[first], minlength=len(names))
-    return {name: float(s / n) for name, s, n in zip(names, sums, counts, strict=True) if n >= _MIN_CALLS}
-
-
-def _resend_cost(period: Period, totals: Totals, usual: dict[tuple[str | None, str | None], float]) -> float:
-    """Per hour, what answered retries cost beyond a first try of the same operation and model:
-    the conversation an app resends after a failure, and what it added on the way."""
-    rows = totals.rows[period.calls.resent[totals.rows]]
-    costs = period.calls.cost[rows]
-    kinds, names = _kinds(period, rows)
-    first_try = np.array([usual.get(names[k], c) for k, c in zip(kinds.tolist(), costs, strict=True)])
-    extra = float((costs - first_try).sum()) if len(rows) else 0.0
-    return period.rate(max(extra, 0.0))
-
-
-def mechanisms(before: Period, after: Period, key: Slice, reference: Slice) -> dict[str, float]:
-    """The slice's change in cost per hour, split exactly among the four factors (LMDI), with
-    what retries' resends added carved out of the tokens-per-call share as `retries`."""
-    now, then = after.of(key), before.of(reference)
-    c_now, c_then = _cost(after, now), _cost(before, then)
-    if c_then <= 0 or c_now <= 0:  # nothing to compare with: all of it is new (or gone) traffic
-        return {"traffic": c_now - c_then}
-    f_now, f_then = _factors(after, now), _factors(before, then)
-    weight = _log_mean(c_now, c_then)
-    split = {}
-    for name in f_now:
-        if f_now[name] > 0 and f_then[name] > 0:
-            split[name] = weight * math.log(f_now[name] / f_then[name])
-    usual_then = _first_try_costs(before, then)
-    usual_now = usual_then | _first_try_costs(after, now)  # the window's own first tries where it has them
-    retries = _resend_cost(after, now, usual_now) - _resend_cost(before, then, usual_then)
-    carved = min(retries, split.get("tokens_per_call", 0.0))
-    if carved > 0:
-        split["tokens_per_call"] -= carved
-        split["retries"] = carved
-    return split
-
-
 def _held(period: Period, field: str, rows: np.ndarray) -> tuple[str | None, float]:
     """The value most of `rows` hold in `field` (None: no value) and its share of them."""
     column = period.calls.coded[field]
@@ -504,12 +406,12 @@ def _session_cause(before: Period, after: Period, key: Slice, contribution: floa
 def cost_causes(before: Period, after: Period) -> list[Cause]:
     """The change in cost per hour as ranked causes: slices in the order they explain the change,
     each slice's mechanisms by contribution."""
-    change = _cost(after, after.total) - _cost(before, before.total)
+    change = cost_per_hour(after, after.total) - cost_per_hour(before, before.total)
     direction = 1.0 if change >= 0 else -1.0
     causes = []
     # Under 2% of the baseline's cost per hour is noise, not an incident.
-    floor = 0.02 * _cost(before, before.total)
-    for key, explained, _score in _where(before, after, _cost, direction, floor, _by_chance):
+    floor = 0.02 * cost_per_hour(before, before.total)
+    for key, explained, _score in _where(before, after, cost_per_hour, direction, floor, _by_chance):
         if key[-1][0] == "session_id":
             causes.append(_session_cause(before, after, key, explained * direction))
             continue
