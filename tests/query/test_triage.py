@@ -154,6 +154,20 @@ def test_a_change_that_came_with_a_deploy_names_the_release(open_store):
     assert first.value == "script-bot" and first.mechanism == "traffic" and "since" not in first.evidence
 
 
+def test_a_change_spread_over_a_feature_is_the_features_beside_a_bigger_cause(open_store):
+    """A script's loop outweighs the answers refund-chat now makes three times longer for every
+    tenant: the second cause is the feature's, not its biggest tenant's (acme holds 2/3 of it)."""
+    bot = [
+        call(UNTIL - WINDOW + timedelta(seconds=5 * n), user="script-bot", tenant="globex", feature="export")
+        for n in range(100)
+    ]
+    causes = _run(open_store, _window(**{"refund-chat": {"output_tokens": 300}}) + bot).causes
+    assert (causes[0].value, causes[0].mechanism) == ("script-bot", "traffic")
+    longer = causes[1]
+    assert (longer.dimension, longer.value, longer.filters) == ("feature", "refund-chat", {})
+    assert longer.metric == "output_tokens_per_call" and (longer.before, longer.after) == (100, 300)
+
+
 def test_a_lost_prompt_cache_ranks_first(open_store):
     result = _run(
         open_store, _window(), baseline_changes={"refund-chat": {"cached": 900}}

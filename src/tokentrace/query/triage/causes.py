@@ -169,12 +169,15 @@ def _where(
         return (_outside(after, key, taken, measure) - _outside(before, key, taken, measure)) * direction
 
     chosen: list[tuple[Slice, float, float]] = []
-    queue = scored
+    queue = list(scored)
     while queue and len(chosen) < _MAX_CAUSES:
         key, explained, score = queue.pop(0)
         keys = [other for other, _, _ in chosen]
         if left(key, keys) < 0.4 * explained:
             continue
+        wider = _wider(key, explained, keys, scored, after, left)
+        if wider is not None and wider[0] not in keys:
+            key, explained, score = wider
         if key[-1][0] in DERIVED_FIELDS:
             # A derived bucket (long inputs) is a symptom: the actors and configurations that
             # explain the same change, one or several together, are named before it, and the
@@ -185,6 +188,23 @@ def _where(
                 continue
         chosen.append((key, explained, score))
     return chosen
+
+
+def _wider(key: Slice, explained: float, taken: list[Slice], scored: list, after: Period, left):
+    """A slice holding `key` (one of its dimensions alone) that the change spreads over evenly, to
+    name in its place: with a quarter more change of its own, little of it the `taken` causes'
+    (answers grown longer for every tenant of a feature are the feature's, not its biggest
+    tenant's, when another cause outweighs them and no slice explains the whole change). The one
+    with the fewest calls; None when there is none."""
+    holding = {(pair,) for pair in key} - {key}
+    wider = [
+        item
+        for item in scored
+        if item[0] in holding
+        and item[0][0][0] not in DERIVED_FIELDS
+        and left(item[0], taken) >= max(1.25 * explained, 0.8 * item[1])  # its own, not a cause's
+    ]
+    return min(wider, key=lambda item: (after.of(item[0]).calls, _ORDER[item[0][0][0]]), default=None)
 
 
 def _covering(key: Slice, explained: float, taken: list[Slice], queue: list, after: Period, left) -> list:
