@@ -379,7 +379,8 @@ def test_stored_markup_in_a_trace_is_text_everywhere_it_appears(site: Site) -> N
     page = site.client.get(f"/traces/{site.hostile_trace}").text
     assert "<script>window.__pwned" not in page and "<img src=x" not in page
     assert page.count(str(escape(HOSTILE))) >= 4  # span name, model, attribute, conversation
-    assert "{{7*7}}" in page and "49" not in page  # template syntax is not evaluated
+    # Template syntax is not evaluated (not "49" anywhere: the trace's own id may hold it).
+    assert "__pwned=3 {{7*7}} {% raw %}${7*7}" in page and "__pwned=3 49" not in page
 
 
 def test_vendored_javascript_is_served_by_the_server(site: Site) -> None:
