@@ -154,18 +154,21 @@ def test_a_change_that_came_with_a_deploy_names_the_release(open_store):
     assert first.value == "script-bot" and first.mechanism == "traffic" and "since" not in first.evidence
 
 
-def test_a_change_spread_over_a_feature_is_the_features_beside_a_bigger_cause(open_store):
+@pytest.mark.parametrize("bot_feature", ["export", "refund-chat"])
+def test_a_change_spread_over_a_feature_is_the_features_beside_a_bigger_cause(open_store, bot_feature):
     """A script's loop outweighs the answers refund-chat now makes three times longer for every
-    tenant: the second cause is the feature's, not its biggest tenant's (acme holds 2/3 of it)."""
-    bot = [
-        call(UNTIL - WINDOW + timedelta(seconds=5 * n), user="script-bot", tenant="globex", feature="export")
-        for n in range(100)
-    ]
+    tenant: the second cause is the feature's, not its biggest tenant's (acme holds 2/3 of it);
+    where the script calls refund-chat too, the feature's cause is measured without its calls."""
+    at = [UNTIL - WINDOW + timedelta(seconds=5 * n) for n in range(100)]
+    bot = [call(t, user="script-bot", tenant="globex", feature=bot_feature) for t in at]
     causes = _run(open_store, _window(**{"refund-chat": {"output_tokens": 300}}) + bot).causes
     assert (causes[0].value, causes[0].mechanism) == ("script-bot", "traffic")
     longer = causes[1]
     assert (longer.dimension, longer.value, longer.filters) == ("feature", "refund-chat", {})
     assert longer.metric == "output_tokens_per_call" and (longer.before, longer.after) == (100, 300)
+    assert longer.contribution == pytest.approx(0.48)  # 240 calls an hour, 200 tokens more at $10/M
+    besides = ", besides user script-bot (tenant globex): " if bot_feature == "refund-chat" else ": "
+    assert longer.evidence.startswith(f"feature refund-chat{besides}output tokens per call 100→300")
 
 
 def test_a_lost_prompt_cache_ranks_first(open_store):
@@ -543,7 +546,7 @@ def test_a_resend_is_weighed_against_a_first_try_of_its_own_model(open_store):
     then = period_of(calls_between(store, "default", start, UNTIL - WINDOW), start, UNTIL - WINDOW, None)
     now = period_of(calls_between(store, "default", UNTIL - WINDOW, UNTIL), UNTIL - WINDOW, UNTIL, None)
     mini = (("request_model", "gpt-4o-mini"),)
-    split = mechanisms(then, now, mini, mini)
+    split = mechanisms(then, now, now.of(mini), then.of(mini))
     # At most what the 30 resends cost beyond 30 of the baseline's mini first tries, per hour.
     extra = now.rate(now.of(mini).cost - 30 * then.of(mini).cost / 60)
     assert 0 < split["retries"] <= extra * (1 + 1e-9)

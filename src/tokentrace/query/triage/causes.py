@@ -192,9 +192,10 @@ def _where(
 
 def _wider(key: Slice, explained: float, taken: list[Slice], scored: list, after: Period, left):
     """A slice holding `key` (one of its dimensions alone) that the change spreads over evenly, to
-    name in its place: with a quarter more change of its own, little of it the `taken` causes'
+    name in its place: with a quarter more change than `key`, the `taken` causes' calls left out
     (answers grown longer for every tenant of a feature are the feature's, not its biggest
-    tenant's, when another cause outweighs them and no slice explains the whole change). The one
+    tenant's, when another cause outweighs them and no slice explains the whole change; the
+    feature's cause is then measured without the calls of the causes named before it). The one
     with the fewest calls; None when there is none."""
     holding = {(pair,) for pair in key} - {key}
     wider = [
@@ -202,7 +203,7 @@ def _wider(key: Slice, explained: float, taken: list[Slice], scored: list, after
         for item in scored
         if item[0] in holding
         and item[0][0][0] not in DERIVED_FIELDS
-        and left(item[0], taken) >= max(1.25 * explained, 0.8 * item[1])  # its own, not a cause's
+        and left(item[0], taken) >= 1.25 * explained  # of its own, the causes named aside
     ]
     return min(wider, key=lambda item: (after.of(item[0]).calls, _ORDER[item[0][0][0]]), default=None)
 
@@ -279,16 +280,18 @@ def _cause(
     reference: Slice,
     mechanism: str,
     contribution: float,
+    besides: list[Slice],
 ) -> Cause:
-    now, then = after.of(key), before.of(reference)
+    now, then = _sides(before, after, key, reference, besides)
     dimension, value = key[-1]
     filters = dict(key[:-1])
-    where = slice_label(key)
+    aside = f", besides {'; '.join(slice_label(other) for other in besides)}" if besides else ""
+    where = slice_label(key) + aside
     changed = changed_value(before, key, reference)
     if mechanism == "traffic":
         metric, b, a = (
             "requests_per_hour",
-            before.rate(before.of(key).requests),
+            before.rate(_sides(before, after, key, key, besides)[1].requests),
             after.rate(now.requests),
         )
         evidence = f"{where}: requests per hour {b:.0f}→{a:.0f} ({money(contribution)})"
@@ -325,7 +328,7 @@ def _cause(
             metric, b, a = "output_tokens_per_call", out_b, out_a
         what = "input" if metric.startswith("input") else "output"
         evidence = (
-            f"{_changed_label(key, changed)}: {what} tokens per "
+            f"{_changed_label(key, changed)}{aside}: {what} tokens per "
             f"call {b:,.0f}→{a:,.0f} ({(a / b - 1) if b else 0:+.0%}, {money(contribution)})"
         )
         if what == "output":
@@ -345,7 +348,7 @@ def _cause(
             metric = "cost_per_1k_tokens"
             b = (ratio(then.cost, then.tokens) or 0.0) * 1000
             a = (ratio(now.cost, now.tokens) or 0.0) * 1000
-            label = _changed_label(key, changed)
+            label = _changed_label(key, changed) + aside
             tier = moved_setting(before, after, now, then, "service_tier")
             if tier is not None:  # the same tokens at another tier's price (priority, flex, batch)
                 label += f", service tier {tier[0] or 'default'}→{tier[1]}"
@@ -423,6 +426,22 @@ def _session_cause(before: Period, after: Period, key: Slice, contribution: floa
     )
 
 
+def _sides(
+    before: Period, after: Period, key: Slice, reference: Slice, besides: list[Slice]
+) -> tuple[Totals, Totals]:
+    """The slice's calls in the window and its reference's in the baseline, those of the
+    `besides` slices left out."""
+    if not besides:
+        return after.of(key), before.of(reference)
+    return after.outside(key, besides), before.outside(reference, besides)
+
+
+def _shared(after: Period, key: Slice, other: Slice) -> bool:
+    """Whether a tenth or more of the slice's calls in the window are `other`'s too."""
+    mine = after.calls.where(key)
+    return np.count_nonzero(mine & after.calls.where(other)) >= 0.1 * max(np.count_nonzero(mine), 1)
+
+
 def cost_causes(before: Period, after: Period) -> list[Cause]:
     """The change in cost per hour as ranked causes: slices in the order they explain the change,
     each slice's mechanisms by contribution."""
@@ -431,17 +450,23 @@ def cost_causes(before: Period, after: Period) -> list[Cause]:
     causes = []
     # Under 2% of the baseline's cost per hour is noise, not an incident.
     floor = 0.02 * cost_per_hour(before, before.total)
+    named: list[Slice] = []
     for key, explained, _score in _where(before, after, cost_per_hour, direction, floor, _by_chance):
         if key[-1][0] == "session_id":
             causes.append(_session_cause(before, after, key, explained * direction))
+            named.append(key)
             continue
         reference = _reference(before, key)
-        split = mechanisms(before, after, key, reference)
+        # The calls of causes named before it are theirs: measured without them, a feature
+        # whose answers grew is not also charged with a script's loop inside it.
+        besides = [other for other in named if _shared(after, key, other)]
+        named.append(key)
+        split = mechanisms(before, after, *_sides(before, after, key, reference, besides))
         moved = sum(v for v in split.values() if v * direction > 0)
         if moved * direction <= 0:
             continue
         found = [
-            _cause(before, after, key, reference, mechanism, contribution)
+            _cause(before, after, key, reference, mechanism, contribution, besides)
             for mechanism, contribution in split.items()
             if contribution * direction >= _MIN_MECHANISM_SHARE * abs(moved)
         ]

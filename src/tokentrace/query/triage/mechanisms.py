@@ -9,7 +9,7 @@ import math
 import numpy as np
 
 from tokentrace.query.triage.checks import ratio
-from tokentrace.query.triage.periods import Period, Slice, Totals
+from tokentrace.query.triage.periods import Period, Totals
 
 _MIN_CALLS = 5  # fewer first tries of a kind of call are no mean to weigh a resend against
 
@@ -89,10 +89,10 @@ def _resend_cost(period: Period, totals: Totals, usual: dict[tuple[str | None, s
     return period.rate(max(extra, 0.0))
 
 
-def mechanisms(before: Period, after: Period, key: Slice, reference: Slice) -> dict[str, float]:
-    """The slice's change in cost per hour, split exactly among the four factors (LMDI), with
-    what retries' resends added carved out of the tokens-per-call share as `retries`."""
-    now, then = after.of(key), before.of(reference)
+def mechanisms(before: Period, after: Period, now: Totals, then: Totals) -> dict[str, float]:
+    """A slice's change in cost per hour (its calls `now` in the window, `then` in the
+    baseline), split exactly among the four factors (LMDI), with what retries' resends added
+    carved out of the tokens-per-call share as `retries`."""
     c_now, c_then = cost_per_hour(after, now), cost_per_hour(before, then)
     if c_then <= 0 or c_now <= 0:  # nothing to compare with: all of it is new (or gone) traffic
         return {"traffic": c_now - c_then}
