@@ -257,7 +257,7 @@ def _held(period: Period, field: str, rows: np.ndarray) -> tuple[str | None, flo
     return (column.values[code - 1] if code else None), float(counts[code] / len(rows))
 
 
-def moved_setting(
+def _moved_setting(
     before: Period, after: Period, now: Totals, then: Totals, field: str
 ) -> tuple[str | None, str] | None:
     """(was, is) when the slice's calls moved together to another value of a setting: nearly
@@ -349,13 +349,13 @@ def _cause(
             b = (ratio(then.cost, then.tokens) or 0.0) * 1000
             a = (ratio(now.cost, now.tokens) or 0.0) * 1000
             label = _changed_label(key, changed) + aside
-            tier = moved_setting(before, after, now, then, "service_tier")
+            tier = _moved_setting(before, after, now, then, "service_tier")
             if tier is not None:  # the same tokens at another tier's price (priority, flex, batch)
                 label += f", service tier {tier[0] or 'default'}→{tier[1]}"
             evidence = f"{label}: cost per 1k tokens ${b:.4f}→${a:.4f} ({money(contribution)})"
     if mechanism != "traffic":
         # A change in how the calls are made that came with a deploy: name the release.
-        release = moved_setting(before, after, now, then, "service_version")
+        release = _moved_setting(before, after, now, then, "service_version")
         if release is not None:
             service, _ = _held(after, "service_name", now.rows)
             was = f"{release[0]}→" if release[0] else ""
