@@ -171,6 +171,22 @@ def test_a_change_spread_over_a_feature_is_the_features_beside_a_bigger_cause(op
     assert longer.evidence.startswith(f"feature refund-chat{besides}output tokens per call 100→300")
 
 
+def test_causes_of_a_fall_count_each_call_once(open_store):
+    """A script calling refund-chat stopped, and the feature's answers shrank 3x: the feature's
+    cause is measured without the script's calls (which the baseline alone holds), so the causes
+    add up to the fall instead of charging the feature with the script's calls again."""
+    start = UNTIL - WINDOW - BASELINE
+    bot = [call(start + timedelta(seconds=4.5 * n), user="script-bot", tenant="initech") for n in range(800)]
+    before = traffic(start, 60, 6, **{"refund-chat": {"output_tokens": 300}}) + bot
+    result = triage(store_with(open_store(), before, _window()), "default", WINDOW, BASELINE, UNTIL)
+    stopped, shorter = result.causes
+    assert stopped.mechanism == "traffic" and (stopped.before, stopped.after) == (800, 0)
+    assert (shorter.value, shorter.metric) == ("refund-chat", "output_tokens_per_call")
+    assert (shorter.before, shorter.after) == (300, 100) and "besides" in shorter.evidence
+    change = result.window.cost_per_hour - result.baseline.cost_per_hour
+    assert stopped.contribution + shorter.contribution == pytest.approx(change, rel=0.01)
+
+
 def test_a_lost_prompt_cache_ranks_first(open_store):
     result = _run(
         open_store, _window(), baseline_changes={"refund-chat": {"cached": 900}}

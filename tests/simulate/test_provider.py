@@ -105,8 +105,9 @@ def test_prompt_caching_and_reasoning_tokens(oai):
 
 
 def test_a_reasoning_effort_sets_how_long_a_reasoning_model_thinks(oai):
-    """Through both APIs: effort high thinks 1.5k-6k tokens, low 16-128 (none given: medium);
-    an effort on a model that does not reason, or an unknown one, is OpenAI's 400 and no answer."""
+    """Through both APIs: effort high thinks 1.5k-6k tokens, low 16-128 (none given: medium, 64-512);
+    an effort on a model that does not reason, an unknown one or one that is no string, and a
+    `reasoning` that is no object, are OpenAI's 400 and no answer."""
     ask = [{"role": "user", "content": "Which queue does ticket 7 go to?"}]
 
     def chat(effort: str) -> int:
@@ -119,10 +120,14 @@ def test_a_reasoning_effort_sets_how_long_a_reasoning_model_thinks(oai):
 
     for think in (chat, responses):
         assert 1536 <= think("high") <= 6144 and 16 <= think("low") <= 128 and think("minimal") <= 32
+    plain = oai.chat.completions.create(model="o4-mini", messages=ask)  # no effort: medium's range
+    assert 64 <= plain.usage.completion_tokens_details.reasoning_tokens <= 512
     with pytest.raises(openai.BadRequestError, match="'reasoning_effort' is not supported with this model"):
         oai.chat.completions.create(model="gpt-4o-mini", messages=ask, reasoning_effort="high")
     with pytest.raises(openai.BadRequestError, match="Invalid value: 'extreme'"):
         oai.chat.completions.create(model="o4-mini", messages=ask, reasoning_effort="extreme")
+    with pytest.raises(openai.BadRequestError, match=r"Invalid value: \['high'\]"):
+        oai.chat.completions.create(model="o4-mini", messages=ask, extra_body={"reasoning_effort": ["high"]})
     with pytest.raises(openai.BadRequestError, match=r"'reasoning\.effort' is not supported"):
         oai.responses.create(model="gpt-4o", input="Which queue?", reasoning={"effort": "low"})
     with pytest.raises(openai.BadRequestError, match="Invalid type for 'reasoning'"):

@@ -51,7 +51,7 @@ def reasoning_effort_error(model: ModelProfile, effort: object, parameter: str) 
         return None
     if not model.reasoning:
         return f"Unsupported parameter: '{parameter}' is not supported with this model."
-    if effort not in REASONING_EFFORTS:
+    if not isinstance(effort, str) or effort not in REASONING_EFFORTS:
         allowed = ", ".join(f"'{e}'" for e in REASONING_EFFORTS)
         return f"Invalid value: {effort!r}. Supported values are: {allowed}."
     return None

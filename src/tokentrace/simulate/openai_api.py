@@ -383,10 +383,11 @@ async def responses(request: Request) -> Response:
         state.record("responses", model, forced)
         return error(forced, retry_after_ms=directives.retry_after_ms)
     spec = profile(model)
-    reasoning = body.get("reasoning") or {}
-    if not isinstance(reasoning, dict):
+    options = body.get("reasoning") or {}
+    if not isinstance(options, dict):
+        state.record("responses", model, 400)
         return error(400, "Invalid type for 'reasoning': expected an object.", code="invalid_type")
-    effort = reasoning.get("effort")
+    effort = options.get("effort")
     refused = reasoning_effort_error(spec, effort, "reasoning.effort")
     if refused is not None:
         state.record("responses", model, 400)

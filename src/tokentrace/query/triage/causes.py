@@ -20,7 +20,7 @@ from tokentrace.query.triage.evidence import (
     slice_label,
     slowest_traces,
 )
-from tokentrace.query.triage.mechanisms import OUTPUT_WEIGHT, cost_per_hour, mechanisms
+from tokentrace.query.triage.mechanisms import OUTPUT_WEIGHT, cost_per_hour, mechanisms, weighted_tokens
 from tokentrace.query.triage.periods import DIMENSIONS, VARIANTS, Period, Slice, Totals
 
 _MAX_CAUSES = 6
@@ -176,7 +176,7 @@ def _where(
         if left(key, keys) < 0.4 * explained:
             continue
         wider = _wider(key, explained, keys, scored, after, left)
-        if wider is not None and wider[0] not in keys:
+        if wider is not None:  # (not one chosen already: nothing of its change would be left)
             key, explained, score = wider
         if key[-1][0] in DERIVED_FIELDS:
             # A derived bucket (long inputs) is a symptom: the actors and configurations that
@@ -201,9 +201,7 @@ def _wider(key: Slice, explained: float, taken: list[Slice], scored: list, after
     wider = [
         item
         for item in scored
-        if item[0] in holding
-        and item[0][0][0] not in DERIVED_FIELDS
-        and left(item[0], taken) >= 1.25 * explained  # of its own, the causes named aside
+        if item[0] in holding and left(item[0], taken) >= 1.25 * explained  # the causes named aside
     ]
     return min(wider, key=lambda item: (after.of(item[0]).calls, _ORDER[item[0][0][0]]), default=None)
 
@@ -267,7 +265,8 @@ def _moved_setting(
     if value is None or share < 0.9:
         return None
     was = before.calls.coded[field]
-    if then.rows.size and np.count_nonzero(was.equals(value)[then.rows]) >= 0.1 * then.rows.size:
+    held_then = np.count_nonzero(was.codes[then.rows] == was.index.get(value, -2))
+    if then.rows.size and held_then >= 0.1 * then.rows.size:
         return None
     previous, _ = _held(before, field, then.rows)
     return previous, value
@@ -280,9 +279,10 @@ def _cause(
     reference: Slice,
     mechanism: str,
     contribution: float,
+    sides: tuple[Totals, Totals],
     besides: list[Slice],
 ) -> Cause:
-    now, then = _sides(before, after, key, reference, besides)
+    now, then = sides  # (the slice's calls, and its reference's, the `besides` causes' left out)
     dimension, value = key[-1]
     filters = dict(key[:-1])
     aside = f", besides {'; '.join(slice_label(other) for other in besides)}" if besides else ""
@@ -291,7 +291,7 @@ def _cause(
     if mechanism == "traffic":
         metric, b, a = (
             "requests_per_hour",
-            before.rate(_sides(before, after, key, key, besides)[1].requests),
+            before.rate(before.outside(key, besides).requests if besides else before.of(key).requests),
             after.rate(now.requests),
         )
         evidence = f"{where}: requests per hour {b:.0f}→{a:.0f} ({money(contribution)})"
@@ -345,14 +345,20 @@ def _cause(
             metric, b, a = "cache_hit_rate", hit_b, hit_a
             evidence = f"{where}: cache hit rate {b:.0%}→{a:.0%} ({money(contribution)})"
         else:
+            # The price the factor measured: per 1k tokens, an output token counted as the
+            # OUTPUT_WEIGHT input ones it costs (unweighted, a mix grown richer in output would
+            # read as a dearer price too).
             metric = "cost_per_1k_tokens"
-            b = (ratio(then.cost, then.tokens) or 0.0) * 1000
-            a = (ratio(now.cost, now.tokens) or 0.0) * 1000
+            b = (ratio(then.cost, weighted_tokens(then)) or 0.0) * 1000
+            a = (ratio(now.cost, weighted_tokens(now)) or 0.0) * 1000
             label = _changed_label(key, changed) + aside
             tier = _moved_setting(before, after, now, then, "service_tier")
             if tier is not None:  # the same tokens at another tier's price (priority, flex, batch)
                 label += f", service tier {tier[0] or 'default'}→{tier[1]}"
-            evidence = f"{label}: cost per 1k tokens ${b:.4f}→${a:.4f} ({money(contribution)})"
+            evidence = (
+                f"{label}: cost per 1k tokens (an output token as {OUTPUT_WEIGHT}) "
+                f"${b:.4f}→${a:.4f} ({money(contribution)})"
+            )
     if mechanism != "traffic":
         # A change in how the calls are made that came with a deploy: name the release.
         release = _moved_setting(before, after, now, then, "service_version")
@@ -436,10 +442,14 @@ def _sides(
     return after.outside(key, besides), before.outside(reference, besides)
 
 
-def _shared(after: Period, key: Slice, other: Slice) -> bool:
-    """Whether a tenth or more of the slice's calls in the window are `other`'s too."""
-    mine = after.calls.where(key)
-    return np.count_nonzero(mine & after.calls.where(other)) >= 0.1 * max(np.count_nonzero(mine), 1)
+def _shared(before: Period, after: Period, key: Slice, other: Slice) -> bool:
+    """Whether a tenth or more of the slice's calls in either period are `other`'s too (a cause
+    of a fall may hold calls of the baseline only: a script that stopped)."""
+    for period in (before, after):
+        mine = period.calls.where(key)
+        if np.count_nonzero(mine & period.calls.where(other)) >= 0.1 * max(np.count_nonzero(mine), 1):
+            return True
+    return False
 
 
 def cost_causes(before: Period, after: Period) -> list[Cause]:
@@ -459,14 +469,15 @@ def cost_causes(before: Period, after: Period) -> list[Cause]:
         reference = _reference(before, key)
         # The calls of causes named before it are theirs: measured without them, a feature
         # whose answers grew is not also charged with a script's loop inside it.
-        besides = [other for other in named if _shared(after, key, other)]
-        named.append(key)
-        split = mechanisms(before, after, *_sides(before, after, key, reference, besides))
+        besides = [other for other in named if _shared(before, after, key, other)]
+        sides = _sides(before, after, key, reference, besides)
+        split = mechanisms(before, after, *sides)
         moved = sum(v for v in split.values() if v * direction > 0)
         if moved * direction <= 0:
             continue
+        named.append(key)
         found = [
-            _cause(before, after, key, reference, mechanism, contribution, besides)
+            _cause(before, after, key, reference, mechanism, contribution, sides, besides)
             for mechanism, contribution in split.items()
             if contribution * direction >= _MIN_MECHANISM_SHARE * abs(moved)
         ]

@@ -31,7 +31,8 @@ def _log_mean(a: float, b: float) -> float:
 OUTPUT_WEIGHT = 4
 
 
-def _weighted_tokens(totals: Totals) -> float:
+def weighted_tokens(totals: Totals) -> float:
+    """Input tokens plus output tokens at OUTPUT_WEIGHT: the tokens the cost factors count."""
     return totals.input_tokens + OUTPUT_WEIGHT * totals.output_tokens
 
 
@@ -41,7 +42,7 @@ def _factors(period: Period, totals: Totals) -> dict[str, float]:
     (a model, a tier, the cache) and not with the answers' length. Failed attempts carry no
     usage, so they are not a factor of cost by themselves."""
     requests = totals.requests
-    tokens = _weighted_tokens(totals)
+    tokens = weighted_tokens(totals)
     return {
         "traffic": period.rate(requests),
         "calls_per_request": ratio(totals.answered, requests) or 0.0,
