@@ -149,9 +149,14 @@ def test_triage_names_the_retry_storm_and_the_prompt_bloat(demo_server):
     key, _ = _run_demo(demo_server, "retry-storm")
     demo_server.wait_for_spans(1, key=key)
     causes = _triage(demo_server, key)["causes"]
-    top = {(c["dimension"], c["value"]): c for c in causes[:2]}
-    # Once under a full suite's load it ranked otherwise: say what it ranked when that happens.
+    # One session of the storm may come first: on a run whose change is small next to v4's (v3's
+    # calls gone, v4's new), a session holding 80% of it ties with v4 at "explains it alone" and
+    # the tie goes to the fewer calls (session 36, reproduced on the code before it too).
     ranked = [(c["dimension"], c["value"], c["filters"], round(c["contribution"], 4)) for c in causes]
+    if causes[0]["dimension"] == "session_id":
+        assert causes[0]["filters"].get("user_id") and causes[0]["contribution"] > 0, ranked
+        causes = causes[1:]
+    top = {(c["dimension"], c["value"]): c for c in causes[:2]}
     assert ("error_type", "rate_limit") in top and ("prompt_version", "v4") in top, ranked
     retries = top[("error_type", "rate_limit")]
     assert retries["filters"]["feature"] == "refund-chat" and retries["mechanism"] == "retries"
