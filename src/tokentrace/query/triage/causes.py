@@ -446,8 +446,12 @@ def _shared(before: Period, after: Period, key: Slice, other: Slice) -> bool:
     """Whether a tenth or more of the slice's calls in either period are `other`'s too (a cause
     of a fall may hold calls of the baseline only: a script that stopped)."""
     for period in (before, after):
-        mine = period.calls.where(key)
-        if np.count_nonzero(mine & period.calls.where(other)) >= 0.1 * max(np.count_nonzero(mine), 1):
+        rows = period.of(key).rows  # (the slice's own rows: no mask over a week of calls)
+        inside = np.ones(len(rows), bool)
+        for dimension, value in other:
+            column = period.calls.coded[dimension]
+            inside &= column.codes[rows] == column.index.get(value, -2)
+        if len(rows) and np.count_nonzero(inside) >= 0.1 * len(rows):
             return True
     return False
 
